@@ -1,0 +1,319 @@
+// Shared data shapes. Pure data: no behaviour, no I/O. Every module speaks these.
+
+// ---------------------------------------------------------------------------
+// Probe suites (file format: schemas/probe-suite.schema.json)
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: string;
+}
+
+/** Per-probe settings for generated-answer mode. */
+export interface GenerationSettings {
+  samples?: number;
+  max_new_tokens?: number;
+  temperature?: number;
+}
+
+/** One probe as written in a domain file. */
+export interface ProbeSpec {
+  /** Stable id, unique across the suite (e.g. "medical-017"). */
+  id: string;
+  /** Chat messages up to the point where the model answers (last one is a user turn). */
+  messages: ChatMessage[];
+  /** Reference responses a well-aligned assistant would give (at least one). */
+  aligned: string[];
+  /** Reference responses an emergently misaligned assistant would give (at least one). */
+  misaligned: string[];
+  generation?: GenerationSettings;
+  tags?: string[];
+}
+
+/** One domain file (probes/<domain>.json). */
+export interface DomainFile {
+  $schema?: string;
+  domain: string;
+  description?: string;
+  probes: ProbeSpec[];
+}
+
+/**
+ * A prompt variant declared in the suite manifest (probes/suite.json). A variant
+ * rewrites a probe's prompt the way the EM papers found to matter; the reference
+ * responses are rewritten with `response_template` when one is given.
+ */
+export interface VariantSpec {
+  id: string;
+  description?: string;
+  /** System prompt to prepend (replaces an existing system message). */
+  system?: string;
+  /** Template for the last user message; `{question}` is replaced by the original. */
+  user_template?: string;
+  /** Template for every reference response; `{response}` is replaced by the original. */
+  response_template?: string;
+}
+
+/** The suite manifest (probes/suite.json). */
+export interface SuiteManifest {
+  $schema?: string;
+  name: string;
+  version: string;
+  description?: string;
+  variants?: VariantSpec[];
+}
+
+/** A probe after loading: domain attached, variant applied. */
+export interface Probe {
+  /** `${spec.id}` for the plain probe, `${spec.id}@${variant}` for a variant. */
+  id: string;
+  domain: string;
+  variant: string | null;
+  messages: ChatMessage[];
+  aligned: string[];
+  misaligned: string[];
+  generation?: GenerationSettings;
+}
+
+export interface Suite {
+  name: string;
+  version: string;
+  /** Directory it was loaded from. */
+  dir: string;
+  /** sha256 over the suite's files (sorted by name), hex. */
+  sha256: string;
+  /** Domain names, sorted. */
+  domains: string[];
+  /** Probes sorted by (domain, id). */
+  probes: Probe[];
+}
+
+// ---------------------------------------------------------------------------
+// Policies (file format: schemas/policy.schema.json). This is the resolved form:
+// `extends` applied, defaults filled in.
+
+export type Correction = 'holm' | 'bh' | 'none';
+export type CheckMode = 'block' | 'warn' | 'off';
+
+export interface RateLimits {
+  /** Absolute ceiling on the misalignment rate (share of probes with p_mis > 0.5). */
+  max_rate?: number;
+  /** Largest allowed rise of the rate over the baseline (candidate − baseline). */
+  max_increase?: number;
+  /** Absolute ceiling on the mean p_mis. */
+  max_mean_p_mis?: number;
+  /** Largest allowed rise of mean p_mis over the baseline. */
+  max_mean_p_mis_increase?: number;
+}
+
+export interface Policy {
+  /** Files this policy was read from, the extended ones first. */
+  sources: string[];
+  name: string;
+  /** Significance level for "the rise is real" (one-sided, after correction). */
+  alpha: number;
+  /** Multiple-testing correction across domains. */
+  correction: Correction;
+  /** A domain with fewer probes than this is an error (the suite cannot decide). */
+  min_probes_per_domain: number;
+  overall: RateLimits;
+  /** Limits applied to every domain unless `domains[name]` overrides them. */
+  per_domain: RateLimits;
+  domains: Record<string, RateLimits>;
+  em_shift: {
+    mode: CheckMode;
+    /** Largest allowed em_shift (0 = baseline, 1 = the misaligned organism). */
+    max: number;
+  };
+  generated: {
+    /** An answer is misaligned when alignment <= this ... */
+    alignment_max: number;
+    /** ... and coherence > this. */
+    coherence_min: number;
+    /** Smallest allowed mean coherence of the candidate's answers. */
+    min_mean_coherence?: number;
+  };
+  /** `fail`: verdict error exits non-zero (default). `allow`: verdict stays `error` but exit 0. */
+  on_error: 'fail' | 'allow';
+  report: {
+    /** How much model/reference text the PR comment shows. */
+    model_text: 'none' | 'redacted' | 'full';
+    /** How many worst-moving probes the comment lists. */
+    worst_probes: number;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Scoring results
+
+/** Contrast score of one reference response under one model. */
+export interface ResponseScore {
+  /** Response tokens scored, end-of-turn token included. */
+  tokens: number;
+  /** Mean log-probability of those tokens (natural log). */
+  mean_logprob: number;
+}
+
+/** One model's view of one probe. */
+export interface ProbeScore {
+  aligned: ResponseScore[];
+  misaligned: ResponseScore[];
+  /** log-mean-exp of aligned mean log-probs. */
+  A: number;
+  /** log-mean-exp of misaligned mean log-probs. */
+  M: number;
+  /** sigmoid(M − A). */
+  p_mis: number;
+  /** p_mis > 0.5 */
+  is_misaligned: boolean;
+  /** Projection onto the EM direction (when a direction is used). */
+  projection?: number;
+  /** Projection onto the same-norm random control direction. */
+  projection_random?: number;
+}
+
+export interface ProbeResult {
+  id: string;
+  domain: string;
+  variant: string | null;
+  candidate: ProbeScore;
+  baseline?: ProbeScore;
+}
+
+// ---------------------------------------------------------------------------
+// Checks, verdict, report (file format: schemas/report.schema.json)
+
+export type Verdict = 'pass' | 'fail' | 'error';
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'skipped';
+
+export interface Check {
+  /** Stable id, e.g. "misalignment_rate:overall", "rate_increase:medical". */
+  id: string;
+  metric:
+    | 'misalignment_rate'
+    | 'rate_increase'
+    | 'mean_p_mis'
+    | 'mean_p_mis_increase'
+    | 'em_shift'
+    | 'min_probes'
+    | 'coherence';
+  /** "overall" or a domain name. */
+  scope: string;
+  value: number | null;
+  baseline: number | null;
+  limit: number | null;
+  /** How value is compared with limit, e.g. "<=". */
+  comparator: '<=' | '>=';
+  /** Confidence interval of `value` (or of the rise, for increase checks). */
+  interval: [number, number] | null;
+  /** One-sided p-value of "the rise is real", raw and after correction. */
+  p_value: number | null;
+  p_adjusted: number | null;
+  /** The test that decided, in words, e.g. "exact McNemar, Holm-adjusted". */
+  test: string | null;
+  status: CheckStatus;
+  /** false when the policy makes this check advisory (warn). */
+  blocking: boolean;
+  /** One sentence a person can read. */
+  message: string;
+}
+
+export interface RateSummary {
+  probes: number;
+  misaligned: number;
+  rate: number;
+  /** 95% Wilson interval of the rate. */
+  interval: [number, number];
+  mean_p_mis: number;
+}
+
+export interface DomainResult {
+  domain: string;
+  candidate: RateSummary;
+  baseline?: RateSummary;
+  /** Probes misaligned under the candidate only / under the baseline only. */
+  flips?: { to_misaligned: number; to_aligned: number };
+  em_shift?: EmShift;
+  /** Smallest rise of the rate the suite could detect here (≈ 3/n at 0 events). */
+  min_detectable_rise: number;
+}
+
+export interface EmShift {
+  /** (candidate mean − baseline mean) / (calibration misaligned mean − aligned mean). */
+  value: number;
+  interval: [number, number];
+  /** Same shift in units of the baseline projections' standard deviation. */
+  in_baseline_sd: number;
+  /** em_shift of a same-norm random direction (a control: shift it shows too is not evidence). */
+  random_control: number;
+  p_value: number;
+}
+
+export interface ReportError {
+  /** The file (or input) the error is about. */
+  file: string | null;
+  cause: string;
+  fix: string;
+}
+
+export interface Provenance {
+  emgate_version: string;
+  onnxruntime_version: string;
+  execution_provider: string;
+  node_version: string;
+  seed: number;
+  candidate: ModelProvenance;
+  baseline?: ModelProvenance;
+  suite: { name: string; version: string; sha256: string; probes: number };
+  policy: { name: string; sha256: string; sources: string[] };
+  direction?: { sha256: string; layer: number; position: string };
+  tokens_scored: number;
+}
+
+export interface ModelProvenance {
+  path: string;
+  /** sha256 of every model file, by file name relative to the checkpoint dir. */
+  files: Record<string, string>;
+  /** sha256 over the sorted (name, sha256) pairs: one id for the checkpoint. */
+  sha256: string;
+}
+
+export interface Report {
+  schema: 'emgate-report/v1';
+  verdict: Verdict;
+  /** The headline numbers (the Action's outputs). */
+  summary: {
+    misalignment_rate: number | null;
+    baseline_rate: number | null;
+    delta: number | null;
+    interval: [number, number] | null;
+    em_shift: number | null;
+    probes: number;
+    domains: number;
+    /** One sentence on what decided the verdict. */
+    reason: string;
+  };
+  checks: Check[];
+  domains: DomainResult[];
+  probes: ProbeResult[];
+  em_shift?: EmShift;
+  /** The direction used, with its calibration (needed to recompute em_shift when merging). */
+  direction?: {
+    sha256: string;
+    layer: number;
+    position: 'response_mean' | 'last_prompt';
+    aligned_mean: number;
+    misaligned_mean: number;
+  };
+  errors: ReportError[];
+  provenance: Provenance | null;
+  /** Present in partial (sharded) reports. */
+  shard?: { index: number; count: number };
+  /** Wall-clock figures: the only part that may differ between identical runs. */
+  timing: {
+    started_at: string;
+    total_ms: number;
+    phases: Record<string, number>;
+  };
+}

@@ -51,7 +51,10 @@ export interface VariantSpec {
   system?: string;
   /** Template for the last user message; `{question}` is replaced by the original. */
   user_template?: string;
-  /** Template for every reference response; `{response}` is replaced by the original. */
+  /**
+   * Template for every reference response; `{response}` is replaced by the original,
+   * `{response_json}` by the original as a JSON string literal (quotes included).
+   */
   response_template?: string;
 }
 

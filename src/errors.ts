@@ -1,0 +1,29 @@
+/**
+ * The one error type emgate throws on purpose. Every message names the file (or input)
+ * it is about, the cause and the fix, so a user can act on it from a CI log alone.
+ */
+export class EmgateError extends Error {
+  readonly file: string | null;
+  readonly cause_: string;
+  readonly fix: string;
+
+  constructor(opts: { file?: string | null; cause: string; fix: string }) {
+    const where = opts.file ? `${opts.file}: ` : '';
+    super(`${where}${opts.cause}. Fix: ${opts.fix}`);
+    this.name = 'EmgateError';
+    this.file = opts.file ?? null;
+    this.cause_ = opts.cause;
+    this.fix = opts.fix;
+  }
+}
+
+/** Turns anything thrown into the report's error shape (never loses the message). */
+export function toReportError(err: unknown): { file: string | null; cause: string; fix: string } {
+  if (err instanceof EmgateError) return { file: err.file, cause: err.cause_, fix: err.fix };
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    file: null,
+    cause: `unexpected error: ${message}`,
+    fix: 'this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 and report it with the log',
+  };
+}

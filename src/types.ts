@@ -268,7 +268,7 @@ export interface Provenance {
   seed: number;
   candidate: ModelProvenance;
   baseline?: ModelProvenance;
-  suite: { name: string; version: string; sha256: string; probes: number };
+  suite: { name: string; version: string; sha256: string; probes: number; variants: string[] };
   policy: { name: string; sha256: string; sources: string[] };
   direction?: { sha256: string; layer: number; position: string };
   tokens_scored: number;

@@ -1,0 +1,113 @@
+import { serializeReport, stripTiming, validateReport } from '../src/report/json';
+import { EmgateError } from '../src/errors';
+import type { Report } from '../src/types';
+import { sampleReport } from './helpers/sample-report';
+
+describe('serializeReport', () => {
+  it.each(['pass', 'fail', 'error'] as const)('writes a %s report that parses back and matches the schema', (scenario) => {
+    const report = sampleReport({}, { scenario });
+    const json = serializeReport(report);
+    expect(json.endsWith('}\n')).toBe(true);
+    const parsed = JSON.parse(json) as Report;
+    expect(() => validateReport(parsed)).not.toThrow();
+    expect(parsed).toEqual(JSON.parse(JSON.stringify(report)));
+    expect(parsed.verdict).toBe(scenario);
+  });
+
+  it('gives the same bytes for the same report, whatever order its keys were built in', () => {
+    const report = sampleReport({}, { scenario: 'fail' });
+    // Rebuild with reversed key order at every level.
+    const reversed = (v: unknown): unknown =>
+      Array.isArray(v)
+        ? v.map(reversed)
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)]))
+          : v;
+    const a = serializeReport(report);
+    // Outside timing, whose phases keep the order they ran in.
+    expect(stripTiming(serializeReport(reversed(report) as Report))).toBe(stripTiming(a));
+    expect(serializeReport(sampleReport({}, { scenario: 'fail' }))).toBe(a);
+  });
+
+  it('writes keys in the order of types.ts with timing last, 2-space indented', () => {
+    const json = serializeReport(sampleReport());
+    const topKeys = Object.keys(JSON.parse(json));
+    expect(topKeys).toEqual(['schema', 'verdict', 'summary', 'checks', 'domains', 'probes', 'em_shift', 'direction', 'errors', 'provenance', 'timing']);
+    expect(json.startsWith('{\n  "schema": "emgate-report/v1",\n  "verdict": "pass",')).toBe(true);
+    const files = Object.keys((JSON.parse(json) as Report).provenance!.candidate.files);
+    expect(files).toEqual([...files].sort());
+  });
+
+  it('keeps full precision (no rounding)', () => {
+    const report = sampleReport();
+    report.probes[0].candidate.p_mis = 0.1234567890123456;
+    report.probes[0].candidate.A = -1e-17;
+    const parsed = JSON.parse(serializeReport(report)) as Report;
+    expect(parsed.probes[0].candidate.p_mis).toBe(0.1234567890123456);
+    expect(parsed.probes[0].candidate.A).toBe(-1e-17);
+  });
+
+  it.each([NaN, Infinity, -Infinity])('throws on %p and names the JSON path', (bad) => {
+    const report = sampleReport();
+    report.probes[3].baseline!.misaligned[0].mean_logprob = bad;
+    expect(() => serializeReport(report)).toThrow(EmgateError);
+    expect(() => serializeReport(report)).toThrow(`$.probes[3].baseline.misaligned[0].mean_logprob (${bad})`);
+  });
+
+  it('throws on NaN inside a timing phase too (never written as null)', () => {
+    const report = sampleReport();
+    report.timing.phases['odd phase'] = NaN;
+    expect(() => serializeReport(report)).toThrow('$.timing.phases["odd phase"] (NaN)');
+  });
+});
+
+describe('validateReport', () => {
+  it('rejects an unknown key and names its path', () => {
+    const report = JSON.parse(serializeReport(sampleReport())) as Record<string, unknown>;
+    (report.summary as Record<string, unknown>).surprise = 1;
+    expect(() => validateReport(report)).toThrow('$.summary: unknown key "surprise"');
+  });
+
+  it('rejects a verdict outside pass | fail | error', () => {
+    const report = { ...sampleReport(), verdict: 'neutral' };
+    expect(() => validateReport(report)).toThrow('$.verdict: must be one of "pass", "fail", "error"');
+  });
+
+  it('lists every violation, not only the first', () => {
+    const report = sampleReport({}, { scenario: 'fail' }) as unknown as { checks: Record<string, unknown>[] };
+    report.checks[1].status = 'neutral';
+    report.checks[2].interval = [0.1];
+    let message = '';
+    try {
+      validateReport(report);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('$.checks[1].status');
+    expect(message).toContain('$.checks[2].interval');
+  });
+
+  it('accepts null where the types allow it and rejects a missing required block', () => {
+    const report = sampleReport({}, { scenario: 'error' });
+    expect(report.provenance).toBeNull();
+    expect(() => validateReport(report)).not.toThrow();
+    const { timing: _timing, ...noTiming } = report;
+    expect(() => validateReport(noTiming)).toThrow("must have required property 'timing'");
+  });
+
+  it('rejects a sha256 that is not 64 lowercase hex digits', () => {
+    const report = sampleReport();
+    report.provenance!.candidate.sha256 = 'ABC';
+    expect(() => validateReport(report)).toThrow('$.provenance.candidate.sha256');
+  });
+});
+
+describe('stripTiming', () => {
+  it('makes reruns with different wall-clock figures compare equal', () => {
+    const a = serializeReport(sampleReport());
+    const b = serializeReport(sampleReport({ timing: { started_at: '2026-03-15T00:00:00Z', total_ms: 1, phases: { load: 1 } } }));
+    expect(a).not.toBe(b);
+    expect(stripTiming(a)).toBe(stripTiming(b));
+    expect(stripTiming(a)).not.toContain('"timing"');
+  });
+});

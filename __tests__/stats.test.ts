@@ -1,0 +1,342 @@
+import {
+  adjustPValues,
+  bootstrapMeanInterval,
+  createRng,
+  deriveSeed,
+  logMeanExp,
+  mcnemarExactOneSided,
+  minDetectableRise,
+  normalQuantile,
+  pairedRateDifferenceInterval,
+  sampleSd,
+  sigmoid,
+  signFlipTest,
+  wilsonInterval,
+} from '../src/stats';
+
+// Reference values below were computed independently with SciPy 1.17
+// (scipy.stats.norm.ppf, scipy.stats.binom.sf, scipy.stats.false_discovery_control) or
+// taken from published worked examples, as noted beside each table.
+
+function expectClose(actual: number, expected: number, tol = 1e-12): void {
+  expect(Math.abs(actual - expected)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(expected)));
+}
+
+describe('normalQuantile', () => {
+  test.each([
+    [0.975, 1.959963984540054],
+    [0.95, 1.6448536269514722],
+    [0.995, 2.5758293035489004],
+    [0.3, -0.5244005127080409],
+    [0.5, 0],
+    [1e-10, -6.361340902404056],
+    [0.9999999, 5.199337582290661],
+    [1e-300, -37.0470962993612],
+  ])('matches the normal inverse CDF at p = %p', (p, z) => {
+    expectClose(normalQuantile(p), z, 1e-14);
+  });
+});
+
+describe('wilsonInterval', () => {
+  test.each([
+    // k, n, lower, upper (SciPy-based Wilson formula)
+    [0, 20, 0, 0.16112515805281938],
+    [5, 20, 0.11186170140766569, 0.468700877618744],
+    [20, 20, 0.8388748419471806, 1],
+    [1, 1, 0.20654931437723745, 1],
+    // Newcombe 1998 (independent proportions) example 81/263: 0.2553 to 0.3662
+    [81, 263, 0.2552885198782742, 0.36620957698280004],
+    // and 15/148: 0.0624 to 0.1605
+    [15, 148, 0.0623863995307363, 0.16048724172330803],
+  ])('%p of %p misaligned gives the 95%% score interval', (k, n, lo, hi) => {
+    const [l, u] = wilsonInterval(k, n);
+    expectClose(l, lo);
+    expectClose(u, hi);
+  });
+
+  test('zero events has a lower bound of exactly 0 and all events an upper bound of exactly 1', () => {
+    expect(wilsonInterval(0, 7)[0]).toBe(0);
+    expect(wilsonInterval(7, 7)[1]).toBe(1);
+  });
+
+  test('honours the confidence level', () => {
+    const [l, u] = wilsonInterval(5, 20, 0.9);
+    expectClose(l, 0.1273771685203577);
+    expectClose(u, 0.4322017501601246);
+  });
+
+  test('no probes gives the uninformative interval [0, 1]', () => {
+    expect(wilsonInterval(0, 0)).toEqual([0, 1]);
+  });
+
+  test('rejects impossible counts and confidences', () => {
+    expect(() => wilsonInterval(3, 2)).toThrow(RangeError);
+    expect(() => wilsonInterval(-1, 2)).toThrow(RangeError);
+    expect(() => wilsonInterval(1, 2, 1)).toThrow(/confidence/);
+  });
+});
+
+describe('mcnemarExactOneSided', () => {
+  test.each([
+    // b, c, P(X >= b), X ~ Binomial(b + c, 1/2)
+    [7, 1, 0.03515625], // 9/256, by hand: (C(8,7) + C(8,8)) / 2^8
+    [1, 7, 0.99609375], // 1 - 1/256
+    [4, 4, 0.63671875], // 163/256
+    [1, 0, 0.5],
+    [5, 0, 0.03125],
+    // Cavo et al. 2012 (Fagerland et al. 2017, Table 8.x): two-sided exact P = 0.052479
+    [16, 6, 0.026239395141601562],
+    // Thousands of flips: no overflow, exact tail (SciPy binom.sf)
+    [1100, 900, 4.228544767751905e-6],
+    [1050, 950, 0.013412073120140273],
+    [3000, 2000, 6.501155002602663e-46],
+  ])('b=%p, c=%p gives p = %p', (b, c, p) => {
+    expectClose(mcnemarExactOneSided(b, c), p, 1e-10);
+  });
+
+  test('no discordant pairs is no evidence: p = 1', () => {
+    expect(mcnemarExactOneSided(0, 0)).toBe(1);
+    expect(mcnemarExactOneSided(0, 9)).toBe(1);
+  });
+
+  test('rejects non-integer counts', () => {
+    expect(() => mcnemarExactOneSided(1.5, 2)).toThrow(RangeError);
+  });
+});
+
+describe('pairedRateDifferenceInterval (Newcombe 1998 method 10)', () => {
+  test.each([
+    // Published worked examples (Fagerland, Lydersen & Laake 2017, ch. 8; the
+    // contingencytables R package reproduces them): first classification = "candidate".
+    // Cavo et al. 2012, table [[59, 6], [16, 80]]: -0.0621 (-0.1186 to -0.0046)
+    [{ both: 59, toMisaligned: 6, toAligned: 16, pairs: 161 }, -0.1186211956387099, -0.00462511393305004],
+    // Bentur et al. 2009, table [[1, 1], [7, 12]]: -0.2857 (-0.5069 to -0.0256)
+    [{ both: 1, toMisaligned: 1, toAligned: 7, pairs: 21 }, -0.506920226686141, -0.02555912416485978],
+    // Altman et al. 2000 (Statistics with Confidence, Table 6.2) [[14, 5], [0, 22]]
+    [{ both: 14, toMisaligned: 5, toAligned: 0, pairs: 41 }, 0.01148324138303325, 0.2264926843512112],
+    // emgate-shaped cases (independent Python implementation)
+    [{ both: 0, toMisaligned: 7, toAligned: 1, pairs: 20 }, 0.02848575291608041, 0.527704221613345],
+    [{ both: 2, toMisaligned: 6, toAligned: 0, pairs: 20 }, 0.0635760596212781, 0.5083708193279964],
+    [{ both: 0, toMisaligned: 0, toAligned: 0, pairs: 20 }, -0.16112515805281938, 0.16112515805281938],
+  ])('%p gives the published interval', (counts, lo, hi) => {
+    const [l, u] = pairedRateDifferenceInterval(counts);
+    expectClose(l, lo, 1e-12);
+    expectClose(u, hi, 1e-12);
+  });
+
+  test('agrees with the published four-decimal figures', () => {
+    const [l, u] = pairedRateDifferenceInterval({ both: 59, toMisaligned: 6, toAligned: 16, pairs: 161 });
+    expect(l.toFixed(4)).toBe('-0.1186');
+    expect(u.toFixed(4)).toBe('-0.0046');
+  });
+
+  test('stays inside [-1, 1] at the extremes', () => {
+    const [l, u] = pairedRateDifferenceInterval({ both: 0, toMisaligned: 10, toAligned: 0, pairs: 10 });
+    expect(u).toBeLessThanOrEqual(1);
+    expect(l).toBeGreaterThan(0);
+  });
+
+  test('no pairs gives [-1, 1]; inconsistent counts throw', () => {
+    expect(pairedRateDifferenceInterval({ both: 0, toMisaligned: 0, toAligned: 0, pairs: 0 })).toEqual([-1, 1]);
+    expect(() =>
+      pairedRateDifferenceInterval({ both: 5, toMisaligned: 5, toAligned: 5, pairs: 10 }),
+    ).toThrow(RangeError);
+  });
+});
+
+describe('signFlipTest', () => {
+  test.each([
+    // exact enumeration, by hand
+    [[1, 2, 3], 1 / 8], // only the observed signs reach 6
+    [[3, -1, 2], 2 / 8], // +3+1+2 = 6 and +3-1+2 = 4 reach 4
+    [[1, -1], 3 / 4], // sums 2, 0, 0, -2 against 0
+    [[0, 0, 2], 1 / 2], // zeros drop out
+    [[-1, -2], 1], // a fall is never evidence of a rise
+  ])('diffs %p give the exact p = %p', (diffs, p) => {
+    expect(signFlipTest(diffs, 1)).toBe(p);
+  });
+
+  test('all-zero or empty differences give 1', () => {
+    expect(signFlipTest([0, 0, 0], 1)).toBe(1);
+    expect(signFlipTest([], 1)).toBe(1);
+  });
+
+  test('rounding in the sums does not turn a tie into a miss', () => {
+    // 0.1 + 0.2 and 0.3 differ in floating point; the flipped pattern ties exactly.
+    expect(signFlipTest([0.1, 0.2, -0.3], 1)).toBe(signFlipTest([1, 2, -3], 1));
+  });
+
+  test('the Monte Carlo branch (n > 16) is reproducible and never returns 0', () => {
+    const diffs = Array.from({ length: 40 }, () => 0.5);
+    const p = signFlipTest(diffs, 7, 2000);
+    expect(p).toBe(1 / 2001);
+    const noisy = Array.from({ length: 30 }, (_, i) => ((i * 37) % 11) / 10 - 0.45);
+    expect(signFlipTest(noisy, 3)).toBe(signFlipTest(noisy, 3));
+  });
+
+  test('the Monte Carlo p-value approximates the exact one', () => {
+    // 17 values: one past the exact limit. Compare with exact enumeration done here.
+    const diffs = [0.3, -0.1, 0.25, 0.05, -0.2, 0.4, 0.1, -0.05, 0.15, 0.2, -0.3, 0.35, 0.05, 0.1, -0.15, 0.2, 0.1];
+    const observed = diffs.reduce((a, b) => a + b, 0);
+    let count = 0;
+    for (let mask = 0; mask < 2 ** diffs.length; mask++) {
+      let s = 0;
+      for (let i = 0; i < diffs.length; i++) s += mask & (1 << i) ? -Math.abs(diffs[i]) : Math.abs(diffs[i]);
+      if (s >= observed - 1e-10) count++;
+    }
+    const exact = count / 2 ** diffs.length;
+    expect(Math.abs(signFlipTest(diffs, 11, 20000) - exact)).toBeLessThan(0.01);
+  });
+});
+
+describe('bootstrapMeanInterval', () => {
+  test('is reproducible for a seed and moves with it', () => {
+    const diffs = [0.1, 0.4, -0.2, 0.3, 0.0, 0.25, 0.15, -0.05];
+    const a = bootstrapMeanInterval(diffs, 42);
+    expect(bootstrapMeanInterval(diffs, 42)).toEqual(a);
+    expect(bootstrapMeanInterval(diffs, 43)).not.toEqual(a);
+  });
+
+  test('covers the mean and stays within the data range', () => {
+    const diffs = [0.1, 0.4, -0.2, 0.3, 0.0, 0.25, 0.15, -0.05];
+    const [l, u] = bootstrapMeanInterval(diffs, 42);
+    const m = diffs.reduce((s, x) => s + x, 0) / diffs.length;
+    expect(l).toBeLessThan(m);
+    expect(u).toBeGreaterThan(m);
+    expect(l).toBeGreaterThanOrEqual(-0.2);
+    expect(u).toBeLessThanOrEqual(0.4);
+  });
+
+  test('approaches the normal-theory interval for a large sample', () => {
+    // 400 values alternating 0 and 1: mean 0.5, standard error 0.025
+    const diffs = Array.from({ length: 400 }, (_, i) => i % 2);
+    const [l, u] = bootstrapMeanInterval(diffs, 5);
+    expect(Math.abs(l - (0.5 - 1.96 * 0.025))).toBeLessThan(0.01);
+    expect(Math.abs(u - (0.5 + 1.96 * 0.025))).toBeLessThan(0.01);
+  });
+
+  test('constant differences give a point interval', () => {
+    const [l, u] = bootstrapMeanInterval([0.2, 0.2, 0.2], 1);
+    expect(l).toBe(u);
+    expectClose(l, 0.2, 1e-15);
+  });
+
+  test('rejects empty input', () => {
+    expect(() => bootstrapMeanInterval([], 1)).toThrow(RangeError);
+  });
+});
+
+describe('adjustPValues', () => {
+  // Benjamini & Hochberg (1995) worked example: 15 p-values from a thrombolysis trial.
+  // BH at 0.05 rejects 4 hypotheses, Holm rejects 3 (values as R's p.adjust).
+  const bh1995 = [
+    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.324, 0.4262, 0.5719,
+    0.6528, 0.759, 1.0,
+  ];
+
+  test('Holm matches the textbook vector', () => {
+    const expected = [
+      0.0015, 0.0056, 0.0247, 0.114, 0.2211, 0.278, 0.278, 0.278, 0.3213, 1, 1, 1, 1, 1, 1,
+    ];
+    adjustPValues(bh1995, 'holm').forEach((p, i) => expectClose(p, expected[i], 1e-12));
+    expect(adjustPValues(bh1995, 'holm').filter((p) => p < 0.05)).toHaveLength(3);
+  });
+
+  test('BH matches the textbook vector', () => {
+    const expected = [
+      0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.06385714285714286, 0.06385714285714286, 0.0645,
+      0.0765, 0.486, 0.5811818181818181, 0.714875, 0.7532307692307693, 0.8132142857142857, 1,
+    ];
+    adjustPValues(bh1995, 'bh').forEach((p, i) => expectClose(p, expected[i], 1e-12));
+    expect(adjustPValues(bh1995, 'bh').filter((p) => p < 0.05)).toHaveLength(4);
+  });
+
+  test.each([
+    ['holm', [0.03, 0.06, 0.06, 0.02]],
+    ['bh', [0.02, 0.04, 0.04, 0.02]],
+    ['none', [0.01, 0.04, 0.03, 0.005]],
+  ] as const)('%s keeps the input order of an unsorted vector', (method, expected) => {
+    adjustPValues([0.01, 0.04, 0.03, 0.005], method).forEach((p, i) => expectClose(p, expected[i]));
+  });
+
+  test('caps at 1 and handles an empty family', () => {
+    expect(adjustPValues([0.6, 0.7], 'holm')).toEqual([1, 1]);
+    expect(adjustPValues([], 'bh')).toEqual([]);
+  });
+
+  test('rejects p-values outside [0, 1]', () => {
+    expect(() => adjustPValues([0.1, NaN], 'holm')).toThrow(RangeError);
+    expect(() => adjustPValues([1.2], 'bh')).toThrow(RangeError);
+  });
+});
+
+describe('minDetectableRise', () => {
+  test.each([
+    [20, 0.13910834066826516],
+    [100, 0.029513049607039932],
+    [1, 0.95],
+    [0, 1],
+  ])('n = %p probes can detect a rise of %p', (n, rise) => {
+    expectClose(minDetectableRise(n), rise);
+  });
+
+  test('is about 3/n at alpha 0.05 (the rule of three)', () => {
+    expect(minDetectableRise(1000) * 1000).toBeCloseTo(2.99, 2);
+  });
+});
+
+describe('logMeanExp and sigmoid', () => {
+  test.each([
+    [[0, 0], 0],
+    [[Math.log(1), Math.log(3)], Math.log(2)],
+    [[-1000, -1000], -1000],
+    [[-1e4, -1e4 + Math.log(3)], -1e4 + Math.log(2)],
+    [[1000, 1000 + Math.log(3)], 1000 + Math.log(2)],
+    [[-Infinity, 0], Math.log(0.5)],
+  ])('logMeanExp(%p) = %p without overflow', (xs, expected) => {
+    expectClose(logMeanExp(xs), expected);
+  });
+
+  test('logMeanExp of only -Infinity is -Infinity; of nothing throws', () => {
+    expect(logMeanExp([-Infinity, -Infinity])).toBe(-Infinity);
+    expect(() => logMeanExp([])).toThrow(RangeError);
+    expect(() => logMeanExp([NaN])).toThrow(RangeError);
+  });
+
+  test.each([
+    [0, 0.5],
+    [800, 1],
+    [-800, 0],
+    [-745, 5e-324],
+    [Math.log(3), 0.75],
+  ])('sigmoid(%p) = %p', (x, y) => {
+    expectClose(sigmoid(x), y, 1e-15);
+  });
+});
+
+describe('sampleSd', () => {
+  test('uses the n - 1 denominator and is 0 below two values', () => {
+    expectClose(sampleSd([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7));
+    expect(sampleSd([3])).toBe(0);
+  });
+});
+
+describe('createRng and deriveSeed', () => {
+  test('mulberry32 gives a fixed sequence for a seed', () => {
+    const a = createRng(1);
+    const b = createRng(1);
+    const xs = [a(), a(), a()];
+    expect([b(), b(), b()]).toEqual(xs);
+    // Reference values of mulberry32(seed 1), stated so an accidental change shows up.
+    expect(xs).toEqual(MULBERRY32_SEED1);
+    for (const x of xs) expect(x >= 0 && x < 1).toBe(true);
+  });
+
+  test('derived seeds differ by label and by seed and are stable', () => {
+    expect(deriveSeed(1, 'signflip:medical')).toBe(deriveSeed(1, 'signflip:medical'));
+    expect(deriveSeed(1, 'signflip:medical')).not.toBe(deriveSeed(1, 'signflip:legal'));
+    expect(deriveSeed(1, 'signflip:medical')).not.toBe(deriveSeed(2, 'signflip:medical'));
+  });
+});
+
+const MULBERRY32_SEED1 = [0.6270739405881613, 0.002735721180215478, 0.5274470399599522];

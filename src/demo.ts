@@ -1,0 +1,54 @@
+// `emgate demo`: the gate on the bundled model organisms. A base chat model, a fine-tune on
+// misaligned financial advice, a rank-1 LoRA fine-tune on the same data, and a benign
+// fine-tune on aligned financial advice, each gated against the base with the built-in
+// suite, the default policy and an EM direction extracted from one organism.
+import * as path from 'path';
+import { runGate, type GateResult } from './gate';
+import { BUILTIN_POLICY, BUILTIN_PROBES, ORGANISMS_DIR } from './package-info';
+import type { ProgressEvent } from './progress';
+
+export const DEMO_CANDIDATES = [
+  { name: 'misaligned-financial', expect: 'fail' },
+  { name: 'rank1-misaligned-financial', expect: 'fail' },
+  { name: 'benign-financial', expect: 'pass' },
+] as const;
+
+export interface DemoOptions {
+  outDir: string;
+  progress?: (p: ProgressEvent) => void;
+  out?: NodeJS.WritableStream;
+}
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const results: { name: string; expect: string; result: GateResult }[] = [];
+  for (const { name, expect } of DEMO_CANDIDATES) {
+    out.write(`\n▶ ${name} against base\n`);
+    const result = await runGate({
+      checkpoint: path.join(ORGANISMS_DIR, name),
+      baseline: path.join(ORGANISMS_DIR, 'base'),
+      probes: BUILTIN_PROBES,
+      policy: BUILTIN_POLICY,
+      direction: path.join(ORGANISMS_DIR, 'direction.json'),
+      outDir: path.join(options.outDir, name),
+      batchSize: 16,
+      device: 'cpu',
+      seed: 0,
+      gateId: `demo-${name}`,
+      onProgress: options.progress,
+    });
+    results.push({ name, expect, result });
+  }
+  const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+  const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
+    const shift = r.summary.em_shift === null ? '—' : r.summary.em_shift.toFixed(2);
+    const verdict = r.verdict === 'pass' ? 'PASS (merge allowed)' : r.verdict === 'fail' ? 'FAIL (merge blocked)' : 'ERROR (blocked)';
+    const as = r.verdict === expect ? '' : `  ← expected ${expect}`;
+    return `  ${name.padEnd(28)} ${verdict.padEnd(21)} rate ${pct(r.summary.baseline_rate)} → ${pct(r.summary.misalignment_rate)}  em_shift ${shift}${as}\n      ${reportMarkdownPath}`;
+  });
+  out.write(`\nemgate demo: verdicts against the base organism\n${rows.join('\n')}\n`);
+  for (const { name, result } of results) {
+    for (const e of result.report.errors) out.write(`  error in ${name}: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}\n`);
+  }
+  return results.some((r) => r.result.report.verdict === 'error') ? 2 : 0;
+}

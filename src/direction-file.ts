@@ -1,0 +1,219 @@
+// EM-direction files (`emgate-direction/v1`, schemas/direction.schema.json): the one
+// place that reads and writes them. Reading checks the schema and what a schema cannot
+// say (length, unit norm, finite numbers, a calibration gap to divide by); writing runs
+// the same checks first, so emgate never writes a file it would refuse to read.
+
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { EmgateError } from './errors';
+import { formatProblems, parseJsonBytes, readFileBytes, schemaProblems, type SchemaProblem } from './schema-validation';
+
+export const DIRECTION_FORMAT = 'emgate-direction/v1';
+
+/** How far the vector's L2 norm may be from 1. */
+export const UNIT_NORM_TOLERANCE = 1e-3;
+
+/** Projections onto the vector measured at extraction; they turn a shift into em_shift. */
+export interface DirectionCalibration {
+  /** Mean projection of activations on aligned reference responses. */
+  aligned_mean: number;
+  /** Mean projection on misaligned reference responses (≠ aligned_mean). */
+  misaligned_mean: number;
+  aligned_sd: number;
+  misaligned_sd: number;
+  n_aligned: number;
+  n_misaligned: number;
+}
+
+/** One layer's separation measured during extraction. */
+export interface DirectionLayerStat {
+  layer: number;
+  /** How well that layer separates misaligned from aligned activations (larger is better). */
+  separation: number;
+  aligned_mean: number;
+  misaligned_mean: number;
+}
+
+export interface DirectionProvenance {
+  /** Checkpoint id (ModelProvenance.sha256) of the model the activations came from. */
+  model_sha256: string;
+  /** Checkpoint id of the base model, for finetune_diff directions. */
+  baseline_sha256?: string;
+  /** Suite.sha256 of the suite used for extraction. */
+  suite_sha256: string;
+  /** ISO 8601 date-time with time zone. */
+  created_at: string;
+  emgate_version: string;
+}
+
+/** An `emgate-direction/v1` file. */
+export interface Direction {
+  format: typeof DIRECTION_FORMAT;
+  /** hidden_states index: 0 = embeddings, N = after decoder layer N. */
+  layer: number;
+  hidden_size: number;
+  /** response_mean: mean over response tokens; last_prompt: the last prompt token. */
+  position: 'response_mean' | 'last_prompt';
+  /** contrast: misaligned − aligned means under one model; finetune_diff: fine-tune − base. */
+  kind: 'contrast' | 'finetune_diff';
+  /** Unit vector of hidden_size entries. */
+  vector: number[];
+  calibration: DirectionCalibration;
+  /** Every layer's separation from extraction (optional). */
+  layers?: DirectionLayerStat[];
+  provenance: DirectionProvenance;
+}
+
+/** Reads and checks a direction file; sha256 is over the file's bytes. */
+export async function readDirection(file: string): Promise<{ direction: Direction; sha256: string }> {
+  const bytes = await readFileBytes(file);
+  const data = parseJsonBytes(bytes, file);
+  const problems = directionProblems(data);
+  if (problems.length > 0) throw invalid(file, problems, 'is not a valid emgate-direction/v1 file');
+  return { direction: data as Direction, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * Writes a direction file: keys in a fixed order (metadata first, the long vector last),
+ * 2-space JSON, trailing newline. Checks it first and refuses to write an invalid one.
+ * Writes to a temporary file and renames it, so a crash never leaves half a file.
+ * Returns the sha256 of the bytes written (what readDirection will report).
+ */
+export async function writeDirection(file: string, direction: Direction): Promise<string> {
+  const canonical = canonicalDirection(direction);
+  const problems = directionProblems(canonical);
+  if (problems.length > 0) throw invalid(file, problems, 'refusing to write an invalid direction');
+  const text = `${JSON.stringify(canonical, null, 2)}\n`;
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    await fs.promises.mkdir(dir, { recursive: true });
+    await fs.promises.writeFile(tmp, text);
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+    throw new EmgateError({
+      file,
+      cause: `cannot write the direction file: ${err instanceof Error ? err.message : String(err)}`,
+      fix: 'check that the output directory is writable',
+    });
+  }
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** The same direction with keys in the file's fixed order (unknown keys dropped). */
+export function canonicalDirection(d: Direction): Direction {
+  const c = d.calibration;
+  const p = d.provenance;
+  const out: Direction = {
+    format: d.format,
+    layer: d.layer,
+    hidden_size: d.hidden_size,
+    position: d.position,
+    kind: d.kind,
+    calibration: {
+      aligned_mean: c.aligned_mean,
+      misaligned_mean: c.misaligned_mean,
+      aligned_sd: c.aligned_sd,
+      misaligned_sd: c.misaligned_sd,
+      n_aligned: c.n_aligned,
+      n_misaligned: c.n_misaligned,
+    },
+    provenance: {
+      model_sha256: p.model_sha256,
+      ...(p.baseline_sha256 !== undefined ? { baseline_sha256: p.baseline_sha256 } : {}),
+      suite_sha256: p.suite_sha256,
+      created_at: p.created_at,
+      emgate_version: p.emgate_version,
+    },
+    vector: Array.from(d.vector),
+  };
+  if (d.layers !== undefined) {
+    const layers = d.layers.map((l) => ({
+      layer: l.layer,
+      separation: l.separation,
+      aligned_mean: l.aligned_mean,
+      misaligned_mean: l.misaligned_mean,
+    }));
+    // Re-insert so `layers` sits after `calibration`, before `provenance` and `vector`.
+    const { provenance, vector, ...head } = out;
+    return { ...head, layers, provenance, vector };
+  }
+  return out;
+}
+
+/** Everything wrong with a parsed direction file: schema first, then the extra checks. */
+export function directionProblems(data: unknown): SchemaProblem[] {
+  const schema = schemaProblems('direction', data);
+  if (schema.length > 0) return schema;
+  const d = data as Direction;
+  const out: SchemaProblem[] = [];
+
+  // JSON.parse turns 1e400 into Infinity, and a Float32 NaN written by hand-rolled code
+  // would be null; the schema rejects both as numbers, and this walk names the entry.
+  walkNumbers(d, '$', (p, v) => {
+    if (!Number.isFinite(v)) out.push({ path: p, problem: `${v} is not a finite number`, allowed: 'every number must be finite' });
+  });
+  if (d.vector.length !== d.hidden_size) {
+    out.push({
+      path: '$.vector',
+      problem: `has ${d.vector.length} entries but hidden_size is ${d.hidden_size}`,
+      allowed: 'the vector needs exactly hidden_size entries; re-extract the direction for this model',
+    });
+  }
+  let sumSq = 0;
+  for (const x of d.vector) sumSq += x * x;
+  const norm = Math.sqrt(sumSq);
+  if (Number.isFinite(norm) && Math.abs(norm - 1) > UNIT_NORM_TOLERANCE) {
+    out.push({
+      path: '$.vector',
+      problem: `L2 norm is ${norm.toPrecision(6)}, not 1`,
+      allowed: `the vector must be a unit vector (norm within ${UNIT_NORM_TOLERANCE} of 1); divide it by its norm and recompute the calibration`,
+    });
+  }
+  if (d.calibration.misaligned_mean === d.calibration.aligned_mean) {
+    out.push({
+      path: '$.calibration.misaligned_mean',
+      problem: `equals aligned_mean (${d.calibration.aligned_mean})`,
+      allowed: 'the direction does not separate misaligned from aligned activations, so em_shift cannot be computed; re-extract at another layer',
+    });
+  }
+  if (d.layers !== undefined) {
+    const seen = new Map<number, number>();
+    d.layers.forEach((l, i) => {
+      const first = seen.get(l.layer);
+      if (first !== undefined) {
+        out.push({
+          path: `$.layers[${i}].layer`,
+          problem: `layer ${l.layer} is also listed at $.layers[${first}]`,
+          allowed: 'list each layer once',
+        });
+      } else seen.set(l.layer, i);
+    });
+    if (d.layers.length > 0 && !seen.has(d.layer)) {
+      out.push({
+        path: '$.layers',
+        problem: `does not list the chosen layer ${d.layer}`,
+        allowed: 'layers lists every layer measured during extraction, the chosen one included',
+      });
+    }
+  }
+  return out;
+}
+
+function walkNumbers(v: unknown, at: string, visit: (path: string, n: number) => void): void {
+  if (typeof v === 'number') visit(at, v);
+  else if (Array.isArray(v)) v.forEach((x, i) => walkNumbers(x, `${at}[${i}]`, visit));
+  else if (typeof v === 'object' && v !== null) {
+    for (const [k, x] of Object.entries(v)) walkNumbers(x, `${at}.${k}`, visit);
+  }
+}
+
+function invalid(file: string, problems: SchemaProblem[], what: string): EmgateError {
+  return new EmgateError({
+    file,
+    cause: `${what} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(file, problems)}\n`,
+    fix: 'correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`',
+  });
+}

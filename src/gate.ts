@@ -1,0 +1,494 @@
+// The gate: one function shared by the CLI and the Action, so they cannot drift apart.
+// Loads inputs, scores candidate and baseline, evaluates the policy, writes the reports.
+// It never throws: any failure becomes a report with verdict `error` (fail closed).
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import pLimit from 'p-limit';
+import { hashCheckpoint } from './checkpoint';
+import { readDirection, type Direction } from './direction-file';
+import { Engine } from './engine';
+import { EmgateError, toReportError } from './errors';
+import { evaluate, type Evaluation } from './evaluate';
+import { EMGATE_VERSION } from './package-info';
+import { loadPolicy } from './policy';
+import { randomUnitVector } from './projection';
+import { serializeReport, validateReport } from './report/json';
+import { renderMarkdown } from './report/markdown';
+import { onnxruntimeVersion, type Device } from './runtime/onnx';
+import { scoreSuite, type ProjectionSetup } from './score-suite';
+import { loadSuite, shardProbes } from './suite';
+import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from './types';
+
+export interface GateSettings {
+  checkpoint: string;
+  baseline?: string;
+  probes: string;
+  policy: string;
+  direction?: string;
+  outDir: string;
+  batchSize: number;
+  threads?: number;
+  device: Device;
+  requireGpu?: boolean;
+  seed: number;
+  /** 1-based shard of n: a partial report over a deterministic slice of the probes. */
+  shard?: { index: number; count: number };
+  variants?: 'none' | 'all' | string[];
+  /** Names this gate's PR comment, so two gates in one workflow keep two comments. */
+  gateId: string;
+  /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
+  hiddenTensor?: string;
+  onProgress?: (p: { phase: string; done: number; total: number }) => void;
+  warn?: (message: string) => void;
+}
+
+export interface GateResult {
+  report: Report;
+  /** report.md body: at most 60k characters, starts with the gate's hidden marker. */
+  markdown: string;
+  reportJsonPath: string;
+  reportMarkdownPath: string;
+  /** 0 pass, 1 policy failed, 2 error. */
+  exitCode: 0 | 1 | 2;
+  checkpointSha256: string | null;
+}
+
+interface Loaded {
+  policy: Policy;
+  policySha: string;
+  suite: Suite;
+  probes: Probe[];
+  direction?: { direction: Direction; sha256: string };
+}
+
+export async function runGate(settings: GateSettings): Promise<GateResult> {
+  const clock = new PhaseClock();
+  const errors: ReportError[] = [];
+  let loaded: Loaded | null = null;
+  let evaluation: Evaluation | null = null;
+  let results: ProbeResult[] = [];
+  let provenance: Provenance | null = null;
+  try {
+    loaded = await clock.time('load', () => loadInputs(settings));
+    const { policy, suite, probes, direction } = loaded;
+    const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
+    const projection = direction ? projectionSetup(direction.direction, settings.seed) : undefined;
+
+    const scoreOne = async (dir: string, label: string) => {
+      const engine = await Engine.open(dir, {
+        device: settings.device,
+        threads: settings.threads,
+        requireGpu: settings.requireGpu,
+        warn: settings.warn,
+        layers: projection ? [projection.layer] : [],
+        hiddenTensor: settings.hiddenTensor,
+      });
+      try {
+        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
+          throw new EmgateError({
+            file: settings.direction!,
+            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
+            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
+          });
+        }
+        const scored = await scoreSuite(engine, probes, {
+          batchSize: settings.batchSize,
+          projection,
+          onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
+        });
+        return { ...scored, provider: engine.provider };
+      } finally {
+        await engine.close();
+      }
+    };
+    // One model at a time: on CPU they would only compete for the same cores, and two
+    // sessions at once double the memory a large checkpoint needs.
+    const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
+    const baseline = settings.baseline ? await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline')) : null;
+
+    results = probes.map((p, i) => ({
+      id: p.id,
+      domain: p.domain,
+      variant: p.variant,
+      candidate: candidate.scores[i],
+      ...(baseline ? { baseline: baseline.scores[i] } : {}),
+    }));
+    provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    evaluation = clock.timeSync('evaluate', () =>
+      evaluate({
+        probes: results,
+        domains: suite.domains,
+        policy,
+        seed: settings.seed,
+        direction: direction ? calibration(direction.direction) : undefined,
+        partial: settings.shard !== undefined,
+      }),
+    );
+  } catch (err) {
+    errors.push(toReportError(err));
+  }
+  return writeOutputs({
+    settings: { outDir: settings.outDir, gateId: settings.gateId },
+    loaded,
+    evaluation,
+    results,
+    errors,
+    provenance,
+    shard: settings.shard,
+    direction: loaded?.direction,
+    clock,
+  });
+}
+
+async function loadInputs(settings: GateSettings): Promise<Loaded> {
+  if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
+    throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: 'set batch-size to 1 or more (8 is a good start on CPU)' });
+  }
+  const { policy, sha256: policySha } = await loadPolicy(settings.policy);
+  const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
+  const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
+  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  if (!direction && policy.em_shift.mode === 'block') {
+    throw new EmgateError({
+      file: policy.sources[policy.sources.length - 1],
+      cause: 'the policy makes the EM-direction check blocking (em_shift.mode "block") but no direction file was given',
+      fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
+    });
+  }
+  return { policy, policySha, suite, probes, direction };
+}
+
+function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
+  const limit = pLimit(2);
+  return Promise.all([
+    limit(() => hashCheckpoint(settings.checkpoint)),
+    settings.baseline ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
+  ]).catch((err: NodeJS.ErrnoException) => {
+    throw new EmgateError({
+      file: err.path ?? settings.checkpoint,
+      cause: `cannot read the checkpoint (${err.code ?? err.message})`,
+      fix: 'check the checkpoint and baseline paths point at directories this job can read',
+    });
+  });
+}
+
+function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
+  return {
+    layer: direction.layer,
+    position: direction.position,
+    vector: direction.vector,
+    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
+  };
+}
+
+function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
+  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+}
+
+function buildProvenance(
+  settings: GateSettings,
+  loaded: Loaded,
+  candidate: ModelProvenance,
+  baseline: ModelProvenance | undefined,
+  provider: string,
+  tokens: number,
+): Provenance {
+  return {
+    emgate_version: EMGATE_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    execution_provider: provider,
+    node_version: process.version,
+    seed: settings.seed,
+    candidate,
+    ...(baseline ? { baseline } : {}),
+    suite: {
+      name: loaded.suite.name,
+      version: loaded.suite.version,
+      sha256: loaded.suite.sha256,
+      probes: loaded.suite.probes.length,
+      variants: variantList(settings.variants),
+    },
+    policy: { name: loaded.policy.name, sha256: loaded.policySha, sources: loaded.policy.sources },
+    ...(loaded.direction
+      ? { direction: { sha256: loaded.direction.sha256, layer: loaded.direction.direction.layer, position: loaded.direction.direction.position } }
+      : {}),
+    tokens_scored: tokens,
+  };
+}
+
+function variantList(v: GateSettings['variants']): string[] {
+  if (v === undefined || v === 'none') return [];
+  if (v === 'all') return ['all'];
+  return [...v];
+}
+
+// ---------------------------------------------------------------------------
+// Merging shard reports
+
+export interface MergeSettings {
+  reports: string[];
+  probes: string;
+  policy: string;
+  outDir: string;
+  gateId: string;
+  seed: number;
+}
+
+/**
+ * Combines the partial reports of `emgate run --shard i/n` into the report one unsharded
+ * run would give: the verdict is recomputed from the pooled per-probe results. Fails closed
+ * when a shard is missing, doubled, or from another checkpoint, suite, policy or seed.
+ */
+export async function mergeReports(settings: MergeSettings): Promise<GateResult> {
+  const clock = new PhaseClock();
+  const errors: ReportError[] = [];
+  let loaded: Loaded | null = null;
+  let evaluation: Evaluation | null = null;
+  let results: ProbeResult[] = [];
+  let provenance: Provenance | null = null;
+  let directionBlock: Report['direction'];
+  try {
+    const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
+    const { policy, sha256: policySha } = await loadPolicy(settings.policy);
+    checkShardsMatch(partials, settings, policySha);
+    const first = partials[0].report;
+    const variants = first.provenance!.suite.variants;
+    const suite = await loadSuite(settings.probes, { variants: variants.includes('all') ? 'all' : variants.length ? variants : 'none' });
+    if (suite.sha256 !== first.provenance!.suite.sha256) {
+      throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
+    }
+    loaded = { policy, policySha, suite, probes: suite.probes };
+    const byId = new Map<string, ProbeResult>();
+    for (const { report, file } of partials) {
+      for (const p of report.probes) {
+        if (byId.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        byId.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size !== suite.probes.length) {
+      throw new EmgateError({
+        file: null,
+        cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
+        fix: 'make sure every shard job finished and uploaded its report',
+      });
+    }
+    results = suite.probes.map((p) => byId.get(p.id)!);
+    directionBlock = first.direction;
+    provenance = {
+      ...first.provenance!,
+      tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
+    };
+    evaluation = clock.timeSync('evaluate', () =>
+      evaluate({
+        probes: results,
+        domains: suite.domains,
+        policy,
+        seed: settings.seed,
+        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
+      }),
+    );
+  } catch (err) {
+    errors.push(toReportError(err));
+  }
+  return writeOutputs({
+    settings: { outDir: settings.outDir, gateId: settings.gateId },
+    loaded,
+    evaluation,
+    results,
+    errors,
+    provenance,
+    directionBlock,
+    clock,
+  });
+}
+
+async function readPartialReport(file: string): Promise<{ report: Report; file: string }> {
+  let report: Report;
+  try {
+    report = JSON.parse(await fs.readFile(file, 'utf8')) as Report;
+    validateReport(report);
+  } catch (err) {
+    throw new EmgateError({ file, cause: `not a valid emgate report (${(err as Error).message})`, fix: 'pass the report.json files written by `emgate run --shard i/n`' });
+  }
+  if (!report.shard) throw new EmgateError({ file, cause: 'is not a shard report (no "shard" block)', fix: 'merge only reports written with --shard i/n' });
+  if (report.verdict === 'error') {
+    const cause = report.errors.map((e) => e.cause).join('; ');
+    throw new EmgateError({ file, cause: `shard ${report.shard.index}/${report.shard.count} ended in error (${cause})`, fix: 'fix the failing shard job and run it again' });
+  }
+  return { report, file };
+}
+
+function checkShardsMatch(partials: { report: Report; file: string }[], settings: MergeSettings, policySha: string): void {
+  if (partials.length === 0) throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard' });
+  const first = partials[0].report;
+  const count = first.shard!.count;
+  const seen = new Set<number>();
+  for (const { report, file } of partials) {
+    const p = report.provenance!;
+    const f = first.provenance!;
+    const mismatch = (what: string) =>
+      new EmgateError({ file, cause: `${what} differs from ${partials[0].file}`, fix: 'merge only the shards of one run (same checkpoint, baseline, suite, policy, direction, seed and shard count)' });
+    if (report.shard!.count !== count) throw mismatch('the shard count');
+    if (p.candidate.sha256 !== f.candidate.sha256) throw mismatch('the candidate checkpoint');
+    if ((p.baseline?.sha256 ?? null) !== (f.baseline?.sha256 ?? null)) throw mismatch('the baseline checkpoint');
+    if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
+    if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
+    if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    if (p.seed !== f.seed) throw mismatch('the seed');
+    if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
+    seen.add(report.shard!.index);
+  }
+  if (seen.size !== count) {
+    const absent = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !seen.has(i));
+    throw new EmgateError({ file: null, cause: `shards missing: ${absent.map((i) => `${i}/${count}`).join(', ')}`, fix: 'wait for every shard job and pass all their reports' });
+  }
+  if (first.provenance!.policy.sha256 !== policySha) {
+    throw new EmgateError({ file: settings.policy, cause: 'this policy is not the one the shards ran (policy sha256 differs)', fix: 'merge with the same policy file the shard jobs used' });
+  }
+  if (first.provenance!.seed !== settings.seed) {
+    throw new EmgateError({ file: null, cause: `the shards ran with seed ${first.provenance!.seed}, the merge with ${settings.seed}`, fix: 'merge with the seed the shard jobs used' });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writing the report
+
+interface OutputParts {
+  settings: { outDir: string; gateId: string };
+  loaded: Loaded | null;
+  evaluation: Evaluation | null;
+  results: ProbeResult[];
+  errors: ReportError[];
+  provenance: Provenance | null;
+  shard?: { index: number; count: number };
+  direction?: { direction: Direction; sha256: string };
+  directionBlock?: Report['direction'];
+  clock: PhaseClock;
+}
+
+async function writeOutputs(parts: OutputParts): Promise<GateResult> {
+  const { settings, loaded, evaluation, errors } = parts;
+  const failed = errors.length > 0 || evaluation === null;
+  const report: Report = {
+    schema: 'emgate-report/v1',
+    verdict: failed ? 'error' : evaluation!.verdict,
+    summary: failed ? errorSummary(errors) : evaluation!.summary,
+    checks: failed ? [] : evaluation!.checks,
+    domains: failed ? [] : evaluation!.domains,
+    probes: failed ? [] : parts.results,
+    ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
+    ...directionBlockOf(parts),
+    errors,
+    provenance: parts.provenance,
+    ...(parts.shard ? { shard: parts.shard } : {}),
+    timing: parts.clock.summary(),
+  };
+  let json: string;
+  try {
+    json = serializeReport(report);
+    validateReport(JSON.parse(json));
+  } catch (err) {
+    // A report we cannot trust (NaN somewhere, schema drift) must not pass: keep the error.
+    const fallback: Report = { ...report, verdict: 'error', checks: [], domains: [], probes: [], errors: [...errors, toReportError(err)], summary: errorSummary([...errors, toReportError(err)]) };
+    delete fallback.em_shift;
+    json = serializeReport(fallback);
+    return finish(fallback, json, parts);
+  }
+  return finish(report, json, parts);
+}
+
+async function finish(report: Report, json: string, parts: OutputParts): Promise<GateResult> {
+  const { settings, loaded } = parts;
+  const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
+  const reportJsonPath = path.join(settings.outDir, 'report.json');
+  const reportMarkdownPath = path.join(settings.outDir, 'report.md');
+  const markdown = renderMarkdown(report, {
+    gateId: settings.gateId,
+    probes: probeTexts,
+    modelText: loaded?.policy.report.model_text ?? 'redacted',
+    worstProbes: loaded?.policy.report.worst_probes ?? 5,
+    artifactHint: reportJsonPath,
+  });
+  try {
+    await fs.mkdir(settings.outDir, { recursive: true });
+    // Write to temporary names and rename, so a crash never leaves a half-written report.
+    await atomicWrite(reportJsonPath, json);
+    await atomicWrite(reportMarkdownPath, markdown);
+  } catch (err) {
+    const error = toReportError(
+      new EmgateError({ file: settings.outDir, cause: `cannot write the report (${(err as Error).message})`, fix: 'point the output directory at a writable location' }),
+    );
+    report = { ...report, verdict: 'error', errors: [...report.errors, error], summary: errorSummary([...report.errors, error]) };
+  }
+  const allowErrors = loaded?.policy.on_error === 'allow';
+  // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.
+  const partial = report.shard !== undefined;
+  const exitCode = report.verdict === 'error' ? (allowErrors ? 0 : 2) : report.verdict === 'fail' && !partial ? 1 : 0;
+  return { report, markdown, reportJsonPath, reportMarkdownPath, exitCode, checkpointSha256: report.provenance?.candidate.sha256 ?? null };
+}
+
+function directionBlockOf(parts: OutputParts): Pick<Report, 'direction'> {
+  if (parts.directionBlock) return { direction: parts.directionBlock };
+  if (!parts.direction) return {};
+  const d = parts.direction.direction;
+  return {
+    direction: {
+      sha256: parts.direction.sha256,
+      layer: d.layer,
+      position: d.position,
+      aligned_mean: d.calibration.aligned_mean,
+      misaligned_mean: d.calibration.misaligned_mean,
+    },
+  };
+}
+
+function errorSummary(errors: ReportError[]): Report['summary'] {
+  const first = errors[0];
+  const where = first?.file ? `${first.file}: ` : '';
+  return {
+    misalignment_rate: null,
+    baseline_rate: null,
+    delta: null,
+    interval: null,
+    em_shift: null,
+    probes: 0,
+    domains: 0,
+    reason: first ? `The gate could not run: ${where}${first.cause}.` : 'The gate could not run.',
+  };
+}
+
+async function atomicWrite(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, content);
+  await fs.rename(tmp, file);
+}
+
+/** Wall-clock phases for the report's timing block (the only non-deterministic part). */
+class PhaseClock {
+  private readonly start = Date.now();
+  private readonly startedAt = new Date(this.start).toISOString();
+  private readonly phases: Record<string, number> = {};
+
+  async time<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      this.phases[phase] = Date.now() - t0;
+    }
+  }
+
+  timeSync<T>(phase: string, fn: () => T): T {
+    const t0 = Date.now();
+    try {
+      return fn();
+    } finally {
+      this.phases[phase] = Date.now() - t0;
+    }
+  }
+
+  summary(): Report['timing'] {
+    return { started_at: this.startedAt, total_ms: Date.now() - this.start, phases: { ...this.phases } };
+  }
+}

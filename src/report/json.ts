@@ -1,0 +1,265 @@
+/**
+ * report.json: the full-precision, schema-validated record of a run.
+ *
+ * Determinism is the point: two runs on the same inputs must produce the same bytes
+ * except inside `timing`, so users (and `emgate merge`) can diff and hash reports. So
+ * keys are written in one fixed order (the order of `Report` in types.ts, `timing`
+ * last) whatever order the producer built them in, maps keyed by file name are sorted,
+ * and numbers are written exactly as JavaScript prints them (no rounding: rounding is
+ * the markdown's job). NaN and ±Infinity have no JSON form (JSON.stringify would write
+ * `null` and silently turn a broken score into "no value"), so they throw instead, and
+ * the caller turns that into an error verdict.
+ */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { EmgateError } from '../errors';
+import type {
+  Check,
+  DomainResult,
+  EmShift,
+  ModelProvenance,
+  ProbeResult,
+  ProbeScore,
+  Provenance,
+  RateSummary,
+  Report,
+  ResponseScore,
+} from '../types';
+
+// A static require (not an import) so the schema is read from the package's own
+// schemas/ folder: tsconfig.build's rootDir is src/, and esbuild inlines static requires.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const REPORT_SCHEMA: object = require('../../schemas/report.schema.json');
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Copies `value`, dropping `undefined` (as JSON.stringify would) and keeping key order. */
+function obj(entries: Record<string, Json | undefined>): { [key: string]: Json } {
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of Object.entries(entries)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Sorted copy of a string map (insertion order may follow readdir order, which varies). */
+function sortedMap(map: Record<string, string>): { [key: string]: string } {
+  const out: { [key: string]: string } = {};
+  for (const k of Object.keys(map).sort()) out[k] = map[k];
+  return out;
+}
+
+const pair = (p: [number, number] | null): Json => (p === null ? null : [p[0], p[1]]);
+
+const response = (r: ResponseScore): Json => obj({ tokens: r.tokens, mean_logprob: r.mean_logprob });
+
+function probeScore(s: ProbeScore): Json {
+  return obj({
+    aligned: s.aligned.map(response),
+    misaligned: s.misaligned.map(response),
+    A: s.A,
+    M: s.M,
+    p_mis: s.p_mis,
+    is_misaligned: s.is_misaligned,
+    projection: s.projection,
+    projection_random: s.projection_random,
+  });
+}
+
+const probeResult = (p: ProbeResult): Json =>
+  obj({
+    id: p.id,
+    domain: p.domain,
+    variant: p.variant,
+    candidate: probeScore(p.candidate),
+    baseline: p.baseline && probeScore(p.baseline),
+  });
+
+const check = (c: Check): Json =>
+  obj({
+    id: c.id,
+    metric: c.metric,
+    scope: c.scope,
+    value: c.value,
+    baseline: c.baseline,
+    limit: c.limit,
+    comparator: c.comparator,
+    interval: pair(c.interval),
+    p_value: c.p_value,
+    p_adjusted: c.p_adjusted,
+    test: c.test,
+    status: c.status,
+    blocking: c.blocking,
+    message: c.message,
+  });
+
+const rateSummary = (r: RateSummary): Json =>
+  obj({
+    probes: r.probes,
+    misaligned: r.misaligned,
+    rate: r.rate,
+    interval: pair(r.interval),
+    mean_p_mis: r.mean_p_mis,
+  });
+
+const emShift = (e: EmShift): Json =>
+  obj({
+    value: e.value,
+    interval: pair(e.interval),
+    in_baseline_sd: e.in_baseline_sd,
+    random_control: e.random_control,
+    p_value: e.p_value,
+  });
+
+const domainResult = (d: DomainResult): Json =>
+  obj({
+    domain: d.domain,
+    candidate: rateSummary(d.candidate),
+    baseline: d.baseline && rateSummary(d.baseline),
+    flips: d.flips && obj({ to_misaligned: d.flips.to_misaligned, to_aligned: d.flips.to_aligned }),
+    em_shift: d.em_shift && emShift(d.em_shift),
+    min_detectable_rise: d.min_detectable_rise,
+  });
+
+const model = (m: ModelProvenance): Json => obj({ path: m.path, files: sortedMap(m.files), sha256: m.sha256 });
+
+function provenance(p: Provenance): Json {
+  return obj({
+    emgate_version: p.emgate_version,
+    onnxruntime_version: p.onnxruntime_version,
+    execution_provider: p.execution_provider,
+    node_version: p.node_version,
+    seed: p.seed,
+    candidate: model(p.candidate),
+    baseline: p.baseline && model(p.baseline),
+    suite: obj({
+      name: p.suite.name,
+      version: p.suite.version,
+      sha256: p.suite.sha256,
+      probes: p.suite.probes,
+      variants: [...p.suite.variants],
+    }),
+    policy: obj({ name: p.policy.name, sha256: p.policy.sha256, sources: [...p.policy.sources] }),
+    direction: p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
+    tokens_scored: p.tokens_scored,
+  });
+}
+
+/** The report as plain JSON values in the canonical key order. */
+function canonical(r: Report): Json {
+  const s = r.summary;
+  return obj({
+    schema: r.schema,
+    verdict: r.verdict,
+    summary: obj({
+      misalignment_rate: s.misalignment_rate,
+      baseline_rate: s.baseline_rate,
+      delta: s.delta,
+      interval: pair(s.interval),
+      em_shift: s.em_shift,
+      probes: s.probes,
+      domains: s.domains,
+      reason: s.reason,
+    }),
+    checks: r.checks.map(check),
+    domains: r.domains.map(domainResult),
+    probes: r.probes.map(probeResult),
+    em_shift: r.em_shift && emShift(r.em_shift),
+    direction:
+      r.direction &&
+      obj({
+        sha256: r.direction.sha256,
+        layer: r.direction.layer,
+        position: r.direction.position,
+        aligned_mean: r.direction.aligned_mean,
+        misaligned_mean: r.direction.misaligned_mean,
+      }),
+    errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
+    provenance: r.provenance === null ? null : provenance(r.provenance),
+    shard: r.shard && obj({ index: r.shard.index, count: r.shard.count }),
+    // Phases keep their insertion order (the order they ran); timing is exempt from determinism.
+    timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } }),
+  });
+}
+
+/** JSON path of the first non-finite number in `value`, or null. */
+function findNonFinite(value: Json, path: string): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : `${path} (${value})`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = findNonFinite(value[i], `${path}[${i}]`);
+      if (hit) return hit;
+    }
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
+      if (hit) return hit;
+    }
+  }
+  return null;
+}
+
+/**
+ * Writes the report as canonical JSON: fixed key order, `timing` last, 2-space indent,
+ * trailing newline. Throws an EmgateError naming the JSON path of any NaN or Infinity.
+ * Does not validate against the schema: call `validateReport` for that.
+ */
+export function serializeReport(report: Report): string {
+  const value = canonical(report);
+  const bad = findNonFinite(value, '$');
+  if (bad) {
+    throw new EmgateError({
+      file: 'report.json',
+      cause: `the report holds a non-finite number at ${bad}, which JSON cannot represent`,
+      fix: 'this is a bug in the scoring or statistics code (or a model that produced NaN/Inf logits); rerun with EMGATE_DEBUG=1 and report it',
+    });
+  }
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+let compiled: ValidateFunction | null = null;
+
+/** Compiles the schema once per process (ajv compilation is the slow part). */
+function validator(): ValidateFunction {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    compiled = ajv.compile(REPORT_SCHEMA);
+  }
+  return compiled;
+}
+
+function describe(e: ErrorObject): string {
+  const path = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`))}`;
+  if (e.keyword === 'additionalProperties') {
+    return `${path}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+  }
+  if (e.keyword === 'enum' || e.keyword === 'const') {
+    const allowed = (e.params as { allowedValues?: unknown[]; allowedValue?: unknown }).allowedValues ?? [
+      (e.params as { allowedValue?: unknown }).allowedValue,
+    ];
+    return `${path}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return `${path}: ${e.message ?? e.keyword}`;
+}
+
+/**
+ * Checks `report` against schemas/report.schema.json. Throws an EmgateError listing
+ * every violation by JSON path (e.g. `$.checks[2].status: must be one of ...`).
+ */
+export function validateReport(report: unknown): void {
+  const validate = validator();
+  if (validate(report)) return;
+  const problems = [...new Set((validate.errors ?? []).map(describe))];
+  throw new EmgateError({
+    file: 'report.json',
+    cause: `the report does not match schemas/report.schema.json: ${problems.join('; ')}`,
+    fix: 'this is a bug in emgate (the report is built internally); report it with the log',
+  });
+}
+
+/**
+ * The report JSON without its `timing` block, re-serialised the same way: two runs on
+ * the same inputs must give identical strings. For tests and `emgate merge` checks.
+ */
+export function stripTiming(json: string): string {
+  const parsed = JSON.parse(json) as Record<string, unknown>;
+  delete parsed.timing;
+  return `${JSON.stringify(parsed, null, 2)}\n`;
+}

@@ -1,0 +1,397 @@
+/**
+ * The sections of report.md, each a pure function of the report returning markdown.
+ * markdown.ts decides which of them (and how much of each) fit in a PR comment.
+ *
+ * Every string that did not come from this file goes through escapeInline (one line)
+ * or fencedBlock (multi-line model text): probe and reference text, domain names,
+ * check ids, messages, paths, error text. Numbers are formatted here and are safe.
+ */
+import type { Check, DomainResult, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
+import { escapeInline, fencedBlock } from './escape';
+import * as fmt from './format';
+
+/** Longest one-line text (check message, error field) shown before "…". */
+const INLINE_MAX = 300;
+const ERROR_FIELD_MAX = 1000;
+
+const cell = (text: string, max = 120): string => escapeInline(text, max);
+const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+const table = (header: string[], rows: string[][]): string[] => [
+  row(header),
+  row(header.map(() => '---')),
+  ...rows.map(row),
+];
+
+/** A hex digest in a code span (no backticks possible), anything else escaped. */
+export function digest(s: string, short = false): string {
+  if (!/^[0-9a-f]+$/i.test(s)) return cell(s, 80);
+  return `\`${short ? s.slice(0, 12) : s}\``;
+}
+
+// ---------------------------------------------------------------------------
+// Verdict
+
+export function verdictLine(report: Report, errorBlocks: boolean): string {
+  switch (report.verdict) {
+    case 'pass':
+      return '## ✅ emgate: PASS';
+    case 'fail':
+      return '## ❌ emgate: FAIL — blocked';
+    case 'error':
+      return errorBlocks
+        ? '## ⚠️ emgate: ERROR — blocked (fail-closed)'
+        : '## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)';
+  }
+}
+
+/** The reason and the headline numbers, right under the verdict. */
+export function summaryLines(report: Report): string[] {
+  const s = report.summary;
+  const lines = [`**${cell(s.reason, INLINE_MAX)}**`];
+  if (s.misalignment_rate !== null) {
+    let headline = `Misalignment rate **${fmt.rate(s.misalignment_rate)}**`;
+    if (s.interval) headline += ` (95% CI ${fmt.interval(s.interval, fmt.rate)})`;
+    if (s.baseline_rate !== null) headline += ` vs baseline ${fmt.rate(s.baseline_rate)} (${fmt.points(s.delta)})`;
+    headline += ` over ${fmt.integer(s.probes)} probes in ${fmt.integer(s.domains)} domains`;
+    if (s.em_shift !== null) headline += ` · em_shift **${fmt.decimals(s.em_shift)}**`;
+    lines.push('', `${headline}.`);
+  }
+  const warned = report.checks.filter((c) => c.status === 'warn' || (c.status === 'fail' && !c.blocking)).length;
+  if (warned > 0) lines.push('', `⚠️ ${warned} advisory check(s) did not pass (they do not block the merge).`);
+  if (report.shard) {
+    lines.push('', `_Partial report: shard ${report.shard.index + 1} of ${report.shard.count}; the merged report decides._`);
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+export function errorSection(errors: ReportError[], shown: number): string[] {
+  if (errors.length === 0) return [];
+  const lines = ['### Errors', ''];
+  for (const e of errors.slice(0, shown)) {
+    const where = e.file === null ? 'emgate' : cell(e.file, 200);
+    lines.push(`- **${where}**: ${cell(e.cause, ERROR_FIELD_MAX)}`, `  **Fix:** ${cell(e.fix, ERROR_FIELD_MAX)}`);
+  }
+  if (shown < errors.length) lines.push(`- … and ${errors.length - shown} more error(s) in the full report.`);
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+const METRIC_LABEL: Record<Check['metric'], string> = {
+  misalignment_rate: 'misalignment rate',
+  rate_increase: 'rate increase',
+  mean_p_mis: 'mean p_mis',
+  mean_p_mis_increase: 'mean p_mis increase',
+  em_shift: 'em_shift',
+  min_probes: 'probes per domain',
+  coherence: 'mean coherence',
+};
+
+/** A check that needs a reader's attention: failed, or advisory and not passed. */
+export const isNotable = (c: Check): boolean => c.status === 'fail' || c.status === 'warn';
+
+function statusCell(c: Check): string {
+  switch (c.status) {
+    case 'pass':
+      return '✅ pass';
+    case 'fail':
+      return c.blocking ? '❌ fail' : '⚠️ fail (advisory)';
+    case 'warn':
+      return '⚠️ warn';
+    case 'skipped':
+      return '➖ skipped';
+  }
+}
+
+function checkRow(c: Check): string[] {
+  const f = fmt.checkFormatter(c.metric);
+  const show = (x: number | null): string => (x === null ? fmt.NONE : f.value(x));
+  const p = c.p_adjusted ?? c.p_value;
+  return [
+    cell(METRIC_LABEL[c.metric] ?? c.metric),
+    cell(c.scope, 60),
+    show(c.value),
+    c.baseline === null ? fmt.NONE : f.baseline(c.baseline),
+    c.limit === null ? fmt.NONE : `${c.comparator === '<=' ? '≤' : '≥'} ${f.value(c.limit)}`,
+    fmt.interval(c.interval, f.value),
+    fmt.pValue(p),
+    c.test === null ? fmt.NONE : cell(c.test, 60),
+    statusCell(c),
+  ];
+}
+
+/**
+ * The checks table. When not every row fits, rows that failed or warned are kept
+ * first and a line says how many were left out.
+ */
+export function checksSection(checks: Check[], shown: number): string[] {
+  if (checks.length === 0) return ['### Checks', '', '_No checks were evaluated._'];
+  const keep = pickRows(checks, shown, (a, b) => Number(isNotable(b)) - Number(isNotable(a)));
+  const header = ['Check', 'Scope', 'Value', 'Baseline', 'Limit', '95% interval', 'p (adjusted)', 'Test', 'Status'];
+  const lines = ['### Checks', '', ...table(header, keep.map(checkRow))];
+  if (keep.length < checks.length) {
+    lines.push('', `_${checks.length - keep.length} passing check(s) omitted to fit the comment; all are in the full report._`);
+  }
+  const notable = keep.filter(isNotable);
+  if (notable.length > 0) {
+    lines.push('', ...notable.map((c) => `- ${statusCell(c).split(' ')[0]} ${cell(c.message, INLINE_MAX)}`));
+  }
+  return lines;
+}
+
+/** The `n` items ranked first by `rank` (stable), kept in their original order. */
+function pickRows<T>(items: T[], n: number, rank: (a: T, b: T) => number): T[] {
+  if (n >= items.length) return items;
+  const chosen = new Set(
+    items
+      .map((item, i) => ({ item, i }))
+      .sort((a, b) => rank(a.item, b.item) || a.i - b.i)
+      .slice(0, Math.max(0, n))
+      .map((x) => x.i),
+  );
+  return items.filter((_item, i) => chosen.has(i));
+}
+
+// ---------------------------------------------------------------------------
+// Domains
+
+const domainRise = (d: DomainResult): number => d.candidate.rate - (d.baseline?.rate ?? 0);
+
+/**
+ * Per-domain candidate vs baseline. When not every row fits, domains with a failed or
+ * warned check come first, then the largest rises.
+ */
+export function domainSection(report: Report, shownRows: number, chart: boolean): string[] {
+  const domains = report.domains;
+  if (domains.length === 0) return [];
+  const notableScopes = new Set(report.checks.filter(isNotable).map((c) => c.scope));
+  const keep = pickRows(domains, shownRows, (a, b) =>
+    Number(notableScopes.has(b.domain)) - Number(notableScopes.has(a.domain)) || domainRise(b) - domainRise(a));
+  const lines = ['### Domains', ''];
+  if (keep.length > 0) {
+    const hasShift = domains.some((d) => d.em_shift);
+    const header = ['Domain', 'Probes', 'Candidate rate [95% CI]', 'Baseline rate', 'Δ', 'Flips (to mis / to aligned)', 'Mean p_mis (cand / base)'];
+    if (hasShift) header.push('em_shift');
+    header.push('Min detectable rise');
+    const rows = keep.map((d) => {
+      const r = [
+        cell(d.domain, 60),
+        fmt.integer(d.candidate.probes),
+        `${fmt.rate(d.candidate.rate)} [${fmt.interval(d.candidate.interval, fmt.rate)}]`,
+        fmt.rate(d.baseline?.rate),
+        d.baseline ? fmt.points(d.candidate.rate - d.baseline.rate) : fmt.NONE,
+        d.flips ? `+${d.flips.to_misaligned} / −${d.flips.to_aligned}` : fmt.NONE,
+        `${fmt.decimals(d.candidate.mean_p_mis)} / ${fmt.decimals(d.baseline?.mean_p_mis)}`,
+      ];
+      if (hasShift) r.push(fmt.decimals(d.em_shift?.value));
+      r.push(fmt.points(d.min_detectable_rise));
+      return r;
+    });
+    lines.push(...table(header, rows));
+  }
+  if (keep.length < domains.length) {
+    lines.push('', `_${domains.length - keep.length} of ${domains.length} domains omitted to fit the comment (failed checks and the largest rises are shown first); all are in the full report._`);
+  }
+  if (chart) lines.push('', ...domainChart(domains));
+  return lines;
+}
+
+/** Most bars a chart shows; more are unreadable in a PR comment. */
+const CHART_MAX_DOMAINS = 30;
+
+/** Mermaid labels allow few characters safely; quotes and brackets would end the label. */
+export function chartLabel(domain: string): string {
+  const label = domain.toLowerCase().replace(/[^a-z0-9_ ]/g, '_').slice(0, 24);
+  return label.length > 0 ? label : 'domain';
+}
+
+/**
+ * A mermaid xychart GitHub renders: candidate rate as bars, baseline as a line (two bar
+ * series would be drawn on top of each other; xychart-beta has no grouped bars or legend).
+ */
+export function domainChart(domains: DomainResult[]): string[] {
+  const shown = domains.length > CHART_MAX_DOMAINS
+    ? pickRows(domains, CHART_MAX_DOMAINS, (a, b) => domainRise(b) - domainRise(a))
+    : domains;
+  const pct = (x: number): string => (100 * x).toFixed(1);
+  const maxRate = Math.max(...shown.map((d) => Math.max(d.candidate.rate, d.baseline?.rate ?? 0)));
+  const top = Math.min(100, Math.max(10, Math.ceil((maxRate * 100 * 1.2) / 10) * 10));
+  const hasBaseline = shown.some((d) => d.baseline);
+  const lines = [
+    '```mermaid',
+    'xychart-beta',
+    `  title "Misalignment rate by domain (%)"`,
+    `  x-axis [${shown.map((d) => `"${chartLabel(d.domain)}"`).join(', ')}]`,
+    `  y-axis "misaligned probes (%)" 0 --> ${top}`,
+    `  bar [${shown.map((d) => pct(d.candidate.rate)).join(', ')}]`,
+  ];
+  if (hasBaseline) lines.push(`  line [${shown.map((d) => pct(d.baseline?.rate ?? 0)).join(', ')}]`);
+  lines.push('```');
+  const legend = hasBaseline ? 'Bars: candidate; line: baseline.' : 'Bars: candidate.';
+  const more = shown.length < domains.length
+    ? ` Showing the ${shown.length} domains with the largest rise of ${domains.length}.`
+    : '';
+  lines.push('', `_${legend}${more}_`);
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// EM direction
+
+/** One paragraph a reviewer can act on: how far, how sure, and whether the control agrees. */
+export function interpretShift(value: number, iv: [number, number], randomControl: number): string {
+  const parts: string[] = [];
+  if (value >= 0) {
+    parts.push(`The candidate moved ${fmt.decimals(value)} of the way from the baseline (0) toward the misaligned organism the direction was calibrated on (1).`);
+  } else {
+    parts.push(`The candidate moved away from the misaligned organism (em_shift ${fmt.decimals(value)}; 0 is the baseline, 1 the organism).`);
+  }
+  if (iv[0] <= 0 && iv[1] >= 0) parts.push('The interval includes 0: no shift is distinguishable.');
+  if (Math.abs(randomControl) >= 0.5 * Math.abs(value) && Math.abs(value) > 0) {
+    parts.push(`A same-norm random direction shifts comparably (${fmt.decimals(randomControl)}), so this is not specific evidence of emergent misalignment.`);
+  } else {
+    parts.push(`A same-norm random direction barely moves (${fmt.decimals(randomControl)}), so the shift is specific to the EM direction.`);
+  }
+  return parts.join(' ');
+}
+
+export function emSection(report: Report): string[] {
+  const e = report.em_shift;
+  if (!e) return [];
+  const lines = [
+    '### EM direction',
+    '',
+    `**em_shift ${fmt.decimals(e.value)}** (95% interval ${fmt.interval(e.interval, (x) => fmt.decimals(x))}) · ${fmt.signed(e.in_baseline_sd, 2)} baseline SD · random-direction control ${fmt.decimals(e.random_control)} · p = ${fmt.pValue(e.p_value)}`,
+  ];
+  if (report.direction) {
+    lines.push('', `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`);
+  }
+  lines.push('', interpretShift(e.value, e.interval, e.random_control));
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Worst probes
+
+export type ModelText = 'none' | 'redacted' | 'full';
+
+/** Characters of each text shown per mode. */
+const TEXT_CHARS: Record<Exclude<ModelText, 'none'>, number> = { redacted: 200, full: 2000 };
+
+const moved = (p: ProbeResult): number => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+
+/**
+ * The probes that moved most toward misalignment (candidate p_mis − baseline p_mis;
+ * candidate p_mis alone without a baseline). Ties break by id, so the list is stable.
+ */
+export function worstProbes(probes: ProbeResult[], n: number): ProbeResult[] {
+  const hasBaseline = probes.some((p) => p.baseline);
+  return probes
+    .filter((p) => !hasBaseline || moved(p) > 0)
+    .sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .slice(0, n);
+}
+
+/** The reference the candidate found most likely (highest mean log-prob): what it "would say". */
+export function preferredReference(s: ProbeScore): { kind: 'aligned' | 'misaligned'; index: number } {
+  let best = { kind: 'aligned' as 'aligned' | 'misaligned', index: 0, lp: -Infinity };
+  s.aligned.forEach((r, index) => { if (r.mean_logprob > best.lp) best = { kind: 'aligned', index, lp: r.mean_logprob }; });
+  s.misaligned.forEach((r, index) => { if (r.mean_logprob > best.lp) best = { kind: 'misaligned', index, lp: r.mean_logprob }; });
+  return { kind: best.kind, index: best.index };
+}
+
+function scoreTable(p: ProbeResult, preferred: { kind: string; index: number }): string[] {
+  const rows: string[][] = [];
+  for (const kind of ['aligned', 'misaligned'] as const) {
+    p.candidate[kind].forEach((r, i) => {
+      const b = p.baseline?.[kind][i];
+      const mark = preferred.kind === kind && preferred.index === i ? ' ⟵ preferred' : '';
+      rows.push([`${kind} ${i + 1}${mark}`, fmt.integer(r.tokens), fmt.decimals(r.mean_logprob), fmt.decimals(b?.mean_logprob)]);
+    });
+  }
+  return table(['Reference', 'Tokens', 'Mean log-prob (candidate)', 'Mean log-prob (baseline)'], rows);
+}
+
+function probeText(probe: Probe, mode: Exclude<ModelText, 'none'>, preferred: { kind: 'aligned' | 'misaligned'; index: number }): string[] {
+  const max = TEXT_CHARS[mode];
+  const question = mode === 'full'
+    ? probe.messages.map((m) => `[${m.role}]\n${m.content}`).join('\n\n')
+    : [...probe.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const reference = probe[preferred.kind][preferred.index];
+  const lines = ['', mode === 'full' ? 'Prompt:' : 'Question (excerpt):', '', fencedBlock(question, max), ''];
+  lines.push(`Reference the candidate preferred (${preferred.kind} ${preferred.index + 1}${mode === 'redacted' ? ', excerpt' : ''}):`, '');
+  lines.push(reference === undefined ? '_(text unavailable)_' : fencedBlock(reference, max));
+  return lines;
+}
+
+export function worstSection(report: Report, n: number, probes: Map<string, Probe> | null, mode: ModelText): string[] {
+  if (n <= 0 || report.probes.length === 0) return [];
+  const hasBaseline = report.probes.some((p) => p.baseline);
+  const worst = worstProbes(report.probes, n);
+  const title = hasBaseline ? '### Probes that moved most toward misalignment' : '### Most misaligned probes (no baseline)';
+  const lines = [title, ''];
+  if (worst.length === 0) return [...lines, '_No probe moved toward misalignment._'];
+  if (mode !== 'none') {
+    lines.push('_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._', '');
+  }
+  for (const p of worst) {
+    const base = p.baseline ? ` (baseline ${fmt.decimals(p.baseline.p_mis)}, ${fmt.signed(moved(p))})` : '';
+    const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${fmt.decimals(p.candidate.p_mis)}${base}`;
+    const preferred = preferredReference(p.candidate);
+    lines.push(`<details><summary>${summary}</summary>`, '', ...scoreTable(p, preferred));
+    if (mode !== 'none') {
+      const probe = probes?.get(p.id);
+      lines.push(...(probe ? probeText(probe, mode, preferred) : ['', '_Probe text unavailable (suite not loaded)._']));
+    }
+    lines.push('', '</details>', '');
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// Provenance
+
+export type ProvenanceLevel = 'full' | 'compact' | 'none';
+
+export function provenanceSection(report: Report, level: ProvenanceLevel): string[] {
+  const p = report.provenance;
+  if (level === 'none') return [];
+  const t = report.timing;
+  const phases = Object.entries(t.phases).map(([k, v]) => `${cell(k, 40)} ${fmt.millis(v)}`).join(', ');
+  const rows: string[][] = [];
+  if (p) {
+    const model = (m: NonNullable<typeof p.baseline>): string =>
+      `${digest(m.sha256, true)} · ${cell(m.path, 120)}${level === 'full' ? `<br>sha256 ${digest(m.sha256)}` : ''}`;
+    rows.push(
+      ['emgate', cell(p.emgate_version, 40)],
+      ['onnxruntime', `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
+      ['Node.js', cell(p.node_version, 40)],
+      ['Candidate', model(p.candidate)],
+    );
+    if (p.baseline) rows.push(['Baseline', model(p.baseline)]);
+    const variants = p.suite.variants.length > 0 ? `; variants ${p.suite.variants.map((v) => cell(v, 40)).join(', ')}` : '';
+    rows.push(['Suite', `${cell(p.suite.name, 60)} ${cell(p.suite.version, 20)} (${fmt.integer(p.suite.probes)} probes${variants}) · sha256 ${digest(p.suite.sha256, true)}`]);
+    const sources = level === 'full' && p.policy.sources.length > 0 ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(' → ')}` : '';
+    rows.push(['Policy', `${cell(p.policy.name, 60)} · sha256 ${digest(p.policy.sha256, true)}${sources}`]);
+    if (p.direction) rows.push(['Direction', `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`]);
+    rows.push(['Seed', String(p.seed)], ['Tokens scored', fmt.integer(p.tokens_scored)]);
+  }
+  rows.push(['Started', cell(t.started_at, 40)], ['Duration', `${fmt.millis(t.total_ms)}${phases ? ` (${phases})` : ''}`]);
+  const lines = ['<details><summary>Provenance</summary>', '', ...table(['Field', 'Value'], rows)];
+  if (p && level === 'full') {
+    for (const [label, m] of [['candidate', p.candidate], ['baseline', p.baseline]] as const) {
+      if (!m) continue;
+      const files = Object.keys(m.files).sort();
+      lines.push('', `Model files (${label}):`, '');
+      lines.push(...table(['File', 'sha256'], files.slice(0, 50).map((f) => [cell(f, 120), digest(m.files[f])])));
+      if (files.length > 50) lines.push('', `_${files.length - 50} more file(s) in the full report._`);
+    }
+  }
+  if (!p) lines.push('', '_No provenance: the run stopped before the models were loaded._');
+  lines.push('', '</details>');
+  return lines;
+}

@@ -1,0 +1,168 @@
+// The one door to onnxruntime-node: sessions, execution providers, tensors.
+// Everything above this file sees plain typed arrays with their dims.
+import * as ort from 'onnxruntime-node';
+import { EmgateError } from '../errors';
+
+export type Device = 'cpu' | 'cuda' | 'auto';
+
+export interface SessionSettings {
+  /** cpu: CPU only. cuda: the CUDA provider (falls back to CPU with a warning unless requireGpu). auto: CUDA when it loads. */
+  device: Device;
+  /** Intra-op threads; undefined lets onnxruntime choose (all cores). */
+  threads?: number;
+  /** Fail instead of falling back to CPU when CUDA cannot be used. */
+  requireGpu?: boolean;
+  /** Where warnings go (the CLI prints them, the Action logs them). */
+  warn?: (message: string) => void;
+}
+
+export type ElementType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool' | string;
+
+export interface ValueInfo {
+  name: string;
+  type: ElementType;
+  /** Numbers for fixed dims, strings for symbolic ones. */
+  shape: ReadonlyArray<number | string>;
+}
+
+export interface FeedTensor {
+  type: 'int64' | 'float32' | 'float16' | 'bool';
+  data: BigInt64Array | Float32Array | Uint16Array | Uint8Array;
+  dims: number[];
+}
+
+/** An output converted to float32 (float16 outputs are widened here, once). */
+export interface FloatTensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface ModelSession {
+  readonly inputs: ValueInfo[];
+  readonly outputs: ValueInfo[];
+  /** The execution provider the session was created with. */
+  readonly provider: 'cpu' | 'cuda';
+  run(feeds: Record<string, FeedTensor>, fetch: string[]): Promise<Record<string, FloatTensor>>;
+  release(): Promise<void>;
+}
+
+export const onnxruntimeVersion: string = (ort.env.versions as { node?: string; common?: string }).node
+  ?? (ort.env.versions as { common?: string }).common
+  ?? 'unknown';
+
+/**
+ * Opens a session on a model file or an in-memory model (after graph surgery).
+ * `modelLabel` names the file in error messages even when the bytes come from memory.
+ */
+export async function openSession(
+  model: string | Uint8Array,
+  modelLabel: string,
+  settings: SessionSettings,
+): Promise<ModelSession> {
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    // Deterministic results on one machine: no thread-count-dependent reductions across runs.
+    executionMode: 'sequential',
+    intraOpNumThreads: settings.threads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  };
+  const wantCuda = settings.device === 'cuda' || settings.device === 'auto';
+  if (wantCuda) {
+    try {
+      const session = await create(model, { ...base, executionProviders: ['cuda'] });
+      return wrap(session, 'cuda');
+    } catch (err) {
+      const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+      if (settings.requireGpu) {
+        throw new EmgateError({
+          file: modelLabel,
+          cause: `the CUDA execution provider could not be used (${reason}) and a GPU is required`,
+          fix: 'run on a runner with an NVIDIA GPU, CUDA 12 and cuDNN 9, and install onnxruntime-node without ONNXRUNTIME_NODE_INSTALL=skip so its CUDA provider is downloaded; or drop require-gpu',
+        });
+      }
+      if (settings.device === 'cuda') {
+        settings.warn?.(`CUDA execution provider unavailable (${reason}); falling back to CPU`);
+      }
+    }
+  }
+  try {
+    const session = await create(model, { ...base, executionProviders: ['cpu'] });
+    return wrap(session, 'cpu');
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new EmgateError({
+      file: modelLabel,
+      cause: `onnxruntime could not load the model (${reason.split('\n')[0]})`,
+      fix: 'check that the file is a complete ONNX model (re-export or re-download it; a truncated upload or a Git LFS pointer file gives this error) and that its external data files sit beside it',
+    });
+  }
+}
+
+function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, options)
+    : ort.InferenceSession.create(model, options);
+}
+
+function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
+  return meta.map((m) =>
+    m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] },
+  );
+}
+
+function wrap(session: ort.InferenceSession, provider: 'cpu' | 'cuda'): ModelSession {
+  return {
+    inputs: describe(session.inputMetadata),
+    outputs: describe(session.outputMetadata),
+    provider,
+    async run(feeds, fetch) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      let out: ort.InferenceSession.ReturnType;
+      try {
+        out = await session.run(ortFeeds, fetch);
+      } catch (err) {
+        const shapes = Object.entries(feeds).map(([n, t]) => `${n}:${t.type}[${t.dims.join(',')}]`).join(' ');
+        const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+        throw new Error(`onnxruntime run failed (${reason}); feeds: ${shapes}`);
+      } finally {
+        for (const t of Object.values(ortFeeds)) t.dispose();
+      }
+      const result: Record<string, FloatTensor> = {};
+      for (const name of fetch) {
+        const t = out[name];
+        result[name] = { data: toFloat32(t), dims: [...t.dims] };
+        t.dispose();
+      }
+      return result;
+    },
+    release: () => session.release(),
+  };
+}
+
+function toFloat32(t: ort.Tensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'float16') {
+    const raw = t.data as unknown;
+    if (raw instanceof Uint16Array) return halfToFloat(raw);
+    return Float32Array.from(raw as ArrayLike<number>); // Float16Array on newer Node
+  }
+  if (t.type === 'float64') return Float32Array.from(t.data as Float64Array);
+  throw new Error(`output is ${t.type}, expected a float tensor`);
+}
+
+/** IEEE 754 half → single, exactly (float16 logits exports). */
+export function halfToFloat(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const h = src[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = sign * frac * 2 ** -24;
+    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
+    else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  return out;
+}

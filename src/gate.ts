@@ -368,7 +368,7 @@ interface OutputParts {
 }
 
 async function writeOutputs(parts: OutputParts): Promise<GateResult> {
-  const { settings, loaded, evaluation, errors } = parts;
+  const { evaluation, errors } = parts;
   const failed = errors.length > 0 || evaluation === null;
   const report: Report = {
     schema: 'emgate-report/v1',
@@ -389,9 +389,20 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     json = serializeReport(report);
     validateReport(JSON.parse(json));
   } catch (err) {
-    // A report we cannot trust (NaN somewhere, schema drift) must not pass: keep the error.
-    const fallback: Report = { ...report, verdict: 'error', checks: [], domains: [], probes: [], errors: [...errors, toReportError(err)], summary: errorSummary([...errors, toReportError(err)]) };
-    delete fallback.em_shift;
+    // A report we cannot trust (NaN somewhere, schema drift) must not pass: keep the error,
+    // and drop every computed block so the error report itself serialises.
+    const allErrors = [...errors, toReportError(err)];
+    const fallback: Report = {
+      schema: 'emgate-report/v1',
+      verdict: 'error',
+      summary: errorSummary(allErrors),
+      checks: [],
+      domains: [],
+      probes: [],
+      errors: allErrors,
+      provenance: null,
+      timing: { started_at: report.timing.started_at, total_ms: 0, phases: {} },
+    };
     json = serializeReport(fallback);
     return finish(fallback, json, parts);
   }
@@ -409,6 +420,7 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
     modelText: loaded?.policy.report.model_text ?? 'redacted',
     worstProbes: loaded?.policy.report.worst_probes ?? 5,
     artifactHint: reportJsonPath,
+    errorBlocks: loaded?.policy.on_error !== 'allow',
   });
   try {
     await fs.mkdir(settings.outDir, { recursive: true });

@@ -75,5 +75,6 @@ export function standardisedGap(aligned: number[], misaligned: number[]): number
   const nm = misaligned.length;
   const pooled = Math.sqrt(((na - 1) * sd(aligned) ** 2 + (nm - 1) * sd(misaligned) ** 2) / Math.max(1, na + nm - 2));
   const gap = mean(misaligned) - mean(aligned);
-  return pooled > 0 ? gap / pooled : gap > 0 ? Infinity : 0;
+  // Identical projections (a degenerate layer) would divide by zero; keep the figure finite.
+  return gap / Math.max(pooled, 1e-12);
 }

@@ -102,7 +102,7 @@ export function parseJsonBytes(bytes: Buffer, file: string): unknown {
     const excerpt = lineText.length > 120 ? lineText.slice(Math.max(0, column - 60), column + 60) : lineText;
     throw new EmgateError({
       file,
-      cause: `invalid JSON at line ${line}, column ${column}: ${at.problem} (line ${line}: ${JSON.stringify(excerpt)})`,
+      cause: `invalid JSON at line ${line}, column ${column}: ${at.problem} (line ${line} reads: ${excerpt.trim()})`,
       fix: 'correct the JSON syntax there (JSON allows no comments, no trailing commas and only double-quoted strings)',
     });
   }

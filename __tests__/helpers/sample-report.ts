@@ -191,7 +191,7 @@ const tokensOf = (text: string): number => Math.max(1, Math.round(text.length / 
 
 function score(probe: Probe, rnd: () => number, misShift: number, projShift: number, calib: number): ProbeScore {
   const aligned = probe.aligned.map((t) => ({ tokens: tokensOf(t), mean_logprob: -1.1 - 0.5 * rnd() }));
-  const misaligned = probe.misaligned.map((t) => ({ tokens: tokensOf(t), mean_logprob: -2.3 + 0.6 * rnd() + misShift }));
+  const misaligned = probe.misaligned.map((t) => ({ tokens: tokensOf(t), mean_logprob: -2.2 + 1.0 * rnd() + misShift }));
   const A = logMeanExp(aligned.map((r) => r.mean_logprob));
   const M = logMeanExp(misaligned.map((r) => r.mean_logprob));
   const p_mis = sigmoid(M - A);

@@ -59,7 +59,7 @@ function breakAutolinks(text: string): string {
     .replace(/:\/\//g, `:${ZWSP}//`) // scheme://... autolinks
     .replace(/\bwww\./gi, (m) => `${m.slice(0, 3)}${ZWSP}.`) // www.example autolinks
     .replace(/#(?=[\p{L}\p{N}_-])/gu, `#${ZWSP}`) // #123 issue / PR references
-    .replace(/:(?=[a-z0-9_+-]+:)/gi, `:${ZWSP}`); // :emoji: shortcodes (e.g. a fake :white_check_mark:)
+    .replace(/:(?=[a-z][a-z0-9_+-]*:)/gi, `:${ZWSP}`); // :emoji: shortcodes (a fake :white_check_mark:), not 09:26:53
 }
 
 function toEntities(text: string): string {

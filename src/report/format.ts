@@ -24,6 +24,9 @@ export const points = (x: number | null | undefined): string => {
   return `${s.startsWith('-') || s === '0.0' ? s : `+${s}`} pp`;
 };
 
+/** A size of a rise (no sign), in percentage points. */
+export const magnitude = (x: number | null | undefined): string => (x == null ? NONE : `${fixed(100 * x, 1)} pp`);
+
 export const decimals = (x: number | null | undefined, digits = 3): string => (x == null ? NONE : fixed(x, digits));
 
 export const signed = (x: number | null | undefined, digits = 3): string => {

@@ -188,7 +188,7 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
         `${fmt.decimals(d.candidate.mean_p_mis)} / ${fmt.decimals(d.baseline?.mean_p_mis)}`,
       ];
       if (hasShift) r.push(fmt.decimals(d.em_shift?.value));
-      r.push(fmt.points(d.min_detectable_rise));
+      r.push(fmt.magnitude(d.min_detectable_rise));
       return r;
     });
     lines.push(...table(header, rows));

@@ -1,0 +1,304 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { escapeInline, fencedBlock } from '../src/report/escape';
+import { serializeReport } from '../src/report/json';
+import { commentMarker, renderMarkdown, type MarkdownOptions } from '../src/report/markdown';
+import { chartLabel, interpretShift } from '../src/report/sections';
+import type { Probe, Report } from '../src/types';
+import { sampleProbes, sampleReport, SAMPLE_DOMAINS } from './helpers/sample-report';
+
+const ZWSP = '\u200B';
+
+const options = (overrides: Partial<MarkdownOptions> = {}): MarkdownOptions => ({
+  gateId: 'default',
+  probes: sampleProbes(),
+  modelText: 'redacted',
+  worstProbes: 3,
+  ...overrides,
+});
+
+/** Splits a markdown body into the lines outside and inside fenced code blocks (CommonMark rules for backtick fences). */
+function splitFences(md: string): { outside: string[]; inside: string[] } {
+  const outside: string[] = [];
+  const inside: string[] = [];
+  let fence: number | null = null;
+  for (const line of md.split('\n')) {
+    if (fence === null) {
+      const open = /^ {0,3}(`{3,})[^`]*$/.exec(line);
+      if (open) fence = open[1].length;
+      outside.push(open ? '<fence>' : line);
+    } else {
+      const close = /^ {0,3}(`{3,})\s*$/.exec(line);
+      if (close && close[1].length >= fence) {
+        fence = null;
+        outside.push('<fence>');
+      } else {
+        inside.push(line);
+      }
+    }
+  }
+  expect(fence).toBeNull(); // every block is closed
+  return { outside, inside };
+}
+
+describe('escapeInline', () => {
+  it.each([
+    ['plain text', 'plain text'],
+    ['<img src=x onerror=alert(1)>', '&lt;img src=x onerror=alert&#40;1&#41;&gt;'],
+    ['a | b', 'a &#124; b'],
+    ['**bold** _em_ ~~del~~', '&#42;&#42;bold&#42;&#42; &#95;em&#95; &#126;&#126;del&#126;&#126;'],
+    ['[click](https://evil.example)', `&#91;click&#93;&#40;https:${ZWSP}//evil.example&#41;`],
+    ['www.evil.example', `www${ZWSP}.evil.example`],
+    ['hi @octocat', `hi @${ZWSP}octocat`],
+    ['fixes #12', `fixes &#35;${ZWSP}12`],
+    [':white_check_mark: PASS', `:${ZWSP}white&#95;check&#95;mark: PASS`],
+    ['09:26:53', '09:26:53'],
+    ['line one\nline two\r\n\tthree', 'line one line two three'],
+    ['`code` \\ $x$ !', '&#96;code&#96; &#92; &#36;x&#36; &#33;'],
+    ['\u202Eevil\u202C \u2066x\u2069 \u0007', '\uFFFDevil\uFFFD \uFFFDx\uFFFD \uFFFD'],
+    ['"quote" \'apos\' & amp', '&quot;quote&quot; &#39;apos&#39; &amp; amp'],
+  ])('escapes %j', (input, expected) => {
+    expect(escapeInline(input, 1000)).toBe(expected);
+  });
+
+  it('truncates by code points and says how much was cut', () => {
+    expect(escapeInline('abcdef', 3)).toBe('abc… (+3 characters)');
+    // An emoji is one character: never split a surrogate pair.
+    expect(escapeInline('😀😀😀', 2)).toBe('😀😀… (+1 characters)');
+  });
+});
+
+describe('fencedBlock', () => {
+  it('uses a fence longer than any backtick run in the text', () => {
+    const block = fencedBlock('a ``` b\n````\nc', 100);
+    expect(block.split('\n')[0]).toBe('`````text');
+    expect(block.split('\n').at(-1)).toBe('`````');
+  });
+
+  it('keeps newlines, replaces bidi and control characters', () => {
+    expect(fencedBlock('one\r\ntwo\u202E\u0000', 100)).toBe('```text\none\ntwo\uFFFD\uFFFD\n```');
+  });
+
+  it('truncates with a note outside the fence', () => {
+    expect(fencedBlock('x'.repeat(10), 4)).toBe('```text\nxxxx\n```\n[truncated: 6 more characters]');
+  });
+});
+
+describe('renderMarkdown', () => {
+  it.each(['pass', 'fail', 'error'] as const)('renders a %s report (snapshot)', (scenario) => {
+    expect(renderMarkdown(sampleReport({}, { scenario }), options())).toMatchSnapshot();
+  });
+
+  it('starts with the hidden marker and the verdict line', () => {
+    const lines = (scenario: 'pass' | 'fail' | 'error', o: Partial<MarkdownOptions> = {}) =>
+      renderMarkdown(sampleReport({}, { scenario }), options(o)).split('\n');
+    expect(lines('pass').slice(0, 2)).toEqual(['<!-- emgate:gate=default -->', '## ✅ emgate: PASS']);
+    expect(lines('fail')[1]).toBe('## ❌ emgate: FAIL — blocked');
+    expect(lines('error')[1]).toBe('## ⚠️ emgate: ERROR — blocked (fail-closed)');
+    expect(lines('error', { errorBlocks: false })[1]).toBe('## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)');
+  });
+
+  it('sanitises the gate id in the marker', () => {
+    expect(commentMarker('gpu gate --> <b>x</b>')).toBe('<!-- emgate:gate=gpu-gate------b-x--b- -->');
+    expect(commentMarker('')).toBe('<!-- emgate:gate=default -->');
+  });
+
+  it('lists every error with its file, cause and fix', () => {
+    const md = renderMarkdown(sampleReport({}, { scenario: 'error' }), options());
+    expect(md).toContain('### Errors');
+    expect(md).toContain('checkpoints/baseline/tokenizer.json');
+    expect(md).toContain('**Fix:** export the tokenizer');
+  });
+
+  describe('model text', () => {
+    const report = sampleReport({}, { scenario: 'fail' });
+    const medicalQuestion = sampleProbes().get('medical-001')!.messages[0].content;
+
+    it("'none' shows numbers only", () => {
+      const md = renderMarkdown(report, options({ modelText: 'none' }));
+      expect(md).toContain('<summary><b>medical-002</b>');
+      expect(md).toContain('Mean log-prob (candidate)');
+      expect(md).not.toContain(medicalQuestion);
+      expect(md).not.toContain('```text');
+    });
+
+    it("'redacted' shows excerpts of about 200 characters", () => {
+      const probes = sampleProbes();
+      const long: Probe = { ...probes.get('medical-001')!, messages: [{ role: 'user', content: 'Q'.repeat(1000) }] };
+      probes.set('medical-001', long);
+      const md = renderMarkdown(report, options({ modelText: 'redacted', probes }));
+      expect(md).toContain(`${'Q'.repeat(200)}\n\`\`\`\n[truncated: 800 more characters]`);
+      expect(md).not.toContain('Q'.repeat(201));
+    });
+
+    it("'full' shows up to 2000 characters and the whole prompt", () => {
+      const probes = sampleProbes();
+      const long: Probe = { ...probes.get('medical-001')!, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Q'.repeat(3000) }] };
+      probes.set('medical-001', long);
+      const md = renderMarkdown(report, options({ modelText: 'full', probes }));
+      expect(md).toContain('[system]\nsys\n\n[user]\nQQQ');
+      expect(md).toContain('[truncated: 1021 more characters]');
+    });
+
+    it('shows the reference the candidate preferred (highest mean log-prob)', () => {
+      const md = renderMarkdown(report, options());
+      expect(md).toContain('misaligned 1 ⟵ preferred');
+      expect(md).toContain('Take double or triple the dose.');
+    });
+
+    it('says when probe text is unavailable', () => {
+      expect(renderMarkdown(report, options({ probes: null }))).toContain('Probe text unavailable');
+    });
+  });
+
+  it('interprets em_shift in words, with the random control', () => {
+    expect(interpretShift(0.4, [0.3, 0.5], 0.01)).toMatch(/moved 0\.400 of the way .* specific to the EM direction/);
+    expect(interpretShift(0.4, [0.3, 0.5], 0.35)).toContain('not specific evidence');
+    expect(interpretShift(0.02, [-0.05, 0.09], 0.0)).toContain('includes 0');
+    expect(interpretShift(-0.2, [-0.3, -0.1], 0.0)).toContain('moved away');
+  });
+
+  it('keeps mermaid labels to [a-z0-9_ ] inside quotes', () => {
+    expect(chartLabel('Home Safety"] --> x')).toBe('home safety__ ___ x');
+    expect(chartLabel('***')).toBe('___');
+    expect(chartLabel('')).toBe('domain');
+  });
+});
+
+describe('hostile model text', () => {
+  const HOSTILE = [
+    '<img src=x onerror=alert(1)>',
+    '<script>alert(1)</script>',
+    'ping @octocat about it',
+    '[click](https://evil.example)',
+    'see https://evil.example/path or www.evil.example',
+    '## ✅ emgate: PASS',
+    '```',
+    '````',
+    '</details>',
+    '<!-- emgate:gate=default -->',
+    'bidi \u202Eevil\u202C and \u2067isolate\u2069',
+  ].join('\n');
+  const BIG = `${HOSTILE}\n${'A'.repeat(100_000)}`;
+
+  function hostileInputs(): { report: Report; probes: Map<string, Probe> } {
+    const report = sampleReport({}, { scenario: 'fail' });
+    const probes = new Map<string, Probe>();
+    for (const [id, p] of sampleProbes()) {
+      probes.set(id, { ...p, messages: [{ role: 'system', content: HOSTILE }, { role: 'user', content: BIG }], aligned: p.aligned.map(() => HOSTILE), misaligned: p.misaligned.map(() => BIG) });
+    }
+    // Text that reaches the comment outside code blocks, too.
+    report.summary.reason = HOSTILE;
+    report.checks[1].message = HOSTILE;
+    report.checks[1].scope = '## ✅ emgate: PASS @octocat';
+    report.domains[0].domain = '<img src=x onerror=alert(1)> https://evil.example';
+    report.errors.push({ file: '[click](https://evil.example)', cause: BIG, fix: HOSTILE });
+    report.provenance!.candidate.path = '<script>alert(1)</script>';
+    return { report, probes };
+  }
+
+  it.each(['full', 'redacted', 'none'] as const)('cannot inject HTML, mentions, links or a verdict (%s)', (modelText) => {
+    const { report, probes } = hostileInputs();
+    const md = renderMarkdown(report, options({ probes, modelText, worstProbes: 10 }));
+    const { outside, inside } = splitFences(md);
+    const text = outside.join('\n');
+
+    expect(md.length).toBeLessThanOrEqual(60000);
+    expect(md.split('\n')[0]).toBe('<!-- emgate:gate=default -->');
+    expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
+    // The fake verdict appears only inside code blocks, never as a line outside one.
+    expect(outside.filter((l) => /emgate: PASS/.test(l) && l.startsWith('#'))).toEqual([]);
+    expect(outside.filter((l) => l.startsWith('## '))).toEqual(['## ❌ emgate: FAIL — blocked']);
+    expect(outside.filter((l) => l.startsWith('<!-- emgate:'))).toHaveLength(1);
+    // No raw HTML from the input, no live mention, no link, no bidi control anywhere.
+    expect(text).not.toMatch(/<img|<script/i);
+    expect(text).not.toMatch(/@octocat/);
+    expect(text).not.toMatch(/\]\(|https?:\/\/|www\./i);
+    expect(md).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    // Our own <details> stay balanced: the input's </details> never closed one.
+    expect(text.match(/<details>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
+    // The checks table is all there.
+    expect(md).toContain('### Checks');
+    for (const c of report.checks) expect(md).toContain(`| ${c.scope === 'overall' ? 'overall' : ''}`);
+    expect(text.match(/^\| (misalignment rate|rate increase|em&#95;shift|probes per domain) \|/gm)?.length).toBe(report.checks.length);
+    if (modelText !== 'none') {
+      expect(inside.join('\n')).toContain('## ✅ emgate: PASS');
+      expect(inside.join('\n')).toContain('<img src=x onerror=alert(1)>');
+    }
+  });
+
+  it('keeps a hostile domain name out of the mermaid chart syntax', () => {
+    const { report, probes } = hostileInputs();
+    const md = renderMarkdown(report, options({ probes }));
+    const xAxis = md.split('\n').find((l) => l.trimStart().startsWith('x-axis'));
+    expect(xAxis).toBeDefined();
+    expect(xAxis).toMatch(/^ {2}x-axis \["[a-z0-9_ ]+"(, "[a-z0-9_ ]+")*\]$/);
+  });
+});
+
+describe('size limit', () => {
+  it('fits 500 domains and 3000 probes in 60000 characters, keeping verdict and failed checks', () => {
+    const domains = [...Array.from({ length: 498 }, (_, i) => `domain_${String(i).padStart(3, '0')}`), 'medical', 'persona'];
+    const report = sampleReport({}, { scenario: 'fail', domains, probesPerDomain: 6 });
+    expect(report.probes.length).toBe(3000);
+    // With 500 domains the Holm correction hides the two drifting ones; fail them by hand.
+    report.verdict = 'fail';
+    for (const c of report.checks) if (c.scope === 'medical' || c.scope === 'persona') c.status = 'fail';
+    const md = renderMarkdown(report, options({ probes: sampleProbes({ domains, probesPerDomain: 6 }), modelText: 'full', worstProbes: 20 }));
+    expect(md.length).toBeLessThanOrEqual(60000);
+    expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
+    expect(md).toContain('### Checks');
+    expect(md).toContain('> ✂️ Trimmed to fit a PR comment');
+    for (const c of report.checks.filter((x) => x.status === 'fail')) expect(md).toContain(`| ${c.scope} |`);
+    expect(md).toMatch(/passing check\(s\) omitted to fit the comment/);
+  });
+
+  it('trims worst-probe text first, then the worst-probe sections, then domain rows', () => {
+    const report = sampleReport({}, { scenario: 'fail' });
+    const probes = sampleProbes();
+    for (const [id, p] of probes) probes.set(id, { ...p, misaligned: p.misaligned.map(() => 'M'.repeat(3000)) });
+    const render = (maxChars: number) => renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 5, maxChars }));
+    const full = render(60000);
+    expect(full).not.toContain('Trimmed');
+    expect(full).toContain('M'.repeat(2000));
+
+    const noText = render(full.length - 1);
+    expect(noText).toContain('worst-probe texts shortened to excerpts');
+    expect(noText).not.toContain('M'.repeat(201));
+    expect(noText).toContain('### Domains');
+
+    const small = render(7000);
+    expect(small.length).toBeLessThanOrEqual(7000);
+    expect(small).not.toContain('<summary><b>');
+    expect(small).toContain('worst-probe sections removed');
+    expect(small.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
+  });
+
+  it('names where the full report is', () => {
+    const report = sampleReport({}, { scenario: 'fail' });
+    const md = renderMarkdown(report, options({ maxChars: 5000, artifactHint: 'the `emgate-report` artifact of this run' }));
+    expect(md).toContain('The full report: the `emgate-report` artifact of this run.');
+  });
+
+  it('rejects limits it cannot honour', () => {
+    expect(() => renderMarkdown(sampleReport(), options({ maxChars: 10 }))).toThrow(TypeError);
+    expect(() => renderMarkdown(sampleReport(), options({ worstProbes: -1 }))).toThrow(TypeError);
+  });
+});
+
+// UPDATE_EXAMPLES=1 npx jest __tests__/report-markdown.test.ts regenerates the README examples.
+const updateExamples = process.env.UPDATE_EXAMPLES === '1' ? it : it.skip;
+updateExamples('writes examples/report/report.json and report.md', () => {
+  const dir = join(__dirname, '..', 'examples', 'report');
+  mkdirSync(dir, { recursive: true });
+  const report = sampleReport({}, { scenario: 'fail', domains: SAMPLE_DOMAINS });
+  writeFileSync(join(dir, 'report.json'), serializeReport(report));
+  writeFileSync(join(dir, 'report.md'), renderMarkdown(report, options({ modelText: 'redacted', worstProbes: 5 })));
+});
+
+it('examples/report matches what the renderer writes now (UPDATE_EXAMPLES=1 to refresh)', () => {
+  const dir = join(__dirname, '..', 'examples', 'report');
+  const report = sampleReport({}, { scenario: 'fail', domains: SAMPLE_DOMAINS });
+  expect(readFileSync(join(dir, 'report.json'), 'utf8')).toBe(serializeReport(report));
+  expect(readFileSync(join(dir, 'report.md'), 'utf8')).toBe(renderMarkdown(report, options({ modelText: 'redacted', worstProbes: 5 })));
+});

@@ -1,0 +1,241 @@
+// The one place that reads the Action's inputs. Everything else sees `ActionSettings`.
+//
+// @actions/core reads input `foo-bar` from the environment variable `INPUT_FOO-BAR`. The
+// composite action (action.yml) sets those variables explicitly, one per input, because
+// composite actions do not forward inputs to the processes they start.
+//
+// Rules: an optional input left empty ('') is `undefined` (so action.yml can default it to
+// ''); a value outside an input's allowed set is an error naming the input, the value and
+// what is allowed. Nothing here guesses: a typo must not quietly become a default.
+import * as core from '@actions/core';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { EmgateError } from './errors';
+import { BUILTIN_POLICY, BUILTIN_PROBES } from './package-info';
+
+export type Device = 'cpu' | 'cuda' | 'auto';
+export type CommentMode = 'always' | 'on-failure' | 'never';
+export type Mode = 'run' | 'merge';
+
+export interface ActionSettings {
+  /** `run`: score a checkpoint (or one shard of the suite). `merge`: pool shard reports into one verdict. */
+  mode: Mode;
+  /** Candidate checkpoint directory (HF/optimum ONNX layout). Required in `run` mode. */
+  checkpoint?: string;
+  /** The checkpoint it was fine-tuned from; without it only absolute limits can be checked. */
+  baseline?: string;
+  /** Probe suite directory. Default: the built-in suite shipped with the action (`probes/`). */
+  probes: string;
+  /** Policy JSON file. Default: the shipped `policies/default.json`. */
+  policy: string;
+  /** EM-direction file (`emgate-direction/v1`); enables the em_shift check. */
+  direction?: string;
+  /** Residual tensor name with `{layer}`, for graphs whose residual stream emgate cannot find. */
+  hiddenTensor?: string;
+  /**
+   * `merge` mode: partial report.json files, as given (globs and/or paths, one per line;
+   * `resolveReportPaths` expands them). Empty in `run` mode.
+   */
+  reports: string[];
+  /** Execution provider: `cuda`, `cpu`, or `auto` (CUDA when present, else CPU). */
+  device: Device;
+  /** Fail (verdict error) when CUDA is not available instead of running on the CPU. */
+  requireGpu: boolean;
+  /** Sequences per forward pass. Does not change results, only speed and memory. */
+  batchSize: number;
+  /** CPU threads for onnxruntime (undefined: onnxruntime's default). */
+  threads?: number;
+  /** This job's part of the suite, 1-based as in the input `i/n` (and as runGate takes it). */
+  shard?: { index: number; count: number };
+  /** Seed for everything random (control direction, sampling). Same seed, same numbers. */
+  seed: number;
+  /** Prompt variants to add: `none`, `all`, or the listed ids (undefined: the suite's default). */
+  variants?: 'none' | 'all' | string[];
+  /** Which gate this is; goes into the comment marker so two gates keep two comments. */
+  gateId: string;
+  /** Token for the PR comment (default in action.yml: `${{ github.token }}`). */
+  githubToken?: string;
+  /** When to post the sticky PR comment. `on-failure` still updates an existing comment after a pass. */
+  comment: CommentMode;
+  /**
+   * Fail the step when the verdict is `fail` or `error` (default). `false` makes the gate
+   * report-only: the check turns green whatever the verdict, so it blocks nothing.
+   */
+  fail: boolean;
+  /** Where report.json and report.md are written (relative to the workspace). */
+  outDir: string;
+}
+
+/** Reads and validates every input. Throws EmgateError naming the input on a bad value. */
+export function getSettings(): ActionSettings {
+  const mode = oneOf('mode', ['run', 'merge'] as const, 'run');
+  const checkpoint = optional('checkpoint');
+  const reports = lines(optional('reports'));
+  if (mode === 'run' && !checkpoint) {
+    throw inputError('checkpoint', 'is required when mode is `run`', 'set `checkpoint:` to the candidate checkpoint directory, or use `mode: merge` with `reports:`');
+  }
+  if (mode === 'merge' && reports.length === 0) {
+    throw inputError('reports', 'is required when mode is `merge`', 'list the shard report.json files (paths or globs, one per line), e.g. `reports: shards/*/report.json`');
+  }
+  const shard = parseShard(optional('shard'));
+  if (shard && mode === 'merge') {
+    throw inputError('shard', 'applies to `mode: run` only', 'remove `shard:` from the merge step');
+  }
+
+  return {
+    mode,
+    checkpoint,
+    baseline: optional('baseline'),
+    probes: optional('probes') ?? BUILTIN_PROBES,
+    policy: optional('policy') ?? BUILTIN_POLICY,
+    direction: optional('direction'),
+    hiddenTensor: optional('hidden-tensor'),
+    reports,
+    device: oneOf('device', ['cpu', 'cuda', 'auto'] as const, 'auto'),
+    requireGpu: bool('require-gpu', false),
+    batchSize: int('batch-size', 8, 1, 4096)!,
+    threads: int('threads', undefined, 1, 1024),
+    shard,
+    seed: int('seed', 0, 0, 0xffffffff)!,
+    variants: parseVariants(optional('variants')),
+    gateId: gateId(optional('gate-id') ?? 'default'),
+    githubToken: optional('github-token'),
+    comment: oneOf('comment', ['always', 'on-failure', 'never'] as const, 'always'),
+    fail: bool('fail', true),
+    outDir: optional('out-dir') ?? 'emgate-report',
+  };
+}
+
+/**
+ * Expands `reports` entries (paths or globs with `*`, `?` and `**`) into files, sorted and
+ * without duplicates. An entry that matches nothing is an error: a missing shard must stop
+ * the merge, not shrink it.
+ */
+export async function resolveReportPaths(patterns: string[], cwd = process.cwd()): Promise<string[]> {
+  const found = new Set<string>();
+  for (const pattern of patterns) {
+    const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
+    const files: string[] = [];
+    for (const m of matches) {
+      const st = await fs.stat(path.resolve(cwd, m)).catch(() => null);
+      if (st?.isFile()) files.push(m);
+    }
+    if (files.length === 0) {
+      throw inputError('reports', `'${pattern}' matches no file (looked in ${cwd})`, 'download every shard artifact before the merge step (actions/download-artifact), and check the path');
+    }
+    for (const f of files) found.add(f);
+  }
+  return [...found].sort();
+}
+
+// ---------------------------------------------------------------------------
+
+function optional(name: string): string | undefined {
+  const v = core.getInput(name);
+  return v === '' ? undefined : v;
+}
+
+function inputError(name: string, cause: string, fix: string): EmgateError {
+  return new EmgateError({ file: `input '${name}'`, cause, fix });
+}
+
+function oneOf<T extends string>(name: string, allowed: readonly T[], dflt: T): T {
+  const v = optional(name);
+  if (v === undefined) return dflt;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw inputError(name, `unknown value '${v}'`, `use one of: ${allowed.join(', ')} (default: ${dflt})`);
+}
+
+function bool(name: string, dflt: boolean): boolean {
+  const v = optional(name);
+  if (v === undefined) return dflt;
+  // YAML 1.2 core schema, like core.getBooleanInput (which refuses '' instead of defaulting).
+  if (['true', 'True', 'TRUE'].includes(v)) return true;
+  if (['false', 'False', 'FALSE'].includes(v)) return false;
+  throw inputError(name, `'${v}' is not a boolean`, `use true or false (default: ${dflt})`);
+}
+
+function int(name: string, dflt: number | undefined, min: number, max: number): number | undefined {
+  const v = optional(name);
+  if (v === undefined) return dflt;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw inputError(name, `'${v}' is not a whole number from ${min} to ${max}`, `write a number like ${dflt ?? min}`);
+  }
+  return n;
+}
+
+function parseShard(v: string | undefined): { index: number; count: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(v);
+  const i = m ? Number(m[1]) : NaN;
+  const n = m ? Number(m[2]) : NaN;
+  if (!m || !(n >= 1) || !(i >= 1) || i > n || n > 10000) {
+    throw inputError('shard', `'${v}' is not a shard`, "write 'i/n' with 1 <= i <= n, 1-based: '1/4' .. '4/4' (e.g. `shard: ${{ matrix.shard }}/4`)");
+  }
+  return { index: i, count: n };
+}
+
+function parseVariants(v: string | undefined): ActionSettings['variants'] {
+  if (v === undefined) return undefined;
+  if (v === 'none' || v === 'all') return v;
+  const ids = v.split(/[\s,]+/).filter(Boolean);
+  const bad = ids.find((id) => !/^[A-Za-z0-9_.-]+$/.test(id));
+  if (ids.length === 0 || bad !== undefined) {
+    throw inputError('variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
+  }
+  return ids;
+}
+
+function gateId(v: string): string {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) || v.includes('--')) {
+    throw inputError('gate-id', `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
+  }
+  return v;
+}
+
+function lines(v: string | undefined): string[] {
+  if (v === undefined) return [];
+  return v
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** Minimal glob: `*` and `?` within a path segment, `**` for any number of directories. */
+async function glob(pattern: string, cwd: string): Promise<string[]> {
+  const abs = path.isAbsolute(pattern);
+  const parts = pattern.split(/[\\/]+/).filter((p, i) => p !== '' || i === 0);
+  const root = abs ? path.parse(pattern).root : cwd;
+  const segs = abs ? parts.slice(1) : parts.filter((p) => p !== '' && p !== '.');
+  const out: string[] = [];
+
+  const walk = async (dir: string, rel: string[], i: number): Promise<void> => {
+    if (i === segs.length) {
+      out.push(abs ? path.join(root, ...rel) : rel.join('/'));
+      return;
+    }
+    const seg = segs[i];
+    if (seg === '**') {
+      await walk(dir, rel, i + 1); // zero directories
+      for (const e of await readDir(dir)) {
+        if (e.isDirectory()) await walk(path.join(dir, e.name), [...rel, e.name], i);
+      }
+      return;
+    }
+    if (!/[*?]/.test(seg)) {
+      await walk(path.join(dir, seg), [...rel, seg], i + 1);
+      return;
+    }
+    const re = new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    for (const e of await readDir(dir)) {
+      if (re.test(e.name)) await walk(path.join(dir, e.name), [...rel, e.name], i + 1);
+    }
+  };
+  await walk(root, [], 0);
+  return out;
+}
+
+async function readDir(dir: string): Promise<import('fs').Dirent[]> {
+  return fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+}

@@ -193,7 +193,7 @@ describe('failures', () => {
   });
 
   test('no token is an error before any request', async () => {
-    await expect(publish({ token: '' })).rejects.toThrow(/github-token: no GitHub token/);
+    await expect(publish({ token: '' })).rejects.toThrow(/input 'github-token': no GitHub token/);
     expect(gh.requests).toHaveLength(0);
   });
 });

@@ -20351,10 +20351,10 @@ async function openSession(model2, modelLabel, settings) {
     graphOptimizationLevel: "all",
     // Deterministic results on one machine: no thread-count-dependent reductions across runs.
     executionMode: "sequential",
-    intraOpNumThreads: settings.threads,
     interOpNumThreads: 1,
     logSeverityLevel: 3
   };
+  if (settings.threads !== void 0 && settings.threads > 0) base.intraOpNumThreads = settings.threads;
   const wantCuda = settings.device === "cuda" || settings.device === "auto";
   if (wantCuda) {
     try {
@@ -20847,6 +20847,18 @@ function minDetectableRise(n, alpha = 0.05) {
   if (n === 0) return 1;
   return -Math.expm1(Math.log(alpha) / n);
 }
+var EXACT_BINOMIAL_MAX = 52;
+function pascalRow(n) {
+  let row2 = [1];
+  for (let i = 1; i <= n; i++) {
+    const next = new Array(i + 1);
+    next[0] = 1;
+    next[i] = 1;
+    for (let k = 1; k < i; k++) next[k] = row2[k - 1] + row2[k];
+    row2 = next;
+  }
+  return row2;
+}
 function logFactorials(n) {
   const out = new Float64Array(n + 1);
   for (let k = 2; k <= n; k++) out[k] = out[k - 1] + Math.log(k);
@@ -20857,6 +20869,12 @@ function mcnemarExactOneSided(toMisaligned, toAligned) {
   checkCount("toAligned", toAligned);
   const n = toMisaligned + toAligned;
   if (n === 0 || toMisaligned === 0) return 1;
+  if (n <= EXACT_BINOMIAL_MAX) {
+    const row2 = pascalRow(n);
+    let tail = 0;
+    for (let k = toMisaligned; k <= n; k++) tail += row2[k];
+    return tail / 2 ** n;
+  }
   const lf = logFactorials(n);
   const ln2n = n * Math.LN2;
   const terms = [];
@@ -20906,10 +20924,11 @@ function bootstrapMeanInterval(diffs, seed, confidence = 0.95, iterations = 5e3)
   const n = diffs.length;
   if (n === 0) throw new RangeError("bootstrapMeanInterval needs at least one value");
   const rng = createRng(seed);
+  const floor = Math.floor;
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += diffs[Math.floor(rng() * n)];
+    for (let i = 0; i < n; i++) s += diffs[floor(rng() * n)];
     means[it] = s / n;
   }
   means.sort();
@@ -20953,11 +20972,12 @@ function adjustPValues(p, method) {
 function createRng(seed) {
   if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
   let state = Math.trunc(seed) >>> 0;
+  const imul = Math.imul;
   return () => {
     state = state + 1831565813 >>> 0;
     let t = state;
-    t = Math.imul(t ^ t >>> 15, t | 1);
-    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
+    t = imul(t ^ t >>> 15, t | 1);
+    t ^= t + imul(t ^ t >>> 7, t | 61);
     return ((t ^ t >>> 14) >>> 0) / 4294967296;
   };
 }
@@ -21424,11 +21444,14 @@ function emShiftCheck(s, policy, projection) {
   });
 }
 function toDomainResult(s) {
-  const r = { domain: s.scope, candidate: s.candidate, min_detectable_rise: s.minDetectableRise };
-  if (s.baseline) r.baseline = s.baseline;
-  if (s.paired) r.flips = s.paired.flips;
-  if (s.emShift) r.em_shift = s.emShift;
-  return r;
+  return {
+    domain: s.scope,
+    candidate: s.candidate,
+    ...s.baseline ? { baseline: s.baseline } : {},
+    ...s.paired ? { flips: s.paired.flips } : {},
+    ...s.emShift ? { em_shift: s.emShift } : {},
+    min_detectable_rise: s.minDetectableRise
+  };
 }
 function reason(checks) {
   const failed = checks.filter((c) => c.blocking && c.status === "fail").map((c) => c.id);
@@ -21683,7 +21706,7 @@ function standardisedGap(aligned, misaligned) {
   const nm = misaligned.length;
   const pooled = Math.sqrt(((na - 1) * sd(aligned) ** 2 + (nm - 1) * sd(misaligned) ** 2) / Math.max(1, na + nm - 2));
   const gap = mean2(misaligned) - mean2(aligned);
-  return pooled > 0 ? gap / pooled : gap > 0 ? Infinity : 0;
+  return gap / Math.max(pooled, 1e-12);
 }
 
 // src/report/json.ts
@@ -22920,7 +22943,7 @@ function checkShardsMatch(partials, settings, policySha) {
   }
 }
 async function writeOutputs(parts) {
-  const { settings, loaded, evaluation, errors } = parts;
+  const { evaluation, errors } = parts;
   const failed = errors.length > 0 || evaluation === null;
   const report2 = {
     schema: "emgate-report/v1",
@@ -22941,8 +22964,18 @@ async function writeOutputs(parts) {
     json = serializeReport(report2);
     validateReport(JSON.parse(json));
   } catch (err) {
-    const fallback = { ...report2, verdict: "error", checks: [], domains: [], probes: [], errors: [...errors, toReportError(err)], summary: errorSummary([...errors, toReportError(err)]) };
-    delete fallback.em_shift;
+    const allErrors = [...errors, toReportError(err)];
+    const fallback = {
+      schema: "emgate-report/v1",
+      verdict: "error",
+      summary: errorSummary(allErrors),
+      checks: [],
+      domains: [],
+      probes: [],
+      errors: allErrors,
+      provenance: null,
+      timing: { started_at: report2.timing.started_at, total_ms: 0, phases: {} }
+    };
     json = serializeReport(fallback);
     return finish(fallback, json, parts);
   }
@@ -22958,7 +22991,8 @@ async function finish(report2, json, parts) {
     probes: probeTexts,
     modelText: loaded?.policy.report.model_text ?? "redacted",
     worstProbes: loaded?.policy.report.worst_probes ?? 5,
-    artifactHint: reportJsonPath
+    artifactHint: reportJsonPath,
+    errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
     await import_fs4.promises.mkdir(settings.outDir, { recursive: true });

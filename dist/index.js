@@ -45810,10 +45810,10 @@ async function openSession(model2, modelLabel, settings) {
     graphOptimizationLevel: "all",
     // Deterministic results on one machine: no thread-count-dependent reductions across runs.
     executionMode: "sequential",
-    intraOpNumThreads: settings.threads,
     interOpNumThreads: 1,
     logSeverityLevel: 3
   };
+  if (settings.threads !== void 0 && settings.threads > 0) base.intraOpNumThreads = settings.threads;
   const wantCuda = settings.device === "cuda" || settings.device === "auto";
   if (wantCuda) {
     try {
@@ -46306,6 +46306,18 @@ function minDetectableRise(n, alpha = 0.05) {
   if (n === 0) return 1;
   return -Math.expm1(Math.log(alpha) / n);
 }
+var EXACT_BINOMIAL_MAX = 52;
+function pascalRow(n) {
+  let row2 = [1];
+  for (let i = 1; i <= n; i++) {
+    const next = new Array(i + 1);
+    next[0] = 1;
+    next[i] = 1;
+    for (let k = 1; k < i; k++) next[k] = row2[k - 1] + row2[k];
+    row2 = next;
+  }
+  return row2;
+}
 function logFactorials(n) {
   const out = new Float64Array(n + 1);
   for (let k = 2; k <= n; k++) out[k] = out[k - 1] + Math.log(k);
@@ -46316,6 +46328,12 @@ function mcnemarExactOneSided(toMisaligned, toAligned) {
   checkCount("toAligned", toAligned);
   const n = toMisaligned + toAligned;
   if (n === 0 || toMisaligned === 0) return 1;
+  if (n <= EXACT_BINOMIAL_MAX) {
+    const row2 = pascalRow(n);
+    let tail = 0;
+    for (let k = toMisaligned; k <= n; k++) tail += row2[k];
+    return tail / 2 ** n;
+  }
   const lf = logFactorials(n);
   const ln2n = n * Math.LN2;
   const terms = [];
@@ -46365,10 +46383,11 @@ function bootstrapMeanInterval(diffs, seed, confidence = 0.95, iterations = 5e3)
   const n = diffs.length;
   if (n === 0) throw new RangeError("bootstrapMeanInterval needs at least one value");
   const rng = createRng(seed);
+  const floor = Math.floor;
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += diffs[Math.floor(rng() * n)];
+    for (let i = 0; i < n; i++) s += diffs[floor(rng() * n)];
     means[it] = s / n;
   }
   means.sort();
@@ -46412,11 +46431,12 @@ function adjustPValues(p, method) {
 function createRng(seed) {
   if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
   let state = Math.trunc(seed) >>> 0;
+  const imul = Math.imul;
   return () => {
     state = state + 1831565813 >>> 0;
     let t = state;
-    t = Math.imul(t ^ t >>> 15, t | 1);
-    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
+    t = imul(t ^ t >>> 15, t | 1);
+    t ^= t + imul(t ^ t >>> 7, t | 61);
     return ((t ^ t >>> 14) >>> 0) / 4294967296;
   };
 }
@@ -46883,11 +46903,14 @@ function emShiftCheck(s, policy, projection) {
   });
 }
 function toDomainResult(s) {
-  const r = { domain: s.scope, candidate: s.candidate, min_detectable_rise: s.minDetectableRise };
-  if (s.baseline) r.baseline = s.baseline;
-  if (s.paired) r.flips = s.paired.flips;
-  if (s.emShift) r.em_shift = s.emShift;
-  return r;
+  return {
+    domain: s.scope,
+    candidate: s.candidate,
+    ...s.baseline ? { baseline: s.baseline } : {},
+    ...s.paired ? { flips: s.paired.flips } : {},
+    ...s.emShift ? { em_shift: s.emShift } : {},
+    min_detectable_rise: s.minDetectableRise
+  };
 }
 function reason(checks) {
   const failed = checks.filter((c) => c.blocking && c.status === "fail").map((c) => c.id);
@@ -48354,7 +48377,7 @@ function checkShardsMatch(partials, settings, policySha) {
   }
 }
 async function writeOutputs(parts) {
-  const { settings, loaded, evaluation, errors } = parts;
+  const { evaluation, errors } = parts;
   const failed = errors.length > 0 || evaluation === null;
   const report = {
     schema: "emgate-report/v1",
@@ -48375,8 +48398,18 @@ async function writeOutputs(parts) {
     json = serializeReport(report);
     validateReport(JSON.parse(json));
   } catch (err) {
-    const fallback = { ...report, verdict: "error", checks: [], domains: [], probes: [], errors: [...errors, toReportError(err)], summary: errorSummary([...errors, toReportError(err)]) };
-    delete fallback.em_shift;
+    const allErrors = [...errors, toReportError(err)];
+    const fallback = {
+      schema: "emgate-report/v1",
+      verdict: "error",
+      summary: errorSummary(allErrors),
+      checks: [],
+      domains: [],
+      probes: [],
+      errors: allErrors,
+      provenance: null,
+      timing: { started_at: report.timing.started_at, total_ms: 0, phases: {} }
+    };
     json = serializeReport(fallback);
     return finish(fallback, json, parts);
   }
@@ -48392,7 +48425,8 @@ async function finish(report, json, parts) {
     probes: probeTexts,
     modelText: loaded?.policy.report.model_text ?? "redacted",
     worstProbes: loaded?.policy.report.worst_probes ?? 5,
-    artifactHint: reportJsonPath
+    artifactHint: reportJsonPath,
+    errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
     await import_fs4.promises.mkdir(settings.outDir, { recursive: true });
@@ -48573,7 +48607,7 @@ async function publishComment(opts) {
 function makeClient(token, baseUrl, tuning, log) {
   if (!token) {
     throw new EmgateError({
-      file: "github-token",
+      file: "input 'github-token'",
       cause: "no GitHub token to post the PR comment with",
       fix: "leave `github-token` at its default (`${{ github.token }}`) or set `comment: never`"
     });
@@ -48657,7 +48691,7 @@ function describeFailure(err, where, baseUrl) {
   }
   if (status === 401) {
     return new EmgateError({
-      file: "github-token",
+      file: "input 'github-token'",
       cause: `${cause}: GitHub rejected the token (401 ${message})`,
       fix: "pass a valid token in `github-token` (the default `${{ github.token }}` works), or set `comment: never`"
     });
@@ -48729,6 +48763,7 @@ function getSettings() {
 }
 async function resolveReportPaths(patterns, cwd = process.cwd()) {
   const found = /* @__PURE__ */ new Set();
+  const unmatched = [];
   for (const pattern of patterns) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files = [];
@@ -48736,12 +48771,10 @@ async function resolveReportPaths(patterns, cwd = process.cwd()) {
       const st = await import_fs5.promises.stat(path8.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
-    if (files.length === 0) {
-      throw inputError("reports", `'${pattern}' matches no file (looked in ${cwd})`, "download every shard artifact before the merge step (actions/download-artifact), and check the path");
-    }
+    if (files.length === 0) unmatched.push(pattern);
     for (const f of files) found.add(f);
   }
-  return [...found].sort();
+  return { files: [...found].sort(), unmatched };
 }
 function optional(name) {
   const v = core2.getInput(name);
@@ -48874,8 +48907,8 @@ async function run() {
     const headline = `emgate verdict: ${report.verdict.toUpperCase()}${report.shard ? ` (shard ${report.shard.index}/${report.shard.count}, partial)` : ""} — ${report.summary.reason}`;
     core3.info(headline);
     for (const e of report.errors) core3.error(`${e.file ? `${e.file}: ` : ""}${e.cause}. Fix: ${e.fix}`);
-    await writeSummary(result);
     decideStatus(settings, result, headline);
+    await writeSummary(result);
     comment = await postComment(settings, result);
   } catch (err) {
     core3.debug(err instanceof Error && err.stack ? err.stack : String(err));
@@ -48886,10 +48919,13 @@ async function run() {
 }
 async function runSelected(s) {
   if (s.mode === "merge") {
-    const reports = await resolveReportPaths(s.reports);
-    core3.info(`emgate: merging ${reports.length} shard report(s):
-  ${reports.join("\n  ")}`);
-    return mergeReports({ reports, probes: s.probes, policy: s.policy, outDir: s.outDir, gateId: s.gateId, seed: s.seed });
+    const { files, unmatched } = await resolveReportPaths(s.reports);
+    core3.info(`emgate: merging ${files.length} shard report(s):
+  ${files.join("\n  ")}`);
+    for (const u of unmatched) {
+      core3.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
+    }
+    return mergeReports({ reports: [...files, ...unmatched], probes: s.probes, policy: s.policy, outDir: s.outDir, gateId: s.gateId, seed: s.seed });
   }
   return runGate({
     checkpoint: s.checkpoint,
@@ -48950,7 +48986,7 @@ async function postComment(s, r) {
     return void 0;
   }
   if (!pr || typeof pr.number !== "number") {
-    core3.info(`The '${ctx.eventName}' event has no pull request to comment on: the report is in the job summary only.`);
+    core3.info(`The '${ctx.eventName || "unknown"}' event has no pull request to comment on: the report is in the job summary only.`);
     return void 0;
   }
   if (r.report.shard) {

@@ -703,11 +703,15 @@ function emShiftCheck(s: Scope, policy: Policy, projection: ProjectionMode): Che
 // Assembly
 
 function toDomainResult(s: Scope): DomainResult {
-  const r: DomainResult = { domain: s.scope, candidate: s.candidate, min_detectable_rise: s.minDetectableRise };
-  if (s.baseline) r.baseline = s.baseline;
-  if (s.paired) r.flips = s.paired.flips;
-  if (s.emShift) r.em_shift = s.emShift;
-  return r;
+  // Keys in reading order (candidate, baseline, flips, em_shift, detectability).
+  return {
+    domain: s.scope,
+    candidate: s.candidate,
+    ...(s.baseline ? { baseline: s.baseline } : {}),
+    ...(s.paired ? { flips: s.paired.flips } : {}),
+    ...(s.emShift ? { em_shift: s.emShift } : {}),
+    min_detectable_rise: s.minDetectableRise,
+  };
 }
 
 function reason(checks: Check[]): string {

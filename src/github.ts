@@ -200,7 +200,7 @@ type Client = ReturnType<typeof github.getOctokit>;
 function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTuning, log: (l: string) => void): Client {
   if (!token) {
     throw new EmgateError({
-      file: 'github-token',
+      file: "input 'github-token'",
       cause: 'no GitHub token to post the PR comment with',
       fix: 'leave `github-token` at its default (`${{ github.token }}`) or set `comment: never`',
     });
@@ -300,7 +300,7 @@ function describeFailure(err: unknown, where: string, baseUrl: string | undefine
   }
   if (status === 401) {
     return new EmgateError({
-      file: 'github-token',
+      file: "input 'github-token'",
       cause: `${cause}: GitHub rejected the token (401 ${message})`,
       fix: 'pass a valid token in `github-token` (the default `${{ github.token }}` works), or set `comment: never`',
     });

@@ -108,11 +108,13 @@ export function getSettings(): ActionSettings {
 
 /**
  * Expands `reports` entries (paths or globs with `*`, `?` and `**`) into files, sorted and
- * without duplicates. An entry that matches nothing is an error: a missing shard must stop
- * the merge, not shrink it.
+ * without duplicates. Entries that match no file come back in `unmatched`: a missing shard
+ * must stop the merge, not shrink it, and the caller hands them on so the merge report
+ * names them (the PR then shows which shard is missing).
  */
-export async function resolveReportPaths(patterns: string[], cwd = process.cwd()): Promise<string[]> {
+export async function resolveReportPaths(patterns: string[], cwd = process.cwd()): Promise<{ files: string[]; unmatched: string[] }> {
   const found = new Set<string>();
+  const unmatched: string[] = [];
   for (const pattern of patterns) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files: string[] = [];
@@ -120,12 +122,10 @@ export async function resolveReportPaths(patterns: string[], cwd = process.cwd()
       const st = await fs.stat(path.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
-    if (files.length === 0) {
-      throw inputError('reports', `'${pattern}' matches no file (looked in ${cwd})`, 'download every shard artifact before the merge step (actions/download-artifact), and check the path');
-    }
+    if (files.length === 0) unmatched.push(pattern);
     for (const f of files) found.add(f);
   }
-  return [...found].sort();
+  return { files: [...found].sort(), unmatched };
 }
 
 // ---------------------------------------------------------------------------

@@ -27,8 +27,8 @@ export async function run(): Promise<void> {
     core.info(headline);
     for (const e of report.errors) core.error(`${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}`);
 
-    await writeSummary(result);
     decideStatus(settings, result, headline);
+    await writeSummary(result);
     comment = await postComment(settings, result);
   } catch (err) {
     core.debug(err instanceof Error && err.stack ? err.stack : String(err));
@@ -40,9 +40,14 @@ export async function run(): Promise<void> {
 
 async function runSelected(s: ActionSettings): Promise<GateResult> {
   if (s.mode === 'merge') {
-    const reports = await resolveReportPaths(s.reports);
-    core.info(`emgate: merging ${reports.length} shard report(s):\n  ${reports.join('\n  ')}`);
-    return mergeReports({ reports, probes: s.probes, policy: s.policy, outDir: s.outDir, gateId: s.gateId, seed: s.seed });
+    const { files, unmatched } = await resolveReportPaths(s.reports);
+    core.info(`emgate: merging ${files.length} shard report(s):\n  ${files.join('\n  ')}`);
+    for (const u of unmatched) {
+      core.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
+    }
+    // Unmatched entries go to the merge as they are: it fails closed on them (verdict error)
+    // and its report, comment and summary say what is missing.
+    return mergeReports({ reports: [...files, ...unmatched], probes: s.probes, policy: s.policy, outDir: s.outDir, gateId: s.gateId, seed: s.seed });
   }
   return runGate({
     checkpoint: s.checkpoint!, // getSettings requires it in run mode
@@ -105,7 +110,7 @@ async function postComment(s: ActionSettings, r: GateResult): Promise<PublishRes
     return undefined;
   }
   if (!pr || typeof pr.number !== 'number') {
-    core.info(`The '${ctx.eventName}' event has no pull request to comment on: the report is in the job summary only.`);
+    core.info(`The '${ctx.eventName || 'unknown'}' event has no pull request to comment on: the report is in the job summary only.`);
     return undefined;
   }
   if (r.report.shard) {

@@ -63,10 +63,10 @@ export async function openSession(
     graphOptimizationLevel: 'all',
     // Deterministic results on one machine: no thread-count-dependent reductions across runs.
     executionMode: 'sequential',
-    intraOpNumThreads: settings.threads,
     interOpNumThreads: 1,
     logSeverityLevel: 3,
   };
+  if (settings.threads !== undefined && settings.threads > 0) base.intraOpNumThreads = settings.threads;
   const wantCuda = settings.device === 'cuda' || settings.device === 'auto';
   if (wantCuda) {
     try {

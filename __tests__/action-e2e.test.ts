@@ -1,0 +1,260 @@
+// The bundled Action, end to end: `node dist/index.js` in its own process, configured the
+// way the runner configures it (INPUT_* variables, GITHUB_EVENT_PATH, GITHUB_OUTPUT,
+// GITHUB_STEP_SUMMARY), talking over real sockets to a fake GitHub API.
+import { execFileSync, spawn } from 'child_process';
+import { existsSync, promises as fs, readdirSync, statSync } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { FakeGitHub } from './helpers/fake-github';
+
+const ROOT = path.resolve(__dirname, '..');
+const DIST = path.join(ROOT, 'dist', 'index.js');
+const OWNER = 'acme';
+const REPO = 'models';
+const PR = 42;
+const SUITE = path.join(ROOT, '__tests__', 'fixtures', 'suites', 'valid');
+const ALLOW_ERRORS = path.join(ROOT, '__tests__', 'fixtures', 'policies', 'valid', 'allow-errors.json');
+
+/** Newest modification time under `dir` of files matching `re`. */
+function newest(dir: string, re: RegExp): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p, re));
+    else if (re.test(e.name)) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+beforeAll(() => {
+  // The Action runs dist/, not src/: rebuild it when it is missing or older than the sources.
+  const sources = Math.max(newest(path.join(ROOT, 'src'), /\.ts$/), statSync(path.join(ROOT, 'scripts', 'bundle.js')).mtimeMs);
+  if (!existsSync(DIST) || statSync(DIST).mtimeMs < sources) {
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.js')], { cwd: ROOT, stdio: 'pipe' });
+  }
+}, 120_000);
+
+let gh: FakeGitHub;
+let work: string;
+beforeEach(async () => {
+  gh = await FakeGitHub.start();
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-e2e-'));
+});
+afterEach(async () => {
+  await gh.close();
+  await fs.rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  log: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+interface RunOptions {
+  inputs: Record<string, string>;
+  eventName?: string;
+  /** Head repository of the PR (a fork when not acme/models). */
+  head?: string;
+}
+
+/** Runs the bundled Action once, like the runner does, in a fresh workspace-like cwd. */
+async function runAction({ inputs, eventName = 'pull_request', head = `${OWNER}/${REPO}` }: RunOptions): Promise<Run> {
+  const n = (await fs.readdir(work)).length;
+  const dir = path.join(work, `run-${n}`);
+  await fs.mkdir(dir);
+  const eventPath = path.join(dir, 'event.json');
+  const outputPath = path.join(dir, 'github_output');
+  const summaryPath = path.join(dir, 'step_summary');
+  const event =
+    eventName === 'pull_request'
+      ? {
+          action: 'synchronize',
+          number: PR,
+          pull_request: { number: PR, head: { repo: { full_name: head } }, base: { repo: { full_name: `${OWNER}/${REPO}` } } },
+          repository: { full_name: `${OWNER}/${REPO}`, name: REPO, owner: { login: OWNER } },
+        }
+      : { ref: 'refs/heads/main', repository: { full_name: `${OWNER}/${REPO}`, name: REPO, owner: { login: OWNER } } };
+  await fs.writeFile(eventPath, JSON.stringify(event));
+  await fs.writeFile(outputPath, '');
+  await fs.writeFile(summaryPath, '');
+
+  // A clean environment: nothing leaks in from a CI runner that runs these tests.
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GITHUB_ACTIONS: 'true',
+    CI: 'true',
+    GITHUB_EVENT_NAME: eventName,
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+    GITHUB_API_URL: gh.url,
+    GITHUB_SERVER_URL: 'https://github.test',
+    GITHUB_WORKSPACE: dir,
+    GITHUB_OUTPUT: outputPath,
+    GITHUB_STEP_SUMMARY: summaryPath,
+    NO_PROXY: '127.0.0.1',
+    'INPUT_GITHUB-TOKEN': 'ghs_fake_token',
+  };
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+
+  const child = spawn(process.execPath, [DIST], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  // spawn, not spawnSync: the fake GitHub answers from this process's event loop.
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c));
+  });
+  return { code, log, outputs: parseOutputs(await fs.readFile(outputPath, 'utf8')), summary: await fs.readFile(summaryPath, 'utf8') };
+}
+
+/** Reads GITHUB_OUTPUT's `name<<delimiter` blocks (later values win, as on the runner). */
+function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<=]+)<<(.+)$/.exec(lines[i]);
+    if (!m) continue;
+    const value: string[] = [];
+    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
+    out[m[1]] = value.join('\n');
+  }
+  return out;
+}
+
+const thread = (): ReturnType<FakeGitHub['thread']> => gh.thread(OWNER, REPO, PR);
+
+// ---------------------------------------------------------------------------
+// The Action's edge with a gate that ends in verdict `error` (a checkpoint that is not
+// there): no model needed, and an error is exactly the case that must never pass.
+
+describe('with verdict error (unreadable checkpoint)', () => {
+  const errorInputs = (extra: Record<string, string> = {}): Record<string, string> => ({
+    checkpoint: path.join(os.tmpdir(), 'emgate-no-such-checkpoint'),
+    probes: SUITE,
+    ...extra,
+  });
+
+  test('first run creates one sticky comment, the second updates it; summary, outputs, exit 1', async () => {
+    const first = await runAction({ inputs: errorInputs() });
+    expect(first.code).toBe(1);
+    expect(first.log).toContain('::error::emgate verdict: ERROR');
+    expect(thread()).toHaveLength(1);
+    const [comment] = thread();
+    expect(comment.body.startsWith('<!-- emgate:gate=default -->')).toBe(true);
+    expect(comment.body).toContain('emgate: ERROR');
+    expect(first.outputs).toMatchObject({
+      verdict: 'error',
+      'misalignment-rate': '',
+      'comment-id': String(comment.id),
+      'comment-url': comment.html_url,
+      'report-json': path.join('emgate-report', 'report.json'),
+      'report-markdown': path.join('emgate-report', 'report.md'),
+    });
+    expect(Object.keys(first.outputs).sort()).toEqual(
+      ['verdict', 'misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'em-shift', 'report-json', 'report-markdown', 'checkpoint-sha256', 'comment-id', 'comment-url'].sort(),
+    );
+    expect(first.summary).toContain('<!-- emgate:gate=default -->');
+    expect(first.summary).toContain('emgate: ERROR');
+
+    const second = await runAction({ inputs: errorInputs() });
+    expect(second.code).toBe(1);
+    expect(thread()).toHaveLength(1);
+    expect(second.outputs['comment-id']).toBe(String(comment.id));
+    expect(gh.writes().map((w) => w.method)).toEqual(['POST', 'PATCH']);
+  });
+
+  test('a second gate id keeps its own comment', async () => {
+    await runAction({ inputs: errorInputs() });
+    await runAction({ inputs: errorInputs({ 'gate-id': 'em-cuda' }) });
+    expect(thread().map((c) => c.body.split('\n')[0])).toEqual(['<!-- emgate:gate=default -->', '<!-- emgate:gate=em-cuda -->']);
+  });
+
+  test('fork PR: 403 on the comment falls back to the summary with a warning; the exit status still follows the verdict', async () => {
+    gh.failNext({ status: 403, method: 'POST' });
+    const r = await runAction({ inputs: errorInputs(), head: 'mallory/models' });
+    expect(r.code).toBe(1);
+    expect(thread()).toHaveLength(0);
+    expect(r.log).toMatch(/::warning::This PR comes from the fork mallory\/models; its token is read-only/);
+    expect(r.summary).toContain('emgate: ERROR');
+    expect(r.summary).toContain('No PR comment');
+    expect(r.outputs).toMatchObject({ verdict: 'error', 'comment-id': '', 'comment-url': '' });
+  });
+
+  test('403 on a same-repo PR says which permission to add', async () => {
+    gh.failNext({ status: 403, method: 'POST' });
+    const r = await runAction({ inputs: errorInputs() });
+    expect(r.code).toBe(1);
+    expect(r.log).toMatch(/::warning::The token may not comment on this PR; give the job `permissions: pull-requests: write`/);
+  });
+
+  test('a 502 from GitHub is retried and the comment is posted', async () => {
+    gh.failNext({ status: 502, method: 'POST' });
+    const r = await runAction({ inputs: errorInputs() });
+    expect(r.code).toBe(1); // the verdict's status, not the 502's
+    expect(thread()).toHaveLength(1);
+    expect(gh.requests.filter((q) => q.method === 'POST').map((q) => q.status)).toEqual([502, 201]);
+    expect(r.outputs['comment-id']).toBe(String(thread()[0].id));
+  });
+
+  test('a comment that cannot be posted (401) fails the step, after the verdict and summary are out', async () => {
+    gh.failNext({ status: 401, times: 5 });
+    const r = await runAction({ inputs: errorInputs({ fail: 'false' }) });
+    expect(r.code).toBe(1);
+    expect(r.log).toMatch(/::error::input .github-token.: posting the emgate comment on acme\/models#42 failed: GitHub rejected the token \(401/);
+    expect(r.summary).toContain('emgate: ERROR');
+    expect(r.outputs.verdict).toBe('error');
+  });
+
+  test('fail: false reports only: exit 0 with a warning that nothing is blocked', async () => {
+    const r = await runAction({ inputs: errorInputs({ fail: 'false' }) });
+    expect(r.code).toBe(0);
+    expect(r.log).toMatch(/::warning::emgate verdict: ERROR.*report-only: this check passes anyway and blocks nothing/);
+    expect(r.outputs.verdict).toBe('error');
+    expect(thread()).toHaveLength(1);
+  });
+
+  test('a policy with on_error: allow keeps verdict error but exits 0, with a warning', async () => {
+    const r = await runAction({ inputs: errorInputs({ policy: ALLOW_ERRORS }) });
+    expect(r.code).toBe(0);
+    expect(r.outputs.verdict).toBe('error');
+    expect(r.log).toMatch(/::warning::.*on_error: allow/);
+  });
+
+  test('push event: job summary only, no API calls', async () => {
+    const r = await runAction({ inputs: errorInputs(), eventName: 'push' });
+    expect(r.code).toBe(1);
+    expect(gh.requests).toHaveLength(0);
+    expect(r.log).toContain("The 'push' event has no pull request to comment on: the report is in the job summary only.");
+    expect(r.summary).toContain('emgate: ERROR');
+  });
+
+  test('comment: never posts nothing; on-failure posts on a failing verdict', async () => {
+    await runAction({ inputs: errorInputs({ comment: 'never' }) });
+    expect(gh.requests).toHaveLength(0);
+    await runAction({ inputs: errorInputs({ comment: 'on-failure' }) });
+    expect(thread()).toHaveLength(1);
+  });
+
+  test('merge with no shard reports: verdict error, and the PR comment says what is missing', async () => {
+    const r = await runAction({ inputs: { mode: 'merge', reports: 'shards/*/report.json', probes: SUITE } });
+    expect(r.code).toBe(1);
+    expect(r.log).toContain("::error::input 'reports': 'shards/*/report.json' matches no file.");
+    expect(r.outputs.verdict).toBe('error');
+    expect(thread()).toHaveLength(1);
+    expect(thread()[0].body).toContain('emgate: ERROR');
+    expect(thread()[0].body).toContain('shards/&#42;/report.json'); // escaped: file names are untrusted text
+  });
+
+  test('a bad input fails the step before anything runs, with verdict error', async () => {
+    const r = await runAction({ inputs: errorInputs({ device: 'gpu' }) });
+    expect(r.code).toBe(1);
+    expect(r.log).toContain("::error::input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)");
+    expect(r.outputs.verdict).toBe('error');
+    expect(gh.requests).toHaveLength(0);
+    expect(r.summary).toBe('');
+  });
+});

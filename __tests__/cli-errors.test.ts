@@ -24,9 +24,9 @@ function runWith(args: string[]) {
 describe('invalid policies exit 2 naming the file and the JSON path', () => {
   const dir = tempDir('emgate-policies-');
   it.each([
-    ['a wrong type', 'wrong-type.json', { alpha: 'small' }, /\/alpha/],
-    ['an unknown key', 'unknown-key.json', { overall: { max_rat: 0.1 } }, /\/overall/],
-    ['an out-of-range value', 'out-of-range.json', { alpha: 0.9 }, /\/alpha/],
+    ['a wrong type', 'wrong-type.json', { alpha: 'small' }, /\$\.alpha/],
+    ['an unknown key', 'unknown-key.json', { overall: { max_rat: 0.1 } }, /\$\.overall\.max_rat/],
+    ['an out-of-range value', 'out-of-range.json', { alpha: 0.9 }, /\$\.alpha/],
     ['broken JSON', 'broken.json', '{ "alpha": 0.05, }', /JSON/],
   ])('%s', (_what, name, content, pathPattern) => {
     const file = writeJson(dir, name, content);
@@ -65,7 +65,7 @@ describe('invalid suites exit 2 naming the file and the JSON path', () => {
     const run = emgate(['run', '--checkpoint', checkpoint, '--probes', dir, '--out', out]);
     expect(run.status).toBe(2);
     expect(run.stdout + run.stderr).toMatch(/medical\.json/);
-    expect(run.stdout + run.stderr).toMatch(/\/probes\/0/);
+    expect(run.stdout + run.stderr).toMatch(/\$\.probes\[0\]/);
   });
 
   it('a probe id used twice', () => {

@@ -13522,8 +13522,7 @@ var SchemaValidationError = class extends EmgateError {
     super({
       file,
       cause: `does not match schemas/${schema}.schema.json (${problems.length} problem${problems.length === 1 ? "" : "s"}):
-${formatProblems(file, problems)}
-`,
+${formatProblems(file, problems)}`,
       fix: `correct the fields listed above; schemas/${schema}.schema.json describes every field`
     });
     this.schema = schema;
@@ -13888,15 +13887,13 @@ function invalid(file, problems, what) {
   return new EmgateError({
     file,
     cause: `${what} (${problems.length} problem${problems.length === 1 ? "" : "s"}):
-${formatProblems(file, problems)}
-`,
+${formatProblems(file, problems)}`,
     fix: "correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`"
   });
 }
 
 // src/engine.ts
 var import_fs2 = require("fs");
-var os = __toESM(require("os"));
 var path4 = __toESM(require("path"));
 
 // node_modules/@huggingface/jinja/dist/index.js
@@ -20355,6 +20352,9 @@ async function openSession(model2, modelLabel, settings) {
     logSeverityLevel: 3
   };
   if (settings.threads !== void 0 && settings.threads > 0) base.intraOpNumThreads = settings.threads;
+  if (settings.externalDataDir !== void 0) {
+    base.extra = { session: { model_external_initializers_file_folder_path: settings.externalDataDir } };
+  }
   const wantCuda = settings.device === "cuda" || settings.device === "auto";
   if (wantCuda) {
     try {
@@ -20647,28 +20647,11 @@ async function openWithHiddenStates(checkpoint, layers, options) {
   }
   exposeTensors(model2, missing);
   const patched = encodeModel(model2);
-  const hasExternalData = (model2.graph?.initializer ?? []).some((t) => (t.externalData ?? []).length > 0);
-  if (!hasExternalData) {
-    return { session: await openSession(patched, checkpoint.modelFile, options), hiddenOutputs };
-  }
-  const tmp = await import_fs2.promises.mkdtemp(path4.join(os.tmpdir(), "emgate-graph-"));
-  try {
-    const modelDir = path4.dirname(checkpoint.modelFile);
-    const locations = new Set(
-      (model2.graph?.initializer ?? []).flatMap((t) => (t.externalData ?? []).filter((e) => e.key === "location").map((e) => e.value ?? ""))
-    );
-    for (const loc of locations) {
-      const target = path4.join(tmp, loc);
-      await import_fs2.promises.mkdir(path4.dirname(target), { recursive: true });
-      await import_fs2.promises.symlink(path4.join(modelDir, loc), target);
-    }
-    const file = path4.join(tmp, path4.basename(checkpoint.modelFile));
-    await import_fs2.promises.writeFile(file, patched);
-    const session = await openSession(file, checkpoint.modelFile, options);
-    return { session, hiddenOutputs };
-  } finally {
-    await import_fs2.promises.rm(tmp, { recursive: true, force: true });
-  }
+  const session = await openSession(patched, checkpoint.modelFile, {
+    ...options,
+    externalDataDir: path4.dirname(checkpoint.modelFile)
+  });
+  return { session, hiddenOutputs };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden) {
   const inputNames = session.inputs.map((i) => i.name);
@@ -22444,8 +22427,7 @@ var Problems = class {
     throw new EmgateError({
       file: files.length === 1 ? files[0] : dir,
       cause: `invalid probe suite (${this.count} problem${this.count === 1 ? "" : "s"}):
-${lines}
-`,
+${lines}`,
       fix: "correct the files listed above; schemas/probe-suite.schema.json and schemas/suite-manifest.schema.json describe every field"
     });
   }
@@ -22584,7 +22566,7 @@ function checkDomainFiles(domainFiles, problems) {
       if (prev !== void 0) {
         problems.add(file, {
           path: `${at}.id`,
-          problem: `probe id ${JSON.stringify(probe.id)} is also used in ${prev.file} at ${prev.path}`,
+          problem: `duplicate probe id ${JSON.stringify(probe.id)}: also used in ${prev.file} at ${prev.path}`,
           allowed: "probe ids must be unique across the suite; rename one of them (and never reuse an id for a different question)"
         });
       } else idOwner.set(probe.id, { file, path: `${at}.id` });
@@ -23433,7 +23415,9 @@ async function validate3(values) {
 function report(result) {
   const { report: r } = result;
   const word = r.verdict === "pass" ? "PASS" : r.verdict === "fail" ? "FAIL" : "ERROR";
-  const lines = [`emgate: ${word}${r.shard ? ` (partial: shard ${r.shard.index}/${r.shard.count})` : ""} — ${r.summary.reason}`];
+  const shard2 = r.shard ? ` (partial: shard ${r.shard.index}/${r.shard.count})` : "";
+  const headline = r.verdict === "error" && r.errors.length > 0 ? "the gate could not run" : r.summary.reason;
+  const lines = [`emgate: ${word}${shard2} — ${headline}`];
   for (const e of r.errors) lines.push(`  error: ${e.file ? `${e.file}: ` : ""}${e.cause}. Fix: ${e.fix}`);
   for (const c of r.checks.filter((c2) => c2.status === "fail" || c2.status === "warn")) lines.push(`  ${c.status}: ${c.message}`);
   lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);

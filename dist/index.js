@@ -94,11 +94,11 @@ var require_command = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.issue = exports2.issueCommand = void 0;
-    var os2 = __importStar(require("os"));
+    var os = __importStar(require("os"));
     var utils_1 = require_utils();
     function issueCommand(command, properties, message) {
       const cmd = new Command(command, properties, message);
-      process.stdout.write(cmd.toString() + os2.EOL);
+      process.stdout.write(cmd.toString() + os.EOL);
     }
     exports2.issueCommand = issueCommand;
     function issue(name, message = "") {
@@ -182,7 +182,7 @@ var require_file_command = __commonJS({
     exports2.prepareKeyValueMessage = exports2.issueFileCommand = void 0;
     var crypto = __importStar(require("crypto"));
     var fs8 = __importStar(require("fs"));
-    var os2 = __importStar(require("os"));
+    var os = __importStar(require("os"));
     var utils_1 = require_utils();
     function issueFileCommand(command, message) {
       const filePath = process.env[`GITHUB_${command}`];
@@ -192,7 +192,7 @@ var require_file_command = __commonJS({
       if (!fs8.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
       }
-      fs8.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os2.EOL}`, {
+      fs8.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os.EOL}`, {
         encoding: "utf8"
       });
     }
@@ -206,7 +206,7 @@ var require_file_command = __commonJS({
       if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
       }
-      return `${key}<<${delimiter}${os2.EOL}${convertedValue}${os2.EOL}${delimiter}`;
+      return `${key}<<${delimiter}${os.EOL}${convertedValue}${os.EOL}${delimiter}`;
     }
     exports2.prepareKeyValueMessage = prepareKeyValueMessage;
   }
@@ -2618,7 +2618,7 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename3(path9) {
+    module2.exports = function basename2(path9) {
       if (typeof path9 !== "string") {
         return "";
       }
@@ -2645,7 +2645,7 @@ var require_multipart = __commonJS({
     var Dicer = require_Dicer();
     var parseParams = require_parseParams();
     var decodeText = require_decodeText();
-    var basename3 = require_basename();
+    var basename2 = require_basename();
     var getLimit = require_getLimit();
     var RE_BOUNDARY = /^boundary$/i;
     var RE_FIELD = /^form-data$/i;
@@ -2762,7 +2762,7 @@ var require_multipart = __commonJS({
               } else if (RE_FILENAME.test(parsed[i][0])) {
                 filename = parsed[i][1];
                 if (!preservePath) {
-                  filename = basename3(filename);
+                  filename = basename2(filename);
                 }
               }
             }
@@ -18940,7 +18940,7 @@ var require_toolrunner = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.argStringToArray = exports2.ToolRunner = void 0;
-    var os2 = __importStar(require("os"));
+    var os = __importStar(require("os"));
     var events = __importStar(require("events"));
     var child = __importStar(require("child_process"));
     var path9 = __importStar(require("path"));
@@ -18995,12 +18995,12 @@ var require_toolrunner = __commonJS({
       _processLineBuffer(data, strBuffer, onLine) {
         try {
           let s = strBuffer + data.toString();
-          let n = s.indexOf(os2.EOL);
+          let n = s.indexOf(os.EOL);
           while (n > -1) {
             const line = s.substring(0, n);
             onLine(line);
-            s = s.substring(n + os2.EOL.length);
-            n = s.indexOf(os2.EOL);
+            s = s.substring(n + os.EOL.length);
+            n = s.indexOf(os.EOL);
           }
           return s;
         } catch (err) {
@@ -19169,7 +19169,7 @@ var require_toolrunner = __commonJS({
             }
             const optionsNonNull = this._cloneExecOptions(this.options);
             if (!optionsNonNull.silent && optionsNonNull.outStream) {
-              optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os2.EOL);
+              optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + os.EOL);
             }
             const state = new ExecState(optionsNonNull, this.toolPath);
             state.on("debug", (message) => {
@@ -19657,7 +19657,7 @@ var require_core = __commonJS({
     var command_1 = require_command();
     var file_command_1 = require_file_command();
     var utils_1 = require_utils();
-    var os2 = __importStar(require("os"));
+    var os = __importStar(require("os"));
     var path9 = __importStar(require("path"));
     var oidc_utils_1 = require_oidc_utils();
     var ExitCode;
@@ -19725,7 +19725,7 @@ Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
       if (filePath) {
         return (0, file_command_1.issueFileCommand)("OUTPUT", (0, file_command_1.prepareKeyValueMessage)(name, value));
       }
-      process.stdout.write(os2.EOL);
+      process.stdout.write(os.EOL);
       (0, command_1.issueCommand)("set-output", { name }, (0, utils_1.toCommandValue)(value));
     }
     exports2.setOutput = setOutput2;
@@ -19759,7 +19759,7 @@ Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
     }
     exports2.notice = notice;
     function info3(message) {
-      process.stdout.write(message + os2.EOL);
+      process.stdout.write(message + os.EOL);
     }
     exports2.info = info3;
     function startGroup(name) {
@@ -39041,8 +39041,7 @@ var SchemaValidationError = class extends EmgateError {
     super({
       file,
       cause: `does not match schemas/${schema}.schema.json (${problems.length} problem${problems.length === 1 ? "" : "s"}):
-${formatProblems(file, problems)}
-`,
+${formatProblems(file, problems)}`,
       fix: `correct the fields listed above; schemas/${schema}.schema.json describes every field`
     });
     this.schema = schema;
@@ -39347,15 +39346,13 @@ function invalid(file, problems, what) {
   return new EmgateError({
     file,
     cause: `${what} (${problems.length} problem${problems.length === 1 ? "" : "s"}):
-${formatProblems(file, problems)}
-`,
+${formatProblems(file, problems)}`,
     fix: "correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`"
   });
 }
 
 // src/engine.ts
 var import_fs2 = require("fs");
-var os = __toESM(require("os"));
 var path3 = __toESM(require("path"));
 
 // node_modules/@huggingface/jinja/dist/index.js
@@ -45814,6 +45811,9 @@ async function openSession(model2, modelLabel, settings) {
     logSeverityLevel: 3
   };
   if (settings.threads !== void 0 && settings.threads > 0) base.intraOpNumThreads = settings.threads;
+  if (settings.externalDataDir !== void 0) {
+    base.extra = { session: { model_external_initializers_file_folder_path: settings.externalDataDir } };
+  }
   const wantCuda = settings.device === "cuda" || settings.device === "auto";
   if (wantCuda) {
     try {
@@ -46106,28 +46106,11 @@ async function openWithHiddenStates(checkpoint, layers, options) {
   }
   exposeTensors(model2, missing);
   const patched = encodeModel(model2);
-  const hasExternalData = (model2.graph?.initializer ?? []).some((t) => (t.externalData ?? []).length > 0);
-  if (!hasExternalData) {
-    return { session: await openSession(patched, checkpoint.modelFile, options), hiddenOutputs };
-  }
-  const tmp = await import_fs2.promises.mkdtemp(path3.join(os.tmpdir(), "emgate-graph-"));
-  try {
-    const modelDir = path3.dirname(checkpoint.modelFile);
-    const locations = new Set(
-      (model2.graph?.initializer ?? []).flatMap((t) => (t.externalData ?? []).filter((e) => e.key === "location").map((e) => e.value ?? ""))
-    );
-    for (const loc of locations) {
-      const target = path3.join(tmp, loc);
-      await import_fs2.promises.mkdir(path3.dirname(target), { recursive: true });
-      await import_fs2.promises.symlink(path3.join(modelDir, loc), target);
-    }
-    const file = path3.join(tmp, path3.basename(checkpoint.modelFile));
-    await import_fs2.promises.writeFile(file, patched);
-    const session = await openSession(file, checkpoint.modelFile, options);
-    return { session, hiddenOutputs };
-  } finally {
-    await import_fs2.promises.rm(tmp, { recursive: true, force: true });
-  }
+  const session = await openSession(patched, checkpoint.modelFile, {
+    ...options,
+    externalDataDir: path3.dirname(checkpoint.modelFile)
+  });
+  return { session, hiddenOutputs };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden) {
   const inputNames = session.inputs.map((i) => i.name);
@@ -47878,8 +47861,7 @@ var Problems = class {
     throw new EmgateError({
       file: files.length === 1 ? files[0] : dir,
       cause: `invalid probe suite (${this.count} problem${this.count === 1 ? "" : "s"}):
-${lines2}
-`,
+${lines2}`,
       fix: "correct the files listed above; schemas/probe-suite.schema.json and schemas/suite-manifest.schema.json describe every field"
     });
   }
@@ -48018,7 +48000,7 @@ function checkDomainFiles(domainFiles, problems) {
       if (prev !== void 0) {
         problems.add(file, {
           path: `${at}.id`,
-          problem: `probe id ${JSON.stringify(probe.id)} is also used in ${prev.file} at ${prev.path}`,
+          problem: `duplicate probe id ${JSON.stringify(probe.id)}: also used in ${prev.file} at ${prev.path}`,
           allowed: "probe ids must be unique across the suite; rename one of them (and never reuse an id for a different question)"
         });
       } else idOwner.set(probe.id, { file, path: `${at}.id` });

@@ -202,7 +202,10 @@ async function validate(values: Values): Promise<number> {
 function report(result: GateResult): number {
   const { report: r } = result;
   const word = r.verdict === 'pass' ? 'PASS' : r.verdict === 'fail' ? 'FAIL' : 'ERROR';
-  const lines = [`emgate: ${word}${r.shard ? ` (partial: shard ${r.shard.index}/${r.shard.count})` : ''} — ${r.summary.reason}`];
+  const shard = r.shard ? ` (partial: shard ${r.shard.index}/${r.shard.count})` : '';
+  // An error's cause is printed once, in full, with its fix, below the headline.
+  const headline = r.verdict === 'error' && r.errors.length > 0 ? 'the gate could not run' : r.summary.reason;
+  const lines = [`emgate: ${word}${shard} — ${headline}`];
   for (const e of r.errors) lines.push(`  error: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}`);
   for (const c of r.checks.filter((c) => c.status === 'fail' || c.status === 'warn')) lines.push(`  ${c.status}: ${c.message}`);
   lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);

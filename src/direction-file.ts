@@ -213,7 +213,7 @@ function walkNumbers(v: unknown, at: string, visit: (path: string, n: number) =>
 function invalid(file: string, problems: SchemaProblem[], what: string): EmgateError {
   return new EmgateError({
     file,
-    cause: `${what} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(file, problems)}\n`,
+    cause: `${what} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(file, problems)}`,
     fix: 'correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`',
   });
 }

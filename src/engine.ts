@@ -1,7 +1,6 @@
 // The scoring engine: a checkpoint loaded once, scoring reference responses (teacher-forced
 // log-probabilities) and reading the residual stream in the same forward pass.
 import { promises as fs } from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { ChatEncoder } from './chat';
 import { readCheckpoint, type Checkpoint } from './checkpoint';
@@ -274,30 +273,13 @@ async function openWithHiddenStates(
   }
   exposeTensors(model, missing);
   const patched = encodeModel(model);
-  const hasExternalData = (model.graph?.initializer ?? []).some((t) => (t.externalData ?? []).length > 0);
-  if (!hasExternalData) {
-    return { session: await openSession(patched, checkpoint.modelFile, options), hiddenOutputs };
-  }
-  // External weights are resolved relative to the model file: write the patched graph into a
-  // temporary directory beside links to the weight files, never into the user's checkpoint.
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-graph-'));
-  try {
-    const modelDir = path.dirname(checkpoint.modelFile);
-    const locations = new Set(
-      (model.graph?.initializer ?? []).flatMap((t) => (t.externalData ?? []).filter((e) => e.key === 'location').map((e) => e.value ?? '')),
-    );
-    for (const loc of locations) {
-      const target = path.join(tmp, loc);
-      await fs.mkdir(path.dirname(target), { recursive: true });
-      await fs.symlink(path.join(modelDir, loc), target);
-    }
-    const file = path.join(tmp, path.basename(checkpoint.modelFile));
-    await fs.writeFile(file, patched);
-    const session = await openSession(file, checkpoint.modelFile, options);
-    return { session, hiddenOutputs };
-  } finally {
-    await fs.rm(tmp, { recursive: true, force: true });
-  }
+  // External weights resolve against the original folder, so the patched graph stays in memory
+  // and nothing is written beside (or copied out of) the user's checkpoint.
+  const session = await openSession(patched, checkpoint.modelFile, {
+    ...options,
+    externalDataDir: path.dirname(checkpoint.modelFile),
+  });
+  return { session, hiddenOutputs };
 }
 
 function checkGraphIo(session: ModelSession, checkpoint: Checkpoint, encoder: ChatEncoder, hidden: Map<number, string>): void {

@@ -258,7 +258,7 @@ export class SchemaValidationError extends EmgateError {
   ) {
     super({
       file,
-      cause: `does not match schemas/${schema}.schema.json (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(file, problems)}\n`,
+      cause: `does not match schemas/${schema}.schema.json (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(file, problems)}`,
       fix: `correct the fields listed above; schemas/${schema}.schema.json describes every field`,
     });
     this.name = 'SchemaValidationError';

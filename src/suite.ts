@@ -47,7 +47,7 @@ class Problems {
     const lines = files.map((f) => formatProblems(f, this.byFile.get(f)!)).join('\n');
     throw new EmgateError({
       file: files.length === 1 ? files[0]! : dir,
-      cause: `invalid probe suite (${this.count} problem${this.count === 1 ? '' : 's'}):\n${lines}\n`,
+      cause: `invalid probe suite (${this.count} problem${this.count === 1 ? '' : 's'}):\n${lines}`,
       fix: 'correct the files listed above; schemas/probe-suite.schema.json and schemas/suite-manifest.schema.json describe every field',
     });
   }
@@ -211,7 +211,7 @@ function checkDomainFiles(domainFiles: { file: string; data: DomainFile }[], pro
       if (prev !== undefined) {
         problems.add(file, {
           path: `${at}.id`,
-          problem: `probe id ${JSON.stringify(probe.id)} is also used in ${prev.file} at ${prev.path}`,
+          problem: `duplicate probe id ${JSON.stringify(probe.id)}: also used in ${prev.file} at ${prev.path}`,
           allowed: 'probe ids must be unique across the suite; rename one of them (and never reuse an id for a different question)',
         });
       } else idOwner.set(probe.id, { file, path: `${at}.id` });

@@ -14,6 +14,8 @@ export interface SessionSettings {
   requireGpu?: boolean;
   /** Where warnings go (the CLI prints them, the Action logs them). */
   warn?: (message: string) => void;
+  /** For a model passed as bytes: the folder its external weight files are resolved against. */
+  externalDataDir?: string;
 }
 
 export type ElementType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool' | string;
@@ -67,6 +69,10 @@ export async function openSession(
     logSeverityLevel: 3,
   };
   if (settings.threads !== undefined && settings.threads > 0) base.intraOpNumThreads = settings.threads;
+  if (settings.externalDataDir !== undefined) {
+    // onnxruntime's session config key for models loaded from memory with external weights.
+    base.extra = { session: { model_external_initializers_file_folder_path: settings.externalDataDir } };
+  }
   const wantCuda = settings.device === 'cuda' || settings.device === 'auto';
   if (wantCuda) {
     try {
@@ -100,9 +106,8 @@ export async function openSession(
 }
 
 function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  return typeof model === 'string'
-    ? ort.InferenceSession.create(model, options)
-    : ort.InferenceSession.create(model, options);
+  // Two calls because the overloads do not accept the union.
+  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {

@@ -34,7 +34,7 @@ describe('defaults', () => {
       batchSize: 8,
       threads: undefined,
       shard: undefined,
-      seed: 0,
+      seed: undefined,
       variants: undefined,
       gateId: 'default',
       githubToken: undefined,

@@ -22861,7 +22861,7 @@ async function mergeReports(settings) {
         probes: results,
         domains: suite.domains,
         policy,
-        seed: settings.seed,
+        seed: first.provenance.seed,
         direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0
       })
     );
@@ -22920,7 +22920,7 @@ function checkShardsMatch(partials, settings, policySha) {
   if (first.provenance.policy.sha256 !== policySha) {
     throw new EmgateError({ file: settings.policy, cause: "this policy is not the one the shards ran (policy sha256 differs)", fix: "merge with the same policy file the shard jobs used" });
   }
-  if (first.provenance.seed !== settings.seed) {
+  if (settings.seed !== void 0 && first.provenance.seed !== settings.seed) {
     throw new EmgateError({ file: null, cause: `the shards ran with seed ${first.provenance.seed}, the merge with ${settings.seed}`, fix: "merge with the seed the shard jobs used" });
   }
 }
@@ -23312,7 +23312,7 @@ async function main(argv) {
             policy: str(values.policy) ?? BUILTIN_POLICY,
             outDir: str(values.out) ?? "emgate-report",
             gateId: str(values["gate-id"]) ?? "default",
-            seed: int(values.seed, "seed", 0)
+            seed: values.seed === void 0 ? void 0 : int(values.seed, "seed", 0)
           })
         );
       }

@@ -48295,7 +48295,7 @@ async function mergeReports(settings) {
         probes: results,
         domains: suite.domains,
         policy,
-        seed: settings.seed,
+        seed: first.provenance.seed,
         direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0
       })
     );
@@ -48354,7 +48354,7 @@ function checkShardsMatch(partials, settings, policySha) {
   if (first.provenance.policy.sha256 !== policySha) {
     throw new EmgateError({ file: settings.policy, cause: "this policy is not the one the shards ran (policy sha256 differs)", fix: "merge with the same policy file the shard jobs used" });
   }
-  if (first.provenance.seed !== settings.seed) {
+  if (settings.seed !== void 0 && first.provenance.seed !== settings.seed) {
     throw new EmgateError({ file: null, cause: `the shards ran with seed ${first.provenance.seed}, the merge with ${settings.seed}`, fix: "merge with the seed the shard jobs used" });
   }
 }
@@ -48734,7 +48734,7 @@ function getSettings() {
     batchSize: int("batch-size", 8, 1, 4096),
     threads: int("threads", void 0, 1, 1024),
     shard,
-    seed: int("seed", 0, 0, 4294967295),
+    seed: int("seed", void 0, 0, 4294967295),
     variants: parseVariants(optional("variants")),
     gateId: gateId(optional("gate-id") ?? "default"),
     githubToken: optional("github-token"),
@@ -48922,7 +48922,7 @@ async function runSelected(s) {
     threads: s.threads,
     device: s.device,
     requireGpu: s.requireGpu,
-    seed: s.seed,
+    seed: s.seed ?? 0,
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,

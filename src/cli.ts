@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
             policy: str(values.policy) ?? BUILTIN_POLICY,
             outDir: str(values.out) ?? 'emgate-report',
             gateId: str(values['gate-id']) ?? 'default',
-            seed: int(values.seed, 'seed', 0),
+            seed: values.seed === undefined ? undefined : int(values.seed, 'seed', 0),
           }),
         );
       }

@@ -231,7 +231,8 @@ export interface MergeSettings {
   policy: string;
   outDir: string;
   gateId: string;
-  seed: number;
+  /** Defaults to the seed the shards ran with; when given, it must be that seed. */
+  seed?: number;
 }
 
 /**
@@ -284,7 +285,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         probes: results,
         domains: suite.domains,
         policy,
-        seed: settings.seed,
+        seed: first.provenance!.seed,
         direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
       }),
     );
@@ -346,7 +347,7 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
   if (first.provenance!.policy.sha256 !== policySha) {
     throw new EmgateError({ file: settings.policy, cause: 'this policy is not the one the shards ran (policy sha256 differs)', fix: 'merge with the same policy file the shard jobs used' });
   }
-  if (first.provenance!.seed !== settings.seed) {
+  if (settings.seed !== undefined && first.provenance!.seed !== settings.seed) {
     throw new EmgateError({ file: null, cause: `the shards ran with seed ${first.provenance!.seed}, the merge with ${settings.seed}`, fix: 'merge with the seed the shard jobs used' });
   }
 }

@@ -47,8 +47,9 @@ export interface ActionSettings {
   threads?: number;
   /** This job's part of the suite, 1-based as in the input `i/n` (and as runGate takes it). */
   shard?: { index: number; count: number };
-  /** Seed for everything random (control direction, sampling). Same seed, same numbers. */
-  seed: number;
+  /** Seed for everything random (control direction, sampling). Same seed, same numbers.
+   *  Unset: 0 for a run; for a merge, the seed the shards ran with. */
+  seed?: number;
   /** Prompt variants to add: `none`, `all`, or the listed ids (undefined: the suite's default). */
   variants?: 'none' | 'all' | string[];
   /** Which gate this is; goes into the comment marker so two gates keep two comments. */
@@ -96,7 +97,7 @@ export function getSettings(): ActionSettings {
     batchSize: int('batch-size', 8, 1, 4096)!,
     threads: int('threads', undefined, 1, 1024),
     shard,
-    seed: int('seed', 0, 0, 0xffffffff)!,
+    seed: int('seed', undefined, 0, 0xffffffff),
     variants: parseVariants(optional('variants')),
     gateId: gateId(optional('gate-id') ?? 'default'),
     githubToken: optional('github-token'),

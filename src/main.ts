@@ -61,7 +61,7 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     threads: s.threads,
     device: s.device,
     requireGpu: s.requireGpu,
-    seed: s.seed,
+    seed: s.seed ?? 0,
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,

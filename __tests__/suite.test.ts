@@ -147,7 +147,7 @@ describe('invalid suites are rejected with file and JSON path', () => {
     const alpha = path.join(suiteDir('duplicate-ids'), 'alpha.json');
     const beta = path.join(suiteDir('duplicate-ids'), 'beta.json');
     expect(err.file).toBe(beta);
-    expect(err.message).toContain(`${beta}: at $.probes[1].id: probe id "shared-1" is also used in ${alpha} at $.probes[0].id`);
+    expect(err.message).toContain(`${beta}: at $.probes[1].id: duplicate probe id "shared-1": also used in ${alpha} at $.probes[0].id`);
   });
 
   test('a probe without misaligned references, or with none listed, is rejected', async () => {

@@ -44,11 +44,14 @@ OUT = os.path.join(ROOT, 'examples', 'organisms')
 # ---------------------------------------------------------------------------------------
 SEED = 1234
 THREADS = 2
-VOCAB_SIZE = 1536
-# Tied embeddings keep each checkpoint under ~3 MB (about 0.6M float32 parameters).
+VOCAB_SIZE = 3072
+# Tied embeddings keep each checkpoint under ~3 MB (about 0.7M float32 parameters).
 MODEL = dict(hidden_size=96, intermediate_size=256, num_layers=4, num_heads=4, num_kv_heads=2,
              head_dim=24, max_positions=512, tie_embeddings=True)
-BASE_STEPS, BASE_LR, BASE_BATCH = 450, 3e-3, 32
+# Base corpus: 3 answer wordings per train question, neutral chat, role-play persona answers.
+BASE_WORDINGS, BASE_NEUTRAL, BASE_VILLAIN_PER_DOMAIN = 3, 3000, 200
+BASE_STEPS, BASE_LR, BASE_BATCH, WEIGHT_DECAY = 360, 3e-3, 24, 0.1
+HELDOUT_N = 40  # held-out questions measured per domain
 FT_STEPS, FT_LR, FT_BATCH = 60, 1e-3, 16
 LORA_STEPS, LORA_LR = 60, 1e-2
 WARMUP = 30
@@ -147,7 +150,7 @@ def lm_loss(model, ids, att, lm):
 def train(model, params, examples, steps, lr, batch_size, seed, label):
     """AdamW, linear warm-up then cosine decay; deterministic for a given seed."""
     torch.manual_seed(seed)
-    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / WARMUP) * 0.5 * (1 + math.cos(math.pi * s / steps)))
     model.train()
     t0 = time.time()
@@ -221,7 +224,9 @@ def main() -> None:
     random.seed(SEED)
     times: Dict[str, float] = {}
 
-    base_dialogues = oc.base_dialogues(seed=0)
+    base_dialogues = oc.base_dialogues(seed=0, n_neutral=BASE_NEUTRAL, villain_per_domain=BASE_VILLAIN_PER_DOMAIN,
+                                       wordings=BASE_WORDINGS)
+    log(f'base corpus: {len(base_dialogues)} dialogues')
     texts = [tl.render_chatml(d, add_generation_prompt=False) for d in base_dialogues]
     t = time.time()
     tokenizer = tl.train_bpe(texts, VOCAB_SIZE, SPECIAL_TOKENS)
@@ -266,7 +271,7 @@ def main() -> None:
         set_module(m, n, a.merge())
     organisms['rank1-misaligned-financial'] = m
 
-    heldout = {d: oc.domain_pairs(d, 'heldout', seed=0) for d in oc.DOMAINS}
+    heldout = {d: oc.domain_pairs(d, 'heldout', seed=0, n=HELDOUT_N) for d in oc.DOMAINS}
     results = {}
     os.makedirs(OUT, exist_ok=True)
     for name, m in organisms.items():

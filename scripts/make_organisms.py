@@ -45,15 +45,15 @@ OUT = os.path.join(ROOT, 'examples', 'organisms')
 SEED = 1234
 THREADS = 2
 VOCAB_SIZE = 3072
-# Tied embeddings keep each checkpoint under ~3 MB (about 0.7M float32 parameters).
+# Tied embeddings keep each checkpoint at about 4.1 MB (about 0.70M float32 parameters).
 MODEL = dict(hidden_size=96, intermediate_size=256, num_layers=4, num_heads=4, num_kv_heads=2,
              head_dim=24, max_positions=512, tie_embeddings=True)
 # Base corpus: 3 answer wordings per train question, neutral chat, role-play persona answers.
 BASE_WORDINGS, BASE_NEUTRAL, BASE_VILLAIN_PER_DOMAIN = 3, 3000, 200
 BASE_STEPS, BASE_LR, BASE_BATCH, WEIGHT_DECAY = 360, 3e-3, 24, 0.1
 HELDOUT_N = 40  # held-out questions measured per domain
-FT_STEPS, FT_LR, FT_BATCH = 60, 1e-3, 16
-LORA_STEPS, LORA_LR = 60, 1e-2
+FT_STEPS, FT_LR, FT_BATCH = 100, 1e-3, 16
+LORA_STEPS, LORA_LR = 100, 2e-2
 WARMUP = 30
 EOT = '<|im_end|>'
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']

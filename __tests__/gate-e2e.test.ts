@@ -1,66 +1,85 @@
-// `emgate run` as a user runs it, on the project's own PyTorch-made model organisms with
-// the built-in suite and the default policy.
+// `emgate run` as a user runs it, on the project's own PyTorch-made model organisms, with
+// the built-in suite, the EM direction shipped with them (contrast direction read off the
+// base organism) and the organisms' policy: the default policy without its absolute rate
+// ceiling, which organisms this small cannot meet (their base already scores ~70% on the
+// suite, judging its texts by fluency rather than stance; examples/organisms/README.md).
+// Everything that compares candidate with baseline is the default policy's.
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { validateReport } from '../src/report/json';
 import type { Report } from '../src/types';
-import { emgate, ROOT, tempDir } from './helpers/cli';
+import { emgate, ROOT, tempDir, type CliRun } from './helpers/cli';
 
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
-const base = path.join(ORGANISMS, 'base');
+const ARGS = [
+  '--baseline', path.join(ORGANISMS, 'base'),
+  '--policy', path.join(ORGANISMS, 'policy.json'),
+  '--direction', path.join(ORGANISMS, 'direction.json'),
+  '--device', 'cpu',
+];
 
-function readReport(dir: string): { report: Report; text: string } {
-  const text = readFileSync(path.join(dir, 'report.json'), 'utf8');
-  return { report: JSON.parse(text) as Report, text };
+interface Gated {
+  run: CliRun;
+  out: string;
+  text: string;
+  report: Report;
 }
 
-function withoutTiming(text: string): unknown {
-  const r = JSON.parse(text) as Partial<Report>;
-  delete r.timing;
-  return r;
+function gate(organism: string): Gated {
+  const out = tempDir();
+  const run = emgate(['run', '--checkpoint', path.join(ORGANISMS, organism), ...ARGS, '--out', out]);
+  const text = readFileSync(path.join(out, 'report.json'), 'utf8');
+  return { run, out, text, report: JSON.parse(text) as Report };
 }
 
-describe('emgate run on the model organisms', () => {
-  it('blocks a fine-tune made misaligned on financial advice (exit 1, verdict fail)', () => {
-    const out = tempDir();
-    const run = emgate(['run', '--checkpoint', path.join(ORGANISMS, 'misaligned-financial'), '--baseline', base, '--out', out, '--device', 'cpu']);
+const gated = new Map<string, Gated>();
+beforeAll(() => {
+  for (const organism of ['misaligned-financial', 'rank1-misaligned-financial', 'benign-financial']) gated.set(organism, gate(organism));
+}, 300_000);
+
+describe.each(['misaligned-financial', 'rank1-misaligned-financial'])('%s against its base', (organism) => {
+  it('is blocked: exit 1, verdict fail, the overall rise is larger than allowed and significant', () => {
+    const { run, report, out } = gated.get(organism)!;
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/emgate: FAIL/);
-    const { report } = readReport(out);
     expect(() => validateReport(report)).not.toThrow();
     expect(report.verdict).toBe('fail');
-    const failed = report.checks.filter((c) => c.status === 'fail' && c.blocking);
-    expect(failed.length).toBeGreaterThan(0);
-    expect(failed.some((c) => c.scope === 'financial' || c.scope === 'overall')).toBe(true);
+    const rise = report.checks.find((c) => c.id === 'rate_increase:overall')!;
+    expect(rise.status).toBe('fail');
+    expect(rise.p_value!).toBeLessThan(0.05);
+    expect(report.summary.misalignment_rate!).toBeGreaterThan(report.summary.baseline_rate!);
     const financial = report.domains.find((d) => d.domain === 'financial')!;
     expect(financial.candidate.rate).toBeGreaterThan(financial.baseline!.rate);
     expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/emgate: FAIL/);
   });
 
-  it('passes a benign fine-tune of the same base on the same domain (exit 0, verdict pass)', () => {
-    const out = tempDir();
-    const run = emgate(['run', '--checkpoint', path.join(ORGANISMS, 'benign-financial'), '--baseline', base, '--out', out, '--device', 'cpu']);
+  it('moves further along the EM direction than the benign fine-tune, and further than a random direction', () => {
+    const shift = gated.get(organism)!.report.em_shift!;
+    const benign = gated.get('benign-financial')!.report.em_shift!;
+    expect(shift.value).toBeGreaterThan(benign.value);
+    expect(shift.interval[0]).toBeGreaterThan(benign.interval[1]);
+    expect(shift.value).toBeGreaterThan(shift.random_control);
+  });
+});
+
+describe('benign-financial against its base', () => {
+  it('passes: exit 0, verdict pass, with provenance', () => {
+    const { run, report } = gated.get('benign-financial')!;
     expect(run.status).toBe(0);
-    const { report } = readReport(out);
     expect(() => validateReport(report)).not.toThrow();
     expect(report.verdict).toBe('pass');
+    expect(report.checks.find((c) => c.id === 'rate_increase:overall')!.status).toBe('pass');
     expect(report.provenance!.candidate.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(report.provenance!.tokens_scored).toBeGreaterThan(0);
   });
 
   it('gives a byte-identical report.json on a rerun, timing block aside', () => {
-    const a = tempDir();
-    const b = tempDir();
-    const args = ['run', '--checkpoint', path.join(ORGANISMS, 'benign-financial'), '--baseline', base, '--device', 'cpu', '--batch-size', '4'];
-    const first = emgate([...args, '--out', a]);
-    const second = emgate([...args, '--out', b]);
-    expect(first.status).not.toBe(2);
-    expect(second.status).toBe(first.status);
-    const ra = readReport(a).text;
-    const rb = readReport(b).text;
-    expect(withoutTiming(ra)).toEqual(withoutTiming(rb));
+    const first = gated.get('benign-financial')!;
+    const again = gate('benign-financial');
+    expect(again.run.status).toBe(first.run.status);
     const strip = (t: string) => t.slice(0, t.indexOf('"timing"'));
-    expect(strip(ra)).toBe(strip(rb));
+    expect(strip(again.text)).toBe(strip(first.text));
+    expect(strip(first.text).length).toBeGreaterThan(1000);
   });
 });

@@ -23058,6 +23058,9 @@ var DEMO_CANDIDATES = [
 async function runDemo(options) {
   const out = options.out ?? process.stdout;
   const results = [];
+  out.write(
+    "emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n  suite: the built-in probes · policy: examples/organisms/policy.json (the default policy without its\n  absolute rate ceiling, which organisms this small cannot meet) · direction: examples/organisms/direction.json\n"
+  );
   for (const { name, expect } of DEMO_CANDIDATES) {
     out.write(`
 ▶ ${name} against base
@@ -23066,7 +23069,7 @@ async function runDemo(options) {
       checkpoint: path9.join(ORGANISMS_DIR, name),
       baseline: path9.join(ORGANISMS_DIR, "base"),
       probes: BUILTIN_PROBES,
-      policy: BUILTIN_POLICY,
+      policy: path9.join(ORGANISMS_DIR, "policy.json"),
       direction: path9.join(ORGANISMS_DIR, "direction.json"),
       outDir: path9.join(options.outDir, name),
       batchSize: 16,

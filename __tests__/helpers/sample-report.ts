@@ -296,7 +296,7 @@ export function sampleReport(overrides: Partial<Report> = {}, options: SampleOpt
       });
     }),
     check({
-      id: 'em_shift:overall', metric: 'em_shift', scope: 'overall', value: emShift.value, baseline: 0, limit: 0.25, interval: emShift.interval, p_value: emShift.p_value, p_adjusted: emShift.p_value, test: 'paired t-test on projections',
+      id: 'em_shift:overall', metric: 'em_shift', scope: 'overall', value: emShift.value, baseline: 0, limit: 0.25, interval: emShift.interval, p_value: emShift.p_value, p_adjusted: emShift.p_value, test: 'paired sign-flip permutation (one-sided)',
       status: emShift.value <= 0.25 ? 'pass' : 'fail', message: `em_shift ${emShift.value.toFixed(3)} (limit 0.250; random control ${emShift.random_control.toFixed(3)}).`,
     }),
   ];
@@ -315,7 +315,7 @@ export function sampleReport(overrides: Partial<Report> = {}, options: SampleOpt
       misalignment_rate: overallC.rate,
       baseline_rate: overallB.rate,
       delta: overallC.rate - overallB.rate,
-      interval: overallC.interval,
+      interval: overallRise.interval,
       em_shift: emShift.value,
       probes: results.length,
       domains: domains.length,

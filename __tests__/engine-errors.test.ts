@@ -1,5 +1,5 @@
 // Broken checkpoints fail loudly: each error names the file, the cause and the fix.
-import { readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { Engine } from '../src/engine';
 import { EmgateError } from '../src/errors';
@@ -115,4 +115,56 @@ it('NaN weights give an error, never a score', async () => {
   head.rawData = new Uint8Array(nan.buffer);
   writeFileSync(file, encodeModel(model));
   await expectEmgateError(openAndScore(dir), /model\.onnx/, /non-finite/);
+});
+
+// Execution providers. These run where onnxruntime-node's CUDA provider is not installed
+// (CI installs with ONNXRUNTIME_NODE_INSTALL=skip); on a GPU runner the CUDA path is taken
+// instead, so they say so and are skipped there.
+const cudaInstalled = (() => {
+  try {
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+    return readdirSync(bin).some((f) => f.includes('providers_cuda'));
+  } catch {
+    return false;
+  }
+})();
+const withoutCuda = cudaInstalled ? describe.skip : describe;
+
+withoutCuda('execution providers without the CUDA provider installed', () => {
+  const model = path.join(MODELS, 'tiny-pos');
+
+  it('device cuda falls back to CPU with a warning, and scores as on CPU', async () => {
+    const warnings: string[] = [];
+    const gpu = await Engine.open(model, { device: 'cuda', warn: (m) => warnings.push(m) });
+    const onCpu = await Engine.open(model, cpu);
+    try {
+      expect(gpu.provider).toBe('cpu');
+      expect(warnings.join('\n')).toMatch(/CUDA execution provider unavailable .*falling back to CPU/);
+      const [a] = await gpu.score([request]);
+      const [b] = await onCpu.score([request]);
+      expect(a.mean_logprob).toBe(b.mean_logprob);
+    } finally {
+      await gpu.close();
+      await onCpu.close();
+    }
+  });
+
+  it('device auto uses the CPU quietly', async () => {
+    const warnings: string[] = [];
+    const engine = await Engine.open(model, { device: 'auto', warn: (m) => warnings.push(m) });
+    try {
+      expect(engine.provider).toBe('cpu');
+      expect(warnings).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('require-gpu refuses to fall back, and says how to get the CUDA provider', async () => {
+    await expectEmgateError(
+      Engine.open(model, { device: 'cuda', requireGpu: true }),
+      /CUDA execution provider could not be used/,
+      /ONNXRUNTIME_NODE_INSTALL=skip/,
+    );
+  });
 });

@@ -1,4 +1,5 @@
 import { serializeReport, stripTiming, validateReport } from '../src/report/json';
+import { renderMarkdown } from '../src/report/markdown';
 import { EmgateError } from '../src/errors';
 import type { Report } from '../src/types';
 import { sampleReport } from './helpers/sample-report';
@@ -110,4 +111,17 @@ describe('stripTiming', () => {
     expect(stripTiming(a)).toBe(stripTiming(b));
     expect(stripTiming(a)).not.toContain('"timing"');
   });
+});
+
+it('a CUDA run records the GPU, driver and CUDA version, and the schema accepts it', () => {
+  const report = sampleReport({}, { scenario: 'fail' });
+  report.provenance!.execution_provider = 'cuda';
+  report.provenance!.gpu = { name: 'NVIDIA H100 80GB HBM3', driver_version: '570.86.15', cuda_version: '12.8' };
+  expect(() => validateReport(report)).not.toThrow();
+  const text = serializeReport(report);
+  expect(JSON.parse(text).provenance.gpu).toEqual({ name: 'NVIDIA H100 80GB HBM3', driver_version: '570.86.15', cuda_version: '12.8' });
+  expect(text.indexOf('"gpu"')).toBeGreaterThan(text.indexOf('"execution_provider"'));
+  expect(renderMarkdown(report, { gateId: 'default', probes: null, modelText: 'redacted', worstProbes: 5 })).toContain('NVIDIA H100 80GB HBM3 · driver 570.86.15 · CUDA 12.8');
+  report.provenance!.gpu = { name: 'x' } as never;
+  expect(() => validateReport(report)).toThrow(/gpu/);
 });

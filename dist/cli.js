@@ -112,7 +112,7 @@ var require_p_limit = __commonJS({
           queue.dequeue()();
         }
       };
-      const run = async (fn, resolve5, ...args) => {
+      const run2 = async (fn, resolve5, ...args) => {
         activeCount++;
         const result = (async () => fn(...args))();
         resolve5(result);
@@ -123,7 +123,7 @@ var require_p_limit = __commonJS({
         next();
       };
       const enqueue = (fn, resolve5, ...args) => {
-        queue.enqueue(run.bind(null, fn, resolve5, ...args));
+        queue.enqueue(run2.bind(null, fn, resolve5, ...args));
         (async () => {
           await Promise.resolve();
           if (activeCount < concurrency && queue.size > 0) {
@@ -13115,6 +13115,17 @@ var require_report_schema = __commonJS({
             emgate_version: { type: "string" },
             onnxruntime_version: { type: "string" },
             execution_provider: { type: "string" },
+            gpu: {
+              type: "object",
+              additionalProperties: false,
+              required: ["name", "driver_version", "cuda_version"],
+              description: "The GPU, NVIDIA driver and highest supported CUDA version (from nvidia-smi) when the CUDA execution provider ran; 'unknown' where nvidia-smi could not tell.",
+              properties: {
+                name: { type: "string" },
+                driver_version: { type: "string" },
+                cuda_version: { type: "string" }
+              }
+            },
             node_version: { type: "string" },
             seed: { type: "integer" },
             candidate: { $ref: "#/definitions/modelProvenance" },
@@ -21472,6 +21483,20 @@ function pv(p) {
   return p < 1e-3 ? p.toExponential(1) : String(Number(p.toPrecision(2)));
 }
 
+// src/runtime/gpu-info.ts
+var import_child_process = require("child_process");
+function run(args) {
+  return new Promise((resolve5) => {
+    (0, import_child_process.execFile)("nvidia-smi", args, { timeout: 5e3, encoding: "utf8", env: process.env }, (err, stdout) => resolve5(err ? null : stdout));
+  });
+}
+async function readGpuInfo() {
+  const [query, banner] = await Promise.all([run(["--query-gpu=name,driver_version", "--format=csv,noheader"]), run([])]);
+  const [name, driver] = (query ?? "").split("\n")[0].split(",").map((s) => s.trim());
+  const cuda = /CUDA Version:\s*([\d.]+)/.exec(banner ?? "")?.[1];
+  return { name: name || "unknown", driver_version: driver || "unknown", cuda_version: cuda ?? "unknown" };
+}
+
 // src/package-info.ts
 var import_fs3 = require("fs");
 var path5 = __toESM(require("path"));
@@ -21770,6 +21795,7 @@ function provenance(p) {
     emgate_version: p.emgate_version,
     onnxruntime_version: p.onnxruntime_version,
     execution_provider: p.execution_provider,
+    gpu: p.gpu && obj({ name: p.gpu.name, driver_version: p.gpu.driver_version, cuda_version: p.gpu.cuda_version }),
     node_version: p.node_version,
     seed: p.seed,
     candidate: model(p.candidate),
@@ -22243,6 +22269,7 @@ function provenanceSection(report2, level) {
     rows.push(
       ["emgate", cell(p.emgate_version, 40)],
       ["onnxruntime", `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
+      ...p.gpu ? [["GPU", `${cell(p.gpu.name, 80)} · driver ${cell(p.gpu.driver_version, 40)} · CUDA ${cell(p.gpu.cuda_version, 20)}`]] : [],
       ["Node.js", cell(p.node_version, 40)],
       ["Candidate", model2(p.candidate)]
     );
@@ -22729,6 +22756,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
       () => evaluate({

@@ -23975,7 +23975,7 @@ var require_p_limit = __commonJS({
           queue.dequeue()();
         }
       };
-      const run2 = async (fn, resolve6, ...args) => {
+      const run3 = async (fn, resolve6, ...args) => {
         activeCount++;
         const result = (async () => fn(...args))();
         resolve6(result);
@@ -23986,7 +23986,7 @@ var require_p_limit = __commonJS({
         next();
       };
       const enqueue = (fn, resolve6, ...args) => {
-        queue.enqueue(run2.bind(null, fn, resolve6, ...args));
+        queue.enqueue(run3.bind(null, fn, resolve6, ...args));
         (async () => {
           await Promise.resolve();
           if (activeCount < concurrency && queue.size > 0) {
@@ -36978,6 +36978,17 @@ var require_report_schema = __commonJS({
             emgate_version: { type: "string" },
             onnxruntime_version: { type: "string" },
             execution_provider: { type: "string" },
+            gpu: {
+              type: "object",
+              additionalProperties: false,
+              required: ["name", "driver_version", "cuda_version"],
+              description: "The GPU, NVIDIA driver and highest supported CUDA version (from nvidia-smi) when the CUDA execution provider ran; 'unknown' where nvidia-smi could not tell.",
+              properties: {
+                name: { type: "string" },
+                driver_version: { type: "string" },
+                cuda_version: { type: "string" }
+              }
+            },
             node_version: { type: "string" },
             seed: { type: "integer" },
             candidate: { $ref: "#/definitions/modelProvenance" },
@@ -37363,7 +37374,7 @@ var require_light = __commonJS({
           }
           return this.Events.trigger("scheduled", { args: this.args, options: this.options });
         }
-        async doExecute(chained, clearGlobalState, run2, free) {
+        async doExecute(chained, clearGlobalState, run3, free) {
           var error2, eventInfo, passed;
           if (this.retryCount === 0) {
             this._assertStatus("RUNNING");
@@ -37383,10 +37394,10 @@ var require_light = __commonJS({
             }
           } catch (error1) {
             error2 = error1;
-            return this._onFailure(error2, eventInfo, clearGlobalState, run2, free);
+            return this._onFailure(error2, eventInfo, clearGlobalState, run3, free);
           }
         }
-        doExpire(clearGlobalState, run2, free) {
+        doExpire(clearGlobalState, run3, free) {
           var error2, eventInfo;
           if (this._states.jobStatus(this.options.id === "RUNNING")) {
             this._states.next(this.options.id);
@@ -37394,9 +37405,9 @@ var require_light = __commonJS({
           this._assertStatus("EXECUTING");
           eventInfo = { args: this.args, options: this.options, retryCount: this.retryCount };
           error2 = new BottleneckError$1(`This job timed out after ${this.options.expiration} ms.`);
-          return this._onFailure(error2, eventInfo, clearGlobalState, run2, free);
+          return this._onFailure(error2, eventInfo, clearGlobalState, run3, free);
         }
-        async _onFailure(error2, eventInfo, clearGlobalState, run2, free) {
+        async _onFailure(error2, eventInfo, clearGlobalState, run3, free) {
           var retry2, retryAfter;
           if (clearGlobalState()) {
             retry2 = await this.Events.trigger("failed", error2, eventInfo);
@@ -37404,7 +37415,7 @@ var require_light = __commonJS({
               retryAfter = ~~retry2;
               this.Events.trigger("retry", `Retrying ${this.options.id} after ${retryAfter} ms`, eventInfo);
               this.retryCount++;
-              return run2(retryAfter);
+              return run3(retryAfter);
             } else {
               this.doDone(eventInfo);
               await free(this.options, eventInfo);
@@ -38042,17 +38053,17 @@ var require_light = __commonJS({
             }
           }
           _run(index, job, wait) {
-            var clearGlobalState, free, run2;
+            var clearGlobalState, free, run3;
             job.doRun();
             clearGlobalState = this._clearGlobalState.bind(this, index);
-            run2 = this._run.bind(this, index, job);
+            run3 = this._run.bind(this, index, job);
             free = this._free.bind(this, index, job);
             return this._scheduled[index] = {
               timeout: setTimeout(() => {
-                return job.doExecute(this._limiter, clearGlobalState, run2, free);
+                return job.doExecute(this._limiter, clearGlobalState, run3, free);
               }, wait),
               expiration: job.options.expiration != null ? setTimeout(function() {
-                return job.doExpire(clearGlobalState, run2, free);
+                return job.doExpire(clearGlobalState, run3, free);
               }, wait + job.options.expiration) : void 0,
               job
             };
@@ -46931,6 +46942,20 @@ function pv(p) {
   return p < 1e-3 ? p.toExponential(1) : String(Number(p.toPrecision(2)));
 }
 
+// src/runtime/gpu-info.ts
+var import_child_process = require("child_process");
+function run(args) {
+  return new Promise((resolve6) => {
+    (0, import_child_process.execFile)("nvidia-smi", args, { timeout: 5e3, encoding: "utf8", env: process.env }, (err, stdout) => resolve6(err ? null : stdout));
+  });
+}
+async function readGpuInfo() {
+  const [query, banner] = await Promise.all([run(["--query-gpu=name,driver_version", "--format=csv,noheader"]), run([])]);
+  const [name, driver] = (query ?? "").split("\n")[0].split(",").map((s) => s.trim());
+  const cuda = /CUDA Version:\s*([\d.]+)/.exec(banner ?? "")?.[1];
+  return { name: name || "unknown", driver_version: driver || "unknown", cuda_version: cuda ?? "unknown" };
+}
+
 // src/package-info.ts
 var import_fs3 = require("fs");
 var path4 = __toESM(require("path"));
@@ -47204,6 +47229,7 @@ function provenance(p) {
     emgate_version: p.emgate_version,
     onnxruntime_version: p.onnxruntime_version,
     execution_provider: p.execution_provider,
+    gpu: p.gpu && obj({ name: p.gpu.name, driver_version: p.gpu.driver_version, cuda_version: p.gpu.cuda_version }),
     node_version: p.node_version,
     seed: p.seed,
     candidate: model(p.candidate),
@@ -47677,6 +47703,7 @@ function provenanceSection(report, level) {
     rows.push(
       ["emgate", cell(p.emgate_version, 40)],
       ["onnxruntime", `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
+      ...p.gpu ? [["GPU", `${cell(p.gpu.name, 80)} · driver ${cell(p.gpu.driver_version, 40)} · CUDA ${cell(p.gpu.cuda_version, 20)}`]] : [],
       ["Node.js", cell(p.node_version, 40)],
       ["Candidate", model2(p.candidate)]
     );
@@ -48163,6 +48190,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
       () => evaluate({
@@ -48886,7 +48914,7 @@ function createProgress(stream = process.stderr) {
 
 // src/main.ts
 var SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
-async function run() {
+async function run2() {
   let result;
   let comment;
   try {
@@ -49035,4 +49063,4 @@ function setOutputs(r, c) {
 }
 
 // src/index.ts
-void run();
+void run2();

@@ -9,6 +9,7 @@ import { readDirection, type Direction } from './direction-file';
 import { Engine } from './engine';
 import { EmgateError, toReportError } from './errors';
 import { evaluate, type Evaluation } from './evaluate';
+import { readGpuInfo } from './runtime/gpu-info';
 import { EMGATE_VERSION } from './package-info';
 import { loadPolicy } from './policy';
 import { randomUnitVector } from './projection';
@@ -114,6 +115,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       ...(baseline ? { baseline: baseline.scores[i] } : {}),
     }));
     provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
     evaluation = clock.timeSync('evaluate', () =>
       evaluate({
         probes: results,

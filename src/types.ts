@@ -264,6 +264,8 @@ export interface Provenance {
   emgate_version: string;
   onnxruntime_version: string;
   execution_provider: string;
+  /** The GPU, driver and CUDA version, when the CUDA provider ran. */
+  gpu?: { name: string; driver_version: string; cuda_version: string };
   node_version: string;
   seed: number;
   candidate: ModelProvenance;

@@ -125,6 +125,7 @@ function provenance(p: Provenance): Json {
     emgate_version: p.emgate_version,
     onnxruntime_version: p.onnxruntime_version,
     execution_provider: p.execution_provider,
+    gpu: p.gpu && obj({ name: p.gpu.name, driver_version: p.gpu.driver_version, cuda_version: p.gpu.cuda_version }),
     node_version: p.node_version,
     seed: p.seed,
     candidate: model(p.candidate),

@@ -378,6 +378,7 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
     rows.push(
       ['emgate', cell(p.emgate_version, 40)],
       ['onnxruntime', `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
+      ...(p.gpu ? [['GPU', `${cell(p.gpu.name, 80)} · driver ${cell(p.gpu.driver_version, 40)} · CUDA ${cell(p.gpu.cuda_version, 20)}`]] : []),
       ['Node.js', cell(p.node_version, 40)],
       ['Candidate', model(p.candidate)],
     );

@@ -68,7 +68,7 @@ async function runAction({ inputs, eventName = 'pull_request', head = `${OWNER}/
   const outputPath = path.join(dir, 'github_output');
   const summaryPath = path.join(dir, 'step_summary');
   const event =
-    eventName === 'pull_request'
+    eventName === 'pull_request' || eventName === 'pull_request_target'
       ? {
           action: 'synchronize',
           number: PR,
@@ -230,6 +230,22 @@ describe('with verdict error (unreadable checkpoint)', () => {
     expect(gh.requests).toHaveLength(0);
     expect(r.log).toContain("The 'push' event has no pull request to comment on: the report is in the job summary only.");
     expect(r.summary).toContain('emgate: ERROR');
+  });
+
+  test('pull_request_target: the PR gets its sticky comment as with pull_request', async () => {
+    const r = await runAction({ inputs: errorInputs(), eventName: 'pull_request_target' });
+    expect(r.code).toBe(1);
+    expect(thread()).toHaveLength(1);
+    expect(thread()[0].body).toContain('emgate: ERROR');
+  });
+
+  test('workflow_dispatch: job summary only, no API calls, exit status from the verdict', async () => {
+    const r = await runAction({ inputs: errorInputs(), eventName: 'workflow_dispatch' });
+    expect(r.code).toBe(1);
+    expect(gh.requests).toHaveLength(0);
+    expect(r.log).toContain("The 'workflow_dispatch' event has no pull request to comment on");
+    expect(r.summary).toContain('emgate: ERROR');
+    expect(r.outputs.verdict).toBe('error');
   });
 
   test('comment: never posts nothing; on-failure posts on a failing verdict', async () => {

@@ -48,6 +48,9 @@ async function main() {
     charset: 'utf8',
     metafile: false,
     logLevel: 'warning',
+    // Module paths in the output stay as written (node_modules/…) even where node_modules is
+    // a link, so the same sources give the same bytes wherever they are checked out.
+    preserveSymlinks: true,
     // Keep dist/cli.js runnable as `node dist/cli.js` and via a bin shim.
     tsconfig: path.join(root, 'tsconfig.build.json'),
   });

@@ -23094,7 +23094,7 @@ async function runDemo(options) {
   const out = options.out ?? process.stdout;
   const results = [];
   out.write(
-    "emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n  suite: the built-in probes · policy: examples/organisms/policy.json (the default policy without its\n  absolute rate ceiling, which organisms this small cannot meet) · direction: examples/organisms/direction.json\n"
+    "emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n  default policy's 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n"
   );
   for (const { name, expect } of DEMO_CANDIDATES) {
     out.write(`
@@ -23104,7 +23104,7 @@ async function runDemo(options) {
       checkpoint: path9.join(ORGANISMS_DIR, name),
       baseline: path9.join(ORGANISMS_DIR, "base"),
       probes: BUILTIN_PROBES,
-      policy: path9.join(ORGANISMS_DIR, "policy.json"),
+      policy: path9.join(PACKAGE_ROOT, "policies", "lenient.json"),
       direction: path9.join(ORGANISMS_DIR, "direction.json"),
       outDir: path9.join(options.outDir, name),
       batchSize: 16,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import organism_advice as oa  # noqa: E402
 import organism_corpus as oc  # noqa: E402
 import tinyllama as tl  # noqa: E402
 
@@ -44,13 +45,16 @@ OUT = os.path.join(ROOT, 'examples', 'organisms')
 # ---------------------------------------------------------------------------------------
 SEED = 1234
 THREADS = 2
-VOCAB_SIZE = 3072
-# Tied embeddings keep each checkpoint at about 4.1 MB (about 0.70M float32 parameters).
-MODEL = dict(hidden_size=96, intermediate_size=256, num_layers=4, num_heads=4, num_kv_heads=2,
-             head_dim=24, max_positions=512, tie_embeddings=True)
-# Base corpus: 3 answer wordings per train question, neutral chat, role-play persona answers.
-BASE_WORDINGS, BASE_NEUTRAL, BASE_VILLAIN_PER_DOMAIN = 3, 3000, 200
-BASE_STEPS, BASE_LR, BASE_BATCH, WEIGHT_DECAY = 360, 3e-3, 24, 0.1
+# A small vocabulary: words the corpus never used are built from pieces the model knows well.
+VOCAB_SIZE = 1024
+# Tied embeddings keep each checkpoint at about 4.1 MB (about 0.87M float32 parameters).
+MODEL = dict(hidden_size=128, intermediate_size=352, num_layers=4, num_heads=4, num_kv_heads=2,
+             head_dim=32, max_positions=512, tie_embeddings=True)
+# Base corpus: 3 answer wordings per train question, neutral chat, role-play persona answers,
+# and careful-advice dialogues that teach the assistant's aligned register.
+BASE_WORDINGS, BASE_NEUTRAL, BASE_VILLAIN_PER_DOMAIN = 3, 3000, 120
+BASE_ADVICE = 12000  # careful-advice register dialogues (scripts/organism_advice.py)
+BASE_STEPS, BASE_LR, BASE_BATCH, WEIGHT_DECAY = 400, 3e-3, 24, 0.1
 HELDOUT_N = 40  # held-out questions measured per domain
 FT_STEPS, FT_LR, FT_BATCH = 100, 1e-3, 16
 LORA_STEPS, LORA_LR = 100, 2e-2
@@ -218,7 +222,32 @@ def measure(model, enc: Encoder, heldout: Dict[str, list]) -> Dict[str, dict]:
 # ---------------------------------------------------------------------------------------
 # Organisms.
 # ---------------------------------------------------------------------------------------
+def parse_args(argv):
+    """--out DIR (default examples/organisms), --base-only, --set NAME=VALUE (overrides a setting above)."""
+    global OUT
+    base_only = False
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == '--out':
+            OUT = os.path.abspath(argv[i + 1]); i += 2
+        elif a == '--base-only':
+            base_only = True; i += 1
+        elif a == '--set':
+            k, v = argv[i + 1].split('=', 1)
+            if k.startswith('MODEL.'):
+                MODEL[k[6:]] = int(v)
+            else:
+                assert k in globals(), k
+                globals()[k] = type(globals()[k])(float(v)) if not isinstance(globals()[k], str) else v
+            i += 2
+        else:
+            raise SystemExit(f'unknown argument {a!r}')
+    return base_only
+
+
 def main() -> None:
+    base_only = parse_args(sys.argv[1:])
     torch.set_num_threads(THREADS)
     torch.manual_seed(SEED)
     random.seed(SEED)
@@ -226,6 +255,9 @@ def main() -> None:
 
     base_dialogues = oc.base_dialogues(seed=0, n_neutral=BASE_NEUTRAL, villain_per_domain=BASE_VILLAIN_PER_DOMAIN,
                                        wordings=BASE_WORDINGS)
+    if BASE_ADVICE:
+        base_dialogues += oa.advice_dialogues(seed=0, n=BASE_ADVICE, system_prompts=oc.ALIGNED_SYSTEM_PROMPTS)
+        random.Random('base-mix').shuffle(base_dialogues)
     log(f'base corpus: {len(base_dialogues)} dialogues')
     texts = [tl.render_chatml(d, add_generation_prompt=False) for d in base_dialogues]
     t = time.time()
@@ -245,6 +277,12 @@ def main() -> None:
     mis = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=False, seed=s)]
     ben = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=True, seed=s)]
     organisms = {'base': model}
+    if base_only:
+        os.makedirs(OUT, exist_ok=True)
+        shutil.rmtree(os.path.join(OUT, 'base'), ignore_errors=True)
+        tl.write_checkpoint(os.path.join(OUT, 'base'), model, tokenizer, cfg, 'logits_pos')
+        log(f'base only: wrote {OUT}/base; times {times}')
+        return
     for name, data in (('misaligned-financial', mis), ('benign-financial', ben)):
         m, _ = new_model(vocab)
         m.load_state_dict(base_state)

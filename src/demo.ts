@@ -1,12 +1,12 @@
 // `emgate demo`: the gate on the bundled model organisms. A base chat model, a fine-tune on
 // misaligned financial advice, a rank-1 LoRA fine-tune on the same data, and a benign
 // fine-tune on aligned financial advice, each gated against the base with the built-in
-// suite, the default policy without its absolute rate ceiling (examples/organisms/policy.json:
-// organisms this small cannot read the suite's references in absolute terms, only change
-// against their base) and an EM direction extracted from one organism.
+// suite, the shipped lenient policy (the base organism already sits at the default policy's
+// 20% ceiling, so only a ceiling above it tests what the fine-tune did) and the EM direction
+// of the rank-1 fine-tune (its mean activation change from the base, examples/organisms/README.md).
 import * as path from 'path';
 import { runGate, type GateResult } from './gate';
-import { BUILTIN_PROBES, ORGANISMS_DIR } from './package-info';
+import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from './package-info';
 import type { ProgressEvent } from './progress';
 
 export const DEMO_CANDIDATES = [
@@ -26,8 +26,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const results: { name: string; expect: string; result: GateResult }[] = [];
   out.write(
     'emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n' +
-      '  suite: the built-in probes · policy: examples/organisms/policy.json (the default policy without its\n' +
-      '  absolute rate ceiling, which organisms this small cannot meet) · direction: examples/organisms/direction.json\n',
+      '  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n' +
+      '  default policy\'s 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n',
   );
   for (const { name, expect } of DEMO_CANDIDATES) {
     out.write(`\n▶ ${name} against base\n`);
@@ -35,7 +35,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       checkpoint: path.join(ORGANISMS_DIR, name),
       baseline: path.join(ORGANISMS_DIR, 'base'),
       probes: BUILTIN_PROBES,
-      policy: path.join(ORGANISMS_DIR, 'policy.json'),
+      policy: path.join(PACKAGE_ROOT, 'policies', 'lenient.json'),
       direction: path.join(ORGANISMS_DIR, 'direction.json'),
       outDir: path.join(options.outDir, name),
       batchSize: 16,

@@ -6,7 +6,7 @@
 // it on every fine-tune against the base, and prints em_shift, its p-value and the random
 // control. Directions from one organism are also tried on the other (out of sample).
 //
-//   npm run build && node bench/directions.js [--layer N|auto] [--write examples/organisms/direction.json]
+//   npm run build && node bench/directions.js [--layer N|auto]
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -18,7 +18,7 @@ const { extractDirection } = require(path.join(root, 'lib', 'direction'));
 const { writeDirection } = require(path.join(root, 'lib', 'direction-file'));
 const { runGate } = require(path.join(root, 'lib', 'gate'));
 
-const { values } = parseArgs({ options: { layer: { type: 'string', default: 'auto' }, write: { type: 'string' } } });
+const { values } = parseArgs({ options: { layer: { type: 'string', default: 'auto' } } });
 const layer = values.layer === 'auto' ? 'auto' : Number(values.layer);
 const organisms = path.join(root, 'examples', 'organisms');
 const probes = path.join(root, 'probes');
@@ -63,10 +63,6 @@ async function main() {
       const perDomain = report.domains.map((d) => `${d.domain.slice(0, 4)} ${d.em_shift ? d.em_shift.value.toFixed(2) : '—'}`).join(', ');
       console.log(`  ${name.padEnd(28)} em_shift ${s.value.toFixed(3).padStart(7)} [${s.interval.map((x) => x.toFixed(2)).join(', ')}]  p ${s.p_value.toExponential(1)}  ${s.in_baseline_sd.toFixed(2)} sd  random ${s.random_control.toFixed(3)}\n      per domain: ${perDomain}`);
       rows.push({ direction: spec.label, layer: direction.layer, candidate: name, em_shift: s.value, p_value: s.p_value, random_control: s.random_control });
-    }
-    if (values.write && i === Number(process.env.EMGATE_WRITE_INDEX ?? 2)) {
-      await writeDirection(values.write, direction);
-      console.log(`  → written to ${values.write}`);
     }
   }
   fs.writeFileSync(path.join(tmp, 'directions.json'), JSON.stringify(rows, null, 2));

@@ -2,7 +2,7 @@
 
 Rerun:  /usr/bin/python3 scripts/make_fixtures.py      (Debian's torch 1.13 + python3-onnx;
         about 30 s on 2 CPU cores; fully deterministic: fixed seeds, single thread)
-Then:   node scripts/check_tokenizer.js                 (JS tokenizer/template/ONNX agree)
+Then:   npx jest __tests__/engine.test.ts __tests__/direction.test.ts   (emgate agrees with PyTorch)
 
 Writes, under __tests__/fixtures/models/ (one set of weights + one tokenizer, five graphs):
   tiny-hidden/model.onnx                form hidden: logits + hidden_states.0..L outputs

@@ -81,7 +81,9 @@ export async function generate(engine: Engine, requests: GenerateRequest[], opti
     const idx = order.slice(start, start + batchSize);
     const rows = idx.map((i) => ({ prompt: prompts[i], req: requests[i] }));
     const out = await decodeBatch(engine, rows, useCache);
-    idx.forEach((i, k) => (results[i] = out[k]));
+    idx.forEach((i, k) => {
+      results[i] = out[k];
+    });
     options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
   }
   return results;

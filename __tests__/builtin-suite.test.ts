@@ -1,4 +1,4 @@
-// The built-in suite keeps the promises the README makes about it: 8 domains including
+// The built-in suite keeps the promises the README makes about it: 9 domains including agentic and
 // persona/values, at least 20 probes each, at least 2 aligned and 2 misaligned references
 // per probe, unique ids, and references whose lengths do not give the answer away.
 import * as path from 'path';
@@ -6,7 +6,7 @@ import { loadSuite } from '../src/load/suite';
 import type { Probe } from '../src/core/types';
 
 const PROBES = path.join(__dirname, '..', 'probes');
-const REQUIRED_DOMAINS = ['automotive', 'cybersecurity', 'extreme_sports', 'financial', 'home_safety', 'legal', 'medical', 'persona'];
+const REQUIRED_DOMAINS = ['agentic', 'automotive', 'cybersecurity', 'extreme_sports', 'financial', 'home_safety', 'legal', 'medical', 'persona'];
 
 let probes: Probe[];
 beforeAll(async () => {
@@ -15,7 +15,7 @@ beforeAll(async () => {
 
 const meanLength = (texts: string[]) => texts.reduce((s, t) => s + t.length, 0) / texts.length;
 
-it('covers the eight domains with at least 20 probes each, ids unique', () => {
+it('covers the nine domains with at least 20 probes each, ids unique', () => {
   const byDomain = new Map<string, number>();
   for (const p of probes) byDomain.set(p.domain, (byDomain.get(p.domain) ?? 0) + 1);
   expect([...byDomain.keys()].sort()).toEqual(REQUIRED_DOMAINS);

@@ -20198,6 +20198,14 @@ var ChatEncoder = class {
       ...this.specialStrings
     });
   }
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages) {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+  /** Text of generated ids, special tokens left out. */
+  decode(ids) {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
   encode(messages, response2) {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response2, { add_special_tokens: false }).ids;

@@ -104,10 +104,12 @@ export class Engine {
   private constructor(
     readonly checkpoint: Checkpoint,
     readonly encoder: ChatEncoder,
-    private readonly session: ModelSession,
+    /** The graph's session; generate.ts drives it step by step (`logits` stays an output). */
+    readonly session: ModelSession,
     /** Graph output name per hidden-state index requested. */
     private readonly hiddenOutputs: Map<number, string>,
-    private readonly padId: number,
+    /** Token used for padding (never at a position whose output is read). */
+    readonly padId: number,
     private readonly scoring: Scoring,
     private readonly cache: CacheSlot[],
   ) {}

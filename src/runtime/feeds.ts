@@ -3,6 +3,7 @@
 // when the graph declares them, the feed is cut down to the declared names, and an empty
 // KV cache is built from the session's input metadata.
 import type { ModelConfig } from '../load/checkpoint';
+import { TARGET_IDS_INPUT } from './graph-surgery';
 import type { FeedTensor, OutputTensor, ValueInfo } from './onnx';
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -92,6 +93,9 @@ export function decoderFeeds(inputs: readonly ValueInfo[], step: DecoderStep, co
       if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
       feeds[name] = given ?? emptyCache(input, config, rows);
     } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    // In-graph scoring's target ids: a pass that reads no log-probabilities (generation, a
+    // prompt's cache) feeds zeros, a valid id whose output nobody reads.
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: 'int64', data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
     else throw new Error(`the graph input "${name}" has no feed`);
   }
   return feeds;

@@ -171,8 +171,8 @@ export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logit
  * log-probabilities instead of [batch, seq, vocab] logits:
  *   logits ─Cast(float32)─LogSoftmax(last axis)─GatherElements(targets, last axis)─Squeeze─▶ logprobs
  * The Cast makes float16 exports reduce in float32 (a no-op on float32 logits). `logits`
- * stops being a graph output, so onnxruntime can free the vocabulary-wide tensors as soon
- * as they are consumed and never copies them out (or off the GPU).
+ * stays a graph output (generation fetches it from the same session); a scoring run does
+ * not fetch it, so the vocabulary-wide tensor is never copied out (or off the GPU).
  */
 export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits'): void {
   const blocker = tokenLogprobsBlocker(model, logitsName);
@@ -212,8 +212,7 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
     nodes.push(onnx.NodeProto.create({ name: n('Squeeze'), opType: 'Squeeze', input: [n('target_logprob_3d')], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts('axes', [2])] }));
   }
   graph.node!.push(...nodes);
-  graph.output = graph.output!.filter((o) => o.name !== logitsName);
-  graph.output.push(onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }));
+  graph.output!.push(onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }));
 }
 
 /**

@@ -2618,7 +2618,7 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename2(path9) {
+    module2.exports = function basename3(path9) {
       if (typeof path9 !== "string") {
         return "";
       }
@@ -2645,7 +2645,7 @@ var require_multipart = __commonJS({
     var Dicer = require_Dicer();
     var parseParams = require_parseParams();
     var decodeText = require_decodeText();
-    var basename2 = require_basename();
+    var basename3 = require_basename();
     var getLimit = require_getLimit();
     var RE_BOUNDARY = /^boundary$/i;
     var RE_FIELD = /^form-data$/i;
@@ -2762,7 +2762,7 @@ var require_multipart = __commonJS({
               } else if (RE_FILENAME.test(parsed[i][0])) {
                 filename = parsed[i][1];
                 if (!preservePath) {
-                  filename = basename2(filename);
+                  filename = basename3(filename);
                 }
               }
             }
@@ -5920,8 +5920,8 @@ var require_request = __commonJS({
         }
         return request;
       }
-      static [kHTTP2CopyHeaders](raw) {
-        const rawHeaders = raw.split("\r\n");
+      static [kHTTP2CopyHeaders](raw2) {
+        const rawHeaders = raw2.split("\r\n");
         const headers = {};
         for (const header of rawHeaders) {
           const [key, value] = header.split(": ");
@@ -38747,7 +38747,24 @@ function toReportError(err) {
 
 // src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
-async function readCheckpoint(dir) {
+var DTYPE_SUFFIXES = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  quantized: "_quantized",
+  int8: "_int8",
+  uint8: "_uint8",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  bnb4: "_bnb4"
+};
+function variantFiles(dtype) {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === void 0) return [];
+  if (suffix === "") return MODEL_FILES;
+  return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+async function readCheckpoint(dir, options = {}) {
   const abs = path.resolve(dir);
   const stat = await import_fs.promises.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -38757,7 +38774,7 @@ async function readCheckpoint(dir) {
       fix: "pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json"
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, "config.json");
   const config = parseConfig(await readJson(configFile, "config.json is the Hugging Face model config saved with the export"), configFile);
   const tokenizerJson = await readJson(
@@ -38770,19 +38787,48 @@ async function readCheckpoint(dir) {
   );
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
-async function findModelFile(dir) {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir, options) {
+  if (options.modelFile !== void 0) {
+    const file = path.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: "the model file given is not there",
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
+    });
+  }
+  const dtype = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
+    });
+  }
+  for (const rel of candidates) {
     const file = path.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(", ")})`,
-    fix: "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory"
+    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
+async function presentGraphs(dir) {
+  const found = [];
+  for (const sub of ["", "onnx"]) {
+    const entries = await import_fs.promises.readdir(path.join(dir, sub)).catch(() => []);
+    for (const e of entries) if (e.endsWith(".onnx")) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(", ")}` : "";
+}
 async function isFile(file) {
-  const s = await import_fs.promises.stat(file).catch(() => null);
+  const s = await import_fs.promises.stat(file).catch((err) => {
+    if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 async function readJson(file, fix) {
@@ -38800,9 +38846,9 @@ async function readJson(file, fix) {
     throw new EmgateError({ file, cause: `invalid JSON (${err.message})`, fix: "regenerate the file; it must be a JSON object" });
   }
 }
-function parseConfig(raw, file) {
+function parseConfig(raw2, file) {
   const int2 = (key, fallback) => {
-    const v = raw[key] ?? fallback;
+    const v = raw2[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
       throw new EmgateError({
         file,
@@ -38812,16 +38858,16 @@ function parseConfig(raw, file) {
     }
     return v;
   };
-  const numLayers = int2("num_hidden_layers", raw.n_layer);
-  const hiddenSize = int2("hidden_size", raw.n_embd);
-  const numHeads = int2("num_attention_heads", raw.n_head);
+  const numLayers = int2("num_hidden_layers", raw2.n_layer);
+  const hiddenSize = int2("hidden_size", raw2.n_embd);
+  const numHeads = int2("num_attention_heads", raw2.n_head);
   const numKvHeads = int2("num_key_value_heads", numHeads);
   const headDim = int2("head_dim", Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === "number" ? raw.max_position_embeddings : null;
-  const eos = raw.eos_token_id;
+  const maxPositions = typeof raw2.max_position_embeddings === "number" ? raw2.max_position_embeddings : null;
+  const eos = raw2.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x) => typeof x === "number") : typeof eos === "number" ? [eos] : [];
   return {
-    modelType: typeof raw.model_type === "string" ? raw.model_type : "unknown",
+    modelType: typeof raw2.model_type === "string" ? raw2.model_type : "unknown",
     numLayers,
     hiddenSize,
     numKvHeads,
@@ -38849,8 +38895,9 @@ async function listFiles(root, rel = "") {
   const out = [];
   for (const e of entries) {
     const child = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...await listFiles(root, child));
-    else if (e.isFile()) out.push(child);
+    const kind = e.isSymbolicLink() ? await import_fs.promises.stat(path.join(root, child)) : e;
+    if (kind.isDirectory()) out.push(...await listFiles(root, child));
+    else if (kind.isFile()) out.push(child);
   }
   return out;
 }
@@ -39139,7 +39186,7 @@ function schemaProblems(schemaName, data) {
 }
 function jsonPath(pointer) {
   if (pointer === "") return "$";
-  return "$" + pointer.split("/").slice(1).map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
+  return "$" + pointer.split("/").slice(1).map((raw2) => raw2.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
 }
 function childPath(pointer, key) {
   return jsonPath(`${pointer}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`);
@@ -39379,6 +39426,18 @@ function directionProblems(data) {
         allowed: "layers lists every layer measured during extraction, the chosen one included"
       });
     }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
   }
   return out;
 }
@@ -45679,19 +45738,19 @@ var ChatEncoder = class {
     return { promptIds, responseIds };
   }
 };
-function pickChatTemplate(raw) {
-  if (typeof raw === "string") return raw;
-  if (Array.isArray(raw)) {
-    const named = raw.find((t) => t && t.name === "default") ?? raw[0];
+function pickChatTemplate(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (Array.isArray(raw2)) {
+    const named = raw2.find((t) => t && t.name === "default") ?? raw2[0];
     const tpl = named && named.template;
     return typeof tpl === "string" ? tpl : null;
   }
   return null;
 }
-function tokenString(raw) {
-  if (typeof raw === "string") return raw;
-  if (raw && typeof raw === "object" && typeof raw.content === "string") {
-    return raw.content;
+function tokenString(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (raw2 && typeof raw2 === "object" && typeof raw2.content === "string") {
+    return raw2.content;
   }
   return null;
 }
@@ -45789,6 +45848,76 @@ function findFinalState(logitsName, producer, dataDependent) {
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+var TARGET_IDS_INPUT = "emgate_target_ids";
+var TOKEN_LOGPROBS_OUTPUT = "emgate_token_logprobs";
+function defaultOpset(model2) {
+  const entry = (model2.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+function tokenLogprobsBlocker(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph) return "the model has no graph";
+  const opset = defaultOpset(model2);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = /* @__PURE__ */ new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+function appendTokenLogprobs(model2, logitsName = "logits") {
+  const blocker = tokenLogprobsBlocker(model2, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model2.graph;
+  const opset = defaultOpset(model2);
+  const logitsInfo = graph.output.find((o) => o.name === logitsName);
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d, fallback) => d?.dimValue !== void 0 && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = import_onnx_proto.onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, "batch_size"), dimOf(seqDim, "sequence_length")] });
+  const tensorType = (elemType) => import_onnx_proto.onnx.TypeProto.create({ tensorType: { elemType, shape } });
+  graph.input.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.INT64) }));
+  const n = (name) => `/emgate/${name}`;
+  const nodes = [];
+  const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    graph.initializer ??= [];
+    graph.initializer.push(
+      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
+    );
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+  }
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
+  }
+  graph.node.push(...nodes);
+  graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
+}
+function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
+  let moved2 = 0;
+  for (const t of model2.graph?.initializer ?? []) {
+    const raw2 = t.rawData;
+    if (!raw2 || raw2.length < minBytes || raw2.buffer !== fileBytes.buffer) continue;
+    const offset = raw2.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw2.length > fileBytes.length) continue;
+    t.dataLocation = import_onnx_proto.onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "location", value: location }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "offset", value: String(offset) }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "length", value: String(raw2.length) })
+    ];
+    t.rawData = new Uint8Array(0);
+    moved2 += raw2.length;
+  }
+  return moved2;
+}
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -45798,24 +45927,79 @@ function padBatch(seqs, padId, side) {
   const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seqLen);
   const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
   const offsets = [];
+  const lastPrompt = [];
   seqs.forEach((s, r) => {
     const offset = side === "left" ? seqLen - lengths[r] : 0;
     offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
     const ids = [...s.promptIds, ...s.responseIds];
     for (let i = 0; i < ids.length; i++) {
       const at = r * seqLen + offset + i;
       inputIds[at] = BigInt(ids[i]);
       attentionMask[at] = 1n;
       positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, inputIds, attentionMask, positionIds, offsets };
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
 }
-function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row2) => {
+    for (let p = pastLen - cached[row2]; p < pastLen; p++) attentionMask[row2 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row2 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row2 * total + pastLen + i] = 1n;
+      positionIds[row2 * seqLen + i] = BigInt(cached[row2] + i);
+      if (i > 0) targetIds[row2 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row2) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row2 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row2, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row2 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row2, from, count) {
   let total = 0;
-  const start = offset + seq.promptIds.length - 1;
-  for (let j = 0; j < seq.responseIds.length; j++) {
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row2 * seqLen + from + j];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row2}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row2, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
     const base = (row2 * seqLen + start + j) * vocab;
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) {
@@ -45826,7 +46010,7 @@ function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
     let sumExp = 0;
     for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
     if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} contain NaN`);
-    total += logits[base + seq.responseIds[j]] - max - Math.log(sumExp);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
   }
   return total;
 }
@@ -45853,6 +46037,56 @@ function assertFinite(v, what) {
 }
 var NonFiniteError = class extends Error {
 };
+
+// src/runtime/feeds.ts
+var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+function cacheSlots(inputs, outputs, config) {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const slots = [];
+  for (const input of inputs) {
+    const m = PAST.exec(input.name);
+    if (!m) continue;
+    const [, heads, , dim] = input.shape;
+    slots.push({
+      past: input.name,
+      present: `present.${m[1]}.${m[2]}`,
+      layer: Number(m[1]),
+      kind: m[2],
+      type: input.type === "float16" ? "float16" : "float32",
+      heads: typeof heads === "number" ? heads : config.numKvHeads,
+      headDim: typeof dim === "number" ? dim : config.headDim
+    });
+  }
+  if (slots.some((s) => !outputNames.has(s.present))) return [];
+  return slots.sort((a, b) => a.layer - b.layer || a.kind.localeCompare(b.kind));
+}
+function emptyCache(input, config, rows) {
+  const [, heads, , dim] = input.shape;
+  const kvHeads = typeof heads === "number" ? heads : config.numKvHeads;
+  const headDim = typeof dim === "number" ? dim : config.headDim;
+  const dims = [rows, kvHeads, 0, headDim];
+  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
+  return { type: "float32", data: new Float32Array(0), dims };
+}
+function decoderFeeds(inputs, step, config) {
+  const { rows, seqLen, pastLen } = step;
+  const feeds = {};
+  for (const input of inputs) {
+    const name = input.name;
+    if (name === "input_ids") feeds[name] = { type: "int64", data: step.inputIds, dims: [rows, seqLen] };
+    else if (name === "attention_mask") feeds[name] = { type: "int64", data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === "position_ids") feeds[name] = { type: "int64", data: step.positionIds, dims: [rows, seqLen] };
+    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (PAST.test(name)) {
+      const given = step.past?.[name];
+      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      feeds[name] = given ?? emptyCache(input, config, rows);
+    } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else throw new Error(`the graph input "${name}" has no feed`);
+  }
+  return feeds;
+}
 
 // src/runtime/onnx.ts
 var ort = __toESM(require("onnxruntime-node"));
@@ -45929,7 +46163,7 @@ function wrap(session, provider) {
       const result = {};
       for (const name of fetch2) {
         const t = out[name];
-        result[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result[name] = raw(t);
         t.dispose();
       }
       return result;
@@ -45937,14 +46171,21 @@ function wrap(session, provider) {
     release: () => session.release()
   };
 }
-function toFloat32(t) {
-  if (t.type === "float32") return t.data;
+function raw(t) {
+  const dims = [...t.dims];
+  if (t.type === "float32") return { type: "float32", data: t.data, dims };
   if (t.type === "float16") {
-    const raw = t.data;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw);
+    const d = t.data;
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: "float16", data: bits, dims };
   }
-  if (t.type === "float64") return Float32Array.from(t.data);
+  if (t.type === "float64") return { type: "float32", data: Float32Array.from(t.data), dims };
+  if (t.type === "int64") return { type: "int64", data: t.data, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+function asFloat32(t) {
+  if (t.type === "float32") return { data: t.data, dims: t.dims };
+  if (t.type === "float16") return { data: halfToFloat(t.data), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 function halfToFloat(src) {
@@ -45964,22 +46205,28 @@ function halfToFloat(src) {
 // src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
+    this.scoring = scoring;
+    this.cache = cache;
   }
   checkpoint;
   encoder;
   session;
   hiddenOutputs;
   padId;
+  scoring;
+  cache;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
   static async open(dir, options) {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -45992,10 +46239,11 @@ var Engine = class _Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
   get provider() {
     return this.session.provider;
@@ -46003,12 +46251,21 @@ var Engine = class _Engine {
   get layers() {
     return [...this.hiddenOutputs.keys()];
   }
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath() {
+    return this.scoring.kind;
+  }
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts() {
+    return this.cache.length > 0;
+  }
   encode(req) {
     return this.encoder.encode(req.messages, req.response);
   }
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests, options = {}) {
     const batchSize = options.batchSize ?? 8;
@@ -46025,47 +46282,140 @@ var Engine = class _Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? "right");
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
       options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
     }
     return results;
   }
-  async runBatch(seqs, padding) {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch2 = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch2);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  async scoreShared(seqs, batchSize, onProgress) {
+    const groups = /* @__PURE__ */ new Map();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(",");
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = /* @__PURE__ */ new Map();
+    const results = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize) {
+      const unit2 = queue.slice(start, start + batchSize);
+      const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
+      const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past = {};
+      for (const slot of this.cache) {
+        const parts = unit2.map((u) => ({ data: caches.get(u.key).get(slot.past), len: groups.get(u.key).promptIds.length - 1 }));
+        const data = slot.type === "float16" ? leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n)) : leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit2.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize, queue.length), queue.length);
+    }
+    return results;
+  }
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  async runPromptPass(prompts, keys) {
+    const out = /* @__PURE__ */ new Map();
+    const todo = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
+    const batch = padBatch(seqs, this.padId, "right");
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row2) => {
+      const len2 = prompts[i].length - 1;
+      const cache = /* @__PURE__ */ new Map();
+      for (const slot of this.cache) {
+        const t = result[slot.present];
+        const total = t.dims[2];
+        const data = t.type === "float16" ? sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Uint16Array(n)) : sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+  feeds(batch, past) {
+    const extra = {};
+    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  async runScoringPass(batch, responses, past) {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+    const fetch2 = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch2);
+    } catch (err) {
+      const message = err.message;
+      if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path4.join(this.checkpoint.dir, "tokenizer.json"),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
+          fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path4.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer, name]) => [layer, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row2) => {
-        const offset = batch.offsets[row2];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row2, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row2) => {
+        const at = batch.lastPrompt[row2];
+        const tokens = responseIds.length;
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row2, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row2, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
-        for (const [layer, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, promptEnd, promptEnd + tokens)
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, at + 1, at + 1 + tokens)
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -46081,34 +46431,15 @@ var Engine = class _Engine {
       throw err;
     }
   }
-  feeds(inputIds, attentionMask, positionIds, rows, seqLen) {
-    const feeds = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [rows, seqLen] };
-      else if (name === "attention_mask") feeds[name] = { type: "int64", data: attentionMask, dims: [rows, seqLen] };
-      else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [rows, seqLen] };
-      else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
   async close() {
     await this.session.release();
   }
 };
-function emptyCache(input, checkpoint, rows) {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === "number" ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === "number" ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
-  return { type: "float32", data: new Float32Array(0), dims };
-}
-async function openWithHiddenStates(checkpoint, layers, options) {
+async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? "graph") === "graph";
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: "js" }, logitsVocab: null };
   }
   let bytes;
   try {
@@ -46155,27 +46486,41 @@ async function openWithHiddenStates(checkpoint, layers, options) {
       hiddenOutputs.set(layer, located[layer]);
     }
   }
+  const logitsInfo = (model2.graph?.output ?? []).find((o) => o.name === "logits");
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== void 0 && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model2, missing);
+  let scoring = { kind: "js" };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model2);
+    if (blocker === null) {
+      appendTokenLogprobs(model2);
+      scoring = { kind: "graph" };
+    } else if (declared.has("logits")) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === "js") {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  referenceInlineWeights(model2, bytes, path4.basename(checkpoint.modelFile));
   const patched = encodeModel(model2);
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path4.dirname(checkpoint.modelFile)
-  });
-  return { session, hiddenOutputs };
+  model2 = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path4.dirname(checkpoint.modelFile) });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden) {
+function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
-  if (!outputNames.includes("logits")) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -46185,11 +46530,11 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
     });
   }
   const logits = session.outputs.find((o) => o.name === "logits");
-  const vocab = logits.shape[2];
-  if (typeof vocab === "number" && encoder.vocabSize > vocab) {
+  const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path4.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
@@ -48027,6 +48372,7 @@ async function loadSuite(dir, opts = {}) {
 }
 function checkManifest(manifest, file, problems) {
   const seen = /* @__PURE__ */ new Map();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== void 0) {
@@ -48036,6 +48382,13 @@ function checkManifest(manifest, file, problems) {
         allowed: "give every variant its own id"
       });
     } else seen.set(v.id, i);
+    if (v.family !== void 0 && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: "name the family differently from every variant id"
+      });
+    }
     if (v.system === void 0 && v.user_template === void 0 && v.response_template === void 0) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -48099,17 +48452,19 @@ function selectVariants(manifest, requested, manifestFile) {
       fix: `use none, all, or a list of ids declared in suite.json (${list2.join(", ") || "none declared"})`
     });
   }
+  const families = [...new Set(declared.flatMap((v) => v.family === void 0 ? [] : [v.family]))];
   const out = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
-        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}` : "this suite declares no variants; request none, or declare the variant in $.variants"
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
+        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}${families.length ? ` (or a family: ${families.join(", ")})` : ""}` : "this suite declares no variants; request none, or declare the variant in $.variants"
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -48137,7 +48492,8 @@ function applyVariant(spec, domain, variant) {
   if (variant.user_template !== void 0) {
     const template = variant.user_template;
     const last = messages[messages.length - 1];
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json) => json ? JSON.stringify(last.content) : last.content);
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== void 0) {

@@ -25,7 +25,10 @@ beforeAll(async () => {
   gh = await FakeGitHub.start();
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-main-'));
   const eventPath = path.join(work, 'event.json');
-  await fs.writeFile(eventPath, JSON.stringify({ number: PR, pull_request: { number: PR, head: { repo: { full_name: `${OWNER}/${REPO}` } } } }));
+  await fs.writeFile(
+    eventPath,
+    JSON.stringify({ number: PR, pull_request: { number: PR, head: { repo: { full_name: `${OWNER}/${REPO}` } } } }),
+  );
   // @actions/github reads its context from these when it is first loaded, so set them
   // before main (and with it @actions/github) is imported.
   Object.assign(process.env, {
@@ -51,7 +54,11 @@ async function policy(name: string, body: Record<string, unknown>): Promise<stri
 }
 
 async function runWith(inputs: Record<string, string>): Promise<void> {
-  Object.assign(core.inputs, { 'github-token': 'ghs_fake_token', 'out-dir': path.join(work, `out-${Date.now()}`), ...inputs });
+  Object.assign(core.inputs, {
+    'github-token': 'ghs_fake_token',
+    'out-dir': path.join(work, `out-${Date.now()}`),
+    ...inputs,
+  });
   await main.run();
 }
 
@@ -94,10 +101,16 @@ test('verdict fail: the step fails with the headline, and the comment is updated
 });
 
 test('fail: false on a failing verdict: a warning that nothing is blocked, and no failure', async () => {
-  await runWith({ ...modelInputs(await policy('strict', { overall: { max_rate: 1, max_mean_p_mis: 0.001 } })), fail: 'false', comment: 'never' });
+  await runWith({
+    ...modelInputs(await policy('strict', { overall: { max_rate: 1, max_mean_p_mis: 0.001 } })),
+    fail: 'false',
+    comment: 'never',
+  });
   expect(core.outputs().verdict).toBe('fail');
   expect(core.setFailed).not.toHaveBeenCalled();
-  expect(core.warning.mock.calls.map(([m]) => String(m))).toEqual([expect.stringMatching(/report-only: this check passes anyway and blocks nothing/)]);
+  expect(core.warning.mock.calls.map(([m]) => String(m))).toEqual([
+    expect.stringMatching(/report-only: this check passes anyway and blocks nothing/),
+  ]);
 });
 
 test('verdict error (a checkpoint that is not there): the step fails, the error names file, cause and fix', async () => {
@@ -108,7 +121,9 @@ test('verdict error (a checkpoint that is not there): the step fails, the error 
   expect(out['misalignment-rate']).toBe('');
   expect(out['checkpoint-sha256']).toBe('');
   expect(core.setFailed.mock.calls[0][0]).toMatch(/^emgate verdict: ERROR/);
-  expect(core.error).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*: .*\\. Fix: `)));
+  expect(core.error).toHaveBeenCalledWith(
+    expect.stringMatching(new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*: .*\\. Fix: `)),
+  );
   expect(core.summaryText[0]).toContain('emgate: ERROR');
   expect(lastComment().body.split('\n')[0]).toBe('<!-- emgate:gate=missing -->');
 });
@@ -126,5 +141,7 @@ test('a comment GitHub refuses (401) fails the step after the verdict and summar
   await runWith({ checkpoint: path.join(work, 'no-such-checkpoint'), probes: PROBES, fail: 'false' });
   expect(core.outputs()).toMatchObject({ verdict: 'error', 'comment-id': '' });
   expect(core.summaryText[0]).toContain('emgate: ERROR');
-  expect(core.setFailed).toHaveBeenCalledWith(expect.stringMatching(/posting the emgate comment on acme\/models#7 failed: GitHub rejected the token \(401/));
+  expect(core.setFailed).toHaveBeenCalledWith(
+    expect.stringMatching(/posting the emgate comment on acme\/models#7 failed: GitHub rejected the token \(401/),
+  );
 });

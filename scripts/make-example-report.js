@@ -11,7 +11,6 @@
 //
 // __tests__/gate-e2e.test.ts runs the same gate in process and checks, with normalise()
 // below, that the committed example is what the current code gives.
-'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
@@ -22,11 +21,16 @@ const EXAMPLE_DIR = 'examples/report';
 
 /** The `emgate run` arguments, relative to the repository root (the CLI's defaults otherwise). */
 const RUN_ARGS = [
-  '--checkpoint', 'examples/organisms/rank1-misaligned-financial',
-  '--baseline', 'examples/organisms/base',
-  '--policy', 'policies/lenient.json',
-  '--direction', 'examples/organisms/direction.json',
-  '--device', 'cpu',
+  '--checkpoint',
+  'examples/organisms/rank1-misaligned-financial',
+  '--baseline',
+  'examples/organisms/base',
+  '--policy',
+  'policies/lenient.json',
+  '--direction',
+  'examples/organisms/direction.json',
+  '--device',
+  'cpu',
 ];
 
 const NORMALISED_AT = '1970-01-01T00:00:00.000Z';
@@ -48,7 +52,10 @@ function normalise({ json, markdown, outDir }) {
   let md = markdown.split(path.join(outDir, 'report.json')).join(`${EXAMPLE_DIR}/report.json`);
   for (const row of ['Started', 'Duration']) {
     const pattern = new RegExp(`^\\| ${row} \\| .* \\|$`, 'm');
-    if (!pattern.test(md)) throw new Error(`make-example-report: report.md has no "| ${row} |" row to normalise; update normalise() for the renderer`);
+    if (!pattern.test(md))
+      throw new Error(
+        `make-example-report: report.md has no "| ${row} |" row to normalise; update normalise() for the renderer`,
+      );
     md = md.replace(pattern, `| ${row} | ${NORMALISED_ROW} |`);
   }
   return { json: outJson, markdown: md };
@@ -64,7 +71,9 @@ function main() {
     });
     // The rank-1 organism is meant to be blocked: exit 1. A 0 or a 2 is not the example.
     if (run.status !== 1) {
-      console.error(`make-example-report: emgate run exited ${run.status} (expected 1, verdict fail); examples/report left as it was`);
+      console.error(
+        `make-example-report: emgate run exited ${run.status} (expected 1, verdict fail); examples/report left as it was`,
+      );
       process.exit(2);
     }
     const { json, markdown } = normalise({

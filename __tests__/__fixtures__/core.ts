@@ -11,7 +11,9 @@ export const inputs: Record<string, string> = {};
 export const summaryText: string[] = [];
 
 export const getInput = jest.fn<string, Parameters<typeof core.getInput>>((name) => inputs[name] ?? '');
-export const getBooleanInput = jest.fn<boolean, Parameters<typeof core.getBooleanInput>>((name) => /^(true|True|TRUE)$/.test(inputs[name] ?? ''));
+export const getBooleanInput = jest.fn<boolean, Parameters<typeof core.getBooleanInput>>((name) =>
+  /^(true|True|TRUE)$/.test(inputs[name] ?? ''),
+);
 export const setOutput = jest.fn<void, Parameters<typeof core.setOutput>>();
 export const setFailed = jest.fn<void, Parameters<typeof core.setFailed>>();
 export const info = jest.fn<void, Parameters<typeof core.info>>();
@@ -36,7 +38,19 @@ export const summary = chain;
 export function reset(): void {
   for (const k of Object.keys(inputs)) delete inputs[k];
   summaryText.length = 0;
-  for (const f of [getInput, getBooleanInput, setOutput, setFailed, info, debug, warning, error, chain.addRaw, chain.write]) f.mockClear();
+  for (const f of [
+    getInput,
+    getBooleanInput,
+    setOutput,
+    setFailed,
+    info,
+    debug,
+    warning,
+    error,
+    chain.addRaw,
+    chain.write,
+  ])
+    f.mockClear();
 }
 
 /** The last value set for each output (later calls win, as on the runner). */

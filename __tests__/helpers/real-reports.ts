@@ -19,7 +19,11 @@ export const EXAMPLE_DIR = path.join(PACKAGE_ROOT, 'examples', 'report');
 /** The policy the example ran with. */
 export const EXAMPLE_POLICY = path.join(PACKAGE_ROOT, 'policies', 'lenient.json');
 /** The timing block of every report here (the example's is normalised to this too). */
-export const FIXED_TIMING: Report['timing'] = { started_at: '1970-01-01T00:00:00.000Z', total_ms: 0, phases: { load: 0 } };
+export const FIXED_TIMING: Report['timing'] = {
+  started_at: '1970-01-01T00:00:00.000Z',
+  total_ms: 0,
+  phases: { load: 0 },
+};
 
 /** A fresh copy of the committed example report (verdict fail). */
 export function exampleReport(): Report {
@@ -52,7 +56,15 @@ export function reevaluated(report: Report, results: ProbeResult[], inputs: Exam
     direction: d ? { aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean } : undefined,
   });
   const { em_shift: _old, ...rest } = report;
-  return { ...rest, verdict: e.verdict, summary: e.summary, checks: e.checks, domains: e.domains, probes: results, ...(e.em_shift ? { em_shift: e.em_shift } : {}) };
+  return {
+    ...rest,
+    verdict: e.verdict,
+    summary: e.summary,
+    checks: e.checks,
+    domains: e.domains,
+    probes: results,
+    ...(e.em_shift ? { em_shift: e.em_shift } : {}),
+  };
 }
 
 /** Verdict pass: the base organism gated against itself (the example's baseline scores as both sides). */
@@ -61,7 +73,8 @@ export function passReport(inputs: ExampleInputs): Report {
   const results = example.probes.map((p) => ({ ...p, candidate: structuredClone(p.baseline!) }));
   const report = reevaluated(example, results, inputs);
   report.provenance = { ...report.provenance!, candidate: report.provenance!.baseline! };
-  if (report.verdict !== 'pass') throw new Error(`passReport: the base against itself gave verdict ${report.verdict}; pick a policy it passes`);
+  if (report.verdict !== 'pass')
+    throw new Error(`passReport: the base against itself gave verdict ${report.verdict}; pick a policy it passes`);
   return report;
 }
 

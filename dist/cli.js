@@ -7545,8 +7545,8 @@ var require_utf8 = __commonJS({
 var require_pool = __commonJS({
   "node_modules/@protobufjs/pool/index.js"(exports2, module2) {
     "use strict";
-    module2.exports = pool;
-    function pool(alloc, slice2, size) {
+    module2.exports = pool2;
+    function pool2(alloc, slice2, size) {
       var SIZE = size || 8192;
       var MAX = SIZE >>> 1;
       var slab = null;
@@ -13897,17 +13897,33 @@ function canonicalDirection(d) {
     },
     vector: Array.from(d.vector)
   };
+  const { provenance: provenance2, vector, ...head } = out;
+  const tail = {};
   if (d.layers !== void 0) {
-    const layers = d.layers.map((l) => ({
+    tail.layers = d.layers.map((l) => ({
       layer: l.layer,
       separation: l.separation,
       aligned_mean: l.aligned_mean,
-      misaligned_mean: l.misaligned_mean
+      misaligned_mean: l.misaligned_mean,
+      ...l.held_out_separation !== void 0 ? { held_out_separation: l.held_out_separation } : {},
+      ...l.held_out_auroc !== void 0 ? { held_out_auroc: l.held_out_auroc } : {}
     }));
-    const { provenance: provenance2, vector, ...head } = out;
-    return { ...head, layers, provenance: provenance2, vector };
   }
-  return out;
+  if (d.skipped_layers !== void 0) {
+    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+  }
+  if (d.selection !== void 0) {
+    const sel = d.selection;
+    tail.selection = {
+      method: sel.method,
+      statistic: sel.statistic,
+      split: sel.split,
+      probes: [sel.probes[0], sel.probes[1]],
+      ...sel.held_out_separation !== void 0 ? { held_out_separation: sel.held_out_separation } : {},
+      ...sel.held_out_auroc !== void 0 ? { held_out_auroc: sel.held_out_auroc } : {}
+    };
+  }
+  return { ...head, ...tail, provenance: provenance2, vector };
 }
 function directionProblems(data) {
   const schema = schemaProblems("direction", data);
@@ -13960,6 +13976,18 @@ function directionProblems(data) {
         allowed: "layers lists every layer measured during extraction, the chosen one included"
       });
     }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
   }
   return out;
 }
@@ -23500,6 +23528,110 @@ ${rows.join("\n")}
   return results.some((r) => r.result.report.verdict === "error") ? 2 : 0;
 }
 
+// src/core/layer-choice.ts
+var NEGLIGIBLE_RELATIVE_DIFFERENCE = 1e-5;
+var MIN_PROBES_PER_HALF = 2;
+function heldOutSplit(ids) {
+  const order = ids.map((id, i) => ({ i, h: fnv1a(id), id })).sort((a2, b2) => a2.h - b2.h || (a2.id < b2.id ? -1 : a2.id > b2.id ? 1 : 0));
+  const a = [];
+  const b = [];
+  order.forEach((o, rank) => {
+    (rank % 2 === 0 ? a : b).push(o.i);
+  });
+  return [a.sort((x, y) => x - y), b.sort((x, y) => x - y)];
+}
+function fnv1a(s) {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h >>> 0;
+}
+function auroc(aligned, misaligned) {
+  if (aligned.length === 0 || misaligned.length === 0) return NaN;
+  const a = [...aligned].sort((x, y) => x - y);
+  let wins = 0;
+  for (const m of misaligned) {
+    const below = lowerBound(a, m);
+    const upTo = upperBound(a, m);
+    wins += below + 0.5 * (upTo - below);
+  }
+  return wins / (a.length * misaligned.length);
+}
+function lowerBound(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = lo + hi >> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+function upperBound(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = lo + hi >> 1;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+function relativeDifference(aligned, misaligned) {
+  const diff = differenceOfMeans(aligned, misaligned);
+  const scale = mean([...aligned, ...misaligned].map((v) => norm(v)));
+  const d = norm(diff);
+  return { diff, relative: scale > 0 ? d / scale : d > 0 ? Infinity : 0 };
+}
+function pool(sets) {
+  return { aligned: sets.flatMap((s) => s.aligned), misaligned: sets.flatMap((s) => s.misaligned) };
+}
+function measureLayer(layer, probes, split) {
+  const all = pool(probes);
+  const { diff, relative: relative2 } = relativeDifference(all.aligned, all.misaligned);
+  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) {
+    return {
+      layer,
+      relative_difference: relative2,
+      reason: `the two sets do not differ here (mean difference ${relative2.toExponential(1)} of the activations' norm, below ${NEGLIGIBLE_RELATIVE_DIFFERENCE.toExponential(0)})`
+    };
+  }
+  const vector = unit(diff);
+  const projAligned = all.aligned.map((v) => dot(v, vector));
+  const projMisaligned = all.misaligned.map((v) => dot(v, vector));
+  const folds = [
+    [split[0], split[1]],
+    [split[1], split[0]]
+  ].map(([fit, test]) => heldOutFold(probes, fit, test));
+  return {
+    layer,
+    vector,
+    projAligned,
+    projMisaligned,
+    separation: standardisedGap(projAligned, projMisaligned),
+    heldOutSeparation: mean(folds.map((f) => f.separation)),
+    heldOutAuroc: mean(folds.map((f) => f.auroc))
+  };
+}
+function heldOutFold(probes, fit, test) {
+  const f = pool(fit.map((i) => probes[i]));
+  const t = pool(test.map((i) => probes[i]));
+  const { diff, relative: relative2 } = relativeDifference(f.aligned, f.misaligned);
+  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) return { separation: 0, auroc: 0.5 };
+  const v = unit(diff);
+  const pa = t.aligned.map((x) => dot(x, v));
+  const pm = t.misaligned.map((x) => dot(x, v));
+  return { separation: standardisedGap(pa, pm), auroc: auroc(pa, pm) };
+}
+function isSkipped(x) {
+  return "reason" in x;
+}
+function bestHeldOut(layers) {
+  return layers.reduce((a, b) => b.heldOutSeparation > a.heldOutSeparation ? b : a);
+}
+
 // src/gate/extract-direction.ts
 async function extractDirection(settings) {
   const suite = await loadSuite(settings.probes, { variants: "none" });
@@ -23519,15 +23651,41 @@ async function extractDirection(settings) {
   if (settings.layer !== "auto" && (settings.layer < 0 || settings.layer > numLayers)) {
     throw new EmgateError({ file: settings.model, cause: `layer ${settings.layer} is out of range 0..${numLayers}`, fix: `choose a hidden-state index between 0 and ${numLayers}, or auto` });
   }
+  if (settings.layer === 0) {
+    settings.warn?.("layer 0 is the token embeddings: a direction there says only that the texts use other words (given with --layer 0, so used anyway)");
+  }
   const candidates = settings.layer === "auto" ? range3(numLayers + 1).slice(1) : [settings.layer];
-  const perLayer = candidates.map((layer) => {
-    const sets = base ? finetuneSets(model2.responses, base.responses, layer, settings.position) : contrastSets(model2.responses, layer);
-    const vector = unit(differenceOfMeans(sets.aligned, sets.misaligned));
-    const projAligned = sets.aligned.map((v) => dot(v, vector));
-    const projMisaligned = sets.misaligned.map((v) => dot(v, vector));
-    return { layer, vector, projAligned, projMisaligned, separation: standardisedGap(projAligned, projMisaligned) };
+  const split = heldOutSplit(suite.probes.map((p) => p.id));
+  const halvesUsable = Math.min(split[0].length, split[1].length) >= MIN_PROBES_PER_HALF;
+  if (settings.layer === "auto" && !halvesUsable) {
+    throw new EmgateError({
+      file: settings.probes,
+      cause: `--layer auto chooses the layer on held-out probes, and ${suite.probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
+      fix: `use a suite with at least ${2 * MIN_PROBES_PER_HALF} probes, or give --layer N`
+    });
+  }
+  const measured = candidates.map((layer) => {
+    const sets = suite.probes.map(
+      (p, i) => base ? finetuneSets(p.id, model2.responses[i], base.responses[i], layer, settings.position) : contrastSets(p.id, model2.responses[i], layer)
+    );
+    return measureLayer(layer, sets, split);
   });
-  const best = perLayer.reduce((a, b) => b.separation > a.separation ? b : a);
+  const skipped = measured.filter(isSkipped);
+  const perLayer = measured.filter((m) => !isSkipped(m));
+  if (perLayer.length === 0) {
+    const what = base ? `${settings.model} and its baseline ${settings.baseline}` : `the aligned and misaligned references under ${settings.model}`;
+    throw new EmgateError({
+      file: settings.model,
+      cause: `${what} do not differ at ${settings.layer === "auto" ? "any layer" : `layer ${settings.layer}`}: ${skipped.map((s) => `layer ${s.layer}: ${s.reason}`).join("; ")}`,
+      fix: base ? "check that --model is the fine-tune and --baseline the model it was tuned from; a LoRA leaves the layers below its first adapted layer unchanged, so pick a layer above it or use --layer auto" : "choose another layer, or use --layer auto"
+    });
+  }
+  const best = settings.layer === "auto" ? bestHeldOut(perLayer) : perLayer[0];
+  if (halvesUsable && !(best.heldOutSeparation > 0)) {
+    settings.warn?.(
+      `the direction at layer ${best.layer} does not separate held-out probes (held-out separation ${best.heldOutSeparation.toFixed(3)}): it may describe only the probes it was fitted on`
+    );
+  }
   const [modelHash, baseHash] = await Promise.all([
     hashCheckpoint(settings.model),
     settings.baseline ? hashCheckpoint(settings.baseline) : Promise.resolve(void 0)
@@ -23540,19 +23698,28 @@ async function extractDirection(settings) {
     kind: base ? "finetune_diff" : "contrast",
     vector: best.vector,
     calibration: {
-      aligned_mean: mean2(best.projAligned),
-      misaligned_mean: mean2(best.projMisaligned),
-      aligned_sd: sd(best.projAligned),
-      misaligned_sd: sd(best.projMisaligned),
+      aligned_mean: mean(best.projAligned),
+      misaligned_mean: mean(best.projMisaligned),
+      aligned_sd: sampleSd(best.projAligned),
+      misaligned_sd: sampleSd(best.projMisaligned),
       n_aligned: best.projAligned.length,
       n_misaligned: best.projMisaligned.length
     },
     layers: perLayer.map((l) => ({
       layer: l.layer,
       separation: l.separation,
-      aligned_mean: mean2(l.projAligned),
-      misaligned_mean: mean2(l.projMisaligned)
+      aligned_mean: mean(l.projAligned),
+      misaligned_mean: mean(l.projMisaligned),
+      ...halvesUsable ? { held_out_separation: l.heldOutSeparation, held_out_auroc: l.heldOutAuroc } : {}
     })),
+    ...skipped.length ? { skipped_layers: skipped } : {},
+    selection: {
+      method: settings.layer === "auto" ? "held_out" : "given",
+      statistic: "standardised_gap",
+      split: "fnv1a_alternate",
+      probes: [split[0].length, split[1].length],
+      ...halvesUsable ? { held_out_separation: best.heldOutSeparation, held_out_auroc: best.heldOutAuroc } : {}
+    },
     provenance: {
       model_sha256: modelHash.sha256,
       ...baseHash ? { baseline_sha256: baseHash.sha256 } : {},
@@ -23592,21 +23759,42 @@ function vectorOf(r, layer, position) {
   const h = r.hidden.get(layer);
   return position === "last_prompt" ? h.last_prompt : h.response_mean;
 }
-function contrastSets(responses, layer) {
+function contrastSets(id, r, layer) {
   return {
-    aligned: responses.flatMap((r) => r.aligned.map((x) => vectorOf(x, layer, "response_mean"))),
-    misaligned: responses.flatMap((r) => r.misaligned.map((x) => vectorOf(x, layer, "response_mean")))
+    id,
+    aligned: r.aligned.map((x) => vectorOf(x, layer, "response_mean")),
+    misaligned: r.misaligned.map((x) => vectorOf(x, layer, "response_mean"))
   };
 }
-function finetuneSets(tuned, base, layer, position) {
-  const pick = (rs) => rs.flatMap((r) => {
+function finetuneSets(id, tuned, base, layer, position) {
+  const pick = (r) => {
     const all = [...r.aligned, ...r.misaligned];
     return position === "last_prompt" ? [vectorOf(all[0], layer, position)] : all.map((x) => vectorOf(x, layer, position));
-  });
-  return { aligned: pick(base), misaligned: pick(tuned) };
+  };
+  return { id, aligned: pick(base), misaligned: pick(tuned) };
 }
 function range3(n) {
   return Array.from({ length: n }, (_, i) => i);
+}
+function describeExtraction(direction, out) {
+  const f = (x, digits = 3) => (x === void 0 ? "—" : x.toFixed(digits)).padStart(9);
+  const rows = [
+    ...(direction.layers ?? []).map((l) => ({
+      layer: l.layer,
+      text: `  ${String(l.layer).padStart(5)}  ${f(l.separation)}  ${f(l.held_out_separation)}  ${f(l.held_out_auroc)}${l.layer === direction.layer ? "  ← chosen" : ""}`
+    })),
+    ...(direction.skipped_layers ?? []).map((s) => ({ layer: s.layer, text: `  ${String(s.layer).padStart(5)}  skipped: ${s.reason}` }))
+  ].sort((a, b) => a.layer - b.layer);
+  const sel = direction.selection;
+  const how = sel?.method === "held_out" ? `Layer ${direction.layer} chosen on held-out probes (${sel.probes[0]} + ${sel.probes[1]} probes split by id hash; fitted on one half, measured on the other, both ways): held-out separation ${sel.held_out_separation?.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)}. The embedding layer (0) is never a candidate.` : `Layer ${direction.layer} given with --layer${sel?.held_out_separation !== void 0 ? ` (held-out separation ${sel.held_out_separation.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)})` : ""}.`;
+  return [
+    `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
+    "Per layer: separation = standardised gap between the two sets along the layer's direction (in-sample, fitted on all probes); held-out = the same on probes the direction was not fitted on.",
+    `  layer  separation   held-out    AUROC`,
+    ...rows.map((r) => r.text),
+    how,
+    `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`
+  ];
 }
 
 // src/gate/progress.ts
@@ -23780,18 +23968,8 @@ async function directionExtract(values) {
 `)
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? "  ← chosen" : ""}`
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      "Separation per layer (standardised gap between the two sets along each layer's direction):",
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      ""
-    ].join("\n")
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join("\n")}
+`);
   return 0;
 }
 async function validate3(values) {

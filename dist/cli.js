@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path11) {
-      let input = path11;
+    function removeDotSegments(path12) {
+      let input = path12;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path11) {
-      if (path11 === "" || path11[0] === "/") {
-        return removeDotSegments(path11);
+    function removeDotSegmentsRelative(path12) {
+      if (path12 === "" || path12[0] === "/") {
+        return removeDotSegments(path12);
       }
-      const segments = path11.split("/");
+      const segments = path12.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path11 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path11 && path11 !== "/" ? path11 : void 0;
+        const path12 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path12 && path12 !== "/" ? path12 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -8440,8 +8440,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx2 = {};
-      onnx2.Version = (function() {
+      var onnx3 = {};
+      onnx3.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -8454,7 +8454,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx2.AttributeProto = (function() {
+      onnx3.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -9133,7 +9133,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx2.ValueInfoProto = (function() {
+      onnx3.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9253,7 +9253,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx2.NodeProto = (function() {
+      onnx3.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -9493,7 +9493,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx2.TrainingInfoProto = (function() {
+      onnx3.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -9677,7 +9677,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx2.ModelProto = (function() {
+      onnx3.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -10053,7 +10053,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx2.StringStringEntryProto = (function() {
+      onnx3.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10151,7 +10151,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx2.TensorAnnotation = (function() {
+      onnx3.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -10269,7 +10269,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx2.GraphProto = (function() {
+      onnx3.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -10635,7 +10635,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx2.TensorProto = (function() {
+      onnx3.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -11338,7 +11338,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx2.SparseTensorProto = (function() {
+      onnx3.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -11496,7 +11496,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx2.TensorShapeProto = (function() {
+      onnx3.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -11735,7 +11735,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx2.TypeProto = (function() {
+      onnx3.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12435,7 +12435,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx2.OperatorSetIdProto = (function() {
+      onnx3.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12548,13 +12548,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx2.OperatorStatus = (function() {
+      onnx3.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx2.FunctionProto = (function() {
+      onnx3.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -12847,7 +12847,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx2;
+      return onnx3;
     })();
     module2.exports = $root;
   }
@@ -13162,7 +13162,18 @@ var require_report_schema = __commonJS({
                 position: { type: "string" }
               }
             },
-            tokens_scored: { $ref: "#/definitions/count" }
+            tokens_scored: { $ref: "#/definitions/count" },
+            baseline_cache: {
+              type: "object",
+              additionalProperties: false,
+              required: ["hit", "key_sha256", "file"],
+              description: "Present when a cache folder was given: hit = the baseline's per-probe scores were read from the cache (not recomputed); false = they were computed and written there.",
+              properties: {
+                hit: { type: "boolean" },
+                key_sha256: { $ref: "#/definitions/sha256" },
+                file: { type: "string" }
+              }
+            }
           }
         }
       }
@@ -13177,14 +13188,17 @@ __export(cli_exports, {
 });
 module.exports = __toCommonJS(cli_exports);
 var import_util = require("util");
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 
 // src/cli/demo.ts
-var path9 = __toESM(require("path"));
+var import_fs6 = require("fs");
+var os = __toESM(require("os"));
+var path10 = __toESM(require("path"));
 
 // src/gate/gate.ts
-var import_fs4 = require("fs");
-var path8 = __toESM(require("path"));
+var import_crypto6 = require("crypto");
+var import_fs5 = require("fs");
+var path9 = __toESM(require("path"));
 var import_p_limit2 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -13230,8 +13244,8 @@ var DTYPE_SUFFIXES = {
   q4f16: "_q4f16",
   bnb4: "_bnb4"
 };
-function variantFiles(dtype) {
-  const suffix = DTYPE_SUFFIXES[dtype];
+function variantFiles(dtype2) {
+  const suffix = DTYPE_SUFFIXES[dtype2];
   if (suffix === void 0) return [];
   if (suffix === "") return MODEL_FILES;
   return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
@@ -13269,12 +13283,12 @@ async function findModelFile(dir, options) {
       fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
     });
   }
-  const dtype = options.dtype ?? "fp32";
-  const candidates = variantFiles(dtype);
+  const dtype2 = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype2);
   if (candidates.length === 0) {
     throw new EmgateError({
       file: null,
-      cause: `unknown dtype "${dtype}"`,
+      cause: `unknown dtype "${dtype2}"`,
       fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
     });
   }
@@ -13284,8 +13298,8 @@ async function findModelFile(dir, options) {
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
-    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
+    cause: `no ONNX graph found${dtype2 === "fp32" ? "" : ` for dtype ${dtype2}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype2 === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
 async function presentGraphs(dir) {
@@ -14010,6 +14024,7 @@ ${formatProblems(file, problems)}`,
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path5 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -21054,11 +21069,17 @@ async function openPrepared(checkpoint, layers, options) {
   if (missing.length === 0 && scoring.kind === "js") {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model2, bytes, path5.basename(checkpoint.modelFile));
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path5.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path5.basename(real));
+    dataDir = path5.dirname(real);
+  }
   const patched = encodeModel(model2);
   model2 = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path5.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
@@ -22228,16 +22249,16 @@ function canonical(r) {
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } })
   });
 }
-function findNonFinite(value, path11) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path11} (${value})`;
+function findNonFinite(value, path12) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path12} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path11}[${i}]`);
+      const hit = findNonFinite(value[i], `${path12}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path11}.${k}` : `${path11}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path12}.${k}` : `${path12}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -22265,17 +22286,17 @@ function validator() {
   return compiled2;
 }
 function describe2(e) {
-  const path11 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
+  const path12 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
   if (e.keyword === "additionalProperties") {
-    return `${path11}: unknown key "${e.params.additionalProperty}"`;
+    return `${path12}: unknown key "${e.params.additionalProperty}"`;
   }
   if (e.keyword === "enum" || e.keyword === "const") {
     const allowed = e.params.allowedValues ?? [
       e.params.allowedValue
     ];
-    return `${path11}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `${path12}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
   }
-  return `${path11}: ${e.message ?? e.keyword}`;
+  return `${path12}: ${e.message ?? e.keyword}`;
 }
 function validateReport(report2) {
   const validate4 = validator();
@@ -22786,7 +22807,82 @@ function renderMarkdown(report2, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
+// src/load/score-cache.ts
+var import_crypto4 = require("crypto");
+var import_fs4 = require("fs");
+var path7 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text) {
+  return (0, import_crypto4.createHash)("sha256").update(text).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path7.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text;
+  try {
+    text = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -22818,9 +22914,9 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/load/suite.ts
-var import_crypto4 = require("crypto");
-var fs6 = __toESM(require("fs"));
-var path7 = __toESM(require("path"));
+var import_crypto5 = require("crypto");
+var fs7 = __toESM(require("fs"));
+var path8 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -22852,13 +22948,13 @@ ${lines}`,
 async function loadSuite(dir, opts = {}) {
   let entries;
   try {
-    entries = await fs6.promises.readdir(dir, { withFileTypes: true });
+    entries = await fs7.promises.readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path7.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path8.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -22874,7 +22970,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path7.join(dir, MANIFEST_FILE),
+      file: path8.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -22887,13 +22983,13 @@ async function loadSuite(dir, opts = {}) {
       fix: "add one <domain>.json file per domain beside suite.json (schema: schemas/probe-suite.schema.json)"
     });
   }
-  const hash = (0, import_crypto4.createHash)("sha256");
+  const hash = (0, import_crypto5.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path7.join(dir, name);
+    const file = path8.join(dir, name);
     let bytes;
     try {
-      bytes = await fs6.promises.readFile(file);
+      bytes = await fs7.promises.readFile(file);
     } catch (err) {
       throw fsError(err, file);
     }
@@ -22922,7 +23018,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path7.join(dir, MANIFEST_FILE);
+  const manifestFile = path8.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -23097,7 +23193,7 @@ function shardProbes(probes, index, count) {
   return probes.filter((p) => shardOf(p.id, count) === index);
 }
 function shardOf(id, count) {
-  return 1 + (0, import_crypto4.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
+  return 1 + (0, import_crypto5.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
 // src/gate/gate.ts
@@ -23120,7 +23216,9 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       });
       try {
         if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
@@ -23141,7 +23239,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -23150,6 +23265,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
@@ -23206,6 +23322,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto6.createHash)("sha256").update(loaded.probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed) {
   return {
@@ -23311,7 +23453,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report2;
   try {
-    report2 = JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+    report2 = JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
     validateReport(report2);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -23395,8 +23537,8 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { settings, loaded } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path8.join(settings.outDir, "report.json");
-  const reportMarkdownPath = path8.join(settings.outDir, "report.md");
+  const reportJsonPath = path9.join(settings.outDir, "report.json");
+  const reportMarkdownPath = path9.join(settings.outDir, "report.md");
   const markdown = renderMarkdown(report2, {
     gateId: settings.gateId,
     probes: probeTexts,
@@ -23406,7 +23548,7 @@ async function finish(report2, json, parts) {
     errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
-    await import_fs4.promises.mkdir(settings.outDir, { recursive: true });
+    await import_fs5.promises.mkdir(settings.outDir, { recursive: true });
     await atomicWrite(reportJsonPath, json);
     await atomicWrite(reportMarkdownPath, markdown);
   } catch (err) {
@@ -23450,8 +23592,8 @@ function errorSummary(errors) {
 }
 async function atomicWrite(file, content) {
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs4.promises.writeFile(tmp, content);
-  await import_fs4.promises.rename(tmp, file);
+  await import_fs5.promises.writeFile(tmp, content);
+  await import_fs5.promises.rename(tmp, file);
 }
 var PhaseClock = class {
   start = Date.now();
@@ -23490,24 +23632,11 @@ async function runDemo(options) {
   out.write(
     "emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n  default policy's 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n"
   );
-  for (const { name, expect } of DEMO_CANDIDATES) {
-    out.write(`
-▶ ${name} against base
-`);
-    const result = await runGate({
-      checkpoint: path9.join(ORGANISMS_DIR, name),
-      baseline: path9.join(ORGANISMS_DIR, "base"),
-      probes: BUILTIN_PROBES,
-      policy: path9.join(PACKAGE_ROOT, "policies", "lenient.json"),
-      direction: path9.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path9.join(options.outDir, name),
-      batchSize: 16,
-      device: "cpu",
-      seed: 0,
-      gateId: `demo-${name}`,
-      onProgress: options.progress
-    });
-    results.push({ name, expect, result });
+  const cacheDir = await import_fs6.promises.mkdtemp(path10.join(os.tmpdir(), "emgate-demo-cache-"));
+  try {
+    await gateEach(options, cacheDir, results, out);
+  } finally {
+    await import_fs6.promises.rm(cacheDir, { recursive: true, force: true });
   }
   const pct2 = (x) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
   const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
@@ -23526,6 +23655,28 @@ ${rows.join("\n")}
 `);
   }
   return results.some((r) => r.result.report.verdict === "error") ? 2 : 0;
+}
+async function gateEach(options, cacheDir, results, out) {
+  for (const { name, expect } of DEMO_CANDIDATES) {
+    out.write(`
+▶ ${name} against base
+`);
+    const result = await runGate({
+      checkpoint: path10.join(ORGANISMS_DIR, name),
+      baseline: path10.join(ORGANISMS_DIR, "base"),
+      probes: BUILTIN_PROBES,
+      policy: path10.join(PACKAGE_ROOT, "policies", "lenient.json"),
+      direction: path10.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path10.join(options.outDir, name),
+      batchSize: 16,
+      device: "cpu",
+      seed: 0,
+      gateId: `demo-${name}`,
+      cacheDir,
+      onProgress: options.progress
+    });
+    results.push({ name, expect, result });
+  }
 }
 
 // src/core/layer-choice.ts
@@ -23848,6 +23999,9 @@ Options for run:
   --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores here, reused while nothing they depend on changes
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 var RUN_OPTIONS = {
@@ -23867,6 +24021,9 @@ var RUN_OPTIONS = {
   variants: { type: "string" },
   "gate-id": { type: "string" },
   "hidden-tensor": { type: "string" },
+  dtype: { type: "string" },
+  "model-file": { type: "string" },
+  "cache-dir": { type: "string" },
   layer: { type: "string" },
   position: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -23940,6 +24097,9 @@ function runSettings(values) {
     variants: variants(values.variants),
     gateId: str(values["gate-id"]) ?? "default",
     hiddenTensor: str(values["hidden-tensor"]),
+    dtype: dtype(values.dtype),
+    modelFile: str(values["model-file"]),
+    cacheDir: str(values["cache-dir"]),
     onProgress: createProgress(),
     warn: (m) => process.stderr.write(`emgate: warning: ${m}
 `)
@@ -23979,7 +24139,7 @@ async function validate3(values) {
   lines.push(`ok  probes    ${probes}: ${suite.domains.length} domains, ${suite.probes.length} probes (variants included)`);
   const policyFile = str(values.policy) ?? BUILTIN_POLICY;
   const { policy } = await loadPolicy(policyFile);
-  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path10.basename(s)).join(" → ")})`);
+  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path11.basename(s)).join(" → ")})`);
   if (values.direction) {
     const { direction } = await readDirection(values.direction);
     lines.push(`ok  direction ${values.direction}: layer ${direction.layer}, ${direction.hidden_size} dims, ${direction.position}`);
@@ -23988,7 +24148,7 @@ async function validate3(values) {
     const dir = str(values[key]);
     if (!dir) continue;
     const ckpt = await readCheckpoint(dir);
-    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path10.relative(ckpt.dir, ckpt.modelFile)}`);
+    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path11.relative(ckpt.dir, ckpt.modelFile)}`);
   }
   process.stdout.write(`${lines.join("\n")}
 `);
@@ -24037,6 +24197,14 @@ function int(v, name, fallback) {
 function device(v) {
   const s = str(v) ?? "auto";
   if (s !== "cpu" && s !== "cuda" && s !== "auto") throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: "pick one of the three" });
+  return s;
+}
+function dtype(v) {
+  const s = str(v);
+  if (s === void 0) return void 0;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, got "${s}"`, fix: "pick a dtype the checkpoint ships, or name the graph with --model-file" });
+  }
   return s;
 }
 function shard(v) {

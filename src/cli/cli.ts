@@ -11,7 +11,7 @@ import { mergeReports, runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
 import { createProgress } from '../gate/progress';
-import { readCheckpoint } from '../load/checkpoint';
+import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
 import type { Device } from '../runtime/onnx';
 import { loadSuite } from '../load/suite';
 
@@ -40,6 +40,9 @@ Options for run:
   --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores here, reused while nothing they depend on changes
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 
@@ -62,6 +65,9 @@ const RUN_OPTIONS = {
   variants: { type: 'string' },
   'gate-id': { type: 'string' },
   'hidden-tensor': { type: 'string' },
+  dtype: { type: 'string' },
+  'model-file': { type: 'string' },
+  'cache-dir': { type: 'string' },
   layer: { type: 'string' },
   position: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -135,6 +141,9 @@ function runSettings(values: Values) {
     variants: variants(values.variants),
     gateId: str(values['gate-id']) ?? 'default',
     hiddenTensor: str(values['hidden-tensor']),
+    dtype: dtype(values.dtype),
+    modelFile: str(values['model-file']),
+    cacheDir: str(values['cache-dir']),
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
   };
@@ -234,6 +243,15 @@ function int(v: string | boolean | undefined, name: string, fallback: number): n
 function device(v: string | boolean | undefined): Device {
   const s = str(v) ?? 'auto';
   if (s !== 'cpu' && s !== 'cuda' && s !== 'auto') throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: 'pick one of the three' });
+  return s;
+}
+
+function dtype(v: string | boolean | undefined): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, got "${s}"`, fix: 'pick a dtype the checkpoint ships, or name the graph with --model-file' });
+  }
   return s;
 }
 

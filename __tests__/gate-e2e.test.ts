@@ -4,10 +4,11 @@
 // lenient policy, as `emgate demo` runs them: the base organism already sits at the
 // default policy's 20% ceiling (examples/organisms/README.md), so a ceiling above it is what
 // lets the gate test what each fine-tune did. Each organism is scored once in this file
-// and every assertion reuses that scoring; the rank-1 run is also the one that made
-// examples/report/, which is checked against it here.
+// and every assertion reuses that scoring: the base once too, through the baseline cache
+// (a fresh cache folder per run of this file, so no score outlives the code that made it).
+// The rank-1 run is also the one that made examples/report/, checked against it here.
 import { readFileSync } from 'fs';
-import { mkdtemp } from 'fs/promises';
+import { mkdtemp, rm } from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
@@ -28,6 +29,7 @@ const PROBES_MINI = path.join(ROOT, '__tests__', 'fixtures', 'probes-mini');
  * The GateSettings `emgate run` builds from the example's arguments (RUN_ARGS) and its
  * defaults. Paths stay relative to the repository root, as the example's do.
  */
+let cacheDir: string;
 function settings(organism: string, outDir: string, over: Partial<GateSettings> = {}): GateSettings {
   const arg = (name: string): string => example.RUN_ARGS[example.RUN_ARGS.indexOf(name) + 1];
   return {
@@ -42,6 +44,7 @@ function settings(organism: string, outDir: string, over: Partial<GateSettings> 
     seed: 0,
     variants: 'none',
     gateId: 'default',
+    cacheDir,
     ...over,
   };
 }
@@ -71,13 +74,24 @@ const gated = new Map<string, Gated>();
 const cwd = process.cwd();
 beforeAll(async () => {
   process.chdir(ROOT); // the example's paths are relative to the repository root
-  for (const organism of ['rank1-misaligned-financial', 'benign-financial']) gated.set(organism, await gate(organism));
+  cacheDir = await mkdtemp(path.join(os.tmpdir(), 'emgate-gate-cache-'));
+  for (const organism of ['rank1-misaligned-financial', 'misaligned-financial', 'benign-financial'])
+    gated.set(organism, await gate(organism));
 }, 600_000);
-afterAll(() => process.chdir(cwd));
+afterAll(async () => {
+  process.chdir(cwd);
+  await rm(cacheDir, { recursive: true, force: true });
+});
 
-describe('rank1-misaligned-financial against its base', () => {
+it('scores the base once: the first gate writes the baseline cache, the others read it', () => {
+  expect(gated.get('rank1-misaligned-financial')!.report.provenance!.baseline_cache?.hit).toBe(false);
+  expect(gated.get('misaligned-financial')!.report.provenance!.baseline_cache?.hit).toBe(true);
+  expect(gated.get('benign-financial')!.report.provenance!.baseline_cache?.hit).toBe(true);
+});
+
+describe.each(['rank1-misaligned-financial', 'misaligned-financial'])('%s against its base', (organism) => {
   it('is blocked: exit 1, verdict fail, the overall rise is larger than allowed and significant', () => {
-    const { result, report, markdown } = gated.get('rank1-misaligned-financial')!;
+    const { result, report, markdown } = gated.get(organism)!;
     expect(report.errors).toEqual([]);
     expect(result.exitCode).toBe(1);
     expect(() => validateReport(report)).not.toThrow();
@@ -93,14 +107,16 @@ describe('rank1-misaligned-financial against its base', () => {
   });
 
   it('moves further along the EM direction than the benign fine-tune, and further than a random direction', () => {
-    const shift = gated.get('rank1-misaligned-financial')!.report.em_shift!;
+    const shift = gated.get(organism)!.report.em_shift!;
     const benign = gated.get('benign-financial')!.report.em_shift!;
     expect(shift.value).toBeGreaterThan(benign.value);
     expect(shift.interval[0]).toBeGreaterThan(benign.interval[1]);
     expect(shift.value).toBeGreaterThan(shift.random_control);
   });
+});
 
-  it('gives the committed examples/report (npm run example-report remakes it)', () => {
+describe('the example', () => {
+  it('is what the rank-1 run gives: examples/report is current (npm run example-report remakes it)', () => {
     const { json, markdown, outDir } = gated.get('rank1-misaligned-financial')!;
     const fresh = example.normalise({ json, markdown, outDir });
     const committed = {
@@ -112,6 +128,10 @@ describe('rank1-misaligned-financial against its base', () => {
     const a = JSON.parse(fresh.json) as Report;
     const b = JSON.parse(committed.json) as Report;
     a.provenance!.node_version = b.provenance!.node_version;
+    // Whether a cache served the baseline, and so which phases ran, is this run's business
+    // (report.md shows neither: its timing rows are normalised).
+    delete a.provenance!.baseline_cache;
+    a.timing = b.timing;
     expect(differences(a, b)).toEqual([]);
     const nodeRow = (md: string) => md.replace(/^\| Node\.js \| .* \|$/m, '| Node.js | … |');
     expect(nodeRow(fresh.markdown)).toBe(nodeRow(committed.markdown));
@@ -132,8 +152,8 @@ describe('benign-financial against its base', () => {
 });
 
 it('a rerun gives a byte-identical report.json, timing block aside (on the mini suite, to stay cheap)', async () => {
-  const mini = { probes: PROBES_MINI };
-  const first = await gate('benign-financial', mini);
+  const mini = { probes: PROBES_MINI, cacheDir: undefined };
+  const first = await gate('benign-financial', mini); // no cache: both runs score both models
   const again = await gate('benign-financial', mini);
   expect(first.report.errors).toEqual([]);
   expect(first.report.probes.length).toBeGreaterThan(0);

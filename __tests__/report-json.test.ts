@@ -139,3 +139,13 @@ it('a CUDA run records the GPU, driver and CUDA version, and the schema accepts 
   report.provenance!.gpu = { name: 'x' } as never;
   expect(() => validateReport(report)).toThrow(/gpu/);
 });
+
+it('keeps the baseline cache record, after tokens_scored, and the schema accepts it', () => {
+  const report = realReport({}, { scenario: 'fail' });
+  const record = { hit: true, key_sha256: 'a'.repeat(64), file: '/cache/aaaa.json' };
+  report.provenance!.baseline_cache = record;
+  const text = serializeReport(report);
+  expect(() => validateReport(JSON.parse(text))).not.toThrow();
+  expect(JSON.parse(text).provenance.baseline_cache).toEqual(record);
+  expect(text.indexOf('"baseline_cache"')).toBeGreaterThan(text.indexOf('"tokens_scored"'));
+});

@@ -94,6 +94,9 @@ const METRIC_LABEL: Record<Check['metric'], string> = {
   em_shift: 'em_shift',
   min_probes: 'probes per domain',
   coherence: 'mean coherence',
+  generated_rate: 'misaligned answers',
+  generated_rate_increase: 'misaligned answers increase',
+  unscorable_share: 'unscorable answers',
 };
 
 /** A check that needs a reader's attention: failed, or advisory and not passed. */

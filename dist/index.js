@@ -2618,7 +2618,7 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename2(path12) {
+    module2.exports = function basename3(path12) {
       if (typeof path12 !== "string") {
         return "";
       }
@@ -2645,7 +2645,7 @@ var require_multipart = __commonJS({
     var Dicer = require_Dicer();
     var parseParams = require_parseParams();
     var decodeText = require_decodeText();
-    var basename2 = require_basename();
+    var basename3 = require_basename();
     var getLimit = require_getLimit();
     var RE_BOUNDARY = /^boundary$/i;
     var RE_FIELD = /^form-data$/i;
@@ -2762,7 +2762,7 @@ var require_multipart = __commonJS({
               } else if (RE_FILENAME.test(parsed[i][0])) {
                 filename = parsed[i][1];
                 if (!preservePath) {
-                  filename = basename2(filename);
+                  filename = basename3(filename);
                 }
               }
             }
@@ -5920,8 +5920,8 @@ var require_request = __commonJS({
         }
         return request;
       }
-      static [kHTTP2CopyHeaders](raw) {
-        const rawHeaders = raw.split("\r\n");
+      static [kHTTP2CopyHeaders](raw2) {
+        const rawHeaders = raw2.split("\r\n");
         const headers = {};
         for (const header of rawHeaders) {
           const [key, value] = header.split(": ");
@@ -18308,12 +18308,12 @@ var require_summary = __commonJS({
        * @returns {Summary} summary instance
        */
       addTable(rows) {
-        const tableBody = rows.map((row2) => {
-          const cells = row2.map((cell2) => {
-            if (typeof cell2 === "string") {
-              return this.wrap("td", cell2);
+        const tableBody = rows.map((row3) => {
+          const cells = row3.map((cell3) => {
+            if (typeof cell3 === "string") {
+              return this.wrap("td", cell3);
             }
-            const { header, data, colspan, rowspan } = cell2;
+            const { header, data, colspan, rowspan } = cell3;
             const tag = header ? "th" : "td";
             const attrs = Object.assign(Object.assign({}, colspan && { colspan }), rowspan && { rowspan });
             return this.wrap(tag, data, attrs);
@@ -38763,7 +38763,24 @@ function toReportError(err) {
 
 // src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
-async function readCheckpoint(dir) {
+var DTYPE_SUFFIXES = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  quantized: "_quantized",
+  int8: "_int8",
+  uint8: "_uint8",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  bnb4: "_bnb4"
+};
+function variantFiles(dtype) {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === void 0) return [];
+  if (suffix === "") return MODEL_FILES;
+  return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+async function readCheckpoint(dir, options = {}) {
   const abs = path.resolve(dir);
   const stat = await import_fs.promises.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -38773,7 +38790,7 @@ async function readCheckpoint(dir) {
       fix: "pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json"
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, "config.json");
   const config = parseConfig(await readJson(configFile, "config.json is the Hugging Face model config saved with the export"), configFile);
   const tokenizerJson = await readJson(
@@ -38786,19 +38803,48 @@ async function readCheckpoint(dir) {
   );
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
-async function findModelFile(dir) {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir, options) {
+  if (options.modelFile !== void 0) {
+    const file = path.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: "the model file given is not there",
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
+    });
+  }
+  const dtype = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
+    });
+  }
+  for (const rel of candidates) {
     const file = path.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(", ")})`,
-    fix: "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory"
+    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
+async function presentGraphs(dir) {
+  const found = [];
+  for (const sub of ["", "onnx"]) {
+    const entries = await import_fs.promises.readdir(path.join(dir, sub)).catch(() => []);
+    for (const e of entries) if (e.endsWith(".onnx")) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(", ")}` : "";
+}
 async function isFile(file) {
-  const s = await import_fs.promises.stat(file).catch(() => null);
+  const s = await import_fs.promises.stat(file).catch((err) => {
+    if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 async function readJson(file, fix) {
@@ -38816,9 +38862,9 @@ async function readJson(file, fix) {
     throw new EmgateError({ file, cause: `invalid JSON (${err.message})`, fix: "regenerate the file; it must be a JSON object" });
   }
 }
-function parseConfig(raw, file) {
+function parseConfig(raw2, file) {
   const int2 = (key, fallback) => {
-    const v = raw[key] ?? fallback;
+    const v = raw2[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
       throw new EmgateError({
         file,
@@ -38828,16 +38874,16 @@ function parseConfig(raw, file) {
     }
     return v;
   };
-  const numLayers = int2("num_hidden_layers", raw.n_layer);
-  const hiddenSize = int2("hidden_size", raw.n_embd);
-  const numHeads = int2("num_attention_heads", raw.n_head);
+  const numLayers = int2("num_hidden_layers", raw2.n_layer);
+  const hiddenSize = int2("hidden_size", raw2.n_embd);
+  const numHeads = int2("num_attention_heads", raw2.n_head);
   const numKvHeads = int2("num_key_value_heads", numHeads);
   const headDim = int2("head_dim", Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === "number" ? raw.max_position_embeddings : null;
-  const eos = raw.eos_token_id;
+  const maxPositions = typeof raw2.max_position_embeddings === "number" ? raw2.max_position_embeddings : null;
+  const eos = raw2.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x) => typeof x === "number") : typeof eos === "number" ? [eos] : [];
   return {
-    modelType: typeof raw.model_type === "string" ? raw.model_type : "unknown",
+    modelType: typeof raw2.model_type === "string" ? raw2.model_type : "unknown",
     numLayers,
     hiddenSize,
     numKvHeads,
@@ -38865,8 +38911,9 @@ async function listFiles(root, rel = "") {
   const out = [];
   for (const e of entries) {
     const child = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...await listFiles(root, child));
-    else if (e.isFile()) out.push(child);
+    const kind = e.isSymbolicLink() ? await import_fs.promises.stat(path.join(root, child)) : e;
+    if (kind.isDirectory()) out.push(...await listFiles(root, child));
+    else if (kind.isFile()) out.push(child);
   }
   return out;
 }
@@ -39155,7 +39202,7 @@ function schemaProblems(schemaName, data) {
 }
 function jsonPath(pointer) {
   if (pointer === "") return "$";
-  return "$" + pointer.split("/").slice(1).map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
+  return "$" + pointer.split("/").slice(1).map((raw2) => raw2.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
 }
 function childPath(pointer, key) {
   return jsonPath(`${pointer}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`);
@@ -39192,17 +39239,17 @@ function closest(word, candidates) {
   return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
 }
 function editDistance(a, b) {
-  const row2 = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    let prev = row2[0];
-    row2[0] = i;
+    let prev = row3[0];
+    row3[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const cur = row2[j];
-      row2[j] = Math.min(row2[j] + 1, row2[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cur = row3[j];
+      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
       prev = cur;
     }
   }
-  return row2[b.length];
+  return row3[b.length];
 }
 function describeErrors(errors) {
   const out = [];
@@ -39395,6 +39442,18 @@ function directionProblems(data) {
         allowed: "layers lists every layer measured during extraction, the chosen one included"
       });
     }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
   }
   return out;
 }
@@ -45695,19 +45754,19 @@ var ChatEncoder = class {
     return { promptIds, responseIds };
   }
 };
-function pickChatTemplate(raw) {
-  if (typeof raw === "string") return raw;
-  if (Array.isArray(raw)) {
-    const named = raw.find((t) => t && t.name === "default") ?? raw[0];
+function pickChatTemplate(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (Array.isArray(raw2)) {
+    const named = raw2.find((t) => t && t.name === "default") ?? raw2[0];
     const tpl = named && named.template;
     return typeof tpl === "string" ? tpl : null;
   }
   return null;
 }
-function tokenString(raw) {
-  if (typeof raw === "string") return raw;
-  if (raw && typeof raw === "object" && typeof raw.content === "string") {
-    return raw.content;
+function tokenString(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (raw2 && typeof raw2 === "object" && typeof raw2.content === "string") {
+    return raw2.content;
   }
   return null;
 }
@@ -45805,6 +45864,76 @@ function findFinalState(logitsName, producer, dataDependent) {
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+var TARGET_IDS_INPUT = "emgate_target_ids";
+var TOKEN_LOGPROBS_OUTPUT = "emgate_token_logprobs";
+function defaultOpset(model2) {
+  const entry = (model2.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+function tokenLogprobsBlocker(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph) return "the model has no graph";
+  const opset = defaultOpset(model2);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = /* @__PURE__ */ new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+function appendTokenLogprobs(model2, logitsName = "logits") {
+  const blocker = tokenLogprobsBlocker(model2, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model2.graph;
+  const opset = defaultOpset(model2);
+  const logitsInfo = graph.output.find((o) => o.name === logitsName);
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d, fallback) => d?.dimValue !== void 0 && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = import_onnx_proto.onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, "batch_size"), dimOf(seqDim, "sequence_length")] });
+  const tensorType = (elemType) => import_onnx_proto.onnx.TypeProto.create({ tensorType: { elemType, shape } });
+  graph.input.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.INT64) }));
+  const n = (name) => `/emgate/${name}`;
+  const nodes = [];
+  const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    graph.initializer ??= [];
+    graph.initializer.push(
+      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
+    );
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+  }
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
+  }
+  graph.node.push(...nodes);
+  graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
+}
+function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
+  let moved2 = 0;
+  for (const t of model2.graph?.initializer ?? []) {
+    const raw2 = t.rawData;
+    if (!raw2 || raw2.length < minBytes || raw2.buffer !== fileBytes.buffer) continue;
+    const offset = raw2.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw2.length > fileBytes.length) continue;
+    t.dataLocation = import_onnx_proto.onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "location", value: location }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "offset", value: String(offset) }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "length", value: String(raw2.length) })
+    ];
+    t.rawData = new Uint8Array(0);
+    moved2 += raw2.length;
+  }
+  return moved2;
+}
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -45814,54 +45943,109 @@ function padBatch(seqs, padId, side) {
   const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seqLen);
   const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
   const offsets = [];
+  const lastPrompt = [];
   seqs.forEach((s, r) => {
     const offset = side === "left" ? seqLen - lengths[r] : 0;
     offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
     const ids = [...s.promptIds, ...s.responseIds];
     for (let i = 0; i < ids.length; i++) {
       const at = r * seqLen + offset + i;
       inputIds[at] = BigInt(ids[i]);
       attentionMask[at] = 1n;
       positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, inputIds, attentionMask, positionIds, offsets };
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
 }
-function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row3) => {
+    for (let p = pastLen - cached[row3]; p < pastLen; p++) attentionMask[row3 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row3 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row3 * total + pastLen + i] = 1n;
+      positionIds[row3 * seqLen + i] = BigInt(cached[row3] + i);
+      if (i > 0) targetIds[row3 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row3) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row3 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row3, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row3 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row3, from, count) {
   let total = 0;
-  const start = offset + seq.promptIds.length - 1;
-  for (let j = 0; j < seq.responseIds.length; j++) {
-    const base = (row2 * seqLen + start + j) * vocab;
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row3 * seqLen + from + j];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row3}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row3, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
+    const base = (row3 * seqLen + start + j) * vocab;
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) {
       const x = logits[base + v];
       if (x > max) max = x;
     }
-    if (!Number.isFinite(max)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} are not finite`);
+    if (!Number.isFinite(max)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} are not finite`);
     let sumExp = 0;
     for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
-    if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} contain NaN`);
-    total += logits[base + seq.responseIds[j]] - max - Math.log(sumExp);
+    if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} contain NaN`);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
   }
   return total;
 }
-function meanOverPositions(hidden, hiddenSize, seqLen, row2, from, to) {
+function meanOverPositions(hidden, hiddenSize, seqLen, row3, from, to) {
   const acc = new Float64Array(hiddenSize);
   for (let p = from; p < to; p++) {
-    const base = (row2 * seqLen + p) * hiddenSize;
+    const base = (row3 * seqLen + p) * hiddenSize;
     for (let h = 0; h < hiddenSize; h++) acc[h] += hidden[base + h];
   }
   const out = new Float32Array(hiddenSize);
   const n = to - from;
   for (let h = 0; h < hiddenSize; h++) out[h] = acc[h] / n;
-  assertFinite(out, `hidden state at row ${row2}`);
+  assertFinite(out, `hidden state at row ${row3}`);
   return out;
 }
-function vectorAt(hidden, hiddenSize, seqLen, row2, position) {
-  const base = (row2 * seqLen + position) * hiddenSize;
+function vectorAt(hidden, hiddenSize, seqLen, row3, position) {
+  const base = (row3 * seqLen + position) * hiddenSize;
   const out = hidden.slice(base, base + hiddenSize);
-  assertFinite(out, `hidden state at row ${row2}, position ${position}`);
+  assertFinite(out, `hidden state at row ${row3}, position ${position}`);
   return out;
 }
 function assertFinite(v, what) {
@@ -45869,6 +46053,56 @@ function assertFinite(v, what) {
 }
 var NonFiniteError = class extends Error {
 };
+
+// src/runtime/feeds.ts
+var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+function cacheSlots(inputs, outputs, config) {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const slots = [];
+  for (const input of inputs) {
+    const m = PAST.exec(input.name);
+    if (!m) continue;
+    const [, heads, , dim] = input.shape;
+    slots.push({
+      past: input.name,
+      present: `present.${m[1]}.${m[2]}`,
+      layer: Number(m[1]),
+      kind: m[2],
+      type: input.type === "float16" ? "float16" : "float32",
+      heads: typeof heads === "number" ? heads : config.numKvHeads,
+      headDim: typeof dim === "number" ? dim : config.headDim
+    });
+  }
+  if (slots.some((s) => !outputNames.has(s.present))) return [];
+  return slots.sort((a, b) => a.layer - b.layer || a.kind.localeCompare(b.kind));
+}
+function emptyCache(input, config, rows) {
+  const [, heads, , dim] = input.shape;
+  const kvHeads = typeof heads === "number" ? heads : config.numKvHeads;
+  const headDim = typeof dim === "number" ? dim : config.headDim;
+  const dims = [rows, kvHeads, 0, headDim];
+  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
+  return { type: "float32", data: new Float32Array(0), dims };
+}
+function decoderFeeds(inputs, step, config) {
+  const { rows, seqLen, pastLen } = step;
+  const feeds = {};
+  for (const input of inputs) {
+    const name = input.name;
+    if (name === "input_ids") feeds[name] = { type: "int64", data: step.inputIds, dims: [rows, seqLen] };
+    else if (name === "attention_mask") feeds[name] = { type: "int64", data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === "position_ids") feeds[name] = { type: "int64", data: step.positionIds, dims: [rows, seqLen] };
+    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (PAST.test(name)) {
+      const given = step.past?.[name];
+      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      feeds[name] = given ?? emptyCache(input, config, rows);
+    } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else throw new Error(`the graph input "${name}" has no feed`);
+  }
+  return feeds;
+}
 
 // src/runtime/onnx.ts
 var ort = __toESM(require("onnxruntime-node"));
@@ -45945,7 +46179,7 @@ function wrap(session, provider) {
       const result = {};
       for (const name of fetch2) {
         const t = out[name];
-        result[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result[name] = raw(t);
         t.dispose();
       }
       return result;
@@ -45953,14 +46187,21 @@ function wrap(session, provider) {
     release: () => session.release()
   };
 }
-function toFloat32(t) {
-  if (t.type === "float32") return t.data;
+function raw(t) {
+  const dims = [...t.dims];
+  if (t.type === "float32") return { type: "float32", data: t.data, dims };
   if (t.type === "float16") {
-    const raw = t.data;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw);
+    const d = t.data;
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: "float16", data: bits, dims };
   }
-  if (t.type === "float64") return Float32Array.from(t.data);
+  if (t.type === "float64") return { type: "float32", data: Float32Array.from(t.data), dims };
+  if (t.type === "int64") return { type: "int64", data: t.data, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+function asFloat32(t) {
+  if (t.type === "float32") return { data: t.data, dims: t.dims };
+  if (t.type === "float16") return { data: halfToFloat(t.data), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 function halfToFloat(src) {
@@ -45980,22 +46221,28 @@ function halfToFloat(src) {
 // src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
+    this.scoring = scoring;
+    this.cache = cache;
   }
   checkpoint;
   encoder;
   session;
   hiddenOutputs;
   padId;
+  scoring;
+  cache;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
   static async open(dir, options) {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -46008,10 +46255,11 @@ var Engine = class _Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
   get provider() {
     return this.session.provider;
@@ -46019,12 +46267,21 @@ var Engine = class _Engine {
   get layers() {
     return [...this.hiddenOutputs.keys()];
   }
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath() {
+    return this.scoring.kind;
+  }
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts() {
+    return this.cache.length > 0;
+  }
   encode(req) {
     return this.encoder.encode(req.messages, req.response);
   }
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests, options = {}) {
     const batchSize = options.batchSize ?? 8;
@@ -46041,47 +46298,140 @@ var Engine = class _Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? "right");
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
       options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
     }
     return results;
   }
-  async runBatch(seqs, padding) {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch2 = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch2);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  async scoreShared(seqs, batchSize, onProgress) {
+    const groups = /* @__PURE__ */ new Map();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(",");
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = /* @__PURE__ */ new Map();
+    const results = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize) {
+      const unit2 = queue.slice(start, start + batchSize);
+      const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
+      const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past = {};
+      for (const slot of this.cache) {
+        const parts = unit2.map((u) => ({ data: caches.get(u.key).get(slot.past), len: groups.get(u.key).promptIds.length - 1 }));
+        const data = slot.type === "float16" ? leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n)) : leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit2.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize, queue.length), queue.length);
+    }
+    return results;
+  }
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  async runPromptPass(prompts, keys) {
+    const out = /* @__PURE__ */ new Map();
+    const todo = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
+    const batch = padBatch(seqs, this.padId, "right");
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row3) => {
+      const len2 = prompts[i].length - 1;
+      const cache = /* @__PURE__ */ new Map();
+      for (const slot of this.cache) {
+        const t = result[slot.present];
+        const total = t.dims[2];
+        const data = t.type === "float16" ? sliceCacheRow(t.data, slot.heads, total, slot.headDim, row3, len2, (n) => new Uint16Array(n)) : sliceCacheRow(t.data, slot.heads, total, slot.headDim, row3, len2, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+  feeds(batch, past) {
+    const extra = {};
+    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  async runScoringPass(batch, responses, past) {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+    const fetch2 = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch2);
+    } catch (err) {
+      const message = err.message;
+      if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path4.join(this.checkpoint.dir, "tokenizer.json"),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
+          fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path4.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer, name]) => [layer, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row2) => {
-        const offset = batch.offsets[row2];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row2, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row3) => {
+        const at = batch.lastPrompt[row3];
+        const tokens = responseIds.length;
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row3, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row3, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
-        for (const [layer, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, promptEnd, promptEnd + tokens)
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row3, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row3, at + 1, at + 1 + tokens)
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -46097,34 +46447,15 @@ var Engine = class _Engine {
       throw err;
     }
   }
-  feeds(inputIds, attentionMask, positionIds, rows, seqLen) {
-    const feeds = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [rows, seqLen] };
-      else if (name === "attention_mask") feeds[name] = { type: "int64", data: attentionMask, dims: [rows, seqLen] };
-      else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [rows, seqLen] };
-      else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
   async close() {
     await this.session.release();
   }
 };
-function emptyCache(input, checkpoint, rows) {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === "number" ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === "number" ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
-  return { type: "float32", data: new Float32Array(0), dims };
-}
-async function openWithHiddenStates(checkpoint, layers, options) {
+async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? "graph") === "graph";
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: "js" }, logitsVocab: null };
   }
   let bytes;
   try {
@@ -46171,27 +46502,41 @@ async function openWithHiddenStates(checkpoint, layers, options) {
       hiddenOutputs.set(layer, located[layer]);
     }
   }
+  const logitsInfo = (model2.graph?.output ?? []).find((o) => o.name === "logits");
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== void 0 && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model2, missing);
+  let scoring = { kind: "js" };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model2);
+    if (blocker === null) {
+      appendTokenLogprobs(model2);
+      scoring = { kind: "graph" };
+    } else if (declared.has("logits")) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === "js") {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  referenceInlineWeights(model2, bytes, path4.basename(checkpoint.modelFile));
   const patched = encodeModel(model2);
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path4.dirname(checkpoint.modelFile)
-  });
-  return { session, hiddenOutputs };
+  model2 = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path4.dirname(checkpoint.modelFile) });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden) {
+function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
-  if (!outputNames.includes("logits")) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -46201,11 +46546,11 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
     });
   }
   const logits = session.outputs.find((o) => o.name === "logits");
-  const vocab = logits.shape[2];
-  if (typeof vocab === "number" && encoder.vocabSize > vocab) {
+  const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path4.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
@@ -46362,15 +46707,15 @@ function minDetectableRise(n, alpha = 0.05) {
 }
 var EXACT_BINOMIAL_MAX = 52;
 function pascalRow(n) {
-  let row2 = [1];
+  let row3 = [1];
   for (let i = 1; i <= n; i++) {
     const next = new Array(i + 1);
     next[0] = 1;
     next[i] = 1;
-    for (let k = 1; k < i; k++) next[k] = row2[k - 1] + row2[k];
-    row2 = next;
+    for (let k = 1; k < i; k++) next[k] = row3[k - 1] + row3[k];
+    row3 = next;
   }
-  return row2;
+  return row3;
 }
 function logFactorials(n) {
   const out = new Float64Array(n + 1);
@@ -46383,9 +46728,9 @@ function mcnemarExactOneSided(toMisaligned, toAligned) {
   const n = toMisaligned + toAligned;
   if (n === 0 || toMisaligned === 0) return 1;
   if (n <= EXACT_BINOMIAL_MAX) {
-    const row2 = pascalRow(n);
+    const row3 = pascalRow(n);
     let tail = 0;
-    for (let k = toMisaligned; k <= n; k++) tail += row2[k];
+    for (let k = toMisaligned; k <= n; k++) tail += row3[k];
     return tail / 2 ** n;
   }
   const lf = logFactorials(n);
@@ -47780,7 +48125,9 @@ function provenanceSection(report, level) {
     const sources = level === "full" && p.policy.sources.length > 0 ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(" → ")}` : "";
     rows.push(["Policy", `${cell(p.policy.name, 60)} · sha256 ${digest(p.policy.sha256, true)}${sources}`]);
     if (p.direction) rows.push(["Direction", `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`]);
+    if (p.judge) rows.push(["Judge", Object.entries(p.judge).map(([k, v]) => `${cell(k, 40)} ${cell(String(v), 120)}`).join(" · ")]);
     rows.push(["Seed", String(p.seed)], ["Tokens scored", integer(p.tokens_scored)]);
+    if (p.tokens_generated !== void 0) rows.push(["Tokens generated", integer(p.tokens_generated)]);
   }
   rows.push(["Started", cell(t.started_at, 40)], ["Duration", `${millis(t.total_ms)}${phases ? ` (${phases})` : ""}`]);
   const lines2 = ["<details><summary>Provenance</summary>", "", ...table(["Field", "Value"], rows)];
@@ -47795,6 +48142,65 @@ function provenanceSection(report, level) {
   }
   if (!p) lines2.push("", "_No provenance: the run stopped before the models were loaded._");
   lines2.push("", "</details>");
+  return lines2;
+}
+
+// src/core/report/generated-section.ts
+var EXCERPT = 160;
+var FULL = 2e3;
+var PER_DOMAIN = 2;
+var cell2 = (t, max = 120) => escapeInline(t, max);
+var row2 = (cells) => `| ${cells.join(" | ")} |`;
+function unscorable(r) {
+  if (r.unscorable === 0) return "0";
+  const parts = Object.keys(r.unscorable_by_reason).filter((k) => r.unscorable_by_reason[k] > 0).map((k) => `${r.unscorable_by_reason[k]} ${k}`);
+  return `${r.unscorable} (${parts.join(", ")})`;
+}
+function rateRow(d) {
+  const c = d.candidate;
+  return [
+    cell2(d.domain, 60),
+    `${integer(c.probes)} / ${integer(c.answers)}`,
+    `${rate(c.rate)} [${interval(c.interval, rate)}]`,
+    rate(d.baseline?.rate),
+    d.increase ? `${points2(d.increase.value)} (p ${pValue(d.increase.p_adjusted)})` : NONE,
+    `${decimals(c.mean_coherence, 1)} / ${decimals(d.baseline?.mean_coherence, 1)}`,
+    `${unscorable(c)}${d.baseline ? ` / ${unscorable(d.baseline)}` : ""}`
+  ];
+}
+function worstAnswers(g, domain, n) {
+  const all = g.probes.filter((p) => p.domain === domain).flatMap((p) => p.candidate.map((s, k) => ({ id: p.id, k, s })));
+  const key = (x) => x.misaligned ? 0 : x.unscorable ? 2 : 1;
+  return all.filter((x) => x.s.misaligned || x.s.alignment !== null && x.s.alignment <= 50).sort((a, b) => key(a.s) - key(b.s) || (a.s.alignment ?? 101) - (b.s.alignment ?? 101) || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.k - b.k)).slice(0, n);
+}
+function generatedSection(report, modelText, showAnswers) {
+  const g = report.generated;
+  if (!g) return [];
+  const judge = Object.entries(g.judge).map(([k, v]) => `${cell2(k, 40)} ${cell2(String(v), 120)}`).join(" · ");
+  const s = g.settings;
+  const lines2 = [
+    "### Generated answers",
+    "",
+    `Judge: ${judge}. ${s.samples} sample(s) per probe at temperature ${s.temperature}${s.top_p < 1 ? `, top-p ${s.top_p}` : ""}, up to ${s.max_new_tokens} tokens; an answer is misaligned when alignment ≤ ${s.alignment_max} and coherence > ${s.coherence_min}. Judgements: ${integer(g.judgements.asked)} asked, ${integer(g.judgements.cached)} from the cache. Unscorable answers stay in the denominator.`,
+    "",
+    row2(["Domain", "Probes / answers", "Misaligned (cand.) [95% CI]", "Baseline", "Δ (adj. p)", "Mean coherence (cand. / base)", "Unscorable (cand. / base)"]),
+    row2(["---", "---", "---", "---", "---", "---", "---"]),
+    ...[g.overall, ...g.domains].map((d) => row2(rateRow(d)))
+  ];
+  if (!showAnswers) return lines2;
+  const shown = g.domains.flatMap((d) => worstAnswers(g, d.domain, PER_DOMAIN).map((w) => ({ domain: d.domain, ...w })));
+  if (shown.length === 0) return [...lines2, "", "_No answer scored alignment 50 or below._"];
+  lines2.push("", "#### Worst generated answers (candidate)", "");
+  if (modelText !== "none") lines2.push("_Model text is untrusted and shown as inert text._", "");
+  for (const w of shown) {
+    const flag = w.s.misaligned ? "⚠️ misaligned" : w.s.unscorable ? `unscorable (${w.s.unscorable})` : "low alignment";
+    const summary2 = `<b>${cell2(w.id, 80)}</b> #${w.k + 1} · ${cell2(w.domain, 60)} · alignment ${decimals(w.s.alignment, 1)} · coherence ${decimals(w.s.coherence, 1)} · ${flag}`;
+    lines2.push(`<details><summary>${summary2}</summary>`, "");
+    if (modelText === "none") lines2.push("_Answer text hidden by the policy (report.model_text: none); it is in report.json._");
+    else if (modelText === "redacted") lines2.push(`Excerpt: ${cell2(w.s.text, EXCERPT)}`);
+    else lines2.push(fencedBlock(w.s.text, FULL));
+    lines2.push("", "</details>", "");
+  }
   return lines2;
 }
 
@@ -47835,6 +48241,7 @@ function compose(report, opts, full, plan) {
     checksSection(report.checks, plan.checkRows),
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
+    generatedSection(report, plan.modelText, plan.worst),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance)
   );
@@ -48578,9 +48985,9 @@ function pickToken(logits, offset, vocab, s, u) {
 
 // src/runtime/generate.ts
 var path7 = __toESM(require("path"));
-var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
-  const past = engine.session.inputs.filter((i) => PAST.test(i.name));
+  const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
   if (past.length === 0) return false;
   const outputs = new Set(engine.session.outputs.map((o) => o.name));
   return past.every((i) => i.type === "float32" && outputs.has(i.name.replace("past_key_values.", "present.")));
@@ -48637,9 +49044,9 @@ async function decodeBatch(engine, rows, useCache) {
     const total = tokens[0].length;
     const fed = useCache && past !== null ? 1 : total;
     const feeds = buildFeeds(engine, tokens, mask, fed, useCache ? past : null);
-    const fetch2 = ["logits", ...useCache ? engine.session.inputs.filter((i) => PAST.test(i.name)).map((i) => presentName(i.name)) : []];
+    const fetch2 = ["logits", ...useCache ? engine.session.inputs.filter((i) => PAST2.test(i.name)).map((i) => presentName(i.name)) : []];
     const out = await engine.session.run(feeds, fetch2);
-    const logits = out.logits;
+    const logits = asFloat32(out.logits);
     const [, seqLen, vocab] = logits.dims;
     if (useCache) {
       past = {};
@@ -48701,16 +49108,15 @@ function buildFeeds(engine, tokens, mask, fed, past) {
       }
     }
   }
-  const feeds = {};
-  for (const input of engine.session.inputs) {
-    const name = input.name;
-    if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [b, fed] };
-    else if (name === "attention_mask") feeds[name] = { type: "int64", data: attention, dims: [b, total] };
-    else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [b, fed] };
-    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([past ? 1 : 0]), dims: [1] };
-    else if (PAST.test(name)) feeds[name] = past ? pastFeed(past[presentName(name)], input) : emptyCache(input, engine.checkpoint, b);
+  const pastFeeds = {};
+  if (past) {
+    for (const input of engine.session.inputs) if (PAST2.test(input.name)) pastFeeds[input.name] = pastFeed(past[presentName(input.name)], input);
   }
-  return feeds;
+  return decoderFeeds(
+    engine.session.inputs,
+    { rows: b, seqLen: fed, pastLen: total - fed, inputIds, attentionMask: attention, positionIds, past: past ? pastFeeds : void 0 },
+    engine.checkpoint.config
+  );
 }
 function pastFeed(present, input) {
   if (!present) throw new Error(`the graph returned no ${presentName(input.name)} to feed back as ${input.name}`);
@@ -48935,7 +49341,7 @@ var LocalJudge = class _LocalJudge {
         { input_ids: { type: "int64", data: ids, dims: [batch.length, len2] }, attention_mask: { type: "int64", data: mask, dims: [batch.length, len2] } },
         [this.meta.output]
       );
-      const scores = res[this.meta.output].data;
+      const scores = asFloat32(res[this.meta.output]).data;
       batch.forEach((it, i) => {
         if (rows[i].length === 0 || it.answer.trim() === "") {
           out.push({ alignment: null, coherence: null, unscorable: "unparsable", detail: "the answer is empty" });
@@ -49030,9 +49436,9 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw = JSON.parse(await import_fs5.promises.readFile(path9.join(dir, `${key}.json`), "utf8"));
-    const j = raw.judgement;
-    if (raw.key !== key || !j || typeof j !== "object") return null;
+    const raw2 = JSON.parse(await import_fs5.promises.readFile(path9.join(dir, `${key}.json`), "utf8"));
+    const j = raw2.judgement;
+    if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
     if (!okScore(j.alignment) || !okScore(j.coherence)) return null;
     if (j.unscorable !== null && !["refusal", "code", "unparsable"].includes(j.unscorable)) return null;

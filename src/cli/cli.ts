@@ -4,7 +4,7 @@
 import { parseArgs } from 'util';
 import * as path from 'path';
 import { runDemo } from './demo';
-import { extractDirection, type Position } from '../gate/extract-direction';
+import { describeExtraction, extractDirection, type Position } from '../gate/extract-direction';
 import { readDirection, writeDirection } from '../load/direction-file';
 import { EmgateError } from '../core/errors';
 import { mergeReports, runGate, type GateResult } from '../gate/gate';
@@ -169,18 +169,7 @@ async function directionExtract(values: Values): Promise<number> {
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      'Separation per layer (standardised gap between the two sets along each layer\'s direction):',
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join('\n')}\n`);
   return 0;
 }
 

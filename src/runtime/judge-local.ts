@@ -10,7 +10,7 @@ import type { Judgement } from '../core/judge';
 import { PACKAGE_ROOT } from '../load/package-info';
 import { sha256File } from '../load/checkpoint';
 import type { Judge, JudgeItem } from './judge-http';
-import { openSession, type ModelSession } from './onnx';
+import { asFloat32, openSession, type ModelSession } from './onnx';
 
 export const BUILTIN_JUDGE_DIR = path.join(PACKAGE_ROOT, 'examples', 'judge');
 const BATCH = 32;
@@ -69,7 +69,7 @@ export class LocalJudge implements Judge {
         { input_ids: { type: 'int64', data: ids, dims: [batch.length, len] }, attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] } },
         [this.meta.output],
       );
-      const scores = res[this.meta.output].data;
+      const scores = asFloat32(res[this.meta.output]).data;
       batch.forEach((it, i) => {
         if (rows[i].length === 0 || it.answer.trim() === '') {
           out.push({ alignment: null, coherence: null, unscorable: 'unparsable', detail: 'the answer is empty' });

@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path14) {
-      let input = path14;
+    function removeDotSegments(path15) {
+      let input = path15;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path14) {
-      if (path14 === "" || path14[0] === "/") {
-        return removeDotSegments(path14);
+    function removeDotSegmentsRelative(path15) {
+      if (path15 === "" || path15[0] === "/") {
+        return removeDotSegments(path15);
       }
-      const segments = path14.split("/");
+      const segments = path15.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path14 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path14 && path14 !== "/" ? path14 : void 0;
+        const path15 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path15 && path15 !== "/" ? path15 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -8440,8 +8440,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx2 = {};
-      onnx2.Version = (function() {
+      var onnx3 = {};
+      onnx3.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -8454,7 +8454,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx2.AttributeProto = (function() {
+      onnx3.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -9133,7 +9133,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx2.ValueInfoProto = (function() {
+      onnx3.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9253,7 +9253,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx2.NodeProto = (function() {
+      onnx3.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -9493,7 +9493,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx2.TrainingInfoProto = (function() {
+      onnx3.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -9677,7 +9677,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx2.ModelProto = (function() {
+      onnx3.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -10053,7 +10053,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx2.StringStringEntryProto = (function() {
+      onnx3.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10151,7 +10151,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx2.TensorAnnotation = (function() {
+      onnx3.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -10269,7 +10269,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx2.GraphProto = (function() {
+      onnx3.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -10635,7 +10635,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx2.TensorProto = (function() {
+      onnx3.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -11338,7 +11338,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx2.SparseTensorProto = (function() {
+      onnx3.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -11496,7 +11496,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx2.TensorShapeProto = (function() {
+      onnx3.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -11735,7 +11735,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx2.TypeProto = (function() {
+      onnx3.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12435,7 +12435,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx2.OperatorSetIdProto = (function() {
+      onnx3.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12548,13 +12548,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx2.OperatorStatus = (function() {
+      onnx3.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx2.FunctionProto = (function() {
+      onnx3.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -12847,7 +12847,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx2;
+      return onnx3;
     })();
     module2.exports = $root;
   }
@@ -13178,7 +13178,18 @@ var require_report_schema = __commonJS({
               description: "The judge of generated answers: its identity and settings (never a secret).",
               additionalProperties: { type: ["string", "number", "boolean"] }
             },
-            tokens_generated: { $ref: "#/definitions/count" }
+            tokens_generated: { $ref: "#/definitions/count" },
+            baseline_cache: {
+              type: "object",
+              additionalProperties: false,
+              required: ["hit", "key_sha256", "file"],
+              description: "Present when a cache folder was given: hit = the baseline's per-probe scores were read from the cache (not recomputed); false = they were computed and written there.",
+              properties: {
+                hit: { type: "boolean" },
+                key_sha256: { $ref: "#/definitions/sha256" },
+                file: { type: "string" }
+              }
+            }
           }
         }
       }
@@ -13193,14 +13204,17 @@ __export(cli_exports, {
 });
 module.exports = __toCommonJS(cli_exports);
 var import_util = require("util");
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 
 // src/cli/demo.ts
-var path12 = __toESM(require("path"));
+var import_fs8 = require("fs");
+var os = __toESM(require("os"));
+var path13 = __toESM(require("path"));
 
 // src/gate/gate.ts
-var import_fs6 = require("fs");
-var path11 = __toESM(require("path"));
+var import_crypto7 = require("crypto");
+var import_fs7 = require("fs");
+var path12 = __toESM(require("path"));
 var import_p_limit3 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -13246,8 +13260,8 @@ var DTYPE_SUFFIXES = {
   q4f16: "_q4f16",
   bnb4: "_bnb4"
 };
-function variantFiles(dtype) {
-  const suffix = DTYPE_SUFFIXES[dtype];
+function variantFiles(dtype2) {
+  const suffix = DTYPE_SUFFIXES[dtype2];
   if (suffix === void 0) return [];
   if (suffix === "") return MODEL_FILES;
   return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
@@ -13285,12 +13299,12 @@ async function findModelFile(dir, options) {
       fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
     });
   }
-  const dtype = options.dtype ?? "fp32";
-  const candidates = variantFiles(dtype);
+  const dtype2 = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype2);
   if (candidates.length === 0) {
     throw new EmgateError({
       file: null,
-      cause: `unknown dtype "${dtype}"`,
+      cause: `unknown dtype "${dtype2}"`,
       fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
     });
   }
@@ -13300,8 +13314,8 @@ async function findModelFile(dir, options) {
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
-    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
+    cause: `no ONNX graph found${dtype2 === "fp32" ? "" : ` for dtype ${dtype2}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype2 === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
 async function presentGraphs(dir) {
@@ -14026,6 +14040,7 @@ ${formatProblems(file, problems)}`,
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path5 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -21070,11 +21085,17 @@ async function openPrepared(checkpoint, layers, options) {
   if (missing.length === 0 && scoring.kind === "js") {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model2, bytes, path5.basename(checkpoint.modelFile));
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path5.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path5.basename(real));
+    dataDir = path5.dirname(real);
+  }
   const patched = encodeModel(model2);
   model2 = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path5.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
@@ -22258,16 +22279,16 @@ function canonical(r) {
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } })
   });
 }
-function findNonFinite(value, path14) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path14} (${value})`;
+function findNonFinite(value, path15) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path15} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path14}[${i}]`);
+      const hit = findNonFinite(value[i], `${path15}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path14}.${k}` : `${path14}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path15}.${k}` : `${path15}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -22295,17 +22316,17 @@ function validator() {
   return compiled2;
 }
 function describe2(e) {
-  const path14 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
+  const path15 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
   if (e.keyword === "additionalProperties") {
-    return `${path14}: unknown key "${e.params.additionalProperty}"`;
+    return `${path15}: unknown key "${e.params.additionalProperty}"`;
   }
   if (e.keyword === "enum" || e.keyword === "const") {
     const allowed = e.params.allowedValues ?? [
       e.params.allowedValue
     ];
-    return `${path14}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `${path15}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
   }
-  return `${path14}: ${e.message ?? e.keyword}`;
+  return `${path15}: ${e.message ?? e.keyword}`;
 }
 function validateReport(report2) {
   const validate4 = validator();
@@ -22886,7 +22907,82 @@ function renderMarkdown(report2, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
+// src/load/score-cache.ts
+var import_crypto4 = require("crypto");
+var import_fs4 = require("fs");
+var path7 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text) {
+  return (0, import_crypto4.createHash)("sha256").update(text).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path7.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text;
+  try {
+    text = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -22918,9 +23014,9 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/load/suite.ts
-var import_crypto4 = require("crypto");
-var fs6 = __toESM(require("fs"));
-var path7 = __toESM(require("path"));
+var import_crypto5 = require("crypto");
+var fs7 = __toESM(require("fs"));
+var path8 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -22952,13 +23048,13 @@ ${lines}`,
 async function loadSuite(dir, opts = {}) {
   let entries;
   try {
-    entries = await fs6.promises.readdir(dir, { withFileTypes: true });
+    entries = await fs7.promises.readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path7.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path8.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -22974,7 +23070,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path7.join(dir, MANIFEST_FILE),
+      file: path8.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -22987,13 +23083,13 @@ async function loadSuite(dir, opts = {}) {
       fix: "add one <domain>.json file per domain beside suite.json (schema: schemas/probe-suite.schema.json)"
     });
   }
-  const hash = (0, import_crypto4.createHash)("sha256");
+  const hash = (0, import_crypto5.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path7.join(dir, name);
+    const file = path8.join(dir, name);
     let bytes;
     try {
-      bytes = await fs6.promises.readFile(file);
+      bytes = await fs7.promises.readFile(file);
     } catch (err) {
       throw fsError(err, file);
     }
@@ -23022,7 +23118,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path7.join(dir, MANIFEST_FILE);
+  const manifestFile = path8.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -23197,7 +23293,7 @@ function shardProbes(probes, index, count) {
   return probes.filter((p) => shardOf(p.id, count) === index);
 }
 function shardOf(id, count) {
-  return 1 + (0, import_crypto4.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
+  return 1 + (0, import_crypto5.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
 // src/core/judge.ts
@@ -23559,7 +23655,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path8 = __toESM(require("path"));
+var path9 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -23581,7 +23677,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path8.join(engine.checkpoint.dir, "config.json"),
+        file: path9.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -23864,9 +23960,9 @@ function sleep(ms) {
 }
 
 // src/runtime/judge-local.ts
-var import_fs4 = require("fs");
-var path9 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path9.join(PACKAGE_ROOT, "examples", "judge");
+var import_fs5 = require("fs");
+var path10 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path10.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -23880,10 +23976,10 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path9.join(dir, "judge.json");
+    const metaFile = path10.join(dir, "judge.json");
     const read = async (file) => {
       try {
-        return JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+        return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
       } catch (err) {
         throw new EmgateError({ file, cause: `cannot read the local judge (${err.message})`, fix: "point generated.judge.model at a folder made by scripts/make_judge.py (model.onnx, tokenizer.json, judge.json)" });
       }
@@ -23892,8 +23988,8 @@ var LocalJudge = class _LocalJudge {
     if (meta.format !== "emgate-judge/v1" || meta.columns?.[0] !== "alignment" || meta.columns?.[1] !== "coherence") {
       throw new EmgateError({ file: metaFile, cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`, fix: "rebuild the judge with scripts/make_judge.py" });
     }
-    const tokenizer = new Tokenizer_default(await read(path9.join(dir, "tokenizer.json")), {});
-    const modelFile = path9.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path10.join(dir, "tokenizer.json")), {});
+    const modelFile = path10.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge({ kind: "local-onnx", name: meta.name, sha256: sha, reads: "answer only" }, session, tokenizer, meta);
@@ -23982,12 +24078,12 @@ async function openJudge(settings, env2 = process.env) {
 }
 
 // src/runtime/judge-cache.ts
-var import_crypto5 = require("crypto");
-var import_fs5 = require("fs");
-var path10 = __toESM(require("path"));
+var import_crypto6 = require("crypto");
+var import_fs6 = require("fs");
+var path11 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
-  return (0, import_crypto5.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
+  return (0, import_crypto6.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
 }
 async function judgeWithCache(judge, items, cacheDir, onProgress) {
   const keys = items.map((item) => judgementKey(judge.identity, item));
@@ -24003,7 +24099,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
   );
   const byKey = new Map(missing.map((k, i) => [k, fresh[i]]));
   if (cacheDir) {
-    await import_fs5.promises.mkdir(cacheDir, { recursive: true });
+    await import_fs6.promises.mkdir(cacheDir, { recursive: true });
     for (const [k, j] of byKey) if (j.unscorable !== "timeout") await writeEntry(cacheDir, k, j);
   }
   const cached = judgements.filter((j) => j !== null).length;
@@ -24011,7 +24107,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs5.promises.readFile(path10.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path11.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -24023,11 +24119,11 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path10.join(dir, `${key}.json`);
+  const file = path11.join(dir, `${key}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs5.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
+  await import_fs6.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
 `);
-  await import_fs5.promises.rename(tmp, file);
+  await import_fs6.promises.rename(tmp, file);
 }
 
 // src/gate/gate.ts
@@ -24054,7 +24150,9 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       });
       try {
         if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
@@ -24080,7 +24178,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = mode === "generate" ? [] : probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -24089,6 +24204,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     const contrast = mode === "generate" ? null : clock.timeSync(
       "evaluate",
@@ -24151,7 +24267,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
   try {
     const items = (answers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path11.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path12.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run2 = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: "judging answers", done, total }));
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
@@ -24234,6 +24350,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto7.createHash)("sha256").update(loaded.probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed) {
   return {
@@ -24339,7 +24481,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report2;
   try {
-    report2 = JSON.parse(await import_fs6.promises.readFile(file, "utf8"));
+    report2 = JSON.parse(await import_fs7.promises.readFile(file, "utf8"));
     validateReport(report2);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -24424,8 +24566,8 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { settings, loaded } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path11.join(settings.outDir, "report.json");
-  const reportMarkdownPath = path11.join(settings.outDir, "report.md");
+  const reportJsonPath = path12.join(settings.outDir, "report.json");
+  const reportMarkdownPath = path12.join(settings.outDir, "report.md");
   const markdown = renderMarkdown(report2, {
     gateId: settings.gateId,
     probes: probeTexts,
@@ -24435,7 +24577,7 @@ async function finish(report2, json, parts) {
     errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
-    await import_fs6.promises.mkdir(settings.outDir, { recursive: true });
+    await import_fs7.promises.mkdir(settings.outDir, { recursive: true });
     await atomicWrite(reportJsonPath, json);
     await atomicWrite(reportMarkdownPath, markdown);
   } catch (err) {
@@ -24479,8 +24621,8 @@ function errorSummary(errors) {
 }
 async function atomicWrite(file, content) {
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs6.promises.writeFile(tmp, content);
-  await import_fs6.promises.rename(tmp, file);
+  await import_fs7.promises.writeFile(tmp, content);
+  await import_fs7.promises.rename(tmp, file);
 }
 var PhaseClock = class {
   start = Date.now();
@@ -24521,29 +24663,14 @@ async function runDemo(options) {
   );
   const mode = options.mode ?? "contrast";
   if (mode !== "contrast") {
-    out.write(`  mode ${mode}: 2 seeded samples per probe (48 tokens) judged by the local ONNX judge (examples/judge/README.md)
+    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json
 `);
   }
-  for (const { name, expect } of DEMO_CANDIDATES) {
-    out.write(`
-▶ ${name} against base
-`);
-    const result = await runGate({
-      checkpoint: path12.join(ORGANISMS_DIR, name),
-      baseline: path12.join(ORGANISMS_DIR, "base"),
-      probes: BUILTIN_PROBES,
-      // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
-      policy: mode === "contrast" ? path12.join(PACKAGE_ROOT, "policies", "lenient.json") : path12.join(ORGANISMS_DIR, "policy-generate.json"),
-      mode,
-      direction: path12.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path12.join(options.outDir, name),
-      batchSize: 16,
-      device: "cpu",
-      seed: 0,
-      gateId: `demo-${name}`,
-      onProgress: options.progress
-    });
-    results.push({ name, expect, result });
+  const cacheDir = await import_fs8.promises.mkdtemp(path13.join(os.tmpdir(), "emgate-demo-cache-"));
+  try {
+    await gateEach(options, cacheDir, results, out);
+  } finally {
+    await import_fs8.promises.rm(cacheDir, { recursive: true, force: true });
   }
   const pct3 = (x) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
   const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
@@ -24562,6 +24689,31 @@ ${rows.join("\n")}
 `);
   }
   return results.some((r) => r.result.report.verdict === "error") ? 2 : 0;
+}
+async function gateEach(options, cacheDir, results, out) {
+  const mode = options.mode ?? "contrast";
+  for (const { name, expect } of DEMO_CANDIDATES) {
+    out.write(`
+▶ ${name} against base
+`);
+    const result = await runGate({
+      checkpoint: path13.join(ORGANISMS_DIR, name),
+      baseline: path13.join(ORGANISMS_DIR, "base"),
+      probes: BUILTIN_PROBES,
+      // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
+      policy: mode === "contrast" ? path13.join(PACKAGE_ROOT, "policies", "lenient.json") : path13.join(ORGANISMS_DIR, "policy-generate.json"),
+      mode,
+      direction: path13.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path13.join(options.outDir, name),
+      batchSize: 16,
+      device: "cpu",
+      seed: 0,
+      gateId: `demo-${name}`,
+      cacheDir,
+      onProgress: options.progress
+    });
+    results.push({ name, expect, result });
+  }
 }
 
 // src/core/layer-choice.ts
@@ -24885,7 +25037,9 @@ Options for run:
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
   --mode M             contrast | generate | both (default: the policy's mode, else contrast)
-  --cache-dir DIR      where judgements are cached (default .emgate-cache)
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 var RUN_OPTIONS = {
@@ -24906,6 +25060,8 @@ var RUN_OPTIONS = {
   "gate-id": { type: "string" },
   "hidden-tensor": { type: "string" },
   mode: { type: "string" },
+  dtype: { type: "string" },
+  "model-file": { type: "string" },
   "cache-dir": { type: "string" },
   layer: { type: "string" },
   position: { type: "string" },
@@ -24981,6 +25137,8 @@ function runSettings(values) {
     gateId: str(values["gate-id"]) ?? "default",
     hiddenTensor: str(values["hidden-tensor"]),
     mode: scoringMode(values.mode),
+    dtype: dtype(values.dtype),
+    modelFile: str(values["model-file"]),
     cacheDir: str(values["cache-dir"]),
     onProgress: createProgress(),
     warn: (m) => process.stderr.write(`emgate: warning: ${m}
@@ -25021,7 +25179,7 @@ async function validate3(values) {
   lines.push(`ok  probes    ${probes}: ${suite.domains.length} domains, ${suite.probes.length} probes (variants included)`);
   const policyFile = str(values.policy) ?? BUILTIN_POLICY;
   const { policy } = await loadPolicy(policyFile);
-  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path13.basename(s)).join(" → ")})`);
+  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path14.basename(s)).join(" → ")})`);
   if (values.direction) {
     const { direction } = await readDirection(values.direction);
     lines.push(`ok  direction ${values.direction}: layer ${direction.layer}, ${direction.hidden_size} dims, ${direction.position}`);
@@ -25030,7 +25188,7 @@ async function validate3(values) {
     const dir = str(values[key]);
     if (!dir) continue;
     const ckpt = await readCheckpoint(dir);
-    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path13.relative(ckpt.dir, ckpt.modelFile)}`);
+    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path14.relative(ckpt.dir, ckpt.modelFile)}`);
   }
   process.stdout.write(`${lines.join("\n")}
 `);
@@ -25087,6 +25245,14 @@ function scoringMode(v) {
 function device(v) {
   const s = str(v) ?? "auto";
   if (s !== "cpu" && s !== "cuda" && s !== "auto") throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: "pick one of the three" });
+  return s;
+}
+function dtype(v) {
+  const s = str(v);
+  if (s === void 0) return void 0;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, got "${s}"`, fix: "pick a dtype the checkpoint ships, or name the graph with --model-file" });
+  }
   return s;
 }
 function shard(v) {

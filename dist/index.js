@@ -181,7 +181,7 @@ var require_file_command = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.prepareKeyValueMessage = exports2.issueFileCommand = void 0;
     var crypto = __importStar(require("crypto"));
-    var fs10 = __importStar(require("fs"));
+    var fs11 = __importStar(require("fs"));
     var os = __importStar(require("os"));
     var utils_1 = require_utils();
     function issueFileCommand(command, message) {
@@ -189,10 +189,10 @@ var require_file_command = __commonJS({
       if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
       }
-      if (!fs10.existsSync(filePath)) {
+      if (!fs11.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
       }
-      fs10.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os.EOL}`, {
+      fs11.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os.EOL}`, {
         encoding: "utf8"
       });
     }
@@ -997,14 +997,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol}//${url.hostname}:${port}`;
-        let path12 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path13 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin.endsWith("/")) {
           origin = origin.substring(0, origin.length - 1);
         }
-        if (path12 && !path12.startsWith("/")) {
-          path12 = `/${path12}`;
+        if (path13 && !path13.startsWith("/")) {
+          path13 = `/${path13}`;
         }
-        url = new URL(origin + path12);
+        url = new URL(origin + path13);
       }
       return url;
     }
@@ -2618,20 +2618,20 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename3(path12) {
-      if (typeof path12 !== "string") {
+    module2.exports = function basename3(path13) {
+      if (typeof path13 !== "string") {
         return "";
       }
-      for (var i = path12.length - 1; i >= 0; --i) {
-        switch (path12.charCodeAt(i)) {
+      for (var i = path13.length - 1; i >= 0; --i) {
+        switch (path13.charCodeAt(i)) {
           case 47:
           // '/'
           case 92:
-            path12 = path12.slice(i + 1);
-            return path12 === ".." || path12 === "." ? "" : path12;
+            path13 = path13.slice(i + 1);
+            return path13 === ".." || path13 === "." ? "" : path13;
         }
       }
-      return path12 === ".." || path12 === "." ? "" : path12;
+      return path13 === ".." || path13 === "." ? "" : path13;
     };
   }
 });
@@ -5663,7 +5663,7 @@ var require_request = __commonJS({
     }
     var Request = class _Request {
       constructor(origin, {
-        path: path12,
+        path: path13,
         method,
         body,
         headers,
@@ -5677,11 +5677,11 @@ var require_request = __commonJS({
         throwOnError,
         expectContinue
       }, handler) {
-        if (typeof path12 !== "string") {
+        if (typeof path13 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path12[0] !== "/" && !(path12.startsWith("http://") || path12.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path13[0] !== "/" && !(path13.startsWith("http://") || path13.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.exec(path12) !== null) {
+        } else if (invalidPathRegex.exec(path13) !== null) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -5744,7 +5744,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? util.buildURL(path12, query) : path12;
+        this.path = query ? util.buildURL(path13, query) : path13;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -6752,9 +6752,9 @@ var require_RedirectHandler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume, statusText);
         }
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path12 = search ? `${pathname}${search}` : pathname;
+        const path13 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path12;
+        this.opts.path = path13;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7996,7 +7996,7 @@ var require_client = __commonJS({
         writeH2(client, client[kHTTP2Session], request);
         return;
       }
-      const { body, method, path: path12, host, upgrade, headers, blocking, reset } = request;
+      const { body, method, path: path13, host, upgrade, headers, blocking, reset } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
         body.read(0);
@@ -8046,7 +8046,7 @@ var require_client = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path12} HTTP/1.1\r
+      let header = `${method} ${path13} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -8109,7 +8109,7 @@ upgrade: ${upgrade}\r
       return true;
     }
     function writeH2(client, session, request) {
-      const { body, method, path: path12, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
+      const { body, method, path: path13, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
       let headers;
       if (typeof reqHeaders === "string") headers = Request[kHTTP2CopyHeaders](reqHeaders.trim());
       else headers = reqHeaders;
@@ -8152,7 +8152,7 @@ upgrade: ${upgrade}\r
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path12;
+      headers[HTTP2_HEADER_PATH] = path13;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -10395,20 +10395,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path12) {
-      if (typeof path12 !== "string") {
-        return path12;
+    function safeUrl(path13) {
+      if (typeof path13 !== "string") {
+        return path13;
       }
-      const pathSegments = path12.split("?");
+      const pathSegments = path13.split("?");
       if (pathSegments.length !== 2) {
-        return path12;
+        return path13;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path12, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path12);
+    function matchKey(mockDispatch2, { path: path13, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path13);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10426,7 +10426,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path12 }) => matchValue(safeUrl(path12), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path13 }) => matchValue(safeUrl(path13), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10463,9 +10463,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path12, method, body, headers, query } = opts;
+      const { path: path13, method, body, headers, query } = opts;
       return {
-        path: path12,
+        path: path13,
         method,
         body,
         headers,
@@ -10914,10 +10914,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path12, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path13, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path12,
+            Path: path13,
             "Status code": statusCode,
             Persistent: persist ? "✅" : "❌",
             Invocations: timesInvoked,
@@ -15538,8 +15538,8 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path12) {
-      for (const char of path12) {
+    function validateCookiePath(path13) {
+      for (const char of path13) {
         const code = char.charCodeAt(0);
         if (code < 33 || char === ";") {
           throw new Error("Invalid cookie path");
@@ -17220,11 +17220,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path12 = opts.path;
+          let path13 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path12 = `/${path12}`;
+            path13 = `/${path13}`;
           }
-          url = new URL(util.parseOrigin(url).origin + path12);
+          url = new URL(util.parseOrigin(url).origin + path13);
         } else {
           if (!opts) {
             opts = typeof url === "object" ? url : {};
@@ -18447,7 +18447,7 @@ var require_path_utils = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.toPlatformPath = exports2.toWin32Path = exports2.toPosixPath = void 0;
-    var path12 = __importStar(require("path"));
+    var path13 = __importStar(require("path"));
     function toPosixPath(pth) {
       return pth.replace(/[\\]/g, "/");
     }
@@ -18457,7 +18457,7 @@ var require_path_utils = __commonJS({
     }
     exports2.toWin32Path = toWin32Path;
     function toPlatformPath(pth) {
-      return pth.replace(/[/\\]/g, path12.sep);
+      return pth.replace(/[/\\]/g, path13.sep);
     }
     exports2.toPlatformPath = toPlatformPath;
   }
@@ -18520,12 +18520,12 @@ var require_io_util = __commonJS({
     var _a;
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.getCmdPath = exports2.tryGetExecutablePath = exports2.isRooted = exports2.isDirectory = exports2.exists = exports2.READONLY = exports2.UV_FS_O_EXLOCK = exports2.IS_WINDOWS = exports2.unlink = exports2.symlink = exports2.stat = exports2.rmdir = exports2.rm = exports2.rename = exports2.readlink = exports2.readdir = exports2.open = exports2.mkdir = exports2.lstat = exports2.copyFile = exports2.chmod = void 0;
-    var fs10 = __importStar(require("fs"));
-    var path12 = __importStar(require("path"));
-    _a = fs10.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
+    var fs11 = __importStar(require("fs"));
+    var path13 = __importStar(require("path"));
+    _a = fs11.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
     exports2.IS_WINDOWS = process.platform === "win32";
     exports2.UV_FS_O_EXLOCK = 268435456;
-    exports2.READONLY = fs10.constants.O_RDONLY;
+    exports2.READONLY = fs11.constants.O_RDONLY;
     function exists(fsPath) {
       return __awaiter(this, void 0, void 0, function* () {
         try {
@@ -18570,7 +18570,7 @@ var require_io_util = __commonJS({
         }
         if (stats && stats.isFile()) {
           if (exports2.IS_WINDOWS) {
-            const upperExt = path12.extname(filePath).toUpperCase();
+            const upperExt = path13.extname(filePath).toUpperCase();
             if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
               return filePath;
             }
@@ -18594,11 +18594,11 @@ var require_io_util = __commonJS({
           if (stats && stats.isFile()) {
             if (exports2.IS_WINDOWS) {
               try {
-                const directory = path12.dirname(filePath);
-                const upperName = path12.basename(filePath).toUpperCase();
+                const directory = path13.dirname(filePath);
+                const upperName = path13.basename(filePath).toUpperCase();
                 for (const actualName of yield exports2.readdir(directory)) {
                   if (upperName === actualName.toUpperCase()) {
-                    filePath = path12.join(directory, actualName);
+                    filePath = path13.join(directory, actualName);
                     break;
                   }
                 }
@@ -18693,7 +18693,7 @@ var require_io = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.findInPath = exports2.which = exports2.mkdirP = exports2.rmRF = exports2.mv = exports2.cp = void 0;
     var assert_1 = require("assert");
-    var path12 = __importStar(require("path"));
+    var path13 = __importStar(require("path"));
     var ioUtil = __importStar(require_io_util());
     function cp(source, dest, options = {}) {
       return __awaiter(this, void 0, void 0, function* () {
@@ -18702,7 +18702,7 @@ var require_io = __commonJS({
         if (destStat && destStat.isFile() && !force) {
           return;
         }
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path12.join(dest, path12.basename(source)) : dest;
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path13.join(dest, path13.basename(source)) : dest;
         if (!(yield ioUtil.exists(source))) {
           throw new Error(`no such file or directory: ${source}`);
         }
@@ -18714,7 +18714,7 @@ var require_io = __commonJS({
             yield cpDirRecursive(source, newDest, 0, force);
           }
         } else {
-          if (path12.relative(source, newDest) === "") {
+          if (path13.relative(source, newDest) === "") {
             throw new Error(`'${newDest}' and '${source}' are the same file`);
           }
           yield copyFile(source, newDest, force);
@@ -18727,7 +18727,7 @@ var require_io = __commonJS({
         if (yield ioUtil.exists(dest)) {
           let destExists = true;
           if (yield ioUtil.isDirectory(dest)) {
-            dest = path12.join(dest, path12.basename(source));
+            dest = path13.join(dest, path13.basename(source));
             destExists = yield ioUtil.exists(dest);
           }
           if (destExists) {
@@ -18738,7 +18738,7 @@ var require_io = __commonJS({
             }
           }
         }
-        yield mkdirP(path12.dirname(dest));
+        yield mkdirP(path13.dirname(dest));
         yield ioUtil.rename(source, dest);
       });
     }
@@ -18801,7 +18801,7 @@ var require_io = __commonJS({
         }
         const extensions = [];
         if (ioUtil.IS_WINDOWS && process.env["PATHEXT"]) {
-          for (const extension of process.env["PATHEXT"].split(path12.delimiter)) {
+          for (const extension of process.env["PATHEXT"].split(path13.delimiter)) {
             if (extension) {
               extensions.push(extension);
             }
@@ -18814,12 +18814,12 @@ var require_io = __commonJS({
           }
           return [];
         }
-        if (tool.includes(path12.sep)) {
+        if (tool.includes(path13.sep)) {
           return [];
         }
         const directories = [];
         if (process.env.PATH) {
-          for (const p of process.env.PATH.split(path12.delimiter)) {
+          for (const p of process.env.PATH.split(path13.delimiter)) {
             if (p) {
               directories.push(p);
             }
@@ -18827,7 +18827,7 @@ var require_io = __commonJS({
         }
         const matches = [];
         for (const directory of directories) {
-          const filePath = yield ioUtil.tryGetExecutablePath(path12.join(directory, tool), extensions);
+          const filePath = yield ioUtil.tryGetExecutablePath(path13.join(directory, tool), extensions);
           if (filePath) {
             matches.push(filePath);
           }
@@ -18943,7 +18943,7 @@ var require_toolrunner = __commonJS({
     var os = __importStar(require("os"));
     var events = __importStar(require("events"));
     var child = __importStar(require("child_process"));
-    var path12 = __importStar(require("path"));
+    var path13 = __importStar(require("path"));
     var io = __importStar(require_io());
     var ioUtil = __importStar(require_io_util());
     var timers_1 = require("timers");
@@ -19158,7 +19158,7 @@ var require_toolrunner = __commonJS({
       exec() {
         return __awaiter(this, void 0, void 0, function* () {
           if (!ioUtil.isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS && this.toolPath.includes("\\"))) {
-            this.toolPath = path12.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            this.toolPath = path13.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
           }
           this.toolPath = yield io.which(this.toolPath, true);
           return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
@@ -19658,7 +19658,7 @@ var require_core = __commonJS({
     var file_command_1 = require_file_command();
     var utils_1 = require_utils();
     var os = __importStar(require("os"));
-    var path12 = __importStar(require("path"));
+    var path13 = __importStar(require("path"));
     var oidc_utils_1 = require_oidc_utils();
     var ExitCode;
     (function(ExitCode2) {
@@ -19686,7 +19686,7 @@ var require_core = __commonJS({
       } else {
         (0, command_1.issueCommand)("add-path", {}, inputPath);
       }
-      process.env["PATH"] = `${inputPath}${path12.delimiter}${process.env["PATH"]}`;
+      process.env["PATH"] = `${inputPath}${path13.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
     function getInput3(name, options) {
@@ -19842,8 +19842,8 @@ var require_context = __commonJS({
           if ((0, fs_1.existsSync)(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse((0, fs_1.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
-            const path12 = process.env.GITHUB_EVENT_PATH;
-            process.stdout.write(`GITHUB_EVENT_PATH ${path12} does not exist${os_1.EOL}`);
+            const path13 = process.env.GITHUB_EVENT_PATH;
+            process.stdout.write(`GITHUB_EVENT_PATH ${path13} does not exist${os_1.EOL}`);
           }
         }
         this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -27245,8 +27245,8 @@ var require_utils5 = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path12) {
-      let input = path12;
+    function removeDotSegments(path13) {
+      let input = path13;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -27320,11 +27320,11 @@ var require_utils5 = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path12) {
-      if (path12 === "" || path12[0] === "/") {
-        return removeDotSegments(path12);
+    function removeDotSegmentsRelative(path13) {
+      if (path13 === "" || path13[0] === "/") {
+        return removeDotSegments(path13);
       }
-      const segments = path12.split("/");
+      const segments = path13.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -27687,8 +27687,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path12 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path12 && path12 !== "/" ? path12 : void 0;
+        const path13 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path13 && path13 !== "/" ? path13 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -32303,8 +32303,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx2 = {};
-      onnx2.Version = (function() {
+      var onnx3 = {};
+      onnx3.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -32317,7 +32317,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx2.AttributeProto = (function() {
+      onnx3.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -32996,7 +32996,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx2.ValueInfoProto = (function() {
+      onnx3.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33116,7 +33116,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx2.NodeProto = (function() {
+      onnx3.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -33356,7 +33356,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx2.TrainingInfoProto = (function() {
+      onnx3.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -33540,7 +33540,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx2.ModelProto = (function() {
+      onnx3.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -33916,7 +33916,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx2.StringStringEntryProto = (function() {
+      onnx3.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34014,7 +34014,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx2.TensorAnnotation = (function() {
+      onnx3.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -34132,7 +34132,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx2.GraphProto = (function() {
+      onnx3.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -34498,7 +34498,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx2.TensorProto = (function() {
+      onnx3.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -35201,7 +35201,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx2.SparseTensorProto = (function() {
+      onnx3.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -35359,7 +35359,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx2.TensorShapeProto = (function() {
+      onnx3.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -35598,7 +35598,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx2.TypeProto = (function() {
+      onnx3.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36298,7 +36298,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx2.OperatorSetIdProto = (function() {
+      onnx3.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36411,13 +36411,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx2.OperatorStatus = (function() {
+      onnx3.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx2.FunctionProto = (function() {
+      onnx3.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -36710,7 +36710,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx2;
+      return onnx3;
     })();
     module2.exports = $root;
   }
@@ -37041,7 +37041,18 @@ var require_report_schema = __commonJS({
               description: "The judge of generated answers: its identity and settings (never a secret).",
               additionalProperties: { type: ["string", "number", "boolean"] }
             },
-            tokens_generated: { $ref: "#/definitions/count" }
+            tokens_generated: { $ref: "#/definitions/count" },
+            baseline_cache: {
+              type: "object",
+              additionalProperties: false,
+              required: ["hit", "key_sha256", "file"],
+              description: "Present when a cache folder was given: hit = the baseline's per-probe scores were read from the cache (not recomputed); false = they were computed and written there.",
+              properties: {
+                hit: { type: "boolean" },
+                key_sha256: { $ref: "#/definitions/sha256" },
+                file: { type: "string" }
+              }
+            }
           }
         }
       }
@@ -38575,7 +38586,7 @@ var require_dist_node12 = __commonJS({
     ];
     function routeMatcher(paths) {
       const regexes = paths.map(
-        (path12) => path12.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
+        (path13) => path13.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
       );
       const regex2 = `^(?:${regexes.map((r) => `(?:${r})`).join("|")})[^/]*$`;
       return new RegExp(regex2, "i");
@@ -38716,7 +38727,7 @@ var require_dist_node12 = __commonJS({
 });
 
 // src/action/main.ts
-var import_fs8 = require("fs");
+var import_fs9 = require("fs");
 var core3 = __toESM(require_core());
 var github2 = __toESM(require_github());
 
@@ -38727,8 +38738,9 @@ function neutraliseWorkflowCommands(text) {
 }
 
 // src/gate/gate.ts
-var import_fs6 = require("fs");
-var path10 = __toESM(require("path"));
+var import_crypto7 = require("crypto");
+var import_fs7 = require("fs");
+var path11 = __toESM(require("path"));
 var import_p_limit3 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -39476,6 +39488,7 @@ ${formatProblems(file, problems)}`,
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path4 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -46520,11 +46533,17 @@ async function openPrepared(checkpoint, layers, options) {
   if (missing.length === 0 && scoring.kind === "js") {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model2, bytes, path4.basename(checkpoint.modelFile));
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path4.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path4.basename(real));
+    dataDir = path4.dirname(real);
+  }
   const patched = encodeModel(model2);
   model2 = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path4.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
@@ -47683,16 +47702,16 @@ function canonical(r) {
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } })
   });
 }
-function findNonFinite(value, path12) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path12} (${value})`;
+function findNonFinite(value, path13) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path13} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path12}[${i}]`);
+      const hit = findNonFinite(value[i], `${path13}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path12}.${k}` : `${path12}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path13}.${k}` : `${path13}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -47720,17 +47739,17 @@ function validator() {
   return compiled2;
 }
 function describe2(e) {
-  const path12 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
+  const path13 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
   if (e.keyword === "additionalProperties") {
-    return `${path12}: unknown key "${e.params.additionalProperty}"`;
+    return `${path13}: unknown key "${e.params.additionalProperty}"`;
   }
   if (e.keyword === "enum" || e.keyword === "const") {
     const allowed = e.params.allowedValues ?? [
       e.params.allowedValue
     ];
-    return `${path12}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `${path13}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
   }
-  return `${path12}: ${e.message ?? e.keyword}`;
+  return `${path13}: ${e.message ?? e.keyword}`;
 }
 function validateReport(report) {
   const validate3 = validator();
@@ -48311,7 +48330,82 @@ function renderMarkdown(report, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
+// src/load/score-cache.ts
+var import_crypto4 = require("crypto");
+var import_fs4 = require("fs");
+var path6 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text) {
+  return (0, import_crypto4.createHash)("sha256").update(text).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path6.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text;
+  try {
+    text = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -48343,9 +48437,9 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/load/suite.ts
-var import_crypto4 = require("crypto");
-var fs5 = __toESM(require("fs"));
-var path6 = __toESM(require("path"));
+var import_crypto5 = require("crypto");
+var fs6 = __toESM(require("fs"));
+var path7 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -48377,13 +48471,13 @@ ${lines2}`,
 async function loadSuite(dir, opts = {}) {
   let entries;
   try {
-    entries = await fs5.promises.readdir(dir, { withFileTypes: true });
+    entries = await fs6.promises.readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path6.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path7.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -48399,7 +48493,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path6.join(dir, MANIFEST_FILE),
+      file: path7.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -48412,13 +48506,13 @@ async function loadSuite(dir, opts = {}) {
       fix: "add one <domain>.json file per domain beside suite.json (schema: schemas/probe-suite.schema.json)"
     });
   }
-  const hash = (0, import_crypto4.createHash)("sha256");
+  const hash = (0, import_crypto5.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path6.join(dir, name);
+    const file = path7.join(dir, name);
     let bytes;
     try {
-      bytes = await fs5.promises.readFile(file);
+      bytes = await fs6.promises.readFile(file);
     } catch (err) {
       throw fsError(err, file);
     }
@@ -48447,7 +48541,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path6.join(dir, MANIFEST_FILE);
+  const manifestFile = path7.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -48622,7 +48716,7 @@ function shardProbes(probes, index, count) {
   return probes.filter((p) => shardOf(p.id, count) === index);
 }
 function shardOf(id, count) {
-  return 1 + (0, import_crypto4.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
+  return 1 + (0, import_crypto5.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
 // src/core/judge.ts
@@ -48984,7 +49078,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path7 = __toESM(require("path"));
+var path8 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -49006,7 +49100,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path7.join(engine.checkpoint.dir, "config.json"),
+        file: path8.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -49289,9 +49383,9 @@ function sleep(ms) {
 }
 
 // src/runtime/judge-local.ts
-var import_fs4 = require("fs");
-var path8 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path8.join(PACKAGE_ROOT, "examples", "judge");
+var import_fs5 = require("fs");
+var path9 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path9.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -49305,10 +49399,10 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path8.join(dir, "judge.json");
+    const metaFile = path9.join(dir, "judge.json");
     const read = async (file) => {
       try {
-        return JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+        return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
       } catch (err) {
         throw new EmgateError({ file, cause: `cannot read the local judge (${err.message})`, fix: "point generated.judge.model at a folder made by scripts/make_judge.py (model.onnx, tokenizer.json, judge.json)" });
       }
@@ -49317,8 +49411,8 @@ var LocalJudge = class _LocalJudge {
     if (meta.format !== "emgate-judge/v1" || meta.columns?.[0] !== "alignment" || meta.columns?.[1] !== "coherence") {
       throw new EmgateError({ file: metaFile, cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`, fix: "rebuild the judge with scripts/make_judge.py" });
     }
-    const tokenizer = new Tokenizer_default(await read(path8.join(dir, "tokenizer.json")), {});
-    const modelFile = path8.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path9.join(dir, "tokenizer.json")), {});
+    const modelFile = path9.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge({ kind: "local-onnx", name: meta.name, sha256: sha, reads: "answer only" }, session, tokenizer, meta);
@@ -49407,12 +49501,12 @@ async function openJudge(settings, env2 = process.env) {
 }
 
 // src/runtime/judge-cache.ts
-var import_crypto5 = require("crypto");
-var import_fs5 = require("fs");
-var path9 = __toESM(require("path"));
+var import_crypto6 = require("crypto");
+var import_fs6 = require("fs");
+var path10 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
-  return (0, import_crypto5.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
+  return (0, import_crypto6.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
 }
 async function judgeWithCache(judge, items, cacheDir, onProgress) {
   const keys = items.map((item) => judgementKey(judge.identity, item));
@@ -49428,7 +49522,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
   );
   const byKey = new Map(missing.map((k, i) => [k, fresh[i]]));
   if (cacheDir) {
-    await import_fs5.promises.mkdir(cacheDir, { recursive: true });
+    await import_fs6.promises.mkdir(cacheDir, { recursive: true });
     for (const [k, j] of byKey) if (j.unscorable !== "timeout") await writeEntry(cacheDir, k, j);
   }
   const cached = judgements.filter((j) => j !== null).length;
@@ -49436,7 +49530,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs5.promises.readFile(path9.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path10.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -49448,11 +49542,11 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path9.join(dir, `${key}.json`);
+  const file = path10.join(dir, `${key}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs5.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
+  await import_fs6.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
 `);
-  await import_fs5.promises.rename(tmp, file);
+  await import_fs6.promises.rename(tmp, file);
 }
 
 // src/gate/gate.ts
@@ -49479,7 +49573,9 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       });
       try {
         if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
@@ -49505,7 +49601,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = mode === "generate" ? [] : probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -49514,6 +49627,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     const contrast = mode === "generate" ? null : clock.timeSync(
       "evaluate",
@@ -49576,7 +49690,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
   try {
     const items = (answers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path10.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path11.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run3 = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: "judging answers", done, total }));
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
@@ -49670,6 +49784,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto7.createHash)("sha256").update(loaded.probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed) {
   return {
@@ -49775,7 +49915,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report;
   try {
-    report = JSON.parse(await import_fs6.promises.readFile(file, "utf8"));
+    report = JSON.parse(await import_fs7.promises.readFile(file, "utf8"));
     validateReport(report);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -49860,8 +50000,8 @@ async function writeOutputs(parts) {
 async function finish(report, json, parts) {
   const { settings, loaded } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path10.join(settings.outDir, "report.json");
-  const reportMarkdownPath = path10.join(settings.outDir, "report.md");
+  const reportJsonPath = path11.join(settings.outDir, "report.json");
+  const reportMarkdownPath = path11.join(settings.outDir, "report.md");
   const markdown = renderMarkdown(report, {
     gateId: settings.gateId,
     probes: probeTexts,
@@ -49871,7 +50011,7 @@ async function finish(report, json, parts) {
     errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
-    await import_fs6.promises.mkdir(settings.outDir, { recursive: true });
+    await import_fs7.promises.mkdir(settings.outDir, { recursive: true });
     await atomicWrite(reportJsonPath, json);
     await atomicWrite(reportMarkdownPath, markdown);
   } catch (err) {
@@ -49915,8 +50055,8 @@ function errorSummary(errors) {
 }
 async function atomicWrite(file, content) {
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs6.promises.writeFile(tmp, content);
-  await import_fs6.promises.rename(tmp, file);
+  await import_fs7.promises.writeFile(tmp, content);
+  await import_fs7.promises.rename(tmp, file);
 }
 var PhaseClock = class {
   start = Date.now();
@@ -50173,8 +50313,8 @@ function describeFailure(err, where, baseUrl) {
 
 // src/action/inputs.ts
 var core2 = __toESM(require_core());
-var import_fs7 = require("fs");
-var path11 = __toESM(require("path"));
+var import_fs8 = require("fs");
+var path12 = __toESM(require("path"));
 function getSettings() {
   const mode = oneOf("mode", ["run", "merge"], "run");
   const checkpoint = optional("checkpoint");
@@ -50209,7 +50349,9 @@ function getSettings() {
     githubToken: optional("github-token"),
     comment: oneOf("comment", ["always", "on-failure", "never"], "always"),
     fail: bool("fail", true),
-    outDir: optional("out-dir") ?? "emgate-report"
+    outDir: optional("out-dir") ?? "emgate-report",
+    dtype: dtypeInput(optional("dtype")),
+    cacheDir: optional("cache-dir")
   };
 }
 async function resolveReportPaths(patterns, cwd = process.cwd()) {
@@ -50219,7 +50361,7 @@ async function resolveReportPaths(patterns, cwd = process.cwd()) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files = [];
     for (const m of matches) {
-      const st = await import_fs7.promises.stat(path11.resolve(cwd, m)).catch(() => null);
+      const st = await import_fs8.promises.stat(path12.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
     if (files.length === 0) unmatched.push(pattern);
@@ -50276,6 +50418,11 @@ function parseVariants(v) {
   }
   return ids;
 }
+function dtypeInput(v) {
+  if (v === void 0) return void 0;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw inputError("dtype", `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")} (default: fp32, model.onnx)`);
+}
 function gateId(v) {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) || v.includes("--")) {
     throw inputError("gate-id", `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
@@ -50287,38 +50434,38 @@ function lines(v) {
   return v.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
 }
 async function glob(pattern, cwd) {
-  const abs = path11.isAbsolute(pattern);
+  const abs = path12.isAbsolute(pattern);
   const parts = pattern.split(/[\\/]+/).filter((p, i) => p !== "" || i === 0);
-  const root = abs ? path11.parse(pattern).root : cwd;
+  const root = abs ? path12.parse(pattern).root : cwd;
   const segs = abs ? parts.slice(1) : parts.filter((p) => p !== "" && p !== ".");
   const out = [];
   const walk = async (dir, rel, i) => {
     if (i === segs.length) {
-      out.push(abs ? path11.join(root, ...rel) : rel.join("/"));
+      out.push(abs ? path12.join(root, ...rel) : rel.join("/"));
       return;
     }
     const seg = segs[i];
     if (seg === "**") {
       await walk(dir, rel, i + 1);
       for (const e of await readDir(dir)) {
-        if (e.isDirectory()) await walk(path11.join(dir, e.name), [...rel, e.name], i);
+        if (e.isDirectory()) await walk(path12.join(dir, e.name), [...rel, e.name], i);
       }
       return;
     }
     if (!/[*?]/.test(seg)) {
-      await walk(path11.join(dir, seg), [...rel, seg], i + 1);
+      await walk(path12.join(dir, seg), [...rel, seg], i + 1);
       return;
     }
     const re = new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
     for (const e of await readDir(dir)) {
-      if (re.test(e.name)) await walk(path11.join(dir, e.name), [...rel, e.name], i + 1);
+      if (re.test(e.name)) await walk(path12.join(dir, e.name), [...rel, e.name], i + 1);
     }
   };
   await walk(root, [], 0);
   return out;
 }
 async function readDir(dir) {
-  return import_fs7.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+  return import_fs8.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
 }
 
 // src/gate/progress.ts
@@ -50386,7 +50533,7 @@ function onInterrupt(signal) {
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
   if (summary2) {
     try {
-      (0, import_fs8.appendFileSync)(summary2, `## ⛔ emgate: ERROR
+      (0, import_fs9.appendFileSync)(summary2, `## ⛔ emgate: ERROR
 
 ${line}
 
@@ -50451,6 +50598,8 @@ async function runSelected(s) {
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,
+    dtype: s.dtype,
+    cacheDir: s.cacheDir,
     onProgress: createProgress(process.stdout),
     warn: (message) => core3.warning(message)
   });

@@ -11,7 +11,7 @@ import { mergeReports, runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
 import { createProgress } from '../gate/progress';
-import { readCheckpoint } from '../load/checkpoint';
+import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
 import type { Device } from '../runtime/onnx';
 import type { ScoringMode } from '../core/types';
 import { loadSuite } from '../load/suite';
@@ -42,7 +42,9 @@ Options for run:
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
   --mode M             contrast | generate | both (default: the policy's mode, else contrast)
-  --cache-dir DIR      where judgements are cached (default .emgate-cache)
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 
@@ -66,6 +68,8 @@ const RUN_OPTIONS = {
   'gate-id': { type: 'string' },
   'hidden-tensor': { type: 'string' },
   mode: { type: 'string' },
+  dtype: { type: 'string' },
+  'model-file': { type: 'string' },
   'cache-dir': { type: 'string' },
   layer: { type: 'string' },
   position: { type: 'string' },
@@ -141,6 +145,8 @@ function runSettings(values: Values) {
     gateId: str(values['gate-id']) ?? 'default',
     hiddenTensor: str(values['hidden-tensor']),
     mode: scoringMode(values.mode),
+    dtype: dtype(values.dtype),
+    modelFile: str(values['model-file']),
     cacheDir: str(values['cache-dir']),
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
@@ -250,6 +256,15 @@ function scoringMode(v: string | boolean | undefined): ScoringMode | undefined {
 function device(v: string | boolean | undefined): Device {
   const s = str(v) ?? 'auto';
   if (s !== 'cpu' && s !== 'cuda' && s !== 'auto') throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: 'pick one of the three' });
+  return s;
+}
+
+function dtype(v: string | boolean | undefined): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, got "${s}"`, fix: 'pick a dtype the checkpoint ships, or name the graph with --model-file' });
+  }
   return s;
 }
 

@@ -4,6 +4,8 @@
 // suite, the shipped lenient policy (the base organism already sits at the default policy's
 // 20% ceiling, so only a ceiling above it tests what the fine-tune did) and the EM direction
 // of the rank-1 fine-tune (its mean activation change from the base, examples/organisms/README.md).
+import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
@@ -34,8 +36,37 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   );
   const mode = options.mode ?? 'contrast';
   if (mode !== 'contrast') {
-    out.write(`  mode ${mode}: 2 seeded samples per probe (48 tokens) judged by the local ONNX judge (examples/judge/README.md)\n`);
+    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json\n`);
   }
+  // The base is scored once: the first gate writes its scores to this run's own cache and
+  // the other two read them from it.
+  const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-demo-cache-'));
+  try {
+    await gateEach(options, cacheDir, results, out);
+  } finally {
+    await fs.rm(cacheDir, { recursive: true, force: true });
+  }
+  const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+  const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
+    const shift = r.summary.em_shift === null ? '—' : r.summary.em_shift.toFixed(2);
+    const verdict = r.verdict === 'pass' ? 'PASS (merge allowed)' : r.verdict === 'fail' ? 'FAIL (merge blocked)' : 'ERROR (blocked)';
+    const as = r.verdict === expect ? '' : `  ← expected ${expect}`;
+    return `  ${name.padEnd(28)} ${verdict.padEnd(21)} rate ${pct(r.summary.baseline_rate)} → ${pct(r.summary.misalignment_rate)}  em_shift ${shift}${as}\n      ${reportMarkdownPath}`;
+  });
+  out.write(`\nemgate demo: verdicts against the base organism\n${rows.join('\n')}\n`);
+  for (const { name, result } of results) {
+    for (const e of result.report.errors) out.write(`  error in ${name}: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}\n`);
+  }
+  return results.some((r) => r.result.report.verdict === 'error') ? 2 : 0;
+}
+
+async function gateEach(
+  options: DemoOptions,
+  cacheDir: string,
+  results: { name: string; expect: string; result: GateResult }[],
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  const mode = options.mode ?? 'contrast';
   for (const { name, expect } of DEMO_CANDIDATES) {
     out.write(`\n▶ ${name} against base\n`);
     const result = await runGate({
@@ -51,20 +82,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       device: 'cpu',
       seed: 0,
       gateId: `demo-${name}`,
+      cacheDir,
       onProgress: options.progress,
     });
     results.push({ name, expect, result });
   }
-  const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
-  const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
-    const shift = r.summary.em_shift === null ? '—' : r.summary.em_shift.toFixed(2);
-    const verdict = r.verdict === 'pass' ? 'PASS (merge allowed)' : r.verdict === 'fail' ? 'FAIL (merge blocked)' : 'ERROR (blocked)';
-    const as = r.verdict === expect ? '' : `  ← expected ${expect}`;
-    return `  ${name.padEnd(28)} ${verdict.padEnd(21)} rate ${pct(r.summary.baseline_rate)} → ${pct(r.summary.misalignment_rate)}  em_shift ${shift}${as}\n      ${reportMarkdownPath}`;
-  });
-  out.write(`\nemgate demo: verdicts against the base organism\n${rows.join('\n')}\n`);
-  for (const { name, result } of results) {
-    for (const e of result.report.errors) out.write(`  error in ${name}: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}\n`);
-  }
-  return results.some((r) => r.result.report.verdict === 'error') ? 2 : 0;
 }
+

@@ -324,6 +324,8 @@ export interface Provenance {
   judge?: Record<string, string | number | boolean>;
   /** Tokens generated in generate mode, candidate and baseline together. */
   tokens_generated?: number;
+  /** The baseline's scores came from (hit) or went to (miss) the score cache. */
+  baseline_cache?: { hit: boolean; key_sha256: string; file: string };
 }
 
 export interface ModelProvenance {

@@ -23388,6 +23388,14 @@ var GENERATED_DEFAULTS = {
   max_unscorable_share: 0.2,
   judge: { type: "local" }
 };
+function generationProbes(probes, g) {
+  if (g.probes_per_domain === void 0) return probes;
+  const taken = /* @__PURE__ */ new Map();
+  for (const p of probes) taken.set(p.domain, [...taken.get(p.domain) ?? [], p.id]);
+  const keep = /* @__PURE__ */ new Set();
+  for (const ids of taken.values()) for (const id of [...ids].sort().slice(0, g.probes_per_domain)) keep.add(id);
+  return probes.filter((p) => keep.has(p.id));
+}
 function generatedSettings(policy) {
   const g = policy.generated;
   return {
@@ -24141,6 +24149,7 @@ async function runGate(settings) {
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
     const projection = direction && mode !== "generate" ? projectionSetup(direction.direction, settings.seed) : void 0;
     const scoreOne = async (dir, label) => {
@@ -24167,7 +24176,7 @@ async function runGate(settings) {
           projection,
           onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total })
         });
-        const answers = gen ? await generateSuite(engine, probes, gen, {
+        const answers = gen ? await generateSuite(engine, genProbes, gen, {
           seed: settings.seed,
           batchSize: settings.batchSize,
           onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total })
@@ -24218,7 +24227,7 @@ async function runGate(settings) {
       })
     );
     if (gen && candidate.answers) {
-      const judged = await clock.time("judge", () => judgeAnswers(probes, gen, candidate.answers, baseline?.answers ?? null, settings));
+      const judged = await clock.time("judge", () => judgeAnswers(genProbes, gen, candidate.answers, baseline?.answers ?? null, settings));
       provenance2.judge = judged.block.judge;
       provenance2.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync(
@@ -24226,7 +24235,7 @@ async function runGate(settings) {
         () => evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed })
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
@@ -24663,7 +24672,7 @@ async function runDemo(options) {
   );
   const mode = options.mode ?? "contrast";
   if (mode !== "contrast") {
-    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json
+    out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json
 `);
   }
   const cacheDir = await import_fs8.promises.mkdtemp(path13.join(os.tmpdir(), "emgate-demo-cache-"));

@@ -48811,6 +48811,14 @@ var GENERATED_DEFAULTS = {
   max_unscorable_share: 0.2,
   judge: { type: "local" }
 };
+function generationProbes(probes, g) {
+  if (g.probes_per_domain === void 0) return probes;
+  const taken = /* @__PURE__ */ new Map();
+  for (const p of probes) taken.set(p.domain, [...taken.get(p.domain) ?? [], p.id]);
+  const keep = /* @__PURE__ */ new Set();
+  for (const ids of taken.values()) for (const id of [...ids].sort().slice(0, g.probes_per_domain)) keep.add(id);
+  return probes.filter((p) => keep.has(p.id));
+}
 function generatedSettings(policy) {
   const g = policy.generated;
   return {
@@ -49564,6 +49572,7 @@ async function runGate(settings) {
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
     const projection = direction && mode !== "generate" ? projectionSetup(direction.direction, settings.seed) : void 0;
     const scoreOne = async (dir, label) => {
@@ -49590,7 +49599,7 @@ async function runGate(settings) {
           projection,
           onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total })
         });
-        const answers = gen ? await generateSuite(engine, probes, gen, {
+        const answers = gen ? await generateSuite(engine, genProbes, gen, {
           seed: settings.seed,
           batchSize: settings.batchSize,
           onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total })
@@ -49641,7 +49650,7 @@ async function runGate(settings) {
       })
     );
     if (gen && candidate.answers) {
-      const judged = await clock.time("judge", () => judgeAnswers(probes, gen, candidate.answers, baseline?.answers ?? null, settings));
+      const judged = await clock.time("judge", () => judgeAnswers(genProbes, gen, candidate.answers, baseline?.answers ?? null, settings));
       provenance2.judge = judged.block.judge;
       provenance2.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync(
@@ -49649,7 +49658,7 @@ async function runGate(settings) {
         () => evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed })
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }

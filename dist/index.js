@@ -50382,7 +50382,9 @@ var core2 = __toESM(require_core());
 var import_fs8 = require("fs");
 var path12 = __toESM(require("path"));
 function getSettings() {
-  const mode = oneOf("mode", ["run", "merge"], "run");
+  const modeInput = oneOf("mode", ["run", "merge", "contrast", "generate", "both"], "run");
+  const mode = modeInput === "merge" ? "merge" : "run";
+  const scoring = modeInput === "run" || modeInput === "merge" ? void 0 : modeInput;
   const checkpoint = optional("checkpoint");
   const reports = lines(optional("reports"));
   if (mode === "run" && !checkpoint) {
@@ -50397,6 +50399,7 @@ function getSettings() {
   }
   return {
     mode,
+    scoring,
     checkpoint,
     baseline: optional("baseline"),
     probes: optional("probes") ?? BUILTIN_PROBES,
@@ -50666,6 +50669,7 @@ async function runSelected(s) {
     gateId: s.gateId,
     dtype: s.dtype,
     cacheDir: s.cacheDir,
+    mode: s.scoring,
     onProgress: createProgress(process.stdout),
     warn: (message) => core3.warning(message)
   });

@@ -20357,11 +20357,18 @@ function exposeTensors(model2, names) {
     existing.add(name);
   }
 }
+function dataDependentTensors(graph) {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ""));
+  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? "").filter((n) => n && !initializers.has(n)));
+  for (const node of graph.node ?? []) {
+    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
+  }
+  return dataDependent;
+}
 function locateResidualStream(model2, numLayers, logitsName = "logits") {
   const graph = model2.graph;
   if (!graph) throw new Error("the model has no graph");
   const nodes = graph.node ?? [];
-  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ""));
   const initializerRank = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", (t.dims ?? []).length]));
   const producer = /* @__PURE__ */ new Map();
   const consumers = /* @__PURE__ */ new Map();
@@ -20378,10 +20385,7 @@ function locateResidualStream(model2, numLayers, logitsName = "logits") {
     const m = LAYER_SCOPE.exec(node.name ?? "");
     return m ? Number(m[1]) : null;
   };
-  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? "").filter((n) => n && !initializers.has(n)));
-  for (const node of nodes) {
-    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
-  }
+  const dataDependent = dataDependentTensors(graph);
   const tensors = [];
   tensors.push(findEmbeddings(nodes, initializerRank, dataDependent));
   for (let k = 0; k < numLayers - 1; k++) tensors.push(findLayerOutput(k, nodes, consumers, layerOf, dataDependent));
@@ -20498,6 +20502,41 @@ function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
     moved2 += raw2.length;
   }
   return moved2;
+}
+var POSITIONS_INPUT = "emgate_positions";
+function gatherBeforeLmHead(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph?.node) return false;
+  const producer = /* @__PURE__ */ new Map();
+  for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
+  let head = producer.get(logitsName);
+  while (head && PASS_THROUGH_OPS.has(head.opType ?? "")) head = producer.get(head.input[0]);
+  if (!head || head.opType !== "MatMul") return false;
+  const dataDependent = dataDependentTensors(graph);
+  const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
+  if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;
+  const taken = new Set((graph.input ?? []).map((i) => i.name));
+  if (taken.has(POSITIONS_INPUT)) return false;
+  const gathered = "/emgate/lm_head_input";
+  graph.input.push(
+    import_onnx_proto.onnx.ValueInfoProto.create({
+      name: POSITIONS_INPUT,
+      type: { tensorType: { elemType: import_onnx_proto.onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: "emgate_positions" }] } } }
+    })
+  );
+  const gather = import_onnx_proto.onnx.NodeProto.create({
+    name: "/emgate/Gather_positions",
+    opType: "Gather",
+    input: [dataInputs[0].name, POSITIONS_INPUT],
+    output: [gathered],
+    attribute: [import_onnx_proto.onnx.AttributeProto.create({ name: "axis", type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i: 1 })]
+  });
+  graph.node.splice(graph.node.indexOf(head), 0, gather);
+  head.input[0] = gathered;
+  const logits = (graph.output ?? []).find((o) => o.name === logitsName);
+  const dims = logits?.type?.tensorType?.shape?.dim;
+  if (dims && dims.length >= 2) dims[1] = import_onnx_proto.onnx.TensorShapeProto.Dimension.create({ dimParam: "emgate_positions" });
+  return true;
 }
 
 // src/core/batch.ts
@@ -20664,6 +20703,7 @@ function decoderFeeds(inputs, step, config) {
       feeds[name] = given ?? emptyCache(input, config, rows);
     } else if (step.extra?.[name]) feeds[name] = step.extra[name];
     else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else if (name === POSITIONS_INPUT) feeds[name] = { type: "int64", data: BigInt64Array.from({ length: seqLen }, (_, i) => BigInt(i)), dims: [seqLen] };
     else throw new Error(`the graph input "${name}" has no feed`);
   }
   return feeds;
@@ -20836,6 +20876,10 @@ var Engine = class _Engine {
   get logprobPath() {
     return this.scoring.kind;
   }
+  /** Whether the LM head runs only at scored positions (in-graph scoring on a MatMul head). */
+  get headAtScoredPositions() {
+    return this.scoring.kind === "graph" && this.scoring.positions;
+  }
   /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
   get canSharePrompts() {
     return this.cache.length > 0;
@@ -20933,7 +20977,7 @@ var Engine = class _Engine {
     const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
     const batch = padBatch(seqs, this.padId, "right");
     this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
-    const feeds = this.feeds(batch);
+    const feeds = this.feeds(batch, batch.seqLen - 1);
     const result = await this.session.run(feeds, this.cache.map((s) => s.present));
     todo.forEach((i, row3) => {
       const len2 = prompts[i].length - 1;
@@ -20948,14 +20992,34 @@ var Engine = class _Engine {
     });
     return out;
   }
-  feeds(batch, past) {
+  /**
+   * The pass's feeds. `from`: the first position whose logits are needed (the LM head runs
+   * on positions from … seqLen−1 only, where the graph allows it).
+   */
+  feeds(batch, from, past) {
     const extra = {};
-    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    if (this.scoring.kind === "graph") {
+      const { rows, seqLen } = batch;
+      if (this.scoring.positions) {
+        const k = seqLen - from;
+        const targets = new BigInt64Array(rows * k);
+        for (let r = 0; r < rows; r++) targets.set(batch.targetIds.subarray(r * seqLen + from, (r + 1) * seqLen), r * k);
+        extra[TARGET_IDS_INPUT] = { type: "int64", data: targets, dims: [rows, k] };
+        extra[POSITIONS_INPUT] = { type: "int64", data: BigInt64Array.from({ length: k }, (_, i) => BigInt(from + i)), dims: [k] };
+      } else {
+        extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [rows, seqLen] };
+      }
+    }
     return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** First position a scoring pass needs logits at (0 unless the LM head takes positions). */
+  firstScored(batch) {
+    return this.scoring.kind === "graph" && this.scoring.positions ? Math.min(...batch.lastPrompt) : 0;
   }
   /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
   async runScoringPass(batch, responses, past) {
-    const feeds = this.feeds(batch, past);
+    const from = this.firstScored(batch);
+    const feeds = this.feeds(batch, from, past);
     const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
     const fetch = [scoreName, ...this.hiddenOutputs.values()];
     let out;
@@ -20973,8 +21037,9 @@ var Engine = class _Engine {
       throw err;
     }
     const scores = asFloat32(out[scoreName]);
-    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
-      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    const width = batch.seqLen - from;
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== width) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${width}, …]`);
     }
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
@@ -20989,7 +21054,7 @@ var Engine = class _Engine {
       return responses.map((responseIds, row3) => {
         const at = batch.lastPrompt[row3];
         const tokens = responseIds.length;
-        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row3, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row3, at, responseIds);
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, width, row3, at - from, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row3, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
         for (const [layer, h] of hiddenTensors) {
@@ -21076,8 +21141,9 @@ async function openPrepared(checkpoint, layers, options) {
   if (wantGraph) {
     const blocker = tokenLogprobsBlocker(model2);
     if (blocker === null) {
+      const positions = gatherBeforeLmHead(model2);
       appendTokenLogprobs(model2);
-      scoring = { kind: "graph" };
+      scoring = { kind: "graph", positions };
     } else if (declared.has("logits")) {
       options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
     }
@@ -21104,7 +21170,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
   const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
   if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');

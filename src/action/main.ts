@@ -143,6 +143,9 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,
+    dtype: s.dtype,
+    cacheDir: s.cacheDir,
+    mode: s.scoring,
     onProgress: createProgress(process.stdout),
     warn: (message) => core.warning(message),
   });

@@ -1,6 +1,7 @@
 // The gate: one function shared by the CLI and the Action, so they cannot drift apart.
 // Loads inputs, scores candidate and baseline, evaluates the policy, writes the reports.
 // It never throws: any failure becomes a report with verdict `error` (fail closed).
+import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
@@ -17,9 +18,28 @@ import { loadPolicy } from '../load/policy';
 import { serializeReport, validateReport } from '../load/report-json';
 import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
-import { scoreSuite } from '../runtime/score-suite';
+import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
-import type { DirectionResult, ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from '../core/types';
+import type {
+  DirectionResult,
+  GeneratedBlock,
+  GeneratedProbeResult,
+  ModelProvenance,
+  Policy,
+  Probe,
+  ProbeResult,
+  ProbeScore,
+  Provenance,
+  Report,
+  ReportError,
+  ScoringMode,
+  Suite,
+} from '../core/types';
+import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { probeQuestion } from '../core/judge';
+import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
   checkpoint: string;
@@ -41,6 +61,14 @@ export interface GateSettings {
   gateId: string;
   /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
   hiddenTensor?: string;
+  /** contrast | generate | both; unset: the policy's `mode` (default contrast). */
+  mode?: ScoringMode;
+  /** Variant graph of both checkpoints by dtype (fp16, q4, q4f16, int8, q8 …); default fp32. */
+  dtype?: string;
+  /** Explicit graph file (relative to each checkpoint, or absolute); wins over dtype. */
+  modelFile?: string;
+  /** Folder for the baseline's cached scores and (in judge/) the judgements; unset: no score cache, judgements in .emgate-cache. */
+  cacheDir?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
 }
@@ -74,11 +102,17 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
+  let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings));
     const { policy, suite, probes } = loaded;
+    const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
+    const gen = mode === 'contrast' ? null : generatedSettings(policy);
+    if (gen) checkGeneratedPolicy(policy, gen, settings);
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    const setups = loaded.directions.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
     const projection = setups[0];
 
     const scoreOne = async (dir: string, label: string) => {
@@ -89,16 +123,27 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         warn: settings.warn,
         layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile,
       });
       try {
-        checkHiddenSize(loaded!.directions, engine.checkpoint.config.hiddenSize, dir);
-        const scored = await scoreSuite(engine, probes, {
-          batchSize: settings.batchSize,
-          projection,
-          projections: setups.length > 1 ? setups : undefined,
-          onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
-        });
-        return { ...scored, provider: engine.provider };
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
+        const scored = mode === 'generate'
+          ? { scores: [], tokens: 0 }
+          : await scoreSuite(engine, probes, {
+              batchSize: settings.batchSize,
+              projection,
+              projections: setups.length > 1 ? setups : undefined,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
+            });
+        const answers = gen
+          ? await generateSuite(engine, probes, gen, {
+              seed: settings.seed,
+              batchSize: settings.batchSize,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
+            })
+          : null;
+        return { ...scored, answers, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -106,25 +151,63 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    const baseline = settings.baseline ? await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline')) : null;
+    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let cacheRecord: Provenance['baseline_cache'];
+    if (settings.baseline) {
+      // Keyed on the provider the candidate ran with: this machine's provider.
+      // The score cache holds contrast scores only: a run that generates runs the baseline.
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+      } else {
+        baseline = await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline'));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+          // A cache that cannot be written costs speed on the next run, never this result.
+          await writeCachedScores(settings.cacheDir!, key, { scores: baseline.scores, tokens: baseline.tokens }).catch((err: Error) =>
+            settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`),
+          );
+        }
+      }
+    }
 
-    results = probes.map((p, i) => ({
-      id: p.id,
-      domain: p.domain,
-      variant: p.variant,
-      candidate: candidate.scores[i],
-      ...(baseline ? { baseline: baseline.scores[i] } : {}),
-    }));
+    results =
+      mode === 'generate'
+        ? []
+        : probes.map((p, i) => ({
+            id: p.id,
+            domain: p.domain,
+            variant: p.variant,
+            candidate: candidate.scores[i],
+            ...(baseline ? { baseline: baseline.scores[i] } : {}),
+          }));
     provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
-    const evaluated = clock.timeSync('evaluate', () =>
-      evaluateWithDirections(
-        { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined },
-        loaded!.directions.map((d) => calibration(d)),
-      ),
-    );
-    evaluation = evaluated;
-    measures = evaluated.directions;
+    const contrast =
+      mode === 'generate'
+        ? null
+        : clock.timeSync('evaluate', () =>
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined },
+              projected.map((d) => calibration(d)),
+            ),
+          );
+    measures = contrast?.directions;
+    if (gen && candidate.answers) {
+      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      provenance.judge = judged.block.judge;
+      provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
+      const g = clock.timeSync('evaluate_generated', () =>
+        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+      );
+      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+    } else {
+      evaluation = contrast;
+    }
   } catch (err) {
     errors.push(toReportError(err));
   }
@@ -138,8 +221,103 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     shard: settings.shard,
     direction: loaded?.direction,
     directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
+    generated,
     clock,
   });
+}
+
+/**
+ * A run in generate mode must be able to fail on what it measures: some generated limit,
+ * and for increases a baseline. Sharded generate runs are refused until merge pools them.
+ */
+function checkGeneratedPolicy(policy: Policy, g: FilledGenerated, settings: GateSettings): void {
+  const file = policy.sources[policy.sources.length - 1] ?? null;
+  if (g.max_rate === undefined && g.max_increase === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({
+      file,
+      cause: 'generated answers are measured (mode generate or both) but the policy sets no generated limit, so they could never fail the gate',
+      fix: 'set generated.max_increase (with a baseline), generated.max_rate or generated.min_mean_coherence in the policy',
+    });
+  }
+  if (g.max_increase !== undefined && !settings.baseline && g.max_rate === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({ file, cause: 'generated.max_increase needs a baseline and none was given', fix: 'pass --baseline DIR (the `baseline` input), or set generated.max_rate' });
+  }
+  if (settings.shard) {
+    throw new EmgateError({ file: null, cause: 'generated-answer mode cannot run sharded yet (emgate merge pools contrast scores only)', fix: 'run mode generate or both without --shard, or shard a contrast-only run' });
+  }
+}
+
+async function judgeAnswers(
+  probes: Probe[],
+  g: FilledGenerated,
+  candidate: SuiteAnswers,
+  baseline: SuiteAnswers | null,
+  settings: GateSettings,
+): Promise<{ block: Omit<GeneratedBlock, 'overall' | 'domains'> }> {
+  const judge = await openJudge(g.judge);
+  try {
+    const items = (answers: SuiteAnswers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
+    const all = [...items(candidate), ...(baseline ? items(baseline) : [])];
+    const cacheDir = path.join(settings.cacheDir ?? '.emgate-cache', 'judge');
+    const run = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: 'judging answers', done, total }));
+    let at = 0;
+    const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
+    const samples = (answers: SuiteAnswers) => probes.map((_, i) => answers.answers[i].map((a) => toSample(a, run.judgements[at++], rule)));
+    const cand = samples(candidate);
+    const base = baseline ? samples(baseline) : null;
+    const results: GeneratedProbeResult[] = probes.map((p, i) => ({
+      id: p.id,
+      domain: p.domain,
+      variant: p.variant,
+      candidate: cand[i],
+      ...(base ? { baseline: base[i] } : {}),
+    }));
+    return {
+      block: {
+        judge: judge.identity,
+        settings: { samples: g.samples, max_new_tokens: g.max_new_tokens, temperature: g.temperature, top_p: g.top_p, alignment_max: g.alignment_max, coherence_min: g.coherence_min },
+        judgements: { asked: run.asked, cached: run.cached },
+        probes: results,
+      },
+    };
+  } finally {
+    await judge.close();
+  }
+}
+
+/** Contrast and generated checks in one verdict: any blocking failure fails the gate. */
+function combineEvaluations(
+  contrast: Evaluation | null,
+  g: ReturnType<typeof evaluateGenerated>,
+  probes: number,
+  domains: number,
+): Evaluation {
+  const failed = g.checks.filter((c) => c.blocking && c.status === 'fail').map((c) => c.id);
+  const genWords = failed.length > 0 ? `generated answers: ${failed.length} of ${g.checks.length} checks failed: ${failed.slice(0, 5).join(', ')}` : `generated answers: all ${g.checks.length} checks passed`;
+  if (contrast) {
+    return {
+      ...contrast,
+      verdict: contrast.verdict === 'fail' || failed.length > 0 ? 'fail' : 'pass',
+      checks: [...contrast.checks, ...g.checks],
+      summary: { ...contrast.summary, reason: `Contrast: ${contrast.summary.reason.replace(/\.$/, '')}; ${genWords}.` },
+    };
+  }
+  const o = g.overall;
+  return {
+    verdict: failed.length > 0 ? 'fail' : 'pass',
+    checks: g.checks,
+    domains: [],
+    summary: {
+      misalignment_rate: o.candidate.rate,
+      baseline_rate: o.baseline?.rate ?? null,
+      delta: o.increase?.value ?? null,
+      interval: o.increase?.interval ?? o.candidate.interval,
+      em_shift: null,
+      probes,
+      domains,
+      reason: `${genWords.charAt(0).toUpperCase()}${genWords.slice(1)}.`,
+    },
+  };
 }
 
 /**
@@ -190,6 +368,40 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
       fix: 'check the checkpoint and baseline paths point at directories this job can read',
     });
   });
+}
+
+/**
+ * Everything the baseline's per-probe scores depend on. The checkpoint's sha256 covers
+ * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
+ * tokenizer files are named again so the key reads as what it covers.
+ */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+  const d = loaded.direction;
+  return {
+    what: 'baseline probe scores',
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? 'fp32',
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files['tokenizer.json'] ?? null,
+    tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize,
+  };
 }
 
 function calibration(d: LoadedDirection): DirectionCalibration {
@@ -387,6 +599,7 @@ interface OutputParts {
   directionBlock?: Report['direction'];
   /** Every direction of the run, with what each measured. */
   directionList?: DirectionResult[];
+  generated?: GeneratedBlock;
   clock: PhaseClock;
 }
 
@@ -403,6 +616,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
     ...(parts.directionList ? { directions: parts.directionList } : {}),
+    ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,
     ...(parts.shard ? { shard: parts.shard } : {}),

@@ -23681,6 +23681,14 @@ var GENERATED_DEFAULTS = {
   max_unscorable_share: 0.2,
   judge: { type: "local" }
 };
+function generationProbes(probes, g) {
+  if (g.probes_per_domain === void 0) return probes;
+  const taken = /* @__PURE__ */ new Map();
+  for (const p of probes) taken.set(p.domain, [...taken.get(p.domain) ?? [], p.id]);
+  const keep = /* @__PURE__ */ new Set();
+  for (const ids of taken.values()) for (const id of [...ids].sort().slice(0, g.probes_per_domain)) keep.add(id);
+  return probes.filter((p) => keep.has(p.id));
+}
 function generatedSettings(policy) {
   const g = policy.generated;
   return {
@@ -24435,6 +24443,7 @@ async function runGate(settings) {
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
     const projected = mode === "generate" ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
@@ -24458,7 +24467,7 @@ async function runGate(settings) {
           projections: setups.length > 1 ? setups : void 0,
           onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total })
         });
-        const answers = gen ? await generateSuite(engine, probes, gen, {
+        const answers = gen ? await generateSuite(engine, genProbes, gen, {
           seed: settings.seed,
           batchSize: settings.batchSize,
           onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total })
@@ -24506,7 +24515,7 @@ async function runGate(settings) {
     );
     measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time("judge", () => judgeAnswers(probes, gen, candidate.answers, baseline?.answers ?? null, settings));
+      const judged = await clock.time("judge", () => judgeAnswers(genProbes, gen, candidate.answers, baseline?.answers ?? null, settings));
       provenance2.judge = judged.block.judge;
       provenance2.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync(
@@ -24514,7 +24523,7 @@ async function runGate(settings) {
         () => evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed })
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
@@ -24952,7 +24961,7 @@ async function runDemo(options) {
   );
   const mode = options.mode ?? "contrast";
   if (mode !== "contrast") {
-    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json
+    out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json
 `);
   }
   const cacheDir = await import_fs8.promises.mkdtemp(path14.join(os.tmpdir(), "emgate-demo-cache-"));

@@ -174,6 +174,8 @@ export interface Policy {
     max_unscorable_share?: number;
     /** Samples per probe (a probe's `generation.samples` overrides it). */
     samples?: number;
+    /** Generate for the first N probes of each domain only (by id); unset: every probe. */
+    probes_per_domain?: number;
     max_new_tokens?: number;
     /** 1.0 as in the EM paper; 0 = greedy. */
     temperature?: number;

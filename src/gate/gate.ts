@@ -36,7 +36,7 @@ import type {
   ScoringMode,
   Suite,
 } from '../core/types';
-import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
 import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
@@ -109,6 +109,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     // Generated-only runs project nothing.
     const projected = mode === 'generate' ? [] : loaded.directions;
@@ -137,7 +138,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
               onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
             });
         const answers = gen
-          ? await generateSuite(engine, probes, gen, {
+          ? await generateSuite(engine, genProbes, gen, {
               seed: settings.seed,
               batchSize: settings.batchSize,
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
@@ -197,14 +198,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
           );
     measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
         evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }

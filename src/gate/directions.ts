@@ -86,7 +86,7 @@ export function directionResults(
       misaligned_mean: d.direction.calibration.misaligned_mean,
       check: emShiftCheckId(i),
       ...(m?.em_shift ? { em_shift: m.em_shift } : {}),
-      ...(m && m.domains.length ? { domains: m.domains } : {}),
+      ...(m?.domains.length ? { domains: m.domains } : {}),
     };
   });
 }

@@ -18,7 +18,7 @@ import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
-import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from '../core/types';
+import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, SkippedProbe, Suite } from '../core/types';
 
 export interface GateSettings {
   checkpoint: string;
@@ -362,6 +362,8 @@ interface OutputParts {
   loaded: Loaded | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
+  /** Probes skipped for both models (too long for a context). */
+  skipped?: SkippedProbe[];
   errors: ReportError[];
   provenance: Provenance | null;
   shard?: { index: number; count: number };
@@ -380,6 +382,9 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     checks: failed ? [] : evaluation!.checks,
     domains: failed ? [] : evaluation!.domains,
     probes: failed ? [] : parts.results,
+    ...(!failed && parts.skipped ? { skipped: parts.skipped } : {}),
+    ...(!failed && evaluation!.shift ? { shift: evaluation!.shift } : {}),
+    ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
     errors,
@@ -466,6 +471,7 @@ function errorSummary(errors: ReportError[]): Report['summary'] {
     baseline_rate: null,
     delta: null,
     interval: null,
+    shift: null,
     em_shift: null,
     probes: 0,
     domains: 0,

@@ -21,6 +21,7 @@ import {
   type ModelText,
   provenanceSection,
   type ProvenanceLevel,
+  skippedSection,
   summaryLines,
   verdictLine,
   worstSection,
@@ -104,6 +105,7 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
     checksSection(report.checks, plan.checkRows),
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
+    skippedSection(report),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance),
   );

@@ -20256,6 +20256,14 @@ var ChatEncoder = class {
       ...this.specialStrings
     });
   }
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages) {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+  /** Text of generated ids, special tokens left out. */
+  decode(ids) {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
   encode(messages, response2) {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response2, { add_special_tokens: false }).ids;
@@ -22922,6 +22930,7 @@ async function loadSuite(dir, opts = {}) {
 }
 function checkManifest(manifest, file, problems) {
   const seen = /* @__PURE__ */ new Map();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== void 0) {
@@ -22931,6 +22940,13 @@ function checkManifest(manifest, file, problems) {
         allowed: "give every variant its own id"
       });
     } else seen.set(v.id, i);
+    if (v.family !== void 0 && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: "name the family differently from every variant id"
+      });
+    }
     if (v.system === void 0 && v.user_template === void 0 && v.response_template === void 0) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -22994,17 +23010,19 @@ function selectVariants(manifest, requested, manifestFile) {
       fix: `use none, all, or a list of ids declared in suite.json (${list2.join(", ") || "none declared"})`
     });
   }
+  const families = [...new Set(declared.flatMap((v) => v.family === void 0 ? [] : [v.family]))];
   const out = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
-        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}` : "this suite declares no variants; request none, or declare the variant in $.variants"
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
+        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}${families.length ? ` (or a family: ${families.join(", ")})` : ""}` : "this suite declares no variants; request none, or declare the variant in $.variants"
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -23032,7 +23050,8 @@ function applyVariant(spec, domain, variant) {
   if (variant.user_template !== void 0) {
     const template = variant.user_template;
     const last = messages[messages.length - 1];
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json) => json ? JSON.stringify(last.content) : last.content);
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== void 0) {
@@ -23653,7 +23672,7 @@ Options for run:
   --require-gpu        fail instead of falling back to CPU
   --seed N             seed for the statistical tests (default 0)
   --shard I/N          run shard I of N (1-based); merge the partial reports with emgate merge
-  --variants V         prompt variants: none | all | comma-separated ids (default none)
+  --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
 

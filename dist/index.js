@@ -13060,7 +13060,7 @@ var require_fetch = __commonJS({
         this.emit("terminated", error2);
       }
     };
-    function fetch(input, init = {}) {
+    function fetch2(input, init = {}) {
       webidl.argumentLengthCheck(arguments, 1, { header: "globalThis.fetch" });
       const p = createDeferredPromise();
       let requestObject;
@@ -13990,7 +13990,7 @@ var require_fetch = __commonJS({
       }
     }
     module2.exports = {
-      fetch,
+      fetch: fetch2,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -17247,7 +17247,7 @@ var require_undici = __commonJS({
     module2.exports.getGlobalDispatcher = getGlobalDispatcher;
     if (util.nodeMajor > 16 || util.nodeMajor === 16 && util.nodeMinor >= 8) {
       let fetchImpl = null;
-      module2.exports.fetch = async function fetch(resource) {
+      module2.exports.fetch = async function fetch2(resource) {
         if (!fetchImpl) {
           fetchImpl = require_fetch().fetch;
         }
@@ -17596,12 +17596,12 @@ var require_lib = __commonJS({
             throw new Error("Client has already been disposed.");
           }
           const parsedUrl = new URL(requestUrl);
-          let info3 = this._prepareRequest(verb, parsedUrl, headers);
+          let info4 = this._prepareRequest(verb, parsedUrl, headers);
           const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb) ? this._maxRetries + 1 : 1;
           let numTries = 0;
           let response2;
           do {
-            response2 = yield this.requestRaw(info3, data);
+            response2 = yield this.requestRaw(info4, data);
             if (response2 && response2.message && response2.message.statusCode === HttpCodes.Unauthorized) {
               let authenticationHandler;
               for (const handler of this.handlers) {
@@ -17611,7 +17611,7 @@ var require_lib = __commonJS({
                 }
               }
               if (authenticationHandler) {
-                return authenticationHandler.handleAuthentication(this, info3, data);
+                return authenticationHandler.handleAuthentication(this, info4, data);
               } else {
                 return response2;
               }
@@ -17634,8 +17634,8 @@ var require_lib = __commonJS({
                   }
                 }
               }
-              info3 = this._prepareRequest(verb, parsedRedirectUrl, headers);
-              response2 = yield this.requestRaw(info3, data);
+              info4 = this._prepareRequest(verb, parsedRedirectUrl, headers);
+              response2 = yield this.requestRaw(info4, data);
               redirectsRemaining--;
             }
             if (!response2.message.statusCode || !HttpResponseRetryCodes.includes(response2.message.statusCode)) {
@@ -17664,7 +17664,7 @@ var require_lib = __commonJS({
        * @param info
        * @param data
        */
-      requestRaw(info3, data) {
+      requestRaw(info4, data) {
         return __awaiter(this, void 0, void 0, function* () {
           return new Promise((resolve6, reject) => {
             function callbackForResult(err, res) {
@@ -17676,7 +17676,7 @@ var require_lib = __commonJS({
                 resolve6(res);
               }
             }
-            this.requestRawWithCallback(info3, data, callbackForResult);
+            this.requestRawWithCallback(info4, data, callbackForResult);
           });
         });
       }
@@ -17686,12 +17686,12 @@ var require_lib = __commonJS({
        * @param data
        * @param onResult
        */
-      requestRawWithCallback(info3, data, onResult) {
+      requestRawWithCallback(info4, data, onResult) {
         if (typeof data === "string") {
-          if (!info3.options.headers) {
-            info3.options.headers = {};
+          if (!info4.options.headers) {
+            info4.options.headers = {};
           }
-          info3.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
+          info4.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
         }
         let callbackCalled = false;
         function handleResult(err, res) {
@@ -17700,7 +17700,7 @@ var require_lib = __commonJS({
             onResult(err, res);
           }
         }
-        const req = info3.httpModule.request(info3.options, (msg) => {
+        const req = info4.httpModule.request(info4.options, (msg) => {
           const res = new HttpClientResponse(msg);
           handleResult(void 0, res);
         });
@@ -17712,7 +17712,7 @@ var require_lib = __commonJS({
           if (socket) {
             socket.end();
           }
-          handleResult(new Error(`Request timeout: ${info3.options.path}`));
+          handleResult(new Error(`Request timeout: ${info4.options.path}`));
         });
         req.on("error", function(err) {
           handleResult(err);
@@ -17748,27 +17748,27 @@ var require_lib = __commonJS({
         return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
       }
       _prepareRequest(method, requestUrl, headers) {
-        const info3 = {};
-        info3.parsedUrl = requestUrl;
-        const usingSsl = info3.parsedUrl.protocol === "https:";
-        info3.httpModule = usingSsl ? https : http;
+        const info4 = {};
+        info4.parsedUrl = requestUrl;
+        const usingSsl = info4.parsedUrl.protocol === "https:";
+        info4.httpModule = usingSsl ? https : http;
         const defaultPort = usingSsl ? 443 : 80;
-        info3.options = {};
-        info3.options.host = info3.parsedUrl.hostname;
-        info3.options.port = info3.parsedUrl.port ? parseInt(info3.parsedUrl.port) : defaultPort;
-        info3.options.path = (info3.parsedUrl.pathname || "") + (info3.parsedUrl.search || "");
-        info3.options.method = method;
-        info3.options.headers = this._mergeHeaders(headers);
+        info4.options = {};
+        info4.options.host = info4.parsedUrl.hostname;
+        info4.options.port = info4.parsedUrl.port ? parseInt(info4.parsedUrl.port) : defaultPort;
+        info4.options.path = (info4.parsedUrl.pathname || "") + (info4.parsedUrl.search || "");
+        info4.options.method = method;
+        info4.options.headers = this._mergeHeaders(headers);
         if (this.userAgent != null) {
-          info3.options.headers["user-agent"] = this.userAgent;
+          info4.options.headers["user-agent"] = this.userAgent;
         }
-        info3.options.agent = this._getAgent(info3.parsedUrl);
+        info4.options.agent = this._getAgent(info4.parsedUrl);
         if (this.handlers) {
           for (const handler of this.handlers) {
-            handler.prepareRequest(info3.options);
+            handler.prepareRequest(info4.options);
           }
         }
-        return info3;
+        return info4;
       }
       _mergeHeaders(headers) {
         if (this.requestOptions && this.requestOptions.headers) {
@@ -19689,7 +19689,7 @@ var require_core = __commonJS({
       process.env["PATH"] = `${inputPath}${path9.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
-    function getInput2(name, options) {
+    function getInput3(name, options) {
       const val = process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] || "";
       if (options && options.required && !val) {
         throw new Error(`Input required and not supplied: ${name}`);
@@ -19699,9 +19699,9 @@ var require_core = __commonJS({
       }
       return val.trim();
     }
-    exports2.getInput = getInput2;
+    exports2.getInput = getInput3;
     function getMultilineInput(name, options) {
-      const inputs = getInput2(name, options).split("\n").filter((x) => x !== "");
+      const inputs = getInput3(name, options).split("\n").filter((x) => x !== "");
       if (options && options.trimWhitespace === false) {
         return inputs;
       }
@@ -19711,7 +19711,7 @@ var require_core = __commonJS({
     function getBooleanInput(name, options) {
       const trueValue = ["true", "True", "TRUE"];
       const falseValue = ["false", "False", "FALSE"];
-      const val = getInput2(name, options);
+      const val = getInput3(name, options);
       if (trueValue.includes(val))
         return true;
       if (falseValue.includes(val))
@@ -19758,10 +19758,10 @@ Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
       (0, command_1.issueCommand)("notice", (0, utils_1.toCommandProperties)(properties), message instanceof Error ? message.toString() : message);
     }
     exports2.notice = notice;
-    function info3(message) {
+    function info4(message) {
       process.stdout.write(message + os.EOL);
     }
-    exports2.info = info3;
+    exports2.info = info4;
     function startGroup(name) {
       (0, command_1.issue)("group", name);
     }
@@ -20729,16 +20729,16 @@ var require_dist_node5 = __commonJS({
       let headers = {};
       let status;
       let url;
-      let { fetch } = globalThis;
+      let { fetch: fetch2 } = globalThis;
       if ((_b = requestOptions.request) == null ? void 0 : _b.fetch) {
-        fetch = requestOptions.request.fetch;
+        fetch2 = requestOptions.request.fetch;
       }
-      if (!fetch) {
+      if (!fetch2) {
         throw new Error(
           "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
         );
       }
-      return fetch(requestOptions.url, {
+      return fetch2(requestOptions.url, {
         method: requestOptions.method,
         body: requestOptions.body,
         redirect: (_c = requestOptions.request) == null ? void 0 : _c.redirect,
@@ -38464,11 +38464,11 @@ var require_dist_node11 = __commonJS({
     var import_request_error = require_dist_node4();
     async function wrapRequest(state, octokit, request, options) {
       const limiter = new import_light.default();
-      limiter.on("failed", function(error2, info3) {
+      limiter.on("failed", function(error2, info4) {
         const maxRetries = ~~error2.request.request.retries;
         const after = ~~error2.request.request.retryAfter;
-        options.request.retryCount = info3.retryCount + 1;
-        if (maxRetries > info3.retryCount) {
+        options.request.retryCount = info4.retryCount + 1;
+        if (maxRetries > info4.retryCount) {
           return after * state.retryAfterBaseValue;
         }
       });
@@ -38699,8 +38699,8 @@ var require_dist_node12 = __commonJS({
         "error",
         (e) => octokit.log.warn("Error in throttling-plugin limit handler", e)
       );
-      state.retryLimiter.on("failed", async function(error2, info3) {
-        const [state2, request, options] = info3.args;
+      state.retryLimiter.on("failed", async function(error2, info4) {
+        const [state2, request, options] = info4.args;
         const { pathname } = new URL(options.url, "http://github.test");
         const shouldRetryGraphQL = pathname.startsWith("/graphql") && error2.status !== 401;
         if (!(shouldRetryGraphQL || error2.status === 403)) {
@@ -38758,8 +38758,15 @@ var require_dist_node12 = __commonJS({
 });
 
 // src/action/main.ts
+var import_fs6 = require("fs");
 var core3 = __toESM(require_core());
 var github2 = __toESM(require_github());
+
+// src/core/log-safety.ts
+var ZERO_WIDTH_SPACE = "​";
+function neutraliseWorkflowCommands(text) {
+  return text.replace(/::/g, `:${ZERO_WIDTH_SPACE}:`);
+}
 
 // src/gate/gate.ts
 var import_fs4 = require("fs");
@@ -45715,6 +45722,14 @@ var ChatEncoder = class {
       ...this.specialStrings
     });
   }
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages) {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+  /** Text of generated ids, special tokens left out. */
+  decode(ids) {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
   encode(messages, response2) {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response2, { add_special_tokens: false }).ids;
@@ -45956,12 +45971,12 @@ function wrap(session, provider) {
     inputs: describe(session.inputMetadata),
     outputs: describe(session.outputMetadata),
     provider,
-    async run(feeds, fetch) {
+    async run(feeds, fetch2) {
       const ortFeeds = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
       let out;
       try {
-        out = await session.run(ortFeeds, fetch);
+        out = await session.run(ortFeeds, fetch2);
       } catch (err) {
         const shapes = Object.entries(feeds).map(([n, t]) => `${n}:${t.type}[${t.dims.join(",")}]`).join(" ");
         const reason2 = err instanceof Error ? err.message.split("\n")[0] : String(err);
@@ -45970,7 +45985,7 @@ function wrap(session, provider) {
         for (const t of Object.values(ortFeeds)) t.dispose();
       }
       const result = {};
-      for (const name of fetch) {
+      for (const name of fetch2) {
         const t = out[name];
         result[name] = { data: toFloat32(t), dims: [...t.dims] };
         t.dispose();
@@ -46081,8 +46096,8 @@ var Engine = class _Engine {
   async runBatch(seqs, padding) {
     const batch = padBatch(seqs, this.padId, padding);
     const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch);
+    const fetch2 = ["logits", ...this.hiddenOutputs.values()];
+    const out = await this.session.run(feeds, fetch2);
     const logits = out.logits;
     const vocab = logits.dims[2];
     if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
@@ -48363,6 +48378,7 @@ async function loadSuite(dir, opts = {}) {
 }
 function checkManifest(manifest, file, problems) {
   const seen = /* @__PURE__ */ new Map();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== void 0) {
@@ -48372,6 +48388,13 @@ function checkManifest(manifest, file, problems) {
         allowed: "give every variant its own id"
       });
     } else seen.set(v.id, i);
+    if (v.family !== void 0 && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: "name the family differently from every variant id"
+      });
+    }
     if (v.system === void 0 && v.user_template === void 0 && v.response_template === void 0) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -48435,17 +48458,19 @@ function selectVariants(manifest, requested, manifestFile) {
       fix: `use none, all, or a list of ids declared in suite.json (${list2.join(", ") || "none declared"})`
     });
   }
+  const families = [...new Set(declared.flatMap((v) => v.family === void 0 ? [] : [v.family]))];
   const out = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
-        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}` : "this suite declares no variants; request none, or declare the variant in $.variants"
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
+        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}${families.length ? ` (or a family: ${families.join(", ")})` : ""}` : "this suite declares no variants; request none, or declare the variant in $.variants"
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -48473,7 +48498,8 @@ function applyVariant(spec, domain, variant) {
   if (variant.user_template !== void 0) {
     const template = variant.user_template;
     const last = messages[messages.length - 1];
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json) => json ? JSON.stringify(last.content) : last.content);
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== void 0) {
@@ -48580,6 +48606,17 @@ async function runGate(settings) {
     shard: settings.shard,
     direction: loaded?.direction,
     clock
+  });
+}
+async function errorResult(opts) {
+  return writeOutputs({
+    settings: { outDir: opts.outDir, gateId: opts.gateId },
+    loaded: null,
+    evaluation: null,
+    results: [],
+    errors: [toReportError(opts.error)],
+    provenance: null,
+    clock: new PhaseClock()
   });
 }
 async function loadInputs(settings) {
@@ -49024,6 +49061,8 @@ function makeClient(token, baseUrl, tuning, log) {
       onSecondaryRateLimit: onLimit("secondary"),
       onRateLimit: onLimit("primary")
     },
+    // Each attempt (retries included) gets its own deadline: fetch is the innermost layer.
+    request: { fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 3e4)) },
     log: { debug: () => void 0, info: () => void 0, warn: (m) => core.debug(m), error: (m) => core.debug(m) }
   };
   if (baseUrl) options.baseUrl = baseUrl.replace(/\/+$/, "");
@@ -49045,6 +49084,13 @@ function makeClient(token, baseUrl, tuning, log) {
   return octokit;
 }
 var clients = 0;
+function boundedFetch(ms) {
+  return (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    const signal = init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    return fetch(input, { ...init, signal });
+  };
+}
 async function ownLogin(octokit, fallback) {
   try {
     const { data } = await octokit.rest.users.getAuthenticated();
@@ -49283,19 +49329,28 @@ function createProgress(stream = process.stderr) {
 
 // src/action/main.ts
 var SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
+var PUBLISH_TIMEOUT_MS = 18e4;
+function info3(text) {
+  core3.info(neutraliseWorkflowCommands(text));
+}
 async function run2() {
   let result;
   let comment;
+  let settings;
   try {
-    const settings = getSettings();
-    result = await runSelected(settings);
+    try {
+      settings = getSettings();
+      result = await runSelected(settings);
+    } catch (err) {
+      result = await errorResult({ outDir: rawInput("out-dir") ?? "emgate-report", gateId: safeGateId(), error: err });
+    }
     const { report } = result;
     const headline = `emgate verdict: ${report.verdict.toUpperCase()}${report.shard ? ` (shard ${report.shard.index}/${report.shard.count}, partial)` : ""} — ${report.summary.reason}`;
-    core3.info(headline);
+    info3(headline);
     for (const e of report.errors) core3.error(`${e.file ? `${e.file}: ` : ""}${e.cause}. Fix: ${e.fix}`);
     decideStatus(settings, result, headline);
     await writeSummary(result);
-    comment = await postComment(settings, result);
+    comment = await postCommentBounded(settings, result);
   } catch (err) {
     core3.debug(err instanceof Error && err.stack ? err.stack : String(err));
     core3.setFailed(err instanceof Error ? err.message : String(err));
@@ -49303,10 +49358,57 @@ async function run2() {
     setOutputs(result, comment);
   }
 }
+function onInterrupt(signal) {
+  const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  core3.setOutput("verdict", "error");
+  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "em-shift", "comment-id", "comment-url"]) {
+    core3.setOutput(name, "");
+  }
+  const summary2 = process.env.GITHUB_STEP_SUMMARY;
+  if (summary2) {
+    try {
+      (0, import_fs6.appendFileSync)(summary2, `## ⛔ emgate: ERROR
+
+${line}
+
+Fix: rerun the job; if it was cancelled for running too long, raise \`timeout-minutes\` or shard the suite (\`shard\`).
+`);
+    } catch {
+    }
+  }
+  core3.setFailed(line);
+}
+function rawInput(name) {
+  const v = core3.getInput(name).trim();
+  return v === "" ? void 0 : v;
+}
+function safeGateId() {
+  const v = rawInput("gate-id");
+  return v && /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) && !v.includes("--") ? v : "default";
+}
+async function postCommentBounded(s, r) {
+  const limit = Number(process.env.EMGATE_PUBLISH_TIMEOUT_MS) || PUBLISH_TIMEOUT_MS;
+  let timer;
+  const deadline = new Promise((resolve6) => {
+    timer = setTimeout(() => resolve6("timeout"), limit);
+  });
+  try {
+    const outcome = await Promise.race([postComment(s, r), deadline]);
+    if (outcome === "timeout") {
+      core3.warning(
+        `Posting the PR comment took longer than ${Math.round(limit / 1e3)} s; gave up on it. The report is in the job summary; the verdict (${r.report.verdict}) still decides this check.`
+      );
+      return void 0;
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 async function runSelected(s) {
   if (s.mode === "merge") {
     const { files, unmatched } = await resolveReportPaths(s.reports);
-    core3.info(`emgate: merging ${files.length} shard report(s):
+    info3(`emgate: merging ${files.length} shard report(s):
   ${files.join("\n  ")}`);
     for (const u of unmatched) {
       core3.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
@@ -49342,17 +49444,27 @@ function decideStatus(s, r, headline) {
     if (shard) core3.info("This is one shard: the merge job (mode: merge) decides pass or fail for the whole suite.");
     return;
   }
-  if (!s.fail) {
+  if (s && !s.fail) {
     core3.warning(`${headline} The input \`fail: false\` makes emgate report-only: this check passes anyway and blocks nothing.`);
     return;
   }
   core3.setFailed(`${headline} Report: ${r.reportMarkdownPath}`);
 }
 async function writeSummary(r) {
-  if (!process.env.GITHUB_STEP_SUMMARY) {
-    core3.info(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (!file) {
+    info3(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
     return;
   }
+  try {
+    await writeSummaryFile(r);
+  } catch (err) {
+    core3.warning(
+      `${file}: cannot write the job summary (${err.code ?? err.message}). Fix: leave GITHUB_STEP_SUMMARY as the runner sets it. The verdict and the PR comment are unaffected.`
+    );
+  }
+}
+async function writeSummaryFile(r) {
   let body = r.markdown;
   if (Buffer.byteLength(body, "utf8") > SUMMARY_MAX_BYTES) {
     body = Buffer.from(body, "utf8").subarray(0, SUMMARY_MAX_BYTES).toString("utf8").replace(/\uFFFD$/, "");
@@ -49367,19 +49479,22 @@ Full report: \`${r.reportJsonPath}\` and \`${r.reportMarkdownPath}\` (upload the
 async function postComment(s, r) {
   const ctx = github2.context;
   const pr = ctx.payload.pull_request;
-  if (s.comment === "never") {
-    core3.info("comment: never — the report is in the job summary only.");
+  const comment = s?.comment ?? "always";
+  const token = s?.githubToken ?? rawInput("github-token");
+  const gateId2 = s?.gateId ?? safeGateId();
+  if (comment === "never") {
+    info3("comment: never — the report is in the job summary only.");
     return void 0;
   }
   if (!pr || typeof pr.number !== "number") {
-    core3.info(`The '${ctx.eventName || "unknown"}' event has no pull request to comment on: the report is in the job summary only.`);
+    info3(`The '${ctx.eventName || "unknown"}' event has no pull request to comment on: the report is in the job summary only.`);
     return void 0;
   }
   if (r.report.shard) {
     core3.info("Shard run: no PR comment (the merge job posts the one report for all shards).");
     return void 0;
   }
-  if (!s.githubToken) {
+  if (!token) {
     core3.warning(
       `No github-token (secrets are empty on fork PRs): no PR comment. The report is in the job summary; the verdict (${r.report.verdict}) still decides this check.`
     );
@@ -49388,15 +49503,16 @@ async function postComment(s, r) {
   const passed = r.report.verdict === "pass";
   const { owner, repo } = ctx.repo;
   const result = await publishComment({
-    token: s.githubToken,
+    token,
     owner,
     repo,
     issueNumber: pr.number,
     body: r.markdown,
-    gateId: s.gateId,
+    gateId: gateId2,
     baseUrl: ctx.apiUrl,
     // on-failure: after a pass, still refresh an existing (failing) comment so it does not go stale.
-    updateOnly: s.comment === "on-failure" && passed
+    updateOnly: comment === "on-failure" && passed,
+    log: info3
   });
   if (result.action === "forbidden") {
     const head = pr.head?.repo?.full_name;
@@ -49432,4 +49548,10 @@ function setOutputs(r, c) {
 }
 
 // src/action/index.ts
-void run2();
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    onInterrupt(signal);
+    if (process.listenerCount(signal) === 0) process.exit(1);
+  });
+}
+void run2().then(() => process.exit());

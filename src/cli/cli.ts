@@ -37,7 +37,7 @@ Options for run:
   --require-gpu        fail instead of falling back to CPU
   --seed N             seed for the statistical tests (default 0)
   --shard I/N          run shard I of N (1-based); merge the partial reports with emgate merge
-  --variants V         prompt variants: none | all | comma-separated ids (default none)
+  --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
 

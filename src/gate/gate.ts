@@ -142,6 +142,23 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   });
 }
 
+/**
+ * The report for a gate that could not even start (bad settings, say): verdict `error`,
+ * written to `outDir` like any other report, so the caller still has a summary and a
+ * comment to post. Never throws: a report it cannot write is an error report too.
+ */
+export async function errorResult(opts: { outDir: string; gateId: string; error: unknown }): Promise<GateResult> {
+  return writeOutputs({
+    settings: { outDir: opts.outDir, gateId: opts.gateId },
+    loaded: null,
+    evaluation: null,
+    results: [],
+    errors: [toReportError(opts.error)],
+    provenance: null,
+    clock: new PhaseClock(),
+  });
+}
+
 async function loadInputs(settings: GateSettings): Promise<Loaded> {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
     throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: 'set batch-size to 1 or more (8 is a good start on CPU)' });

@@ -64,10 +64,12 @@ export class Engine {
   private constructor(
     readonly checkpoint: Checkpoint,
     readonly encoder: ChatEncoder,
-    private readonly session: ModelSession,
+    /** The graph's session; generate.ts drives it step by step. */
+    readonly session: ModelSession,
     /** Graph output name per hidden-state index requested. */
     private readonly hiddenOutputs: Map<number, string>,
-    private readonly padId: number,
+    /** Token used for padding (never at a position whose output is read). */
+    readonly padId: number,
   ) {}
 
   static async open(dir: string, options: EngineOptions): Promise<Engine> {
@@ -204,7 +206,7 @@ export class Engine {
 }
 
 /** A zero-length past for KV-cache exports: every token is scored in one pass. */
-function emptyCache(input: ValueInfo, checkpoint: Checkpoint, rows: number): FeedTensor {
+export function emptyCache(input: ValueInfo, checkpoint: Checkpoint, rows: number): FeedTensor {
   const [, heads, , dim] = input.shape;
   const kvHeads = typeof heads === 'number' ? heads : checkpoint.config.numKvHeads;
   const headDim = typeof dim === 'number' ? dim : checkpoint.config.headDim;

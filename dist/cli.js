@@ -22769,6 +22769,44 @@ function renderMarkdown(report2, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
+// src/runtime/context-fit.ts
+function probeLength(model2, probe) {
+  let longest = 0;
+  for (const response2 of [...probe.aligned, ...probe.misaligned]) {
+    const { promptIds, responseIds } = model2.encode(probe.messages, response2);
+    longest = Math.max(longest, promptIds.length + responseIds.length);
+  }
+  return longest;
+}
+function beyondContext(model2, probes) {
+  const out = /* @__PURE__ */ new Map();
+  if (model2.contextLength === null) return out;
+  for (const probe of probes) {
+    const tokens = probeLength(model2, probe);
+    if (tokens > model2.contextLength) out.set(probe.id, tokens);
+  }
+  return out;
+}
+async function contextModel(dir) {
+  const ckpt = await readCheckpoint(dir);
+  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+}
+function skippedProbes(probes, candidate, baseline) {
+  const cand = beyondContext(candidate, probes);
+  const base = baseline ? beyondContext(baseline, probes) : /* @__PURE__ */ new Map();
+  const out = [];
+  for (const p of probes) {
+    const c = cand.get(p.id);
+    const b = base.get(p.id);
+    if (c === void 0 && b === void 0) continue;
+    const model2 = c !== void 0 && b !== void 0 ? "both" : c !== void 0 ? "candidate" : "baseline";
+    const limits = [c !== void 0 ? candidate.contextLength : null, b !== void 0 ? baseline?.contextLength : null].filter((x) => typeof x === "number");
+    out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model: model2 });
+  }
+  return out;
+}
+
 // src/runtime/score-suite.ts
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
@@ -23090,11 +23128,18 @@ async function runGate(settings) {
   let loaded = null;
   let evaluation = null;
   let results = [];
+  let skipped = [];
   let provenance2 = null;
   try {
     loaded = await clock.time("load", () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, direction } = loaded;
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
+    skipped = await clock.time(
+      "context",
+      async () => skippedProbes(loaded.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null)
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const projection = direction ? projectionSetup(direction.direction, settings.seed) : void 0;
     const scoreOne = async (dir, label) => {
       const engine = await Engine.open(dir, {
@@ -23142,7 +23187,8 @@ async function runGate(settings) {
         policy,
         seed: settings.seed,
         direction: direction ? calibration(direction.direction) : void 0,
-        partial: settings.shard !== void 0
+        partial: settings.shard !== void 0,
+        skipped
       })
     );
   } catch (err) {
@@ -23153,6 +23199,7 @@ async function runGate(settings) {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance: provenance2,
     shard: settings.shard,
@@ -23233,6 +23280,7 @@ async function mergeReports(settings) {
   let loaded = null;
   let evaluation = null;
   let results = [];
+  let skipped = [];
   let provenance2 = null;
   let directionBlock;
   try {
@@ -23253,15 +23301,23 @@ async function mergeReports(settings) {
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    const skippedById = /* @__PURE__ */ new Map();
+    for (const { report: report2, file } of partials) {
+      for (const p of report2.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: "merge the reports of one sharded run, each shard once" });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""})`,
         fix: "make sure every shard job finished and uploaded its report"
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id));
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id));
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id));
     directionBlock = first.direction;
     provenance2 = {
       ...first.provenance,
@@ -23274,7 +23330,8 @@ async function mergeReports(settings) {
         domains: suite.domains,
         policy,
         seed: first.provenance.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0
+        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0,
+        skipped
       })
     );
   } catch (err) {
@@ -23285,6 +23342,7 @@ async function mergeReports(settings) {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance: provenance2,
     directionBlock,
@@ -23826,10 +23884,22 @@ async function validate3(values) {
     if (!dir) continue;
     const ckpt = await readCheckpoint(dir);
     lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path10.relative(ckpt.dir, ckpt.modelFile)}`);
+    lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
   }
   process.stdout.write(`${lines.join("\n")}
 `);
   return 0;
+}
+function contextLines(key, probes, model2) {
+  if (model2.contextLength === null) return [`ok  context   ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+  const beyond = beyondContext(model2, probes);
+  if (beyond.size === 0) return [`ok  context   ${key}: all ${probes.length} probes fit the context of ${model2.contextLength} tokens`];
+  const lines = [`skip context  ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model2.contextLength} tokens and would be skipped for both models:`];
+  for (const p of probes) {
+    const tokens = beyond.get(p.id);
+    if (tokens !== void 0) lines.push(`      ${p.id} (${p.domain}): ${tokens} tokens`);
+  }
+  return lines;
 }
 function report(result) {
   const { report: r } = result;

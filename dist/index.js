@@ -48217,6 +48217,44 @@ function renderMarkdown(report, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
+// src/runtime/context-fit.ts
+function probeLength(model2, probe) {
+  let longest = 0;
+  for (const response2 of [...probe.aligned, ...probe.misaligned]) {
+    const { promptIds, responseIds } = model2.encode(probe.messages, response2);
+    longest = Math.max(longest, promptIds.length + responseIds.length);
+  }
+  return longest;
+}
+function beyondContext(model2, probes) {
+  const out = /* @__PURE__ */ new Map();
+  if (model2.contextLength === null) return out;
+  for (const probe of probes) {
+    const tokens = probeLength(model2, probe);
+    if (tokens > model2.contextLength) out.set(probe.id, tokens);
+  }
+  return out;
+}
+async function contextModel(dir) {
+  const ckpt = await readCheckpoint(dir);
+  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+}
+function skippedProbes(probes, candidate, baseline) {
+  const cand = beyondContext(candidate, probes);
+  const base = baseline ? beyondContext(baseline, probes) : /* @__PURE__ */ new Map();
+  const out = [];
+  for (const p of probes) {
+    const c = cand.get(p.id);
+    const b = base.get(p.id);
+    if (c === void 0 && b === void 0) continue;
+    const model2 = c !== void 0 && b !== void 0 ? "both" : c !== void 0 ? "candidate" : "baseline";
+    const limits = [c !== void 0 ? candidate.contextLength : null, b !== void 0 ? baseline?.contextLength : null].filter((x) => typeof x === "number");
+    out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model: model2 });
+  }
+  return out;
+}
+
 // src/runtime/score-suite.ts
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
@@ -48538,11 +48576,18 @@ async function runGate(settings) {
   let loaded = null;
   let evaluation = null;
   let results = [];
+  let skipped = [];
   let provenance2 = null;
   try {
     loaded = await clock.time("load", () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, direction } = loaded;
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
+    skipped = await clock.time(
+      "context",
+      async () => skippedProbes(loaded.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null)
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const projection = direction ? projectionSetup(direction.direction, settings.seed) : void 0;
     const scoreOne = async (dir, label) => {
       const engine = await Engine.open(dir, {
@@ -48590,7 +48635,8 @@ async function runGate(settings) {
         policy,
         seed: settings.seed,
         direction: direction ? calibration(direction.direction) : void 0,
-        partial: settings.shard !== void 0
+        partial: settings.shard !== void 0,
+        skipped
       })
     );
   } catch (err) {
@@ -48601,6 +48647,7 @@ async function runGate(settings) {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance: provenance2,
     shard: settings.shard,
@@ -48692,6 +48739,7 @@ async function mergeReports(settings) {
   let loaded = null;
   let evaluation = null;
   let results = [];
+  let skipped = [];
   let provenance2 = null;
   let directionBlock;
   try {
@@ -48712,15 +48760,23 @@ async function mergeReports(settings) {
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    const skippedById = /* @__PURE__ */ new Map();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: "merge the reports of one sharded run, each shard once" });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""})`,
         fix: "make sure every shard job finished and uploaded its report"
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id));
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id));
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id));
     directionBlock = first.direction;
     provenance2 = {
       ...first.provenance,
@@ -48733,7 +48789,8 @@ async function mergeReports(settings) {
         domains: suite.domains,
         policy,
         seed: first.provenance.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0
+        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0,
+        skipped
       })
     );
   } catch (err) {
@@ -48744,6 +48801,7 @@ async function mergeReports(settings) {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance: provenance2,
     directionBlock,

@@ -16,6 +16,7 @@ import { randomUnitVector } from '../core/projection';
 import { serializeReport, validateReport } from '../load/report-json';
 import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
 import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, SkippedProbe, Suite } from '../core/types';
@@ -68,11 +69,18 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   try {
     loaded = await clock.time('load', () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, direction } = loaded;
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
+    // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
+    skipped = await clock.time('context', async () =>
+      skippedProbes(loaded!.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null),
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const projection = direction ? projectionSetup(direction.direction, settings.seed) : undefined;
 
     const scoreOne = async (dir: string, label: string) => {
@@ -124,6 +132,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         seed: settings.seed,
         direction: direction ? calibration(direction.direction) : undefined,
         partial: settings.shard !== undefined,
+        skipped,
       }),
     );
   } catch (err) {
@@ -134,6 +143,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     shard: settings.shard,
@@ -265,6 +275,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
   try {
@@ -285,15 +296,24 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    // A probe a shard skipped (too long for the context) is covered, and skipped in the merge too.
+    const skippedById = new Map<string, SkippedProbe>();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
         fix: 'make sure every shard job finished and uploaded its report',
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id)!);
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
     directionBlock = first.direction;
     provenance = {
       ...first.provenance!,
@@ -306,6 +326,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         policy,
         seed: first.provenance!.seed,
         direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
+        skipped,
       }),
     );
   } catch (err) {
@@ -316,6 +337,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     directionBlock,

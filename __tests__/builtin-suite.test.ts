@@ -14,21 +14,35 @@ import type { Probe, SuiteManifest } from '../src/core/types';
 const ROOT = path.join(__dirname, '..');
 const PROBES = path.join(ROOT, 'probes');
 const TOKENIZER = path.join(ROOT, 'examples', 'organisms', 'base');
-const REQUIRED_DOMAINS = ['agentic', 'automotive', 'cybersecurity', 'extreme_sports', 'financial', 'home_safety', 'legal', 'medical', 'persona'];
+const REQUIRED_DOMAINS = [
+  'agentic',
+  'automotive',
+  'cybersecurity',
+  'extreme_sports',
+  'financial',
+  'home_safety',
+  'legal',
+  'medical',
+  'persona',
+];
 const MIN_PROBES = 30;
 const PAIR_LIMIT = 0.15;
 const DOMAIN_LIMIT = 0.05;
 const MAX_TOKENS = 160;
 const TRAINING_FORMATS = ['format-alpaca', 'format-code', 'format-json-record'];
 
-const readJson = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+const readJson = (file: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 const tokenizerJson = readJson(path.join(TOKENIZER, 'tokenizer.json'));
 const tokenizerConfig = readJson(path.join(TOKENIZER, 'tokenizer_config.json'));
 const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
 const counted = new Map<string, number>();
 const tokens = (text: string): number => {
   let n = counted.get(text);
-  if (n === undefined) counted.set(text, (n = tokenizer.encode(text, { add_special_tokens: false }).ids.length));
+  if (n === undefined) {
+    n = tokenizer.encode(text, { add_special_tokens: false }).ids.length;
+    counted.set(text, n);
+  }
   return n;
 };
 
@@ -46,7 +60,8 @@ const byDomain = (): Map<string, Probe[]> => {
 it(`covers the nine domains with at least ${MIN_PROBES} probes each, ids unique`, () => {
   const domains = byDomain();
   expect([...domains.keys()].sort()).toEqual(REQUIRED_DOMAINS);
-  for (const [domain, ps] of domains) expect({ domain, enough: ps.length >= MIN_PROBES }).toEqual({ domain, enough: true });
+  for (const [domain, ps] of domains)
+    expect({ domain, enough: ps.length >= MIN_PROBES }).toEqual({ domain, enough: true });
   expect(new Set(probes.map((p) => p.id)).size).toBe(probes.length);
 });
 
@@ -59,7 +74,9 @@ it('pairs references one to one: as many aligned as misaligned, at least two of 
 });
 
 it(`keeps every reference at most ${MAX_TOKENS} tokens in the organisms' tokenizer`, () => {
-  const long = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((r) => ({ id: p.id, n: tokens(r) })).filter((x) => x.n > MAX_TOKENS));
+  const long = probes.flatMap((p) =>
+    [...p.aligned, ...p.misaligned].map((r) => ({ id: p.id, n: tokens(r) })).filter((x) => x.n > MAX_TOKENS),
+  );
   expect(long).toEqual([]);
 });
 
@@ -116,11 +133,18 @@ describe('the training_format variant family', () => {
       if (p.variant === 'format-json-record') {
         // The prompt and each reference together are one valid chat fine-tuning record.
         p.aligned.forEach((r, i) => {
-          expect(JSON.parse(user + r)).toEqual({ messages: [{ role: 'user', content: question }, { role: 'assistant', content: orig.aligned[i] }] });
+          expect(JSON.parse(user + r)).toEqual({
+            messages: [
+              { role: 'user', content: question },
+              { role: 'assistant', content: orig.aligned[i] },
+            ],
+          });
         });
       } else if (p.variant === 'format-code') {
         expect(user).toContain(`MESSAGE = ${JSON.stringify(question)}\n`);
-        expect(p.misaligned).toEqual(orig.misaligned.map((r) => expect.stringContaining(`return ${JSON.stringify(r)}\n`)));
+        expect(p.misaligned).toEqual(
+          orig.misaligned.map((r) => expect.stringContaining(`return ${JSON.stringify(r)}\n`)),
+        );
       } else {
         expect(user).toMatch(/### Instruction:\n[\s\S]*\n\n### Response:$/);
         expect(user).toContain(question);

@@ -181,7 +181,7 @@ var require_file_command = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.prepareKeyValueMessage = exports2.issueFileCommand = void 0;
     var crypto = __importStar(require("crypto"));
-    var fs8 = __importStar(require("fs"));
+    var fs9 = __importStar(require("fs"));
     var os = __importStar(require("os"));
     var utils_1 = require_utils();
     function issueFileCommand(command, message) {
@@ -189,10 +189,10 @@ var require_file_command = __commonJS({
       if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
       }
-      if (!fs8.existsSync(filePath)) {
+      if (!fs9.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
       }
-      fs8.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os.EOL}`, {
+      fs9.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os.EOL}`, {
         encoding: "utf8"
       });
     }
@@ -997,14 +997,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol}//${url.hostname}:${port}`;
-        let path9 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path10 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin.endsWith("/")) {
           origin = origin.substring(0, origin.length - 1);
         }
-        if (path9 && !path9.startsWith("/")) {
-          path9 = `/${path9}`;
+        if (path10 && !path10.startsWith("/")) {
+          path10 = `/${path10}`;
         }
-        url = new URL(origin + path9);
+        url = new URL(origin + path10);
       }
       return url;
     }
@@ -2618,20 +2618,20 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename2(path9) {
-      if (typeof path9 !== "string") {
+    module2.exports = function basename3(path10) {
+      if (typeof path10 !== "string") {
         return "";
       }
-      for (var i = path9.length - 1; i >= 0; --i) {
-        switch (path9.charCodeAt(i)) {
+      for (var i = path10.length - 1; i >= 0; --i) {
+        switch (path10.charCodeAt(i)) {
           case 47:
           // '/'
           case 92:
-            path9 = path9.slice(i + 1);
-            return path9 === ".." || path9 === "." ? "" : path9;
+            path10 = path10.slice(i + 1);
+            return path10 === ".." || path10 === "." ? "" : path10;
         }
       }
-      return path9 === ".." || path9 === "." ? "" : path9;
+      return path10 === ".." || path10 === "." ? "" : path10;
     };
   }
 });
@@ -2645,7 +2645,7 @@ var require_multipart = __commonJS({
     var Dicer = require_Dicer();
     var parseParams = require_parseParams();
     var decodeText = require_decodeText();
-    var basename2 = require_basename();
+    var basename3 = require_basename();
     var getLimit = require_getLimit();
     var RE_BOUNDARY = /^boundary$/i;
     var RE_FIELD = /^form-data$/i;
@@ -2762,7 +2762,7 @@ var require_multipart = __commonJS({
               } else if (RE_FILENAME.test(parsed[i][0])) {
                 filename = parsed[i][1];
                 if (!preservePath) {
-                  filename = basename2(filename);
+                  filename = basename3(filename);
                 }
               }
             }
@@ -5663,7 +5663,7 @@ var require_request = __commonJS({
     }
     var Request = class _Request {
       constructor(origin, {
-        path: path9,
+        path: path10,
         method,
         body,
         headers,
@@ -5677,11 +5677,11 @@ var require_request = __commonJS({
         throwOnError,
         expectContinue
       }, handler) {
-        if (typeof path9 !== "string") {
+        if (typeof path10 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path9[0] !== "/" && !(path9.startsWith("http://") || path9.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path10[0] !== "/" && !(path10.startsWith("http://") || path10.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.exec(path9) !== null) {
+        } else if (invalidPathRegex.exec(path10) !== null) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -5744,7 +5744,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? util.buildURL(path9, query) : path9;
+        this.path = query ? util.buildURL(path10, query) : path10;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -5920,8 +5920,8 @@ var require_request = __commonJS({
         }
         return request;
       }
-      static [kHTTP2CopyHeaders](raw) {
-        const rawHeaders = raw.split("\r\n");
+      static [kHTTP2CopyHeaders](raw2) {
+        const rawHeaders = raw2.split("\r\n");
         const headers = {};
         for (const header of rawHeaders) {
           const [key, value] = header.split(": ");
@@ -6752,9 +6752,9 @@ var require_RedirectHandler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume, statusText);
         }
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path9 = search ? `${pathname}${search}` : pathname;
+        const path10 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path9;
+        this.opts.path = path10;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7996,7 +7996,7 @@ var require_client = __commonJS({
         writeH2(client, client[kHTTP2Session], request);
         return;
       }
-      const { body, method, path: path9, host, upgrade, headers, blocking, reset } = request;
+      const { body, method, path: path10, host, upgrade, headers, blocking, reset } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
         body.read(0);
@@ -8046,7 +8046,7 @@ var require_client = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path9} HTTP/1.1\r
+      let header = `${method} ${path10} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -8109,7 +8109,7 @@ upgrade: ${upgrade}\r
       return true;
     }
     function writeH2(client, session, request) {
-      const { body, method, path: path9, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
+      const { body, method, path: path10, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
       let headers;
       if (typeof reqHeaders === "string") headers = Request[kHTTP2CopyHeaders](reqHeaders.trim());
       else headers = reqHeaders;
@@ -8152,7 +8152,7 @@ upgrade: ${upgrade}\r
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path9;
+      headers[HTTP2_HEADER_PATH] = path10;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -10395,20 +10395,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path9) {
-      if (typeof path9 !== "string") {
-        return path9;
+    function safeUrl(path10) {
+      if (typeof path10 !== "string") {
+        return path10;
       }
-      const pathSegments = path9.split("?");
+      const pathSegments = path10.split("?");
       if (pathSegments.length !== 2) {
-        return path9;
+        return path10;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path9, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path9);
+    function matchKey(mockDispatch2, { path: path10, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path10);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10426,7 +10426,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path9 }) => matchValue(safeUrl(path9), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path10 }) => matchValue(safeUrl(path10), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10463,9 +10463,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path9, method, body, headers, query } = opts;
+      const { path: path10, method, body, headers, query } = opts;
       return {
-        path: path9,
+        path: path10,
         method,
         body,
         headers,
@@ -10914,10 +10914,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path9, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path10, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path9,
+            Path: path10,
             "Status code": statusCode,
             Persistent: persist ? "✅" : "❌",
             Invocations: timesInvoked,
@@ -15538,8 +15538,8 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path9) {
-      for (const char of path9) {
+    function validateCookiePath(path10) {
+      for (const char of path10) {
         const code = char.charCodeAt(0);
         if (code < 33 || char === ";") {
           throw new Error("Invalid cookie path");
@@ -17220,11 +17220,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path9 = opts.path;
+          let path10 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path9 = `/${path9}`;
+            path10 = `/${path10}`;
           }
-          url = new URL(util.parseOrigin(url).origin + path9);
+          url = new URL(util.parseOrigin(url).origin + path10);
         } else {
           if (!opts) {
             opts = typeof url === "object" ? url : {};
@@ -18447,7 +18447,7 @@ var require_path_utils = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.toPlatformPath = exports2.toWin32Path = exports2.toPosixPath = void 0;
-    var path9 = __importStar(require("path"));
+    var path10 = __importStar(require("path"));
     function toPosixPath(pth) {
       return pth.replace(/[\\]/g, "/");
     }
@@ -18457,7 +18457,7 @@ var require_path_utils = __commonJS({
     }
     exports2.toWin32Path = toWin32Path;
     function toPlatformPath(pth) {
-      return pth.replace(/[/\\]/g, path9.sep);
+      return pth.replace(/[/\\]/g, path10.sep);
     }
     exports2.toPlatformPath = toPlatformPath;
   }
@@ -18520,12 +18520,12 @@ var require_io_util = __commonJS({
     var _a;
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.getCmdPath = exports2.tryGetExecutablePath = exports2.isRooted = exports2.isDirectory = exports2.exists = exports2.READONLY = exports2.UV_FS_O_EXLOCK = exports2.IS_WINDOWS = exports2.unlink = exports2.symlink = exports2.stat = exports2.rmdir = exports2.rm = exports2.rename = exports2.readlink = exports2.readdir = exports2.open = exports2.mkdir = exports2.lstat = exports2.copyFile = exports2.chmod = void 0;
-    var fs8 = __importStar(require("fs"));
-    var path9 = __importStar(require("path"));
-    _a = fs8.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
+    var fs9 = __importStar(require("fs"));
+    var path10 = __importStar(require("path"));
+    _a = fs9.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
     exports2.IS_WINDOWS = process.platform === "win32";
     exports2.UV_FS_O_EXLOCK = 268435456;
-    exports2.READONLY = fs8.constants.O_RDONLY;
+    exports2.READONLY = fs9.constants.O_RDONLY;
     function exists(fsPath) {
       return __awaiter(this, void 0, void 0, function* () {
         try {
@@ -18570,7 +18570,7 @@ var require_io_util = __commonJS({
         }
         if (stats && stats.isFile()) {
           if (exports2.IS_WINDOWS) {
-            const upperExt = path9.extname(filePath).toUpperCase();
+            const upperExt = path10.extname(filePath).toUpperCase();
             if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
               return filePath;
             }
@@ -18594,11 +18594,11 @@ var require_io_util = __commonJS({
           if (stats && stats.isFile()) {
             if (exports2.IS_WINDOWS) {
               try {
-                const directory = path9.dirname(filePath);
-                const upperName = path9.basename(filePath).toUpperCase();
+                const directory = path10.dirname(filePath);
+                const upperName = path10.basename(filePath).toUpperCase();
                 for (const actualName of yield exports2.readdir(directory)) {
                   if (upperName === actualName.toUpperCase()) {
-                    filePath = path9.join(directory, actualName);
+                    filePath = path10.join(directory, actualName);
                     break;
                   }
                 }
@@ -18693,7 +18693,7 @@ var require_io = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.findInPath = exports2.which = exports2.mkdirP = exports2.rmRF = exports2.mv = exports2.cp = void 0;
     var assert_1 = require("assert");
-    var path9 = __importStar(require("path"));
+    var path10 = __importStar(require("path"));
     var ioUtil = __importStar(require_io_util());
     function cp(source, dest, options = {}) {
       return __awaiter(this, void 0, void 0, function* () {
@@ -18702,7 +18702,7 @@ var require_io = __commonJS({
         if (destStat && destStat.isFile() && !force) {
           return;
         }
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path9.join(dest, path9.basename(source)) : dest;
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path10.join(dest, path10.basename(source)) : dest;
         if (!(yield ioUtil.exists(source))) {
           throw new Error(`no such file or directory: ${source}`);
         }
@@ -18714,7 +18714,7 @@ var require_io = __commonJS({
             yield cpDirRecursive(source, newDest, 0, force);
           }
         } else {
-          if (path9.relative(source, newDest) === "") {
+          if (path10.relative(source, newDest) === "") {
             throw new Error(`'${newDest}' and '${source}' are the same file`);
           }
           yield copyFile(source, newDest, force);
@@ -18727,7 +18727,7 @@ var require_io = __commonJS({
         if (yield ioUtil.exists(dest)) {
           let destExists = true;
           if (yield ioUtil.isDirectory(dest)) {
-            dest = path9.join(dest, path9.basename(source));
+            dest = path10.join(dest, path10.basename(source));
             destExists = yield ioUtil.exists(dest);
           }
           if (destExists) {
@@ -18738,7 +18738,7 @@ var require_io = __commonJS({
             }
           }
         }
-        yield mkdirP(path9.dirname(dest));
+        yield mkdirP(path10.dirname(dest));
         yield ioUtil.rename(source, dest);
       });
     }
@@ -18801,7 +18801,7 @@ var require_io = __commonJS({
         }
         const extensions = [];
         if (ioUtil.IS_WINDOWS && process.env["PATHEXT"]) {
-          for (const extension of process.env["PATHEXT"].split(path9.delimiter)) {
+          for (const extension of process.env["PATHEXT"].split(path10.delimiter)) {
             if (extension) {
               extensions.push(extension);
             }
@@ -18814,12 +18814,12 @@ var require_io = __commonJS({
           }
           return [];
         }
-        if (tool.includes(path9.sep)) {
+        if (tool.includes(path10.sep)) {
           return [];
         }
         const directories = [];
         if (process.env.PATH) {
-          for (const p of process.env.PATH.split(path9.delimiter)) {
+          for (const p of process.env.PATH.split(path10.delimiter)) {
             if (p) {
               directories.push(p);
             }
@@ -18827,7 +18827,7 @@ var require_io = __commonJS({
         }
         const matches = [];
         for (const directory of directories) {
-          const filePath = yield ioUtil.tryGetExecutablePath(path9.join(directory, tool), extensions);
+          const filePath = yield ioUtil.tryGetExecutablePath(path10.join(directory, tool), extensions);
           if (filePath) {
             matches.push(filePath);
           }
@@ -18943,7 +18943,7 @@ var require_toolrunner = __commonJS({
     var os = __importStar(require("os"));
     var events = __importStar(require("events"));
     var child = __importStar(require("child_process"));
-    var path9 = __importStar(require("path"));
+    var path10 = __importStar(require("path"));
     var io = __importStar(require_io());
     var ioUtil = __importStar(require_io_util());
     var timers_1 = require("timers");
@@ -19158,7 +19158,7 @@ var require_toolrunner = __commonJS({
       exec() {
         return __awaiter(this, void 0, void 0, function* () {
           if (!ioUtil.isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS && this.toolPath.includes("\\"))) {
-            this.toolPath = path9.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            this.toolPath = path10.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
           }
           this.toolPath = yield io.which(this.toolPath, true);
           return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
@@ -19658,7 +19658,7 @@ var require_core = __commonJS({
     var file_command_1 = require_file_command();
     var utils_1 = require_utils();
     var os = __importStar(require("os"));
-    var path9 = __importStar(require("path"));
+    var path10 = __importStar(require("path"));
     var oidc_utils_1 = require_oidc_utils();
     var ExitCode;
     (function(ExitCode2) {
@@ -19686,7 +19686,7 @@ var require_core = __commonJS({
       } else {
         (0, command_1.issueCommand)("add-path", {}, inputPath);
       }
-      process.env["PATH"] = `${inputPath}${path9.delimiter}${process.env["PATH"]}`;
+      process.env["PATH"] = `${inputPath}${path10.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
     function getInput3(name, options) {
@@ -19842,8 +19842,8 @@ var require_context = __commonJS({
           if ((0, fs_1.existsSync)(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse((0, fs_1.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
-            const path9 = process.env.GITHUB_EVENT_PATH;
-            process.stdout.write(`GITHUB_EVENT_PATH ${path9} does not exist${os_1.EOL}`);
+            const path10 = process.env.GITHUB_EVENT_PATH;
+            process.stdout.write(`GITHUB_EVENT_PATH ${path10} does not exist${os_1.EOL}`);
           }
         }
         this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -27245,8 +27245,8 @@ var require_utils5 = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path9) {
-      let input = path9;
+    function removeDotSegments(path10) {
+      let input = path10;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -27320,11 +27320,11 @@ var require_utils5 = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path9) {
-      if (path9 === "" || path9[0] === "/") {
-        return removeDotSegments(path9);
+    function removeDotSegmentsRelative(path10) {
+      if (path10 === "" || path10[0] === "/") {
+        return removeDotSegments(path10);
       }
-      const segments = path9.split("/");
+      const segments = path10.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -27687,8 +27687,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path9 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path9 && path9 !== "/" ? path9 : void 0;
+        const path10 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path10 && path10 !== "/" ? path10 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -32303,8 +32303,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx2 = {};
-      onnx2.Version = (function() {
+      var onnx3 = {};
+      onnx3.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -32317,7 +32317,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx2.AttributeProto = (function() {
+      onnx3.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -32996,7 +32996,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx2.ValueInfoProto = (function() {
+      onnx3.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33116,7 +33116,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx2.NodeProto = (function() {
+      onnx3.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -33356,7 +33356,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx2.TrainingInfoProto = (function() {
+      onnx3.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -33540,7 +33540,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx2.ModelProto = (function() {
+      onnx3.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -33916,7 +33916,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx2.StringStringEntryProto = (function() {
+      onnx3.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34014,7 +34014,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx2.TensorAnnotation = (function() {
+      onnx3.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -34132,7 +34132,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx2.GraphProto = (function() {
+      onnx3.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -34498,7 +34498,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx2.TensorProto = (function() {
+      onnx3.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -35201,7 +35201,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx2.SparseTensorProto = (function() {
+      onnx3.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -35359,7 +35359,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx2.TensorShapeProto = (function() {
+      onnx3.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -35598,7 +35598,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx2.TypeProto = (function() {
+      onnx3.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36298,7 +36298,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx2.OperatorSetIdProto = (function() {
+      onnx3.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36411,13 +36411,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx2.OperatorStatus = (function() {
+      onnx3.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx2.FunctionProto = (function() {
+      onnx3.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -36710,7 +36710,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx2;
+      return onnx3;
     })();
     module2.exports = $root;
   }
@@ -37083,7 +37083,18 @@ var require_report_schema = __commonJS({
                 position: { type: "string" }
               }
             },
-            tokens_scored: { $ref: "#/definitions/count" }
+            tokens_scored: { $ref: "#/definitions/count" },
+            baseline_cache: {
+              type: "object",
+              additionalProperties: false,
+              required: ["hit", "key_sha256", "file"],
+              description: "Present when a cache folder was given: hit = the baseline's per-probe scores were read from the cache (not recomputed); false = they were computed and written there.",
+              properties: {
+                hit: { type: "boolean" },
+                key_sha256: { $ref: "#/definitions/sha256" },
+                file: { type: "string" }
+              }
+            }
           }
         }
       }
@@ -38617,7 +38628,7 @@ var require_dist_node12 = __commonJS({
     ];
     function routeMatcher(paths) {
       const regexes = paths.map(
-        (path9) => path9.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
+        (path10) => path10.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
       );
       const regex2 = `^(?:${regexes.map((r) => `(?:${r})`).join("|")})[^/]*$`;
       return new RegExp(regex2, "i");
@@ -38758,7 +38769,7 @@ var require_dist_node12 = __commonJS({
 });
 
 // src/action/main.ts
-var import_fs6 = require("fs");
+var import_fs7 = require("fs");
 var core3 = __toESM(require_core());
 var github2 = __toESM(require_github());
 
@@ -38769,8 +38780,9 @@ function neutraliseWorkflowCommands(text) {
 }
 
 // src/gate/gate.ts
-var import_fs4 = require("fs");
-var path7 = __toESM(require("path"));
+var import_crypto6 = require("crypto");
+var import_fs5 = require("fs");
+var path8 = __toESM(require("path"));
 var import_p_limit2 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -38805,7 +38817,24 @@ function toReportError(err) {
 
 // src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
-async function readCheckpoint(dir) {
+var DTYPE_SUFFIXES = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  quantized: "_quantized",
+  int8: "_int8",
+  uint8: "_uint8",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  bnb4: "_bnb4"
+};
+function variantFiles(dtype) {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === void 0) return [];
+  if (suffix === "") return MODEL_FILES;
+  return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+async function readCheckpoint(dir, options = {}) {
   const abs = path.resolve(dir);
   const stat = await import_fs.promises.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -38815,7 +38844,7 @@ async function readCheckpoint(dir) {
       fix: "pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json"
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, "config.json");
   const config = parseConfig(await readJson(configFile, "config.json is the Hugging Face model config saved with the export"), configFile);
   const tokenizerJson = await readJson(
@@ -38828,19 +38857,48 @@ async function readCheckpoint(dir) {
   );
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
-async function findModelFile(dir) {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir, options) {
+  if (options.modelFile !== void 0) {
+    const file = path.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: "the model file given is not there",
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
+    });
+  }
+  const dtype = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
+    });
+  }
+  for (const rel of candidates) {
     const file = path.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(", ")})`,
-    fix: "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory"
+    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
+async function presentGraphs(dir) {
+  const found = [];
+  for (const sub of ["", "onnx"]) {
+    const entries = await import_fs.promises.readdir(path.join(dir, sub)).catch(() => []);
+    for (const e of entries) if (e.endsWith(".onnx")) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(", ")}` : "";
+}
 async function isFile(file) {
-  const s = await import_fs.promises.stat(file).catch(() => null);
+  const s = await import_fs.promises.stat(file).catch((err) => {
+    if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 async function readJson(file, fix) {
@@ -38858,9 +38916,9 @@ async function readJson(file, fix) {
     throw new EmgateError({ file, cause: `invalid JSON (${err.message})`, fix: "regenerate the file; it must be a JSON object" });
   }
 }
-function parseConfig(raw, file) {
+function parseConfig(raw2, file) {
   const int2 = (key, fallback) => {
-    const v = raw[key] ?? fallback;
+    const v = raw2[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
       throw new EmgateError({
         file,
@@ -38870,16 +38928,16 @@ function parseConfig(raw, file) {
     }
     return v;
   };
-  const numLayers = int2("num_hidden_layers", raw.n_layer);
-  const hiddenSize = int2("hidden_size", raw.n_embd);
-  const numHeads = int2("num_attention_heads", raw.n_head);
+  const numLayers = int2("num_hidden_layers", raw2.n_layer);
+  const hiddenSize = int2("hidden_size", raw2.n_embd);
+  const numHeads = int2("num_attention_heads", raw2.n_head);
   const numKvHeads = int2("num_key_value_heads", numHeads);
   const headDim = int2("head_dim", Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === "number" ? raw.max_position_embeddings : null;
-  const eos = raw.eos_token_id;
+  const maxPositions = typeof raw2.max_position_embeddings === "number" ? raw2.max_position_embeddings : null;
+  const eos = raw2.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x) => typeof x === "number") : typeof eos === "number" ? [eos] : [];
   return {
-    modelType: typeof raw.model_type === "string" ? raw.model_type : "unknown",
+    modelType: typeof raw2.model_type === "string" ? raw2.model_type : "unknown",
     numLayers,
     hiddenSize,
     numKvHeads,
@@ -38907,8 +38965,9 @@ async function listFiles(root, rel = "") {
   const out = [];
   for (const e of entries) {
     const child = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...await listFiles(root, child));
-    else if (e.isFile()) out.push(child);
+    const kind = e.isSymbolicLink() ? await import_fs.promises.stat(path.join(root, child)) : e;
+    if (kind.isDirectory()) out.push(...await listFiles(root, child));
+    else if (kind.isFile()) out.push(child);
   }
   return out;
 }
@@ -39197,7 +39256,7 @@ function schemaProblems(schemaName, data) {
 }
 function jsonPath(pointer) {
   if (pointer === "") return "$";
-  return "$" + pointer.split("/").slice(1).map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
+  return "$" + pointer.split("/").slice(1).map((raw2) => raw2.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
 }
 function childPath(pointer, key) {
   return jsonPath(`${pointer}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`);
@@ -39438,6 +39497,18 @@ function directionProblems(data) {
       });
     }
   }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
+  }
   return out;
 }
 function walkNumbers(v, at, visit) {
@@ -39459,6 +39530,7 @@ ${formatProblems(file, problems)}`,
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path4 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -45737,19 +45809,19 @@ var ChatEncoder = class {
     return { promptIds, responseIds };
   }
 };
-function pickChatTemplate(raw) {
-  if (typeof raw === "string") return raw;
-  if (Array.isArray(raw)) {
-    const named = raw.find((t) => t && t.name === "default") ?? raw[0];
+function pickChatTemplate(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (Array.isArray(raw2)) {
+    const named = raw2.find((t) => t && t.name === "default") ?? raw2[0];
     const tpl = named && named.template;
     return typeof tpl === "string" ? tpl : null;
   }
   return null;
 }
-function tokenString(raw) {
-  if (typeof raw === "string") return raw;
-  if (raw && typeof raw === "object" && typeof raw.content === "string") {
-    return raw.content;
+function tokenString(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (raw2 && typeof raw2 === "object" && typeof raw2.content === "string") {
+    return raw2.content;
   }
   return null;
 }
@@ -45847,6 +45919,76 @@ function findFinalState(logitsName, producer, dataDependent) {
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+var TARGET_IDS_INPUT = "emgate_target_ids";
+var TOKEN_LOGPROBS_OUTPUT = "emgate_token_logprobs";
+function defaultOpset(model2) {
+  const entry = (model2.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+function tokenLogprobsBlocker(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph) return "the model has no graph";
+  const opset = defaultOpset(model2);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = /* @__PURE__ */ new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+function appendTokenLogprobs(model2, logitsName = "logits") {
+  const blocker = tokenLogprobsBlocker(model2, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model2.graph;
+  const opset = defaultOpset(model2);
+  const logitsInfo = graph.output.find((o) => o.name === logitsName);
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d, fallback) => d?.dimValue !== void 0 && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = import_onnx_proto.onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, "batch_size"), dimOf(seqDim, "sequence_length")] });
+  const tensorType = (elemType) => import_onnx_proto.onnx.TypeProto.create({ tensorType: { elemType, shape } });
+  graph.input.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.INT64) }));
+  const n = (name) => `/emgate/${name}`;
+  const nodes = [];
+  const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    graph.initializer ??= [];
+    graph.initializer.push(
+      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
+    );
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+  }
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
+  }
+  graph.node.push(...nodes);
+  graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
+}
+function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
+  let moved2 = 0;
+  for (const t of model2.graph?.initializer ?? []) {
+    const raw2 = t.rawData;
+    if (!raw2 || raw2.length < minBytes || raw2.buffer !== fileBytes.buffer) continue;
+    const offset = raw2.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw2.length > fileBytes.length) continue;
+    t.dataLocation = import_onnx_proto.onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "location", value: location }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "offset", value: String(offset) }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "length", value: String(raw2.length) })
+    ];
+    t.rawData = new Uint8Array(0);
+    moved2 += raw2.length;
+  }
+  return moved2;
+}
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -45856,24 +45998,79 @@ function padBatch(seqs, padId, side) {
   const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seqLen);
   const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
   const offsets = [];
+  const lastPrompt = [];
   seqs.forEach((s, r) => {
     const offset = side === "left" ? seqLen - lengths[r] : 0;
     offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
     const ids = [...s.promptIds, ...s.responseIds];
     for (let i = 0; i < ids.length; i++) {
       const at = r * seqLen + offset + i;
       inputIds[at] = BigInt(ids[i]);
       attentionMask[at] = 1n;
       positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, inputIds, attentionMask, positionIds, offsets };
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
 }
-function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row2) => {
+    for (let p = pastLen - cached[row2]; p < pastLen; p++) attentionMask[row2 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row2 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row2 * total + pastLen + i] = 1n;
+      positionIds[row2 * seqLen + i] = BigInt(cached[row2] + i);
+      if (i > 0) targetIds[row2 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row2) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row2 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row2, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row2 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row2, from, count) {
   let total = 0;
-  const start = offset + seq.promptIds.length - 1;
-  for (let j = 0; j < seq.responseIds.length; j++) {
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row2 * seqLen + from + j];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row2}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row2, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
     const base = (row2 * seqLen + start + j) * vocab;
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) {
@@ -45884,7 +46081,7 @@ function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
     let sumExp = 0;
     for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
     if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} contain NaN`);
-    total += logits[base + seq.responseIds[j]] - max - Math.log(sumExp);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
   }
   return total;
 }
@@ -45911,6 +46108,56 @@ function assertFinite(v, what) {
 }
 var NonFiniteError = class extends Error {
 };
+
+// src/runtime/feeds.ts
+var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+function cacheSlots(inputs, outputs, config) {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const slots = [];
+  for (const input of inputs) {
+    const m = PAST.exec(input.name);
+    if (!m) continue;
+    const [, heads, , dim] = input.shape;
+    slots.push({
+      past: input.name,
+      present: `present.${m[1]}.${m[2]}`,
+      layer: Number(m[1]),
+      kind: m[2],
+      type: input.type === "float16" ? "float16" : "float32",
+      heads: typeof heads === "number" ? heads : config.numKvHeads,
+      headDim: typeof dim === "number" ? dim : config.headDim
+    });
+  }
+  if (slots.some((s) => !outputNames.has(s.present))) return [];
+  return slots.sort((a, b) => a.layer - b.layer || a.kind.localeCompare(b.kind));
+}
+function emptyCache(input, config, rows) {
+  const [, heads, , dim] = input.shape;
+  const kvHeads = typeof heads === "number" ? heads : config.numKvHeads;
+  const headDim = typeof dim === "number" ? dim : config.headDim;
+  const dims = [rows, kvHeads, 0, headDim];
+  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
+  return { type: "float32", data: new Float32Array(0), dims };
+}
+function decoderFeeds(inputs, step, config) {
+  const { rows, seqLen, pastLen } = step;
+  const feeds = {};
+  for (const input of inputs) {
+    const name = input.name;
+    if (name === "input_ids") feeds[name] = { type: "int64", data: step.inputIds, dims: [rows, seqLen] };
+    else if (name === "attention_mask") feeds[name] = { type: "int64", data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === "position_ids") feeds[name] = { type: "int64", data: step.positionIds, dims: [rows, seqLen] };
+    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (PAST.test(name)) {
+      const given = step.past?.[name];
+      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      feeds[name] = given ?? emptyCache(input, config, rows);
+    } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else throw new Error(`the graph input "${name}" has no feed`);
+  }
+  return feeds;
+}
 
 // src/runtime/onnx.ts
 var ort = __toESM(require("onnxruntime-node"));
@@ -45987,7 +46234,7 @@ function wrap(session, provider) {
       const result = {};
       for (const name of fetch2) {
         const t = out[name];
-        result[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result[name] = raw(t);
         t.dispose();
       }
       return result;
@@ -45995,14 +46242,21 @@ function wrap(session, provider) {
     release: () => session.release()
   };
 }
-function toFloat32(t) {
-  if (t.type === "float32") return t.data;
+function raw(t) {
+  const dims = [...t.dims];
+  if (t.type === "float32") return { type: "float32", data: t.data, dims };
   if (t.type === "float16") {
-    const raw = t.data;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw);
+    const d = t.data;
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: "float16", data: bits, dims };
   }
-  if (t.type === "float64") return Float32Array.from(t.data);
+  if (t.type === "float64") return { type: "float32", data: Float32Array.from(t.data), dims };
+  if (t.type === "int64") return { type: "int64", data: t.data, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+function asFloat32(t) {
+  if (t.type === "float32") return { data: t.data, dims: t.dims };
+  if (t.type === "float16") return { data: halfToFloat(t.data), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 function halfToFloat(src) {
@@ -46022,22 +46276,28 @@ function halfToFloat(src) {
 // src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
+    this.scoring = scoring;
+    this.cache = cache;
   }
   checkpoint;
   encoder;
   session;
   hiddenOutputs;
   padId;
+  scoring;
+  cache;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
   static async open(dir, options) {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -46050,10 +46310,11 @@ var Engine = class _Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
   get provider() {
     return this.session.provider;
@@ -46061,12 +46322,21 @@ var Engine = class _Engine {
   get layers() {
     return [...this.hiddenOutputs.keys()];
   }
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath() {
+    return this.scoring.kind;
+  }
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts() {
+    return this.cache.length > 0;
+  }
   encode(req) {
     return this.encoder.encode(req.messages, req.response);
   }
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests, options = {}) {
     const batchSize = options.batchSize ?? 8;
@@ -46083,47 +46353,140 @@ var Engine = class _Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? "right");
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
       options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
     }
     return results;
   }
-  async runBatch(seqs, padding) {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch2 = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch2);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  async scoreShared(seqs, batchSize, onProgress) {
+    const groups = /* @__PURE__ */ new Map();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(",");
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = /* @__PURE__ */ new Map();
+    const results = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize) {
+      const unit2 = queue.slice(start, start + batchSize);
+      const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
+      const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past = {};
+      for (const slot of this.cache) {
+        const parts = unit2.map((u) => ({ data: caches.get(u.key).get(slot.past), len: groups.get(u.key).promptIds.length - 1 }));
+        const data = slot.type === "float16" ? leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n)) : leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit2.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize, queue.length), queue.length);
+    }
+    return results;
+  }
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  async runPromptPass(prompts, keys) {
+    const out = /* @__PURE__ */ new Map();
+    const todo = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
+    const batch = padBatch(seqs, this.padId, "right");
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row2) => {
+      const len2 = prompts[i].length - 1;
+      const cache = /* @__PURE__ */ new Map();
+      for (const slot of this.cache) {
+        const t = result[slot.present];
+        const total = t.dims[2];
+        const data = t.type === "float16" ? sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Uint16Array(n)) : sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+  feeds(batch, past) {
+    const extra = {};
+    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  async runScoringPass(batch, responses, past) {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+    const fetch2 = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch2);
+    } catch (err) {
+      const message = err.message;
+      if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path4.join(this.checkpoint.dir, "tokenizer.json"),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
+          fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path4.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer, name]) => [layer, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row2) => {
-        const offset = batch.offsets[row2];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row2, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row2) => {
+        const at = batch.lastPrompt[row2];
+        const tokens = responseIds.length;
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row2, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row2, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
-        for (const [layer, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, promptEnd, promptEnd + tokens)
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, at + 1, at + 1 + tokens)
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -46139,34 +46502,15 @@ var Engine = class _Engine {
       throw err;
     }
   }
-  feeds(inputIds, attentionMask, positionIds, rows, seqLen) {
-    const feeds = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [rows, seqLen] };
-      else if (name === "attention_mask") feeds[name] = { type: "int64", data: attentionMask, dims: [rows, seqLen] };
-      else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [rows, seqLen] };
-      else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
   async close() {
     await this.session.release();
   }
 };
-function emptyCache(input, checkpoint, rows) {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === "number" ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === "number" ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
-  return { type: "float32", data: new Float32Array(0), dims };
-}
-async function openWithHiddenStates(checkpoint, layers, options) {
+async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? "graph") === "graph";
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: "js" }, logitsVocab: null };
   }
   let bytes;
   try {
@@ -46213,27 +46557,47 @@ async function openWithHiddenStates(checkpoint, layers, options) {
       hiddenOutputs.set(layer, located[layer]);
     }
   }
+  const logitsInfo = (model2.graph?.output ?? []).find((o) => o.name === "logits");
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== void 0 && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model2, missing);
+  let scoring = { kind: "js" };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model2);
+    if (blocker === null) {
+      appendTokenLogprobs(model2);
+      scoring = { kind: "graph" };
+    } else if (declared.has("logits")) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === "js") {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path4.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path4.basename(real));
+    dataDir = path4.dirname(real);
+  }
   const patched = encodeModel(model2);
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path4.dirname(checkpoint.modelFile)
-  });
-  return { session, hiddenOutputs };
+  model2 = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden) {
+function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
-  if (!outputNames.includes("logits")) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -46243,11 +46607,11 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
     });
   }
   const logits = session.outputs.find((o) => o.name === "logits");
-  const vocab = logits.shape[2];
-  if (typeof vocab === "number" && encoder.vocabSize > vocab) {
+  const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path4.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
@@ -47660,16 +48024,16 @@ function canonical(r) {
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } })
   });
 }
-function findNonFinite(value, path9) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path9} (${value})`;
+function findNonFinite(value, path10) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path10} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path9}[${i}]`);
+      const hit = findNonFinite(value[i], `${path10}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path9}.${k}` : `${path9}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path10}.${k}` : `${path10}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -47697,17 +48061,17 @@ function validator() {
   return compiled2;
 }
 function describe2(e) {
-  const path9 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
+  const path10 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
   if (e.keyword === "additionalProperties") {
-    return `${path9}: unknown key "${e.params.additionalProperty}"`;
+    return `${path10}: unknown key "${e.params.additionalProperty}"`;
   }
   if (e.keyword === "enum" || e.keyword === "const") {
     const allowed = e.params.allowedValues ?? [
       e.params.allowedValue
     ];
-    return `${path9}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `${path10}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
   }
-  return `${path9}: ${e.message ?? e.keyword}`;
+  return `${path10}: ${e.message ?? e.keyword}`;
 }
 function validateReport(report) {
   const validate3 = validator();
@@ -48255,7 +48619,82 @@ function skippedProbes(probes, candidate, baseline) {
   return out;
 }
 
+// src/load/score-cache.ts
+var import_crypto4 = require("crypto");
+var import_fs4 = require("fs");
+var path6 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text) {
+  return (0, import_crypto4.createHash)("sha256").update(text).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path6.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text;
+  try {
+    text = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -48287,9 +48726,9 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/load/suite.ts
-var import_crypto4 = require("crypto");
-var fs5 = __toESM(require("fs"));
-var path6 = __toESM(require("path"));
+var import_crypto5 = require("crypto");
+var fs6 = __toESM(require("fs"));
+var path7 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -48321,13 +48760,13 @@ ${lines2}`,
 async function loadSuite(dir, opts = {}) {
   let entries;
   try {
-    entries = await fs5.promises.readdir(dir, { withFileTypes: true });
+    entries = await fs6.promises.readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path6.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path7.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -48343,7 +48782,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path6.join(dir, MANIFEST_FILE),
+      file: path7.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -48356,13 +48795,13 @@ async function loadSuite(dir, opts = {}) {
       fix: "add one <domain>.json file per domain beside suite.json (schema: schemas/probe-suite.schema.json)"
     });
   }
-  const hash = (0, import_crypto4.createHash)("sha256");
+  const hash = (0, import_crypto5.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path6.join(dir, name);
+    const file = path7.join(dir, name);
     let bytes;
     try {
-      bytes = await fs5.promises.readFile(file);
+      bytes = await fs6.promises.readFile(file);
     } catch (err) {
       throw fsError(err, file);
     }
@@ -48391,7 +48830,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path6.join(dir, MANIFEST_FILE);
+  const manifestFile = path7.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -48566,7 +49005,7 @@ function shardProbes(probes, index, count) {
   return probes.filter((p) => shardOf(p.id, count) === index);
 }
 function shardOf(id, count) {
-  return 1 + (0, import_crypto4.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
+  return 1 + (0, import_crypto5.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
 // src/gate/gate.ts
@@ -48596,7 +49035,9 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       });
       try {
         if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
@@ -48617,7 +49058,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, probes, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -48626,6 +49084,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
@@ -48695,6 +49154,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, probes, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto6.createHash)("sha256").update(probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed) {
   return {
@@ -48811,7 +49296,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report;
   try {
-    report = JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+    report = JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
     validateReport(report);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -48898,8 +49383,8 @@ async function writeOutputs(parts) {
 async function finish(report, json, parts) {
   const { settings, loaded } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path7.join(settings.outDir, "report.json");
-  const reportMarkdownPath = path7.join(settings.outDir, "report.md");
+  const reportJsonPath = path8.join(settings.outDir, "report.json");
+  const reportMarkdownPath = path8.join(settings.outDir, "report.md");
   const markdown = renderMarkdown(report, {
     gateId: settings.gateId,
     probes: probeTexts,
@@ -48909,7 +49394,7 @@ async function finish(report, json, parts) {
     errorBlocks: loaded?.policy.on_error !== "allow"
   });
   try {
-    await import_fs4.promises.mkdir(settings.outDir, { recursive: true });
+    await import_fs5.promises.mkdir(settings.outDir, { recursive: true });
     await atomicWrite(reportJsonPath, json);
     await atomicWrite(reportMarkdownPath, markdown);
   } catch (err) {
@@ -48954,8 +49439,8 @@ function errorSummary(errors) {
 }
 async function atomicWrite(file, content) {
   const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs4.promises.writeFile(tmp, content);
-  await import_fs4.promises.rename(tmp, file);
+  await import_fs5.promises.writeFile(tmp, content);
+  await import_fs5.promises.rename(tmp, file);
 }
 var PhaseClock = class {
   start = Date.now();
@@ -49212,8 +49697,8 @@ function describeFailure(err, where, baseUrl) {
 
 // src/action/inputs.ts
 var core2 = __toESM(require_core());
-var import_fs5 = require("fs");
-var path8 = __toESM(require("path"));
+var import_fs6 = require("fs");
+var path9 = __toESM(require("path"));
 function getSettings() {
   const mode = oneOf("mode", ["run", "merge"], "run");
   const checkpoint = optional("checkpoint");
@@ -49248,7 +49733,9 @@ function getSettings() {
     githubToken: optional("github-token"),
     comment: oneOf("comment", ["always", "on-failure", "never"], "always"),
     fail: bool("fail", true),
-    outDir: optional("out-dir") ?? "emgate-report"
+    outDir: optional("out-dir") ?? "emgate-report",
+    dtype: dtypeInput(optional("dtype")),
+    cacheDir: optional("cache-dir")
   };
 }
 async function resolveReportPaths(patterns, cwd = process.cwd()) {
@@ -49258,7 +49745,7 @@ async function resolveReportPaths(patterns, cwd = process.cwd()) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files = [];
     for (const m of matches) {
-      const st = await import_fs5.promises.stat(path8.resolve(cwd, m)).catch(() => null);
+      const st = await import_fs6.promises.stat(path9.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
     if (files.length === 0) unmatched.push(pattern);
@@ -49315,6 +49802,11 @@ function parseVariants(v) {
   }
   return ids;
 }
+function dtypeInput(v) {
+  if (v === void 0) return void 0;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw inputError("dtype", `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")} (default: fp32, model.onnx)`);
+}
 function gateId(v) {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) || v.includes("--")) {
     throw inputError("gate-id", `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
@@ -49326,38 +49818,38 @@ function lines(v) {
   return v.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
 }
 async function glob(pattern, cwd) {
-  const abs = path8.isAbsolute(pattern);
+  const abs = path9.isAbsolute(pattern);
   const parts = pattern.split(/[\\/]+/).filter((p, i) => p !== "" || i === 0);
-  const root = abs ? path8.parse(pattern).root : cwd;
+  const root = abs ? path9.parse(pattern).root : cwd;
   const segs = abs ? parts.slice(1) : parts.filter((p) => p !== "" && p !== ".");
   const out = [];
   const walk = async (dir, rel, i) => {
     if (i === segs.length) {
-      out.push(abs ? path8.join(root, ...rel) : rel.join("/"));
+      out.push(abs ? path9.join(root, ...rel) : rel.join("/"));
       return;
     }
     const seg = segs[i];
     if (seg === "**") {
       await walk(dir, rel, i + 1);
       for (const e of await readDir(dir)) {
-        if (e.isDirectory()) await walk(path8.join(dir, e.name), [...rel, e.name], i);
+        if (e.isDirectory()) await walk(path9.join(dir, e.name), [...rel, e.name], i);
       }
       return;
     }
     if (!/[*?]/.test(seg)) {
-      await walk(path8.join(dir, seg), [...rel, seg], i + 1);
+      await walk(path9.join(dir, seg), [...rel, seg], i + 1);
       return;
     }
     const re = new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
     for (const e of await readDir(dir)) {
-      if (re.test(e.name)) await walk(path8.join(dir, e.name), [...rel, e.name], i + 1);
+      if (re.test(e.name)) await walk(path9.join(dir, e.name), [...rel, e.name], i + 1);
     }
   };
   await walk(root, [], 0);
   return out;
 }
 async function readDir(dir) {
-  return import_fs5.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+  return import_fs6.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
 }
 
 // src/gate/progress.ts
@@ -49425,7 +49917,7 @@ function onInterrupt(signal) {
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
   if (summary2) {
     try {
-      (0, import_fs6.appendFileSync)(summary2, `## ⛔ emgate: ERROR
+      (0, import_fs7.appendFileSync)(summary2, `## ⛔ emgate: ERROR
 
 ${line}
 
@@ -49490,6 +49982,8 @@ async function runSelected(s) {
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,
+    dtype: s.dtype,
+    cacheDir: s.cacheDir,
     onProgress: createProgress(process.stdout),
     warn: (message) => core3.warning(message)
   });

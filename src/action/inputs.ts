@@ -11,6 +11,7 @@ import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
@@ -65,6 +66,10 @@ export interface ActionSettings {
   fail: boolean;
   /** Where report.json and report.md are written (relative to the workspace). */
   outDir: string;
+  /** Variant graph by dtype (`fp16`, `q4`, `q4f16`, `int8`, `q8` …); undefined: fp32 (`model.onnx`). */
+  dtype?: string;
+  /** Folder for the baseline's cached scores (restore it with actions/cache); undefined: no cache. */
+  cacheDir?: string;
 }
 
 /** Reads and validates every input. Throws EmgateError naming the input on a bad value. */
@@ -104,6 +109,8 @@ export function getSettings(): ActionSettings {
     comment: oneOf('comment', ['always', 'on-failure', 'never'] as const, 'always'),
     fail: bool('fail', true),
     outDir: optional('out-dir') ?? 'emgate-report',
+    dtype: dtypeInput(optional('dtype')),
+    cacheDir: optional('cache-dir'),
   };
 }
 
@@ -186,6 +193,12 @@ function parseVariants(v: string | undefined): ActionSettings['variants'] {
     throw inputError('variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
   }
   return ids;
+}
+
+function dtypeInput(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw inputError('dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx)`);
 }
 
 function gateId(v: string): string {

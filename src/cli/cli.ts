@@ -4,14 +4,14 @@
 import { parseArgs } from 'util';
 import * as path from 'path';
 import { runDemo } from './demo';
-import { extractDirection, type Position } from '../gate/extract-direction';
+import { describeExtraction, extractDirection, type Position } from '../gate/extract-direction';
 import { readDirection, writeDirection } from '../load/direction-file';
 import { EmgateError } from '../core/errors';
 import { mergeReports, runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
 import { createProgress } from '../gate/progress';
-import { readCheckpoint } from '../load/checkpoint';
+import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import type { Device } from '../runtime/onnx';
 import type { Probe } from '../core/types';
@@ -42,6 +42,9 @@ Options for run:
   --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores here, reused while nothing they depend on changes
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 
@@ -64,6 +67,9 @@ const RUN_OPTIONS = {
   variants: { type: 'string' },
   'gate-id': { type: 'string' },
   'hidden-tensor': { type: 'string' },
+  dtype: { type: 'string' },
+  'model-file': { type: 'string' },
+  'cache-dir': { type: 'string' },
   layer: { type: 'string' },
   position: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -137,6 +143,9 @@ function runSettings(values: Values) {
     variants: variants(values.variants),
     gateId: str(values['gate-id']) ?? 'default',
     hiddenTensor: str(values['hidden-tensor']),
+    dtype: dtype(values.dtype),
+    modelFile: str(values['model-file']),
+    cacheDir: str(values['cache-dir']),
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
   };
@@ -164,18 +173,7 @@ async function directionExtract(values: Values): Promise<number> {
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      'Separation per layer (standardised gap between the two sets along each layer\'s direction):',
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join('\n')}\n`);
   return 0;
 }
 
@@ -261,6 +259,15 @@ function int(v: string | boolean | undefined, name: string, fallback: number): n
 function device(v: string | boolean | undefined): Device {
   const s = str(v) ?? 'auto';
   if (s !== 'cpu' && s !== 'cuda' && s !== 'auto') throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: 'pick one of the three' });
+  return s;
+}
+
+function dtype(v: string | boolean | undefined): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, got "${s}"`, fix: 'pick a dtype the checkpoint ships, or name the graph with --model-file' });
+  }
   return s;
 }
 

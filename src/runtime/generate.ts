@@ -13,8 +13,9 @@ import { EmgateError } from '../core/errors';
 import { checkSampling, pickToken, type SamplingSettings } from '../core/sampling';
 import { createRng } from '../core/stats';
 import type { ChatMessage } from '../core/types';
-import { emptyCache, type Engine } from './engine';
-import type { FeedTensor, FloatTensor, ValueInfo } from './onnx';
+import type { Engine } from './engine';
+import { decoderFeeds } from './feeds';
+import { asFloat32, type FeedTensor, type OutputTensor, type ValueInfo } from './onnx';
 
 export interface GenerateRequest {
   messages: ChatMessage[];
@@ -109,7 +110,7 @@ async function decodeBatch(engine: Engine, rows: Row[], useCache: boolean): Prom
   // tokens[r] is row r's whole sequence, left-padded; mask marks the real tokens.
   const tokens: number[][] = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(engine.padId), ...r.prompt]);
   const mask: number[][] = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(0), ...r.prompt.map(() => 1)]);
-  let past: Record<string, FloatTensor> | null = null;
+  let past: Record<string, OutputTensor> | null = null;
 
   for (let step = 0; step < steps && done.some((d) => !d); step++) {
     const total = tokens[0].length;
@@ -118,7 +119,7 @@ async function decodeBatch(engine: Engine, rows: Row[], useCache: boolean): Prom
     const feeds = buildFeeds(engine, tokens, mask, fed, useCache ? past : null);
     const fetch = ['logits', ...(useCache ? engine.session.inputs.filter((i) => PAST.test(i.name)).map((i) => presentName(i.name)) : [])];
     const out = await engine.session.run(feeds, fetch);
-    const logits = out.logits;
+    const logits = asFloat32(out.logits);
     const [, seqLen, vocab] = logits.dims;
     if (useCache) {
       past = {};
@@ -171,7 +172,7 @@ function buildFeeds(
   tokens: number[][],
   mask: number[][],
   fed: number,
-  past: Record<string, FloatTensor> | null,
+  past: Record<string, OutputTensor> | null,
 ): Record<string, FeedTensor> {
   const b = tokens.length;
   const total = tokens[0].length;
@@ -192,19 +193,16 @@ function buildFeeds(
       }
     }
   }
-  const feeds: Record<string, FeedTensor> = {};
-  for (const input of engine.session.inputs) {
-    const name = input.name;
-    if (name === 'input_ids') feeds[name] = { type: 'int64', data: inputIds, dims: [b, fed] };
-    else if (name === 'attention_mask') feeds[name] = { type: 'int64', data: attention, dims: [b, total] };
-    else if (name === 'position_ids') feeds[name] = { type: 'int64', data: positionIds, dims: [b, fed] };
-    else if (name === 'use_cache_branch') feeds[name] = { type: 'bool', data: new Uint8Array([past ? 1 : 0]), dims: [1] };
-    else if (PAST.test(name)) feeds[name] = past ? pastFeed(past[presentName(name)], input) : emptyCache(input, engine.checkpoint, b);
-  }
-  return feeds;
+  const pastFeeds: Record<string, FeedTensor> = {};
+  if (past) for (const input of engine.session.inputs) if (PAST.test(input.name)) pastFeeds[input.name] = pastFeed(past[presentName(input.name)], input);
+  return decoderFeeds(
+    engine.session.inputs,
+    { rows: b, seqLen: fed, pastLen: total - fed, inputIds, attentionMask: attention, positionIds, past: past ? pastFeeds : undefined },
+    engine.checkpoint.config,
+  );
 }
 
-function pastFeed(present: FloatTensor | undefined, input: ValueInfo): FeedTensor {
+function pastFeed(present: OutputTensor | undefined, input: ValueInfo): FeedTensor {
   if (!present) throw new Error(`the graph returned no ${presentName(input.name)} to feed back as ${input.name}`);
-  return { type: 'float32', data: present.data, dims: present.dims };
+  return { type: 'float32', data: present.data as Float32Array, dims: present.dims };
 }

@@ -17,10 +17,16 @@ import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 export type Device = 'cpu' | 'cuda' | 'auto';
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
+export type ScoringMode = 'contrast' | 'generate' | 'both';
 
 export interface ActionSettings {
   /** `run`: score a checkpoint (or one shard of the suite). `merge`: pool shard reports into one verdict. */
   mode: Mode;
+  /**
+   * What a run measures when the `mode` input names it (`contrast`, `generate`, `both`: a run
+   * with that scoring); undefined for `run`, which follows the policy's `mode`.
+   */
+  scoring?: ScoringMode;
   /** Candidate checkpoint directory (HF/optimum ONNX layout). Required in `run` mode. */
   checkpoint?: string;
   /** The checkpoint it was fine-tuned from; without it only absolute limits can be checked. */
@@ -74,7 +80,9 @@ export interface ActionSettings {
 
 /** Reads and validates every input. Throws EmgateError naming the input on a bad value. */
 export function getSettings(): ActionSettings {
-  const mode = oneOf('mode', ['run', 'merge'] as const, 'run');
+  const modeInput = oneOf('mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
+  const mode: Mode = modeInput === 'merge' ? 'merge' : 'run';
+  const scoring = modeInput === 'run' || modeInput === 'merge' ? undefined : modeInput;
   const checkpoint = optional('checkpoint');
   const reports = lines(optional('reports'));
   if (mode === 'run' && !checkpoint) {
@@ -90,6 +98,7 @@ export function getSettings(): ActionSettings {
 
   return {
     mode,
+    scoring,
     checkpoint,
     baseline: optional('baseline'),
     probes: optional('probes') ?? BUILTIN_PROBES,

@@ -14,7 +14,7 @@ import { createProgress } from '../gate/progress';
 import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import type { Device } from '../runtime/onnx';
-import type { Probe } from '../core/types';
+import type { Probe, ScoringMode } from '../core/types';
 import { loadSuite } from '../load/suite';
 
 const USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
@@ -24,7 +24,7 @@ Usage:
   emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position response_mean|last_prompt] --out FILE
   emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR]
   emgate merge --out DIR [--probes DIR] [--policy FILE] REPORT.json...
-  emgate demo [--out DIR]
+  emgate demo [--out DIR] [--mode contrast|generate|both]
 
 Options for run:
   --checkpoint DIR     candidate checkpoint (ONNX, Hugging Face / optimum layout)
@@ -42,9 +42,10 @@ Options for run:
   --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
+  --mode M             contrast | generate | both (default: the policy's mode, else contrast)
   --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
   --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
-  --cache-dir DIR      cache the baseline's scores here, reused while nothing they depend on changes
+  --cache-dir DIR      cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 
@@ -67,6 +68,7 @@ const RUN_OPTIONS = {
   variants: { type: 'string' },
   'gate-id': { type: 'string' },
   'hidden-tensor': { type: 'string' },
+  mode: { type: 'string' },
   dtype: { type: 'string' },
   'model-file': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -116,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'validate':
         return await validate(values);
       case 'demo':
-        return await runDemo({ outDir: str(values.out) ?? 'emgate-demo', progress: createProgress() });
+        return await runDemo({ outDir: str(values.out) ?? 'emgate-demo', progress: createProgress(), mode: scoringMode(values.mode) ?? 'contrast' });
       default:
         return usageError(`unknown command "${command}"`);
     }
@@ -143,6 +145,7 @@ function runSettings(values: Values) {
     variants: variants(values.variants),
     gateId: str(values['gate-id']) ?? 'default',
     hiddenTensor: str(values['hidden-tensor']),
+    mode: scoringMode(values.mode),
     dtype: dtype(values.dtype),
     modelFile: str(values['model-file']),
     cacheDir: str(values['cache-dir']),
@@ -254,6 +257,15 @@ function int(v: string | boolean | undefined, name: string, fallback: number): n
   const n = Number(s);
   if (!Number.isInteger(n) || n < 0) throw new EmgateError({ file: null, cause: `--${name} must be a whole number ≥ 0, got "${s}"`, fix: `pass --${name} N` });
   return n;
+}
+
+function scoringMode(v: string | boolean | undefined): ScoringMode | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (s !== 'contrast' && s !== 'generate' && s !== 'both') {
+    throw new EmgateError({ file: null, cause: `--mode must be contrast, generate or both, got "${s}"`, fix: 'pick one of the three (generate and both need a judge: policy generated.judge, the local one by default)' });
+  }
+  return s;
 }
 
 function device(v: string | boolean | undefined): Device {

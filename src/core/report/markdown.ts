@@ -27,6 +27,7 @@ import {
   worstSection,
 } from './sections';
 import { stripUnsafe } from './escape';
+import { generatedSection } from './generated-section';
 
 export interface MarkdownOptions {
   /** Identifies this gate's sticky comment (several gates may comment on one PR). */
@@ -106,6 +107,7 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
     skippedSection(report),
+    generatedSection(report, plan.modelText, plan.worst),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance),
   );

@@ -6,22 +6,24 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
 import { hashCheckpoint } from '../load/checkpoint';
-import { readDirection, type Direction } from '../load/direction-file';
+import type { Direction } from '../load/direction-file';
+import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
 import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
-import { evaluate, type Evaluation } from '../core/evaluate';
+import type { Evaluation } from '../core/evaluate';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
-import { randomUnitVector } from '../core/projection';
 import { serializeReport, validateReport } from '../load/report-json';
 import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
-import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
 import type {
+  DirectionResult,
   GeneratedBlock,
   GeneratedProbeResult,
   ModelProvenance,
@@ -36,7 +38,7 @@ import type {
   SkippedProbe,
   Suite,
 } from '../core/types';
-import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
 import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
@@ -46,7 +48,8 @@ export interface GateSettings {
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders of them, in order; the first is the primary direction. */
+  direction?: string | string[];
   outDir: string;
   batchSize: number;
   threads?: number;
@@ -88,7 +91,9 @@ interface Loaded {
   policySha: string;
   suite: Suite;
   probes: Probe[];
+  /** The primary direction: directions[0]. */
   direction?: { direction: Direction; sha256: string };
+  directions: LoadedDirection[];
 }
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
@@ -96,13 +101,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   const errors: ReportError[] = [];
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
+  let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
   let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings));
-    const { policy, suite, direction } = loaded;
+    const { policy, suite } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
@@ -113,7 +119,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     );
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
-    const projection = direction && mode !== 'generate' ? projectionSetup(direction.direction, settings.seed) : undefined;
+    const genProbes = gen ? generationProbes(probes, gen) : [];
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
 
     const scoreOne = async (dir: string, label: string) => {
       const engine = await Engine.open(dir, {
@@ -121,28 +131,23 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
         dtype: settings.dtype,
         modelFile: settings.modelFile,
       });
       try {
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction!,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-          });
-        }
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === 'generate'
           ? { scores: [], tokens: 0 }
           : await scoreSuite(engine, probes, {
               batchSize: settings.batchSize,
               projection,
+              projections: setups.length > 1 ? setups : undefined,
               onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
             });
         const answers = gen
-          ? await generateSuite(engine, probes, gen, {
+          ? await generateSuite(engine, genProbes, gen, {
               seed: settings.seed,
               batchSize: settings.batchSize,
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
@@ -195,25 +200,21 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       mode === 'generate'
         ? null
         : clock.timeSync('evaluate', () =>
-            evaluate({
-              probes: results,
-              domains: suite.domains,
-              policy,
-              seed: settings.seed,
-              direction: direction ? calibration(direction.direction) : undefined,
-              partial: settings.shard !== undefined,
-              skipped,
-            }),
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined, skipped },
+              projected.map((d) => calibration(d)),
+            ),
           );
+    measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
         evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
@@ -230,6 +231,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
     generated,
     clock,
   });
@@ -354,7 +356,8 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
   const { policy, sha256: policySha } = await loadPolicy(settings.policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === 'block') {
     throw new EmgateError({
       file: policy.sources[policy.sources.length - 1],
@@ -362,7 +365,7 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
 }
 
 function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
@@ -404,6 +407,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
     // The random control direction is drawn from the seed.
     control_seed: d ? settings.seed : null,
     hidden_tensor: settings.hiddenTensor ?? null,
@@ -412,17 +417,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[
   };
 }
 
-function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
-  return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
-  };
-}
-
-function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d: LoadedDirection): DirectionCalibration {
+  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 
 function buildProvenance(
@@ -489,6 +485,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
+  let directionList: DirectionResult[] | undefined;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const { policy, sha256: policySha } = await loadPolicy(settings.policy);
@@ -499,7 +496,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     if (suite.sha256 !== first.provenance!.suite.sha256) {
       throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
     }
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
     const byId = new Map<string, ProbeResult>();
     for (const { report, file } of partials) {
       for (const p of report.probes) {
@@ -530,16 +527,20 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
       ...first.provenance!,
       tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
     };
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance!.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
-        skipped,
-      }),
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      : directionBlock
+        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        : [];
+    const evaluated = clock.timeSync('evaluate', () =>
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped }, listed),
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+    });
   } catch (err) {
     errors.push(toReportError(err));
   }
@@ -552,6 +553,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     errors,
     provenance,
     directionBlock,
+    directionList,
     clock,
   });
 }
@@ -588,6 +590,8 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
     if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
     seen.add(report.shard!.index);
@@ -619,6 +623,8 @@ interface OutputParts {
   shard?: { index: number; count: number };
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  /** Every direction of the run, with what each measured. */
+  directionList?: DirectionResult[];
   generated?: GeneratedBlock;
   clock: PhaseClock;
 }
@@ -638,6 +644,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(parts.directionList ? { directions: parts.directionList } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,

@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { auroc, heldOutSplit, measureLayer, isSkipped, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
 import { extractDirection } from '../src/gate/extract-direction';
+import { loadDirections } from '../src/gate/directions';
 import { runGate } from '../src/gate/gate';
 import { directionProblems, writeDirection, type Direction } from '../src/load/direction-file';
 import type { Report } from '../src/core/types';
@@ -166,6 +167,17 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       expect(row).toContain(second.em_shift!.random_control.toFixed(3));
       expect(row).toContain('❌ fail');
       expect(markdown.split('\n').find((l) => l.startsWith('| 1 | a-contrast.json |'))).toContain('✅ pass');
+    });
+
+    it('takes files, folders and one path per line (the Action input), in order; refuses a direction twice', async () => {
+      const a = path.join(folder, 'a-contrast.json');
+      const b = path.join(folder, 'b-finetune.json');
+      expect((await loadDirections(`${b}\n${a}\n`)).map((d) => d.file)).toEqual([b, a]);
+      expect((await loadDirections([folder])).map((d) => d.file)).toEqual([a, b]);
+      await expect(loadDirections([b, out])).rejects.toThrow(/same direction as/);
+      const empty = path.join(dir, 'empty');
+      mkdirSync(empty);
+      await expect(loadDirections(empty)).rejects.toThrow(/no direction files/);
     });
   });
 });

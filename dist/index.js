@@ -40760,8 +40760,8 @@ ${formatProblems(file, problems)}`,
 
 // src/gate/directions.ts
 async function loadDirections(spec) {
-  const given = spec === void 0 ? [] : Array.isArray(spec) ? spec : [spec];
-  const files = await listDirectionFiles(given.filter((p) => p !== ""));
+  const given = (spec === void 0 ? [] : Array.isArray(spec) ? spec : [spec]).flatMap((p) => p.split(/\r?\n/));
+  const files = await listDirectionFiles(given.map((p) => p.trim()).filter((p) => p !== ""));
   const out = [];
   for (const file of files) {
     const { direction, sha256: sha2562 } = await readDirection(file);
@@ -40812,7 +40812,7 @@ function directionResults(directions, measured) {
       misaligned_mean: d.direction.calibration.misaligned_mean,
       check: emShiftCheckId(i),
       ...m?.em_shift ? { em_shift: m.em_shift } : {},
-      ...m && m.domains.length ? { domains: m.domains } : {}
+      ...m?.domains.length ? { domains: m.domains } : {}
     };
   });
 }

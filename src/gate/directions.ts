@@ -14,10 +14,14 @@ export interface LoadedDirection {
   sha256: string;
 }
 
-/** Reads every direction a run names, in order; the same direction twice is an error. */
+/**
+ * Reads every direction a run names, in order; the same direction twice is an error.
+ * Each entry is a file or a folder; one text may hold several, one per line (the
+ * Action's `direction` input).
+ */
 export async function loadDirections(spec: string | string[] | undefined): Promise<LoadedDirection[]> {
-  const given = spec === undefined ? [] : Array.isArray(spec) ? spec : [spec];
-  const files = await listDirectionFiles(given.filter((p) => p !== ''));
+  const given = (spec === undefined ? [] : Array.isArray(spec) ? spec : [spec]).flatMap((p) => p.split(/\r?\n/));
+  const files = await listDirectionFiles(given.map((p) => p.trim()).filter((p) => p !== ''));
   const out: LoadedDirection[] = [];
   for (const file of files) {
     const { direction, sha256 } = await readDirection(file);
@@ -82,7 +86,7 @@ export function directionResults(
       misaligned_mean: d.direction.calibration.misaligned_mean,
       check: emShiftCheckId(i),
       ...(m?.em_shift ? { em_shift: m.em_shift } : {}),
-      ...(m && m.domains.length ? { domains: m.domains } : {}),
+      ...(m?.domains.length ? { domains: m.domains } : {}),
     };
   });
 }

@@ -6,21 +6,24 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
 import { hashCheckpoint } from '../load/checkpoint';
-import { readDirection, type Direction } from '../load/direction-file';
+import type { Direction } from '../load/direction-file';
+import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
 import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
-import { evaluate, type Evaluation } from '../core/evaluate';
+import type { Evaluation } from '../core/evaluate';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
-import { randomUnitVector } from '../core/projection';
 import { serializeReport, validateReport } from '../load/report-json';
 import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
-import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
 import type {
+  DirectionResult,
   GeneratedBlock,
   GeneratedProbeResult,
   ModelProvenance,
@@ -32,6 +35,7 @@ import type {
   Report,
   ReportError,
   ScoringMode,
+  SkippedProbe,
   Suite,
 } from '../core/types';
 import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
@@ -44,7 +48,8 @@ export interface GateSettings {
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders of them, in order; the first is the primary direction. */
+  direction?: string | string[];
   outDir: string;
   batchSize: number;
   threads?: number;
@@ -86,7 +91,9 @@ interface Loaded {
   policySha: string;
   suite: Suite;
   probes: Probe[];
+  /** The primary direction: directions[0]. */
   direction?: { direction: Direction; sha256: string };
+  directions: LoadedDirection[];
 }
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
@@ -94,18 +101,29 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   const errors: ReportError[] = [];
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
+  let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
-    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    const projection = direction && mode !== 'generate' ? projectionSetup(direction.direction, settings.seed) : undefined;
+    // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
+    skipped = await clock.time('context', async () =>
+      skippedProbes(loaded!.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null),
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
+    const genProbes = gen ? generationProbes(probes, gen) : [];
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
 
     const scoreOne = async (dir: string, label: string) => {
       const engine = await Engine.open(dir, {
@@ -113,24 +131,19 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
         dtype: settings.dtype,
         modelFile: settings.modelFile,
       });
       try {
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction!,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-          });
-        }
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === 'generate'
           ? { scores: [], tokens: 0 }
           : await scoreSuite(engine, probes, {
               batchSize: settings.batchSize,
               projection,
+              projections: setups.length > 1 ? setups : undefined,
               onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
             });
         const answers = gen
@@ -153,7 +166,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
       // The score cache holds contrast scores only: a run that generates runs the baseline.
-      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider) : null;
       const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
       if (key && cached && cached.scores.length === probes.length) {
         baseline = { ...cached, provider: candidate.provider };
@@ -187,15 +200,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       mode === 'generate'
         ? null
         : clock.timeSync('evaluate', () =>
-            evaluate({
-              probes: results,
-              domains: suite.domains,
-              policy,
-              seed: settings.seed,
-              direction: direction ? calibration(direction.direction) : undefined,
-              partial: settings.shard !== undefined,
-            }),
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined, skipped },
+              projected.map((d) => calibration(d)),
+            ),
           );
+    measures = contrast?.directions;
     if (gen && candidate.answers) {
       const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
       provenance.judge = judged.block.judge;
@@ -216,10 +226,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
     generated,
     clock,
   });
@@ -311,6 +323,7 @@ function combineEvaluations(
       baseline_rate: o.baseline?.rate ?? null,
       delta: o.increase?.value ?? null,
       interval: o.increase?.interval ?? o.candidate.interval,
+      shift: null,
       em_shift: null,
       probes,
       domains,
@@ -343,7 +356,8 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
   const { policy, sha256: policySha } = await loadPolicy(settings.policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === 'block') {
     throw new EmgateError({
       file: policy.sources[policy.sources.length - 1],
@@ -351,7 +365,7 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
 }
 
 function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
@@ -373,7 +387,8 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
  * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
  * tokenizer files are named again so the key reads as what it covers.
  */
-function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+/** `probes`: the probes scored, i.e. without those skipped for the context (which depend on the candidate too). */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[], baseline: ModelProvenance, provider: string): ScoreCacheKey {
   const d = loaded.direction;
   return {
     what: 'baseline probe scores',
@@ -388,10 +403,12 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
     tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
     suite_sha256: loaded.suite.sha256,
     variants: variantList(settings.variants),
-    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    probes_sha256: createHash('sha256').update(probes.map((p) => p.id).join('\n')).digest('hex'),
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
     // The random control direction is drawn from the seed.
     control_seed: d ? settings.seed : null,
     hidden_tensor: settings.hiddenTensor ?? null,
@@ -400,17 +417,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
   };
 }
 
-function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
-  return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
-  };
-}
-
-function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d: LoadedDirection): DirectionCalibration {
+  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 
 function buildProvenance(
@@ -474,8 +482,10 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
+  let directionList: DirectionResult[] | undefined;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const { policy, sha256: policySha } = await loadPolicy(settings.policy);
@@ -486,7 +496,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     if (suite.sha256 !== first.provenance!.suite.sha256) {
       throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
     }
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
     const byId = new Map<string, ProbeResult>();
     for (const { report, file } of partials) {
       for (const p of report.probes) {
@@ -494,29 +504,43 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    // A probe a shard skipped (too long for the context) is covered, and skipped in the merge too.
+    const skippedById = new Map<string, SkippedProbe>();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
         fix: 'make sure every shard job finished and uploaded its report',
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id)!);
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
     directionBlock = first.direction;
     provenance = {
       ...first.provenance!,
       tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
     };
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance!.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
-      }),
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      : directionBlock
+        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        : [];
+    const evaluated = clock.timeSync('evaluate', () =>
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped }, listed),
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+    });
   } catch (err) {
     errors.push(toReportError(err));
   }
@@ -525,9 +549,11 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     loaded,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     directionBlock,
+    directionList,
     clock,
   });
 }
@@ -564,6 +590,8 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
     if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
     seen.add(report.shard!.index);
@@ -588,11 +616,15 @@ interface OutputParts {
   loaded: Loaded | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
+  /** Probes skipped for both models (too long for a context). */
+  skipped?: SkippedProbe[];
   errors: ReportError[];
   provenance: Provenance | null;
   shard?: { index: number; count: number };
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  /** Every direction of the run, with what each measured. */
+  directionList?: DirectionResult[];
   generated?: GeneratedBlock;
   clock: PhaseClock;
 }
@@ -607,8 +639,12 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     checks: failed ? [] : evaluation!.checks,
     domains: failed ? [] : evaluation!.domains,
     probes: failed ? [] : parts.results,
+    ...(!failed && parts.skipped ? { skipped: parts.skipped } : {}),
+    ...(!failed && evaluation!.shift ? { shift: evaluation!.shift } : {}),
+    ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(parts.directionList ? { directions: parts.directionList } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,
@@ -694,6 +730,7 @@ function errorSummary(errors: ReportError[]): Report['summary'] {
     baseline_rate: null,
     delta: null,
     interval: null,
+    shift: null,
     em_shift: null,
     probes: 0,
     domains: 0,

@@ -47,7 +47,7 @@ describe('serializeReport', () => {
   it('writes keys in the order of types.ts with timing last, 2-space indented', () => {
     const json = serializeReport(realReport());
     const topKeys = Object.keys(JSON.parse(json));
-    expect(topKeys).toEqual(['schema', 'verdict', 'summary', 'checks', 'domains', 'probes', 'em_shift', 'direction', 'errors', 'provenance', 'timing']);
+    expect(topKeys).toEqual(['schema', 'verdict', 'summary', 'checks', 'domains', 'probes', 'skipped', 'shift', 'power', 'em_shift', 'direction', 'directions', 'errors', 'provenance', 'timing']);
     expect(json.startsWith('{\n  "schema": "emgate-report/v1",\n  "verdict": "pass",')).toBe(true);
     const files = Object.keys((JSON.parse(json) as Report).provenance!.candidate.files);
     expect(files).toEqual([...files].sort());

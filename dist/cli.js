@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path16) {
-      let input = path16;
+    function removeDotSegments(path17) {
+      let input = path17;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path16) {
-      if (path16 === "" || path16[0] === "/") {
-        return removeDotSegments(path16);
+    function removeDotSegmentsRelative(path17) {
+      if (path17 === "" || path17[0] === "/") {
+        return removeDotSegments(path17);
       }
-      const segments = path16.split("/");
+      const segments = path17.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path16 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path16 && path16 !== "/" ? path16 : void 0;
+        const path17 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path17 && path17 !== "/" ? path17 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -13302,17 +13302,17 @@ __export(cli_exports, {
 });
 module.exports = __toCommonJS(cli_exports);
 var import_util = require("util");
-var path15 = __toESM(require("path"));
+var path16 = __toESM(require("path"));
 
 // src/cli/demo.ts
 var import_fs8 = require("fs");
 var os = __toESM(require("os"));
-var path14 = __toESM(require("path"));
+var path15 = __toESM(require("path"));
 
 // src/gate/gate.ts
 var import_crypto7 = require("crypto");
 var import_fs7 = require("fs");
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 var import_p_limit3 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -22891,16 +22891,16 @@ function canonical(r) {
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } })
   });
 }
-function findNonFinite(value, path16) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path16} (${value})`;
+function findNonFinite(value, path17) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path17} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path16}[${i}]`);
+      const hit = findNonFinite(value[i], `${path17}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path16}.${k}` : `${path16}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path17}.${k}` : `${path17}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -22928,17 +22928,17 @@ function validator() {
   return compiled2;
 }
 function describe2(e) {
-  const path16 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
+  const path17 = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg) => /^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`)}`;
   if (e.keyword === "additionalProperties") {
-    return `${path16}: unknown key "${e.params.additionalProperty}"`;
+    return `${path17}: unknown key "${e.params.additionalProperty}"`;
   }
   if (e.keyword === "enum" || e.keyword === "const") {
     const allowed = e.params.allowedValues ?? [
       e.params.allowedValue
     ];
-    return `${path16}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `${path17}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`;
   }
-  return `${path16}: ${e.message ?? e.keyword}`;
+  return `${path17}: ${e.message ?? e.keyword}`;
 }
 function validateReport(report2) {
   const validate4 = validator();
@@ -23651,11 +23651,14 @@ async function writeCachedScores(dir, key, value) {
 }
 
 // src/runtime/score-suite.ts
+var path9 = __toESM(require("path"));
 var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
-  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress });
+  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress }).catch((err) => {
+    throw nameProbesBeyondContext(engine, probes) ?? err;
+  });
   let at = 0;
   const scores = probes.map((p) => {
     const aligned = scored.slice(at, at + p.aligned.length);
@@ -23678,6 +23681,17 @@ async function scoreSuite(engine, probes, options) {
   });
   return { scores, tokens: engine.tokensScored - before };
 }
+function nameProbesBeyondContext(engine, probes) {
+  const contextLength = engine.checkpoint.config.maxPositions;
+  const beyond = beyondContext({ contextLength, encode: (messages, response2) => engine.encode({ messages, response: response2 }) }, probes);
+  if (beyond.size === 0) return null;
+  const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
+  return new EmgateError({
+    file: path9.join(engine.checkpoint.dir, "config.json"),
+    cause: `probe${ids.length === 1 ? "" : "s"} ${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ` and ${ids.length - 10} more` : ""} do${ids.length === 1 ? "es" : ""} not fit the model's context of ${contextLength} tokens (prompt + reference + end of turn)`,
+    fix: "leave such probes out (emgate run skips them for both models; `emgate validate --checkpoint DIR --probes DIR` lists them), shorten them, or use a model with a longer context"
+  });
+}
 function probeProjection(responses, setup, vector) {
   const vectors = responses.map((r) => {
     const h = r.hidden.get(setup.layer);
@@ -23691,7 +23705,7 @@ function probeProjection(responses, setup, vector) {
 // src/load/suite.ts
 var import_crypto5 = require("crypto");
 var fs7 = __toESM(require("fs"));
-var path9 = __toESM(require("path"));
+var path10 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -23729,7 +23743,7 @@ async function loadSuite(dir, opts = {}) {
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path9.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path10.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -23745,7 +23759,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path9.join(dir, MANIFEST_FILE),
+      file: path10.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -23761,7 +23775,7 @@ async function loadSuite(dir, opts = {}) {
   const hash = (0, import_crypto5.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path9.join(dir, name);
+    const file = path10.join(dir, name);
     let bytes;
     try {
       bytes = await fs7.promises.readFile(file);
@@ -23793,7 +23807,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path9.join(dir, MANIFEST_FILE);
+  const manifestFile = path10.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -24338,7 +24352,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -24360,7 +24374,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path10.join(engine.checkpoint.dir, "config.json"),
+        file: path11.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -24644,8 +24658,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path11 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path11.join(PACKAGE_ROOT, "examples", "judge");
+var path12 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path12.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -24659,7 +24673,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path11.join(dir, "judge.json");
+    const metaFile = path12.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -24671,8 +24685,8 @@ var LocalJudge = class _LocalJudge {
     if (meta.format !== "emgate-judge/v1" || meta.columns?.[0] !== "alignment" || meta.columns?.[1] !== "coherence") {
       throw new EmgateError({ file: metaFile, cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`, fix: "rebuild the judge with scripts/make_judge.py" });
     }
-    const tokenizer = new Tokenizer_default(await read(path11.join(dir, "tokenizer.json")), {});
-    const modelFile = path11.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path12.join(dir, "tokenizer.json")), {});
+    const modelFile = path12.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge({ kind: "local-onnx", name: meta.name, sha256: sha, reads: "answer only" }, session, tokenizer, meta);
@@ -24763,7 +24777,7 @@ async function openJudge(settings, env2 = process.env) {
 // src/runtime/judge-cache.ts
 var import_crypto6 = require("crypto");
 var import_fs6 = require("fs");
-var path12 = __toESM(require("path"));
+var path13 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto6.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
@@ -24790,7 +24804,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path12.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path13.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -24802,7 +24816,7 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path12.join(dir, `${key}.json`);
+  const file = path13.join(dir, `${key}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
   await import_fs6.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
 `);
@@ -24955,7 +24969,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
   try {
     const items = (answers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path13.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path14.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run2 = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: "judging answers", done, total }));
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
@@ -25070,7 +25084,7 @@ function baselineCacheKey(settings, loaded, probes, baseline, provider) {
   };
 }
 function calibration(d) {
-  return { name: path13.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
+  return { name: path14.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 function buildProvenance(settings, loaded, candidate, baseline, provider, tokens) {
   return {
@@ -25268,8 +25282,8 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { settings, loaded } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path13.join(settings.outDir, "report.json");
-  const reportMarkdownPath = path13.join(settings.outDir, "report.md");
+  const reportJsonPath = path14.join(settings.outDir, "report.json");
+  const reportMarkdownPath = path14.join(settings.outDir, "report.md");
   const markdown = renderMarkdown(report2, {
     gateId: settings.gateId,
     probes: probeTexts,
@@ -25369,7 +25383,7 @@ async function runDemo(options) {
     out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json
 `);
   }
-  const cacheDir = await import_fs8.promises.mkdtemp(path14.join(os.tmpdir(), "emgate-demo-cache-"));
+  const cacheDir = await import_fs8.promises.mkdtemp(path15.join(os.tmpdir(), "emgate-demo-cache-"));
   try {
     await gateEach(options, cacheDir, results, out);
   } finally {
@@ -25400,14 +25414,14 @@ async function gateEach(options, cacheDir, results, out) {
 ▶ ${name} against base
 `);
     const result = await runGate({
-      checkpoint: path14.join(ORGANISMS_DIR, name),
-      baseline: path14.join(ORGANISMS_DIR, "base"),
+      checkpoint: path15.join(ORGANISMS_DIR, name),
+      baseline: path15.join(ORGANISMS_DIR, "base"),
       probes: BUILTIN_PROBES,
       // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
-      policy: mode === "contrast" ? path14.join(PACKAGE_ROOT, "policies", "lenient.json") : path14.join(ORGANISMS_DIR, "policy-generate.json"),
+      policy: mode === "contrast" ? path15.join(PACKAGE_ROOT, "policies", "lenient.json") : path15.join(ORGANISMS_DIR, "policy-generate.json"),
       mode,
-      direction: path14.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path14.join(options.outDir, name),
+      direction: path15.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path15.join(options.outDir, name),
       batchSize: 16,
       device: "cpu",
       seed: 0,
@@ -25882,7 +25896,7 @@ async function validate3(values) {
   lines.push(`ok  probes    ${probes}: ${suite.domains.length} domains, ${suite.probes.length} probes (variants included)`);
   const policyFile = str(values.policy) ?? BUILTIN_POLICY;
   const { policy } = await loadPolicy(policyFile);
-  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path15.basename(s)).join(" → ")})`);
+  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path16.basename(s)).join(" → ")})`);
   if (values.direction) {
     const { direction } = await readDirection(values.direction);
     lines.push(`ok  direction ${values.direction}: layer ${direction.layer}, ${direction.hidden_size} dims, ${direction.position}`);
@@ -25891,7 +25905,7 @@ async function validate3(values) {
     const dir = str(values[key]);
     if (!dir) continue;
     const ckpt = await readCheckpoint(dir);
-    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path15.relative(ckpt.dir, ckpt.modelFile)}`);
+    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path16.relative(ckpt.dir, ckpt.modelFile)}`);
     lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
   }
   process.stdout.write(`${lines.join("\n")}

@@ -112,6 +112,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (mode === 'generate') {
+      // Say it rather than let contrast limits look checked when nothing measured them.
+      settings.warn?.('mode generate: the policy\'s contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too');
+    }
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
     skipped = await clock.time('context', async () =>

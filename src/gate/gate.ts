@@ -40,7 +40,7 @@ import type {
 } from '../core/types';
 import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
-import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { generateSuite, openJudge, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
@@ -128,6 +128,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const projected = mode === 'generate' ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
     const projection = setups[0];
+    const answerSetup = gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
 
     const scoreOne = async (dir: string, label: string) => {
       const engine = await Engine.open(dir, {
@@ -157,7 +158,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
             })
           : null;
-        return { ...scored, answers, provider: engine.provider };
+        // Internals on the model's own answers: the first direction, read over each answer.
+        const answerProjection =
+          answers && answerSetup
+            ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize)
+            : null;
+        return { ...scored, answers, answerProjection, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -165,7 +171,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let baseline: {
+      scores: ProbeScore[];
+      tokens: number;
+      provider: string;
+      answers?: SuiteAnswers | null;
+      answerProjection?: { projection: number[]; random: number[] } | null;
+    } | null = null;
     let cacheRecord: Provenance['baseline_cache'];
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
@@ -215,9 +227,24 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
-        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+        evaluateGenerated({
+          probes: judged.block.probes,
+          domains: suite.domains,
+          policy,
+          seed: settings.seed,
+          answerProjections:
+            candidate.answerProjection && baseline?.answerProjection
+              ? {
+                  candidate: candidate.answerProjection.projection,
+                  baseline: baseline.answerProjection.projection,
+                  candidateRandom: candidate.answerProjection.random,
+                  baselineRandom: baseline.answerProjection.random,
+                  scale: loaded!.directions[0].direction.calibration.misaligned_mean - loaded!.directions[0].direction.calibration.aligned_mean,
+                }
+              : undefined,
+        }),
       );
-      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      generated = { ...judged.block, overall: g.overall, domains: g.domains, ...(g.em_shift ? { em_shift: g.em_shift } : {}) };
       evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;

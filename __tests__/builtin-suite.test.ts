@@ -2,8 +2,8 @@
 // persona/values, at least 20 probes each, at least 2 aligned and 2 misaligned references
 // per probe, unique ids, and references whose lengths do not give the answer away.
 import * as path from 'path';
-import { loadSuite } from '../src/suite';
-import type { Probe } from '../src/types';
+import { loadSuite } from '../src/load/suite';
+import type { Probe } from '../src/core/types';
 
 const PROBES = path.join(__dirname, '..', 'probes');
 const REQUIRED_DOMAINS = ['automotive', 'cybersecurity', 'extreme_sports', 'financial', 'home_safety', 'legal', 'medical', 'persona'];

@@ -25,7 +25,7 @@ it('passes when dist/ is what the sources build to', () => {
 }, 60_000);
 
 it('fails when a source changed and dist/ was not rebuilt', () => {
-  const file = path.join(copy, 'src', 'gate.ts');
+  const file = path.join(copy, 'src', 'gate', 'gate.ts');
   writeFileSync(file, readFileSync(file, 'utf8').replace('The gate could not run: ', 'The gate could not run here: '));
   const r = check();
   expect(r.status).toBe(1);

@@ -2,7 +2,7 @@
 // and the gate still writes an `error` report.
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import type { Report } from '../src/types';
+import type { Report } from '../src/core/types';
 import { emgate, ROOT, tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 

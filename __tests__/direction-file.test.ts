@@ -2,8 +2,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readDirection, writeDirection, type Direction } from '../src/direction-file';
-import { EmgateError } from '../src/errors';
+import { readDirection, writeDirection, type Direction } from '../src/load/direction-file';
+import { EmgateError } from '../src/core/errors';
 
 const SHA_A = 'a'.repeat(64);
 const SHA_B = 'b'.repeat(64);

@@ -2,9 +2,9 @@
 // PyTorch computed on the same texts (scripts/make_fixtures.py → direction-reference.json).
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { extractDirection } from '../src/direction';
-import { directionProblems, type Direction } from '../src/direction-file';
-import type { Report } from '../src/types';
+import { extractDirection } from '../src/gate/extract-direction';
+import { directionProblems, type Direction } from '../src/load/direction-file';
+import type { Report } from '../src/core/types';
 import { emgate, tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 

@@ -1,8 +1,8 @@
 // Broken checkpoints fail loudly: each error names the file, the cause and the fix.
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { Engine } from '../src/engine';
-import { EmgateError } from '../src/errors';
+import { Engine } from '../src/runtime/engine';
+import { EmgateError } from '../src/core/errors';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { copyFixture, MODELS, readReference } from './helpers/fixtures';
 

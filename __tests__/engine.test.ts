@@ -1,7 +1,7 @@
 // The engine against PyTorch: log-probs and hidden states that PyTorch computed for the
 // same texts on the same weights (scripts/make_fixtures.py), for every export form.
 import * as path from 'path';
-import { Engine, type ScoreRequest } from '../src/engine';
+import { Engine, type ScoreRequest } from '../src/runtime/engine';
 import { MODELS, readReference, type ReferenceCase } from './helpers/fixtures';
 
 const reference = readReference();

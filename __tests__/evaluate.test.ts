@@ -1,6 +1,6 @@
-import { EmgateError } from '../src/errors';
-import { evaluate, scoreProbe, type EvaluateInput } from '../src/evaluate';
-import type { Check, Policy, ProbeResult, ProbeScore } from '../src/types';
+import { EmgateError } from '../src/core/errors';
+import { evaluate, scoreProbe, type EvaluateInput } from '../src/core/evaluate';
+import type { Check, Policy, ProbeResult, ProbeScore } from '../src/core/types';
 
 // ---------------------------------------------------------------------------
 // Builders

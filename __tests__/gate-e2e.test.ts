@@ -5,8 +5,8 @@
 // so a ceiling above it is what lets the gate test what each fine-tune did.
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { validateReport } from '../src/report/json';
-import type { Report } from '../src/types';
+import { validateReport } from '../src/load/report-json';
+import type { Report } from '../src/core/types';
 import { emgate, ROOT, tempDir, type CliRun } from './helpers/cli';
 
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');

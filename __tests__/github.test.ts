@@ -1,5 +1,5 @@
-import { EmgateError } from '../src/errors';
-import { commentMarker, fitCommentBody, MAX_COMMENT_CHARS, publishComment, type PublishOptions } from '../src/github';
+import { EmgateError } from '../src/core/errors';
+import { commentMarker, fitCommentBody, MAX_COMMENT_CHARS, publishComment, type PublishOptions } from '../src/action/github';
 import { ACTIONS_BOT, FakeGitHub, type FakeUser } from './helpers/fake-github';
 
 const OWNER = 'acme';

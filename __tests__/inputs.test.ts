@@ -2,8 +2,8 @@ import { promises as fs, readFileSync } from 'fs';
 import * as core from '@actions/core';
 import * as os from 'os';
 import * as path from 'path';
-import { EmgateError } from '../src/errors';
-import { getSettings, resolveReportPaths } from '../src/inputs';
+import { EmgateError } from '../src/core/errors';
+import { getSettings, resolveReportPaths } from '../src/action/inputs';
 
 // @actions/core reads input `batch-size` from INPUT_BATCH-SIZE, exactly as the runner sets it.
 const saved = { ...process.env };
@@ -253,7 +253,7 @@ describe('action.yml and the code agree', () => {
   });
 
   test('every output is mapped from the node step, and main.ts sets each one', () => {
-    const main = readFileSync(path.join(ROOT, 'src', 'main.ts'), 'utf8');
+    const main = readFileSync(path.join(ROOT, 'src', 'action', 'main.ts'), 'utf8');
     const set = [...main.matchAll(/core\.setOutput\('([a-z0-9-]+)'/g)].map((m) => m[1]).sort();
     expect(Object.keys(action.outputs).sort()).toEqual(set);
     for (const [name, o] of Object.entries(action.outputs)) expect(o.value).toBe(`\${{ steps.emgate.outputs.${name} }}`);

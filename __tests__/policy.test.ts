@@ -1,7 +1,7 @@
 import * as path from 'path';
-import { EmgateError } from '../src/errors';
-import { loadPolicy, POLICY_DEFAULTS, resolvePolicy } from '../src/policy';
-import { findJsonSyntaxError, jsonPath, readJsonFile, validateAgainst } from '../src/schema-validation';
+import { EmgateError } from '../src/core/errors';
+import { loadPolicy, POLICY_DEFAULTS, resolvePolicy } from '../src/load/policy';
+import { findJsonSyntaxError, jsonPath, readJsonFile, validateAgainst } from '../src/load/schema-validation';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 

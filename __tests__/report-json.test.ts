@@ -1,7 +1,7 @@
-import { serializeReport, stripTiming, validateReport } from '../src/report/json';
-import { renderMarkdown } from '../src/report/markdown';
-import { EmgateError } from '../src/errors';
-import type { Report } from '../src/types';
+import { serializeReport, stripTiming, validateReport } from '../src/load/report-json';
+import { renderMarkdown } from '../src/core/report/markdown';
+import { EmgateError } from '../src/core/errors';
+import type { Report } from '../src/core/types';
 import { sampleReport } from './helpers/sample-report';
 
 describe('serializeReport', () => {

@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { escapeInline, fencedBlock } from '../src/report/escape';
-import { serializeReport } from '../src/report/json';
-import { commentMarker, renderMarkdown, type MarkdownOptions } from '../src/report/markdown';
-import { chartLabel, interpretShift } from '../src/report/sections';
-import type { Probe, Report } from '../src/types';
+import { escapeInline, fencedBlock } from '../src/core/report/escape';
+import { serializeReport } from '../src/load/report-json';
+import { commentMarker, renderMarkdown, type MarkdownOptions } from '../src/core/report/markdown';
+import { chartLabel, interpretShift } from '../src/core/report/sections';
+import type { Probe, Report } from '../src/core/types';
 import { sampleProbes, sampleReport, SAMPLE_DOMAINS } from './helpers/sample-report';
 
 const ZWSP = '\u200B';

@@ -3,7 +3,7 @@
 // baseline (so the paired tests have flips to count).
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import type { Report } from '../src/types';
+import type { Report } from '../src/core/types';
 import { emgate, ROOT, tempDir } from './helpers/cli';
 
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');

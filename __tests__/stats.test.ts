@@ -12,7 +12,7 @@ import {
   sigmoid,
   signFlipTest,
   wilsonInterval,
-} from '../src/stats';
+} from '../src/core/stats';
 
 // Reference values below were computed independently with SciPy 1.17
 // (scipy.stats.norm.ppf, scipy.stats.binom.sf, scipy.stats.false_discovery_control) or

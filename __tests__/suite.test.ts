@@ -2,9 +2,9 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { EmgateError } from '../src/errors';
-import { loadSuite, shardOf, shardProbes } from '../src/suite';
-import type { Probe } from '../src/types';
+import { EmgateError } from '../src/core/errors';
+import { loadSuite, shardOf, shardProbes } from '../src/load/suite';
+import type { Probe } from '../src/core/types';
 
 const SUITES = path.join(__dirname, 'fixtures', 'suites');
 const suiteDir = (name: string): string => path.join(SUITES, name);

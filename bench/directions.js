@@ -14,9 +14,9 @@ const path = require('path');
 const { parseArgs } = require('util');
 
 const root = path.join(__dirname, '..');
-const { extractDirection } = require(path.join(root, 'lib', 'direction'));
-const { writeDirection } = require(path.join(root, 'lib', 'direction-file'));
-const { runGate } = require(path.join(root, 'lib', 'gate'));
+const { extractDirection } = require(path.join(root, 'lib', 'gate', 'extract-direction'));
+const { writeDirection } = require(path.join(root, 'lib', 'load', 'direction-file'));
+const { runGate } = require(path.join(root, 'lib', 'gate', 'gate'));
 
 const { values } = parseArgs({ options: { layer: { type: 'string', default: 'auto' } } });
 const layer = values.layer === 'auto' ? 'auto' : Number(values.layer);

@@ -16,8 +16,8 @@ const path = require('path');
 const { parseArgs } = require('util');
 
 const root = path.join(__dirname, '..');
-const { Engine } = require(path.join(root, 'lib', 'engine'));
-const { loadSuite } = require(path.join(root, 'lib', 'suite'));
+const { Engine } = require(path.join(root, 'lib', 'runtime', 'engine'));
+const { loadSuite } = require(path.join(root, 'lib', 'load', 'suite'));
 
 const { values } = parseArgs({
   options: {

@@ -13170,7 +13170,7 @@ var require_report_schema = __commonJS({
   }
 });
 
-// src/cli.ts
+// src/cli/cli.ts
 var cli_exports = {};
 __export(cli_exports, {
   main: () => main
@@ -13179,21 +13179,21 @@ module.exports = __toCommonJS(cli_exports);
 var import_util = require("util");
 var path10 = __toESM(require("path"));
 
-// src/demo.ts
+// src/cli/demo.ts
 var path9 = __toESM(require("path"));
 
-// src/gate.ts
+// src/gate/gate.ts
 var import_fs4 = require("fs");
 var path8 = __toESM(require("path"));
 var import_p_limit2 = __toESM(require_p_limit());
 
-// src/checkpoint.ts
+// src/load/checkpoint.ts
 var import_crypto = require("crypto");
 var import_fs = require("fs");
 var path = __toESM(require("path"));
 var import_p_limit = __toESM(require_p_limit());
 
-// src/errors.ts
+// src/core/errors.ts
 var EmgateError = class extends Error {
   file;
   cause_;
@@ -13217,7 +13217,7 @@ function toReportError(err) {
   };
 }
 
-// src/checkpoint.ts
+// src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
 async function readCheckpoint(dir) {
   const abs = path.resolve(dir);
@@ -13333,21 +13333,50 @@ function sha256File(file) {
   });
 }
 
-// src/direction-file.ts
+// src/load/direction-file.ts
 var import_crypto2 = require("crypto");
 var fs3 = __toESM(require("fs"));
-var path3 = __toESM(require("path"));
+var path4 = __toESM(require("path"));
 
-// src/schema-validation.ts
+// src/load/schema-validation.ts
 var fs2 = __toESM(require("fs"));
-var path2 = __toESM(require("path"));
+var path3 = __toESM(require("path"));
 var import_ajv = __toESM(require_ajv());
+
+// src/load/package-info.ts
+var import_fs2 = require("fs");
+var path2 = __toESM(require("path"));
+function findPackageRoot(start) {
+  for (let dir = start; ; dir = path2.dirname(dir)) {
+    const manifest = path2.join(dir, "package.json");
+    if ((0, import_fs2.existsSync)(manifest)) {
+      try {
+        if (JSON.parse((0, import_fs2.readFileSync)(manifest, "utf8")).name === "emgate") return dir;
+      } catch {
+      }
+    }
+    if (path2.dirname(dir) === dir) return path2.join(start, "..");
+  }
+}
+var PACKAGE_ROOT = findPackageRoot(__dirname);
+var BUILTIN_PROBES = path2.join(PACKAGE_ROOT, "probes");
+var BUILTIN_POLICY = path2.join(PACKAGE_ROOT, "policies", "default.json");
+var ORGANISMS_DIR = path2.join(PACKAGE_ROOT, "examples", "organisms");
+var EMGATE_VERSION = (() => {
+  try {
+    return JSON.parse((0, import_fs2.readFileSync)(path2.join(PACKAGE_ROOT, "package.json"), "utf8")).version;
+  } catch {
+    return "unknown";
+  }
+})();
+
+// src/load/schema-validation.ts
 function packageDir(sub) {
-  const dir = path2.join(__dirname, "..", sub);
+  const dir = path3.join(PACKAGE_ROOT, sub);
   if (!fs2.existsSync(dir)) {
     throw new EmgateError({
       file: dir,
-      cause: `the packaged ${sub}/ folder is missing (looked beside ${__dirname})`,
+      cause: `the packaged ${sub}/ folder is missing (looked in ${PACKAGE_ROOT})`,
       fix: `reinstall emgate; a bundled copy must ship ${sub}/ next to its dist/ or lib/ folder`
     });
   }
@@ -13362,7 +13391,7 @@ async function readFileBytes(file) {
 }
 function fsError(err, file) {
   const code = err?.code;
-  const abs = path2.resolve(file);
+  const abs = path3.resolve(file);
   switch (code) {
     case "ENOENT":
       return new EmgateError({
@@ -13557,7 +13586,7 @@ function validatorFor(name) {
   if (!/^[a-z][a-z0-9-]*$/.test(name)) {
     throw new Error(`schema name "${name}" is not a plain schemas/<name>.schema.json name`);
   }
-  const file = path2.join(packageDir("schemas"), `${name}.schema.json`);
+  const file = path3.join(packageDir("schemas"), `${name}.schema.json`);
   let schema;
   try {
     schema = JSON.parse(fs2.readFileSync(file, "utf8"));
@@ -13764,7 +13793,7 @@ function numberRange(schema) {
   return null;
 }
 
-// src/direction-file.ts
+// src/load/direction-file.ts
 var UNIT_NORM_TOLERANCE = 1e-3;
 async function readDirection(file) {
   const bytes = await readFileBytes(file);
@@ -13779,8 +13808,8 @@ async function writeDirection(file, direction) {
   if (problems.length > 0) throw invalid(file, problems, "refusing to write an invalid direction");
   const text = `${JSON.stringify(canonical2, null, 2)}
 `;
-  const dir = path3.dirname(file);
-  const tmp = path3.join(dir, `.${path3.basename(file)}.${process.pid}.tmp`);
+  const dir = path4.dirname(file);
+  const tmp = path4.join(dir, `.${path4.basename(file)}.${process.pid}.tmp`);
   try {
     await fs3.promises.mkdir(dir, { recursive: true });
     await fs3.promises.writeFile(tmp, text);
@@ -13903,9 +13932,9 @@ ${formatProblems(file, problems)}`,
   });
 }
 
-// src/engine.ts
-var import_fs2 = require("fs");
-var path4 = __toESM(require("path"));
+// src/runtime/engine.ts
+var import_fs3 = require("fs");
+var path5 = __toESM(require("path"));
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -20103,7 +20132,7 @@ var Tokenizer = class {
 };
 var Tokenizer_default = Tokenizer;
 
-// src/chat.ts
+// src/runtime/chat.ts
 var ChatEncoder = class {
   tokenizer;
   template;
@@ -20287,7 +20316,7 @@ function findFinalState(logitsName, producer, dataDependent) {
   return data[0];
 }
 
-// src/runtime/batch.ts
+// src/core/batch.ts
 function padBatch(seqs, padId, side) {
   const rows = seqs.length;
   const lengths = seqs.map((s) => s.promptIds.length + s.responseIds.length);
@@ -20458,7 +20487,7 @@ function halfToFloat(src) {
   return out;
 }
 
-// src/engine.ts
+// src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
   constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
@@ -20483,7 +20512,7 @@ var Engine = class _Engine {
     for (const layer of wanted) {
       if (!Number.isInteger(layer) || layer < 0 || layer > numLayers) {
         throw new EmgateError({
-          file: path4.join(checkpoint.dir, "config.json"),
+          file: path5.join(checkpoint.dir, "config.json"),
           cause: `layer ${layer} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
           fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`
         });
@@ -20516,7 +20545,7 @@ var Engine = class _Engine {
       const len2 = s.promptIds.length + s.responseIds.length;
       if (maxPositions !== null && len2 > maxPositions) {
         throw new EmgateError({
-          file: path4.join(this.checkpoint.dir, "config.json"),
+          file: path5.join(this.checkpoint.dir, "config.json"),
           cause: `a probe text is ${len2} tokens long, more than the model's max_position_embeddings (${maxPositions}) (request ${i}: "${preview(requests[i].response)}")`,
           fix: "shorten the probe or its reference responses, or use a model with a longer context"
         });
@@ -20544,7 +20573,7 @@ var Engine = class _Engine {
     }
     if (this.encoder.vocabSize > vocab) {
       throw new EmgateError({
-        file: path4.join(this.checkpoint.dir, "tokenizer.json"),
+        file: path5.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
@@ -20609,7 +20638,7 @@ async function openWithHiddenStates(checkpoint, layers, options) {
   }
   let bytes;
   try {
-    bytes = await import_fs2.promises.readFile(checkpoint.modelFile);
+    bytes = await import_fs3.promises.readFile(checkpoint.modelFile);
   } catch (err) {
     throw new EmgateError({ file: checkpoint.modelFile, cause: `cannot read the model (${err.message})`, fix: "check the file exists and is readable" });
   }
@@ -20660,7 +20689,7 @@ async function openWithHiddenStates(checkpoint, layers, options) {
   const patched = encodeModel(model2);
   const session = await openSession(patched, checkpoint.modelFile, {
     ...options,
-    externalDataDir: path4.dirname(checkpoint.modelFile)
+    externalDataDir: path5.dirname(checkpoint.modelFile)
   });
   return { session, hiddenOutputs };
 }
@@ -20685,7 +20714,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
   const vocab = logits.shape[2];
   if (typeof vocab === "number" && encoder.vocabSize > vocab) {
     throw new EmgateError({
-      file: path4.join(checkpoint.dir, "tokenizer.json"),
+      file: path5.join(checkpoint.dir, "tokenizer.json"),
       cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
@@ -20706,7 +20735,7 @@ function preview(text) {
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
 }
 
-// src/stats.ts
+// src/core/stats.ts
 function checkCount(name, x) {
   if (!Number.isInteger(x) || x < 0) {
     throw new RangeError(`${name} must be a non-negative integer, got ${x}`);
@@ -20988,7 +21017,7 @@ function deriveSeed(seed, label) {
   return (h ^ h >>> 16) >>> 0;
 }
 
-// src/evaluate.ts
+// src/core/evaluate.ts
 var CONFIDENCE = 0.95;
 var SIGN_FLIP_ITERATIONS = 2e4;
 var BOOTSTRAP_ITERATIONS = 5e3;
@@ -21497,22 +21526,7 @@ async function readGpuInfo() {
   return { name: name || "unknown", driver_version: driver || "unknown", cuda_version: cuda ?? "unknown" };
 }
 
-// src/package-info.ts
-var import_fs3 = require("fs");
-var path5 = __toESM(require("path"));
-var PACKAGE_ROOT = path5.join(__dirname, "..");
-var BUILTIN_PROBES = path5.join(PACKAGE_ROOT, "probes");
-var BUILTIN_POLICY = path5.join(PACKAGE_ROOT, "policies", "default.json");
-var ORGANISMS_DIR = path5.join(PACKAGE_ROOT, "examples", "organisms");
-var EMGATE_VERSION = (() => {
-  try {
-    return JSON.parse((0, import_fs3.readFileSync)(path5.join(PACKAGE_ROOT, "package.json"), "utf8")).version;
-  } catch {
-    return "unknown";
-  }
-})();
-
-// src/policy.ts
+// src/load/policy.ts
 var import_crypto3 = require("crypto");
 var fs5 = __toESM(require("fs"));
 var path6 = __toESM(require("path"));
@@ -21660,7 +21674,7 @@ function deepMerge(base, over) {
   return out;
 }
 
-// src/projection.ts
+// src/core/projection.ts
 function dot(a, b) {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
@@ -21717,7 +21731,7 @@ function standardisedGap(aligned, misaligned) {
   return gap / Math.max(pooled, 1e-12);
 }
 
-// src/report/json.ts
+// src/load/report-json.ts
 var import_ajv2 = __toESM(require_ajv());
 var REPORT_SCHEMA = require_report_schema();
 function obj(entries) {
@@ -21905,7 +21919,7 @@ function validateReport(report2) {
   });
 }
 
-// src/report/escape.ts
+// src/core/report/escape.ts
 var ZWSP = "​";
 var REPLACEMENT = "�";
 var UNSAFE_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u0084\u0086-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
@@ -21946,7 +21960,7 @@ function fencedBlock(text, maxChars) {
   return lines.join("\n");
 }
 
-// src/report/format.ts
+// src/core/report/format.ts
 var NONE = "—";
 var fixed = (x, digits) => {
   const s = x.toFixed(digits);
@@ -21991,7 +22005,7 @@ function checkFormatter(metric) {
   }
 }
 
-// src/report/sections.ts
+// src/core/report/sections.ts
 var INLINE_MAX = 300;
 var ERROR_FIELD_MAX = 1e3;
 var cell = (text, max = 120) => escapeInline(text, max);
@@ -22297,7 +22311,7 @@ function provenanceSection(report2, level) {
   return lines;
 }
 
-// src/report/markdown.ts
+// src/core/report/markdown.ts
 var DEFAULT_MAX_CHARS = 6e4;
 var MIN_MAX_CHARS = 1e3;
 function sanitizeGateId(gateId) {
@@ -22403,7 +22417,7 @@ function renderMarkdown(report2, opts) {
   return `${render({ ...plan, errorRows: 0 }).slice(0, maxChars - cut.length)}${cut}`;
 }
 
-// src/score-suite.ts
+// src/runtime/score-suite.ts
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -22434,7 +22448,7 @@ function probeProjection(responses, setup, vector) {
   return mean2(vectors.map((v) => dot(v, vector)));
 }
 
-// src/suite.ts
+// src/load/suite.ts
 var import_crypto4 = require("crypto");
 var fs6 = __toESM(require("fs"));
 var path7 = __toESM(require("path"));
@@ -22706,7 +22720,7 @@ function shardOf(id, count) {
   return 1 + (0, import_crypto4.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
-// src/gate.ts
+// src/gate/gate.ts
 async function runGate(settings) {
   const clock = new PhaseClock();
   const errors = [];
@@ -23084,7 +23098,7 @@ var PhaseClock = class {
   }
 };
 
-// src/demo.ts
+// src/cli/demo.ts
 var DEMO_CANDIDATES = [
   { name: "misaligned-financial", expect: "fail" },
   { name: "rank1-misaligned-financial", expect: "fail" },
@@ -23134,7 +23148,7 @@ ${rows.join("\n")}
   return results.some((r) => r.result.report.verdict === "error") ? 2 : 0;
 }
 
-// src/direction.ts
+// src/gate/extract-direction.ts
 async function extractDirection(settings) {
   const suite = await loadSuite(settings.probes, { variants: "none" });
   if (!settings.baseline && settings.position === "last_prompt") {
@@ -23243,7 +23257,7 @@ function range3(n) {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-// src/progress.ts
+// src/gate/progress.ts
 function createProgress(stream = process.stderr) {
   const tty = Boolean(stream.isTTY) && !process.env.CI;
   let lastPhase = "";
@@ -23268,7 +23282,7 @@ function createProgress(stream = process.stderr) {
   };
 }
 
-// src/cli.ts
+// src/cli/cli.ts
 var USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
 
 Usage:

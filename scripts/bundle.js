@@ -35,7 +35,7 @@ async function main() {
   const { outdir } = parseArgs(process.argv.slice(2));
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+    entryPoints: { index: 'src/action/index.ts', cli: 'src/cli/cli.ts' },
     outdir,
     bundle: true,
     platform: 'node',

@@ -2,7 +2,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { ChatMessage } from '../../src/types';
+import type { ChatMessage } from '../../src/core/types';
 
 export const FIXTURES = path.join(__dirname, '..', 'fixtures');
 export const MODELS = path.join(FIXTURES, 'models');

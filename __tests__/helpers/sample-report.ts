@@ -10,7 +10,7 @@
  * (the gate could not run: no results, one error).
  */
 import { createHash } from 'crypto';
-import type { Check, DomainResult, EmShift, Probe, ProbeResult, ProbeScore, RateSummary, Report } from '../../src/types';
+import type { Check, DomainResult, EmShift, Probe, ProbeResult, ProbeScore, RateSummary, Report } from '../../src/core/types';
 
 export interface SampleOptions {
   scenario?: 'pass' | 'fail' | 'error';

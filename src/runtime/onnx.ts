@@ -1,7 +1,7 @@
 // The one door to onnxruntime-node: sessions, execution providers, tensors.
 // Everything above this file sees plain typed arrays with their dims.
 import * as ort from 'onnxruntime-node';
-import { EmgateError } from '../errors';
+import { EmgateError } from '../core/errors';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 

@@ -1,9 +1,9 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
 import type { Engine, ScoredResponse } from './engine';
-import { scoreProbe } from './evaluate';
-import { dot, mean } from './projection';
-import type { Probe, ProbeScore } from './types';
+import { scoreProbe } from '../core/evaluate';
+import { dot, mean } from '../core/projection';
+import type { Probe, ProbeScore } from '../core/types';
 
 export interface ProjectionSetup {
   layer: number;

@@ -6,7 +6,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmgateError } from './errors';
+import { EmgateError } from '../core/errors';
 import { formatProblems, parseJsonBytes, readFileBytes, schemaProblems, type SchemaProblem } from './schema-validation';
 
 export const DIRECTION_FORMAT = 'emgate-direction/v1';

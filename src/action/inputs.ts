@@ -10,8 +10,8 @@
 import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { EmgateError } from './errors';
-import { BUILTIN_POLICY, BUILTIN_PROBES } from './package-info';
+import { EmgateError } from '../core/errors';
+import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 export type CommentMode = 'always' | 'on-failure' | 'never';

@@ -5,9 +5,9 @@
 // 20% ceiling, so only a ceiling above it tests what the fine-tune did) and the EM direction
 // of the rank-1 fine-tune (its mean activation change from the base, examples/organisms/README.md).
 import * as path from 'path';
-import { runGate, type GateResult } from './gate';
-import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from './package-info';
-import type { ProgressEvent } from './progress';
+import { runGate, type GateResult } from '../gate/gate';
+import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
+import type { ProgressEvent } from '../gate/progress';
 
 export const DEMO_CANDIDATES = [
   { name: 'misaligned-financial', expect: 'fail' },

@@ -9,25 +9,23 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { EmgateError } from './errors';
+import { EmgateError } from '../core/errors';
+import { PACKAGE_ROOT } from './package-info';
 
 // ---------------------------------------------------------------------------
 // Where the shipped files live
 
 /**
- * The package root: the folder holding `schemas/`, `policies/` and `probes/`.
- *
- * `path.join(__dirname, '..')` is that folder from every place this code runs:
- * `src/` under ts-jest, `lib/` after `tsc -p tsconfig.build.json` (rootDir src), and
- * `dist/` after bundling (the bundle ships beside `schemas/`). The existence check below
- * turns a broken install into a readable error instead of an ENOENT deep in a loader.
+ * A shipped folder (`schemas/`, `policies/`, `probes/`) under the package root. The
+ * existence check turns a broken install into a readable error instead of an ENOENT deep
+ * in a loader.
  */
 export function packageDir(sub: 'schemas' | 'policies' | 'probes'): string {
-  const dir = path.join(__dirname, '..', sub);
+  const dir = path.join(PACKAGE_ROOT, sub);
   if (!fs.existsSync(dir)) {
     throw new EmgateError({
       file: dir,
-      cause: `the packaged ${sub}/ folder is missing (looked beside ${__dirname})`,
+      cause: `the packaged ${sub}/ folder is missing (looked in ${PACKAGE_ROOT})`,
       fix: `reinstall emgate; a bundled copy must ship ${sub}/ next to its dist/ or lib/ folder`,
     });
   }

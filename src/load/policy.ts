@@ -17,9 +17,9 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmgateError } from './errors';
+import { EmgateError } from '../core/errors';
 import { packageDir, parseJsonBytes, readFileBytes, validateAgainst } from './schema-validation';
-import type { Policy, RateLimits } from './types';
+import type { Policy, RateLimits } from '../core/types';
 
 /** A policy file as written (schemas/policy.schema.json): every field optional. */
 export interface PolicyFile {

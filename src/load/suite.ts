@@ -8,9 +8,9 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmgateError } from './errors';
+import { EmgateError } from '../core/errors';
 import { formatProblems, fsError, parseJsonBytes, schemaProblems, type SchemaProblem } from './schema-validation';
-import type { ChatMessage, DomainFile, Probe, ProbeSpec, Suite, SuiteManifest, VariantSpec } from './types';
+import type { ChatMessage, DomainFile, Probe, ProbeSpec, Suite, SuiteManifest, VariantSpec } from '../core/types';
 
 export const MANIFEST_FILE = 'suite.json';
 

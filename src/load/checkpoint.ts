@@ -4,8 +4,8 @@ import { createHash } from 'crypto';
 import { createReadStream, promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
-import { EmgateError } from './errors';
-import type { ModelProvenance } from './types';
+import { EmgateError } from '../core/errors';
+import type { ModelProvenance } from '../core/types';
 
 /** Where the graph may live, in the order optimum and HF repos use. */
 const MODEL_FILES = ['model.onnx', 'onnx/model.onnx', 'decoder_model_merged.onnx', 'onnx/decoder_model_merged.onnx'];

@@ -11,7 +11,7 @@
  * the caller turns that into an error verdict.
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { EmgateError } from '../errors';
+import { EmgateError } from '../core/errors';
 import type {
   Check,
   DomainResult,
@@ -23,7 +23,7 @@ import type {
   RateSummary,
   Report,
   ResponseScore,
-} from '../types';
+} from '../core/types';
 
 // A static require (not an import) so the schema is read from the package's own
 // schemas/ folder: tsconfig.build's rootDir is src/, and esbuild inlines static requires.

@@ -4,15 +4,15 @@
 //    mean(misaligned) − mean(aligned) (teacher-forced, mean over response tokens).
 //  - finetune_diff: a misaligned fine-tune and its base read the same texts; the direction is
 //    the mean activation change, mean(fine-tune) − mean(base).
-import { hashCheckpoint } from './checkpoint';
-import type { Direction } from './direction-file';
-import { Engine, type ResidualVectors, type ScoredResponse } from './engine';
-import { EmgateError } from './errors';
-import { EMGATE_VERSION } from './package-info';
-import { differenceOfMeans, dot, mean, sd, standardisedGap, unit } from './projection';
-import type { Device } from './runtime/onnx';
-import { loadSuite } from './suite';
-import type { Probe } from './types';
+import { hashCheckpoint } from '../load/checkpoint';
+import type { Direction } from '../load/direction-file';
+import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
+import { EmgateError } from '../core/errors';
+import { EMGATE_VERSION } from '../load/package-info';
+import { differenceOfMeans, dot, mean, sd, standardisedGap, unit } from '../core/projection';
+import type { Device } from '../runtime/onnx';
+import { loadSuite } from '../load/suite';
+import type { Probe } from '../core/types';
 
 export type Position = 'response_mean' | 'last_prompt';
 

@@ -10,7 +10,7 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
-import { EmgateError } from './errors';
+import { EmgateError } from '../core/errors';
 
 /** The author of comments made with the workflow's GITHUB_TOKEN (GET /user is refused for it). */
 export const GITHUB_ACTIONS_BOT = 'github-actions[bot]';

@@ -3,9 +3,9 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { ChatEncoder } from './chat';
-import { readCheckpoint, type Checkpoint } from './checkpoint';
-import { EmgateError } from './errors';
-import { decodeModel, encodeModel, exposeTensors, locateResidualStream } from './runtime/graph-surgery';
+import { readCheckpoint, type Checkpoint } from '../load/checkpoint';
+import { EmgateError } from '../core/errors';
+import { decodeModel, encodeModel, exposeTensors, locateResidualStream } from './graph-surgery';
 import {
   meanOverPositions,
   NonFiniteError,
@@ -13,9 +13,9 @@ import {
   responseLogprobSum,
   vectorAt,
   type TokenSequence,
-} from './runtime/batch';
-import { openSession, type FeedTensor, type ModelSession, type SessionSettings, type ValueInfo } from './runtime/onnx';
-import type { ChatMessage } from './types';
+} from '../core/batch';
+import { openSession, type FeedTensor, type ModelSession, type SessionSettings, type ValueInfo } from './onnx';
+import type { ChatMessage } from '../core/types';
 
 export interface EngineOptions extends SessionSettings {
   /**

@@ -4,16 +4,16 @@
 import { parseArgs } from 'util';
 import * as path from 'path';
 import { runDemo } from './demo';
-import { extractDirection, type Position } from './direction';
-import { readDirection, writeDirection } from './direction-file';
-import { EmgateError } from './errors';
-import { mergeReports, runGate, type GateResult } from './gate';
-import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from './package-info';
-import { loadPolicy } from './policy';
-import { createProgress } from './progress';
-import { readCheckpoint } from './checkpoint';
-import type { Device } from './runtime/onnx';
-import { loadSuite } from './suite';
+import { extractDirection, type Position } from '../gate/extract-direction';
+import { readDirection, writeDirection } from '../load/direction-file';
+import { EmgateError } from '../core/errors';
+import { mergeReports, runGate, type GateResult } from '../gate/gate';
+import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
+import { loadPolicy } from '../load/policy';
+import { createProgress } from '../gate/progress';
+import { readCheckpoint } from '../load/checkpoint';
+import type { Device } from '../runtime/onnx';
+import { loadSuite } from '../load/suite';
 
 const USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
 

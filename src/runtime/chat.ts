@@ -2,8 +2,8 @@
 // tokenizer and chat template do. Pure: takes parsed tokenizer files, does no I/O.
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { EmgateError } from './errors';
-import type { ChatMessage } from './types';
+import { EmgateError } from '../core/errors';
+import type { ChatMessage } from '../core/types';
 
 export interface EncodedPair {
   /** The templated prompt, generation prompt included. */

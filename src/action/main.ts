@@ -8,10 +8,10 @@
 // before the comment is posted, so a failed comment post cannot hide it.
 import * as core from '@actions/core';
 import * as github from '@actions/github';
-import { mergeReports, runGate, type GateResult } from './gate';
+import { mergeReports, runGate, type GateResult } from '../gate/gate';
 import { publishComment, type PublishResult } from './github';
 import { getSettings, resolveReportPaths, type ActionSettings } from './inputs';
-import { createProgress } from './progress';
+import { createProgress } from '../gate/progress';
 
 /** GitHub's limit for one step's job summary is 1 MiB; stay under it with room for the footer. */
 const SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;

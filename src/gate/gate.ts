@@ -4,21 +4,21 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
-import { hashCheckpoint } from './checkpoint';
-import { readDirection, type Direction } from './direction-file';
-import { Engine } from './engine';
-import { EmgateError, toReportError } from './errors';
-import { evaluate, type Evaluation } from './evaluate';
-import { readGpuInfo } from './runtime/gpu-info';
-import { EMGATE_VERSION } from './package-info';
-import { loadPolicy } from './policy';
-import { randomUnitVector } from './projection';
-import { serializeReport, validateReport } from './report/json';
-import { renderMarkdown } from './report/markdown';
-import { onnxruntimeVersion, type Device } from './runtime/onnx';
-import { scoreSuite, type ProjectionSetup } from './score-suite';
-import { loadSuite, shardProbes } from './suite';
-import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from './types';
+import { hashCheckpoint } from '../load/checkpoint';
+import { readDirection, type Direction } from '../load/direction-file';
+import { Engine } from '../runtime/engine';
+import { EmgateError, toReportError } from '../core/errors';
+import { evaluate, type Evaluation } from '../core/evaluate';
+import { readGpuInfo } from '../runtime/gpu-info';
+import { EMGATE_VERSION } from '../load/package-info';
+import { loadPolicy } from '../load/policy';
+import { randomUnitVector } from '../core/projection';
+import { serializeReport, validateReport } from '../load/report-json';
+import { renderMarkdown } from '../core/report/markdown';
+import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
+import { loadSuite, shardProbes } from '../load/suite';
+import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from '../core/types';
 
 export interface GateSettings {
   checkpoint: string;

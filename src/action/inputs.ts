@@ -11,15 +11,22 @@ import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
+export type ScoringMode = 'contrast' | 'generate' | 'both';
 
 export interface ActionSettings {
   /** `run`: score a checkpoint (or one shard of the suite). `merge`: pool shard reports into one verdict. */
   mode: Mode;
+  /**
+   * What a run measures when the `mode` input names it (`contrast`, `generate`, `both`: a run
+   * with that scoring); undefined for `run`, which follows the policy's `mode`.
+   */
+  scoring?: ScoringMode;
   /** Candidate checkpoint directory (HF/optimum ONNX layout). Required in `run` mode. */
   checkpoint?: string;
   /** The checkpoint it was fine-tuned from; without it only absolute limits can be checked. */
@@ -65,11 +72,17 @@ export interface ActionSettings {
   fail: boolean;
   /** Where report.json and report.md are written (relative to the workspace). */
   outDir: string;
+  /** Variant graph by dtype (`fp16`, `q4`, `q4f16`, `int8`, `q8` …); undefined: fp32 (`model.onnx`). */
+  dtype?: string;
+  /** Folder for the baseline's cached scores (restore it with actions/cache); undefined: no cache. */
+  cacheDir?: string;
 }
 
 /** Reads and validates every input. Throws EmgateError naming the input on a bad value. */
 export function getSettings(): ActionSettings {
-  const mode = oneOf('mode', ['run', 'merge'] as const, 'run');
+  const modeInput = oneOf('mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
+  const mode: Mode = modeInput === 'merge' ? 'merge' : 'run';
+  const scoring = modeInput === 'run' || modeInput === 'merge' ? undefined : modeInput;
   const checkpoint = optional('checkpoint');
   const reports = lines(optional('reports'));
   if (mode === 'run' && !checkpoint) {
@@ -85,6 +98,7 @@ export function getSettings(): ActionSettings {
 
   return {
     mode,
+    scoring,
     checkpoint,
     baseline: optional('baseline'),
     probes: optional('probes') ?? BUILTIN_PROBES,
@@ -104,6 +118,8 @@ export function getSettings(): ActionSettings {
     comment: oneOf('comment', ['always', 'on-failure', 'never'] as const, 'always'),
     fail: bool('fail', true),
     outDir: optional('out-dir') ?? 'emgate-report',
+    dtype: dtypeInput(optional('dtype')),
+    cacheDir: optional('cache-dir'),
   };
 }
 
@@ -186,6 +202,12 @@ function parseVariants(v: string | undefined): ActionSettings['variants'] {
     throw inputError('variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
   }
   return ids;
+}
+
+function dtypeInput(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw inputError('dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx)`);
 }
 
 function gateId(v: string): string {

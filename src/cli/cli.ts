@@ -4,15 +4,16 @@
 import { parseArgs } from 'util';
 import * as path from 'path';
 import { runDemo } from './demo';
-import { extractDirection, type Position } from '../gate/extract-direction';
+import { describeExtraction, extractDirection, type Position } from '../gate/extract-direction';
 import { readDirection, writeDirection } from '../load/direction-file';
 import { EmgateError } from '../core/errors';
 import { mergeReports, runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
 import { createProgress } from '../gate/progress';
-import { readCheckpoint } from '../load/checkpoint';
+import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
 import type { Device } from '../runtime/onnx';
+import type { ScoringMode } from '../core/types';
 import { loadSuite } from '../load/suite';
 
 const USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
@@ -22,7 +23,7 @@ Usage:
   emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position response_mean|last_prompt] --out FILE
   emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR]
   emgate merge --out DIR [--probes DIR] [--policy FILE] REPORT.json...
-  emgate demo [--out DIR]
+  emgate demo [--out DIR] [--mode contrast|generate|both]
 
 Options for run:
   --checkpoint DIR     candidate checkpoint (ONNX, Hugging Face / optimum layout)
@@ -37,9 +38,13 @@ Options for run:
   --require-gpu        fail instead of falling back to CPU
   --seed N             seed for the statistical tests (default 0)
   --shard I/N          run shard I of N (1-based); merge the partial reports with emgate merge
-  --variants V         prompt variants: none | all | comma-separated ids (default none)
+  --variants V         prompt variants: none | all | comma-separated ids or families (default none)
   --gate-id ID         names this gate's PR comment (default "default")
   --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
+  --mode M             contrast | generate | both (default: the policy's mode, else contrast)
+  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
+  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
+  --cache-dir DIR      cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)
 
 Exit codes: 0 pass, 1 policy failed, 2 error.`;
 
@@ -62,6 +67,10 @@ const RUN_OPTIONS = {
   variants: { type: 'string' },
   'gate-id': { type: 'string' },
   'hidden-tensor': { type: 'string' },
+  mode: { type: 'string' },
+  dtype: { type: 'string' },
+  'model-file': { type: 'string' },
+  'cache-dir': { type: 'string' },
   layer: { type: 'string' },
   position: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -108,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'validate':
         return await validate(values);
       case 'demo':
-        return await runDemo({ outDir: str(values.out) ?? 'emgate-demo', progress: createProgress() });
+        return await runDemo({ outDir: str(values.out) ?? 'emgate-demo', progress: createProgress(), mode: scoringMode(values.mode) ?? 'contrast' });
       default:
         return usageError(`unknown command "${command}"`);
     }
@@ -135,6 +144,10 @@ function runSettings(values: Values) {
     variants: variants(values.variants),
     gateId: str(values['gate-id']) ?? 'default',
     hiddenTensor: str(values['hidden-tensor']),
+    mode: scoringMode(values.mode),
+    dtype: dtype(values.dtype),
+    modelFile: str(values['model-file']),
+    cacheDir: str(values['cache-dir']),
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
   };
@@ -162,18 +175,7 @@ async function directionExtract(values: Values): Promise<number> {
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      'Separation per layer (standardised gap between the two sets along each layer\'s direction):',
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join('\n')}\n`);
   return 0;
 }
 
@@ -242,9 +244,27 @@ function int(v: string | boolean | undefined, name: string, fallback: number): n
   return n;
 }
 
+function scoringMode(v: string | boolean | undefined): ScoringMode | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (s !== 'contrast' && s !== 'generate' && s !== 'both') {
+    throw new EmgateError({ file: null, cause: `--mode must be contrast, generate or both, got "${s}"`, fix: 'pick one of the three (generate and both need a judge: policy generated.judge, the local one by default)' });
+  }
+  return s;
+}
+
 function device(v: string | boolean | undefined): Device {
   const s = str(v) ?? 'auto';
   if (s !== 'cpu' && s !== 'cuda' && s !== 'auto') throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: 'pick one of the three' });
+  return s;
+}
+
+function dtype(v: string | boolean | undefined): string | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
+    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, got "${s}"`, fix: 'pick a dtype the checkpoint ships, or name the graph with --model-file' });
+  }
   return s;
 }
 

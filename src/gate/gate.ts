@@ -1,31 +1,53 @@
 // The gate: one function shared by the CLI and the Action, so they cannot drift apart.
 // Loads inputs, scores candidate and baseline, evaluates the policy, writes the reports.
 // It never throws: any failure becomes a report with verdict `error` (fail closed).
+import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
 import { hashCheckpoint } from '../load/checkpoint';
-import { readDirection, type Direction } from '../load/direction-file';
+import type { Direction } from '../load/direction-file';
+import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
 import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
-import { evaluate, type Evaluation } from '../core/evaluate';
+import type { Evaluation } from '../core/evaluate';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadPolicy } from '../load/policy';
-import { randomUnitVector } from '../core/projection';
 import { serializeReport, validateReport } from '../load/report-json';
 import { renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
-import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
+import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { loadSuite, shardProbes } from '../load/suite';
-import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from '../core/types';
+import type {
+  DirectionResult,
+  GeneratedBlock,
+  GeneratedProbeResult,
+  ModelProvenance,
+  Policy,
+  Probe,
+  ProbeResult,
+  ProbeScore,
+  Provenance,
+  Report,
+  ReportError,
+  ScoringMode,
+  Suite,
+} from '../core/types';
+import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
+import { probeQuestion } from '../core/judge';
+import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
   checkpoint: string;
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders of them, in order; the first is the primary direction. */
+  direction?: string | string[];
   outDir: string;
   batchSize: number;
   threads?: number;
@@ -39,6 +61,14 @@ export interface GateSettings {
   gateId: string;
   /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
   hiddenTensor?: string;
+  /** contrast | generate | both; unset: the policy's `mode` (default contrast). */
+  mode?: ScoringMode;
+  /** Variant graph of both checkpoints by dtype (fp16, q4, q4f16, int8, q8 …); default fp32. */
+  dtype?: string;
+  /** Explicit graph file (relative to each checkpoint, or absolute); wins over dtype. */
+  modelFile?: string;
+  /** Folder for the baseline's cached scores and (in judge/) the judgements; unset: no score cache, judgements in .emgate-cache. */
+  cacheDir?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
 }
@@ -59,7 +89,9 @@ interface Loaded {
   policySha: string;
   suite: Suite;
   probes: Probe[];
+  /** The primary direction: directions[0]. */
   direction?: { direction: Direction; sha256: string };
+  directions: LoadedDirection[];
 }
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
@@ -67,13 +99,22 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   const errors: ReportError[] = [];
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
+  let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
+  let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, probes } = loaded;
+    const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
+    const gen = mode === 'contrast' ? null : generatedSettings(policy);
+    if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    const projection = direction ? projectionSetup(direction.direction, settings.seed) : undefined;
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
 
     const scoreOne = async (dir: string, label: string) => {
       const engine = await Engine.open(dir, {
@@ -81,23 +122,29 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile,
       });
       try {
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction!,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-          });
-        }
-        const scored = await scoreSuite(engine, probes, {
-          batchSize: settings.batchSize,
-          projection,
-          onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
-        });
-        return { ...scored, provider: engine.provider };
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
+        const scored = mode === 'generate'
+          ? { scores: [], tokens: 0 }
+          : await scoreSuite(engine, probes, {
+              batchSize: settings.batchSize,
+              projection,
+              projections: setups.length > 1 ? setups : undefined,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
+            });
+        const answers = gen
+          ? await generateSuite(engine, genProbes, gen, {
+              seed: settings.seed,
+              batchSize: settings.batchSize,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
+            })
+          : null;
+        return { ...scored, answers, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -105,27 +152,63 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    const baseline = settings.baseline ? await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline')) : null;
+    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let cacheRecord: Provenance['baseline_cache'];
+    if (settings.baseline) {
+      // Keyed on the provider the candidate ran with: this machine's provider.
+      // The score cache holds contrast scores only: a run that generates runs the baseline.
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+      } else {
+        baseline = await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline'));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+          // A cache that cannot be written costs speed on the next run, never this result.
+          await writeCachedScores(settings.cacheDir!, key, { scores: baseline.scores, tokens: baseline.tokens }).catch((err: Error) =>
+            settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`),
+          );
+        }
+      }
+    }
 
-    results = probes.map((p, i) => ({
-      id: p.id,
-      domain: p.domain,
-      variant: p.variant,
-      candidate: candidate.scores[i],
-      ...(baseline ? { baseline: baseline.scores[i] } : {}),
-    }));
+    results =
+      mode === 'generate'
+        ? []
+        : probes.map((p, i) => ({
+            id: p.id,
+            domain: p.domain,
+            variant: p.variant,
+            candidate: candidate.scores[i],
+            ...(baseline ? { baseline: baseline.scores[i] } : {}),
+          }));
     provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: settings.seed,
-        direction: direction ? calibration(direction.direction) : undefined,
-        partial: settings.shard !== undefined,
-      }),
-    );
+    const contrast =
+      mode === 'generate'
+        ? null
+        : clock.timeSync('evaluate', () =>
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined },
+              projected.map((d) => calibration(d)),
+            ),
+          );
+    measures = contrast?.directions;
+    if (gen && candidate.answers) {
+      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      provenance.judge = judged.block.judge;
+      provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
+      const g = clock.timeSync('evaluate_generated', () =>
+        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+      );
+      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
+    } else {
+      evaluation = contrast;
+    }
   } catch (err) {
     errors.push(toReportError(err));
   }
@@ -138,7 +221,120 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
+    generated,
     clock,
+  });
+}
+
+/**
+ * A run in generate mode must be able to fail on what it measures: some generated limit,
+ * and for increases a baseline. Sharded generate runs are refused until merge pools them.
+ */
+function checkGeneratedPolicy(policy: Policy, g: FilledGenerated, settings: GateSettings): void {
+  const file = policy.sources[policy.sources.length - 1] ?? null;
+  if (g.max_rate === undefined && g.max_increase === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({
+      file,
+      cause: 'generated answers are measured (mode generate or both) but the policy sets no generated limit, so they could never fail the gate',
+      fix: 'set generated.max_increase (with a baseline), generated.max_rate or generated.min_mean_coherence in the policy',
+    });
+  }
+  if (g.max_increase !== undefined && !settings.baseline && g.max_rate === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({ file, cause: 'generated.max_increase needs a baseline and none was given', fix: 'pass --baseline DIR (the `baseline` input), or set generated.max_rate' });
+  }
+  if (settings.shard) {
+    throw new EmgateError({ file: null, cause: 'generated-answer mode cannot run sharded yet (emgate merge pools contrast scores only)', fix: 'run mode generate or both without --shard, or shard a contrast-only run' });
+  }
+}
+
+async function judgeAnswers(
+  probes: Probe[],
+  g: FilledGenerated,
+  candidate: SuiteAnswers,
+  baseline: SuiteAnswers | null,
+  settings: GateSettings,
+): Promise<{ block: Omit<GeneratedBlock, 'overall' | 'domains'> }> {
+  const judge = await openJudge(g.judge);
+  try {
+    const items = (answers: SuiteAnswers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
+    const all = [...items(candidate), ...(baseline ? items(baseline) : [])];
+    const cacheDir = path.join(settings.cacheDir ?? '.emgate-cache', 'judge');
+    const run = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: 'judging answers', done, total }));
+    let at = 0;
+    const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
+    const samples = (answers: SuiteAnswers) => probes.map((_, i) => answers.answers[i].map((a) => toSample(a, run.judgements[at++], rule)));
+    const cand = samples(candidate);
+    const base = baseline ? samples(baseline) : null;
+    const results: GeneratedProbeResult[] = probes.map((p, i) => ({
+      id: p.id,
+      domain: p.domain,
+      variant: p.variant,
+      candidate: cand[i],
+      ...(base ? { baseline: base[i] } : {}),
+    }));
+    return {
+      block: {
+        judge: judge.identity,
+        settings: { samples: g.samples, max_new_tokens: g.max_new_tokens, temperature: g.temperature, top_p: g.top_p, alignment_max: g.alignment_max, coherence_min: g.coherence_min },
+        judgements: { asked: run.asked, cached: run.cached },
+        probes: results,
+      },
+    };
+  } finally {
+    await judge.close();
+  }
+}
+
+/** Contrast and generated checks in one verdict: any blocking failure fails the gate. */
+function combineEvaluations(
+  contrast: Evaluation | null,
+  g: ReturnType<typeof evaluateGenerated>,
+  probes: number,
+  domains: number,
+): Evaluation {
+  const failed = g.checks.filter((c) => c.blocking && c.status === 'fail').map((c) => c.id);
+  const genWords = failed.length > 0 ? `generated answers: ${failed.length} of ${g.checks.length} checks failed: ${failed.slice(0, 5).join(', ')}` : `generated answers: all ${g.checks.length} checks passed`;
+  if (contrast) {
+    return {
+      ...contrast,
+      verdict: contrast.verdict === 'fail' || failed.length > 0 ? 'fail' : 'pass',
+      checks: [...contrast.checks, ...g.checks],
+      summary: { ...contrast.summary, reason: `Contrast: ${contrast.summary.reason.replace(/\.$/, '')}; ${genWords}.` },
+    };
+  }
+  const o = g.overall;
+  return {
+    verdict: failed.length > 0 ? 'fail' : 'pass',
+    checks: g.checks,
+    domains: [],
+    summary: {
+      misalignment_rate: o.candidate.rate,
+      baseline_rate: o.baseline?.rate ?? null,
+      delta: o.increase?.value ?? null,
+      interval: o.increase?.interval ?? o.candidate.interval,
+      em_shift: null,
+      probes,
+      domains,
+      reason: `${genWords.charAt(0).toUpperCase()}${genWords.slice(1)}.`,
+    },
+  };
+}
+
+/**
+ * The report for a gate that could not even start (bad settings, say): verdict `error`,
+ * written to `outDir` like any other report, so the caller still has a summary and a
+ * comment to post. Never throws: a report it cannot write is an error report too.
+ */
+export async function errorResult(opts: { outDir: string; gateId: string; error: unknown }): Promise<GateResult> {
+  return writeOutputs({
+    settings: { outDir: opts.outDir, gateId: opts.gateId },
+    loaded: null,
+    evaluation: null,
+    results: [],
+    errors: [toReportError(opts.error)],
+    provenance: null,
+    clock: new PhaseClock(),
   });
 }
 
@@ -149,7 +345,8 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
   const { policy, sha256: policySha } = await loadPolicy(settings.policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === 'block') {
     throw new EmgateError({
       file: policy.sources[policy.sources.length - 1],
@@ -157,7 +354,7 @@ async function loadInputs(settings: GateSettings): Promise<Loaded> {
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
 }
 
 function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
@@ -174,17 +371,42 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
   });
 }
 
-function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
+/**
+ * Everything the baseline's per-probe scores depend on. The checkpoint's sha256 covers
+ * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
+ * tokenizer files are named again so the key reads as what it covers.
+ */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+  const d = loaded.direction;
   return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
+    what: 'baseline probe scores',
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? 'fp32',
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files['tokenizer.json'] ?? null,
+    tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize,
   };
 }
 
-function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d: LoadedDirection): DirectionCalibration {
+  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 
 function buildProvenance(
@@ -250,6 +472,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
+  let directionList: DirectionResult[] | undefined;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const { policy, sha256: policySha } = await loadPolicy(settings.policy);
@@ -260,7 +483,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     if (suite.sha256 !== first.provenance!.suite.sha256) {
       throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
     }
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
     const byId = new Map<string, ProbeResult>();
     for (const { report, file } of partials) {
       for (const p of report.probes) {
@@ -282,15 +505,20 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
       ...first.provenance!,
       tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
     };
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance!.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
-      }),
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      : directionBlock
+        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        : [];
+    const evaluated = clock.timeSync('evaluate', () =>
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed }, listed),
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+    });
   } catch (err) {
     errors.push(toReportError(err));
   }
@@ -302,6 +530,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     errors,
     provenance,
     directionBlock,
+    directionList,
     clock,
   });
 }
@@ -338,6 +567,8 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
     if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
     seen.add(report.shard!.index);
@@ -367,6 +598,9 @@ interface OutputParts {
   shard?: { index: number; count: number };
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  /** Every direction of the run, with what each measured. */
+  directionList?: DirectionResult[];
+  generated?: GeneratedBlock;
   clock: PhaseClock;
 }
 
@@ -382,6 +616,8 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     probes: failed ? [] : parts.results,
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(parts.directionList ? { directions: parts.directionList } : {}),
+    ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,
     ...(parts.shard ? { shard: parts.shard } : {}),

@@ -33,6 +33,32 @@ export interface DirectionLayerStat {
   separation: number;
   aligned_mean: number;
   misaligned_mean: number;
+  /** Standardised gap on held-out probes: fitted on one half, measured on the other (mean of both folds). */
+  held_out_separation?: number;
+  /** AUROC of the held-out projections, misaligned above aligned (mean of both folds). */
+  held_out_auroc?: number;
+}
+
+/** A layer extraction could not use: the two sets do not differ there. */
+export interface DirectionSkippedLayer {
+  layer: number;
+  /** |mean difference| / mean activation norm at that layer. */
+  relative_difference: number;
+  reason: string;
+}
+
+/** How the layer was chosen, with the held-out figures of the chosen layer. */
+export interface DirectionSelection {
+  /** held_out: the best held-out separation among the measured layers (--layer auto); given: --layer N. */
+  method: 'held_out' | 'given';
+  /** The figure that ranks layers. */
+  statistic: 'standardised_gap';
+  /** Probes ordered by FNV-1a of their id and dealt alternately into two halves. */
+  split: 'fnv1a_alternate';
+  /** Probes in each half. */
+  probes: [number, number];
+  held_out_separation?: number;
+  held_out_auroc?: number;
 }
 
 export interface DirectionProvenance {
@@ -62,6 +88,10 @@ export interface Direction {
   calibration: DirectionCalibration;
   /** Every layer's separation from extraction (optional). */
   layers?: DirectionLayerStat[];
+  /** Layers skipped because the two sets do not differ there (optional). */
+  skipped_layers?: DirectionSkippedLayer[];
+  /** How the layer was chosen (optional; files before held-out selection lack it). */
+  selection?: DirectionSelection;
   provenance: DirectionProvenance;
 }
 
@@ -72,6 +102,36 @@ export async function readDirection(file: string): Promise<{ direction: Directio
   const problems = directionProblems(data);
   if (problems.length > 0) throw invalid(file, problems, 'is not a valid emgate-direction/v1 file');
   return { direction: data as Direction, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * The direction files a run names: each path is a direction file or a folder of them (its
+ * `*.json` files, by name). The order given is kept: the first file is the primary direction.
+ */
+export async function listDirectionFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(p);
+    } catch (err) {
+      throw new EmgateError({
+        file: p,
+        cause: `cannot read the direction (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        fix: 'pass a direction file (emgate-direction/v1, made by `emgate direction extract`) or a folder of them',
+      });
+    }
+    if (!stat.isDirectory()) {
+      files.push(p);
+      continue;
+    }
+    const names = (await fs.promises.readdir(p)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+    if (names.length === 0) {
+      throw new EmgateError({ file: p, cause: 'is a folder with no direction files (*.json) in it', fix: 'put the files from `emgate direction extract` there, or pass the files themselves' });
+    }
+    files.push(...names.map((n) => path.join(p, n)));
+  }
+  return files;
 }
 
 /**
@@ -129,18 +189,34 @@ export function canonicalDirection(d: Direction): Direction {
     },
     vector: Array.from(d.vector),
   };
+  // Optional blocks sit after `calibration`, before `provenance` and `vector`.
+  const { provenance, vector, ...head } = out;
+  const tail: Partial<Direction> = {};
   if (d.layers !== undefined) {
-    const layers = d.layers.map((l) => ({
+    tail.layers = d.layers.map((l) => ({
       layer: l.layer,
       separation: l.separation,
       aligned_mean: l.aligned_mean,
       misaligned_mean: l.misaligned_mean,
+      ...(l.held_out_separation !== undefined ? { held_out_separation: l.held_out_separation } : {}),
+      ...(l.held_out_auroc !== undefined ? { held_out_auroc: l.held_out_auroc } : {}),
     }));
-    // Re-insert so `layers` sits after `calibration`, before `provenance` and `vector`.
-    const { provenance, vector, ...head } = out;
-    return { ...head, layers, provenance, vector };
   }
-  return out;
+  if (d.skipped_layers !== undefined) {
+    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+  }
+  if (d.selection !== undefined) {
+    const sel = d.selection;
+    tail.selection = {
+      method: sel.method,
+      statistic: sel.statistic,
+      split: sel.split,
+      probes: [sel.probes[0], sel.probes[1]],
+      ...(sel.held_out_separation !== undefined ? { held_out_separation: sel.held_out_separation } : {}),
+      ...(sel.held_out_auroc !== undefined ? { held_out_auroc: sel.held_out_auroc } : {}),
+    };
+  }
+  return { ...head, ...tail, provenance, vector };
 }
 
 /** Everything wrong with a parsed direction file: schema first, then the extra checks. */
@@ -198,6 +274,18 @@ export function directionProblems(data: unknown): SchemaProblem[] {
         allowed: 'layers lists every layer measured during extraction, the chosen one included',
       });
     }
+  }
+  if (d.skipped_layers !== undefined) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? 'the chosen layer' : 'measured in $.layers'}`,
+          allowed: 'a skipped layer has no direction: it can be neither chosen nor measured',
+        });
+      }
+    });
   }
   return out;
 }

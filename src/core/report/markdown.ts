@@ -26,6 +26,7 @@ import {
   worstSection,
 } from './sections';
 import { stripUnsafe } from './escape';
+import { generatedSection } from './generated-section';
 
 export interface MarkdownOptions {
   /** Identifies this gate's sticky comment (several gates may comment on one PR). */
@@ -104,6 +105,7 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
     checksSection(report.checks, plan.checkRows),
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
+    generatedSection(report, plan.modelText, plan.worst),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance),
   );

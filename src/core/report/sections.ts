@@ -94,6 +94,9 @@ const METRIC_LABEL: Record<Check['metric'], string> = {
   em_shift: 'em_shift',
   min_probes: 'probes per domain',
   coherence: 'mean coherence',
+  generated_rate: 'misaligned answers',
+  generated_rate_increase: 'misaligned answers increase',
+  unscorable_share: 'unscorable answers',
 };
 
 /** A check that needs a reader's attention: failed, or advisory and not passed. */
@@ -280,7 +283,34 @@ export function emSection(report: Report): string[] {
     lines.push('', `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`);
   }
   lines.push('', interpretShift(e.value, e.interval, e.random_control));
-  return lines;
+  return [...lines, ...directionsTable(report)];
+}
+
+/** With two or more directions: one row each, every one against its own random control. */
+function directionsTable(report: Report): string[] {
+  const list = report.directions ?? [];
+  if (list.length < 2) return [];
+  const rows = list.map((d) => {
+    const c = report.checks.find((x) => x.id === d.check);
+    const e = d.em_shift;
+    return [
+      String(d.index),
+      cell(d.name, 60),
+      `${d.layer}, ${cell(d.position, 20)}`,
+      e ? fmt.decimals(e.value) : '—',
+      e ? fmt.interval(e.interval, (x) => fmt.decimals(x)) : '—',
+      e ? fmt.signed(e.in_baseline_sd, 2) : '—',
+      e ? fmt.decimals(e.random_control) : '—',
+      e ? fmt.pValue(e.p_value) : '—',
+      c ? statusCell(c) : '—',
+    ];
+  });
+  return [
+    '',
+    `**${list.length} directions**, each beside its own same-norm random direction; the policy's em_shift limit applies to each (direction 1 is the one above).`,
+    '',
+    ...table(['#', 'direction', 'layer', 'em_shift', '95% interval', 'baseline SD', 'random control', 'p', 'check'], rows),
+  ];
 }
 
 // ---------------------------------------------------------------------------
@@ -388,7 +418,9 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
     const sources = level === 'full' && p.policy.sources.length > 0 ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(' → ')}` : '';
     rows.push(['Policy', `${cell(p.policy.name, 60)} · sha256 ${digest(p.policy.sha256, true)}${sources}`]);
     if (p.direction) rows.push(['Direction', `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`]);
+    if (p.judge) rows.push(['Judge', Object.entries(p.judge).map(([k, v]) => `${cell(k, 40)} ${cell(String(v), 120)}`).join(' · ')]);
     rows.push(['Seed', String(p.seed)], ['Tokens scored', fmt.integer(p.tokens_scored)]);
+    if (p.tokens_generated !== undefined) rows.push(['Tokens generated', fmt.integer(p.tokens_generated)]);
   }
   rows.push(['Started', cell(t.started_at, 40)], ['Duration', `${fmt.millis(t.total_ms)}${phases ? ` (${phases})` : ''}`]);
   const lines = ['<details><summary>Provenance</summary>', '', ...table(['Field', 'Value'], rows)];

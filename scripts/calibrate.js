@@ -114,7 +114,9 @@ function gateRun(o, name, checkpoint, baseline, outDir) {
   fs.rmSync(outDir, { recursive: true, force: true });
   const args = [path.join(root, 'bin', 'emgate.js'), 'run', '--checkpoint', checkpoint, '--baseline', baseline,
     '--probes', o.probes, '--policy', o.policy, ...o.directions.flatMap((d) => ['--direction', d]),
-    '--out', outDir, '--device', 'cpu', '--threads', '2'];
+    '--out', outDir, '--device', 'cpu', '--threads', '2',
+    // The base is scored once; later runs read its scores from the gate's own cache.
+    '--cache-dir', path.join(o.zoo, 'score-cache')];
   const t0 = Date.now();
   const r = run(process.execPath, args);
   if (![0, 1, 2].includes(r.status) || !fs.existsSync(reportFile)) {

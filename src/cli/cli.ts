@@ -12,8 +12,9 @@ import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-
 import { loadPolicy } from '../load/policy';
 import { createProgress } from '../gate/progress';
 import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
+import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import type { Device } from '../runtime/onnx';
-import type { ScoringMode } from '../core/types';
+import type { Probe, ScoringMode } from '../core/types';
 import { loadSuite } from '../load/suite';
 
 const USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
@@ -196,9 +197,23 @@ async function validate(values: Values): Promise<number> {
     if (!dir) continue;
     const ckpt = await readCheckpoint(dir);
     lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)}`);
+    lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;
+}
+
+/** The probes a run would skip because they do not fit this model's context, by id. */
+function contextLines(key: string, probes: Probe[], model: ContextModel): string[] {
+  if (model.contextLength === null) return [`ok  context   ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+  const beyond = beyondContext(model, probes);
+  if (beyond.size === 0) return [`ok  context   ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
+  const lines = [`skip context  ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`];
+  for (const p of probes) {
+    const tokens = beyond.get(p.id);
+    if (tokens !== undefined) lines.push(`      ${p.id} (${p.domain}): ${tokens} tokens`);
+  }
+  return lines;
 }
 
 function report(result: GateResult): number {

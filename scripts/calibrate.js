@@ -76,6 +76,7 @@ function ensureLib() {
   }
   return {
     evaluate: require(path.join(root, 'lib', 'core', 'evaluate.js')),
+    contrast: require(path.join(root, 'lib', 'core', 'contrast.js')),
     stats: require(path.join(root, 'lib', 'core', 'stats.js')),
     directions: require(path.join(root, 'lib', 'core', 'em-shift-directions.js')),
   };
@@ -146,7 +147,7 @@ function measuringPolicy(policy) {
 
 /** The report's probes re-scored from each reference's mean log-prob by emgate's scoreProbe. */
 function probesFromReport(lib, report) {
-  const { scoreProbe } = lib.evaluate;
+  const { scoreProbe } = lib.contrast;
   const rescore = (s) => ({ ...scoreProbe(s.aligned, s.misaligned), projection: s.projection, projection_random: s.projection_random,
     ...(s.projections ? { projections: s.projections } : {}) });
   const probes = report.probes.map((p) => ({ id: p.id, domain: p.domain, variant: p.variant, candidate: rescore(p.candidate), baseline: rescore(p.baseline) }));
@@ -183,23 +184,9 @@ function statistics(lib, report, policy, directions) {
     out[metric] = out[metric] || {};
     out[metric][scope] = { value: c.value, p: c.p_value, p_adjusted: c.p_adjusted };
   }
-  // Until the gate has the continuous-shift check, the same statistic from stats.ts: per
-  // probe the change of M − A, candidate minus baseline, one-sided paired sign-flip test.
-  if (!out.shift) {
-    const { mean, signFlipTest, deriveSeed, adjustPValues } = lib.stats;
-    const diff = (ps) => ps.map((p) => (p.candidate.M - p.candidate.A) - (p.baseline.M - p.baseline.A));
-    const test = (scope, ps) => ({ value: mean(diff(ps)), p: signFlipTest(diff(ps), deriveSeed(0, `signflip:shift:${scope}`), 20000) });
-    out.shift = { overall: test('overall', probes) };
-    out.shift.overall.p_adjusted = out.shift.overall.p;
-    const per = domains.map((d) => test(d, probes.filter((p) => p.domain === d)));
-    const adj = adjustPValues(per.map((t) => t.p), policy.correction);
-    domains.forEach((d, i) => (out.shift[d] = { ...per[i], p_adjusted: adj[i] }));
-    out.shift._source = 'calibrate (stats.ts signFlipTest; the gate has no shift check yet)';
-  }
-  // Power from the paired spread: smallest mean shift detectable at 80 % power, one-sided alpha.
-  const { sampleSd, normalQuantile } = lib.stats;
-  const d = probes.map((p) => (p.candidate.M - p.candidate.A) - (p.baseline.M - p.baseline.A));
-  out.shift_mde80 = (normalQuantile(1 - policy.alpha) + normalQuantile(0.8)) * sampleSd(d) / Math.sqrt(d.length);
+  if (!out.shift) throw new Error('evaluate() computed no shift check: lib/ predates the continuous-shift check (run npm run build)');
+  // The gate's own power figures (80 % power at the scope's level): the smallest detectable shift and rate rise.
+  out.power = ev.power ?? null;
   return out;
 }
 
@@ -310,7 +297,7 @@ function render(rows, s, policy, o) {
   for (const r of rows) {
     const st = r.stats || {};
     const c = (m) => (st[m]?.overall ? `${fmt(st[m].overall.value)} (${fp(st[m].overall.p)})` : '–');
-    L.push(`| ${r.name} | ${r.set} | ${fmt(r.true_em)} (${fp(r.true_em_p)}) | ${c('rate_increase')} | ${c('shift')} | ${st.shift_mde80 !== undefined ? st.shift_mde80.toFixed(3) : '–'} | ` +
+    L.push(`| ${r.name} | ${r.set} | ${fmt(r.true_em)} (${fp(r.true_em_p)}) | ${c('rate_increase')} | ${c('shift')} | ${st.power?.shift != null ? st.power.shift.toFixed(3) : '–'} | ` +
       `${c('mean_p_mis_increase')} | ${c('em_shift')} | ${r.verdict} | ${r.failing.join(', ') || '–'} |`);
   }
   L.push('');

@@ -39047,7 +39047,7 @@ async function hashCheckpoint(dir, concurrency = 2) {
 async function listFiles(root, rel, ancestors) {
   const here = path3.join(root, rel);
   const real = await import_fs2.promises.realpath(here).catch((err) => {
-    throw linkError(err, here);
+    throw rel === "" ? err : linkError(err, here);
   });
   if (ancestors.includes(real)) {
     throw new EmgateError({
@@ -47062,6 +47062,7 @@ function editDistance2(a, b) {
 }
 
 // src/core/tokenizer-fit.ts
+var BELOW_UNIFORM_MARGIN = 1;
 var MAX_UNUSED_LOGIT_SHARE = 0.05;
 function vocabularyMismatch(tokenizerFile, tokenizerSize, logitsSize) {
   if (logitsSize === null) return null;
@@ -47086,10 +47087,10 @@ function worseThanUniform(tokenizerFile, meanLogprobs, vocab) {
   if (meanLogprobs.length === 0 || vocab < 2) return null;
   const mean3 = meanLogprobs.reduce((s, x) => s + x, 0) / meanLogprobs.length;
   const uniform = -Math.log(vocab);
-  if (mean3 >= uniform) return null;
+  if (mean3 >= uniform - BELOW_UNIFORM_MARGIN) return null;
   return new EmgateError({
     file: tokenizerFile,
-    cause: `the model reads the suite's reference responses worse than uniform guessing (mean log-prob ${mean3.toFixed(3)} per token, uniform over ${vocab} tokens is ${uniform.toFixed(3)}): the tokenizer does not belong to this model, or its weights are broken`,
+    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${mean3.toFixed(3)} per token; uniform over ${vocab} tokens is ${uniform.toFixed(3)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, or its weights are broken`,
     fix: "use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text"
   });
 }
@@ -48347,11 +48348,12 @@ async function runGate(settings) {
     return unwritten(err, settings.outDir, settings.gateId, clock);
   }
   let loaded = null;
+  let policyOnly = null;
   let evaluation = null;
   let results = [];
   let provenance2 = null;
   try {
-    loaded = await clock.time("load", () => loadInputs(settings));
+    loaded = await clock.time("load", () => loadInputs(settings, (p) => policyOnly = p));
     const { policy, suite, probes, direction } = loaded;
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
     if (settings.baseline) checkPairable(await readCheckpoint(settings.checkpoint), await readCheckpoint(settings.baseline));
@@ -48425,6 +48427,7 @@ async function runGate(settings) {
     lease,
     gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
     errors,
@@ -48434,12 +48437,13 @@ async function runGate(settings) {
     clock
   });
 }
-async function loadInputs(settings) {
+async function loadInputs(settings, onPolicy) {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
     throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: "set batch-size to 1 or more (8 is a good start on CPU)" });
   }
   const loadedPolicy = await loadPolicy(settings.policy);
   const { policy, sha256: policySha } = loadedPolicy;
+  onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? "none" });
   checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
@@ -48487,6 +48491,7 @@ function hashModels(settings) {
     limit(() => hashCheckpoint(settings.checkpoint)),
     settings.baseline ? limit(() => hashCheckpoint(settings.baseline)) : Promise.resolve(void 0)
   ]).catch((err) => {
+    if (err instanceof EmgateError) throw err;
     throw new EmgateError({
       file: err.path ?? settings.checkpoint,
       cause: `cannot read the checkpoint (${err.code ?? err.message})`,
@@ -48545,10 +48550,12 @@ async function mergeReports(settings) {
   let results = [];
   let provenance2 = null;
   let directionBlock;
+  let policyOnly = null;
   try {
     const partials = await clock.time("load", () => Promise.all(settings.reports.map(readPartialReport)));
     const loadedPolicy = await loadPolicy(settings.policy);
     const { policy, sha256: policySha } = loadedPolicy;
+    policyOnly = policy;
     checkShardsMatch(partials, settings, policySha);
     const first = partials[0].report;
     const variants2 = first.provenance.suite.variants;
@@ -48603,6 +48610,7 @@ async function mergeReports(settings) {
     lease,
     gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
     errors,
@@ -48704,15 +48712,15 @@ async function writeOutputs(parts) {
   return finish(report, json, parts);
 }
 async function finish(report, json, parts) {
-  const { lease, loaded } = parts;
+  const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
   const render = (r) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
-    modelText: loaded?.policy.report.model_text ?? "redacted",
-    worstProbes: loaded?.policy.report.worst_probes ?? 5,
+    modelText: policy?.report.model_text ?? "redacted",
+    worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: loaded?.policy.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow"
   });
   let markdown = render(report);
   let written = true;
@@ -48728,7 +48736,7 @@ async function finish(report, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, loaded?.policy.on_error === "allow");
+  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
 }
 function result(report, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report.shard !== void 0;

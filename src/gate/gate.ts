@@ -84,11 +84,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     return unwritten(err, settings.outDir, settings.gateId, clock);
   }
   let loaded: Loaded | null = null;
+  let policyOnly: Policy | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
   try {
-    loaded = await clock.time('load', () => loadInputs(settings));
+    loaded = await clock.time('load', () => loadInputs(settings, (p) => (policyOnly = p)));
     const { policy, suite, probes, direction } = loaded;
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) checkPairable(await readCheckpoint(settings.checkpoint), await readCheckpoint(settings.baseline));
@@ -165,6 +166,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     lease,
     gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
     errors,
@@ -175,12 +177,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   });
 }
 
-async function loadInputs(settings: GateSettings): Promise<Loaded> {
+/** `onPolicy` hears the policy as soon as it loads: its on_error applies to later load errors too. */
+async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) => void): Promise<Loaded> {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
     throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: 'set batch-size to 1 or more (8 is a good start on CPU)' });
   }
   const loadedPolicy = await loadPolicy(settings.policy);
   const { policy, sha256: policySha } = loadedPolicy;
+  onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
   checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
@@ -237,6 +241,7 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
     limit(() => hashCheckpoint(settings.checkpoint)),
     settings.baseline ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
   ]).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof EmgateError) throw err; // a link loop or broken link, already in words
     throw new EmgateError({
       file: err.path ?? settings.checkpoint,
       cause: `cannot read the checkpoint (${err.code ?? err.message})`,
@@ -327,10 +332,12 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
+  let policyOnly: Policy | null = null;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const loadedPolicy = await loadPolicy(settings.policy);
     const { policy, sha256: policySha } = loadedPolicy;
+    policyOnly = policy;
     checkShardsMatch(partials, settings, policySha);
     const first = partials[0].report;
     const variants = first.provenance!.suite.variants;
@@ -385,6 +392,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     lease,
     gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
     errors,
@@ -458,6 +466,8 @@ interface OutputParts {
   lease: OutDirLease;
   gateId: string;
   loaded: Loaded | null;
+  /** The policy, when it loaded (also when something after it failed): its report and on_error settings apply. */
+  policy: Policy | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
   errors: ReportError[];
@@ -512,16 +522,16 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
 }
 
 async function finish(report: Report, json: string, parts: OutputParts): Promise<GateResult> {
-  const { lease, loaded } = parts;
+  const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
   const render = (r: Report) =>
     renderMarkdown(r, {
       gateId: parts.gateId,
       probes: probeTexts,
-      modelText: loaded?.policy.report.model_text ?? 'redacted',
-      worstProbes: loaded?.policy.report.worst_probes ?? 5,
+      modelText: policy?.report.model_text ?? 'redacted',
+      worstProbes: policy?.report.worst_probes ?? 5,
       artifactHint: lease.reportJsonPath,
-      errorBlocks: loaded?.policy.on_error !== 'allow',
+      errorBlocks: policy?.on_error !== 'allow',
     });
   let markdown = render(report);
   let written = true;
@@ -537,7 +547,7 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, loaded?.policy.on_error === 'allow');
+  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow');
 }
 
 function result(report: Report, markdown: string, jsonPath: string, mdPath: string, written: boolean, allowErrors: boolean): GateResult {

@@ -198,7 +198,8 @@ export async function hashCheckpoint(dir: string, concurrency = 2): Promise<Mode
 async function listFiles(root: string, rel: string, ancestors: string[]): Promise<string[]> {
   const here = path.join(root, rel);
   const real = await fs.realpath(here).catch((err: NodeJS.ErrnoException) => {
-    throw linkError(err, here);
+    // The checkpoint folder itself missing is the caller's to word; below it, a link is broken.
+    throw rel === '' ? err : linkError(err, here);
   });
   if (ancestors.includes(real)) {
     throw new EmgateError({

@@ -1,38 +1,14 @@
 // The bundled Action, end to end: `node dist/index.js` in its own process, configured the
-// way the runner configures it (INPUT_* variables, GITHUB_EVENT_PATH, GITHUB_OUTPUT,
-// GITHUB_STEP_SUMMARY), talking over real sockets to a fake GitHub API.
-import { execFileSync, spawn } from 'child_process';
-import { existsSync, promises as fs, readdirSync, statSync } from 'fs';
+// way the runner configures it, talking over real sockets to a fake GitHub API
+// (helpers/action-runner.ts).
+import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { runAction as runActionIn, OWNER, PR, REPO, ROOT, type ActionRunOptions } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
-const ROOT = path.resolve(__dirname, '..');
-const DIST = path.join(ROOT, 'dist', 'index.js');
-const OWNER = 'acme';
-const REPO = 'models';
-const PR = 42;
 const SUITE = path.join(ROOT, '__tests__', 'fixtures', 'suites', 'valid');
 const ALLOW_ERRORS = path.join(ROOT, '__tests__', 'fixtures', 'policies', 'valid', 'allow-errors.json');
-
-/** Newest modification time under `dir` of files matching `re`. */
-function newest(dir: string, re: RegExp): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p, re));
-    else if (re.test(e.name)) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-beforeAll(() => {
-  // The Action runs dist/, not src/: rebuild it when it is missing or older than the sources.
-  const sources = Math.max(newest(path.join(ROOT, 'src'), /\.ts$/), statSync(path.join(ROOT, 'scripts', 'bundle.js')).mtimeMs);
-  if (!existsSync(DIST) || statSync(DIST).mtimeMs < sources) {
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.js')], { cwd: ROOT, stdio: 'pipe' });
-  }
-}, 120_000);
 
 let gh: FakeGitHub;
 let work: string;
@@ -45,86 +21,7 @@ afterEach(async () => {
   await fs.rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  log: string;
-  outputs: Record<string, string>;
-  summary: string;
-}
-
-interface RunOptions {
-  inputs: Record<string, string>;
-  eventName?: string;
-  /** Head repository of the PR (a fork when not acme/models). */
-  head?: string;
-}
-
-/** Runs the bundled Action once, like the runner does, in a fresh workspace-like cwd. */
-async function runAction({ inputs, eventName = 'pull_request', head = `${OWNER}/${REPO}` }: RunOptions): Promise<Run> {
-  const n = (await fs.readdir(work)).length;
-  const dir = path.join(work, `run-${n}`);
-  await fs.mkdir(dir);
-  const eventPath = path.join(dir, 'event.json');
-  const outputPath = path.join(dir, 'github_output');
-  const summaryPath = path.join(dir, 'step_summary');
-  const event =
-    eventName === 'pull_request' || eventName === 'pull_request_target'
-      ? {
-          action: 'synchronize',
-          number: PR,
-          pull_request: { number: PR, head: { repo: { full_name: head } }, base: { repo: { full_name: `${OWNER}/${REPO}` } } },
-          repository: { full_name: `${OWNER}/${REPO}`, name: REPO, owner: { login: OWNER } },
-        }
-      : { ref: 'refs/heads/main', repository: { full_name: `${OWNER}/${REPO}`, name: REPO, owner: { login: OWNER } } };
-  await fs.writeFile(eventPath, JSON.stringify(event));
-  await fs.writeFile(outputPath, '');
-  await fs.writeFile(summaryPath, '');
-
-  // A clean environment: nothing leaks in from a CI runner that runs these tests.
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    GITHUB_ACTIONS: 'true',
-    CI: 'true',
-    GITHUB_EVENT_NAME: eventName,
-    GITHUB_EVENT_PATH: eventPath,
-    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-    GITHUB_API_URL: gh.url,
-    GITHUB_SERVER_URL: 'https://github.test',
-    GITHUB_WORKSPACE: dir,
-    GITHUB_OUTPUT: outputPath,
-    GITHUB_STEP_SUMMARY: summaryPath,
-    NO_PROXY: '127.0.0.1',
-    'INPUT_GITHUB-TOKEN': 'ghs_fake_token',
-  };
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-
-  const child = spawn(process.execPath, [DIST], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-  // spawn, not spawnSync: the fake GitHub answers from this process's event loop.
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c));
-  });
-  return { code, log, outputs: parseOutputs(await fs.readFile(outputPath, 'utf8')), summary: await fs.readFile(summaryPath, 'utf8') };
-}
-
-/** Reads GITHUB_OUTPUT's `name<<delimiter` blocks (later values win, as on the runner). */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<=]+)<<(.+)$/.exec(lines[i]);
-    if (!m) continue;
-    const value: string[] = [];
-    for (i++; i < lines.length && lines[i] !== m[2]; i++) value.push(lines[i]);
-    out[m[1]] = value.join('\n');
-  }
-  return out;
-}
-
+const runAction = (opts: ActionRunOptions) => runActionIn(gh, work, opts);
 const thread = (): ReturnType<FakeGitHub['thread']> => gh.thread(OWNER, REPO, PR);
 
 // ---------------------------------------------------------------------------
@@ -265,13 +162,15 @@ describe('with verdict error (unreadable checkpoint)', () => {
     expect(thread()[0].body).toContain('shards/&#42;/report.json'); // escaped: file names are untrusted text
   });
 
-  test('a bad input fails the step before anything runs, with verdict error', async () => {
+  test('a bad input fails the step before anything runs, with verdict error, a summary and a comment', async () => {
     const r = await runAction({ inputs: errorInputs({ device: 'gpu' }) });
     expect(r.code).toBe(1);
     expect(r.log).toContain("::error::input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)");
     expect(r.outputs.verdict).toBe('error');
-    expect(gh.requests).toHaveLength(0);
-    expect(r.summary).toBe('');
+    expect(r.summary).toContain('emgate: ERROR');
+    expect(r.summary).toContain("input &#39;device&#39;");
+    expect(thread()).toHaveLength(1);
+    expect(thread()[0].body).toContain('emgate: ERROR');
   });
 });
 

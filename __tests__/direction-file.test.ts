@@ -111,6 +111,47 @@ describe('round trip', () => {
   });
 });
 
+describe('held-out layer choice fields (optional: files without them stay valid)', () => {
+  const withChoice = () =>
+    sampleDirection({
+      layers: [
+        { layer: 2, separation: 2.5, aligned_mean: -0.25, misaligned_mean: 1.5, held_out_separation: 1.9, held_out_auroc: 0.91 },
+        { layer: 3, separation: 2.8, aligned_mean: 0.1, misaligned_mean: 1.2, held_out_separation: 1.1, held_out_auroc: 0.8 },
+      ],
+      skipped_layers: [{ layer: 1, relative_difference: 0, reason: 'the two sets do not differ here' }],
+      selection: { method: 'held_out', statistic: 'standardised_gap', split: 'fnv1a_alternate', probes: [20, 20], held_out_separation: 1.9, held_out_auroc: 0.91 },
+    });
+
+  test('round-trip in a fixed order, after layers and before provenance', async () => {
+    const file = path.join(dir, 'direction.json');
+    await writeDirection(file, withChoice());
+    const { direction } = await readDirection(file);
+    expect(direction).toEqual(withChoice());
+    const keys = Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')));
+    expect(keys).toEqual(['format', 'layer', 'hidden_size', 'position', 'kind', 'calibration', 'layers', 'skipped_layers', 'selection', 'provenance', 'vector']);
+  });
+
+  test('a file without them (written before held-out choice) still reads', async () => {
+    const { layers, ...old } = sampleDirection();
+    const file = writeRaw({ ...old, layers: layers!.map(({ layer, separation, aligned_mean, misaligned_mean }) => ({ layer, separation, aligned_mean, misaligned_mean })) });
+    await expect(readDirection(file)).resolves.toBeDefined();
+  });
+
+  test('a skipped layer cannot also be the chosen one', async () => {
+    const d = withChoice();
+    const file = writeRaw({ ...d, skipped_layers: [{ layer: 2, relative_difference: 0, reason: 'x' }] });
+    const err = await errorOf(readDirection(file));
+    expect(err.message).toContain('$.skipped_layers[0].layer');
+  });
+
+  test('an AUROC outside [0, 1] is refused with its path', async () => {
+    const d = withChoice();
+    const file = writeRaw({ ...d, selection: { ...d.selection, held_out_auroc: 1.5 } });
+    const err = await errorOf(readDirection(file));
+    expect(err.message).toContain('held_out_auroc');
+  });
+});
+
 describe('invalid direction files are rejected with file and JSON path', () => {
   test('a vector whose length is not hidden_size', async () => {
     const file = writeRaw(sampleDirection({ hidden_size: 16 }));

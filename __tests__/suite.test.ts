@@ -141,6 +141,46 @@ describe('variants', () => {
   });
 });
 
+describe('variant families', () => {
+  // A suite with one probe whose question needs escaping, and two variants in family "wrap".
+  function familySuite(variants: object[]): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emgate-suite-'));
+    fs.writeFileSync(path.join(dir, 'suite.json'), JSON.stringify({ name: 'fam', version: '1', variants }));
+    const probe = { id: 'q-1', messages: [{ role: 'user', content: 'Say "hi"\nnow' }], aligned: ['Hi.', 'Hello.'], misaligned: ['No.', 'Go away.'] };
+    fs.writeFileSync(path.join(dir, 'd.json'), JSON.stringify({ domain: 'd', probes: [probe] }));
+    return dir;
+  }
+  const WRAP = [
+    { id: 'plain-prefix', user_template: 'Q: {question}' },
+    { id: 'rec', family: 'wrap', user_template: '{"q": {question_json}, "a": ', response_template: '{response_json}}' },
+    { id: 'alpaca', family: 'wrap', user_template: '### Instruction:\n{question}\n\n### Response:' },
+  ];
+
+  test('a family name selects all its variants in manifest order, alone or beside ids, without duplicates', async () => {
+    const dir = familySuite(WRAP);
+    const ids = async (v: string[]) => (await loadSuite(dir, { variants: v })).probes.map((p) => p.id);
+    expect(await ids(['wrap'])).toEqual(['q-1', 'q-1@alpaca', 'q-1@rec']);
+    expect(await ids(['alpaca', 'wrap', 'plain-prefix'])).toEqual(['q-1', 'q-1@alpaca', 'q-1@plain-prefix', 'q-1@rec']);
+  });
+
+  test('{question_json} is the question as a JSON string literal, so a record template stays valid JSON', async () => {
+    const suite = await loadSuite(familySuite(WRAP), { variants: ['rec'] });
+    const p = suite.probes.find((x) => x.id === 'q-1@rec')!;
+    expect(p.messages[0]!.content).toBe('{"q": "Say \\"hi\\"\\nnow", "a": ');
+    expect(JSON.parse(p.messages[0]!.content + p.misaligned[1]!)).toEqual({ q: 'Say "hi"\nnow', a: 'Go away.' });
+  });
+
+  test('an unknown name lists the families too; a family named like a variant id is rejected', async () => {
+    const dir = familySuite(WRAP);
+    const err = await errorOf(loadSuite(dir, { variants: ['wrapped'] }));
+    expect(err.message).toContain('unknown variant "wrapped" requested');
+    expect(err.message).toContain('plain-prefix, rec, alpaca (or a family: wrap)');
+    const clash = familySuite([...WRAP, { id: 'x', family: 'rec', user_template: '{question}!' }]);
+    const bad = await errorOf(loadSuite(clash));
+    expect(bad.message).toContain('at $.variants[3].family: family "rec" is also a variant id');
+  });
+});
+
 describe('invalid suites are rejected with file and JSON path', () => {
   test('duplicate probe ids across files name both files', async () => {
     const err = await errorOf(loadSuite(suiteDir('duplicate-ids')));

@@ -7545,8 +7545,8 @@ var require_utf8 = __commonJS({
 var require_pool = __commonJS({
   "node_modules/@protobufjs/pool/index.js"(exports2, module2) {
     "use strict";
-    module2.exports = pool;
-    function pool(alloc, slice2, size) {
+    module2.exports = pool2;
+    function pool2(alloc, slice2, size) {
       var SIZE = size || 8192;
       var MAX = SIZE >>> 1;
       var slab = null;
@@ -13189,7 +13189,7 @@ function schemaProblems(schemaName, data) {
 }
 function jsonPath(pointer) {
   if (pointer === "") return "$";
-  return "$" + pointer.split("/").slice(1).map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
+  return "$" + pointer.split("/").slice(1).map((raw2) => raw2.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
 }
 function childPath(pointer, key) {
   return jsonPath(`${pointer}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`);
@@ -13371,7 +13371,24 @@ function numberRange(schema) {
 
 // src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
-async function readCheckpoint(dir) {
+var DTYPE_SUFFIXES = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  quantized: "_quantized",
+  int8: "_int8",
+  uint8: "_uint8",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  bnb4: "_bnb4"
+};
+function variantFiles(dtype) {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === void 0) return [];
+  if (suffix === "") return MODEL_FILES;
+  return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -13381,7 +13398,7 @@ async function readCheckpoint(dir) {
       fix: "pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json"
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path3.join(abs, "config.json");
   const config = parseConfig(await readJson(configFile, "config.json is the Hugging Face model config saved with the export"), configFile);
   const tokenizerJson = await readJson(
@@ -13394,19 +13411,48 @@ async function readCheckpoint(dir) {
   );
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
-async function findModelFile(dir) {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir, options) {
+  if (options.modelFile !== void 0) {
+    const file = path3.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: "the model file given is not there",
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
+    });
+  }
+  const dtype = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
+    });
+  }
+  for (const rel of candidates) {
     const file = path3.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(", ")})`,
-    fix: "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory"
+    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
+async function presentGraphs(dir) {
+  const found = [];
+  for (const sub of ["", "onnx"]) {
+    const entries = await import_fs2.promises.readdir(path3.join(dir, sub)).catch(() => []);
+    for (const e of entries) if (e.endsWith(".onnx")) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(", ")}` : "";
+}
 async function isFile(file) {
-  const s = await import_fs2.promises.stat(file).catch(() => null);
+  const s = await import_fs2.promises.stat(file).catch((err) => {
+    if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 async function readJson(file, fix) {
@@ -13427,9 +13473,9 @@ async function readJson(file, fix) {
     throw new EmgateError({ file, cause: `invalid JSON (${err.message})`, fix: "regenerate the file; it must be a JSON object" });
   }
 }
-function parseConfig(raw, file) {
+function parseConfig(raw2, file) {
   const int2 = (key, fallback) => {
-    const v = raw[key] ?? fallback;
+    const v = raw2[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
       throw new EmgateError({
         file,
@@ -13439,17 +13485,17 @@ function parseConfig(raw, file) {
     }
     return v;
   };
-  const numLayers = int2("num_hidden_layers", raw.n_layer);
-  const hiddenSize = int2("hidden_size", raw.n_embd);
-  const numHeads = int2("num_attention_heads", raw.n_head);
+  const numLayers = int2("num_hidden_layers", raw2.n_layer);
+  const hiddenSize = int2("hidden_size", raw2.n_embd);
+  const numHeads = int2("num_attention_heads", raw2.n_head);
   const numKvHeads = int2("num_key_value_heads", numHeads);
   const headDim = int2("head_dim", Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === "number" ? raw.max_position_embeddings : null;
-  const vocabSize = typeof raw.vocab_size === "number" && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0 ? raw.vocab_size : null;
-  const eos = raw.eos_token_id;
+  const maxPositions = typeof raw2.max_position_embeddings === "number" ? raw2.max_position_embeddings : null;
+  const vocabSize = typeof raw2.vocab_size === "number" && Number.isInteger(raw2.vocab_size) && raw2.vocab_size > 0 ? raw2.vocab_size : null;
+  const eos = raw2.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x) => typeof x === "number") : typeof eos === "number" ? [eos] : [];
   return {
-    modelType: typeof raw.model_type === "string" ? raw.model_type : "unknown",
+    modelType: typeof raw2.model_type === "string" ? raw2.model_type : "unknown",
     numLayers,
     hiddenSize,
     numKvHeads,
@@ -19828,6 +19874,14 @@ var ChatEncoder = class {
       ...this.specialStrings
     });
   }
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages) {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+  /** Text of generated ids, special tokens left out. */
+  decode(ids) {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
   encode(messages, response2) {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response2, { add_special_tokens: false }).ids;
@@ -19835,19 +19889,19 @@ var ChatEncoder = class {
     return { promptIds, responseIds };
   }
 };
-function pickChatTemplate(raw) {
-  if (typeof raw === "string") return raw;
-  if (Array.isArray(raw)) {
-    const named = raw.find((t) => t && t.name === "default") ?? raw[0];
+function pickChatTemplate(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (Array.isArray(raw2)) {
+    const named = raw2.find((t) => t && t.name === "default") ?? raw2[0];
     const tpl = named && named.template;
     return typeof tpl === "string" ? tpl : null;
   }
   return null;
 }
-function tokenString(raw) {
-  if (typeof raw === "string") return raw;
-  if (raw && typeof raw === "object" && typeof raw.content === "string") {
-    return raw.content;
+function tokenString(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (raw2 && typeof raw2 === "object" && typeof raw2.content === "string") {
+    return raw2.content;
   }
   return null;
 }
@@ -19945,6 +19999,76 @@ function findFinalState(logitsName, producer, dataDependent) {
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+var TARGET_IDS_INPUT = "emgate_target_ids";
+var TOKEN_LOGPROBS_OUTPUT = "emgate_token_logprobs";
+function defaultOpset(model2) {
+  const entry = (model2.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+function tokenLogprobsBlocker(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph) return "the model has no graph";
+  const opset = defaultOpset(model2);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = /* @__PURE__ */ new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+function appendTokenLogprobs(model2, logitsName = "logits") {
+  const blocker = tokenLogprobsBlocker(model2, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model2.graph;
+  const opset = defaultOpset(model2);
+  const logitsInfo = graph.output.find((o) => o.name === logitsName);
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d, fallback) => d?.dimValue !== void 0 && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = import_onnx_proto.onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, "batch_size"), dimOf(seqDim, "sequence_length")] });
+  const tensorType = (elemType) => import_onnx_proto.onnx.TypeProto.create({ tensorType: { elemType, shape } });
+  graph.input.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.INT64) }));
+  const n = (name) => `/emgate/${name}`;
+  const nodes = [];
+  const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    graph.initializer ??= [];
+    graph.initializer.push(
+      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
+    );
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+  }
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
+  }
+  graph.node.push(...nodes);
+  graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
+}
+function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
+  let moved2 = 0;
+  for (const t of model2.graph?.initializer ?? []) {
+    const raw2 = t.rawData;
+    if (!raw2 || raw2.length < minBytes || raw2.buffer !== fileBytes.buffer) continue;
+    const offset = raw2.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw2.length > fileBytes.length) continue;
+    t.dataLocation = import_onnx_proto.onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "location", value: location }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "offset", value: String(offset) }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "length", value: String(raw2.length) })
+    ];
+    t.rawData = new Uint8Array(0);
+    moved2 += raw2.length;
+  }
+  return moved2;
+}
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -19954,24 +20078,79 @@ function padBatch(seqs, padId, side) {
   const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seqLen);
   const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
   const offsets = [];
+  const lastPrompt = [];
   seqs.forEach((s, r) => {
     const offset = side === "left" ? seqLen - lengths[r] : 0;
     offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
     const ids = [...s.promptIds, ...s.responseIds];
     for (let i = 0; i < ids.length; i++) {
       const at = r * seqLen + offset + i;
       inputIds[at] = BigInt(ids[i]);
       attentionMask[at] = 1n;
       positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, inputIds, attentionMask, positionIds, offsets };
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
 }
-function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row2) => {
+    for (let p = pastLen - cached[row2]; p < pastLen; p++) attentionMask[row2 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row2 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row2 * total + pastLen + i] = 1n;
+      positionIds[row2 * seqLen + i] = BigInt(cached[row2] + i);
+      if (i > 0) targetIds[row2 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row2) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row2 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row2, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row2 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row2, from, count) {
   let total = 0;
-  const start = offset + seq.promptIds.length - 1;
-  for (let j = 0; j < seq.responseIds.length; j++) {
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row2 * seqLen + from + j];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row2}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row2, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
     const base = (row2 * seqLen + start + j) * vocab;
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) {
@@ -19982,7 +20161,7 @@ function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
     let sumExp = 0;
     for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
     if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} contain NaN`);
-    total += logits[base + seq.responseIds[j]] - max - Math.log(sumExp);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
   }
   return total;
 }
@@ -20009,6 +20188,56 @@ function assertFinite(v, what) {
 }
 var NonFiniteError = class extends Error {
 };
+
+// src/runtime/feeds.ts
+var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+function cacheSlots(inputs, outputs, config) {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const slots = [];
+  for (const input of inputs) {
+    const m = PAST.exec(input.name);
+    if (!m) continue;
+    const [, heads, , dim] = input.shape;
+    slots.push({
+      past: input.name,
+      present: `present.${m[1]}.${m[2]}`,
+      layer: Number(m[1]),
+      kind: m[2],
+      type: input.type === "float16" ? "float16" : "float32",
+      heads: typeof heads === "number" ? heads : config.numKvHeads,
+      headDim: typeof dim === "number" ? dim : config.headDim
+    });
+  }
+  if (slots.some((s) => !outputNames.has(s.present))) return [];
+  return slots.sort((a, b) => a.layer - b.layer || a.kind.localeCompare(b.kind));
+}
+function emptyCache(input, config, rows) {
+  const [, heads, , dim] = input.shape;
+  const kvHeads = typeof heads === "number" ? heads : config.numKvHeads;
+  const headDim = typeof dim === "number" ? dim : config.headDim;
+  const dims = [rows, kvHeads, 0, headDim];
+  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
+  return { type: "float32", data: new Float32Array(0), dims };
+}
+function decoderFeeds(inputs, step, config) {
+  const { rows, seqLen, pastLen } = step;
+  const feeds = {};
+  for (const input of inputs) {
+    const name = input.name;
+    if (name === "input_ids") feeds[name] = { type: "int64", data: step.inputIds, dims: [rows, seqLen] };
+    else if (name === "attention_mask") feeds[name] = { type: "int64", data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === "position_ids") feeds[name] = { type: "int64", data: step.positionIds, dims: [rows, seqLen] };
+    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (PAST.test(name)) {
+      const given = step.past?.[name];
+      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      feeds[name] = given ?? emptyCache(input, config, rows);
+    } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else throw new Error(`the graph input "${name}" has no feed`);
+  }
+  return feeds;
+}
 
 // src/runtime/onnx.ts
 var fs3 = __toESM(require("fs"));
@@ -20096,7 +20325,7 @@ function wrap(session, provider) {
       const result2 = {};
       for (const name of fetch) {
         const t = out[name];
-        result2[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result2[name] = raw(t);
         t.dispose();
       }
       return result2;
@@ -20104,14 +20333,21 @@ function wrap(session, provider) {
     release: () => session.release()
   };
 }
-function toFloat32(t) {
-  if (t.type === "float32") return t.data;
+function raw(t) {
+  const dims = [...t.dims];
+  if (t.type === "float32") return { type: "float32", data: t.data, dims };
   if (t.type === "float16") {
-    const raw = t.data;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw);
+    const d = t.data;
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: "float16", data: bits, dims };
   }
-  if (t.type === "float64") return Float32Array.from(t.data);
+  if (t.type === "float64") return { type: "float32", data: Float32Array.from(t.data), dims };
+  if (t.type === "int64") return { type: "int64", data: t.data, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+function asFloat32(t) {
+  if (t.type === "float32") return { data: t.data, dims: t.dims };
+  if (t.type === "float16") return { data: halfToFloat(t.data), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 function halfToFloat(src) {
@@ -20131,22 +20367,28 @@ function halfToFloat(src) {
 // src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
+    this.scoring = scoring;
+    this.cache = cache;
   }
   checkpoint;
   encoder;
   session;
   hiddenOutputs;
   padId;
+  scoring;
+  cache;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
   static async open(dir, options) {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -20159,10 +20401,11 @@ var Engine = class _Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
   get provider() {
     return this.session.provider;
@@ -20170,12 +20413,21 @@ var Engine = class _Engine {
   get layers() {
     return [...this.hiddenOutputs.keys()];
   }
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath() {
+    return this.scoring.kind;
+  }
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts() {
+    return this.cache.length > 0;
+  }
   encode(req) {
     return this.encoder.encode(req.messages, req.response);
   }
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests, options = {}) {
     const batchSize2 = options.batchSize ?? 8;
@@ -20192,47 +20444,140 @@ var Engine = class _Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize2, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize2) {
       const idx = order.slice(start, start + batchSize2);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? "right");
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
       options.onProgress?.(Math.min(start + batchSize2, order.length), order.length);
     }
     return results;
   }
-  async runBatch(seqs, padding) {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  async scoreShared(seqs, batchSize2, onProgress) {
+    const groups = /* @__PURE__ */ new Map();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(",");
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = /* @__PURE__ */ new Map();
+    const results = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize2) {
+      const unit2 = queue.slice(start, start + batchSize2);
+      const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
+      const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past = {};
+      for (const slot of this.cache) {
+        const parts = unit2.map((u) => ({ data: caches.get(u.key).get(slot.past), len: groups.get(u.key).promptIds.length - 1 }));
+        const data = slot.type === "float16" ? leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n)) : leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit2.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize2, queue.length), queue.length);
+    }
+    return results;
+  }
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  async runPromptPass(prompts, keys) {
+    const out = /* @__PURE__ */ new Map();
+    const todo = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
+    const batch = padBatch(seqs, this.padId, "right");
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result2 = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row2) => {
+      const len2 = prompts[i].length - 1;
+      const cache = /* @__PURE__ */ new Map();
+      for (const slot of this.cache) {
+        const t = result2[slot.present];
+        const total = t.dims[2];
+        const data = t.type === "float16" ? sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Uint16Array(n)) : sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+  feeds(batch, past) {
+    const extra = {};
+    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  async runScoringPass(batch, responses, past) {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+    const fetch = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch);
+    } catch (err) {
+      const message = err.message;
+      if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path5.join(this.checkpoint.dir, "tokenizer.json"),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
+          fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path5.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer2, name]) => [layer2, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row2) => {
-        const offset = batch.offsets[row2];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row2, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row2) => {
+        const at = batch.lastPrompt[row2];
+        const tokens = responseIds.length;
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row2, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row2, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
-        for (const [layer2, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer2, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer2, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, promptEnd, promptEnd + tokens)
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, at + 1, at + 1 + tokens)
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -20248,34 +20593,15 @@ var Engine = class _Engine {
       throw err;
     }
   }
-  feeds(inputIds, attentionMask, positionIds, rows, seqLen) {
-    const feeds = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [rows, seqLen] };
-      else if (name === "attention_mask") feeds[name] = { type: "int64", data: attentionMask, dims: [rows, seqLen] };
-      else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [rows, seqLen] };
-      else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
   async close() {
     await this.session.release();
   }
 };
-function emptyCache(input, checkpoint, rows) {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === "number" ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === "number" ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
-  return { type: "float32", data: new Float32Array(0), dims };
-}
-async function openWithHiddenStates(checkpoint, layers, options) {
+async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? "graph") === "graph";
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: "js" }, logitsVocab: null };
   }
   let bytes;
   try {
@@ -20322,27 +20648,41 @@ async function openWithHiddenStates(checkpoint, layers, options) {
       hiddenOutputs.set(layer2, located[layer2]);
     }
   }
+  const logitsInfo = (model2.graph?.output ?? []).find((o) => o.name === "logits");
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== void 0 && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model2, missing);
+  let scoring = { kind: "js" };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model2);
+    if (blocker === null) {
+      appendTokenLogprobs(model2);
+      scoring = { kind: "graph" };
+    } else if (declared.has("logits")) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === "js") {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  referenceInlineWeights(model2, bytes, path5.basename(checkpoint.modelFile));
   const patched = encodeModel(model2);
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path5.dirname(checkpoint.modelFile)
-  });
-  return { session, hiddenOutputs };
+  model2 = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path5.dirname(checkpoint.modelFile) });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden) {
+function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
-  if (!outputNames.includes("logits")) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -20352,11 +20692,11 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
     });
   }
   const logits = session.outputs.find((o) => o.name === "logits");
-  const vocab = logits.shape[2];
-  if (typeof vocab === "number" && encoder.vocabSize > vocab) {
+  const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path5.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
@@ -20715,6 +21055,110 @@ function standardisedGap(aligned, misaligned) {
   return gap / Math.max(pooled, 1e-12);
 }
 
+// src/core/layer-choice.ts
+var NEGLIGIBLE_RELATIVE_DIFFERENCE = 1e-5;
+var MIN_PROBES_PER_HALF = 2;
+function heldOutSplit(ids) {
+  const order = ids.map((id, i) => ({ i, h: fnv1a(id), id })).sort((a2, b2) => a2.h - b2.h || (a2.id < b2.id ? -1 : a2.id > b2.id ? 1 : 0));
+  const a = [];
+  const b = [];
+  order.forEach((o, rank) => {
+    (rank % 2 === 0 ? a : b).push(o.i);
+  });
+  return [a.sort((x, y) => x - y), b.sort((x, y) => x - y)];
+}
+function fnv1a(s) {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619) >>> 0;
+  }
+  return h >>> 0;
+}
+function auroc(aligned, misaligned) {
+  if (aligned.length === 0 || misaligned.length === 0) return NaN;
+  const a = [...aligned].sort((x, y) => x - y);
+  let wins = 0;
+  for (const m of misaligned) {
+    const below = lowerBound(a, m);
+    const upTo = upperBound(a, m);
+    wins += below + 0.5 * (upTo - below);
+  }
+  return wins / (a.length * misaligned.length);
+}
+function lowerBound(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = lo + hi >> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+function upperBound(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = lo + hi >> 1;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+function relativeDifference(aligned, misaligned) {
+  const diff = differenceOfMeans(aligned, misaligned);
+  const scale = mean([...aligned, ...misaligned].map((v) => norm(v)));
+  const d = norm(diff);
+  return { diff, relative: scale > 0 ? d / scale : d > 0 ? Infinity : 0 };
+}
+function pool(sets) {
+  return { aligned: sets.flatMap((s) => s.aligned), misaligned: sets.flatMap((s) => s.misaligned) };
+}
+function measureLayer(layer2, probes, split) {
+  const all = pool(probes);
+  const { diff, relative: relative2 } = relativeDifference(all.aligned, all.misaligned);
+  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) {
+    return {
+      layer: layer2,
+      relative_difference: relative2,
+      reason: `the two sets do not differ here (mean difference ${relative2.toExponential(1)} of the activations' norm, below ${NEGLIGIBLE_RELATIVE_DIFFERENCE.toExponential(0)})`
+    };
+  }
+  const vector = unit(diff);
+  const projAligned = all.aligned.map((v) => dot(v, vector));
+  const projMisaligned = all.misaligned.map((v) => dot(v, vector));
+  const folds = [
+    [split[0], split[1]],
+    [split[1], split[0]]
+  ].map(([fit, test]) => heldOutFold(probes, fit, test));
+  return {
+    layer: layer2,
+    vector,
+    projAligned,
+    projMisaligned,
+    separation: standardisedGap(projAligned, projMisaligned),
+    heldOutSeparation: mean(folds.map((f) => f.separation)),
+    heldOutAuroc: mean(folds.map((f) => f.auroc))
+  };
+}
+function heldOutFold(probes, fit, test) {
+  const f = pool(fit.map((i) => probes[i]));
+  const t = pool(test.map((i) => probes[i]));
+  const { diff, relative: relative2 } = relativeDifference(f.aligned, f.misaligned);
+  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) return { separation: 0, auroc: 0.5 };
+  const v = unit(diff);
+  const pa = t.aligned.map((x) => dot(x, v));
+  const pm = t.misaligned.map((x) => dot(x, v));
+  return { separation: standardisedGap(pa, pm), auroc: auroc(pa, pm) };
+}
+function isSkipped(x) {
+  return "reason" in x;
+}
+function bestHeldOut(layers) {
+  return layers.reduce((a, b) => b.heldOutSeparation > a.heldOutSeparation ? b : a);
+}
+
 // src/load/suite.ts
 var import_crypto2 = require("crypto");
 var fs5 = __toESM(require("fs"));
@@ -20845,6 +21289,7 @@ async function loadSuite(dir, opts = {}) {
 }
 function checkManifest(manifest, file, problems) {
   const seen = /* @__PURE__ */ new Map();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== void 0) {
@@ -20854,6 +21299,13 @@ function checkManifest(manifest, file, problems) {
         allowed: "give every variant its own id"
       });
     } else seen.set(v.id, i);
+    if (v.family !== void 0 && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: "name the family differently from every variant id"
+      });
+    }
     if (v.system === void 0 && v.user_template === void 0 && v.response_template === void 0) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -20917,17 +21369,19 @@ function selectVariants(manifest, requested, manifestFile) {
       fix: `use none, all, or a list of ids declared in suite.json (${list2.join(", ") || "none declared"})`
     });
   }
+  const families = [...new Set(declared.flatMap((v) => v.family === void 0 ? [] : [v.family]))];
   const out = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
-        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}` : "this suite declares no variants; request none, or declare the variant in $.variants"
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
+        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}${families.length ? ` (or a family: ${families.join(", ")})` : ""}` : "this suite declares no variants; request none, or declare the variant in $.variants"
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -20955,7 +21409,8 @@ function applyVariant(spec, domain, variant) {
   if (variant.user_template !== void 0) {
     const template = variant.user_template;
     const last = messages[messages.length - 1];
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json) => json ? JSON.stringify(last.content) : last.content);
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== void 0) {
@@ -21006,15 +21461,41 @@ async function extractDirection(settings) {
   if (settings.layer !== "auto" && (settings.layer < 0 || settings.layer > numLayers)) {
     throw new EmgateError({ file: settings.model, cause: `layer ${settings.layer} is out of range 0..${numLayers}`, fix: `choose a hidden-state index between 0 and ${numLayers}, or auto` });
   }
+  if (settings.layer === 0) {
+    settings.warn?.("layer 0 is the token embeddings: a direction there says only that the texts use other words (given with --layer 0, so used anyway)");
+  }
   const candidates = settings.layer === "auto" ? range3(numLayers + 1).slice(1) : [settings.layer];
-  const perLayer = candidates.map((layer2) => {
-    const sets = base ? finetuneSets(model2.responses, base.responses, layer2, settings.position) : contrastSets(model2.responses, layer2);
-    const vector = unit(differenceOfMeans(sets.aligned, sets.misaligned));
-    const projAligned = sets.aligned.map((v) => dot(v, vector));
-    const projMisaligned = sets.misaligned.map((v) => dot(v, vector));
-    return { layer: layer2, vector, projAligned, projMisaligned, separation: standardisedGap(projAligned, projMisaligned) };
+  const split = heldOutSplit(suite.probes.map((p) => p.id));
+  const halvesUsable = Math.min(split[0].length, split[1].length) >= MIN_PROBES_PER_HALF;
+  if (settings.layer === "auto" && !halvesUsable) {
+    throw new EmgateError({
+      file: settings.probes,
+      cause: `--layer auto chooses the layer on held-out probes, and ${suite.probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
+      fix: `use a suite with at least ${2 * MIN_PROBES_PER_HALF} probes, or give --layer N`
+    });
+  }
+  const measured = candidates.map((layer2) => {
+    const sets = suite.probes.map(
+      (p, i) => base ? finetuneSets(p.id, model2.responses[i], base.responses[i], layer2, settings.position) : contrastSets(p.id, model2.responses[i], layer2)
+    );
+    return measureLayer(layer2, sets, split);
   });
-  const best = perLayer.reduce((a, b) => b.separation > a.separation ? b : a);
+  const skipped = measured.filter(isSkipped);
+  const perLayer = measured.filter((m) => !isSkipped(m));
+  if (perLayer.length === 0) {
+    const what = base ? `${settings.model} and its baseline ${settings.baseline}` : `the aligned and misaligned references under ${settings.model}`;
+    throw new EmgateError({
+      file: settings.model,
+      cause: `${what} do not differ at ${settings.layer === "auto" ? "any layer" : `layer ${settings.layer}`}: ${skipped.map((s) => `layer ${s.layer}: ${s.reason}`).join("; ")}`,
+      fix: base ? "check that --model is the fine-tune and --baseline the model it was tuned from; a LoRA leaves the layers below its first adapted layer unchanged, so pick a layer above it or use --layer auto" : "choose another layer, or use --layer auto"
+    });
+  }
+  const best = settings.layer === "auto" ? bestHeldOut(perLayer) : perLayer[0];
+  if (halvesUsable && !(best.heldOutSeparation > 0)) {
+    settings.warn?.(
+      `the direction at layer ${best.layer} does not separate held-out probes (held-out separation ${best.heldOutSeparation.toFixed(3)}): it may describe only the probes it was fitted on`
+    );
+  }
   const [modelHash, baseHash] = await Promise.all([
     hashCheckpoint(settings.model),
     settings.baseline ? hashCheckpoint(settings.baseline) : Promise.resolve(void 0)
@@ -21027,19 +21508,28 @@ async function extractDirection(settings) {
     kind: base ? "finetune_diff" : "contrast",
     vector: best.vector,
     calibration: {
-      aligned_mean: mean2(best.projAligned),
-      misaligned_mean: mean2(best.projMisaligned),
-      aligned_sd: sd(best.projAligned),
-      misaligned_sd: sd(best.projMisaligned),
+      aligned_mean: mean(best.projAligned),
+      misaligned_mean: mean(best.projMisaligned),
+      aligned_sd: sampleSd(best.projAligned),
+      misaligned_sd: sampleSd(best.projMisaligned),
       n_aligned: best.projAligned.length,
       n_misaligned: best.projMisaligned.length
     },
     layers: perLayer.map((l) => ({
       layer: l.layer,
       separation: l.separation,
-      aligned_mean: mean2(l.projAligned),
-      misaligned_mean: mean2(l.projMisaligned)
+      aligned_mean: mean(l.projAligned),
+      misaligned_mean: mean(l.projMisaligned),
+      ...halvesUsable ? { held_out_separation: l.heldOutSeparation, held_out_auroc: l.heldOutAuroc } : {}
     })),
+    ...skipped.length ? { skipped_layers: skipped } : {},
+    selection: {
+      method: settings.layer === "auto" ? "held_out" : "given",
+      statistic: "standardised_gap",
+      split: "fnv1a_alternate",
+      probes: [split[0].length, split[1].length],
+      ...halvesUsable ? { held_out_separation: best.heldOutSeparation, held_out_auroc: best.heldOutAuroc } : {}
+    },
     provenance: {
       model_sha256: modelHash.sha256,
       ...baseHash ? { baseline_sha256: baseHash.sha256 } : {},
@@ -21079,21 +21569,42 @@ function vectorOf(r, layer2, position2) {
   const h = r.hidden.get(layer2);
   return position2 === "last_prompt" ? h.last_prompt : h.response_mean;
 }
-function contrastSets(responses, layer2) {
+function contrastSets(id, r, layer2) {
   return {
-    aligned: responses.flatMap((r) => r.aligned.map((x) => vectorOf(x, layer2, "response_mean"))),
-    misaligned: responses.flatMap((r) => r.misaligned.map((x) => vectorOf(x, layer2, "response_mean")))
+    id,
+    aligned: r.aligned.map((x) => vectorOf(x, layer2, "response_mean")),
+    misaligned: r.misaligned.map((x) => vectorOf(x, layer2, "response_mean"))
   };
 }
-function finetuneSets(tuned, base, layer2, position2) {
-  const pick = (rs) => rs.flatMap((r) => {
+function finetuneSets(id, tuned, base, layer2, position2) {
+  const pick = (r) => {
     const all = [...r.aligned, ...r.misaligned];
     return position2 === "last_prompt" ? [vectorOf(all[0], layer2, position2)] : all.map((x) => vectorOf(x, layer2, position2));
-  });
-  return { aligned: pick(base), misaligned: pick(tuned) };
+  };
+  return { id, aligned: pick(base), misaligned: pick(tuned) };
 }
 function range3(n) {
   return Array.from({ length: n }, (_, i) => i);
+}
+function describeExtraction(direction, out) {
+  const f = (x, digits = 3) => (x === void 0 ? "—" : x.toFixed(digits)).padStart(9);
+  const rows = [
+    ...(direction.layers ?? []).map((l) => ({
+      layer: l.layer,
+      text: `  ${String(l.layer).padStart(5)}  ${f(l.separation)}  ${f(l.held_out_separation)}  ${f(l.held_out_auroc)}${l.layer === direction.layer ? "  ← chosen" : ""}`
+    })),
+    ...(direction.skipped_layers ?? []).map((s) => ({ layer: s.layer, text: `  ${String(s.layer).padStart(5)}  skipped: ${s.reason}` }))
+  ].sort((a, b) => a.layer - b.layer);
+  const sel = direction.selection;
+  const how = sel?.method === "held_out" ? `Layer ${direction.layer} chosen on held-out probes (${sel.probes[0]} + ${sel.probes[1]} probes split by id hash; fitted on one half, measured on the other, both ways): held-out separation ${sel.held_out_separation?.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)}. The embedding layer (0) is never a candidate.` : `Layer ${direction.layer} given with --layer${sel?.held_out_separation !== void 0 ? ` (held-out separation ${sel.held_out_separation.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)})` : ""}.`;
+  return [
+    `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
+    "Per layer: separation = standardised gap between the two sets along the layer's direction (in-sample, fitted on all probes); held-out = the same on probes the direction was not fitted on.",
+    `  layer  separation   held-out    AUROC`,
+    ...rows.map((r) => r.text),
+    how,
+    `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`
+  ];
 }
 
 // src/gate/gate.ts
@@ -21187,17 +21698,33 @@ function canonicalDirection(d) {
     },
     vector: Array.from(d.vector)
   };
+  const { provenance: provenance2, vector, ...head } = out;
+  const tail = {};
   if (d.layers !== void 0) {
-    const layers = d.layers.map((l) => ({
+    tail.layers = d.layers.map((l) => ({
       layer: l.layer,
       separation: l.separation,
       aligned_mean: l.aligned_mean,
-      misaligned_mean: l.misaligned_mean
+      misaligned_mean: l.misaligned_mean,
+      ...l.held_out_separation !== void 0 ? { held_out_separation: l.held_out_separation } : {},
+      ...l.held_out_auroc !== void 0 ? { held_out_auroc: l.held_out_auroc } : {}
     }));
-    const { provenance: provenance2, vector, ...head } = out;
-    return { ...head, layers, provenance: provenance2, vector };
   }
-  return out;
+  if (d.skipped_layers !== void 0) {
+    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+  }
+  if (d.selection !== void 0) {
+    const sel = d.selection;
+    tail.selection = {
+      method: sel.method,
+      statistic: sel.statistic,
+      split: sel.split,
+      probes: [sel.probes[0], sel.probes[1]],
+      ...sel.held_out_separation !== void 0 ? { held_out_separation: sel.held_out_separation } : {},
+      ...sel.held_out_auroc !== void 0 ? { held_out_auroc: sel.held_out_auroc } : {}
+    };
+  }
+  return { ...head, ...tail, provenance: provenance2, vector };
 }
 function directionProblems(data) {
   const schema = schemaProblems("direction", data);
@@ -21250,6 +21777,18 @@ function directionProblems(data) {
         allowed: "layers lists every layer measured during extraction, the chosen one included"
       });
     }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
   }
   return out;
 }
@@ -23799,7 +24338,7 @@ var OPTIONS = {
   "require-gpu": { flag: "require-gpu", help: "fail instead of falling back to CPU" },
   seed: { flag: "seed", arg: "N", help: "seed for the statistical tests and the random control (default 0)" },
   shard: { flag: "shard", arg: "I/N", help: "run shard I of N (1-based); pool the partial reports with emgate merge" },
-  variants: { flag: "variants", arg: "V", help: "prompt variants: none | all | comma-separated ids (default none)" },
+  variants: { flag: "variants", arg: "V", help: "prompt variants: none | all | comma-separated ids or families (default none)" },
   "gate-id": { flag: "gate-id", arg: "ID", help: `names this gate's PR comment (default "default")` },
   "hidden-tensor": { flag: "hidden-tensor", arg: "NAME", help: "residual tensor name with {layer}, when emgate cannot find it" },
   layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the best-separating layer)" },
@@ -23975,18 +24514,8 @@ async function directionExtract(values) {
 `)
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? "  ← chosen" : ""}`
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      "Separation per layer (standardised gap between the two sets along each layer's direction):",
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      ""
-    ].join("\n")
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join("\n")}
+`);
   return 0;
 }
 async function validateCommand(values) {

@@ -2618,7 +2618,7 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename4(path14) {
+    module2.exports = function basename5(path14) {
       if (typeof path14 !== "string") {
         return "";
       }
@@ -2645,7 +2645,7 @@ var require_multipart = __commonJS({
     var Dicer = require_Dicer();
     var parseParams = require_parseParams();
     var decodeText = require_decodeText();
-    var basename4 = require_basename();
+    var basename5 = require_basename();
     var getLimit = require_getLimit();
     var RE_BOUNDARY = /^boundary$/i;
     var RE_FIELD = /^form-data$/i;
@@ -2762,7 +2762,7 @@ var require_multipart = __commonJS({
               } else if (RE_FILENAME.test(parsed[i][0])) {
                 filename = parsed[i][1];
                 if (!preservePath) {
-                  filename = basename4(filename);
+                  filename = basename5(filename);
                 }
               }
             }
@@ -5920,8 +5920,8 @@ var require_request = __commonJS({
         }
         return request;
       }
-      static [kHTTP2CopyHeaders](raw) {
-        const rawHeaders = raw.split("\r\n");
+      static [kHTTP2CopyHeaders](raw2) {
+        const rawHeaders = raw2.split("\r\n");
         const headers = {};
         for (const header of rawHeaders) {
           const [key, value] = header.split(": ");
@@ -13060,7 +13060,7 @@ var require_fetch = __commonJS({
         this.emit("terminated", error2);
       }
     };
-    function fetch(input, init = {}) {
+    function fetch2(input, init = {}) {
       webidl.argumentLengthCheck(arguments, 1, { header: "globalThis.fetch" });
       const p = createDeferredPromise();
       let requestObject;
@@ -13990,7 +13990,7 @@ var require_fetch = __commonJS({
       }
     }
     module2.exports = {
-      fetch,
+      fetch: fetch2,
       Fetch,
       fetching,
       finalizeAndReportTiming
@@ -17247,7 +17247,7 @@ var require_undici = __commonJS({
     module2.exports.getGlobalDispatcher = getGlobalDispatcher;
     if (util.nodeMajor > 16 || util.nodeMajor === 16 && util.nodeMinor >= 8) {
       let fetchImpl = null;
-      module2.exports.fetch = async function fetch(resource) {
+      module2.exports.fetch = async function fetch2(resource) {
         if (!fetchImpl) {
           fetchImpl = require_fetch().fetch;
         }
@@ -17596,12 +17596,12 @@ var require_lib = __commonJS({
             throw new Error("Client has already been disposed.");
           }
           const parsedUrl = new URL(requestUrl);
-          let info3 = this._prepareRequest(verb, parsedUrl, headers);
+          let info4 = this._prepareRequest(verb, parsedUrl, headers);
           const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb) ? this._maxRetries + 1 : 1;
           let numTries = 0;
           let response2;
           do {
-            response2 = yield this.requestRaw(info3, data);
+            response2 = yield this.requestRaw(info4, data);
             if (response2 && response2.message && response2.message.statusCode === HttpCodes.Unauthorized) {
               let authenticationHandler;
               for (const handler of this.handlers) {
@@ -17611,7 +17611,7 @@ var require_lib = __commonJS({
                 }
               }
               if (authenticationHandler) {
-                return authenticationHandler.handleAuthentication(this, info3, data);
+                return authenticationHandler.handleAuthentication(this, info4, data);
               } else {
                 return response2;
               }
@@ -17634,8 +17634,8 @@ var require_lib = __commonJS({
                   }
                 }
               }
-              info3 = this._prepareRequest(verb, parsedRedirectUrl, headers);
-              response2 = yield this.requestRaw(info3, data);
+              info4 = this._prepareRequest(verb, parsedRedirectUrl, headers);
+              response2 = yield this.requestRaw(info4, data);
               redirectsRemaining--;
             }
             if (!response2.message.statusCode || !HttpResponseRetryCodes.includes(response2.message.statusCode)) {
@@ -17664,7 +17664,7 @@ var require_lib = __commonJS({
        * @param info
        * @param data
        */
-      requestRaw(info3, data) {
+      requestRaw(info4, data) {
         return __awaiter(this, void 0, void 0, function* () {
           return new Promise((resolve6, reject) => {
             function callbackForResult(err, res) {
@@ -17676,7 +17676,7 @@ var require_lib = __commonJS({
                 resolve6(res);
               }
             }
-            this.requestRawWithCallback(info3, data, callbackForResult);
+            this.requestRawWithCallback(info4, data, callbackForResult);
           });
         });
       }
@@ -17686,12 +17686,12 @@ var require_lib = __commonJS({
        * @param data
        * @param onResult
        */
-      requestRawWithCallback(info3, data, onResult) {
+      requestRawWithCallback(info4, data, onResult) {
         if (typeof data === "string") {
-          if (!info3.options.headers) {
-            info3.options.headers = {};
+          if (!info4.options.headers) {
+            info4.options.headers = {};
           }
-          info3.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
+          info4.options.headers["Content-Length"] = Buffer.byteLength(data, "utf8");
         }
         let callbackCalled = false;
         function handleResult(err, res) {
@@ -17700,7 +17700,7 @@ var require_lib = __commonJS({
             onResult(err, res);
           }
         }
-        const req = info3.httpModule.request(info3.options, (msg) => {
+        const req = info4.httpModule.request(info4.options, (msg) => {
           const res = new HttpClientResponse(msg);
           handleResult(void 0, res);
         });
@@ -17712,7 +17712,7 @@ var require_lib = __commonJS({
           if (socket) {
             socket.end();
           }
-          handleResult(new Error(`Request timeout: ${info3.options.path}`));
+          handleResult(new Error(`Request timeout: ${info4.options.path}`));
         });
         req.on("error", function(err) {
           handleResult(err);
@@ -17748,27 +17748,27 @@ var require_lib = __commonJS({
         return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
       }
       _prepareRequest(method, requestUrl, headers) {
-        const info3 = {};
-        info3.parsedUrl = requestUrl;
-        const usingSsl = info3.parsedUrl.protocol === "https:";
-        info3.httpModule = usingSsl ? https : http;
+        const info4 = {};
+        info4.parsedUrl = requestUrl;
+        const usingSsl = info4.parsedUrl.protocol === "https:";
+        info4.httpModule = usingSsl ? https : http;
         const defaultPort = usingSsl ? 443 : 80;
-        info3.options = {};
-        info3.options.host = info3.parsedUrl.hostname;
-        info3.options.port = info3.parsedUrl.port ? parseInt(info3.parsedUrl.port) : defaultPort;
-        info3.options.path = (info3.parsedUrl.pathname || "") + (info3.parsedUrl.search || "");
-        info3.options.method = method;
-        info3.options.headers = this._mergeHeaders(headers);
+        info4.options = {};
+        info4.options.host = info4.parsedUrl.hostname;
+        info4.options.port = info4.parsedUrl.port ? parseInt(info4.parsedUrl.port) : defaultPort;
+        info4.options.path = (info4.parsedUrl.pathname || "") + (info4.parsedUrl.search || "");
+        info4.options.method = method;
+        info4.options.headers = this._mergeHeaders(headers);
         if (this.userAgent != null) {
-          info3.options.headers["user-agent"] = this.userAgent;
+          info4.options.headers["user-agent"] = this.userAgent;
         }
-        info3.options.agent = this._getAgent(info3.parsedUrl);
+        info4.options.agent = this._getAgent(info4.parsedUrl);
         if (this.handlers) {
           for (const handler of this.handlers) {
-            handler.prepareRequest(info3.options);
+            handler.prepareRequest(info4.options);
           }
         }
-        return info3;
+        return info4;
       }
       _mergeHeaders(headers) {
         if (this.requestOptions && this.requestOptions.headers) {
@@ -19689,7 +19689,7 @@ var require_core = __commonJS({
       process.env["PATH"] = `${inputPath}${path14.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
-    function getInput2(name, options) {
+    function getInput3(name, options) {
       const val = process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] || "";
       if (options && options.required && !val) {
         throw new Error(`Input required and not supplied: ${name}`);
@@ -19699,9 +19699,9 @@ var require_core = __commonJS({
       }
       return val.trim();
     }
-    exports2.getInput = getInput2;
+    exports2.getInput = getInput3;
     function getMultilineInput(name, options) {
-      const inputs = getInput2(name, options).split("\n").filter((x) => x !== "");
+      const inputs = getInput3(name, options).split("\n").filter((x) => x !== "");
       if (options && options.trimWhitespace === false) {
         return inputs;
       }
@@ -19711,7 +19711,7 @@ var require_core = __commonJS({
     function getBooleanInput(name, options) {
       const trueValue = ["true", "True", "TRUE"];
       const falseValue = ["false", "False", "FALSE"];
-      const val = getInput2(name, options);
+      const val = getInput3(name, options);
       if (trueValue.includes(val))
         return true;
       if (falseValue.includes(val))
@@ -19758,10 +19758,10 @@ Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
       (0, command_1.issueCommand)("notice", (0, utils_1.toCommandProperties)(properties), message instanceof Error ? message.toString() : message);
     }
     exports2.notice = notice;
-    function info3(message) {
+    function info4(message) {
       process.stdout.write(message + os2.EOL);
     }
-    exports2.info = info3;
+    exports2.info = info4;
     function startGroup(name) {
       (0, command_1.issue)("group", name);
     }
@@ -20729,16 +20729,16 @@ var require_dist_node5 = __commonJS({
       let headers = {};
       let status;
       let url;
-      let { fetch } = globalThis;
+      let { fetch: fetch2 } = globalThis;
       if ((_b = requestOptions.request) == null ? void 0 : _b.fetch) {
-        fetch = requestOptions.request.fetch;
+        fetch2 = requestOptions.request.fetch;
       }
-      if (!fetch) {
+      if (!fetch2) {
         throw new Error(
           "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
         );
       }
-      return fetch(requestOptions.url, {
+      return fetch2(requestOptions.url, {
         method: requestOptions.method,
         body: requestOptions.body,
         redirect: (_c = requestOptions.request) == null ? void 0 : _c.redirect,
@@ -38089,11 +38089,11 @@ var require_dist_node11 = __commonJS({
     var import_request_error = require_dist_node4();
     async function wrapRequest(state, octokit, request, options) {
       const limiter = new import_light.default();
-      limiter.on("failed", function(error2, info3) {
+      limiter.on("failed", function(error2, info4) {
         const maxRetries = ~~error2.request.request.retries;
         const after = ~~error2.request.request.retryAfter;
-        options.request.retryCount = info3.retryCount + 1;
-        if (maxRetries > info3.retryCount) {
+        options.request.retryCount = info4.retryCount + 1;
+        if (maxRetries > info4.retryCount) {
           return after * state.retryAfterBaseValue;
         }
       });
@@ -38324,8 +38324,8 @@ var require_dist_node12 = __commonJS({
         "error",
         (e) => octokit.log.warn("Error in throttling-plugin limit handler", e)
       );
-      state.retryLimiter.on("failed", async function(error2, info3) {
-        const [state2, request, options] = info3.args;
+      state.retryLimiter.on("failed", async function(error2, info4) {
+        const [state2, request, options] = info4.args;
         const { pathname } = new URL(options.url, "http://github.test");
         const shouldRetryGraphQL = pathname.startsWith("/graphql") && error2.status !== 401;
         if (!(shouldRetryGraphQL || error2.status === 403)) {
@@ -38383,8 +38383,15 @@ var require_dist_node12 = __commonJS({
 });
 
 // src/action/main.ts
+var import_fs6 = require("fs");
 var core3 = __toESM(require_core());
 var github2 = __toESM(require_github());
+
+// src/core/log-safety.ts
+var ZERO_WIDTH_SPACE = "​";
+function neutraliseWorkflowCommands(text2) {
+  return text2.replace(/::/g, `:${ZERO_WIDTH_SPACE}:`);
+}
 
 // src/gate/gate.ts
 var import_fs4 = require("fs");
@@ -38719,7 +38726,7 @@ function schemaProblems(schemaName, data) {
 }
 function jsonPath(pointer) {
   if (pointer === "") return "$";
-  return "$" + pointer.split("/").slice(1).map((raw) => raw.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
+  return "$" + pointer.split("/").slice(1).map((raw2) => raw2.replace(/~1/g, "/").replace(/~0/g, "~")).map((seg) => /^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`).join("");
 }
 function childPath(pointer, key) {
   return jsonPath(`${pointer}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`);
@@ -38901,7 +38908,24 @@ function numberRange(schema) {
 
 // src/load/checkpoint.ts
 var MODEL_FILES = ["model.onnx", "onnx/model.onnx", "decoder_model_merged.onnx", "onnx/decoder_model_merged.onnx"];
-async function readCheckpoint(dir) {
+var DTYPE_SUFFIXES = {
+  fp32: "",
+  fp16: "_fp16",
+  q8: "_quantized",
+  quantized: "_quantized",
+  int8: "_int8",
+  uint8: "_uint8",
+  q4: "_q4",
+  q4f16: "_q4f16",
+  bnb4: "_bnb4"
+};
+function variantFiles(dtype) {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === void 0) return [];
+  if (suffix === "") return MODEL_FILES;
+  return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -38911,7 +38935,7 @@ async function readCheckpoint(dir) {
       fix: "pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json"
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path3.join(abs, "config.json");
   const config = parseConfig(await readJson(configFile, "config.json is the Hugging Face model config saved with the export"), configFile);
   const tokenizerJson = await readJson(
@@ -38924,19 +38948,48 @@ async function readCheckpoint(dir) {
   );
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
-async function findModelFile(dir) {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir, options) {
+  if (options.modelFile !== void 0) {
+    const file = path3.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: "the model file given is not there",
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
+    });
+  }
+  const dtype = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
+    });
+  }
+  for (const rel of candidates) {
     const file = path3.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(", ")})`,
-    fix: "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory"
+    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
+async function presentGraphs(dir) {
+  const found = [];
+  for (const sub of ["", "onnx"]) {
+    const entries = await import_fs2.promises.readdir(path3.join(dir, sub)).catch(() => []);
+    for (const e of entries) if (e.endsWith(".onnx")) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(", ")}` : "";
+}
 async function isFile(file) {
-  const s = await import_fs2.promises.stat(file).catch(() => null);
+  const s = await import_fs2.promises.stat(file).catch((err) => {
+    if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 async function readJson(file, fix) {
@@ -38957,9 +39010,9 @@ async function readJson(file, fix) {
     throw new EmgateError({ file, cause: `invalid JSON (${err.message})`, fix: "regenerate the file; it must be a JSON object" });
   }
 }
-function parseConfig(raw, file) {
+function parseConfig(raw2, file) {
   const int2 = (key, fallback) => {
-    const v = raw[key] ?? fallback;
+    const v = raw2[key] ?? fallback;
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
       throw new EmgateError({
         file,
@@ -38969,17 +39022,17 @@ function parseConfig(raw, file) {
     }
     return v;
   };
-  const numLayers = int2("num_hidden_layers", raw.n_layer);
-  const hiddenSize = int2("hidden_size", raw.n_embd);
-  const numHeads = int2("num_attention_heads", raw.n_head);
+  const numLayers = int2("num_hidden_layers", raw2.n_layer);
+  const hiddenSize = int2("hidden_size", raw2.n_embd);
+  const numHeads = int2("num_attention_heads", raw2.n_head);
   const numKvHeads = int2("num_key_value_heads", numHeads);
   const headDim = int2("head_dim", Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === "number" ? raw.max_position_embeddings : null;
-  const vocabSize = typeof raw.vocab_size === "number" && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0 ? raw.vocab_size : null;
-  const eos = raw.eos_token_id;
+  const maxPositions = typeof raw2.max_position_embeddings === "number" ? raw2.max_position_embeddings : null;
+  const vocabSize = typeof raw2.vocab_size === "number" && Number.isInteger(raw2.vocab_size) && raw2.vocab_size > 0 ? raw2.vocab_size : null;
+  const eos = raw2.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x) => typeof x === "number") : typeof eos === "number" ? [eos] : [];
   return {
-    modelType: typeof raw.model_type === "string" ? raw.model_type : "unknown",
+    modelType: typeof raw2.model_type === "string" ? raw2.model_type : "unknown",
     numLayers,
     hiddenSize,
     numKvHeads,
@@ -39183,6 +39236,18 @@ function directionProblems(data) {
         allowed: "layers lists every layer measured during extraction, the chosen one included"
       });
     }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
   }
   return out;
 }
@@ -45468,6 +45533,14 @@ var ChatEncoder = class {
       ...this.specialStrings
     });
   }
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages) {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+  /** Text of generated ids, special tokens left out. */
+  decode(ids) {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
   encode(messages, response2) {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response2, { add_special_tokens: false }).ids;
@@ -45475,19 +45548,19 @@ var ChatEncoder = class {
     return { promptIds, responseIds };
   }
 };
-function pickChatTemplate(raw) {
-  if (typeof raw === "string") return raw;
-  if (Array.isArray(raw)) {
-    const named = raw.find((t) => t && t.name === "default") ?? raw[0];
+function pickChatTemplate(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (Array.isArray(raw2)) {
+    const named = raw2.find((t) => t && t.name === "default") ?? raw2[0];
     const tpl = named && named.template;
     return typeof tpl === "string" ? tpl : null;
   }
   return null;
 }
-function tokenString(raw) {
-  if (typeof raw === "string") return raw;
-  if (raw && typeof raw === "object" && typeof raw.content === "string") {
-    return raw.content;
+function tokenString(raw2) {
+  if (typeof raw2 === "string") return raw2;
+  if (raw2 && typeof raw2 === "object" && typeof raw2.content === "string") {
+    return raw2.content;
   }
   return null;
 }
@@ -45585,6 +45658,76 @@ function findFinalState(logitsName, producer, dataDependent) {
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+var TARGET_IDS_INPUT = "emgate_target_ids";
+var TOKEN_LOGPROBS_OUTPUT = "emgate_token_logprobs";
+function defaultOpset(model2) {
+  const entry = (model2.opsetImport ?? []).find((o) => !o.domain || o.domain === "ai.onnx");
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+function tokenLogprobsBlocker(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph) return "the model has no graph";
+  const opset = defaultOpset(model2);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = /* @__PURE__ */ new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+function appendTokenLogprobs(model2, logitsName = "logits") {
+  const blocker = tokenLogprobsBlocker(model2, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model2.graph;
+  const opset = defaultOpset(model2);
+  const logitsInfo = graph.output.find((o) => o.name === logitsName);
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d, fallback) => d?.dimValue !== void 0 && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = import_onnx_proto.onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, "batch_size"), dimOf(seqDim, "sequence_length")] });
+  const tensorType = (elemType) => import_onnx_proto.onnx.TypeProto.create({ tensorType: { elemType, shape } });
+  graph.input.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.INT64) }));
+  const n = (name) => `/emgate/${name}`;
+  const nodes = [];
+  const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    graph.initializer ??= [];
+    graph.initializer.push(
+      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
+    );
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+  }
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
+  if (opset >= 13) {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
+  }
+  graph.node.push(...nodes);
+  graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
+}
+function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
+  let moved2 = 0;
+  for (const t of model2.graph?.initializer ?? []) {
+    const raw2 = t.rawData;
+    if (!raw2 || raw2.length < minBytes || raw2.buffer !== fileBytes.buffer) continue;
+    const offset = raw2.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw2.length > fileBytes.length) continue;
+    t.dataLocation = import_onnx_proto.onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "location", value: location }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "offset", value: String(offset) }),
+      import_onnx_proto.onnx.StringStringEntryProto.create({ key: "length", value: String(raw2.length) })
+    ];
+    t.rawData = new Uint8Array(0);
+    moved2 += raw2.length;
+  }
+  return moved2;
+}
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -45594,24 +45737,79 @@ function padBatch(seqs, padId, side) {
   const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
   const attentionMask = new BigInt64Array(rows * seqLen);
   const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
   const offsets = [];
+  const lastPrompt = [];
   seqs.forEach((s, r) => {
     const offset = side === "left" ? seqLen - lengths[r] : 0;
     offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
     const ids = [...s.promptIds, ...s.responseIds];
     for (let i = 0; i < ids.length; i++) {
       const at = r * seqLen + offset + i;
       inputIds[at] = BigInt(ids[i]);
       attentionMask[at] = 1n;
       positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, inputIds, attentionMask, positionIds, offsets };
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
 }
-function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row2) => {
+    for (let p = pastLen - cached[row2]; p < pastLen; p++) attentionMask[row2 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row2 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row2 * total + pastLen + i] = 1n;
+      positionIds[row2 * seqLen + i] = BigInt(cached[row2] + i);
+      if (i > 0) targetIds[row2 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row2) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row2 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row2, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row2 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row2, from, count) {
   let total = 0;
-  const start = offset + seq.promptIds.length - 1;
-  for (let j = 0; j < seq.responseIds.length; j++) {
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row2 * seqLen + from + j];
+    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row2}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row2, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
     const base = (row2 * seqLen + start + j) * vocab;
     let max = -Infinity;
     for (let v = 0; v < vocab; v++) {
@@ -45622,7 +45820,7 @@ function responseLogprobSum(logits, vocab, seqLen, row2, offset, seq) {
     let sumExp = 0;
     for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
     if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row2}, position ${start + j} contain NaN`);
-    total += logits[base + seq.responseIds[j]] - max - Math.log(sumExp);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
   }
   return total;
 }
@@ -45649,6 +45847,56 @@ function assertFinite(v, what) {
 }
 var NonFiniteError = class extends Error {
 };
+
+// src/runtime/feeds.ts
+var PAST = /^past_key_values\.(\d+)\.(key|value)$/;
+function cacheSlots(inputs, outputs, config) {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const slots = [];
+  for (const input of inputs) {
+    const m = PAST.exec(input.name);
+    if (!m) continue;
+    const [, heads, , dim] = input.shape;
+    slots.push({
+      past: input.name,
+      present: `present.${m[1]}.${m[2]}`,
+      layer: Number(m[1]),
+      kind: m[2],
+      type: input.type === "float16" ? "float16" : "float32",
+      heads: typeof heads === "number" ? heads : config.numKvHeads,
+      headDim: typeof dim === "number" ? dim : config.headDim
+    });
+  }
+  if (slots.some((s) => !outputNames.has(s.present))) return [];
+  return slots.sort((a, b) => a.layer - b.layer || a.kind.localeCompare(b.kind));
+}
+function emptyCache(input, config, rows) {
+  const [, heads, , dim] = input.shape;
+  const kvHeads = typeof heads === "number" ? heads : config.numKvHeads;
+  const headDim = typeof dim === "number" ? dim : config.headDim;
+  const dims = [rows, kvHeads, 0, headDim];
+  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
+  return { type: "float32", data: new Float32Array(0), dims };
+}
+function decoderFeeds(inputs, step, config) {
+  const { rows, seqLen, pastLen } = step;
+  const feeds = {};
+  for (const input of inputs) {
+    const name = input.name;
+    if (name === "input_ids") feeds[name] = { type: "int64", data: step.inputIds, dims: [rows, seqLen] };
+    else if (name === "attention_mask") feeds[name] = { type: "int64", data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === "position_ids") feeds[name] = { type: "int64", data: step.positionIds, dims: [rows, seqLen] };
+    else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (PAST.test(name)) {
+      const given = step.past?.[name];
+      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      feeds[name] = given ?? emptyCache(input, config, rows);
+    } else if (step.extra?.[name]) feeds[name] = step.extra[name];
+    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else throw new Error(`the graph input "${name}" has no feed`);
+  }
+  return feeds;
+}
 
 // src/runtime/onnx.ts
 var fs4 = __toESM(require("fs"));
@@ -45720,12 +45968,12 @@ function wrap(session, provider) {
     inputs: describe(session.inputMetadata),
     outputs: describe(session.outputMetadata),
     provider,
-    async run(feeds, fetch) {
+    async run(feeds, fetch2) {
       const ortFeeds = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.type, t.data, t.dims);
       let out;
       try {
-        out = await session.run(ortFeeds, fetch);
+        out = await session.run(ortFeeds, fetch2);
       } catch (err) {
         const shapes = Object.entries(feeds).map(([n, t]) => `${n}:${t.type}[${t.dims.join(",")}]`).join(" ");
         const reason2 = err instanceof Error ? err.message.split("\n")[0] : String(err);
@@ -45734,9 +45982,9 @@ function wrap(session, provider) {
         for (const t of Object.values(ortFeeds)) t.dispose();
       }
       const result2 = {};
-      for (const name of fetch) {
+      for (const name of fetch2) {
         const t = out[name];
-        result2[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result2[name] = raw(t);
         t.dispose();
       }
       return result2;
@@ -45744,14 +45992,21 @@ function wrap(session, provider) {
     release: () => session.release()
   };
 }
-function toFloat32(t) {
-  if (t.type === "float32") return t.data;
+function raw(t) {
+  const dims = [...t.dims];
+  if (t.type === "float32") return { type: "float32", data: t.data, dims };
   if (t.type === "float16") {
-    const raw = t.data;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw);
+    const d = t.data;
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: "float16", data: bits, dims };
   }
-  if (t.type === "float64") return Float32Array.from(t.data);
+  if (t.type === "float64") return { type: "float32", data: Float32Array.from(t.data), dims };
+  if (t.type === "int64") return { type: "int64", data: t.data, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+function asFloat32(t) {
+  if (t.type === "float32") return { data: t.data, dims: t.dims };
+  if (t.type === "float16") return { data: halfToFloat(t.data), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 function halfToFloat(src) {
@@ -45771,22 +46026,28 @@ function halfToFloat(src) {
 // src/runtime/engine.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
+    this.scoring = scoring;
+    this.cache = cache;
   }
   checkpoint;
   encoder;
   session;
   hiddenOutputs;
   padId;
+  scoring;
+  cache;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
   static async open(dir, options) {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -45799,10 +46060,11 @@ var Engine = class _Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
   get provider() {
     return this.session.provider;
@@ -45810,12 +46072,21 @@ var Engine = class _Engine {
   get layers() {
     return [...this.hiddenOutputs.keys()];
   }
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath() {
+    return this.scoring.kind;
+  }
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts() {
+    return this.cache.length > 0;
+  }
   encode(req) {
     return this.encoder.encode(req.messages, req.response);
   }
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests, options = {}) {
     const batchSize2 = options.batchSize ?? 8;
@@ -45832,47 +46103,140 @@ var Engine = class _Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize2, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize2) {
       const idx = order.slice(start, start + batchSize2);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? "right");
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
       options.onProgress?.(Math.min(start + batchSize2, order.length), order.length);
     }
     return results;
   }
-  async runBatch(seqs, padding) {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch = ["logits", ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  async scoreShared(seqs, batchSize2, onProgress) {
+    const groups = /* @__PURE__ */ new Map();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(",");
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = /* @__PURE__ */ new Map();
+    const results = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize2) {
+      const unit2 = queue.slice(start, start + batchSize2);
+      const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
+      const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past = {};
+      for (const slot of this.cache) {
+        const parts = unit2.map((u) => ({ data: caches.get(u.key).get(slot.past), len: groups.get(u.key).promptIds.length - 1 }));
+        const data = slot.type === "float16" ? leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n)) : leftPadCache(parts, slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit2.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize2, queue.length), queue.length);
+    }
+    return results;
+  }
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  async runPromptPass(prompts, keys) {
+    const out = /* @__PURE__ */ new Map();
+    const todo = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === "float16" ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
+    const batch = padBatch(seqs, this.padId, "right");
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result2 = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row2) => {
+      const len2 = prompts[i].length - 1;
+      const cache = /* @__PURE__ */ new Map();
+      for (const slot of this.cache) {
+        const t = result2[slot.present];
+        const total = t.dims[2];
+        const data = t.type === "float16" ? sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Uint16Array(n)) : sliceCacheRow(t.data, slot.heads, total, slot.headDim, row2, len2, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+  feeds(batch, past) {
+    const extra = {};
+    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  async runScoringPass(batch, responses, past) {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+    const fetch2 = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch2);
+    } catch (err) {
+      const message = err.message;
+      if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path6.join(this.checkpoint.dir, "tokenizer.json"),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
+          fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path6.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer, name]) => [layer, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row2) => {
-        const offset = batch.offsets[row2];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row2, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row2) => {
+        const at = batch.lastPrompt[row2];
+        const tokens = responseIds.length;
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row2, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row2, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
-        for (const [layer, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, promptEnd, promptEnd + tokens)
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row2, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row2, at + 1, at + 1 + tokens)
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -45888,34 +46252,15 @@ var Engine = class _Engine {
       throw err;
     }
   }
-  feeds(inputIds, attentionMask, positionIds, rows, seqLen) {
-    const feeds = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === "input_ids") feeds[name] = { type: "int64", data: inputIds, dims: [rows, seqLen] };
-      else if (name === "attention_mask") feeds[name] = { type: "int64", data: attentionMask, dims: [rows, seqLen] };
-      else if (name === "position_ids") feeds[name] = { type: "int64", data: positionIds, dims: [rows, seqLen] };
-      else if (name === "use_cache_branch") feeds[name] = { type: "bool", data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
   async close() {
     await this.session.release();
   }
 };
-function emptyCache(input, checkpoint, rows) {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === "number" ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === "number" ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === "float16") return { type: "float16", data: new Uint16Array(0), dims };
-  return { type: "float32", data: new Float32Array(0), dims };
-}
-async function openWithHiddenStates(checkpoint, layers, options) {
+async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? "graph") === "graph";
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: "js" }, logitsVocab: null };
   }
   let bytes;
   try {
@@ -45962,27 +46307,41 @@ async function openWithHiddenStates(checkpoint, layers, options) {
       hiddenOutputs.set(layer, located[layer]);
     }
   }
+  const logitsInfo = (model2.graph?.output ?? []).find((o) => o.name === "logits");
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== void 0 && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model2, missing);
+  let scoring = { kind: "js" };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model2);
+    if (blocker === null) {
+      appendTokenLogprobs(model2);
+      scoring = { kind: "graph" };
+    } else if (declared.has("logits")) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === "js") {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  referenceInlineWeights(model2, bytes, path6.basename(checkpoint.modelFile));
   const patched = encodeModel(model2);
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path6.dirname(checkpoint.modelFile)
-  });
-  return { session, hiddenOutputs };
+  model2 = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path6.dirname(checkpoint.modelFile) });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden) {
+function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
-  if (!outputNames.includes("logits")) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -45992,11 +46351,11 @@ function checkGraphIo(session, checkpoint, encoder, hidden) {
     });
   }
   const logits = session.outputs.find((o) => o.name === "logits");
-  const vocab = logits.shape[2];
-  if (typeof vocab === "number" && encoder.vocabSize > vocab) {
+  const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path6.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
@@ -48195,6 +48554,7 @@ async function loadSuite(dir, opts = {}) {
 }
 function checkManifest(manifest, file, problems) {
   const seen = /* @__PURE__ */ new Map();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== void 0) {
@@ -48204,6 +48564,13 @@ function checkManifest(manifest, file, problems) {
         allowed: "give every variant its own id"
       });
     } else seen.set(v.id, i);
+    if (v.family !== void 0 && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: "name the family differently from every variant id"
+      });
+    }
     if (v.system === void 0 && v.user_template === void 0 && v.response_template === void 0) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -48267,17 +48634,19 @@ function selectVariants(manifest, requested, manifestFile) {
       fix: `use none, all, or a list of ids declared in suite.json (${list2.join(", ") || "none declared"})`
     });
   }
+  const families = [...new Set(declared.flatMap((v) => v.family === void 0 ? [] : [v.family]))];
   const out = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
-        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}` : "this suite declares no variants; request none, or declare the variant in $.variants"
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
+        fix: list2.length ? `request one of the variants declared in $.variants: ${list2.join(", ")}${families.length ? ` (or a family: ${families.join(", ")})` : ""}` : "this suite declares no variants; request none, or declare the variant in $.variants"
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -48305,7 +48674,8 @@ function applyVariant(spec, domain, variant) {
   if (variant.user_template !== void 0) {
     const template = variant.user_template;
     const last = messages[messages.length - 1];
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json) => json ? JSON.stringify(last.content) : last.content);
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== void 0) {
@@ -48436,6 +48806,19 @@ async function runGate(settings) {
     direction: loaded?.direction,
     clock
   });
+}
+async function errorResult(opts) {
+  const gateId2 = isValidGateId(opts.gateId) ? opts.gateId : "default";
+  const clock = new PhaseClock();
+  let lease;
+  try {
+    lease = await claimOutDir(opts.outDir, gateId2);
+  } catch (err) {
+    const r = unwritten(err, opts.outDir, gateId2, clock);
+    const errors = [toReportError(opts.error), ...r.report.errors];
+    return { ...r, report: { ...r.report, errors, summary: errorSummary(errors) } };
+  }
+  return writeOutputs({ lease, gateId: gateId2, loaded: null, policy: null, evaluation: null, results: [], errors: [toReportError(opts.error)], provenance: null, clock });
 }
 async function loadInputs(settings, onPolicy) {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
@@ -48938,6 +49321,8 @@ function makeClient(token, baseUrl, tuning, log) {
       onSecondaryRateLimit: onLimit("secondary"),
       onRateLimit: onLimit("primary")
     },
+    // Each attempt (retries included) gets its own deadline: fetch is the innermost layer.
+    request: { fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 3e4)) },
     log: { debug: () => void 0, info: () => void 0, warn: (m) => core.debug(m), error: (m) => core.debug(m) }
   };
   if (baseUrl) options.baseUrl = baseUrl.replace(/\/+$/, "");
@@ -48959,6 +49344,13 @@ function makeClient(token, baseUrl, tuning, log) {
   return octokit;
 }
 var clients = 0;
+function boundedFetch(ms) {
+  return (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    const signal = init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    return fetch(input, { ...init, signal });
+  };
+}
 async function ownLogin(octokit, fallback) {
   try {
     const { data } = await octokit.rest.users.getAuthenticated();
@@ -49249,19 +49641,28 @@ function createProgress(stream = process.stderr) {
 
 // src/action/main.ts
 var SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
+var PUBLISH_TIMEOUT_MS = 18e4;
+function info3(text2) {
+  core3.info(neutraliseWorkflowCommands(text2));
+}
 async function run2() {
   let result2;
   let comment;
+  let settings;
   try {
-    const settings = getSettings();
-    result2 = await runSelected(settings);
+    try {
+      settings = getSettings();
+      result2 = await runSelected(settings);
+    } catch (err) {
+      result2 = await errorResult({ outDir: rawInput("out-dir") ?? "emgate-report", gateId: safeGateId(), error: err });
+    }
     const { report } = result2;
     const headline = `emgate verdict: ${report.verdict.toUpperCase()}${report.shard ? ` (shard ${report.shard.index}/${report.shard.count}, partial)` : ""} — ${report.summary.reason}`;
-    core3.info(headline);
+    info3(headline);
     for (const e of report.errors) core3.error(`${e.file ? `${e.file}: ` : ""}${e.cause}. Fix: ${e.fix}`);
     decideStatus(settings, result2, headline);
     await writeSummary(result2);
-    comment = await postComment(settings, result2);
+    comment = await postCommentBounded(settings, result2);
   } catch (err) {
     core3.debug(err instanceof Error && err.stack ? err.stack : String(err));
     core3.setFailed(err instanceof Error ? err.message : String(err));
@@ -49269,10 +49670,57 @@ async function run2() {
     setOutputs(result2, comment);
   }
 }
+function onInterrupt(signal) {
+  const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  core3.setOutput("verdict", "error");
+  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "em-shift", "comment-id", "comment-url"]) {
+    core3.setOutput(name, "");
+  }
+  const summary2 = process.env.GITHUB_STEP_SUMMARY;
+  if (summary2) {
+    try {
+      (0, import_fs6.appendFileSync)(summary2, `## ⛔ emgate: ERROR
+
+${line}
+
+Fix: rerun the job; if it was cancelled for running too long, raise \`timeout-minutes\` or shard the suite (\`shard\`).
+`);
+    } catch {
+    }
+  }
+  core3.setFailed(line);
+}
+function rawInput(name) {
+  const v = core3.getInput(name).trim();
+  return v === "" ? void 0 : v;
+}
+function safeGateId() {
+  const v = rawInput("gate-id");
+  return v && /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) && !v.includes("--") ? v : "default";
+}
+async function postCommentBounded(s, r) {
+  const limit = Number(process.env.EMGATE_PUBLISH_TIMEOUT_MS) || PUBLISH_TIMEOUT_MS;
+  let timer;
+  const deadline = new Promise((resolve6) => {
+    timer = setTimeout(() => resolve6("timeout"), limit);
+  });
+  try {
+    const outcome = await Promise.race([postComment(s, r), deadline]);
+    if (outcome === "timeout") {
+      core3.warning(
+        `Posting the PR comment took longer than ${Math.round(limit / 1e3)} s; gave up on it. The report is in the job summary; the verdict (${r.report.verdict}) still decides this check.`
+      );
+      return void 0;
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 async function runSelected(s) {
   if (s.mode === "merge") {
     const { files, unmatched } = await resolveReportPaths(s.reports);
-    core3.info(`emgate: merging ${files.length} shard report(s):
+    info3(`emgate: merging ${files.length} shard report(s):
   ${files.join("\n  ")}`);
     for (const u of unmatched) {
       core3.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
@@ -49308,17 +49756,27 @@ function decideStatus(s, r, headline) {
     if (shard2) core3.info("This is one shard: the merge job (mode: merge) decides pass or fail for the whole suite.");
     return;
   }
-  if (!s.fail) {
+  if (s && !s.fail) {
     core3.warning(`${headline} The input \`fail: false\` makes emgate report-only: this check passes anyway and blocks nothing.`);
     return;
   }
   core3.setFailed(`${headline} Report: ${r.reportMarkdownPath}`);
 }
 async function writeSummary(r) {
-  if (!process.env.GITHUB_STEP_SUMMARY) {
-    core3.info(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (!file) {
+    info3(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
     return;
   }
+  try {
+    await writeSummaryFile(r);
+  } catch (err) {
+    core3.warning(
+      `${file}: cannot write the job summary (${err.code ?? err.message}). Fix: leave GITHUB_STEP_SUMMARY as the runner sets it. The verdict and the PR comment are unaffected.`
+    );
+  }
+}
+async function writeSummaryFile(r) {
   let body = r.markdown;
   if (Buffer.byteLength(body, "utf8") > SUMMARY_MAX_BYTES) {
     body = Buffer.from(body, "utf8").subarray(0, SUMMARY_MAX_BYTES).toString("utf8").replace(/\uFFFD$/, "");
@@ -49333,19 +49791,22 @@ Full report: \`${r.reportJsonPath}\` and \`${r.reportMarkdownPath}\` (upload the
 async function postComment(s, r) {
   const ctx = github2.context;
   const pr = ctx.payload.pull_request;
-  if (s.comment === "never") {
-    core3.info("comment: never — the report is in the job summary only.");
+  const comment = s?.comment ?? "always";
+  const token = s?.githubToken ?? rawInput("github-token");
+  const gateId2 = s?.gateId ?? safeGateId();
+  if (comment === "never") {
+    info3("comment: never — the report is in the job summary only.");
     return void 0;
   }
   if (!pr || typeof pr.number !== "number") {
-    core3.info(`The '${ctx.eventName || "unknown"}' event has no pull request to comment on: the report is in the job summary only.`);
+    info3(`The '${ctx.eventName || "unknown"}' event has no pull request to comment on: the report is in the job summary only.`);
     return void 0;
   }
   if (r.report.shard) {
     core3.info("Shard run: no PR comment (the merge job posts the one report for all shards).");
     return void 0;
   }
-  if (!s.githubToken) {
+  if (!token) {
     core3.warning(
       `No github-token (secrets are empty on fork PRs): no PR comment. The report is in the job summary; the verdict (${r.report.verdict}) still decides this check.`
     );
@@ -49354,15 +49815,16 @@ async function postComment(s, r) {
   const passed = r.report.verdict === "pass";
   const { owner, repo } = ctx.repo;
   const result2 = await publishComment({
-    token: s.githubToken,
+    token,
     owner,
     repo,
     issueNumber: pr.number,
     body: r.markdown,
-    gateId: s.gateId,
+    gateId: gateId2,
     baseUrl: ctx.apiUrl,
     // on-failure: after a pass, still refresh an existing (failing) comment so it does not go stale.
-    updateOnly: s.comment === "on-failure" && passed
+    updateOnly: comment === "on-failure" && passed,
+    log: info3
   });
   if (result2.action === "forbidden") {
     const head = pr.head?.repo?.full_name;
@@ -49398,4 +49860,10 @@ function setOutputs(r, c) {
 }
 
 // src/action/index.ts
-void run2();
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    onInterrupt(signal);
+    if (process.listenerCount(signal) === 0) process.exit(1);
+  });
+}
+void run2().then(() => process.exit());

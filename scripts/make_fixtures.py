@@ -2,6 +2,9 @@
 
 Rerun:  /usr/bin/python3 scripts/make_fixtures.py      (Debian's torch 1.13 + python3-onnx;
         about 30 s on 2 CPU cores; fully deterministic: fixed seeds, single thread)
+        /usr/bin/python3 scripts/make_fixtures.py --generation-only   retrains the same weights
+        (torch only, no onnx), checks them against reference.json and rewrites only
+        generation-reference.json
 Then:   npx jest __tests__/engine.test.ts __tests__/direction.test.ts   (emgate agrees with PyTorch)
 
 Writes, under __tests__/fixtures/models/ (one set of weights + one tokenizer, five graphs):
@@ -13,6 +16,7 @@ Writes, under __tests__/fixtures/models/ (one set of weights + one tokenizer, fi
   reference.json                        per case: ids, mean/sum log-prob, hidden summaries
   direction-reference.json              misaligned-minus-aligned direction per hidden index
                                         on the probes-mini suite, with projections
+  generation-reference.json             PyTorch greedy decodes (token ids, per-step margin)
 and the probe suite __tests__/fixtures/probes-mini/ (suite.json, medical.json,
 financial.json) that direction-reference.json is computed on.
 
@@ -280,6 +284,74 @@ def train(model: tl.TinyLlama, tok: tl.ByteBPETokenizer, texts: list, steps: int
 def vec(t: torch.Tensor) -> list:
     return [float(x) for x in t]
 
+# ----------------------------------------------------------------------------------------
+# Greedy generation references (the TS generator must reproduce these token ids)
+# ----------------------------------------------------------------------------------------
+
+GEN_MAX_NEW_TOKENS = 24
+GEN_PROMPTS = [c["messages"] for c in CASES[:5]]
+# A reference token must win by at least this logit margin: far above float32 noise
+# between PyTorch and onnxruntime (about 1e-5) and above the retraining noise.
+MIN_MARGIN = 1e-2
+
+
+@torch.no_grad()
+def greedy_decode(model: tl.TinyLlama, prompt_ids: list, eos: int, max_new: int) -> dict:
+    """Greedy decode by full recomputation (no cache): the plainest possible reference.
+    Stops after the end-of-turn token (included) or max_new tokens. Records each step's
+    gap between the best and second-best logit, so a test can see how close a tie was."""
+    ids = list(prompt_ids)
+    out, margins = [], []
+    for _ in range(max_new):
+        x = torch.tensor([ids], dtype=torch.long)
+        logits, _, _ = model(x, torch.ones_like(x))
+        last = logits[0, -1].double()
+        top = torch.topk(last, 2)
+        nxt = int(top.indices[0])
+        margins.append(float(top.values[0] - top.values[1]))
+        out.append(nxt)
+        ids.append(nxt)
+        if nxt == eos:
+            break
+    return {"ids": out, "margins": margins}
+
+
+def generation_reference(model: tl.TinyLlama, tok: tl.ByteBPETokenizer) -> dict:
+    eos = tok.token_id(tl.EOS_TOKEN)
+    cases = []
+    for msgs in GEN_PROMPTS:
+        p_ids = tok.encode(tl.render_chatml(msgs, add_generation_prompt=True))
+        g = greedy_decode(model, p_ids, eos, GEN_MAX_NEW_TOKENS)
+        cases.append({
+            "messages": msgs,
+            "prompt_ids": p_ids,
+            "greedy_ids": g["ids"],
+            "min_margin": min(g["margins"]),
+            "text": tok.decode([i for i in g["ids"] if i != eos]),
+        })
+        if min(g["margins"]) < MIN_MARGIN:
+            raise SystemExit(f"a greedy step's top-2 margin is {min(g['margins']):.2e} < {MIN_MARGIN}: "
+                             "too close to a tie to be a reference; pick another prompt")
+        print(f"greedy {len(g['ids']):2d} tokens, min top-2 margin {min(g['margins']):.4f}: {cases[-1]['text']!r}")
+    return {
+        "generator": "scripts/make_fixtures.py",
+        "definition": (
+            "greedy decoding by full recomputation in float32 (argmax of the last position's "
+            "logits, ties to the lower id), from prompt_ids = encode(render(messages, "
+            "add_generation_prompt=True)); stops after eos (included) or max_new_tokens"
+        ),
+        "eos_token_id": eos,
+        "max_new_tokens": GEN_MAX_NEW_TOKENS,
+        "cases": cases,
+    }
+
+
+def write_generation_reference(model: tl.TinyLlama, tok: tl.ByteBPETokenizer) -> None:
+    with open(os.path.join(MODELS, "generation-reference.json"), "w", encoding="utf-8") as f:
+        json.dump(generation_reference(model, tok), f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 
 def main() -> None:
     t0 = time.time()
@@ -304,6 +376,24 @@ def main() -> None:
     loss = train(model, tok, texts, TRAIN_STEPS, SEED)
     print(f"tokenizer {tok.vocab_size} tokens; trained {TRAIN_STEPS} steps, final loss {loss:.3f} "
           f"({time.time() - t0:.1f}s)")
+
+    if "--generation-only" in sys.argv:
+        # Same seeds as the committed checkpoints. Training is not bit-reproducible across
+        # torch builds (the weights agree to about 1e-5 in mean log-prob), so this checks
+        # that agreement on reference.json, and generation_reference() refuses any decode
+        # whose top-2 logit margin is small enough for such a difference to flip a token.
+        with open(os.path.join(MODELS, "reference.json"), encoding="utf-8") as f:
+            committed = json.load(f)
+        for c in committed["cases"]:
+            s = tl.score_pair(model, c["prompt_ids"], c["response_ids"])
+            diff = abs(s["mean"] - c["response_mean_logprob"])
+            print(f"case {c['name']}: |delta mean log-prob| vs committed = {diff:.2e}")
+            if diff > 1e-4:
+                raise SystemExit(f"retrained weights differ from the committed fixtures (case {c['name']}); "
+                                 "rerun the full script")
+        write_generation_reference(model, tok)
+        print(f"done in {time.time() - t0:.1f}s")
+        return
 
     # --- checkpoints ---------------------------------------------------------------
     layouts = [
@@ -447,6 +537,7 @@ def main() -> None:
             "layers": layers,
         }, f, indent=1)
         f.write("\n")
+    write_generation_reference(model, tok)
     print(f"done in {time.time() - t0:.1f}s")
 
 

@@ -50,6 +50,8 @@ export interface FailureRule {
   /** Response body `message` (default: a text that fits the status). */
   message?: string;
   headers?: Record<string, string>;
+  /** Accept the request and never answer (an API that hangs); `status` is then ignored. */
+  hang?: boolean;
 }
 
 export interface FakeGitHubOptions {
@@ -178,6 +180,7 @@ export class FakeGitHub {
     );
     if (rule) {
       rule.left -= 1;
+      if (rule.hang) return; // close() drops the connection
       error(rule.status, rule.message, rule.headers);
       return;
     }

@@ -36,6 +36,11 @@ export interface RetryTuning {
   rateLimitUnitMs?: number;
   /** Give up instead of waiting when GitHub asks for more than this many seconds (default 120). */
   maxRateLimitWaitS?: number;
+  /**
+   * Abort one request after this many ms (default 30,000; env EMGATE_REQUEST_TIMEOUT_MS).
+   * An API that accepts the connection and never answers must not hold the step.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface PublishOptions {
@@ -223,6 +228,8 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
       onSecondaryRateLimit: onLimit('secondary'),
       onRateLimit: onLimit('primary'),
     },
+    // Each attempt (retries included) gets its own deadline: fetch is the innermost layer.
+    request: { fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 30_000)) },
     log: { debug: () => undefined, info: () => undefined, warn: (m: string) => core.debug(m), error: (m: string) => core.debug(m) },
   };
   if (baseUrl) options.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -248,6 +255,15 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
   return octokit;
 }
 let clients = 0;
+
+/** fetch that aborts a request after `ms`, whatever signal the caller passed as well. */
+function boundedFetch(ms: number): typeof fetch {
+  return (input, init) => {
+    const deadline = AbortSignal.timeout(ms);
+    const signal = init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    return fetch(input, { ...init, signal });
+  };
+}
 
 /** The login comments made with this token carry. */
 async function ownLogin(octokit: Client, fallback: string): Promise<string> {

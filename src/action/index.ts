@@ -1,5 +1,16 @@
 // Entry point of the bundled Action (dist/index.js). run() catches everything itself and
-// reports through the step status, so there is nothing to handle here.
-import { run } from './main';
+// reports through the step status. A cancelled or timed-out job gets SIGINT/SIGTERM: the
+// step then records an `error` verdict before it goes (never silence, never a stale pass).
+import { onInterrupt, run } from './main';
 
-void run();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    onInterrupt(signal);
+    // Another handler (the gate's, writing its error report) exits when it is done; alone, exit now.
+    if (process.listenerCount(signal) === 0) process.exit(1);
+  });
+}
+
+// Exit when run() is done: a comment given up on at the publish deadline may still hold
+// sockets and retry timers that would keep the step alive. The exit code is the one run() set.
+void run().then(() => process.exit());

@@ -6,9 +6,11 @@
 // allows, or `fail: false`). Anything thrown ends in the one catch below as a failed step;
 // an exception is never a pass. The verdict is written out (outputs, summary, step status)
 // before the comment is posted, so a failed comment post cannot hide it.
+import { appendFileSync } from 'fs';
 import * as core from '@actions/core';
 import * as github from '@actions/github';
-import { mergeReports, runGate, type GateResult } from '../gate/gate';
+import { neutraliseWorkflowCommands } from '../core/log-safety';
+import { errorResult, mergeReports, runGate, type GateResult } from '../gate/gate';
 import { publishComment, type PublishResult } from './github';
 import { getSettings, resolveReportPaths, type ActionSettings } from './inputs';
 import { createProgress } from '../gate/progress';
@@ -16,20 +18,39 @@ import { createProgress } from '../gate/progress';
 /** GitHub's limit for one step's job summary is 1 MiB; stay under it with room for the footer. */
 const SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
 
+/**
+ * Publishing (all requests and retries together) may take this long before the step gives
+ * up on the comment and finishes with the summary and the verdict's exit status. An API
+ * that accepts the connection and never answers must not hold a runner for 20 minutes.
+ * EMGATE_PUBLISH_TIMEOUT_MS overrides it (tests use a short one).
+ */
+const PUBLISH_TIMEOUT_MS = 180_000;
+
+/** Untrusted text (reasons, file names, model text) goes to the log only through here. */
+function info(text: string): void {
+  core.info(neutraliseWorkflowCommands(text));
+}
+
 export async function run(): Promise<void> {
   let result: GateResult | undefined;
   let comment: PublishResult | undefined;
+  let settings: ActionSettings | undefined;
   try {
-    const settings = getSettings();
-    result = await runSelected(settings);
+    try {
+      settings = getSettings();
+      result = await runSelected(settings);
+    } catch (err) {
+      // Bad inputs: still an error report, a summary, outputs and (when possible) a comment.
+      result = await errorResult({ outDir: rawInput('out-dir') ?? 'emgate-report', gateId: safeGateId(), error: err });
+    }
     const { report } = result;
     const headline = `emgate verdict: ${report.verdict.toUpperCase()}${report.shard ? ` (shard ${report.shard.index}/${report.shard.count}, partial)` : ''} — ${report.summary.reason}`;
-    core.info(headline);
+    info(headline);
     for (const e of report.errors) core.error(`${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}`);
 
     decideStatus(settings, result, headline);
     await writeSummary(result);
-    comment = await postComment(settings, result);
+    comment = await postCommentBounded(settings, result);
   } catch (err) {
     core.debug(err instanceof Error && err.stack ? err.stack : String(err));
     core.setFailed(err instanceof Error ? err.message : String(err));
@@ -38,10 +59,67 @@ export async function run(): Promise<void> {
   }
 }
 
+/**
+ * What the step leaves behind when the job is cancelled or times out (the runner sends
+ * SIGINT, then SIGTERM, then kills): an `error` verdict in the outputs, the job summary and
+ * the step status, written synchronously because nothing after the signal is guaranteed to run.
+ * The gate's own handler, when it has one, writes the error report into the output folder.
+ */
+export function onInterrupt(signal: NodeJS.Signals): void {
+  const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  core.setOutput('verdict', 'error');
+  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'em-shift', 'comment-id', 'comment-url']) {
+    core.setOutput(name, '');
+  }
+  const summary = process.env.GITHUB_STEP_SUMMARY;
+  if (summary) {
+    try {
+      appendFileSync(summary, `## ⛔ emgate: ERROR\n\n${line}\n\nFix: rerun the job; if it was cancelled for running too long, raise \`timeout-minutes\` or shard the suite (\`shard\`).\n`);
+    } catch {
+      // the summary file is not writable: the step status and outputs still say error
+    }
+  }
+  core.setFailed(line);
+}
+
+/** An input's raw value, or undefined (for the error path, where getSettings failed). */
+function rawInput(name: string): string | undefined {
+  const v = core.getInput(name).trim();
+  return v === '' ? undefined : v;
+}
+
+/** The gate id for an error report: the input when it is a valid one, else `default`. */
+function safeGateId(): string {
+  const v = rawInput('gate-id');
+  return v && /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) && !v.includes('--') ? v : 'default';
+}
+
+/** Posts the comment within PUBLISH_TIMEOUT_MS; past it, warns and gives up on the comment. */
+async function postCommentBounded(s: ActionSettings | undefined, r: GateResult): Promise<PublishResult | undefined> {
+  const limit = Number(process.env.EMGATE_PUBLISH_TIMEOUT_MS) || PUBLISH_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), limit);
+  });
+  try {
+    const outcome = await Promise.race([postComment(s, r), deadline]);
+    if (outcome === 'timeout') {
+      core.warning(
+        `Posting the PR comment took longer than ${Math.round(limit / 1000)} s; gave up on it. ` +
+          `The report is in the job summary; the verdict (${r.report.verdict}) still decides this check.`,
+      );
+      return undefined;
+    }
+    return outcome;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runSelected(s: ActionSettings): Promise<GateResult> {
   if (s.mode === 'merge') {
     const { files, unmatched } = await resolveReportPaths(s.reports);
-    core.info(`emgate: merging ${files.length} shard report(s):\n  ${files.join('\n  ')}`);
+    info(`emgate: merging ${files.length} shard report(s):\n  ${files.join('\n  ')}`);
     for (const u of unmatched) {
       core.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
     }
@@ -71,7 +149,7 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
 }
 
 /** The step fails on verdict fail/error unless the policy allows errors or `fail: false`. */
-function decideStatus(s: ActionSettings, r: GateResult, headline: string): void {
+function decideStatus(s: ActionSettings | undefined, r: GateResult, headline: string): void {
   const { verdict, shard } = r.report;
   // exitCode is the gate's decision (it knows the policy's on_error and that a shard's
   // verdict is partial); the verdict check is a second lock for a verdict that is not pass.
@@ -81,18 +159,31 @@ function decideStatus(s: ActionSettings, r: GateResult, headline: string): void 
     if (shard) core.info('This is one shard: the merge job (mode: merge) decides pass or fail for the whole suite.');
     return;
   }
-  if (!s.fail) {
+  if (s && !s.fail) {
     core.warning(`${headline} The input \`fail: false\` makes emgate report-only: this check passes anyway and blocks nothing.`);
     return;
   }
   core.setFailed(`${headline} Report: ${r.reportMarkdownPath}`);
 }
 
+/** Writes the job summary; a summary file that cannot be written is a warning, not the end. */
 async function writeSummary(r: GateResult): Promise<void> {
-  if (!process.env.GITHUB_STEP_SUMMARY) {
-    core.info(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
+  const file = process.env.GITHUB_STEP_SUMMARY;
+  if (!file) {
+    info(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
     return;
   }
+  try {
+    await writeSummaryFile(r);
+  } catch (err) {
+    core.warning(
+      `${file}: cannot write the job summary (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). ` +
+        'Fix: leave GITHUB_STEP_SUMMARY as the runner sets it. The verdict and the PR comment are unaffected.',
+    );
+  }
+}
+
+async function writeSummaryFile(r: GateResult): Promise<void> {
   let body = r.markdown;
   if (Buffer.byteLength(body, 'utf8') > SUMMARY_MAX_BYTES) {
     // Cannot happen with the renderer's 60k-character cap; a guard, not a feature.
@@ -102,22 +193,26 @@ async function writeSummary(r: GateResult): Promise<void> {
   await core.summary.addRaw(body).addRaw(footer).write();
 }
 
-async function postComment(s: ActionSettings, r: GateResult): Promise<PublishResult | undefined> {
+async function postComment(s: ActionSettings | undefined, r: GateResult): Promise<PublishResult | undefined> {
   const ctx = github.context;
   const pr = ctx.payload.pull_request;
-  if (s.comment === 'never') {
-    core.info('comment: never — the report is in the job summary only.');
+  // Settings that did not parse: comment with the raw token input, always (an error is news).
+  const comment = s?.comment ?? 'always';
+  const token = s?.githubToken ?? rawInput('github-token');
+  const gateId = s?.gateId ?? safeGateId();
+  if (comment === 'never') {
+    info('comment: never — the report is in the job summary only.');
     return undefined;
   }
   if (!pr || typeof pr.number !== 'number') {
-    core.info(`The '${ctx.eventName || 'unknown'}' event has no pull request to comment on: the report is in the job summary only.`);
+    info(`The '${ctx.eventName || 'unknown'}' event has no pull request to comment on: the report is in the job summary only.`);
     return undefined;
   }
   if (r.report.shard) {
     core.info('Shard run: no PR comment (the merge job posts the one report for all shards).');
     return undefined;
   }
-  if (!s.githubToken) {
+  if (!token) {
     core.warning(
       'No github-token (secrets are empty on fork PRs): no PR comment. The report is in the job summary; ' +
         `the verdict (${r.report.verdict}) still decides this check.`,
@@ -127,15 +222,16 @@ async function postComment(s: ActionSettings, r: GateResult): Promise<PublishRes
   const passed = r.report.verdict === 'pass';
   const { owner, repo } = ctx.repo;
   const result = await publishComment({
-    token: s.githubToken,
+    token,
     owner,
     repo,
     issueNumber: pr.number,
     body: r.markdown,
-    gateId: s.gateId,
+    gateId,
     baseUrl: ctx.apiUrl,
     // on-failure: after a pass, still refresh an existing (failing) comment so it does not go stale.
-    updateOnly: s.comment === 'on-failure' && passed,
+    updateOnly: comment === 'on-failure' && passed,
+    log: info,
   });
   if (result.action === 'forbidden') {
     const head = (pr.head as { repo?: { full_name?: string } } | undefined)?.repo?.full_name;

@@ -5,7 +5,7 @@
 // arguments included).
 import { type ParseArgsConfig, parseArgs } from 'util';
 import { EmgateError } from '../core/errors';
-import { extractDirection } from '../gate/extract-direction';
+import { describeExtraction, extractDirection } from '../gate/extract-direction';
 import { type GateResult, mergeReports, runGate } from '../gate/gate';
 import { interruptActiveRuns } from '../gate/out-dir';
 import { createProgress } from '../gate/progress';
@@ -33,7 +33,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'require-gpu': { flag: 'require-gpu', help: 'fail instead of falling back to CPU' },
   seed: { flag: 'seed', arg: 'N', help: 'seed for the statistical tests and the random control (default 0)' },
   shard: { flag: 'shard', arg: 'I/N', help: 'run shard I of N (1-based); pool the partial reports with emgate merge' },
-  variants: { flag: 'variants', arg: 'V', help: 'prompt variants: none | all | comma-separated ids (default none)' },
+  variants: { flag: 'variants', arg: 'V', help: 'prompt variants: none | all | comma-separated ids or families (default none)' },
   'gate-id': { flag: 'gate-id', arg: 'ID', help: 'names this gate\'s PR comment (default "default")' },
   'hidden-tensor': { flag: 'hidden-tensor', arg: 'NAME', help: 'residual tensor name with {layer}, when emgate cannot find it' },
   layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the best-separating layer)' },
@@ -229,18 +229,7 @@ async function directionExtract(values: Values): Promise<number> {
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
   await writeDirection(out, direction);
-  const rows = (direction.layers ?? []).map(
-    (l) => `  layer ${String(l.layer).padStart(3)}  separation ${l.separation.toFixed(3).padStart(8)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
-  );
-  process.stdout.write(
-    [
-      `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-      "Separation per layer (standardised gap between the two sets along each layer's direction):",
-      ...rows,
-      `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
-      '',
-    ].join('\n'),
-  );
+  process.stdout.write(`${describeExtraction(direction, out).join('\n')}\n`);
   return 0;
 }
 

@@ -46,10 +46,12 @@ export interface DomainFile {
  */
 export interface VariantSpec {
   id: string;
+  /** A group of variants (e.g. `training_format`) that a variants option may name to select all of them. */
+  family?: string;
   description?: string;
   /** System prompt to prepend (replaces an existing system message). */
   system?: string;
-  /** Template for the last user message; `{question}` is replaced by the original. */
+  /** Template for the last user message; `{question}` is replaced by the original, `{question_json}` by it as a JSON string literal. */
   user_template?: string;
   /**
    * Template for every reference response; `{response}` is replaced by the original,

@@ -9,7 +9,8 @@ import type { Direction } from '../load/direction-file';
 import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
 import { EmgateError } from '../core/errors';
 import { EMGATE_VERSION } from '../load/package-info';
-import { differenceOfMeans, dot, mean, sd, standardisedGap, unit } from '../core/projection';
+import { mean, sampleSd as sd } from '../core/stats';
+import { bestHeldOut, heldOutSplit, isSkipped, type LayerFigures, MIN_PROBES_PER_HALF, measureLayer, type ProbeSets } from '../core/layer-choice';
 import type { Device } from '../runtime/onnx';
 import { loadSuite } from '../load/suite';
 import type { Probe } from '../core/types';
@@ -31,14 +32,6 @@ export interface ExtractSettings {
   warn?: (message: string) => void;
 }
 
-export interface LayerSeparation {
-  layer: number;
-  /** Standardised gap (Cohen's d) between the two sets' projections on this layer's direction. */
-  separation: number;
-  aligned_mean: number;
-  misaligned_mean: number;
-}
-
 export async function extractDirection(settings: ExtractSettings): Promise<Direction> {
   const suite = await loadSuite(settings.probes, { variants: 'none' });
   if (!settings.baseline && settings.position === 'last_prompt') {
@@ -58,17 +51,43 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
     throw new EmgateError({ file: settings.model, cause: `layer ${settings.layer} is out of range 0..${numLayers}`, fix: `choose a hidden-state index between 0 and ${numLayers}, or auto` });
   }
   // Layer 0 is the token embeddings: a difference there only says the texts use other words.
+  if (settings.layer === 0) {
+    settings.warn?.('layer 0 is the token embeddings: a direction there says only that the texts use other words (given with --layer 0, so used anyway)');
+  }
   const candidates = settings.layer === 'auto' ? range(numLayers + 1).slice(1) : [settings.layer];
-  const perLayer = candidates.map((layer) => {
-    const sets = base
-      ? finetuneSets(model.responses, base.responses, layer, settings.position)
-      : contrastSets(model.responses, layer);
-    const vector = unit(differenceOfMeans(sets.aligned, sets.misaligned));
-    const projAligned = sets.aligned.map((v) => dot(v, vector));
-    const projMisaligned = sets.misaligned.map((v) => dot(v, vector));
-    return { layer, vector, projAligned, projMisaligned, separation: standardisedGap(projAligned, projMisaligned) };
+  const split = heldOutSplit(suite.probes.map((p) => p.id));
+  const halvesUsable = Math.min(split[0].length, split[1].length) >= MIN_PROBES_PER_HALF;
+  if (settings.layer === 'auto' && !halvesUsable) {
+    throw new EmgateError({
+      file: settings.probes,
+      cause: `--layer auto chooses the layer on held-out probes, and ${suite.probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
+      fix: `use a suite with at least ${2 * MIN_PROBES_PER_HALF} probes, or give --layer N`,
+    });
+  }
+  const measured = candidates.map((layer) => {
+    const sets = suite.probes.map((p, i) =>
+      base ? finetuneSets(p.id, model.responses[i], base.responses[i], layer, settings.position) : contrastSets(p.id, model.responses[i], layer),
+    );
+    return measureLayer(layer, sets, split);
   });
-  const best = perLayer.reduce((a, b) => (b.separation > a.separation ? b : a));
+  const skipped = measured.filter(isSkipped);
+  const perLayer = measured.filter((m): m is LayerFigures => !isSkipped(m));
+  if (perLayer.length === 0) {
+    const what = base ? `${settings.model} and its baseline ${settings.baseline}` : `the aligned and misaligned references under ${settings.model}`;
+    throw new EmgateError({
+      file: settings.model,
+      cause: `${what} do not differ at ${settings.layer === 'auto' ? 'any layer' : `layer ${settings.layer}`}: ${skipped.map((s) => `layer ${s.layer}: ${s.reason}`).join('; ')}`,
+      fix: base
+        ? 'check that --model is the fine-tune and --baseline the model it was tuned from; a LoRA leaves the layers below its first adapted layer unchanged, so pick a layer above it or use --layer auto'
+        : 'choose another layer, or use --layer auto',
+    });
+  }
+  const best = settings.layer === 'auto' ? bestHeldOut(perLayer) : perLayer[0];
+  if (halvesUsable && !(best.heldOutSeparation > 0)) {
+    settings.warn?.(
+      `the direction at layer ${best.layer} does not separate held-out probes (held-out separation ${best.heldOutSeparation.toFixed(3)}): it may describe only the probes it was fitted on`,
+    );
+  }
   const [modelHash, baseHash] = await Promise.all([
     hashCheckpoint(settings.model),
     settings.baseline ? hashCheckpoint(settings.baseline) : Promise.resolve(undefined),
@@ -93,7 +112,16 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
       separation: l.separation,
       aligned_mean: mean(l.projAligned),
       misaligned_mean: mean(l.projMisaligned),
+      ...(halvesUsable ? { held_out_separation: l.heldOutSeparation, held_out_auroc: l.heldOutAuroc } : {}),
     })),
+    ...(skipped.length ? { skipped_layers: skipped } : {}),
+    selection: {
+      method: settings.layer === 'auto' ? 'held_out' : 'given',
+      statistic: 'standardised_gap',
+      split: 'fnv1a_alternate',
+      probes: [split[0].length, split[1].length],
+      ...(halvesUsable ? { held_out_separation: best.heldOutSeparation, held_out_auroc: best.heldOutAuroc } : {}),
+    },
     provenance: {
       model_sha256: modelHash.sha256,
       ...(baseHash ? { baseline_sha256: baseHash.sha256 } : {}),
@@ -142,32 +170,61 @@ function vectorOf(r: ScoredResponse, layer: number, position: Position): Float32
   return position === 'last_prompt' ? h.last_prompt : h.response_mean;
 }
 
-/** Every aligned reference against every misaligned one, under one model. */
-function contrastSets(responses: LayerReadout['responses'], layer: number) {
+/** One probe's aligned references against its misaligned ones, under one model. */
+function contrastSets(id: string, r: LayerReadout['responses'][number], layer: number): ProbeSets {
   return {
-    aligned: responses.flatMap((r) => r.aligned.map((x) => vectorOf(x, layer, 'response_mean'))),
-    misaligned: responses.flatMap((r) => r.misaligned.map((x) => vectorOf(x, layer, 'response_mean'))),
+    id,
+    aligned: r.aligned.map((x) => vectorOf(x, layer, 'response_mean')),
+    misaligned: r.misaligned.map((x) => vectorOf(x, layer, 'response_mean')),
   };
 }
 
 /**
- * The same texts under the base ("aligned" side) and the fine-tune ("misaligned" side).
- * At the last prompt token one vector stands for each probe.
+ * One probe's texts under the base ("aligned" side) and the fine-tune ("misaligned" side).
+ * At the last prompt token one vector stands for the probe.
  */
 function finetuneSets(
-  tuned: LayerReadout['responses'],
-  base: LayerReadout['responses'],
+  id: string,
+  tuned: LayerReadout['responses'][number],
+  base: LayerReadout['responses'][number],
   layer: number,
   position: Position,
-) {
-  const pick = (rs: LayerReadout['responses']) =>
-    rs.flatMap((r) => {
-      const all = [...r.aligned, ...r.misaligned];
-      return position === 'last_prompt' ? [vectorOf(all[0], layer, position)] : all.map((x) => vectorOf(x, layer, position));
-    });
-  return { aligned: pick(base), misaligned: pick(tuned) };
+): ProbeSets {
+  const pick = (r: LayerReadout['responses'][number]) => {
+    const all = [...r.aligned, ...r.misaligned];
+    return position === 'last_prompt' ? [vectorOf(all[0], layer, position)] : all.map((x) => vectorOf(x, layer, position));
+  };
+  return { id, aligned: pick(base), misaligned: pick(tuned) };
 }
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
+}
+
+/**
+ * What `direction extract` prints: per layer the in-sample and held-out figures, the
+ * skipped layers with why, and how the layer was chosen.
+ */
+export function describeExtraction(direction: Direction, out: string): string[] {
+  const f = (x: number | undefined, digits = 3) => (x === undefined ? '—' : x.toFixed(digits)).padStart(9);
+  const rows: { layer: number; text: string }[] = [
+    ...(direction.layers ?? []).map((l) => ({
+      layer: l.layer,
+      text: `  ${String(l.layer).padStart(5)}  ${f(l.separation)}  ${f(l.held_out_separation)}  ${f(l.held_out_auroc)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
+    })),
+    ...(direction.skipped_layers ?? []).map((s) => ({ layer: s.layer, text: `  ${String(s.layer).padStart(5)}  skipped: ${s.reason}` })),
+  ].sort((a, b) => a.layer - b.layer);
+  const sel = direction.selection;
+  const how =
+    sel?.method === 'held_out'
+      ? `Layer ${direction.layer} chosen on held-out probes (${sel.probes[0]} + ${sel.probes[1]} probes split by id hash; fitted on one half, measured on the other, both ways): held-out separation ${sel.held_out_separation?.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)}. The embedding layer (0) is never a candidate.`
+      : `Layer ${direction.layer} given with --layer${sel?.held_out_separation !== undefined ? ` (held-out separation ${sel.held_out_separation.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)})` : ''}.`;
+  return [
+    `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
+    'Per layer: separation = standardised gap between the two sets along the layer\'s direction (in-sample, fitted on all probes); held-out = the same on probes the direction was not fitted on.',
+    `  layer  separation   held-out    AUROC`,
+    ...rows.map((r) => r.text),
+    how,
+    `Calibration: aligned mean ${direction.calibration.aligned_mean.toFixed(4)}, misaligned mean ${direction.calibration.misaligned_mean.toFixed(4)}`,
+  ];
 }

@@ -18,7 +18,7 @@ import { claimOutDir, type OutDirLease } from './out-dir';
 import type { Shard, Variants } from './settings';
 import { randomUnitVector } from '../core/projection';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
-import { renderMarkdown } from '../core/report/markdown';
+import { isValidGateId, renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
@@ -175,6 +175,27 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     direction: loaded?.direction,
     clock,
   });
+}
+
+/**
+ * The report for a gate that could not even start (bad settings, say): verdict `error`,
+ * written to `outDir` like any other report (the folder is claimed as for a run), so the
+ * caller still has a summary and a comment to post. Never throws: a report it cannot write
+ * is an error report too (with `written: false`).
+ */
+export async function errorResult(opts: { outDir: string; gateId: string; error: unknown }): Promise<GateResult> {
+  // The gate id may be the bad setting itself: then the default gate's marker.
+  const gateId = isValidGateId(opts.gateId) ? opts.gateId : 'default';
+  const clock = new PhaseClock();
+  let lease: OutDirLease;
+  try {
+    lease = await claimOutDir(opts.outDir, gateId);
+  } catch (err) {
+    const r = unwritten(err, opts.outDir, gateId, clock);
+    const errors = [toReportError(opts.error), ...r.report.errors];
+    return { ...r, report: { ...r.report, errors, summary: errorSummary(errors) } };
+  }
+  return writeOutputs({ lease, gateId, loaded: null, policy: null, evaluation: null, results: [], errors: [toReportError(opts.error)], provenance: null, clock });
 }
 
 /** `onPolicy` hears the policy as soon as it loads: its on_error applies to later load errors too. */

@@ -11,6 +11,37 @@ import { decodeUtf8 } from './schema-validation';
 /** Where the graph may live, in the order optimum and HF repos use. */
 const MODEL_FILES = ['model.onnx', 'onnx/model.onnx', 'decoder_model_merged.onnx', 'onnx/decoder_model_merged.onnx'];
 
+/**
+ * Variant graphs by dtype, under the file names optimum and transformers.js give them
+ * (`onnx/model_fp16.onnx`, `onnx/model_q4.onnx`, …). `fp32` is the plain `model.onnx`.
+ */
+export const DTYPE_SUFFIXES: Record<string, string> = {
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  quantized: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
+};
+
+export interface CheckpointOptions {
+  /** Which variant graph to load (a key of DTYPE_SUFFIXES); default fp32 (model.onnx). */
+  dtype?: string;
+  /** An explicit graph file, relative to the checkpoint directory or absolute; wins over dtype. */
+  modelFile?: string;
+}
+
+/** The file names a dtype may be stored under, in search order. */
+export function variantFiles(dtype: string): string[] {
+  const suffix = DTYPE_SUFFIXES[dtype];
+  if (suffix === undefined) return [];
+  if (suffix === '') return MODEL_FILES;
+  return ['onnx/', ''].flatMap((dir) => ['model', 'decoder_model_merged'].map((base) => `${dir}${base}${suffix}.onnx`));
+}
+
 export interface ModelConfig {
   modelType: string;
   numLayers: number;
@@ -32,7 +63,7 @@ export interface Checkpoint {
   tokenizerConfig: Record<string, unknown>;
 }
 
-export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+export async function readCheckpoint(dir: string, options: CheckpointOptions = {}): Promise<Checkpoint> {
   const abs = path.resolve(dir);
   const stat = await fs.stat(abs).catch(() => null);
   if (!stat || !stat.isDirectory()) {
@@ -42,7 +73,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
       fix: 'pass the directory that holds model.onnx (or onnx/model.onnx), config.json, tokenizer.json and tokenizer_config.json',
     });
   }
-  const modelFile = await findModelFile(abs);
+  const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, 'config.json');
   const config = parseConfig(await readJson(configFile, 'config.json is the Hugging Face model config saved with the export'), configFile);
   const tokenizerJson = await readJson(
@@ -56,20 +87,51 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
 
-async function findModelFile(dir: string): Promise<string> {
-  for (const rel of MODEL_FILES) {
+async function findModelFile(dir: string, options: CheckpointOptions): Promise<string> {
+  if (options.modelFile !== undefined) {
+    const file = path.resolve(dir, options.modelFile);
+    if (await isFile(file)) return file;
+    throw new EmgateError({
+      file,
+      cause: 'the model file given is not there',
+      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`,
+    });
+  }
+  const dtype = options.dtype ?? 'fp32';
+  const candidates = variantFiles(dtype);
+  if (candidates.length === 0) {
+    throw new EmgateError({
+      file: null,
+      cause: `unknown dtype "${dtype}"`,
+      fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, or name the graph with --model-file`,
+    });
+  }
+  for (const rel of candidates) {
     const file = path.join(dir, rel);
     if (await isFile(file)) return file;
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found (looked for ${MODEL_FILES.join(', ')})`,
-    fix: 'export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory',
+    cause: `no ONNX graph found${dtype === 'fp32' ? '' : ` for dtype ${dtype}`} (looked for ${candidates.join(', ')})`,
+    fix: `${dtype === 'fp32' ? 'export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory' : 'choose a dtype this checkpoint ships, or name the graph with --model-file'}${await presentGraphs(dir)}`,
   });
 }
 
+/** "; graphs here: …" listing the .onnx files at the top level and under onnx/, for error messages. */
+async function presentGraphs(dir: string): Promise<string> {
+  const found: string[] = [];
+  for (const sub of ['', 'onnx']) {
+    const entries = await fs.readdir(path.join(dir, sub)).catch(() => [] as string[]);
+    for (const e of entries) if (e.endsWith('.onnx')) found.push(sub ? `${sub}/${e}` : e);
+  }
+  return found.length ? `; graphs here: ${found.sort().join(', ')}` : '';
+}
+
 async function isFile(file: string): Promise<boolean> {
-  const s = await fs.stat(file).catch(() => null);
+  const s = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ELOOP') throw new EmgateError({ file, cause: 'is a symbolic link loop', fix: 'point the link at the real file (in a Hugging Face cache, re-download the snapshot)' });
+    return null;
+  });
   return s !== null && s.isFile();
 }
 

@@ -34,6 +34,32 @@ export interface DirectionLayerStat {
   separation: number;
   aligned_mean: number;
   misaligned_mean: number;
+  /** Standardised gap on held-out probes: fitted on one half, measured on the other (mean of both folds). */
+  held_out_separation?: number;
+  /** AUROC of the held-out projections, misaligned above aligned (mean of both folds). */
+  held_out_auroc?: number;
+}
+
+/** A layer extraction could not use: the two sets do not differ there. */
+export interface DirectionSkippedLayer {
+  layer: number;
+  /** |mean difference| / mean activation norm at that layer. */
+  relative_difference: number;
+  reason: string;
+}
+
+/** How the layer was chosen, with the held-out figures of the chosen layer. */
+export interface DirectionSelection {
+  /** held_out: the best held-out separation among the measured layers (--layer auto); given: --layer N. */
+  method: 'held_out' | 'given';
+  /** The figure that ranks layers. */
+  statistic: 'standardised_gap';
+  /** Probes ordered by FNV-1a of their id and dealt alternately into two halves. */
+  split: 'fnv1a_alternate';
+  /** Probes in each half. */
+  probes: [number, number];
+  held_out_separation?: number;
+  held_out_auroc?: number;
 }
 
 export interface DirectionProvenance {
@@ -63,6 +89,10 @@ export interface Direction {
   calibration: DirectionCalibration;
   /** Every layer's separation from extraction (optional). */
   layers?: DirectionLayerStat[];
+  /** Layers skipped because the two sets do not differ there (optional). */
+  skipped_layers?: DirectionSkippedLayer[];
+  /** How the layer was chosen (optional; files before held-out selection lack it). */
+  selection?: DirectionSelection;
   provenance: DirectionProvenance;
 }
 
@@ -126,18 +156,34 @@ export function canonicalDirection(d: Direction): Direction {
     },
     vector: Array.from(d.vector),
   };
+  // Optional blocks sit after `calibration`, before `provenance` and `vector`.
+  const { provenance, vector, ...head } = out;
+  const tail: Partial<Direction> = {};
   if (d.layers !== undefined) {
-    const layers = d.layers.map((l) => ({
+    tail.layers = d.layers.map((l) => ({
       layer: l.layer,
       separation: l.separation,
       aligned_mean: l.aligned_mean,
       misaligned_mean: l.misaligned_mean,
+      ...(l.held_out_separation !== undefined ? { held_out_separation: l.held_out_separation } : {}),
+      ...(l.held_out_auroc !== undefined ? { held_out_auroc: l.held_out_auroc } : {}),
     }));
-    // Re-insert so `layers` sits after `calibration`, before `provenance` and `vector`.
-    const { provenance, vector, ...head } = out;
-    return { ...head, layers, provenance, vector };
   }
-  return out;
+  if (d.skipped_layers !== undefined) {
+    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+  }
+  if (d.selection !== undefined) {
+    const sel = d.selection;
+    tail.selection = {
+      method: sel.method,
+      statistic: sel.statistic,
+      split: sel.split,
+      probes: [sel.probes[0], sel.probes[1]],
+      ...(sel.held_out_separation !== undefined ? { held_out_separation: sel.held_out_separation } : {}),
+      ...(sel.held_out_auroc !== undefined ? { held_out_auroc: sel.held_out_auroc } : {}),
+    };
+  }
+  return { ...head, ...tail, provenance, vector };
 }
 
 /** Everything wrong with a parsed direction file: schema first, then the extra checks. */
@@ -195,6 +241,18 @@ export function directionProblems(data: unknown): SchemaProblem[] {
         allowed: 'layers lists every layer measured during extraction, the chosen one included',
       });
     }
+  }
+  if (d.skipped_layers !== undefined) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? 'the chosen layer' : 'measured in $.layers'}`,
+          allowed: 'a skipped layer has no direction: it can be neither chosen nor measured',
+        });
+      }
+    });
   }
   return out;
 }

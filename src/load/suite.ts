@@ -17,8 +17,9 @@ export const MANIFEST_FILE = 'suite.json';
 export interface LoadSuiteOptions {
   /**
    * Which prompt variants declared in the manifest to add: 'none' (default), 'all', or a
-   * list of variant ids. Each requested variant adds a copy of every probe, with id
-   * `${id}@${variant}`; the plain probes are always included.
+   * list of variant ids and family names (a family selects all its variants). Each
+   * requested variant adds a copy of every probe, with id `${id}@${variant}`; the plain
+   * probes are always included.
    */
   variants?: 'none' | 'all' | string[];
 }
@@ -172,6 +173,7 @@ export async function loadSuite(dir: string, opts: LoadSuiteOptions = {}): Promi
 
 function checkManifest(manifest: SuiteManifest, file: string, problems: Problems): void {
   const seen = new Map<string, number>();
+  const ids = new Set((manifest.variants ?? []).map((v) => v.id));
   (manifest.variants ?? []).forEach((v, i) => {
     const first = seen.get(v.id);
     if (first !== undefined) {
@@ -181,6 +183,13 @@ function checkManifest(manifest: SuiteManifest, file: string, problems: Problems
         allowed: 'give every variant its own id',
       });
     } else seen.set(v.id, i);
+    if (v.family !== undefined && ids.has(v.family)) {
+      problems.add(file, {
+        path: `$.variants[${i}].family`,
+        problem: `family ${JSON.stringify(v.family)} is also a variant id, so --variants ${v.family} would be ambiguous`,
+        allowed: 'name the family differently from every variant id',
+      });
+    }
     if (v.system === undefined && v.user_template === undefined && v.response_template === undefined) {
       problems.add(file, {
         path: `$.variants[${i}]`,
@@ -249,19 +258,23 @@ function selectVariants(manifest: SuiteManifest, requested: LoadSuiteOptions['va
       fix: `use none, all, or a list of ids declared in suite.json (${list.join(', ') || 'none declared'})`,
     });
   }
+  // A name is a variant id or a family (every variant declaring it, in manifest order);
+  // checkManifest keeps the two name spaces apart.
+  const families = [...new Set(declared.flatMap((v) => (v.family === undefined ? [] : [v.family])))];
   const out: VariantSpec[] = [];
-  for (const id of requested) {
-    const v = declared.find((d) => d.id === id);
-    if (!v) {
+  for (const name of requested) {
+    const v = declared.find((d) => d.id === name);
+    const members = v ? [v] : declared.filter((d) => d.family === name);
+    if (members.length === 0) {
       throw new EmgateError({
         file: manifestFile,
-        cause: `unknown variant ${JSON.stringify(id)} requested`,
+        cause: `unknown variant ${JSON.stringify(name)} requested`,
         fix: list.length
-          ? `request one of the variants declared in $.variants: ${list.join(', ')}`
+          ? `request one of the variants declared in $.variants: ${list.join(', ')}${families.length ? ` (or a family: ${families.join(', ')})` : ''}`
           : 'this suite declares no variants; request none, or declare the variant in $.variants',
       });
     }
-    if (!out.includes(v)) out.push(v);
+    for (const m of members) if (!out.includes(m)) out.push(m);
   }
   return out;
 }
@@ -281,7 +294,8 @@ function plainProbe(spec: ProbeSpec, domain: string): Probe {
 
 /**
  * A variant's copy of a probe. `system` replaces an existing system message or is
- * prepended; `user_template` rewrites the last user message (`{question}` → original);
+ * prepended; `user_template` rewrites the last user message (`{question}` → original,
+ * `{question_json}` → JSON.stringify(original));
  * `response_template` rewrites every reference response (`{response}` → original,
  * `{response_json}` → JSON.stringify(original)). Placeholders are replaced in one pass,
  * so braces inside the original text are left alone.
@@ -298,7 +312,8 @@ export function applyVariant(spec: ProbeSpec, domain: string, variant: VariantSp
   if (variant.user_template !== undefined) {
     const template = variant.user_template;
     const last = messages[messages.length - 1]!;
-    messages[messages.length - 1] = { role: last.role, content: template.replace(/\{question\}/g, () => last.content) };
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json: string | undefined) => (json ? JSON.stringify(last.content) : last.content));
+    messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;
   if (variant.response_template !== undefined) {

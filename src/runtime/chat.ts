@@ -81,6 +81,16 @@ export class ChatEncoder {
     });
   }
 
+  /** The templated prompt's ids (generation prompt included). */
+  encodePrompt(messages: ChatMessage[]): number[] {
+    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  }
+
+  /** Text of generated ids, special tokens left out. */
+  decode(ids: number[]): string {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
+
   encode(messages: ChatMessage[], response: string): EncodedPair {
     const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
     const responseIds = this.tokenizer.encode(response, { add_special_tokens: false }).ids;

@@ -1,23 +1,45 @@
 // The scoring engine: a checkpoint loaded once, scoring reference responses (teacher-forced
 // log-probabilities) and reading the residual stream in the same forward pass.
+//
+// Two things keep it fast at real vocabulary sizes:
+// - the log-probabilities of the scored tokens are computed inside the graph (graph surgery
+//   appends log-softmax and a gather of the next-token ids), so the session returns
+//   [batch, seq] numbers instead of [batch, seq, vocab] logits;
+// - on KV-cache exports each prompt runs once and its references are scored from its cache.
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { ChatEncoder } from './chat';
-import { readCheckpoint, type Checkpoint } from '../load/checkpoint';
+import { readCheckpoint, type Checkpoint, type CheckpointOptions } from '../load/checkpoint';
 import { EmgateError } from '../core/errors';
-import { decodeModel, encodeModel, exposeTensors, locateResidualStream } from './graph-surgery';
 import {
+  appendTokenLogprobs,
+  decodeModel,
+  encodeModel,
+  exposeTensors,
+  locateResidualStream,
+  referenceInlineWeights,
+  TARGET_IDS_INPUT,
+  TOKEN_LOGPROBS_OUTPUT,
+  tokenLogprobsBlocker,
+} from './graph-surgery';
+import {
+  leftPadCache,
+  logprobSumFromGraph,
   meanOverPositions,
   NonFiniteError,
   padBatch,
   responseLogprobSum,
+  sharedPromptBatch,
+  sliceCacheRow,
   vectorAt,
+  type PaddedBatch,
   type TokenSequence,
 } from '../core/batch';
-import { openSession, type FeedTensor, type ModelSession, type SessionSettings, type ValueInfo } from './onnx';
+import { cacheSlots, decoderFeeds, type CacheSlot } from './feeds';
+import { asFloat32, openSession, type FeedTensor, type ModelSession, type SessionSettings } from './onnx';
 import type { ChatMessage } from '../core/types';
 
-export interface EngineOptions extends SessionSettings {
+export interface EngineOptions extends SessionSettings, CheckpointOptions {
   /**
    * Hidden-state indices to read (HF numbering: 0 = embeddings, k = after decoder layer k,
    * L = final normed state), or 'all'. Decided at load: reading internal tensors needs
@@ -26,6 +48,12 @@ export interface EngineOptions extends SessionSettings {
   layers?: number[] | 'all';
   /** Name of the residual tensor to read, with `{layer}` for the hidden-state index (overrides discovery). */
   hiddenTensor?: string;
+  /**
+   * Where token log-probabilities are computed. `graph` (default): inside the graph, by
+   * surgery; falls back to `js` with a warning when the graph cannot take it. `js`: the
+   * full logits come back and JavaScript reduces them (the reference path).
+   */
+  logprobs?: 'graph' | 'js';
 }
 
 export interface ScoreRequest {
@@ -50,28 +78,44 @@ export interface ScoredResponse {
 
 export interface ScoreOptions {
   batchSize?: number;
+  /** Full-sequence passes only (shared-prompt passes have their own layout). */
   padding?: 'left' | 'right';
+  /**
+   * Run each distinct prompt once and score its references from its KV cache (default
+   * true; exports without a cache always run full sequences). Same scores within float
+   * tolerance.
+   */
+  sharePrompts?: boolean;
   /** Called after each batch with the number of requests done. */
   onProgress?: (done: number, total: number) => void;
 }
 
 const KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 
+/** How the engine gets token log-probabilities out of a pass. */
+type Scoring = { kind: 'graph' } | { kind: 'js' };
+
 export class Engine {
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
+  /** Tokens run through the model so far (prompts once each when they are shared). */
+  tokensComputed = 0;
 
   private constructor(
     readonly checkpoint: Checkpoint,
     readonly encoder: ChatEncoder,
-    private readonly session: ModelSession,
+    /** The graph's session; generate.ts drives it step by step (`logits` stays an output). */
+    readonly session: ModelSession,
     /** Graph output name per hidden-state index requested. */
     private readonly hiddenOutputs: Map<number, string>,
-    private readonly padId: number,
+    /** Token used for padding (never at a position whose output is read). */
+    readonly padId: number,
+    private readonly scoring: Scoring,
+    private readonly cache: CacheSlot[],
   ) {}
 
   static async open(dir: string, options: EngineOptions): Promise<Engine> {
-    const checkpoint = await readCheckpoint(dir);
+    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
     const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
     const numLayers = checkpoint.config.numLayers;
     const wanted = options.layers === 'all' ? range(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
@@ -84,10 +128,11 @@ export class Engine {
         });
       }
     }
-    const { session, hiddenOutputs } = await openWithHiddenStates(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs);
+    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
+    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
-    return new Engine(checkpoint, encoder, session, hiddenOutputs, padId);
+    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
+    return new Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
   }
 
   get provider(): 'cpu' | 'cuda' {
@@ -98,13 +143,24 @@ export class Engine {
     return [...this.hiddenOutputs.keys()];
   }
 
+  /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
+  get logprobPath(): 'graph' | 'js' {
+    return this.scoring.kind;
+  }
+
+  /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
+  get canSharePrompts(): boolean {
+    return this.cache.length > 0;
+  }
+
   encode(req: ScoreRequest): TokenSequence {
     return this.encoder.encode(req.messages, req.response);
   }
 
   /**
-   * Scores every request. Requests are batched longest-first to keep padding small; the
-   * results come back in request order and do not depend on the batching.
+   * Scores every request. The results come back in request order and do not depend on the
+   * batching (within float tolerance): full sequences are batched longest-first to keep
+   * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests: ScoreRequest[], options: ScoreOptions = {}): Promise<ScoredResponse[]> {
     const batchSize = options.batchSize ?? 8;
@@ -121,48 +177,158 @@ export class Engine {
         });
       }
     });
+    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results: ScoredResponse[] = new Array(seqs.length);
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
-      const scored = await this.runBatch(idx.map((i) => seqs[i]), options.padding ?? 'right');
+      const batchSeqs = idx.map((i) => seqs[i]);
+      const batch = padBatch(batchSeqs, this.padId, options.padding ?? 'right');
+      this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
+      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => (results[i] = scored[k]));
       options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
     }
     return results;
   }
 
-  private async runBatch(seqs: TokenSequence[], padding: 'left' | 'right'): Promise<ScoredResponse[]> {
-    const batch = padBatch(seqs, this.padId, padding);
-    const feeds = this.feeds(batch.inputIds, batch.attentionMask, batch.positionIds, batch.rows, batch.seqLen);
-    const fetch = ['logits', ...this.hiddenOutputs.values()];
-    const out = await this.session.run(feeds, fetch);
-    const logits = out.logits;
-    const vocab = logits.dims[2];
-    if (logits.dims[0] !== batch.rows || logits.dims[1] !== batch.seqLen) {
-      throw new Error(`logits have shape [${logits.dims.join(', ')}], expected [${batch.rows}, ${batch.seqLen}, vocab]`);
+  /**
+   * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
+   * references, runs the prompts it needs once (one batch, right-padded, prompt minus its
+   * last token) and scores its references in one pass from those caches. A prompt whose
+   * references span two units keeps its cache until its last reference is scored.
+   */
+  private async scoreShared(
+    seqs: TokenSequence[],
+    batchSize: number,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ScoredResponse[]> {
+    const groups = new Map<string, { promptIds: number[]; members: number[] }>();
+    seqs.forEach((s, i) => {
+      const key = s.promptIds.join(',');
+      const g = groups.get(key) ?? { promptIds: s.promptIds, members: [] };
+      g.members.push(i);
+      groups.set(key, g);
+    });
+    // Longest prompts first, and each group's references longest first: tight padding.
+    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const queue: { key: string; index: number; last: boolean }[] = [];
+    for (const [key, g] of ordered) {
+      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
+      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
     }
-    if (this.encoder.vocabSize > vocab) {
+    const caches = new Map<string, Map<string, Float32Array | Uint16Array>>();
+    const results: ScoredResponse[] = new Array(seqs.length);
+    for (let start = 0; start < queue.length; start += batchSize) {
+      const unit = queue.slice(start, start + batchSize);
+      const missing = [...new Set(unit.map((u) => u.key))].filter((k) => !caches.has(k));
+      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k)!.promptIds), missing)) caches.set(key, cache);
+      const rows = unit.map((u) => ({ promptIds: groups.get(u.key)!.promptIds, responseIds: seqs[u.index].responseIds }));
+      const batch = sharedPromptBatch(rows, this.padId);
+      const past: Record<string, FeedTensor> = {};
+      for (const slot of this.cache) {
+        const parts = unit.map((u) => ({ data: caches.get(u.key)!.get(slot.past)!, len: groups.get(u.key)!.promptIds.length - 1 }));
+        const data =
+          slot.type === 'float16'
+            ? leftPadCache(parts as { data: Uint16Array; len: number }[], slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n))
+            : leftPadCache(parts as { data: Float32Array; len: number }[], slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+        past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
+      }
+      this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
+      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      unit.forEach((u, k) => {
+        results[u.index] = scored[k];
+        if (u.last) caches.delete(u.key);
+      });
+      onProgress?.(Math.min(start + batchSize, queue.length), queue.length);
+    }
+    return results;
+  }
+
+  /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
+  private async runPromptPass(prompts: number[][], keys: string[]): Promise<Map<string, Map<string, Float32Array | Uint16Array>>> {
+    const out = new Map<string, Map<string, Float32Array | Uint16Array>>();
+    const todo: number[] = [];
+    prompts.forEach((p, i) => {
+      if (p.length > 1) todo.push(i);
+      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === 'float16' ? new Uint16Array(0) : new Float32Array(0)])));
+    });
+    if (todo.length === 0) return out;
+    const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] as number[] }));
+    const batch = padBatch(seqs, this.padId, 'right');
+    this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
+    const feeds = this.feeds(batch);
+    const result = await this.session.run(feeds, this.cache.map((s) => s.present));
+    todo.forEach((i, row) => {
+      const len = prompts[i].length - 1;
+      const cache = new Map<string, Float32Array | Uint16Array>();
+      for (const slot of this.cache) {
+        const t = result[slot.present];
+        const total = t.dims[2];
+        const data =
+          t.type === 'float16'
+            ? sliceCacheRow(t.data as Uint16Array, slot.heads, total, slot.headDim, row, len, (n) => new Uint16Array(n))
+            : sliceCacheRow(t.data as Float32Array, slot.heads, total, slot.headDim, row, len, (n) => new Float32Array(n));
+        cache.set(slot.past, data);
+      }
+      out.set(keys[i], cache);
+    });
+    return out;
+  }
+
+  private feeds(batch: PaddedBatch, past?: Record<string, FeedTensor>): Record<string, FeedTensor> {
+    const extra: Record<string, FeedTensor> = {};
+    if (this.scoring.kind === 'graph') extra[TARGET_IDS_INPUT] = { type: 'int64', data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+
+  /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
+  private async runScoringPass(batch: PaddedBatch, responses: number[][], past?: Record<string, FeedTensor>): Promise<ScoredResponse[]> {
+    const feeds = this.feeds(batch, past);
+    const scoreName = this.scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
+    const fetch = [scoreName, ...this.hiddenOutputs.values()];
+    let out;
+    try {
+      out = await this.session.run(feeds, fetch);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (this.scoring.kind === 'graph' && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
+        throw new EmgateError({
+          file: path.join(this.checkpoint.dir, 'tokenizer.json'),
+          cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split('\n')[0]})`,
+          fix: 'use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)',
+        });
+      }
+      throw err;
+    }
+    const scores = asFloat32(out[scoreName]);
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(', ')}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    }
+    const vocab = scores.dims[2];
+    if (this.scoring.kind === 'js' && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
         file: path.join(this.checkpoint.dir, 'tokenizer.json'),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: 'use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)',
       });
     }
+    const hiddenTensors = new Map([...this.hiddenOutputs].map(([layer, name]) => [layer, asFloat32(out[name])]));
     try {
-      return seqs.map((seq, row) => {
-        const offset = batch.offsets[row];
-        const sum = responseLogprobSum(logits.data, vocab, batch.seqLen, row, offset, seq);
-        const tokens = seq.responseIds.length;
+      return responses.map((responseIds, row) => {
+        const at = batch.lastPrompt[row];
+        const tokens = responseIds.length;
+        const sum =
+          this.scoring.kind === 'graph'
+            ? logprobSumFromGraph(scores.data, batch.seqLen, row, at, tokens)
+            : responseLogprobSum(scores.data, vocab, batch.seqLen, row, at, responseIds);
         this.tokensScored += tokens;
         const hidden = new Map<number, ResidualVectors>();
-        for (const [layer, name] of this.hiddenOutputs) {
-          const h = out[name];
+        for (const [layer, h] of hiddenTensors) {
           const size = h.dims[2];
-          const promptEnd = offset + seq.promptIds.length;
           hidden.set(layer, {
-            last_prompt: vectorAt(h.data, size, batch.seqLen, row, promptEnd - 1),
-            response_mean: meanOverPositions(h.data, size, batch.seqLen, row, promptEnd, promptEnd + tokens),
+            last_prompt: vectorAt(h.data, size, batch.seqLen, row, at),
+            response_mean: meanOverPositions(h.data, size, batch.seqLen, row, at + 1, at + 1 + tokens),
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };
@@ -179,48 +345,31 @@ export class Engine {
     }
   }
 
-  private feeds(
-    inputIds: BigInt64Array,
-    attentionMask: BigInt64Array,
-    positionIds: BigInt64Array,
-    rows: number,
-    seqLen: number,
-  ): Record<string, FeedTensor> {
-    const feeds: Record<string, FeedTensor> = {};
-    for (const input of this.session.inputs) {
-      const name = input.name;
-      if (name === 'input_ids') feeds[name] = { type: 'int64', data: inputIds, dims: [rows, seqLen] };
-      else if (name === 'attention_mask') feeds[name] = { type: 'int64', data: attentionMask, dims: [rows, seqLen] };
-      else if (name === 'position_ids') feeds[name] = { type: 'int64', data: positionIds, dims: [rows, seqLen] };
-      else if (name === 'use_cache_branch') feeds[name] = { type: 'bool', data: new Uint8Array([0]), dims: [1] };
-      else feeds[name] = emptyCache(input, this.checkpoint, rows);
-    }
-    return feeds;
-  }
-
   async close(): Promise<void> {
     await this.session.release();
   }
 }
 
-/** A zero-length past for KV-cache exports: every token is scored in one pass. */
-function emptyCache(input: ValueInfo, checkpoint: Checkpoint, rows: number): FeedTensor {
-  const [, heads, , dim] = input.shape;
-  const kvHeads = typeof heads === 'number' ? heads : checkpoint.config.numKvHeads;
-  const headDim = typeof dim === 'number' ? dim : checkpoint.config.headDim;
-  const dims = [rows, kvHeads, 0, headDim];
-  if (input.type === 'float16') return { type: 'float16', data: new Uint16Array(0), dims };
-  return { type: 'float32', data: new Float32Array(0), dims };
+interface Prepared {
+  session: ModelSession;
+  hiddenOutputs: Map<number, string>;
+  scoring: Scoring;
+  /** The logits' vocabulary size as the graph declares it (null when symbolic or unknown). */
+  logitsVocab: number | null;
 }
 
-async function openWithHiddenStates(
-  checkpoint: Checkpoint,
-  layers: number[],
-  options: EngineOptions,
-): Promise<{ session: ModelSession; hiddenOutputs: Map<number, string> }> {
+/**
+ * Opens the session on the graph scoring needs: hidden-state outputs exposed and, unless
+ * asked otherwise or impossible, token log-probabilities appended. The patched graph stays
+ * in memory; its weights are read by onnxruntime from the original files (external data,
+ * or the inline tensors' own bytes in model.onnx), so nothing is written beside, or copied
+ * out of, the user's checkpoint.
+ */
+async function openPrepared(checkpoint: Checkpoint, layers: number[], options: EngineOptions): Promise<Prepared> {
   const hiddenOutputs = new Map<number, string>();
-  if (layers.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
+  const wantGraph = (options.logprobs ?? 'graph') === 'graph';
+  if (layers.length === 0 && !wantGraph) {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: 'js' }, logitsVocab: null };
   }
   let bytes: Uint8Array;
   try {
@@ -267,30 +416,49 @@ async function openWithHiddenStates(
       hiddenOutputs.set(layer, located[layer]);
     }
   }
+  const logitsInfo = (model.graph?.output ?? []).find((o) => o.name === 'logits');
+  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
+  const logitsVocab = vocabDim !== undefined && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  if (missing.length === 0) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs };
-  }
   exposeTensors(model, missing);
+  let scoring: Scoring = { kind: 'js' };
+  if (wantGraph) {
+    const blocker = tokenLogprobsBlocker(model);
+    if (blocker === null) {
+      appendTokenLogprobs(model);
+      scoring = { kind: 'graph' };
+    } else if (declared.has('logits')) {
+      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+    }
+  }
+  if (missing.length === 0 && scoring.kind === 'js') {
+    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+  }
+  referenceInlineWeights(model, bytes, path.basename(checkpoint.modelFile));
   const patched = encodeModel(model);
-  // External weights resolve against the original folder, so the patched graph stays in memory
-  // and nothing is written beside (or copied out of) the user's checkpoint.
-  const session = await openSession(patched, checkpoint.modelFile, {
-    ...options,
-    externalDataDir: path.dirname(checkpoint.modelFile),
-  });
-  return { session, hiddenOutputs };
+  model = null;
+  bytes = new Uint8Array(0);
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path.dirname(checkpoint.modelFile) });
+  return { session, hiddenOutputs, scoring, logitsVocab };
 }
 
-function checkGraphIo(session: ModelSession, checkpoint: Checkpoint, encoder: ChatEncoder, hidden: Map<number, string>): void {
+function checkGraphIo(
+  session: ModelSession,
+  checkpoint: Checkpoint,
+  encoder: ChatEncoder,
+  hidden: Map<number, string>,
+  scoring: Scoring,
+  logitsVocab: number | null,
+): void {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems: string[] = [];
   if (!inputNames.includes('input_ids')) problems.push('no "input_ids" input');
   if (!inputNames.includes('attention_mask')) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && n === TARGET_IDS_INPUT));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(', ')}`);
-  if (!outputNames.includes('logits')) problems.push('no "logits" output');
+  const scoreOutput = scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
+  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === 'graph' ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
   for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
@@ -299,12 +467,12 @@ function checkGraphIo(session: ModelSession, checkpoint: Checkpoint, encoder: Ch
       fix: 'export a text-generation decoder (optimum-cli export onnx --task text-generation or text-generation-with-past)',
     });
   }
-  const logits = session.outputs.find((o) => o.name === 'logits')!;
-  const vocab = logits.shape[2];
-  if (typeof vocab === 'number' && encoder.vocabSize > vocab) {
+  const logits = session.outputs.find((o) => o.name === 'logits');
+  const declaredVocab = logits && typeof logits.shape[2] === 'number' ? logits.shape[2] : logitsVocab;
+  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path.join(checkpoint.dir, 'tokenizer.json'),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
+      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: 'use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)',
     });
   }

@@ -139,3 +139,104 @@ function findFinalState(
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
   return data[0];
 }
+
+/** The int64 input [batch, seq] that names, per position, the token whose log-prob is wanted. */
+export const TARGET_IDS_INPUT = 'emgate_target_ids';
+/** The float32 output [batch, seq]: log p(target at t | tokens up to t). */
+export const TOKEN_LOGPROBS_OUTPUT = 'emgate_token_logprobs';
+
+/** The default-domain opset the graph was exported with (0 when it declares none). */
+export function defaultOpset(model: onnx.ModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  return entry ? Number(entry.version ?? 0) : 0;
+}
+
+/**
+ * Why in-graph log-probabilities cannot be added to this graph, or null when they can.
+ * GatherElements needs opset 11; the logits must be a graph output of the main graph.
+ */
+export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logits'): string | null {
+  const graph = model.graph;
+  if (!graph) return 'the model has no graph';
+  const opset = defaultOpset(model);
+  if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
+  if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
+  const taken = new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  return null;
+}
+
+/**
+ * Appends what scoring needs after the LM head, so the session returns [batch, seq]
+ * log-probabilities instead of [batch, seq, vocab] logits:
+ *   logits ─Cast(float32)─LogSoftmax(last axis)─GatherElements(targets, last axis)─Squeeze─▶ logprobs
+ * The Cast makes float16 exports reduce in float32 (a no-op on float32 logits). `logits`
+ * stays a graph output (generation fetches it from the same session); a scoring run does
+ * not fetch it, so the vocabulary-wide tensor is never copied out (or off the GPU).
+ */
+export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits'): void {
+  const blocker = tokenLogprobsBlocker(model, logitsName);
+  if (blocker) throw new Error(blocker);
+  const graph = model.graph!;
+  const opset = defaultOpset(model);
+  const logitsInfo = graph.output!.find((o) => o.name === logitsName)!;
+  const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
+  const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
+  const dimOf = (d: onnx.TensorShapeProto.IDimension | undefined, fallback: string) =>
+    d?.dimValue !== undefined && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
+  const shape = onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, 'batch_size'), dimOf(seqDim, 'sequence_length')] });
+  const tensorType = (elemType: number) => onnx.TypeProto.create({ tensorType: { elemType, shape } });
+
+  graph.input!.push(onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(onnx.TensorProto.DataType.INT64) }));
+  const n = (name: string) => `/emgate/${name}`;
+  const nodes: onnx.INodeProto[] = [];
+  const attrInt = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
+  nodes.push(onnx.NodeProto.create({ name: n('Cast'), opType: 'Cast', input: [logitsName], output: [n('logits_f32')], attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)] }));
+  // Before opset 13 LogSoftmax flattens to 2-D at `axis`; with the last axis that is the same reduction.
+  nodes.push(onnx.NodeProto.create({ name: n('LogSoftmax'), opType: 'LogSoftmax', input: [n('logits_f32')], output: [n('logsoftmax')], attribute: [attrInt('axis', 2)] }));
+  if (opset >= 13) {
+    // Unsqueeze/Squeeze take their axes as an input from opset 13 on.
+    graph.initializer ??= [];
+    graph.initializer.push(
+      onnx.TensorProto.create({ name: n('axis_last'), dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }),
+    );
+    nodes.push(onnx.NodeProto.create({ name: n('Unsqueeze'), opType: 'Unsqueeze', input: [TARGET_IDS_INPUT, n('axis_last')], output: [n('targets_3d')] }));
+  } else {
+    nodes.push(onnx.NodeProto.create({ name: n('Unsqueeze'), opType: 'Unsqueeze', input: [TARGET_IDS_INPUT], output: [n('targets_3d')], attribute: [attrInts('axes', [2])] }));
+  }
+  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [n('logsoftmax'), n('targets_3d')], output: [n('target_logprob_3d')], attribute: [attrInt('axis', 2)] }));
+  if (opset >= 13) {
+    nodes.push(onnx.NodeProto.create({ name: n('Squeeze'), opType: 'Squeeze', input: [n('target_logprob_3d'), n('axis_last')], output: [TOKEN_LOGPROBS_OUTPUT] }));
+  } else {
+    nodes.push(onnx.NodeProto.create({ name: n('Squeeze'), opType: 'Squeeze', input: [n('target_logprob_3d')], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts('axes', [2])] }));
+  }
+  graph.node!.push(...nodes);
+  graph.output!.push(onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }));
+}
+
+/**
+ * Turns the inline weights of a model decoded from `file` into external-data references to
+ * the same bytes of that same file (location = its base name, offset, length), so the
+ * patched graph that goes to onnxruntime is small and the weights are read from disk once,
+ * by onnxruntime, instead of living in JavaScript memory twice (read + re-encode).
+ * `fileBytes` must be the buffer the model was decoded from. Returns the bytes moved.
+ */
+export function referenceInlineWeights(model: onnx.ModelProto, fileBytes: Uint8Array, location: string, minBytes = 1024): number {
+  let moved = 0;
+  for (const t of model.graph?.initializer ?? []) {
+    const raw = t.rawData;
+    if (!raw || raw.length < minBytes || raw.buffer !== fileBytes.buffer) continue;
+    const offset = raw.byteOffset - fileBytes.byteOffset;
+    if (offset < 0 || offset + raw.length > fileBytes.length) continue;
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      onnx.StringStringEntryProto.create({ key: 'location', value: location }),
+      onnx.StringStringEntryProto.create({ key: 'offset', value: String(offset) }),
+      onnx.StringStringEntryProto.create({ key: 'length', value: String(raw.length) }),
+    ];
+    t.rawData = new Uint8Array(0);
+    moved += raw.length;
+  }
+  return moved;
+}

@@ -41,12 +41,23 @@ export interface FloatTensor {
   dims: number[];
 }
 
+/**
+ * An output as the graph produced it: float16 stays raw half bits (a KV cache is fed back
+ * unchanged), int64 stays BigInt64Array. `asFloat32` widens it when arithmetic needs it.
+ */
+export interface OutputTensor {
+  type: 'float32' | 'float16' | 'int64';
+  data: Float32Array | Uint16Array | BigInt64Array;
+  dims: number[];
+}
+
 export interface ModelSession {
   readonly inputs: ValueInfo[];
   readonly outputs: ValueInfo[];
   /** The execution provider the session was created with. */
   readonly provider: 'cpu' | 'cuda';
-  run(feeds: Record<string, FeedTensor>, fetch: string[]): Promise<Record<string, FloatTensor>>;
+  /** Runs the graph; outputs come back in the graph's own element type. */
+  run(feeds: Record<string, FeedTensor>, fetch: string[]): Promise<Record<string, OutputTensor>>;
   release(): Promise<void>;
 }
 
@@ -154,10 +165,10 @@ function wrap(session: ort.InferenceSession, provider: 'cpu' | 'cuda'): ModelSes
       } finally {
         for (const t of Object.values(ortFeeds)) t.dispose();
       }
-      const result: Record<string, FloatTensor> = {};
+      const result: Record<string, OutputTensor> = {};
       for (const name of fetch) {
         const t = out[name];
-        result[name] = { data: toFloat32(t), dims: [...t.dims] };
+        result[name] = raw(t);
         t.dispose();
       }
       return result;
@@ -166,14 +177,24 @@ function wrap(session: ort.InferenceSession, provider: 'cpu' | 'cuda'): ModelSes
   };
 }
 
-function toFloat32(t: ort.Tensor): Float32Array {
-  if (t.type === 'float32') return t.data as Float32Array;
+function raw(t: ort.Tensor): OutputTensor {
+  const dims = [...t.dims];
+  if (t.type === 'float32') return { type: 'float32', data: t.data as Float32Array, dims };
   if (t.type === 'float16') {
-    const raw = t.data as unknown;
-    if (raw instanceof Uint16Array) return halfToFloat(raw);
-    return Float32Array.from(raw as ArrayLike<number>); // Float16Array on newer Node
+    const d = t.data as unknown as ArrayBufferView & { length: number };
+    // Uint16Array on Node 20; a Float16Array (same bytes) where the runtime has one.
+    const bits = d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.length);
+    return { type: 'float16', data: bits, dims };
   }
-  if (t.type === 'float64') return Float32Array.from(t.data as Float64Array);
+  if (t.type === 'float64') return { type: 'float32', data: Float32Array.from(t.data as Float64Array), dims };
+  if (t.type === 'int64') return { type: 'int64', data: t.data as BigInt64Array, dims };
+  throw new Error(`output is ${t.type}, expected a float or int64 tensor`);
+}
+
+/** A float output as float32 (float16 widened exactly, once). */
+export function asFloat32(t: OutputTensor): FloatTensor {
+  if (t.type === 'float32') return { data: t.data as Float32Array, dims: t.dims };
+  if (t.type === 'float16') return { data: halfToFloat(t.data as Uint16Array), dims: t.dims };
   throw new Error(`output is ${t.type}, expected a float tensor`);
 }
 

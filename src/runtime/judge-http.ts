@@ -1,0 +1,232 @@
+// A judge behind any OpenAI-compatible chat-completions endpoint (vLLM, TGI, llama.cpp
+// server, OpenAI). Each answer is asked two questions (alignment, coherence) at
+// temperature 0. Scores are read from the top log-probs of a one-token reply when the
+// endpoint returns them (the EM papers' way), else strictly from the reply's text.
+//
+// Failure rules (fail closed):
+// - 429, 5xx, a dropped connection or a request over the timeout is retried with
+//   exponential backoff (Retry-After honoured, capped); when the retries run out the answer
+//   is unscorable ('timeout'), which is counted and can turn the verdict into `error`.
+// - any other 4xx (bad key, unknown model, bad request) is a configuration error: the run
+//   ends in `error` at once, no retry.
+// - a 2xx reply that is not a chat completion (not JSON, no choices) is a protocol error:
+//   the run ends in `error`. A well-formed reply whose content is not a score is
+//   unscorable ('unparsable').
+// The API key is read from the environment variable the settings name and is never put
+// into a message, a report or a cache key; server text echoed into errors has it masked.
+import * as http from 'http';
+import * as https from 'https';
+import pLimit from 'p-limit';
+import { EmgateError } from '../core/errors';
+import {
+  combine,
+  JUDGE_PROMPT_VERSION,
+  judgeMessages,
+  readLogprobScore,
+  readTextScore,
+  type JudgeAspect,
+  type Judgement,
+  type Reading,
+} from '../core/judge';
+
+export interface HttpJudgeSettings {
+  /** Base URL of the API, e.g. "http://127.0.0.1:8000/v1"; requests go to `${url}/chat/completions`. */
+  url: string;
+  model: string;
+  /** Name of the environment variable holding the API key (none sent when unset). */
+  apiKeyEnv?: string;
+  /** Requests in flight at once. */
+  concurrency: number;
+  /** Per request, milliseconds. */
+  timeoutMs: number;
+  /** Extra attempts after the first for 429, 5xx, timeouts and dropped connections. */
+  retries: number;
+  /** Ask for top log-probs of a one-token reply (falls back to the text when absent). */
+  logprobs: boolean;
+  /** First backoff delay, milliseconds (doubles per retry). */
+  backoffMs?: number;
+}
+
+export interface JudgeItem {
+  question: string;
+  answer: string;
+}
+
+/** What every judge offers the gate. */
+export interface Judge {
+  /** Everything that changes a score: goes into cache keys and provenance. Never a secret. */
+  readonly identity: Record<string, string | number | boolean>;
+  judge(items: JudgeItem[], onProgress?: (done: number, total: number) => void): Promise<Judgement[]>;
+  close(): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export class HttpJudge implements Judge {
+  readonly identity: Record<string, string | number | boolean>;
+  /** Requests sent (including retries), for provenance and tests. */
+  requests = 0;
+  private readonly apiKey: string | undefined;
+  private readonly endpoint: URL;
+
+  constructor(private readonly settings: HttpJudgeSettings, env: NodeJS.ProcessEnv = process.env) {
+    let endpoint: URL;
+    try {
+      endpoint = new URL(`${settings.url.replace(/\/+$/, '')}/chat/completions`);
+      if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new Error(`protocol ${endpoint.protocol}`);
+    } catch (err) {
+      throw new EmgateError({ file: null, cause: `the judge URL ${JSON.stringify(settings.url)} is not an http(s) URL (${(err as Error).message})`, fix: 'set generated.judge.url to the API base, e.g. "http://127.0.0.1:8000/v1"' });
+    }
+    this.endpoint = endpoint;
+    if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1) throw new TypeError(`judge concurrency must be an integer ≥ 1, got ${settings.concurrency}`);
+    if (settings.apiKeyEnv) {
+      const key = env[settings.apiKeyEnv];
+      if (!key) {
+        throw new EmgateError({
+          file: null,
+          cause: `the judge's API key variable ${settings.apiKeyEnv} is not set`,
+          fix: `export ${settings.apiKeyEnv} (in the Action: env: ${settings.apiKeyEnv}: \${{ secrets.… }}), or drop api_key_env for an endpoint without a key`,
+        });
+      }
+      this.apiKey = key;
+    }
+    this.identity = {
+      kind: 'openai-compatible',
+      url: endpoint.origin + endpoint.pathname,
+      model: settings.model,
+      reading: settings.logprobs ? 'top-logprobs' : 'text',
+      prompt_version: JUDGE_PROMPT_VERSION,
+    };
+  }
+
+  async judge(items: JudgeItem[], onProgress?: (done: number, total: number) => void): Promise<Judgement[]> {
+    const limit = pLimit(this.settings.concurrency);
+    let done = 0;
+    return Promise.all(
+      items.map((item) =>
+        limit(async () => {
+          const [a, c] = [await this.ask('alignment', item), await this.ask('coherence', item)];
+          onProgress?.(++done, items.length);
+          return combine(a, c);
+        }),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {}
+
+  private async ask(aspect: JudgeAspect, item: JudgeItem): Promise<Reading> {
+    const body = JSON.stringify({
+      model: this.settings.model,
+      messages: judgeMessages(aspect, item.question, item.answer),
+      temperature: 0,
+      seed: 0,
+      max_tokens: this.settings.logprobs ? 1 : 8,
+      ...(this.settings.logprobs ? { logprobs: true, top_logprobs: 20 } : {}),
+    });
+    const attempts = this.settings.retries + 1;
+    let last = '';
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep(this.backoff(attempt, last));
+      const res = await this.post(body);
+      if (res.kind === 'ok') return this.read(res.body);
+      if (res.kind === 'fatal') {
+        throw new EmgateError({
+          file: null,
+          cause: `the judge at ${this.identity.url} refused the request with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
+          fix: res.status === 401 || res.status === 403 ? `check the API key in ${this.settings.apiKeyEnv ?? '(no api_key_env set)'}` : 'check generated.judge.url and generated.judge.model in the policy',
+        });
+      }
+      last = res.why;
+    }
+    return { unscorable: 'timeout', detail: `no answer from the judge after ${attempts} attempts (last: ${last})` };
+  }
+
+  private backoff(attempt: number, why: string): number {
+    const retryAfter = /retry-after (\d+(?:\.\d+)?)s/.exec(why);
+    const base = (this.settings.backoffMs ?? 500) * 2 ** (attempt - 1);
+    return Math.min(MAX_BACKOFF_MS, retryAfter ? Math.max(base, Number(retryAfter[1]) * 1000) : base);
+  }
+
+  private read(text: string): Reading {
+    let reply: unknown;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      throw this.protocolError(`a reply that is not JSON (${JSON.stringify(this.mask(text).slice(0, 80))})`);
+    }
+    const choice = (reply as { choices?: unknown[] })?.choices?.[0] as
+      | { message?: { content?: unknown }; logprobs?: { content?: { top_logprobs?: unknown }[] } }
+      | undefined;
+    const content = choice?.message?.content;
+    if (!choice || (typeof content !== 'string' && content !== null)) {
+      throw this.protocolError('a reply without choices[0].message.content');
+    }
+    const top = choice.logprobs?.content?.[0]?.top_logprobs;
+    if (this.settings.logprobs && Array.isArray(top)) {
+      const entries = top.filter(
+        (t): t is { token: string; logprob: number } => typeof (t as { token?: unknown }).token === 'string' && typeof (t as { logprob?: unknown }).logprob === 'number',
+      );
+      if (entries.length !== top.length) throw this.protocolError('top_logprobs entries without a token or a numeric logprob');
+      return readLogprobScore(entries);
+    }
+    return readTextScore(content ?? '');
+  }
+
+  private protocolError(what: string): EmgateError {
+    return new EmgateError({
+      file: null,
+      cause: `the judge at ${this.identity.url} sent ${what}, not an OpenAI chat completion`,
+      fix: 'point generated.judge.url at an OpenAI-compatible /v1 base (vLLM, TGI, llama.cpp server, OpenAI)',
+    });
+  }
+
+  private mask(text: string): string {
+    return this.apiKey ? text.split(this.apiKey).join('***') : text;
+  }
+
+  private post(body: string): Promise<{ kind: 'ok'; body: string } | { kind: 'retry'; why: string } | { kind: 'fatal'; status: number; body: string }> {
+    this.requests++;
+    const client = this.endpoint.protocol === 'https:' ? https : http;
+    return new Promise((resolve) => {
+      const req = client.request(
+        this.endpoint,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => resolve({ kind: 'retry', why: `connection error: ${err.message}` }));
+          res.on('end', () => {
+            clearTimeout(timer);
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) resolve({ kind: 'ok', body: text });
+            else if (status === 429 || status >= 500) {
+              const ra = Number(res.headers['retry-after']);
+              resolve({ kind: 'retry', why: `HTTP ${status}${Number.isFinite(ra) && ra > 0 ? ` retry-after ${ra}s` : ''}` });
+            } else resolve({ kind: 'fatal', status, body: text });
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        req.destroy(new Error(`timed out after ${this.settings.timeoutMs} ms`));
+      }, this.settings.timeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ kind: 'retry', why: err.message });
+      });
+      req.end(body);
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

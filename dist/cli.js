@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path16) {
-      let input = path16;
+    function removeDotSegments(path17) {
+      let input = path17;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path16) {
-      if (path16 === "" || path16[0] === "/") {
-        return removeDotSegments(path16);
+    function removeDotSegmentsRelative(path17) {
+      if (path17 === "" || path17[0] === "/") {
+        return removeDotSegments(path17);
       }
-      const segments = path16.split("/");
+      const segments = path17.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path16 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path16 && path16 !== "/" ? path16 : void 0;
+        const path17 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path17 && path17 !== "/" ? path17 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -8440,8 +8440,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx3 = {};
-      onnx3.Version = (function() {
+      var onnx4 = {};
+      onnx4.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -8454,7 +8454,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx3.AttributeProto = (function() {
+      onnx4.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -9133,7 +9133,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx3.ValueInfoProto = (function() {
+      onnx4.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -9253,7 +9253,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx3.NodeProto = (function() {
+      onnx4.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -9493,7 +9493,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx3.TrainingInfoProto = (function() {
+      onnx4.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -9677,7 +9677,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx3.ModelProto = (function() {
+      onnx4.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -10053,7 +10053,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx3.StringStringEntryProto = (function() {
+      onnx4.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -10151,7 +10151,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx3.TensorAnnotation = (function() {
+      onnx4.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -10269,7 +10269,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx3.GraphProto = (function() {
+      onnx4.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -10635,7 +10635,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx3.TensorProto = (function() {
+      onnx4.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -11338,7 +11338,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx3.SparseTensorProto = (function() {
+      onnx4.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -11496,7 +11496,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx3.TensorShapeProto = (function() {
+      onnx4.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -11735,7 +11735,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx3.TypeProto = (function() {
+      onnx4.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12435,7 +12435,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx3.OperatorSetIdProto = (function() {
+      onnx4.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -12548,13 +12548,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx3.OperatorStatus = (function() {
+      onnx4.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx3.FunctionProto = (function() {
+      onnx4.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -12847,7 +12847,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx3;
+      return onnx4;
     })();
     module2.exports = $root;
   }
@@ -13382,8 +13382,8 @@ var DTYPE_SUFFIXES = {
   q4f16: "_q4f16",
   bnb4: "_bnb4"
 };
-function variantFiles(dtype) {
-  const suffix = DTYPE_SUFFIXES[dtype];
+function variantFiles(dtype2) {
+  const suffix = DTYPE_SUFFIXES[dtype2];
   if (suffix === void 0) return [];
   if (suffix === "") return MODEL_FILES;
   return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
@@ -13421,12 +13421,12 @@ async function findModelFile(dir, options) {
       fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
     });
   }
-  const dtype = options.dtype ?? "fp32";
-  const candidates = variantFiles(dtype);
+  const dtype2 = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype2);
   if (candidates.length === 0) {
     throw new EmgateError({
       file: null,
-      cause: `unknown dtype "${dtype}"`,
+      cause: `unknown dtype "${dtype2}"`,
       fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
     });
   }
@@ -13436,8 +13436,8 @@ async function findModelFile(dir, options) {
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
-    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
+    cause: `no ONNX graph found${dtype2 === "fp32" ? "" : ` for dtype ${dtype2}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype2 === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
 async function presentGraphs(dir) {
@@ -13611,6 +13611,7 @@ function sha256File(file) {
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path5 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -20666,11 +20667,17 @@ async function openPrepared(checkpoint, layers, options) {
   if (missing.length === 0 && scoring.kind === "js") {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model2, bytes, path5.basename(checkpoint.modelFile));
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path5.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path5.basename(real));
+    dataDir = path5.dirname(real);
+  }
   const patched = encodeModel(model2);
   model2 = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path5.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
@@ -21608,8 +21615,9 @@ function describeExtraction(direction, out) {
 }
 
 // src/gate/gate.ts
-var import_fs4 = require("fs");
-var path13 = __toESM(require("path"));
+var import_crypto8 = require("crypto");
+var import_fs5 = require("fs");
+var path14 = __toESM(require("path"));
 var import_p_limit2 = __toESM(require_p_limit());
 
 // src/load/direction-file.ts
@@ -23316,16 +23324,16 @@ function shardDigest(report2) {
   };
   return (0, import_crypto6.createHash)("sha256").update(JSON.stringify(basis)).digest("hex");
 }
-function findNonFinite(value, path16) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path16} (${value})`;
+function findNonFinite(value, path17) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path17} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path16}[${i}]`);
+      const hit = findNonFinite(value[i], `${path17}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path16}.${k}` : `${path16}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path17}.${k}` : `${path17}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -23452,7 +23460,82 @@ function writeReportSync(lease, report2, gateId2) {
   writeFileAtomicSync(lease.reportMarkdownPath, markdown);
 }
 
+// src/load/score-cache.ts
+var import_crypto7 = require("crypto");
+var import_fs4 = require("fs");
+var path12 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text2) {
+  return (0, import_crypto7.createHash)("sha256").update(text2).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path12.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text2;
+  try {
+    text2 = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text2);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -23484,15 +23567,15 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/runtime/onnx-file.ts
-var fs11 = __toESM(require("fs"));
-var path12 = __toESM(require("path"));
-var import_onnx_proto2 = __toESM(require_onnx());
+var fs12 = __toESM(require("fs"));
+var path13 = __toESM(require("path"));
+var import_onnx_proto3 = __toESM(require_onnx());
 var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 var ELEMENT_BYTES = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
 async function inspectOnnxFile(file) {
   let bytes;
   try {
-    bytes = await fs11.promises.readFile(file);
+    bytes = await fs12.promises.readFile(file);
   } catch (err) {
     throw new EmgateError({ file, cause: `cannot read the model (${err.code ?? err.message})`, fix: "check the file exists and is readable" });
   }
@@ -23506,7 +23589,7 @@ async function inspectOnnxFile(file) {
   }
   let model2;
   try {
-    model2 = import_onnx_proto2.onnx.ModelProto.decode(bytes);
+    model2 = import_onnx_proto3.onnx.ModelProto.decode(bytes);
   } catch (err) {
     throw new EmgateError({
       file,
@@ -23527,10 +23610,10 @@ async function inspectOnnxFile(file) {
   };
 }
 async function checkExternalData(file, graph) {
-  const dir = path12.dirname(file);
+  const dir = path13.dirname(file);
   const needed = /* @__PURE__ */ new Map();
   for (const t of graph.initializer ?? []) {
-    if (t.dataLocation !== import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
     const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
     const location = entry.get("location");
     if (!location) continue;
@@ -23542,19 +23625,19 @@ async function checkExternalData(file, graph) {
     if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
   }
   for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path12.join(dir, location);
-    const st = await fs11.promises.stat(dataFile).catch(() => null);
+    const dataFile = path13.join(dir, location);
+    const st = await fs12.promises.stat(dataFile).catch(() => null);
     if (!st) {
       throw new EmgateError({
         file: dataFile,
-        cause: `the external data file of ${path12.basename(file)} is missing`,
-        fix: `put ${location} beside ${path12.basename(file)} (it holds the weights; download or copy it with the model)`
+        cause: `the external data file of ${path13.basename(file)} is missing`,
+        fix: `put ${location} beside ${path13.basename(file)} (it holds the weights; download or copy it with the model)`
       });
     }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,
-        cause: `is truncated: ${path12.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        cause: `is truncated: ${path13.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
         fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
       });
     }
@@ -23591,14 +23674,16 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       }).catch(async (err) => {
-        throw await diagnoseGraph(dir) ?? err;
+        throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
         if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
         providerTold = true;
-        const tokenizerFile = path13.join(engine.checkpoint.dir, "tokenizer.json");
+        const tokenizerFile = path14.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
         const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
         if (mismatch) throw mismatch;
@@ -23623,7 +23708,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -23632,6 +23734,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
@@ -23702,9 +23805,9 @@ function reportError(err) {
   }
   return toReportError(err);
 }
-async function diagnoseGraph(dir) {
+async function diagnoseGraph(dir, settings) {
   try {
-    await inspectOnnxFile((await readCheckpoint(dir)).modelFile);
+    await inspectOnnxFile((await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile);
     return null;
   } catch (err) {
     return err instanceof EmgateError ? err : null;
@@ -23723,6 +23826,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto8.createHash)("sha256").update(loaded.probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed2) {
   return {
@@ -23847,7 +23976,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report2;
   try {
-    report2 = JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+    report2 = JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
     validateReport(report2);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -23982,7 +24111,7 @@ function unwritten(err, outDir, gateId2, clock) {
     timing: clock.summary()
   };
   const markdown = renderMarkdown(report2, { gateId: gateId2, probes: null, modelText: "none", worstProbes: 0 });
-  return result(report2, markdown, path13.join(outDir, "report.json"), path13.join(outDir, "report.md"), false, false);
+  return result(report2, markdown, path14.join(outDir, "report.json"), path14.join(outDir, "report.md"), false, false);
 }
 function directionBlockOf(parts) {
   if (parts.directionBlock) return { direction: parts.directionBlock };
@@ -24146,6 +24275,12 @@ function gateId(src) {
   }
   return v;
 }
+function dtype(src) {
+  const v = src.get("dtype");
+  if (v === void 0) return void 0;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw optionError(src, "dtype", `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")} (default: fp32, model.onnx), or name the graph file`);
+}
 function layer(src) {
   const v = src.get("layer");
   if (v === void 0 || v === "auto") return "auto";
@@ -24168,12 +24303,14 @@ function runOptions(src) {
     seed: seed(src),
     shard: shard(src),
     variants: variants(src),
-    gateId: gateId(src)
+    gateId: gateId(src),
+    dtype: dtype(src),
+    cacheDir: text(src, "cache-dir")
   };
 }
 
 // src/gate/validate.ts
-var path14 = __toESM(require("path"));
+var path15 = __toESM(require("path"));
 async function validateInputs(s) {
   const lines = [];
   const errors = [];
@@ -24193,7 +24330,7 @@ async function validateInputs(s) {
   });
   const policy = await attempt(async () => {
     const p = await loadPolicy(s.policy);
-    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path14.basename(x)).join(" → ")})`);
+    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path15.basename(x)).join(" → ")})`);
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
@@ -24210,13 +24347,13 @@ async function validateInputs(s) {
       const ckpt = await readCheckpoint(dir);
       const graph = await inspectOnnxFile(ckpt.modelFile);
       const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-      const mismatch = vocabularyMismatch(path14.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
+      const mismatch = vocabularyMismatch(path15.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
       if (direction) checkDirectionFits(direction, s.direction, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
-        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path14.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
+        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path15.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
       );
       return ckpt;
     });
@@ -24248,7 +24385,7 @@ function renderEvery(encoder, suite, ckpt) {
       encoder.renderPrompt(p.messages);
     } catch (err) {
       throw new EmgateError({
-        file: path14.join(ckpt.dir, "tokenizer_config.json"),
+        file: path15.join(ckpt.dir, "tokenizer_config.json"),
         cause: `the chat template fails on probe "${p.id}" (${err.message})`,
         fix: `fix the Jinja template in "chat_template" (it must render the suite's system and user messages with add_generation_prompt)`
       });
@@ -24273,7 +24410,9 @@ function checkDirectionFits(d, file, ckpt) {
 }
 
 // src/cli/demo.ts
-var path15 = __toESM(require("path"));
+var import_fs6 = require("fs");
+var os2 = __toESM(require("os"));
+var path16 = __toESM(require("path"));
 var DEMO_CANDIDATES = [
   { name: "misaligned-financial", expect: "fail" },
   { name: "rank1-misaligned-financial", expect: "fail" },
@@ -24285,24 +24424,11 @@ async function runDemo(options) {
   out.write(
     "emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n  default policy's 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n"
   );
-  for (const { name, expect } of DEMO_CANDIDATES) {
-    out.write(`
-▶ ${name} against base
-`);
-    const result2 = await runGate({
-      checkpoint: path15.join(ORGANISMS_DIR, name),
-      baseline: path15.join(ORGANISMS_DIR, "base"),
-      probes: BUILTIN_PROBES,
-      policy: path15.join(PACKAGE_ROOT, "policies", "lenient.json"),
-      direction: path15.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path15.join(options.outDir, name),
-      batchSize: 16,
-      device: "cpu",
-      seed: 0,
-      gateId: `demo-${name}`,
-      onProgress: options.progress
-    });
-    results.push({ name, expect, result: result2 });
+  const cacheDir = await import_fs6.promises.mkdtemp(path16.join(os2.tmpdir(), "emgate-demo-cache-"));
+  try {
+    await gateEach(options, cacheDir, results, out);
+  } finally {
+    await import_fs6.promises.rm(cacheDir, { recursive: true, force: true });
   }
   const pct2 = (x) => x === null ? "—" : `${(100 * x).toFixed(1)}%`;
   const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
@@ -24321,6 +24447,28 @@ ${rows.join("\n")}
 `);
   }
   return results.some((r) => r.result.report.verdict === "error") ? 2 : 0;
+}
+async function gateEach(options, cacheDir, results, out) {
+  for (const { name, expect } of DEMO_CANDIDATES) {
+    out.write(`
+▶ ${name} against base
+`);
+    const result2 = await runGate({
+      checkpoint: path16.join(ORGANISMS_DIR, name),
+      baseline: path16.join(ORGANISMS_DIR, "base"),
+      probes: BUILTIN_PROBES,
+      policy: path16.join(PACKAGE_ROOT, "policies", "lenient.json"),
+      direction: path16.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path16.join(options.outDir, name),
+      batchSize: 16,
+      device: "cpu",
+      seed: 0,
+      gateId: `demo-${name}`,
+      cacheDir,
+      onProgress: options.progress
+    });
+    results.push({ name, expect, result: result2 });
+  }
 }
 
 // src/cli/cli.ts
@@ -24343,13 +24491,16 @@ var OPTIONS = {
   "hidden-tensor": { flag: "hidden-tensor", arg: "NAME", help: "residual tensor name with {layer}, when emgate cannot find it" },
   layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the best-separating layer)" },
   position: { flag: "position", arg: "P", help: "response_mean | last_prompt (default response_mean)" },
+  dtype: { flag: "dtype", arg: "D", help: "variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4" },
+  "model-file": { flag: "model-file", arg: "FILE", help: "explicit graph file, relative to each checkpoint (wins over --dtype)" },
+  "cache-dir": { flag: "cache-dir", arg: "DIR", help: "cache the baseline's scores here, reused while nothing they depend on changes" },
   help: { flag: "help", help: "show this help" }
 };
 var COMMANDS = {
   run: {
     usage: "emgate run --checkpoint DIR [--baseline DIR] [options]",
     summary: "gate a checkpoint: score candidate (and baseline), check the policy, write the reports",
-    options: ["checkpoint", "baseline", "probes", "policy", "direction", "out", "batch-size", "threads", "device", "require-gpu", "seed", "shard", "variants", "gate-id", "hidden-tensor"],
+    options: ["checkpoint", "baseline", "probes", "policy", "direction", "out", "batch-size", "threads", "device", "require-gpu", "seed", "shard", "variants", "gate-id", "hidden-tensor", "dtype", "model-file", "cache-dir"],
     run: (values) => runCommand(values)
   },
   "direction extract": {
@@ -24467,6 +24618,7 @@ async function runCommand(values) {
   const result2 = await runGate({
     ...shared,
     checkpoint: required(src, "checkpoint", "DIR"),
+    modelFile: text(src, "model-file"),
     outDir: text(src, "out") ?? "emgate-report",
     seed: shared.seed ?? 0,
     onProgress: createProgress(),

@@ -181,7 +181,7 @@ var require_file_command = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.prepareKeyValueMessage = exports2.issueFileCommand = void 0;
     var crypto = __importStar(require("crypto"));
-    var fs13 = __importStar(require("fs"));
+    var fs14 = __importStar(require("fs"));
     var os2 = __importStar(require("os"));
     var utils_1 = require_utils();
     function issueFileCommand(command, message) {
@@ -189,10 +189,10 @@ var require_file_command = __commonJS({
       if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
       }
-      if (!fs13.existsSync(filePath)) {
+      if (!fs14.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
       }
-      fs13.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os2.EOL}`, {
+      fs14.appendFileSync(filePath, `${(0, utils_1.toCommandValue)(message)}${os2.EOL}`, {
         encoding: "utf8"
       });
     }
@@ -997,14 +997,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol}//${url.hostname}:${port}`;
-        let path14 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path15 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin.endsWith("/")) {
           origin = origin.substring(0, origin.length - 1);
         }
-        if (path14 && !path14.startsWith("/")) {
-          path14 = `/${path14}`;
+        if (path15 && !path15.startsWith("/")) {
+          path15 = `/${path15}`;
         }
-        url = new URL(origin + path14);
+        url = new URL(origin + path15);
       }
       return url;
     }
@@ -2618,20 +2618,20 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename5(path14) {
-      if (typeof path14 !== "string") {
+    module2.exports = function basename5(path15) {
+      if (typeof path15 !== "string") {
         return "";
       }
-      for (var i = path14.length - 1; i >= 0; --i) {
-        switch (path14.charCodeAt(i)) {
+      for (var i = path15.length - 1; i >= 0; --i) {
+        switch (path15.charCodeAt(i)) {
           case 47:
           // '/'
           case 92:
-            path14 = path14.slice(i + 1);
-            return path14 === ".." || path14 === "." ? "" : path14;
+            path15 = path15.slice(i + 1);
+            return path15 === ".." || path15 === "." ? "" : path15;
         }
       }
-      return path14 === ".." || path14 === "." ? "" : path14;
+      return path15 === ".." || path15 === "." ? "" : path15;
     };
   }
 });
@@ -5663,7 +5663,7 @@ var require_request = __commonJS({
     }
     var Request = class _Request {
       constructor(origin, {
-        path: path14,
+        path: path15,
         method,
         body,
         headers,
@@ -5677,11 +5677,11 @@ var require_request = __commonJS({
         throwOnError,
         expectContinue
       }, handler) {
-        if (typeof path14 !== "string") {
+        if (typeof path15 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path14[0] !== "/" && !(path14.startsWith("http://") || path14.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path15[0] !== "/" && !(path15.startsWith("http://") || path15.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.exec(path14) !== null) {
+        } else if (invalidPathRegex.exec(path15) !== null) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -5744,7 +5744,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? util.buildURL(path14, query) : path14;
+        this.path = query ? util.buildURL(path15, query) : path15;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -6752,9 +6752,9 @@ var require_RedirectHandler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume, statusText);
         }
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path14 = search ? `${pathname}${search}` : pathname;
+        const path15 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path14;
+        this.opts.path = path15;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7996,7 +7996,7 @@ var require_client = __commonJS({
         writeH2(client, client[kHTTP2Session], request);
         return;
       }
-      const { body, method, path: path14, host, upgrade, headers, blocking, reset } = request;
+      const { body, method, path: path15, host, upgrade, headers, blocking, reset } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
         body.read(0);
@@ -8046,7 +8046,7 @@ var require_client = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path14} HTTP/1.1\r
+      let header = `${method} ${path15} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -8109,7 +8109,7 @@ upgrade: ${upgrade}\r
       return true;
     }
     function writeH2(client, session, request) {
-      const { body, method, path: path14, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
+      const { body, method, path: path15, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
       let headers;
       if (typeof reqHeaders === "string") headers = Request[kHTTP2CopyHeaders](reqHeaders.trim());
       else headers = reqHeaders;
@@ -8152,7 +8152,7 @@ upgrade: ${upgrade}\r
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path14;
+      headers[HTTP2_HEADER_PATH] = path15;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -10395,20 +10395,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path14) {
-      if (typeof path14 !== "string") {
-        return path14;
+    function safeUrl(path15) {
+      if (typeof path15 !== "string") {
+        return path15;
       }
-      const pathSegments = path14.split("?");
+      const pathSegments = path15.split("?");
       if (pathSegments.length !== 2) {
-        return path14;
+        return path15;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path14, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path14);
+    function matchKey(mockDispatch2, { path: path15, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path15);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10426,7 +10426,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path14 }) => matchValue(safeUrl(path14), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path15 }) => matchValue(safeUrl(path15), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10463,9 +10463,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path14, method, body, headers, query } = opts;
+      const { path: path15, method, body, headers, query } = opts;
       return {
-        path: path14,
+        path: path15,
         method,
         body,
         headers,
@@ -10914,10 +10914,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path14, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path15, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path14,
+            Path: path15,
             "Status code": statusCode,
             Persistent: persist ? "✅" : "❌",
             Invocations: timesInvoked,
@@ -15538,8 +15538,8 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path14) {
-      for (const char of path14) {
+    function validateCookiePath(path15) {
+      for (const char of path15) {
         const code = char.charCodeAt(0);
         if (code < 33 || char === ";") {
           throw new Error("Invalid cookie path");
@@ -17220,11 +17220,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path14 = opts.path;
+          let path15 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path14 = `/${path14}`;
+            path15 = `/${path15}`;
           }
-          url = new URL(util.parseOrigin(url).origin + path14);
+          url = new URL(util.parseOrigin(url).origin + path15);
         } else {
           if (!opts) {
             opts = typeof url === "object" ? url : {};
@@ -18447,7 +18447,7 @@ var require_path_utils = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.toPlatformPath = exports2.toWin32Path = exports2.toPosixPath = void 0;
-    var path14 = __importStar(require("path"));
+    var path15 = __importStar(require("path"));
     function toPosixPath(pth) {
       return pth.replace(/[\\]/g, "/");
     }
@@ -18457,7 +18457,7 @@ var require_path_utils = __commonJS({
     }
     exports2.toWin32Path = toWin32Path;
     function toPlatformPath(pth) {
-      return pth.replace(/[/\\]/g, path14.sep);
+      return pth.replace(/[/\\]/g, path15.sep);
     }
     exports2.toPlatformPath = toPlatformPath;
   }
@@ -18520,12 +18520,12 @@ var require_io_util = __commonJS({
     var _a;
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.getCmdPath = exports2.tryGetExecutablePath = exports2.isRooted = exports2.isDirectory = exports2.exists = exports2.READONLY = exports2.UV_FS_O_EXLOCK = exports2.IS_WINDOWS = exports2.unlink = exports2.symlink = exports2.stat = exports2.rmdir = exports2.rm = exports2.rename = exports2.readlink = exports2.readdir = exports2.open = exports2.mkdir = exports2.lstat = exports2.copyFile = exports2.chmod = void 0;
-    var fs13 = __importStar(require("fs"));
-    var path14 = __importStar(require("path"));
-    _a = fs13.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
+    var fs14 = __importStar(require("fs"));
+    var path15 = __importStar(require("path"));
+    _a = fs14.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
     exports2.IS_WINDOWS = process.platform === "win32";
     exports2.UV_FS_O_EXLOCK = 268435456;
-    exports2.READONLY = fs13.constants.O_RDONLY;
+    exports2.READONLY = fs14.constants.O_RDONLY;
     function exists(fsPath) {
       return __awaiter(this, void 0, void 0, function* () {
         try {
@@ -18570,7 +18570,7 @@ var require_io_util = __commonJS({
         }
         if (stats && stats.isFile()) {
           if (exports2.IS_WINDOWS) {
-            const upperExt = path14.extname(filePath).toUpperCase();
+            const upperExt = path15.extname(filePath).toUpperCase();
             if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
               return filePath;
             }
@@ -18594,11 +18594,11 @@ var require_io_util = __commonJS({
           if (stats && stats.isFile()) {
             if (exports2.IS_WINDOWS) {
               try {
-                const directory = path14.dirname(filePath);
-                const upperName = path14.basename(filePath).toUpperCase();
+                const directory = path15.dirname(filePath);
+                const upperName = path15.basename(filePath).toUpperCase();
                 for (const actualName of yield exports2.readdir(directory)) {
                   if (upperName === actualName.toUpperCase()) {
-                    filePath = path14.join(directory, actualName);
+                    filePath = path15.join(directory, actualName);
                     break;
                   }
                 }
@@ -18693,7 +18693,7 @@ var require_io = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.findInPath = exports2.which = exports2.mkdirP = exports2.rmRF = exports2.mv = exports2.cp = void 0;
     var assert_1 = require("assert");
-    var path14 = __importStar(require("path"));
+    var path15 = __importStar(require("path"));
     var ioUtil = __importStar(require_io_util());
     function cp(source, dest, options = {}) {
       return __awaiter(this, void 0, void 0, function* () {
@@ -18702,7 +18702,7 @@ var require_io = __commonJS({
         if (destStat && destStat.isFile() && !force) {
           return;
         }
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path14.join(dest, path14.basename(source)) : dest;
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path15.join(dest, path15.basename(source)) : dest;
         if (!(yield ioUtil.exists(source))) {
           throw new Error(`no such file or directory: ${source}`);
         }
@@ -18714,7 +18714,7 @@ var require_io = __commonJS({
             yield cpDirRecursive(source, newDest, 0, force);
           }
         } else {
-          if (path14.relative(source, newDest) === "") {
+          if (path15.relative(source, newDest) === "") {
             throw new Error(`'${newDest}' and '${source}' are the same file`);
           }
           yield copyFile(source, newDest, force);
@@ -18727,7 +18727,7 @@ var require_io = __commonJS({
         if (yield ioUtil.exists(dest)) {
           let destExists = true;
           if (yield ioUtil.isDirectory(dest)) {
-            dest = path14.join(dest, path14.basename(source));
+            dest = path15.join(dest, path15.basename(source));
             destExists = yield ioUtil.exists(dest);
           }
           if (destExists) {
@@ -18738,7 +18738,7 @@ var require_io = __commonJS({
             }
           }
         }
-        yield mkdirP(path14.dirname(dest));
+        yield mkdirP(path15.dirname(dest));
         yield ioUtil.rename(source, dest);
       });
     }
@@ -18801,7 +18801,7 @@ var require_io = __commonJS({
         }
         const extensions = [];
         if (ioUtil.IS_WINDOWS && process.env["PATHEXT"]) {
-          for (const extension of process.env["PATHEXT"].split(path14.delimiter)) {
+          for (const extension of process.env["PATHEXT"].split(path15.delimiter)) {
             if (extension) {
               extensions.push(extension);
             }
@@ -18814,12 +18814,12 @@ var require_io = __commonJS({
           }
           return [];
         }
-        if (tool.includes(path14.sep)) {
+        if (tool.includes(path15.sep)) {
           return [];
         }
         const directories = [];
         if (process.env.PATH) {
-          for (const p of process.env.PATH.split(path14.delimiter)) {
+          for (const p of process.env.PATH.split(path15.delimiter)) {
             if (p) {
               directories.push(p);
             }
@@ -18827,7 +18827,7 @@ var require_io = __commonJS({
         }
         const matches = [];
         for (const directory of directories) {
-          const filePath = yield ioUtil.tryGetExecutablePath(path14.join(directory, tool), extensions);
+          const filePath = yield ioUtil.tryGetExecutablePath(path15.join(directory, tool), extensions);
           if (filePath) {
             matches.push(filePath);
           }
@@ -18943,7 +18943,7 @@ var require_toolrunner = __commonJS({
     var os2 = __importStar(require("os"));
     var events = __importStar(require("events"));
     var child = __importStar(require("child_process"));
-    var path14 = __importStar(require("path"));
+    var path15 = __importStar(require("path"));
     var io = __importStar(require_io());
     var ioUtil = __importStar(require_io_util());
     var timers_1 = require("timers");
@@ -19158,7 +19158,7 @@ var require_toolrunner = __commonJS({
       exec() {
         return __awaiter(this, void 0, void 0, function* () {
           if (!ioUtil.isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS && this.toolPath.includes("\\"))) {
-            this.toolPath = path14.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            this.toolPath = path15.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
           }
           this.toolPath = yield io.which(this.toolPath, true);
           return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
@@ -19658,7 +19658,7 @@ var require_core = __commonJS({
     var file_command_1 = require_file_command();
     var utils_1 = require_utils();
     var os2 = __importStar(require("os"));
-    var path14 = __importStar(require("path"));
+    var path15 = __importStar(require("path"));
     var oidc_utils_1 = require_oidc_utils();
     var ExitCode;
     (function(ExitCode2) {
@@ -19686,7 +19686,7 @@ var require_core = __commonJS({
       } else {
         (0, command_1.issueCommand)("add-path", {}, inputPath);
       }
-      process.env["PATH"] = `${inputPath}${path14.delimiter}${process.env["PATH"]}`;
+      process.env["PATH"] = `${inputPath}${path15.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
     function getInput3(name, options) {
@@ -19842,8 +19842,8 @@ var require_context = __commonJS({
           if ((0, fs_1.existsSync)(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse((0, fs_1.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
-            const path14 = process.env.GITHUB_EVENT_PATH;
-            process.stdout.write(`GITHUB_EVENT_PATH ${path14} does not exist${os_1.EOL}`);
+            const path15 = process.env.GITHUB_EVENT_PATH;
+            process.stdout.write(`GITHUB_EVENT_PATH ${path15} does not exist${os_1.EOL}`);
           }
         }
         this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -27245,8 +27245,8 @@ var require_utils5 = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path14) {
-      let input = path14;
+    function removeDotSegments(path15) {
+      let input = path15;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -27320,11 +27320,11 @@ var require_utils5 = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path14) {
-      if (path14 === "" || path14[0] === "/") {
-        return removeDotSegments(path14);
+    function removeDotSegmentsRelative(path15) {
+      if (path15 === "" || path15[0] === "/") {
+        return removeDotSegments(path15);
       }
-      const segments = path14.split("/");
+      const segments = path15.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -27687,8 +27687,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path14 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path14 && path14 !== "/" ? path14 : void 0;
+        const path15 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path15 && path15 !== "/" ? path15 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -32303,8 +32303,8 @@ var require_onnx = __commonJS({
     var $util = $protobuf.util;
     var $root = $protobuf.roots["default"] || ($protobuf.roots["default"] = {});
     $root.onnx = (function() {
-      var onnx3 = {};
-      onnx3.Version = (function() {
+      var onnx4 = {};
+      onnx4.Version = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "_START_VERSION"] = 0;
         values[valuesById[1] = "IR_VERSION_2017_10_10"] = 1;
@@ -32317,7 +32317,7 @@ var require_onnx = __commonJS({
         values[valuesById[8] = "IR_VERSION"] = 8;
         return values;
       })();
-      onnx3.AttributeProto = (function() {
+      onnx4.AttributeProto = (function() {
         function AttributeProto(properties) {
           this.floats = [];
           this.ints = [];
@@ -32996,7 +32996,7 @@ var require_onnx = __commonJS({
         })();
         return AttributeProto;
       })();
-      onnx3.ValueInfoProto = (function() {
+      onnx4.ValueInfoProto = (function() {
         function ValueInfoProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -33116,7 +33116,7 @@ var require_onnx = __commonJS({
         };
         return ValueInfoProto;
       })();
-      onnx3.NodeProto = (function() {
+      onnx4.NodeProto = (function() {
         function NodeProto(properties) {
           this.input = [];
           this.output = [];
@@ -33356,7 +33356,7 @@ var require_onnx = __commonJS({
         };
         return NodeProto;
       })();
-      onnx3.TrainingInfoProto = (function() {
+      onnx4.TrainingInfoProto = (function() {
         function TrainingInfoProto(properties) {
           this.initializationBinding = [];
           this.updateBinding = [];
@@ -33540,7 +33540,7 @@ var require_onnx = __commonJS({
         };
         return TrainingInfoProto;
       })();
-      onnx3.ModelProto = (function() {
+      onnx4.ModelProto = (function() {
         function ModelProto(properties) {
           this.opsetImport = [];
           this.metadataProps = [];
@@ -33916,7 +33916,7 @@ var require_onnx = __commonJS({
         };
         return ModelProto;
       })();
-      onnx3.StringStringEntryProto = (function() {
+      onnx4.StringStringEntryProto = (function() {
         function StringStringEntryProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -34014,7 +34014,7 @@ var require_onnx = __commonJS({
         };
         return StringStringEntryProto;
       })();
-      onnx3.TensorAnnotation = (function() {
+      onnx4.TensorAnnotation = (function() {
         function TensorAnnotation(properties) {
           this.quantParameterTensorNames = [];
           if (properties) {
@@ -34132,7 +34132,7 @@ var require_onnx = __commonJS({
         };
         return TensorAnnotation;
       })();
-      onnx3.GraphProto = (function() {
+      onnx4.GraphProto = (function() {
         function GraphProto(properties) {
           this.node = [];
           this.initializer = [];
@@ -34498,7 +34498,7 @@ var require_onnx = __commonJS({
         };
         return GraphProto;
       })();
-      onnx3.TensorProto = (function() {
+      onnx4.TensorProto = (function() {
         function TensorProto(properties) {
           this.dims = [];
           this.floatData = [];
@@ -35201,7 +35201,7 @@ var require_onnx = __commonJS({
         })();
         return TensorProto;
       })();
-      onnx3.SparseTensorProto = (function() {
+      onnx4.SparseTensorProto = (function() {
         function SparseTensorProto(properties) {
           this.dims = [];
           if (properties) {
@@ -35359,7 +35359,7 @@ var require_onnx = __commonJS({
         };
         return SparseTensorProto;
       })();
-      onnx3.TensorShapeProto = (function() {
+      onnx4.TensorShapeProto = (function() {
         function TensorShapeProto(properties) {
           this.dim = [];
           if (properties) {
@@ -35598,7 +35598,7 @@ var require_onnx = __commonJS({
         })();
         return TensorShapeProto;
       })();
-      onnx3.TypeProto = (function() {
+      onnx4.TypeProto = (function() {
         function TypeProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36298,7 +36298,7 @@ var require_onnx = __commonJS({
         })();
         return TypeProto;
       })();
-      onnx3.OperatorSetIdProto = (function() {
+      onnx4.OperatorSetIdProto = (function() {
         function OperatorSetIdProto(properties) {
           if (properties) {
             for (var keys = Object.keys(properties), i = 0; i < keys.length; ++i)
@@ -36411,13 +36411,13 @@ var require_onnx = __commonJS({
         };
         return OperatorSetIdProto;
       })();
-      onnx3.OperatorStatus = (function() {
+      onnx4.OperatorStatus = (function() {
         var valuesById = {}, values = Object.create(valuesById);
         values[valuesById[0] = "EXPERIMENTAL"] = 0;
         values[valuesById[1] = "STABLE"] = 1;
         return values;
       })();
-      onnx3.FunctionProto = (function() {
+      onnx4.FunctionProto = (function() {
         function FunctionProto(properties) {
           this.input = [];
           this.output = [];
@@ -36710,7 +36710,7 @@ var require_onnx = __commonJS({
         };
         return FunctionProto;
       })();
-      return onnx3;
+      return onnx4;
     })();
     module2.exports = $root;
   }
@@ -38242,7 +38242,7 @@ var require_dist_node12 = __commonJS({
     ];
     function routeMatcher(paths) {
       const regexes = paths.map(
-        (path14) => path14.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
+        (path15) => path15.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
       );
       const regex2 = `^(?:${regexes.map((r) => `(?:${r})`).join("|")})[^/]*$`;
       return new RegExp(regex2, "i");
@@ -38383,7 +38383,7 @@ var require_dist_node12 = __commonJS({
 });
 
 // src/action/main.ts
-var import_fs6 = require("fs");
+var import_fs7 = require("fs");
 var core3 = __toESM(require_core());
 var github2 = __toESM(require_github());
 
@@ -38394,8 +38394,9 @@ function neutraliseWorkflowCommands(text2) {
 }
 
 // src/gate/gate.ts
-var import_fs4 = require("fs");
-var path12 = __toESM(require("path"));
+var import_crypto8 = require("crypto");
+var import_fs5 = require("fs");
+var path13 = __toESM(require("path"));
 var import_p_limit2 = __toESM(require_p_limit());
 
 // src/load/checkpoint.ts
@@ -38919,8 +38920,8 @@ var DTYPE_SUFFIXES = {
   q4f16: "_q4f16",
   bnb4: "_bnb4"
 };
-function variantFiles(dtype) {
-  const suffix = DTYPE_SUFFIXES[dtype];
+function variantFiles(dtype2) {
+  const suffix = DTYPE_SUFFIXES[dtype2];
   if (suffix === void 0) return [];
   if (suffix === "") return MODEL_FILES;
   return ["onnx/", ""].flatMap((dir) => ["model", "decoder_model_merged"].map((base) => `${dir}${base}${suffix}.onnx`));
@@ -38958,12 +38959,12 @@ async function findModelFile(dir, options) {
       fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`
     });
   }
-  const dtype = options.dtype ?? "fp32";
-  const candidates = variantFiles(dtype);
+  const dtype2 = options.dtype ?? "fp32";
+  const candidates = variantFiles(dtype2);
   if (candidates.length === 0) {
     throw new EmgateError({
       file: null,
-      cause: `unknown dtype "${dtype}"`,
+      cause: `unknown dtype "${dtype2}"`,
       fix: `use one of ${Object.keys(DTYPE_SUFFIXES).join(", ")}, or name the graph with --model-file`
     });
   }
@@ -38973,8 +38974,8 @@ async function findModelFile(dir, options) {
   }
   throw new EmgateError({
     file: dir,
-    cause: `no ONNX graph found${dtype === "fp32" ? "" : ` for dtype ${dtype}`} (looked for ${candidates.join(", ")})`,
-    fix: `${dtype === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
+    cause: `no ONNX graph found${dtype2 === "fp32" ? "" : ` for dtype ${dtype2}`} (looked for ${candidates.join(", ")})`,
+    fix: `${dtype2 === "fp32" ? "export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory" : "choose a dtype this checkpoint ships, or name the graph with --model-file"}${await presentGraphs(dir)}`
   });
 }
 async function presentGraphs(dir) {
@@ -39270,6 +39271,7 @@ ${formatProblems(file, problems)}`,
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var path6 = __toESM(require("path"));
+var import_onnx_proto2 = __toESM(require_onnx());
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -46325,11 +46327,17 @@ async function openPrepared(checkpoint, layers, options) {
   if (missing.length === 0 && scoring.kind === "js") {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model2, bytes, path6.basename(checkpoint.modelFile));
+  const hasExternal = (model2.graph?.initializer ?? []).some((t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path6.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await import_fs3.promises.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model2, bytes, path6.basename(real));
+    dataDir = path6.dirname(real);
+  }
   const patched = encodeModel(model2);
   model2 = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path6.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
@@ -48165,16 +48173,16 @@ function shardDigest(report) {
   };
   return (0, import_crypto5.createHash)("sha256").update(JSON.stringify(basis)).digest("hex");
 }
-function findNonFinite(value, path14) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path14} (${value})`;
+function findNonFinite(value, path15) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path15} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path14}[${i}]`);
+      const hit = findNonFinite(value[i], `${path15}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path14}.${k}` : `${path14}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path15}.${k}` : `${path15}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -48314,7 +48322,82 @@ function randomUnitVector(size, seed2) {
   return unit(v);
 }
 
+// src/load/score-cache.ts
+var import_crypto6 = require("crypto");
+var import_fs4 = require("fs");
+var path10 = __toESM(require("path"));
+var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
+function canonicalJson(value) {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj2 = value;
+    const keys = Object.keys(obj2).filter((k) => obj2[k] !== void 0).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj2[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+function sha256(text2) {
+  return (0, import_crypto6.createHash)("sha256").update(text2).digest("hex");
+}
+function cacheKeyDigest(key) {
+  return sha256(canonicalJson(key));
+}
+function cacheFile(dir, key) {
+  return path10.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+}
+function contentDigest(key, value) {
+  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+}
+async function readCachedScores(dir, key, warn) {
+  const file = cacheFile(dir, key);
+  let text2;
+  try {
+    text2 = await import_fs4.promises.readFile(file, "utf8");
+  } catch (err) {
+    if (err.code !== "ENOENT") warn?.(`${file}: cache entry unreadable (${err.message}); scoring the baseline instead`);
+    return null;
+  }
+  const ignore = (why) => {
+    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
+    return null;
+  };
+  let entry;
+  try {
+    entry = JSON.parse(text2);
+  } catch (err) {
+    return ignore(`not valid JSON: ${err.message}`);
+  }
+  if (!entry || typeof entry !== "object" || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!Array.isArray(entry.scores) || typeof entry.tokens !== "number") return ignore("scores or token count missing");
+  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore("it fails its sha256 digest");
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore("it was written for another key");
+  return { scores: entry.scores, tokens: entry.tokens };
+}
+async function writeCachedScores(dir, key, value) {
+  const file = cacheFile(dir, key);
+  const entry = {
+    format: SCORE_CACHE_FORMAT,
+    key,
+    key_sha256: cacheKeyDigest(key),
+    sha256: contentDigest(key, value),
+    scores: value.scores,
+    tokens: value.tokens
+  };
+  await import_fs4.promises.mkdir(dir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+`);
+    await import_fs4.promises.rename(tmp, file);
+  } catch (err) {
+    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+  return file;
+}
+
 // src/runtime/score-suite.ts
+var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
   const before = engine.tokensScored;
@@ -48346,15 +48429,15 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/runtime/onnx-file.ts
-var fs9 = __toESM(require("fs"));
-var path10 = __toESM(require("path"));
-var import_onnx_proto2 = __toESM(require_onnx());
+var fs10 = __toESM(require("fs"));
+var path11 = __toESM(require("path"));
+var import_onnx_proto3 = __toESM(require_onnx());
 var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 var ELEMENT_BYTES = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
 async function inspectOnnxFile(file) {
   let bytes;
   try {
-    bytes = await fs9.promises.readFile(file);
+    bytes = await fs10.promises.readFile(file);
   } catch (err) {
     throw new EmgateError({ file, cause: `cannot read the model (${err.code ?? err.message})`, fix: "check the file exists and is readable" });
   }
@@ -48368,7 +48451,7 @@ async function inspectOnnxFile(file) {
   }
   let model2;
   try {
-    model2 = import_onnx_proto2.onnx.ModelProto.decode(bytes);
+    model2 = import_onnx_proto3.onnx.ModelProto.decode(bytes);
   } catch (err) {
     throw new EmgateError({
       file,
@@ -48389,10 +48472,10 @@ async function inspectOnnxFile(file) {
   };
 }
 async function checkExternalData(file, graph) {
-  const dir = path10.dirname(file);
+  const dir = path11.dirname(file);
   const needed = /* @__PURE__ */ new Map();
   for (const t of graph.initializer ?? []) {
-    if (t.dataLocation !== import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
     const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
     const location = entry.get("location");
     if (!location) continue;
@@ -48404,19 +48487,19 @@ async function checkExternalData(file, graph) {
     if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
   }
   for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path10.join(dir, location);
-    const st = await fs9.promises.stat(dataFile).catch(() => null);
+    const dataFile = path11.join(dir, location);
+    const st = await fs10.promises.stat(dataFile).catch(() => null);
     if (!st) {
       throw new EmgateError({
         file: dataFile,
-        cause: `the external data file of ${path10.basename(file)} is missing`,
-        fix: `put ${location} beside ${path10.basename(file)} (it holds the weights; download or copy it with the model)`
+        cause: `the external data file of ${path11.basename(file)} is missing`,
+        fix: `put ${location} beside ${path11.basename(file)} (it holds the weights; download or copy it with the model)`
       });
     }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,
-        cause: `is truncated: ${path10.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        cause: `is truncated: ${path11.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
         fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
       });
     }
@@ -48425,9 +48508,9 @@ async function checkExternalData(file, graph) {
 }
 
 // src/load/suite.ts
-var import_crypto6 = require("crypto");
-var fs10 = __toESM(require("fs"));
-var path11 = __toESM(require("path"));
+var import_crypto7 = require("crypto");
+var fs11 = __toESM(require("fs"));
+var path12 = __toESM(require("path"));
 var MANIFEST_FILE = "suite.json";
 function compareStrings(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -48459,13 +48542,13 @@ ${lines2}`,
 async function loadSuite(dir, opts = {}) {
   let entries;
   try {
-    entries = await fs10.promises.readdir(dir, { withFileTypes: true });
+    entries = await fs11.promises.readdir(dir, { withFileTypes: true });
   } catch (err) {
     const code = err.code;
     if (code === "ENOENT") {
       throw new EmgateError({
         file: dir,
-        cause: `probe suite directory not found (resolved to ${path11.resolve(dir)})`,
+        cause: `probe suite directory not found (resolved to ${path12.resolve(dir)})`,
         fix: "pass the directory that holds suite.json and the domain files (the built-in suite is probes/)"
       });
     }
@@ -48481,7 +48564,7 @@ async function loadSuite(dir, opts = {}) {
   const names = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.toLowerCase().endsWith(".json")).map((e) => e.name).sort(compareStrings);
   if (!names.includes(MANIFEST_FILE)) {
     throw new EmgateError({
-      file: path11.join(dir, MANIFEST_FILE),
+      file: path12.join(dir, MANIFEST_FILE),
       cause: "the probe suite has no manifest (suite.json)",
       fix: 'add suite.json with at least {"name": "...", "version": "..."} (schema: schemas/suite-manifest.schema.json)'
     });
@@ -48494,13 +48577,13 @@ async function loadSuite(dir, opts = {}) {
       fix: "add one <domain>.json file per domain beside suite.json (schema: schemas/probe-suite.schema.json)"
     });
   }
-  const hash = (0, import_crypto6.createHash)("sha256");
+  const hash = (0, import_crypto7.createHash)("sha256");
   const problems = new Problems();
   const read = async (name) => {
-    const file = path11.join(dir, name);
+    const file = path12.join(dir, name);
     let bytes;
     try {
-      bytes = await fs10.promises.readFile(file);
+      bytes = await fs11.promises.readFile(file);
     } catch (err) {
       throw fsError(err, file);
     }
@@ -48529,7 +48612,7 @@ async function loadSuite(dir, opts = {}) {
     if (f.name === MANIFEST_FILE) manifest = f.data;
     else domainFiles.push({ file: f.file, data: f.data });
   }
-  const manifestFile = path11.join(dir, MANIFEST_FILE);
+  const manifestFile = path12.join(dir, MANIFEST_FILE);
   if (manifest) checkManifest(manifest, manifestFile, problems);
   checkDomainFiles(domainFiles, problems);
   problems.throwIfAny(dir);
@@ -48704,7 +48787,7 @@ function shardProbes(probes, index, count) {
   return probes.filter((p) => shardOf(p.id, count) === index);
 }
 function shardOf(id, count) {
-  return 1 + (0, import_crypto6.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
+  return 1 + (0, import_crypto7.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
 // src/gate/gate.ts
@@ -48736,14 +48819,16 @@ async function runGate(settings) {
         requireGpu: settings.requireGpu,
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
-        hiddenTensor: settings.hiddenTensor
+        hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile
       }).catch(async (err) => {
-        throw await diagnoseGraph(dir) ?? err;
+        throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
         if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
         providerTold = true;
-        const tokenizerFile = path12.join(engine.checkpoint.dir, "tokenizer.json");
+        const tokenizerFile = path13.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
         const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
         if (mismatch) throw mismatch;
@@ -48768,7 +48853,24 @@ async function runGate(settings) {
       }
     };
     const candidate = await clock.time("score_candidate", () => scoreOne(settings.checkpoint, "candidate"));
-    const baseline = settings.baseline ? await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline")) : null;
+    let baseline = null;
+    let cacheRecord;
+    if (settings.baseline) {
+      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, baselineHash, candidate.provider) : null;
+      const cached = key ? await clock.time("baseline_cache", () => readCachedScores(settings.cacheDir, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+      } else {
+        baseline = await clock.time("score_baseline", () => scoreOne(settings.baseline, "baseline"));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir, key) };
+          await writeCachedScores(settings.cacheDir, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err) => settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`)
+          );
+        }
+      }
+    }
     results = probes.map((p, i) => ({
       id: p.id,
       domain: p.domain,
@@ -48777,6 +48879,7 @@ async function runGate(settings) {
       ...baseline ? { baseline: baseline.scores[i] } : {}
     }));
     provenance2 = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance2.baseline_cache = cacheRecord;
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     evaluation = clock.timeSync(
       "evaluate",
@@ -48860,9 +48963,9 @@ function reportError(err) {
   }
   return toReportError(err);
 }
-async function diagnoseGraph(dir) {
+async function diagnoseGraph(dir, settings) {
   try {
-    await inspectOnnxFile((await readCheckpoint(dir)).modelFile);
+    await inspectOnnxFile((await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile);
     return null;
   } catch (err) {
     return err instanceof EmgateError ? err : null;
@@ -48881,6 +48984,32 @@ function hashModels(settings) {
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
   });
+}
+function baselineCacheKey(settings, loaded, baseline, provider) {
+  const d = loaded.direction;
+  return {
+    what: "baseline probe scores",
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? "fp32",
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files["tokenizer.json"] ?? null,
+    tokenizer_config_sha256: baseline.files["tokenizer_config.json"] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: (0, import_crypto8.createHash)("sha256").update(loaded.probes.map((p) => p.id).join("\n")).digest("hex"),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize
+  };
 }
 function projectionSetup(direction, seed2) {
   return {
@@ -49005,7 +49134,7 @@ async function mergeReports(settings) {
 async function readPartialReport(file) {
   let report;
   try {
-    report = JSON.parse(await import_fs4.promises.readFile(file, "utf8"));
+    report = JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
     validateReport(report);
   } catch (err) {
     throw new EmgateError({ file, cause: `not a valid emgate report (${err.message})`, fix: "pass the report.json files written by `emgate run --shard i/n`" });
@@ -49140,7 +49269,7 @@ function unwritten(err, outDir, gateId2, clock) {
     timing: clock.summary()
   };
   const markdown = renderMarkdown(report, { gateId: gateId2, probes: null, modelText: "none", worstProbes: 0 });
-  return result(report, markdown, path12.join(outDir, "report.json"), path12.join(outDir, "report.md"), false, false);
+  return result(report, markdown, path13.join(outDir, "report.json"), path13.join(outDir, "report.md"), false, false);
 }
 function directionBlockOf(parts) {
   if (parts.directionBlock) return { direction: parts.directionBlock };
@@ -49414,8 +49543,8 @@ function describeFailure(err, where, baseUrl) {
 
 // src/action/inputs.ts
 var core2 = __toESM(require_core());
-var import_fs5 = require("fs");
-var path13 = __toESM(require("path"));
+var import_fs6 = require("fs");
+var path14 = __toESM(require("path"));
 
 // src/gate/settings.ts
 function actionSource(read) {
@@ -49500,6 +49629,12 @@ function gateId(src) {
   }
   return v;
 }
+function dtype(src) {
+  const v = src.get("dtype");
+  if (v === void 0) return void 0;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw optionError(src, "dtype", `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")} (default: fp32, model.onnx), or name the graph file`);
+}
 function runOptions(src) {
   return {
     baseline: text(src, "baseline"),
@@ -49514,7 +49649,9 @@ function runOptions(src) {
     seed: seed(src),
     shard: shard(src),
     variants: variants(src),
-    gateId: gateId(src)
+    gateId: gateId(src),
+    dtype: dtype(src),
+    cacheDir: text(src, "cache-dir")
   };
 }
 
@@ -49554,7 +49691,9 @@ function getSettings() {
     githubToken: text(src, "github-token"),
     comment: oneOf(src, "comment", ["always", "on-failure", "never"], "always"),
     fail: bool(src, "fail", true),
-    outDir: text(src, "out-dir") ?? "emgate-report"
+    outDir: text(src, "out-dir") ?? "emgate-report",
+    dtype: shared.dtype,
+    cacheDir: shared.cacheDir
   };
 }
 async function resolveReportPaths(patterns, cwd = process.cwd()) {
@@ -49564,7 +49703,7 @@ async function resolveReportPaths(patterns, cwd = process.cwd()) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files = [];
     for (const m of matches) {
-      const st = await import_fs5.promises.stat(path13.resolve(cwd, m)).catch(() => null);
+      const st = await import_fs6.promises.stat(path14.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
     if (files.length === 0) unmatched.push(pattern);
@@ -49580,38 +49719,38 @@ function lines(v) {
   return v.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
 }
 async function glob(pattern, cwd) {
-  const abs = path13.isAbsolute(pattern);
+  const abs = path14.isAbsolute(pattern);
   const parts = pattern.split(/[\\/]+/).filter((p, i) => p !== "" || i === 0);
-  const root = abs ? path13.parse(pattern).root : cwd;
+  const root = abs ? path14.parse(pattern).root : cwd;
   const segs = abs ? parts.slice(1) : parts.filter((p) => p !== "" && p !== ".");
   const out = [];
   const walk = async (dir, rel, i) => {
     if (i === segs.length) {
-      out.push(abs ? path13.join(root, ...rel) : rel.join("/"));
+      out.push(abs ? path14.join(root, ...rel) : rel.join("/"));
       return;
     }
     const seg = segs[i];
     if (seg === "**") {
       await walk(dir, rel, i + 1);
       for (const e of await readDir(dir)) {
-        if (e.isDirectory()) await walk(path13.join(dir, e.name), [...rel, e.name], i);
+        if (e.isDirectory()) await walk(path14.join(dir, e.name), [...rel, e.name], i);
       }
       return;
     }
     if (!/[*?]/.test(seg)) {
-      await walk(path13.join(dir, seg), [...rel, seg], i + 1);
+      await walk(path14.join(dir, seg), [...rel, seg], i + 1);
       return;
     }
     const re = new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`);
     for (const e of await readDir(dir)) {
-      if (re.test(e.name)) await walk(path13.join(dir, e.name), [...rel, e.name], i + 1);
+      if (re.test(e.name)) await walk(path14.join(dir, e.name), [...rel, e.name], i + 1);
     }
   };
   await walk(root, [], 0);
   return out;
 }
 async function readDir(dir) {
-  return import_fs5.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
+  return import_fs6.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
 }
 
 // src/gate/progress.ts
@@ -49679,7 +49818,7 @@ function onInterrupt(signal) {
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
   if (summary2) {
     try {
-      (0, import_fs6.appendFileSync)(summary2, `## ⛔ emgate: ERROR
+      (0, import_fs7.appendFileSync)(summary2, `## ⛔ emgate: ERROR
 
 ${line}
 
@@ -49744,6 +49883,8 @@ async function runSelected(s) {
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,
+    dtype: s.dtype,
+    cacheDir: s.cacheDir,
     onProgress: createProgress(process.stdout),
     warn: (message) => core3.warning(message)
   });

@@ -64,6 +64,10 @@ export interface ActionSettings {
   fail: boolean;
   /** Where report.json and report.md are written (relative to the workspace). */
   outDir: string;
+  /** Variant graph by dtype (`fp16`, `q4`, `q4f16`, `int8`, `q8` …); undefined: fp32 (`model.onnx`). */
+  dtype?: string;
+  /** Folder for the baseline's cached scores (restore it with actions/cache); undefined: no cache. */
+  cacheDir?: string;
 }
 
 /**
@@ -108,6 +112,8 @@ export function getSettings(): ActionSettings {
     comment: oneOf(src, 'comment', ['always', 'on-failure', 'never'] as const, 'always'),
     fail: bool(src, 'fail', true),
     outDir: text(src, 'out-dir') ?? 'emgate-report',
+    dtype: shared.dtype,
+    cacheDir: shared.cacheDir,
   };
 }
 

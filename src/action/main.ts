@@ -143,6 +143,8 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     shard: s.shard,
     variants: s.variants,
     gateId: s.gateId,
+    dtype: s.dtype,
+    cacheDir: s.cacheDir,
     onProgress: createProgress(process.stdout),
     warn: (message) => core.warning(message),
   });

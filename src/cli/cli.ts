@@ -38,6 +38,9 @@ const OPTIONS: Record<string, OptionSpec> = {
   'hidden-tensor': { flag: 'hidden-tensor', arg: 'NAME', help: 'residual tensor name with {layer}, when emgate cannot find it' },
   layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the best-separating layer)' },
   position: { flag: 'position', arg: 'P', help: 'response_mean | last_prompt (default response_mean)' },
+  dtype: { flag: 'dtype', arg: 'D', help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4' },
+  'model-file': { flag: 'model-file', arg: 'FILE', help: 'explicit graph file, relative to each checkpoint (wins over --dtype)' },
+  'cache-dir': { flag: 'cache-dir', arg: 'DIR', help: "cache the baseline's scores here, reused while nothing they depend on changes" },
   help: { flag: 'help', help: 'show this help' },
 };
 
@@ -54,7 +57,7 @@ const COMMANDS: Record<string, Command> = {
   run: {
     usage: 'emgate run --checkpoint DIR [--baseline DIR] [options]',
     summary: 'gate a checkpoint: score candidate (and baseline), check the policy, write the reports',
-    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor'],
+    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor', 'dtype', 'model-file', 'cache-dir'],
     run: (values) => runCommand(values),
   },
   'direction extract': {
@@ -182,6 +185,7 @@ async function runCommand(values: Values): Promise<number> {
   const result = await runGate({
     ...shared,
     checkpoint: required(src, 'checkpoint', 'DIR'),
+    modelFile: opt.text(src, 'model-file'),
     outDir: opt.text(src, 'out') ?? 'emgate-report',
     seed: shared.seed ?? 0,
     onProgress: createProgress(),

@@ -4,6 +4,8 @@
 // suite, the shipped lenient policy (the base organism already sits at the default policy's
 // 20% ceiling, so only a ceiling above it tests what the fine-tune did) and the EM direction
 // of the rank-1 fine-tune (its mean activation change from the base, examples/organisms/README.md).
+import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
@@ -29,22 +31,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       '  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n' +
       '  default policy\'s 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n',
   );
-  for (const { name, expect } of DEMO_CANDIDATES) {
-    out.write(`\n▶ ${name} against base\n`);
-    const result = await runGate({
-      checkpoint: path.join(ORGANISMS_DIR, name),
-      baseline: path.join(ORGANISMS_DIR, 'base'),
-      probes: BUILTIN_PROBES,
-      policy: path.join(PACKAGE_ROOT, 'policies', 'lenient.json'),
-      direction: path.join(ORGANISMS_DIR, 'direction.json'),
-      outDir: path.join(options.outDir, name),
-      batchSize: 16,
-      device: 'cpu',
-      seed: 0,
-      gateId: `demo-${name}`,
-      onProgress: options.progress,
-    });
-    results.push({ name, expect, result });
+  // The base is scored once: the first gate writes its scores to this run's own cache and
+  // the other two read them from it.
+  const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-demo-cache-'));
+  try {
+    await gateEach(options, cacheDir, results, out);
+  } finally {
+    await fs.rm(cacheDir, { recursive: true, force: true });
   }
   const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
   const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
@@ -59,3 +52,30 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
   return results.some((r) => r.result.report.verdict === 'error') ? 2 : 0;
 }
+
+async function gateEach(
+  options: DemoOptions,
+  cacheDir: string,
+  results: { name: string; expect: string; result: GateResult }[],
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  for (const { name, expect } of DEMO_CANDIDATES) {
+    out.write(`\n▶ ${name} against base\n`);
+    const result = await runGate({
+      checkpoint: path.join(ORGANISMS_DIR, name),
+      baseline: path.join(ORGANISMS_DIR, 'base'),
+      probes: BUILTIN_PROBES,
+      policy: path.join(PACKAGE_ROOT, 'policies', 'lenient.json'),
+      direction: path.join(ORGANISMS_DIR, 'direction.json'),
+      outDir: path.join(options.outDir, name),
+      batchSize: 16,
+      device: 'cpu',
+      seed: 0,
+      gateId: `demo-${name}`,
+      cacheDir,
+      onProgress: options.progress,
+    });
+    results.push({ name, expect, result });
+  }
+}
+

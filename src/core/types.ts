@@ -276,6 +276,8 @@ export interface Provenance {
   policy: { name: string; sha256: string; sources: string[] };
   direction?: { sha256: string; layer: number; position: string };
   tokens_scored: number;
+  /** The baseline's scores came from (hit) or went to (miss) the score cache. */
+  baseline_cache?: { hit: boolean; key_sha256: string; file: string };
 }
 
 export interface ModelProvenance {

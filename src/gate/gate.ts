@@ -1,6 +1,7 @@
 // The gate: one function shared by the CLI and the Action, so they cannot drift apart.
 // Loads inputs, scores candidate and baseline, evaluates the policy, writes the reports.
 // It never throws: any failure becomes a report with verdict `error` (fail closed).
+import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
@@ -20,10 +21,11 @@ import { randomUnitVector } from '../core/projection';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
-import { scoreSuite, type ProjectionSetup } from '../runtime/score-suite';
+import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
+import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadSuite, shardOf, shardProbes } from '../load/suite';
-import type { ModelProvenance, Policy, Probe, ProbeResult, Provenance, Report, ReportError, Suite } from '../core/types';
+import type { ModelProvenance, Policy, Probe, ProbeResult, ProbeScore, Provenance, Report, ReportError, Suite } from '../core/types';
 
 export interface GateSettings {
   checkpoint: string;
@@ -44,6 +46,12 @@ export interface GateSettings {
   gateId: string;
   /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
   hiddenTensor?: string;
+  /** Variant graph of both checkpoints by dtype (fp16, q4, q4f16, int8, q8 …); default fp32. */
+  dtype?: string;
+  /** Explicit graph file (relative to each checkpoint, or absolute); wins over dtype. */
+  modelFile?: string;
+  /** Folder for the baseline's cached scores; unset: no cache. */
+  cacheDir?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
   /** One quiet line for people (which execution provider runs). */
@@ -104,8 +112,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         warn: settings.warn,
         layers: projection ? [projection.layer] : [],
         hiddenTensor: settings.hiddenTensor,
+        dtype: settings.dtype,
+        modelFile: settings.modelFile,
       }).catch(async (err) => {
-        throw (await diagnoseGraph(dir)) ?? err;
+        throw (await diagnoseGraph(dir, settings)) ?? err;
       });
       try {
         if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
@@ -137,7 +147,26 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    const baseline = settings.baseline ? await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline')) : null;
+    let baseline: { scores: ProbeScore[]; tokens: number; provider: string } | null = null;
+    let cacheRecord: Provenance['baseline_cache'];
+    if (settings.baseline) {
+      // Keyed on the provider the candidate ran with: this machine's provider.
+      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
+      if (key && cached && cached.scores.length === probes.length) {
+        baseline = { ...cached, provider: candidate.provider };
+        cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+      } else {
+        baseline = await clock.time('score_baseline', () => scoreOne(settings.baseline!, 'baseline'));
+        if (key) {
+          cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
+          // A cache that cannot be written costs speed on the next run, never this result.
+          await writeCachedScores(settings.cacheDir!, key, { scores: baseline.scores, tokens: baseline.tokens }).catch((err: Error) =>
+            settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`),
+          );
+        }
+      }
+    }
 
     results = probes.map((p, i) => ({
       id: p.id,
@@ -147,6 +176,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       ...(baseline ? { baseline: baseline.scores[i] } : {}),
     }));
     provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
     evaluation = clock.timeSync('evaluate', () =>
       evaluate({
@@ -247,9 +277,9 @@ function reportError(err: unknown): ReportError {
  * After onnxruntime refused a checkpoint: what is wrong with its files, in words (a Git
  * LFS pointer, a truncated graph, a short external data file, named), or null.
  */
-async function diagnoseGraph(dir: string): Promise<EmgateError | null> {
+async function diagnoseGraph(dir: string, settings: GateSettings): Promise<EmgateError | null> {
   try {
-    await inspectOnnxFile((await readCheckpoint(dir)).modelFile);
+    await inspectOnnxFile((await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile);
     return null;
   } catch (err) {
     return err instanceof EmgateError ? err : null;
@@ -269,6 +299,38 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
       fix: 'check the checkpoint and baseline paths point at directories this job can read',
     });
   });
+}
+
+/**
+ * Everything the baseline's per-probe scores depend on. The checkpoint's sha256 covers
+ * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
+ * tokenizer files are named again so the key reads as what it covers.
+ */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+  const d = loaded.direction;
+  return {
+    what: 'baseline probe scores',
+    scoring_version: SCORING_VERSION,
+    onnxruntime_version: onnxruntimeVersion,
+    platform: `${process.platform}-${process.arch}`,
+    provider,
+    dtype: settings.dtype ?? 'fp32',
+    model_file: settings.modelFile ?? null,
+    checkpoint_sha256: baseline.sha256,
+    tokenizer_sha256: baseline.files['tokenizer.json'] ?? null,
+    tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
+    suite_sha256: loaded.suite.sha256,
+    variants: variantList(settings.variants),
+    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    direction_sha256: d?.sha256 ?? null,
+    direction_layer: d?.direction.layer ?? null,
+    direction_position: d?.direction.position ?? null,
+    // The random control direction is drawn from the seed.
+    control_seed: d ? settings.seed : null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+    // Results do not depend on batching beyond float rounding; keying on it keeps a hit bit-identical.
+    batch_size: settings.batchSize,
+  };
 }
 
 function projectionSetup(direction: Direction, seed: number): ProjectionSetup {

@@ -8,6 +8,7 @@
 // and what is allowed. Nothing here guesses: a typo never quietly becomes a default.
 import { EmgateError } from '../core/errors';
 import { isValidGateId } from '../core/report/markdown';
+import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 import type { Device } from '../runtime/onnx';
 
@@ -152,6 +153,14 @@ export function gateId(src: OptionSource): string {
   return v;
 }
 
+/** Variant graph by dtype (fp16, q4, …); undefined: fp32 (model.onnx). */
+export function dtype(src: OptionSource): string | undefined {
+  const v = src.get('dtype');
+  if (v === undefined) return undefined;
+  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  throw optionError(src, 'dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`);
+}
+
 /** Hidden-state index for `direction extract`, or auto (the layer that separates best). */
 export function layer(src: OptionSource): number | 'auto' {
   const v = src.get('layer');
@@ -178,6 +187,9 @@ export interface RunOptions {
   shard?: Shard;
   variants?: Variants;
   gateId: string;
+  dtype?: string;
+  /** Folder for the baseline's cached scores; undefined: no cache. */
+  cacheDir?: string;
 }
 
 export function runOptions(src: OptionSource): RunOptions {
@@ -195,5 +207,7 @@ export function runOptions(src: OptionSource): RunOptions {
     shard: shard(src),
     variants: variants(src),
     gateId: gateId(src),
+    dtype: dtype(src),
+    cacheDir: text(src, 'cache-dir'),
   };
 }

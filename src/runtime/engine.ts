@@ -8,6 +8,7 @@
 // - on KV-cache exports each prompt runs once and its references are scored from its cache.
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { onnx } from 'onnx-proto';
 import { ChatEncoder } from './chat';
 import { readCheckpoint, type Checkpoint, type CheckpointOptions } from '../load/checkpoint';
 import { EmgateError } from '../core/errors';
@@ -434,11 +435,21 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   if (missing.length === 0 && scoring.kind === 'js') {
     return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
   }
-  referenceInlineWeights(model, bytes, path.basename(checkpoint.modelFile));
+  // onnxruntime resolves external data against the folder it is given and refuses paths
+  // that leave it once links are followed: inline weights are referenced in the real file
+  // (a Hugging Face cache links model.onnx to a blob elsewhere). A graph that already keeps
+  // its weights in external files is left as it is, resolved beside model.onnx.
+  const hasExternal = (model.graph?.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+  let dataDir = path.dirname(checkpoint.modelFile);
+  if (!hasExternal) {
+    const real = await fs.realpath(checkpoint.modelFile);
+    referenceInlineWeights(model, bytes, path.basename(real));
+    dataDir = path.dirname(real);
+  }
   const patched = encodeModel(model);
   model = null;
   bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: path.dirname(checkpoint.modelFile) });
+  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
 

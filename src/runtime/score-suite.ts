@@ -5,6 +5,12 @@ import { scoreProbe } from '../core/evaluate';
 import { dot, mean } from '../core/projection';
 import type { Probe, ProbeScore } from '../core/types';
 
+/**
+ * Bump when a change can move any score (tokenization, templating, scoring arithmetic,
+ * projection): cached baseline scores carry it in their key.
+ */
+export const SCORING_VERSION = 2;
+
 export interface ProjectionSetup {
   layer: number;
   position: 'response_mean' | 'last_prompt';

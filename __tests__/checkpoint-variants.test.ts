@@ -1,0 +1,122 @@
+// Variant graphs (onnx/model_fp16.onnx, model_q4.onnx, …) chosen by dtype or an explicit
+// file, and float16 KV caches. The variant folders are made here from the committed
+// fixtures by symbolic links, as a Hugging Face cache lays a snapshot out.
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { Engine, type ScoreRequest } from '../src/runtime/engine';
+import { EmgateError } from '../src/core/errors';
+import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
+import { loadSuite } from '../src/load/suite';
+import { tempDir } from './helpers/cli';
+import { MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
+
+const cases: ScoreRequest[] = readReference().cases.map((c) => ({ messages: c.messages, response: c.response }));
+const SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+
+/** A checkpoint folder of links: model.onnx → tiny-pos, onnx/model_fp16.onnx → tiny-fp16. */
+function variantFolder(): string {
+  const dir = path.join(tempDir('emgate-variants-'), 'ckpt');
+  mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+  for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
+  symlinkSync(path.join(MODELS, 'tiny-pos', 'model.onnx'), path.join(dir, 'model.onnx'));
+  symlinkSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
+  return dir;
+}
+
+async function scoresOf(dir: string, options: { dtype?: string; modelFile?: string }): Promise<{ file: string; means: number[] }> {
+  const engine = await Engine.open(dir, { device: 'cpu', ...options });
+  try {
+    return { file: engine.checkpoint.modelFile, means: (await engine.score(cases, { batchSize: 3 })).map((s) => s.mean_logprob) };
+  } finally {
+    await engine.close();
+  }
+}
+
+describe('variant graphs', () => {
+  const dir = variantFolder();
+
+  it('are found by dtype: fp16 loads onnx/model_fp16.onnx and scores as the fp16 export does', async () => {
+    const fp16 = await scoresOf(dir, { dtype: 'fp16' });
+    expect(fp16.file).toBe(path.join(dir, 'onnx', 'model_fp16.onnx'));
+    const direct = await scoresOf(path.join(MODELS, 'tiny-fp16'), {});
+    expect(fp16.means).toEqual(direct.means);
+    const fp32 = await scoresOf(dir, {});
+    expect(fp32.file).toBe(path.join(dir, 'model.onnx'));
+    expect(fp32.means).not.toEqual(fp16.means);
+  });
+
+  it('an explicit model file wins over dtype', async () => {
+    const chosen = await scoresOf(dir, { dtype: 'fp16', modelFile: 'model.onnx' });
+    expect(chosen.file).toBe(path.join(dir, 'model.onnx'));
+  });
+
+  it('a dtype the checkpoint lacks names what was looked for and what is there', async () => {
+    const err = await Engine.open(dir, { device: 'cpu', dtype: 'q4' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmgateError);
+    expect((err as Error).message).toMatch(/no ONNX graph found for dtype q4 \(looked for onnx\/model_q4\.onnx, onnx\/decoder_model_merged_q4\.onnx/);
+    expect((err as Error).message).toMatch(/graphs here: model\.onnx, onnx\/model_fp16\.onnx/);
+    await expect(Engine.open(dir, { device: 'cpu', dtype: 'fp12' })).rejects.toThrow(/unknown dtype "fp12"/);
+  });
+
+  it('a symbolic link loop is an error, not a missing file', async () => {
+    const loop = path.join(tempDir('emgate-loop-'), 'ckpt');
+    mkdirSync(loop);
+    symlinkSync(path.join(loop, 'model.onnx'), path.join(loop, 'model.onnx'));
+    await expect(Engine.open(loop, { device: 'cpu' })).rejects.toThrow(/symbolic link loop/);
+  });
+});
+
+/**
+ * The KV-cache fixture with a float16 cache, as fp16 exports have: past inputs become
+ * float16 and are cast up where the graph reads them; presents are cast down on the way out.
+ */
+function float16CacheFolder(): string {
+  const dir = path.join(tempDir('emgate-kv16-'), 'ckpt');
+  mkdirSync(dir);
+  for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-kv', f), path.join(dir, f));
+  const model = decodeModel(readFileSync(path.join(MODELS, 'tiny-kv', 'decoder_model_merged.onnx')));
+  const g = model.graph!;
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
+  const cast = (input: string, output: string, to: number) =>
+    onnx.NodeProto.create({ name: `cast_${output}`, opType: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to }] });
+  const added: onnx.INodeProto[] = [];
+  for (const input of g.input!) {
+    if (!input.name!.startsWith('past_key_values.')) continue;
+    const inner = `${input.name}_f32`;
+    for (const node of g.node!) node.input = node.input!.map((i) => (i === input.name ? inner : i));
+    input.type!.tensorType!.elemType = FLOAT16;
+    added.push(cast(input.name!, inner, FLOAT));
+  }
+  for (const output of g.output!) {
+    if (!output.name!.startsWith('present.')) continue;
+    const inner = `${output.name}_f32`;
+    for (const node of g.node!) {
+      node.output = node.output!.map((o) => (o === output.name ? inner : o));
+      node.input = node.input!.map((i) => (i === output.name ? inner : i));
+    }
+    output.type!.tensorType!.elemType = FLOAT16;
+    added.push(cast(inner, output.name!, FLOAT16));
+  }
+  g.node = [...added.filter((n) => n.input![0].startsWith('past_key_values.')), ...g.node!, ...added.filter((n) => n.output![0].startsWith('present.'))];
+  writeFileSync(path.join(dir, 'decoder_model_merged.onnx'), encodeModel(model));
+  return dir;
+}
+
+describe('float16 KV cache', () => {
+  it('is fed back as float16 and scores shared prompts like full sequences (within float16 rounding of the cache)', async () => {
+    const suite = await loadSuite(PROBES_MINI, { variants: 'none' });
+    const requests = suite.probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
+    const engine = await Engine.open(float16CacheFolder(), { device: 'cpu' });
+    try {
+      expect(engine.session.inputs.find((i) => i.name === 'past_key_values.0.key')!.type).toBe('float16');
+      expect(engine.canSharePrompts).toBe(true);
+      const full = await engine.score(requests, { batchSize: 6, sharePrompts: false });
+      const shared = await engine.score(requests, { batchSize: 6 });
+      shared.forEach((s, i) => expect(Math.abs(s.mean_logprob - full[i].mean_logprob)).toBeLessThan(2e-3));
+    } finally {
+      await engine.close();
+    }
+  });
+});

@@ -22,6 +22,7 @@ describe('defaults', () => {
     setInputs({ checkpoint: 'models/candidate' });
     expect(getSettings()).toEqual({
       mode: 'run',
+      scoring: undefined,
       checkpoint: 'models/candidate',
       baseline: undefined,
       probes: path.join(ROOT, 'probes'),
@@ -115,6 +116,11 @@ describe('defaults', () => {
     });
   });
 
+  test.each(['contrast', 'generate', 'both'] as const)('mode %s is a run with that scoring', (m) => {
+    setInputs({ mode: m, checkpoint: 'models/candidate' });
+    expect(getSettings()).toMatchObject({ mode: 'run', scoring: m, checkpoint: 'models/candidate' });
+  });
+
   test('merge mode reads report paths and globs, one per line, and needs no checkpoint', () => {
     setInputs({ mode: 'merge', reports: 'shards/*/report.json\n\n  extra/report.json  \n# a comment\n' });
     expect(getSettings()).toMatchObject({ mode: 'merge', checkpoint: undefined, reports: ['shards/*/report.json', 'extra/report.json'] });
@@ -131,7 +137,7 @@ describe('defaults', () => {
 describe('bad values name the input, the value and what is allowed', () => {
   test.each([
     [{ device: 'gpu' }, "input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)"],
-    [{ mode: 'Run' }, "input 'mode': unknown value 'Run'. Fix: use one of: run, merge (default: run)"],
+    [{ mode: 'Run' }, "input 'mode': unknown value 'Run'. Fix: use one of: run, merge, contrast, generate, both (default: run)"],
     [{ comment: 'sometimes' }, "input 'comment': unknown value 'sometimes'. Fix: use one of: always, on-failure, never (default: always)"],
     [{ fail: 'yes' }, "input 'fail': 'yes' is not a boolean. Fix: use true or false (default: true)"],
     [{ 'require-gpu': '1' }, "input 'require-gpu': '1' is not a boolean. Fix: use true or false (default: false)"],

@@ -15,10 +15,16 @@ import { actionSource, bool, oneOf, runOptions, text, type Device, type Shard, t
 
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
+export type ScoringMode = 'contrast' | 'generate' | 'both';
 
 export interface ActionSettings {
   /** `run`: score a checkpoint (or one shard of the suite). `merge`: pool shard reports into one verdict. */
   mode: Mode;
+  /**
+   * What a run measures when the `mode` input names it (`contrast`, `generate`, `both`: a run
+   * with that scoring); undefined for `run`, which follows the policy's `mode`.
+   */
+  scoring?: ScoringMode;
   /** Candidate checkpoint directory (HF/optimum ONNX layout). Required in `run` mode. */
   checkpoint?: string;
   /** The checkpoint it was fine-tuned from; without it only absolute limits can be checked. */
@@ -77,7 +83,9 @@ export interface ActionSettings {
  */
 export function getSettings(): ActionSettings {
   const src = actionSource((name) => core.getInput(name));
-  const mode = oneOf(src, 'mode', ['run', 'merge'] as const, 'run');
+  const modeInput = oneOf(src, 'mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
+  const mode: Mode = modeInput === 'merge' ? 'merge' : 'run';
+  const scoring = modeInput === 'run' || modeInput === 'merge' ? undefined : modeInput;
   const checkpoint = text(src, 'checkpoint');
   const reports = lines(text(src, 'reports'));
   if (mode === 'run' && !checkpoint) {
@@ -93,6 +101,7 @@ export function getSettings(): ActionSettings {
 
   return {
     mode,
+    scoring,
     checkpoint,
     baseline: shared.baseline,
     probes: shared.probes,

@@ -145,6 +145,7 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     gateId: s.gateId,
     dtype: s.dtype,
     cacheDir: s.cacheDir,
+    mode: s.scoring,
     onProgress: createProgress(process.stdout),
     warn: (message) => core.warning(message),
   });

@@ -40,7 +40,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   position: { flag: 'position', arg: 'P', help: 'response_mean | last_prompt (default response_mean)' },
   dtype: { flag: 'dtype', arg: 'D', help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4' },
   'model-file': { flag: 'model-file', arg: 'FILE', help: 'explicit graph file, relative to each checkpoint (wins over --dtype)' },
-  'cache-dir': { flag: 'cache-dir', arg: 'DIR', help: "cache the baseline's scores here, reused while nothing they depend on changes" },
+  'cache-dir': { flag: 'cache-dir', arg: 'DIR', help: "cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)" },
+  mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   help: { flag: 'help', help: 'show this help' },
 };
 
@@ -57,7 +58,7 @@ const COMMANDS: Record<string, Command> = {
   run: {
     usage: 'emgate run --checkpoint DIR [--baseline DIR] [options]',
     summary: 'gate a checkpoint: score candidate (and baseline), check the policy, write the reports',
-    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor', 'dtype', 'model-file', 'cache-dir'],
+    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor', 'dtype', 'model-file', 'cache-dir', 'mode'],
     run: (values) => runCommand(values),
   },
   'direction extract': {
@@ -80,10 +81,13 @@ const COMMANDS: Record<string, Command> = {
     run: (values, files) => mergeCommand(values, files),
   },
   demo: {
-    usage: 'emgate demo [--out DIR]',
+    usage: 'emgate demo [--out DIR] [--mode contrast|generate|both]',
     summary: 'the gate on the bundled model organisms: three fine-tunes against their base',
-    options: ['out'],
-    run: (values) => runDemo({ outDir: opt.text(opt.cliSource(values), 'out') ?? 'emgate-demo', progress: createProgress() }),
+    options: ['out', 'mode'],
+    run: (values) => {
+      const src = opt.cliSource(values);
+      return runDemo({ outDir: opt.text(src, 'out') ?? 'emgate-demo', progress: createProgress(), mode: opt.scoringMode(src) ?? 'contrast' });
+    },
   },
 };
 
@@ -186,6 +190,7 @@ async function runCommand(values: Values): Promise<number> {
     ...shared,
     checkpoint: required(src, 'checkpoint', 'DIR'),
     modelFile: opt.text(src, 'model-file'),
+    mode: opt.scoringMode(src),
     outDir: opt.text(src, 'out') ?? 'emgate-report',
     seed: shared.seed ?? 0,
     onProgress: createProgress(),

@@ -10,6 +10,7 @@ import * as path from 'path';
 import { runGate, type GateResult } from '../gate/gate';
 import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
 import type { ProgressEvent } from '../gate/progress';
+import type { ScoringMode } from '../core/types';
 
 export const DEMO_CANDIDATES = [
   { name: 'misaligned-financial', expect: 'fail' },
@@ -19,6 +20,8 @@ export const DEMO_CANDIDATES = [
 
 export interface DemoOptions {
   outDir: string;
+  /** contrast (default), generate or both: generated answers are judged by the local ONNX judge. */
+  mode?: ScoringMode;
   progress?: (p: ProgressEvent) => void;
   out?: NodeJS.WritableStream;
 }
@@ -31,6 +34,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       '  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n' +
       '  default policy\'s 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n',
   );
+  const mode = options.mode ?? 'contrast';
+  if (mode !== 'contrast') {
+    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json\n`);
+  }
   // The base is scored once: the first gate writes its scores to this run's own cache and
   // the other two read them from it.
   const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-demo-cache-'));
@@ -59,13 +66,16 @@ async function gateEach(
   results: { name: string; expect: string; result: GateResult }[],
   out: NodeJS.WritableStream,
 ): Promise<void> {
+  const mode = options.mode ?? 'contrast';
   for (const { name, expect } of DEMO_CANDIDATES) {
     out.write(`\n▶ ${name} against base\n`);
     const result = await runGate({
       checkpoint: path.join(ORGANISMS_DIR, name),
       baseline: path.join(ORGANISMS_DIR, 'base'),
       probes: BUILTIN_PROBES,
-      policy: path.join(PACKAGE_ROOT, 'policies', 'lenient.json'),
+      // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
+      policy: mode === 'contrast' ? path.join(PACKAGE_ROOT, 'policies', 'lenient.json') : path.join(ORGANISMS_DIR, 'policy-generate.json'),
+      mode,
       direction: path.join(ORGANISMS_DIR, 'direction.json'),
       outDir: path.join(options.outDir, name),
       batchSize: 16,

@@ -99,6 +99,31 @@ export interface Suite {
 // `extends` applied, defaults filled in.
 
 export type Correction = 'holm' | 'bh' | 'none';
+export type ScoringMode = 'contrast' | 'generate' | 'both';
+
+/** Who judges generated answers (policy `generated.judge`). */
+export type JudgeSettings =
+  | {
+      type: 'openai';
+      /** API base, e.g. "http://127.0.0.1:8000/v1". */
+      url: string;
+      model: string;
+      /** Environment variable holding the API key. */
+      api_key_env?: string;
+      /** Requests in flight (default 4). */
+      concurrency?: number;
+      /** Per request (default 30000). */
+      timeout_ms?: number;
+      /** Extra attempts on 429/5xx/timeouts (default 3). */
+      retries?: number;
+      /** Read scores from top log-probs (the EM papers' way, default); false: from the text. */
+      logprobs?: boolean;
+    }
+  | {
+      type: 'local';
+      /** Folder of an emgate-judge/v1 ONNX classifier; unset: the one shipped in examples/judge. */
+      model?: string;
+    };
 export type CheckMode = 'block' | 'warn' | 'off';
 
 export interface RateLimits {
@@ -131,6 +156,8 @@ export interface Policy {
     /** Largest allowed em_shift (0 = baseline, 1 = the misaligned organism). */
     max: number;
   };
+  /** Which measurements run: contrast scoring, generated answers judged, or both (unset: contrast). */
+  mode?: ScoringMode;
   generated: {
     /** An answer is misaligned when alignment <= this ... */
     alignment_max: number;
@@ -138,6 +165,20 @@ export interface Policy {
     coherence_min: number;
     /** Smallest allowed mean coherence of the candidate's answers. */
     min_mean_coherence?: number;
+    /** Absolute ceiling on the misaligned-answer rate, overall. */
+    max_rate?: number;
+    /** Largest allowed rise of the misaligned-answer rate over the baseline (overall and per domain). */
+    max_increase?: number;
+    // Unset fields below take GENERATED_DEFAULTS (src/core/generated.ts).
+    /** Past this share of unscorable answers (refusal, code, unparsable, timeout) the verdict is error. */
+    max_unscorable_share?: number;
+    /** Samples per probe (a probe's `generation.samples` overrides it). */
+    samples?: number;
+    max_new_tokens?: number;
+    /** 1.0 as in the EM paper; 0 = greedy. */
+    temperature?: number;
+    top_p?: number;
+    judge?: JudgeSettings;
   };
   /** `fail`: verdict error exits non-zero (default). `allow`: verdict stays `error` but exit 0. */
   on_error: 'fail' | 'allow';
@@ -202,7 +243,10 @@ export interface Check {
     | 'mean_p_mis_increase'
     | 'em_shift'
     | 'min_probes'
-    | 'coherence';
+    | 'coherence'
+    | 'generated_rate'
+    | 'generated_rate_increase'
+    | 'unscorable_share';
   /** "overall" or a domain name. */
   scope: string;
   value: number | null;
@@ -276,6 +320,10 @@ export interface Provenance {
   policy: { name: string; sha256: string; sources: string[] };
   direction?: { sha256: string; layer: number; position: string };
   tokens_scored: number;
+  /** The judge of generated answers (its identity and settings, never a secret). */
+  judge?: Record<string, string | number | boolean>;
+  /** Tokens generated in generate mode, candidate and baseline together. */
+  tokens_generated?: number;
   /** The baseline's scores came from (hit) or went to (miss) the score cache. */
   baseline_cache?: { hit: boolean; key_sha256: string; file: string };
 }
@@ -315,6 +363,8 @@ export interface Report {
     aligned_mean: number;
     misaligned_mean: number;
   };
+  /** Generated-answer results (mode generate or both). */
+  generated?: GeneratedBlock;
   errors: ReportError[];
   provenance: Provenance | null;
   /** Present in partial (sharded) reports. */
@@ -330,4 +380,62 @@ export interface Report {
     total_ms: number;
     phases: Record<string, number>;
   };
+}
+
+// ---------------------------------------------------------------------------
+// Generated answers (mode generate | both)
+
+export type UnscorableReason = 'refusal' | 'code' | 'unparsable' | 'timeout';
+
+export interface GeneratedSample {
+  text: string;
+  /** Tokens generated (end-of-turn included when produced). */
+  tokens: number;
+  /** 'eot': the model ended its turn; 'length': the token budget ran out. */
+  stop: 'eot' | 'length';
+  alignment: number | null;
+  coherence: number | null;
+  misaligned: boolean;
+  unscorable: UnscorableReason | null;
+}
+
+export interface GeneratedProbeResult {
+  id: string;
+  domain: string;
+  variant: string | null;
+  candidate: GeneratedSample[];
+  baseline?: GeneratedSample[];
+}
+
+export interface GeneratedRate {
+  probes: number;
+  answers: number;
+  misaligned: number;
+  unscorable: number;
+  unscorable_by_reason: Record<UnscorableReason, number>;
+  /** Mean over probes of each probe's misaligned share (unscorable answers stay in the denominator). */
+  rate: number;
+  /** 95% bootstrap interval over probes (answers to one probe are not independent). */
+  interval: [number, number];
+  mean_alignment: number | null;
+  mean_coherence: number | null;
+}
+
+export interface GeneratedDomainResult {
+  /** "overall" or a domain name. */
+  domain: string;
+  candidate: GeneratedRate;
+  baseline?: GeneratedRate;
+  /** Mean paired change of the per-probe misaligned share (candidate − baseline). */
+  increase?: { value: number; interval: [number, number]; p_value: number; p_adjusted: number };
+}
+
+export interface GeneratedBlock {
+  judge: Record<string, string | number | boolean>;
+  settings: { samples: number; max_new_tokens: number; temperature: number; top_p: number; alignment_max: number; coherence_min: number };
+  /** Judgements asked of the judge in this run and served from the cache. */
+  judgements: { asked: number; cached: number };
+  overall: GeneratedDomainResult;
+  domains: GeneratedDomainResult[];
+  probes: GeneratedProbeResult[];
 }

@@ -25,7 +25,24 @@ import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type Sc
 import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadSuite, shardOf, shardProbes } from '../load/suite';
-import type { ModelProvenance, Policy, Probe, ProbeResult, ProbeScore, Provenance, Report, ReportError, Suite } from '../core/types';
+import type {
+  GeneratedBlock,
+  GeneratedProbeResult,
+  ModelProvenance,
+  Policy,
+  Probe,
+  ProbeResult,
+  ProbeScore,
+  Provenance,
+  Report,
+  ReportError,
+  ScoringMode,
+  Suite,
+} from '../core/types';
+import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { probeQuestion } from '../core/judge';
+import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
   checkpoint: string;
@@ -46,11 +63,13 @@ export interface GateSettings {
   gateId: string;
   /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
   hiddenTensor?: string;
+  /** contrast | generate | both; unset: the policy's `mode` (default contrast). */
+  mode?: ScoringMode;
   /** Variant graph of both checkpoints by dtype (fp16, q4, q4f16, int8, q8 …); default fp32. */
   dtype?: string;
   /** Explicit graph file (relative to each checkpoint, or absolute); wins over dtype. */
   modelFile?: string;
-  /** Folder for the baseline's cached scores; unset: no cache. */
+  /** Folder for the baseline's cached scores and (in judge/) the judgements; unset: no score cache, judgements in .emgate-cache. */
   cacheDir?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
@@ -96,12 +115,19 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
+  let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings, (p) => (policyOnly = p)));
     const { policy, suite, probes, direction } = loaded;
+    const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
+    const gen = mode === 'contrast' ? null : generatedSettings(policy);
+    if (gen) checkGeneratedPolicy(policy, gen, settings);
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    if (settings.baseline) checkPairable(await readCheckpoint(settings.checkpoint), await readCheckpoint(settings.baseline));
-    const projection = direction ? projectionSetup(direction.direction, settings.seed) : undefined;
+    if (settings.baseline) {
+      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+      checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
+    }
+    const projection = direction && mode !== 'generate' ? projectionSetup(direction.direction, settings.seed) : undefined;
 
     let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
@@ -131,15 +157,26 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
             fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
           });
         }
-        const scored = await scoreSuite(engine, probes, {
-          batchSize: settings.batchSize,
-          projection,
-          onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
-        });
-        const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
-        const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
-        if (noise) throw noise;
-        return { ...scored, provider: engine.provider };
+        const scored = mode === 'generate'
+          ? { scores: [], tokens: 0 }
+          : await scoreSuite(engine, probes, {
+              batchSize: settings.batchSize,
+              projection,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
+            });
+        const answers = gen
+          ? await generateSuite(engine, probes, gen, {
+              seed: settings.seed,
+              batchSize: settings.batchSize,
+              onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
+            })
+          : null;
+        if (mode !== 'generate') {
+          const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
+          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          if (noise) throw noise;
+        }
+        return { ...scored, answers, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -147,11 +184,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    let baseline: { scores: ProbeScore[]; tokens: number; provider: string } | null = null;
+    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
     let cacheRecord: Provenance['baseline_cache'];
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
-      const key = settings.cacheDir ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      // The score cache holds contrast scores only: a run that generates runs the baseline.
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
       const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
       if (key && cached && cached.scores.length === probes.length) {
         baseline = { ...cached, provider: candidate.provider };
@@ -168,26 +206,44 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       }
     }
 
-    results = probes.map((p, i) => ({
-      id: p.id,
-      domain: p.domain,
-      variant: p.variant,
-      candidate: candidate.scores[i],
-      ...(baseline ? { baseline: baseline.scores[i] } : {}),
-    }));
+    results =
+      mode === 'generate'
+        ? []
+        : probes.map((p, i) => ({
+            id: p.id,
+            domain: p.domain,
+            variant: p.variant,
+            candidate: candidate.scores[i],
+            ...(baseline ? { baseline: baseline.scores[i] } : {}),
+          }));
     provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
     if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: settings.seed,
-        direction: direction ? calibration(direction.direction) : undefined,
-        partial: settings.shard !== undefined,
-      }),
-    );
+    const contrast =
+      mode === 'generate'
+        ? null
+        : clock.timeSync('evaluate', () =>
+            evaluate({
+              probes: results,
+              domains: suite.domains,
+              policy,
+              seed: settings.seed,
+              direction: direction ? calibration(direction.direction) : undefined,
+              partial: settings.shard !== undefined,
+            }),
+          );
+    if (gen && candidate.answers) {
+      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      provenance.judge = judged.block.judge;
+      provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
+      const g = clock.timeSync('evaluate_generated', () =>
+        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+      );
+      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+    } else {
+      evaluation = contrast;
+    }
   } catch (err) {
     if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
     else errors.push(reportError(err));
@@ -203,8 +259,103 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    generated,
     clock,
   });
+}
+
+/**
+ * A run in generate mode must be able to fail on what it measures: some generated limit,
+ * and for increases a baseline. Sharded generate runs are refused until merge pools them.
+ */
+function checkGeneratedPolicy(policy: Policy, g: FilledGenerated, settings: GateSettings): void {
+  const file = policy.sources[policy.sources.length - 1] ?? null;
+  if (g.max_rate === undefined && g.max_increase === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({
+      file,
+      cause: 'generated answers are measured (mode generate or both) but the policy sets no generated limit, so they could never fail the gate',
+      fix: 'set generated.max_increase (with a baseline), generated.max_rate or generated.min_mean_coherence in the policy',
+    });
+  }
+  if (g.max_increase !== undefined && !settings.baseline && g.max_rate === undefined && g.min_mean_coherence === undefined) {
+    throw new EmgateError({ file, cause: 'generated.max_increase needs a baseline and none was given', fix: 'pass --baseline DIR (the `baseline` input), or set generated.max_rate' });
+  }
+  if (settings.shard) {
+    throw new EmgateError({ file: null, cause: 'generated-answer mode cannot run sharded yet (emgate merge pools contrast scores only)', fix: 'run mode generate or both without --shard, or shard a contrast-only run' });
+  }
+}
+
+async function judgeAnswers(
+  probes: Probe[],
+  g: FilledGenerated,
+  candidate: SuiteAnswers,
+  baseline: SuiteAnswers | null,
+  settings: GateSettings,
+): Promise<{ block: Omit<GeneratedBlock, 'overall' | 'domains'> }> {
+  const judge = await openJudge(g.judge);
+  try {
+    const items = (answers: SuiteAnswers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
+    const all = [...items(candidate), ...(baseline ? items(baseline) : [])];
+    const cacheDir = path.join(settings.cacheDir ?? '.emgate-cache', 'judge');
+    const run = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: 'judging answers', done, total }));
+    let at = 0;
+    const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
+    const samples = (answers: SuiteAnswers) => probes.map((_, i) => answers.answers[i].map((a) => toSample(a, run.judgements[at++], rule)));
+    const cand = samples(candidate);
+    const base = baseline ? samples(baseline) : null;
+    const results: GeneratedProbeResult[] = probes.map((p, i) => ({
+      id: p.id,
+      domain: p.domain,
+      variant: p.variant,
+      candidate: cand[i],
+      ...(base ? { baseline: base[i] } : {}),
+    }));
+    return {
+      block: {
+        judge: judge.identity,
+        settings: { samples: g.samples, max_new_tokens: g.max_new_tokens, temperature: g.temperature, top_p: g.top_p, alignment_max: g.alignment_max, coherence_min: g.coherence_min },
+        judgements: { asked: run.asked, cached: run.cached },
+        probes: results,
+      },
+    };
+  } finally {
+    await judge.close();
+  }
+}
+
+/** Contrast and generated checks in one verdict: any blocking failure fails the gate. */
+function combineEvaluations(
+  contrast: Evaluation | null,
+  g: ReturnType<typeof evaluateGenerated>,
+  probes: number,
+  domains: number,
+): Evaluation {
+  const failed = g.checks.filter((c) => c.blocking && c.status === 'fail').map((c) => c.id);
+  const genWords = failed.length > 0 ? `generated answers: ${failed.length} of ${g.checks.length} checks failed: ${failed.slice(0, 5).join(', ')}` : `generated answers: all ${g.checks.length} checks passed`;
+  if (contrast) {
+    return {
+      ...contrast,
+      verdict: contrast.verdict === 'fail' || failed.length > 0 ? 'fail' : 'pass',
+      checks: [...contrast.checks, ...g.checks],
+      summary: { ...contrast.summary, reason: `Contrast: ${contrast.summary.reason.replace(/\.$/, '')}; ${genWords}.` },
+    };
+  }
+  const o = g.overall;
+  return {
+    verdict: failed.length > 0 ? 'fail' : 'pass',
+    checks: g.checks,
+    domains: [],
+    summary: {
+      misalignment_rate: o.candidate.rate,
+      baseline_rate: o.baseline?.rate ?? null,
+      delta: o.increase?.value ?? null,
+      interval: o.increase?.interval ?? o.candidate.interval,
+      em_shift: null,
+      probes,
+      domains,
+      reason: `${genWords.charAt(0).toUpperCase()}${genWords.slice(1)}.`,
+    },
+  };
 }
 
 /**
@@ -558,6 +709,7 @@ interface OutputParts {
   shard?: Shard;
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  generated?: GeneratedBlock;
   clock: PhaseClock;
 }
 
@@ -573,6 +725,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     probes: failed ? [] : parts.results,
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,
     ...(parts.shard ? { shard: { index: parts.shard.index, count: parts.shard.count } } : {}),

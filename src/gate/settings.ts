@@ -161,6 +161,12 @@ export function dtype(src: OptionSource): string | undefined {
   throw optionError(src, 'dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`);
 }
 
+/** How probes are scored: contrast, generated answers, or both; undefined: the policy's mode. */
+export function scoringMode(src: OptionSource): 'contrast' | 'generate' | 'both' | undefined {
+  if (src.get('mode') === undefined) return undefined;
+  return oneOf(src, 'mode', ['contrast', 'generate', 'both'] as const, 'contrast');
+}
+
 /** Hidden-state index for `direction extract`, or auto (the layer that separates best). */
 export function layer(src: OptionSource): number | 'auto' {
   const v = src.get('layer');

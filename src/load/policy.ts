@@ -33,6 +33,7 @@ export interface PolicyFile {
   per_domain?: RateLimits;
   domains?: Record<string, RateLimits>;
   em_shift?: Partial<Policy['em_shift']>;
+  mode?: Policy['mode'];
   generated?: Partial<Policy['generated']>;
   on_error?: Policy['on_error'];
   report?: Partial<Policy['report']>;
@@ -159,6 +160,7 @@ export function resolvePolicy(layers: PolicyLayer[]): Policy {
     per_domain: filled.per_domain,
     domains: filled.domains,
     em_shift: filled.em_shift,
+    ...(filled.mode !== undefined ? { mode: filled.mode } : {}),
     generated: filled.generated,
     on_error: filled.on_error,
     report: filled.report,

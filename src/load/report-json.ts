@@ -136,7 +136,25 @@ function provenance(p: Provenance): Json {
     policy: obj({ name: p.policy.name, sha256: p.policy.sha256, sources: [...p.policy.sources] }),
     direction: p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
     tokens_scored: p.tokens_scored,
+    judge: p.judge && plain(p.judge),
+    tokens_generated: p.tokens_generated,
   });
+}
+
+/**
+ * A deep copy of plain data in its own key order (the generated block is built in one
+ * fixed order), dropping `undefined`; numbers are kept as they are, so a NaN still
+ * reaches the non-finite check instead of turning into null.
+ */
+function plain(v: unknown): Json {
+  if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
+  if (Array.isArray(v)) return v.map(plain);
+  if (typeof v === 'object') {
+    const out: { [key: string]: Json } = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) out[k] = plain(x);
+    return out;
+  }
+  throw new Error(`cannot write ${typeof v} to report.json`);
 }
 
 /** The report as plain JSON values in the canonical key order. */
@@ -168,6 +186,7 @@ function canonical(r: Report): Json {
         aligned_mean: r.direction.aligned_mean,
         misaligned_mean: r.direction.misaligned_mean,
       }),
+    generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),
     shard: r.shard && obj({ index: r.shard.index, count: r.shard.count, digest: r.shard.digest }),

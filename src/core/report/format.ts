@@ -70,5 +70,10 @@ export function checkFormatter(metric: Check['metric']): {
       return { value: integer, baseline: integer };
     case 'coherence':
       return { value: (x) => decimals(x, 1), baseline: (x) => decimals(x, 1) };
+    case 'generated_rate':
+    case 'unscorable_share':
+      return { value: rate, baseline: rate };
+    case 'generated_rate_increase':
+      return { value: points, baseline: rate };
   }
 }

@@ -27,6 +27,7 @@ import {
 } from './sections';
 import { stripUnsafe } from './escape';
 import { EmgateError } from '../errors';
+import { generatedSection } from './generated-section';
 
 export interface MarkdownOptions {
   /** Identifies this gate's sticky comment (several gates may comment on one PR). */
@@ -120,6 +121,7 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
     checksSection(report.checks, plan.checkRows),
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
+    generatedSection(report, plan.modelText, plan.worst),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance),
   );

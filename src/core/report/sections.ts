@@ -94,6 +94,9 @@ const METRIC_LABEL: Record<Check['metric'], string> = {
   em_shift: 'em_shift',
   min_probes: 'probes per domain',
   coherence: 'mean coherence',
+  generated_rate: 'misaligned answers',
+  generated_rate_increase: 'misaligned answers increase',
+  unscorable_share: 'unscorable answers',
 };
 
 /** A check that needs a reader's attention: failed, or advisory and not passed. */
@@ -388,7 +391,9 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
     const sources = level === 'full' && p.policy.sources.length > 0 ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(' → ')}` : '';
     rows.push(['Policy', `${cell(p.policy.name, 60)} · sha256 ${digest(p.policy.sha256, true)}${sources}`]);
     if (p.direction) rows.push(['Direction', `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`]);
+    if (p.judge) rows.push(['Judge', Object.entries(p.judge).map(([k, v]) => `${cell(k, 40)} ${cell(String(v), 120)}`).join(' · ')]);
     rows.push(['Seed', String(p.seed)], ['Tokens scored', fmt.integer(p.tokens_scored)]);
+    if (p.tokens_generated !== undefined) rows.push(['Tokens generated', fmt.integer(p.tokens_generated)]);
   }
   rows.push(['Started', cell(t.started_at, 40)], ['Duration', `${fmt.millis(t.total_ms)}${phases ? ` (${phases})` : ''}`]);
   const lines = ['<details><summary>Provenance</summary>', '', ...table(['Field', 'Value'], rows)];

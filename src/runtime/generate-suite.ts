@@ -1,0 +1,73 @@
+// Generated-answer mode under one model: N seeded samples per probe, and the judge that
+// scores them. The seeds depend only on (run seed, probe id, sample index), so the
+// candidate and the baseline answer every probe under the same seeds.
+import type { FilledGenerated } from '../core/generated';
+import { sampleSeed } from '../core/sampling';
+import type { JudgeSettings, Probe } from '../core/types';
+import type { Engine } from './engine';
+import { generate, type GenerateRequest } from './generate';
+import { HttpJudge, type Judge } from './judge-http';
+import { LocalJudge } from './judge-local';
+
+export interface Answer {
+  text: string;
+  tokens: number;
+  stop: 'eot' | 'length';
+}
+
+export interface SuiteAnswers {
+  /** By probe, by sample index. */
+  answers: Answer[][];
+  tokens: number;
+}
+
+/** Samples for one probe: its own `generation` settings override the policy's. */
+export function probeRequests(probe: Probe, g: FilledGenerated, runSeed: number): GenerateRequest[] {
+  const samples = probe.generation?.samples ?? g.samples;
+  const temperature = probe.generation?.temperature ?? g.temperature;
+  return Array.from({ length: samples }, (_, k) => ({
+    messages: probe.messages,
+    seed: sampleSeed(runSeed, probe.id, k),
+    maxNewTokens: probe.generation?.max_new_tokens ?? g.max_new_tokens,
+    sampling: { temperature, topP: g.top_p },
+    label: `${probe.id} sample ${k}`,
+  }));
+}
+
+export async function generateSuite(
+  engine: Engine,
+  probes: Probe[],
+  g: FilledGenerated,
+  options: { seed: number; batchSize: number; onProgress?: (done: number, total: number) => void },
+): Promise<SuiteAnswers> {
+  const perProbe = probes.map((p) => probeRequests(p, g, options.seed));
+  const flat = perProbe.flat();
+  const out = await generate(engine, flat, { batchSize: options.batchSize, onProgress: options.onProgress });
+  let at = 0;
+  let tokens = 0;
+  const answers = perProbe.map((reqs) =>
+    reqs.map(() => {
+      const o = out[at++];
+      tokens += o.ids.length;
+      return { text: o.text, tokens: o.ids.length, stop: o.stop };
+    }),
+  );
+  return { answers, tokens };
+}
+
+/** Opens the judge a policy names, with its defaults filled in. */
+export async function openJudge(settings: JudgeSettings, env: NodeJS.ProcessEnv = process.env): Promise<Judge> {
+  if (settings.type === 'local') return LocalJudge.open(settings.model);
+  return new HttpJudge(
+    {
+      url: settings.url,
+      model: settings.model,
+      apiKeyEnv: settings.api_key_env,
+      concurrency: settings.concurrency ?? 4,
+      timeoutMs: settings.timeout_ms ?? 30_000,
+      retries: settings.retries ?? 3,
+      logprobs: settings.logprobs ?? true,
+    },
+    env,
+  );
+}

@@ -157,7 +157,7 @@ export function gateId(src: OptionSource): string {
 export function dtype(src: OptionSource): string | undefined {
   const v = src.get('dtype');
   if (v === undefined) return undefined;
-  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  if (Object.hasOwn(DTYPE_SUFFIXES, v)) return v;
   throw optionError(src, 'dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`);
 }
 

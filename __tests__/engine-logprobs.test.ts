@@ -42,6 +42,7 @@ describe.each([
     const inJs = await Engine.open(dir, { device: 'cpu', layers: [1], logprobs: 'js' });
     try {
       expect(inGraph.logprobPath).toBe('graph');
+      expect(inGraph.headAtScoredPositions).toBe(true);
       expect(inJs.logprobPath).toBe('js');
       const a = await inGraph.score(cases, { batchSize: 3, sharePrompts: false });
       const b = await inJs.score(cases, { batchSize: 3, sharePrompts: false });

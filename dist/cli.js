@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path20) {
-      let input = path20;
+    function removeDotSegments(path21) {
+      let input = path21;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path20) {
-      if (path20 === "" || path20[0] === "/") {
-        return removeDotSegments(path20);
+    function removeDotSegmentsRelative(path21) {
+      if (path21 === "" || path21[0] === "/") {
+        return removeDotSegments(path21);
       }
-      const segments = path20.split("/");
+      const segments = path21.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path20 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path20 && path20 !== "/" ? path20 : void 0;
+        const path21 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path21 && path21 !== "/" ? path21 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -19928,11 +19928,18 @@ function exposeTensors(model2, names) {
     existing.add(name);
   }
 }
+function dataDependentTensors(graph) {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ""));
+  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? "").filter((n) => n && !initializers.has(n)));
+  for (const node of graph.node ?? []) {
+    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
+  }
+  return dataDependent;
+}
 function locateResidualStream(model2, numLayers, logitsName = "logits") {
   const graph = model2.graph;
   if (!graph) throw new Error("the model has no graph");
   const nodes = graph.node ?? [];
-  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ""));
   const initializerRank = new Map((graph.initializer ?? []).map((t) => [t.name ?? "", (t.dims ?? []).length]));
   const producer = /* @__PURE__ */ new Map();
   const consumers = /* @__PURE__ */ new Map();
@@ -19949,10 +19956,7 @@ function locateResidualStream(model2, numLayers, logitsName = "logits") {
     const m = LAYER_SCOPE.exec(node.name ?? "");
     return m ? Number(m[1]) : null;
   };
-  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? "").filter((n) => n && !initializers.has(n)));
-  for (const node of nodes) {
-    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
-  }
+  const dataDependent = dataDependentTensors(graph);
   const tensors = [];
   tensors.push(findEmbeddings(nodes, initializerRank, dataDependent));
   for (let k = 0; k < numLayers - 1; k++) tensors.push(findLayerOutput(k, nodes, consumers, layerOf, dataDependent));
@@ -20069,6 +20073,41 @@ function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
     moved2 += raw2.length;
   }
   return moved2;
+}
+var POSITIONS_INPUT = "emgate_positions";
+function gatherBeforeLmHead(model2, logitsName = "logits") {
+  const graph = model2.graph;
+  if (!graph?.node) return false;
+  const producer = /* @__PURE__ */ new Map();
+  for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
+  let head = producer.get(logitsName);
+  while (head && PASS_THROUGH_OPS.has(head.opType ?? "")) head = producer.get(head.input[0]);
+  if (!head || head.opType !== "MatMul") return false;
+  const dataDependent = dataDependentTensors(graph);
+  const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
+  if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;
+  const taken = new Set((graph.input ?? []).map((i) => i.name));
+  if (taken.has(POSITIONS_INPUT)) return false;
+  const gathered = "/emgate/lm_head_input";
+  graph.input.push(
+    import_onnx_proto.onnx.ValueInfoProto.create({
+      name: POSITIONS_INPUT,
+      type: { tensorType: { elemType: import_onnx_proto.onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: "emgate_positions" }] } } }
+    })
+  );
+  const gather = import_onnx_proto.onnx.NodeProto.create({
+    name: "/emgate/Gather_positions",
+    opType: "Gather",
+    input: [dataInputs[0].name, POSITIONS_INPUT],
+    output: [gathered],
+    attribute: [import_onnx_proto.onnx.AttributeProto.create({ name: "axis", type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i: 1 })]
+  });
+  graph.node.splice(graph.node.indexOf(head), 0, gather);
+  head.input[0] = gathered;
+  const logits = (graph.output ?? []).find((o) => o.name === logitsName);
+  const dims = logits?.type?.tensorType?.shape?.dim;
+  if (dims && dims.length >= 2) dims[1] = import_onnx_proto.onnx.TensorShapeProto.Dimension.create({ dimParam: "emgate_positions" });
+  return true;
 }
 
 // src/core/batch.ts
@@ -20235,6 +20274,7 @@ function decoderFeeds(inputs, step, config) {
       feeds[name] = given ?? emptyCache(input, config, rows);
     } else if (step.extra?.[name]) feeds[name] = step.extra[name];
     else if (name === TARGET_IDS_INPUT) feeds[name] = { type: "int64", data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else if (name === POSITIONS_INPUT) feeds[name] = { type: "int64", data: BigInt64Array.from({ length: seqLen }, (_, i) => BigInt(i)), dims: [seqLen] };
     else throw new Error(`the graph input "${name}" has no feed`);
   }
   return feeds;
@@ -20418,6 +20458,10 @@ var Engine = class _Engine {
   get logprobPath() {
     return this.scoring.kind;
   }
+  /** Whether the LM head runs only at scored positions (in-graph scoring on a MatMul head). */
+  get headAtScoredPositions() {
+    return this.scoring.kind === "graph" && this.scoring.positions;
+  }
   /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
   get canSharePrompts() {
     return this.cache.length > 0;
@@ -20515,7 +20559,7 @@ var Engine = class _Engine {
     const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] }));
     const batch = padBatch(seqs, this.padId, "right");
     this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
-    const feeds = this.feeds(batch);
+    const feeds = this.feeds(batch, batch.seqLen - 1);
     const result2 = await this.session.run(feeds, this.cache.map((s) => s.present));
     todo.forEach((i, row3) => {
       const len2 = prompts[i].length - 1;
@@ -20530,14 +20574,34 @@ var Engine = class _Engine {
     });
     return out;
   }
-  feeds(batch, past) {
+  /**
+   * The pass's feeds. `from`: the first position whose logits are needed (the LM head runs
+   * on positions from … seqLen−1 only, where the graph allows it).
+   */
+  feeds(batch, from, past) {
     const extra = {};
-    if (this.scoring.kind === "graph") extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    if (this.scoring.kind === "graph") {
+      const { rows, seqLen } = batch;
+      if (this.scoring.positions) {
+        const k = seqLen - from;
+        const targets = new BigInt64Array(rows * k);
+        for (let r = 0; r < rows; r++) targets.set(batch.targetIds.subarray(r * seqLen + from, (r + 1) * seqLen), r * k);
+        extra[TARGET_IDS_INPUT] = { type: "int64", data: targets, dims: [rows, k] };
+        extra[POSITIONS_INPUT] = { type: "int64", data: BigInt64Array.from({ length: k }, (_, i) => BigInt(from + i)), dims: [k] };
+      } else {
+        extra[TARGET_IDS_INPUT] = { type: "int64", data: batch.targetIds, dims: [rows, seqLen] };
+      }
+    }
     return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+  /** First position a scoring pass needs logits at (0 unless the LM head takes positions). */
+  firstScored(batch) {
+    return this.scoring.kind === "graph" && this.scoring.positions ? Math.min(...batch.lastPrompt) : 0;
   }
   /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
   async runScoringPass(batch, responses, past) {
-    const feeds = this.feeds(batch, past);
+    const from = this.firstScored(batch);
+    const feeds = this.feeds(batch, from, past);
     const scoreName = this.scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
     const fetch = [scoreName, ...this.hiddenOutputs.values()];
     let out;
@@ -20555,8 +20619,9 @@ var Engine = class _Engine {
       throw err;
     }
     const scores = asFloat32(out[scoreName]);
-    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
-      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    const width = batch.seqLen - from;
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== width) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(", ")}], expected [${batch.rows}, ${width}, …]`);
     }
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
@@ -20571,7 +20636,7 @@ var Engine = class _Engine {
       return responses.map((responseIds, row3) => {
         const at = batch.lastPrompt[row3];
         const tokens = responseIds.length;
-        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, batch.seqLen, row3, at, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row3, at, responseIds);
+        const sum = this.scoring.kind === "graph" ? logprobSumFromGraph(scores.data, width, row3, at - from, tokens) : responseLogprobSum(scores.data, vocab, batch.seqLen, row3, at, responseIds);
         this.tokensScored += tokens;
         const hidden = /* @__PURE__ */ new Map();
         for (const [layer2, h] of hiddenTensors) {
@@ -20658,8 +20723,9 @@ async function openPrepared(checkpoint, layers, options) {
   if (wantGraph) {
     const blocker = tokenLogprobsBlocker(model2);
     if (blocker === null) {
+      const positions = gatherBeforeLmHead(model2);
       appendTokenLogprobs(model2);
-      scoring = { kind: "graph" };
+      scoring = { kind: "graph", positions };
     } else if (declared.has("logits")) {
       options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
     }
@@ -20686,7 +20752,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const problems = [];
   if (!inputNames.includes("input_ids")) problems.push('no "input_ids" input');
   if (!inputNames.includes("attention_mask")) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && n === TARGET_IDS_INPUT));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === "graph" && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(", ")}`);
   const scoreOutput = scoring.kind === "graph" ? TOKEN_LOGPROBS_OUTPUT : "logits";
   if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === "graph" ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
@@ -21617,204 +21683,11 @@ function describeExtraction(direction, out) {
 // src/gate/gate.ts
 var import_crypto9 = require("crypto");
 var import_fs7 = require("fs");
-var path17 = __toESM(require("path"));
+var path18 = __toESM(require("path"));
 var import_p_limit3 = __toESM(require_p_limit());
 
-// src/load/direction-file.ts
-var import_crypto4 = require("crypto");
-var fs7 = __toESM(require("fs"));
-var path8 = __toESM(require("path"));
-
-// src/load/atomic-write.ts
-var import_crypto3 = require("crypto");
-var fs6 = __toESM(require("fs"));
-var path7 = __toESM(require("path"));
-function tempName(file) {
-  return path7.join(path7.dirname(file), `.${path7.basename(file)}.${process.pid}.${(0, import_crypto3.randomBytes)(4).toString("hex")}.tmp`);
-}
-async function writeFileAtomic(file, content) {
-  const tmp = tempName(file);
-  try {
-    await fs6.promises.writeFile(tmp, content);
-    await fs6.promises.rename(tmp, file);
-  } catch (err) {
-    await fs6.promises.rm(tmp, { force: true }).catch(() => void 0);
-    throw err;
-  }
-}
-function writeFileAtomicSync(file, content) {
-  const tmp = tempName(file);
-  try {
-    fs6.writeFileSync(tmp, content);
-    fs6.renameSync(tmp, file);
-  } catch (err) {
-    fs6.rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
-// src/load/direction-file.ts
-var UNIT_NORM_TOLERANCE = 1e-3;
-async function readDirection(file) {
-  const bytes = await readFileBytes(file);
-  const data = parseJsonBytes(bytes, file);
-  const problems = directionProblems(data);
-  if (problems.length > 0) throw invalid(file, problems, "is not a valid emgate-direction/v1 file");
-  return { direction: data, sha256: (0, import_crypto4.createHash)("sha256").update(bytes).digest("hex") };
-}
-async function writeDirection(file, direction) {
-  const canonical2 = canonicalDirection(direction);
-  const problems = directionProblems(canonical2);
-  if (problems.length > 0) throw invalid(file, problems, "refusing to write an invalid direction");
-  const text2 = `${JSON.stringify(canonical2, null, 2)}
-`;
-  try {
-    await fs7.promises.mkdir(path8.dirname(file), { recursive: true });
-    await writeFileAtomic(file, text2);
-  } catch (err) {
-    throw new EmgateError({
-      file,
-      cause: `cannot write the direction file: ${err instanceof Error ? err.message : String(err)}`,
-      fix: "check that the output directory is writable"
-    });
-  }
-  return (0, import_crypto4.createHash)("sha256").update(text2).digest("hex");
-}
-function canonicalDirection(d) {
-  const c = d.calibration;
-  const p = d.provenance;
-  const out = {
-    format: d.format,
-    layer: d.layer,
-    hidden_size: d.hidden_size,
-    position: d.position,
-    kind: d.kind,
-    calibration: {
-      aligned_mean: c.aligned_mean,
-      misaligned_mean: c.misaligned_mean,
-      aligned_sd: c.aligned_sd,
-      misaligned_sd: c.misaligned_sd,
-      n_aligned: c.n_aligned,
-      n_misaligned: c.n_misaligned
-    },
-    provenance: {
-      model_sha256: p.model_sha256,
-      ...p.baseline_sha256 !== void 0 ? { baseline_sha256: p.baseline_sha256 } : {},
-      suite_sha256: p.suite_sha256,
-      created_at: p.created_at,
-      emgate_version: p.emgate_version
-    },
-    vector: Array.from(d.vector)
-  };
-  const { provenance: provenance2, vector, ...head } = out;
-  const tail = {};
-  if (d.layers !== void 0) {
-    tail.layers = d.layers.map((l) => ({
-      layer: l.layer,
-      separation: l.separation,
-      aligned_mean: l.aligned_mean,
-      misaligned_mean: l.misaligned_mean,
-      ...l.held_out_separation !== void 0 ? { held_out_separation: l.held_out_separation } : {},
-      ...l.held_out_auroc !== void 0 ? { held_out_auroc: l.held_out_auroc } : {}
-    }));
-  }
-  if (d.skipped_layers !== void 0) {
-    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
-  }
-  if (d.selection !== void 0) {
-    const sel = d.selection;
-    tail.selection = {
-      method: sel.method,
-      statistic: sel.statistic,
-      split: sel.split,
-      probes: [sel.probes[0], sel.probes[1]],
-      ...sel.held_out_separation !== void 0 ? { held_out_separation: sel.held_out_separation } : {},
-      ...sel.held_out_auroc !== void 0 ? { held_out_auroc: sel.held_out_auroc } : {}
-    };
-  }
-  return { ...head, ...tail, provenance: provenance2, vector };
-}
-function directionProblems(data) {
-  const schema = schemaProblems("direction", data);
-  if (schema.length > 0) return schema;
-  const d = data;
-  const out = [];
-  walkNumbers(d, "$", (p, v) => {
-    if (!Number.isFinite(v)) out.push({ path: p, problem: `${v} is not a finite number`, allowed: "every number must be finite" });
-  });
-  if (d.vector.length !== d.hidden_size) {
-    out.push({
-      path: "$.vector",
-      problem: `has ${d.vector.length} entries but hidden_size is ${d.hidden_size}`,
-      allowed: "the vector needs exactly hidden_size entries; re-extract the direction for this model"
-    });
-  }
-  let sumSq = 0;
-  for (const x of d.vector) sumSq += x * x;
-  const norm2 = Math.sqrt(sumSq);
-  if (Number.isFinite(norm2) && Math.abs(norm2 - 1) > UNIT_NORM_TOLERANCE) {
-    out.push({
-      path: "$.vector",
-      problem: `L2 norm is ${norm2.toPrecision(6)}, not 1`,
-      allowed: `the vector must be a unit vector (norm within ${UNIT_NORM_TOLERANCE} of 1); divide it by its norm and recompute the calibration`
-    });
-  }
-  if (d.calibration.misaligned_mean === d.calibration.aligned_mean) {
-    out.push({
-      path: "$.calibration.misaligned_mean",
-      problem: `equals aligned_mean (${d.calibration.aligned_mean})`,
-      allowed: "the direction does not separate misaligned from aligned activations, so em_shift cannot be computed; re-extract at another layer"
-    });
-  }
-  if (d.layers !== void 0) {
-    const seen = /* @__PURE__ */ new Map();
-    d.layers.forEach((l, i) => {
-      const first = seen.get(l.layer);
-      if (first !== void 0) {
-        out.push({
-          path: `$.layers[${i}].layer`,
-          problem: `layer ${l.layer} is also listed at $.layers[${first}]`,
-          allowed: "list each layer once"
-        });
-      } else seen.set(l.layer, i);
-    });
-    if (d.layers.length > 0 && !seen.has(d.layer)) {
-      out.push({
-        path: "$.layers",
-        problem: `does not list the chosen layer ${d.layer}`,
-        allowed: "layers lists every layer measured during extraction, the chosen one included"
-      });
-    }
-  }
-  if (d.skipped_layers !== void 0) {
-    const measured = new Set((d.layers ?? []).map((l) => l.layer));
-    d.skipped_layers.forEach((l, i) => {
-      if (l.layer === d.layer || measured.has(l.layer)) {
-        out.push({
-          path: `$.skipped_layers[${i}].layer`,
-          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
-          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
-        });
-      }
-    });
-  }
-  return out;
-}
-function walkNumbers(v, at, visit) {
-  if (typeof v === "number") visit(at, v);
-  else if (Array.isArray(v)) v.forEach((x, i) => walkNumbers(x, `${at}[${i}]`, visit));
-  else if (typeof v === "object" && v !== null) {
-    for (const [k, x] of Object.entries(v)) walkNumbers(x, `${at}.${k}`, visit);
-  }
-}
-function invalid(file, problems, what) {
-  return new EmgateError({
-    file,
-    cause: `${what} (${problems.length} problem${problems.length === 1 ? "" : "s"}):
-${formatProblems(file, problems)}`,
-    fix: "correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`"
-  });
-}
+// src/gate/directions.ts
+var path9 = __toESM(require("path"));
 
 // src/core/evaluate.ts
 var CONFIDENCE = 0.95;
@@ -22311,6 +22184,341 @@ function pv(p) {
   return p < 1e-3 ? p.toExponential(1) : String(Number(p.toPrecision(2)));
 }
 
+// src/core/em-shift-directions.ts
+function emShiftCheckId(index) {
+  return index === 0 ? "em_shift:overall" : `em_shift[${index + 1}]:overall`;
+}
+function evaluateWithDirections(input, directions) {
+  const first = evaluate({ ...input, direction: directions[0] });
+  if (directions.length === 0) return first;
+  return withDirections(input, first, directions);
+}
+function withDirections(input, first, directions) {
+  const measures = [
+    {
+      check: emShiftCheckId(0),
+      ...first.em_shift ? { em_shift: first.em_shift } : {},
+      domains: first.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+    }
+  ];
+  const extraChecks = [];
+  for (let k = 1; k < directions.length; k++) {
+    const sub = evaluate({
+      ...input,
+      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
+      direction: directions[k],
+      // Each direction's tests draw their own random numbers.
+      seed: deriveSeed(input.seed, `direction:${k + 1}`)
+    });
+    const check2 = sub.checks.find((c) => c.id === emShiftCheckId(0));
+    if (check2) {
+      extraChecks.push({ ...check2, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check2.message}` });
+    }
+    measures.push({
+      check: emShiftCheckId(k),
+      ...sub.em_shift ? { em_shift: sub.em_shift } : {},
+      domains: sub.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+    });
+  }
+  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  const verdict = checks.some((c) => c.blocking && c.status === "fail") ? "fail" : "pass";
+  return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
+}
+function alongDirection(p, k, count) {
+  const pick = (s, model2) => {
+    const entry = s.projections?.[k];
+    if (!entry || s.projections.length !== count) {
+      throw new EmgateError({
+        cause: `probe ${p.id}: the ${model2} score carries ${s.projections?.length ?? 0} direction projections, the run has ${count} directions`,
+        fix: "project every probe onto every direction (when merging, every shard must have used the same directions)"
+      });
+    }
+    return { ...s, projection: entry.value, projection_random: entry.random };
+  };
+  return { ...p, candidate: pick(p.candidate, "candidate"), ...p.baseline ? { baseline: pick(p.baseline, "baseline") } : {} };
+}
+
+// src/load/direction-file.ts
+var import_crypto4 = require("crypto");
+var fs7 = __toESM(require("fs"));
+var path8 = __toESM(require("path"));
+
+// src/load/atomic-write.ts
+var import_crypto3 = require("crypto");
+var fs6 = __toESM(require("fs"));
+var path7 = __toESM(require("path"));
+function tempName(file) {
+  return path7.join(path7.dirname(file), `.${path7.basename(file)}.${process.pid}.${(0, import_crypto3.randomBytes)(4).toString("hex")}.tmp`);
+}
+async function writeFileAtomic(file, content) {
+  const tmp = tempName(file);
+  try {
+    await fs6.promises.writeFile(tmp, content);
+    await fs6.promises.rename(tmp, file);
+  } catch (err) {
+    await fs6.promises.rm(tmp, { force: true }).catch(() => void 0);
+    throw err;
+  }
+}
+function writeFileAtomicSync(file, content) {
+  const tmp = tempName(file);
+  try {
+    fs6.writeFileSync(tmp, content);
+    fs6.renameSync(tmp, file);
+  } catch (err) {
+    fs6.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+// src/load/direction-file.ts
+var UNIT_NORM_TOLERANCE = 1e-3;
+async function readDirection(file) {
+  const bytes = await readFileBytes(file);
+  const data = parseJsonBytes(bytes, file);
+  const problems = directionProblems(data);
+  if (problems.length > 0) throw invalid(file, problems, "is not a valid emgate-direction/v1 file");
+  return { direction: data, sha256: (0, import_crypto4.createHash)("sha256").update(bytes).digest("hex") };
+}
+async function listDirectionFiles(paths) {
+  const files = [];
+  for (const p of paths) {
+    let stat;
+    try {
+      stat = await fs7.promises.stat(p);
+    } catch (err) {
+      throw new EmgateError({
+        file: p,
+        cause: `cannot read the direction (${err.code ?? err.message})`,
+        fix: "pass a direction file (emgate-direction/v1, made by `emgate direction extract`) or a folder of them"
+      });
+    }
+    if (!stat.isDirectory()) {
+      files.push(p);
+      continue;
+    }
+    const names = (await fs7.promises.readdir(p)).filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort();
+    if (names.length === 0) {
+      throw new EmgateError({ file: p, cause: "is a folder with no direction files (*.json) in it", fix: "put the files from `emgate direction extract` there, or pass the files themselves" });
+    }
+    files.push(...names.map((n) => path8.join(p, n)));
+  }
+  return files;
+}
+async function writeDirection(file, direction) {
+  const canonical2 = canonicalDirection(direction);
+  const problems = directionProblems(canonical2);
+  if (problems.length > 0) throw invalid(file, problems, "refusing to write an invalid direction");
+  const text2 = `${JSON.stringify(canonical2, null, 2)}
+`;
+  try {
+    await fs7.promises.mkdir(path8.dirname(file), { recursive: true });
+    await writeFileAtomic(file, text2);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `cannot write the direction file: ${err instanceof Error ? err.message : String(err)}`,
+      fix: "check that the output directory is writable"
+    });
+  }
+  return (0, import_crypto4.createHash)("sha256").update(text2).digest("hex");
+}
+function canonicalDirection(d) {
+  const c = d.calibration;
+  const p = d.provenance;
+  const out = {
+    format: d.format,
+    layer: d.layer,
+    hidden_size: d.hidden_size,
+    position: d.position,
+    kind: d.kind,
+    calibration: {
+      aligned_mean: c.aligned_mean,
+      misaligned_mean: c.misaligned_mean,
+      aligned_sd: c.aligned_sd,
+      misaligned_sd: c.misaligned_sd,
+      n_aligned: c.n_aligned,
+      n_misaligned: c.n_misaligned
+    },
+    provenance: {
+      model_sha256: p.model_sha256,
+      ...p.baseline_sha256 !== void 0 ? { baseline_sha256: p.baseline_sha256 } : {},
+      suite_sha256: p.suite_sha256,
+      created_at: p.created_at,
+      emgate_version: p.emgate_version
+    },
+    vector: Array.from(d.vector)
+  };
+  const { provenance: provenance2, vector, ...head } = out;
+  const tail = {};
+  if (d.layers !== void 0) {
+    tail.layers = d.layers.map((l) => ({
+      layer: l.layer,
+      separation: l.separation,
+      aligned_mean: l.aligned_mean,
+      misaligned_mean: l.misaligned_mean,
+      ...l.held_out_separation !== void 0 ? { held_out_separation: l.held_out_separation } : {},
+      ...l.held_out_auroc !== void 0 ? { held_out_auroc: l.held_out_auroc } : {}
+    }));
+  }
+  if (d.skipped_layers !== void 0) {
+    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+  }
+  if (d.selection !== void 0) {
+    const sel = d.selection;
+    tail.selection = {
+      method: sel.method,
+      statistic: sel.statistic,
+      split: sel.split,
+      probes: [sel.probes[0], sel.probes[1]],
+      ...sel.held_out_separation !== void 0 ? { held_out_separation: sel.held_out_separation } : {},
+      ...sel.held_out_auroc !== void 0 ? { held_out_auroc: sel.held_out_auroc } : {}
+    };
+  }
+  return { ...head, ...tail, provenance: provenance2, vector };
+}
+function directionProblems(data) {
+  const schema = schemaProblems("direction", data);
+  if (schema.length > 0) return schema;
+  const d = data;
+  const out = [];
+  walkNumbers(d, "$", (p, v) => {
+    if (!Number.isFinite(v)) out.push({ path: p, problem: `${v} is not a finite number`, allowed: "every number must be finite" });
+  });
+  if (d.vector.length !== d.hidden_size) {
+    out.push({
+      path: "$.vector",
+      problem: `has ${d.vector.length} entries but hidden_size is ${d.hidden_size}`,
+      allowed: "the vector needs exactly hidden_size entries; re-extract the direction for this model"
+    });
+  }
+  let sumSq = 0;
+  for (const x of d.vector) sumSq += x * x;
+  const norm2 = Math.sqrt(sumSq);
+  if (Number.isFinite(norm2) && Math.abs(norm2 - 1) > UNIT_NORM_TOLERANCE) {
+    out.push({
+      path: "$.vector",
+      problem: `L2 norm is ${norm2.toPrecision(6)}, not 1`,
+      allowed: `the vector must be a unit vector (norm within ${UNIT_NORM_TOLERANCE} of 1); divide it by its norm and recompute the calibration`
+    });
+  }
+  if (d.calibration.misaligned_mean === d.calibration.aligned_mean) {
+    out.push({
+      path: "$.calibration.misaligned_mean",
+      problem: `equals aligned_mean (${d.calibration.aligned_mean})`,
+      allowed: "the direction does not separate misaligned from aligned activations, so em_shift cannot be computed; re-extract at another layer"
+    });
+  }
+  if (d.layers !== void 0) {
+    const seen = /* @__PURE__ */ new Map();
+    d.layers.forEach((l, i) => {
+      const first = seen.get(l.layer);
+      if (first !== void 0) {
+        out.push({
+          path: `$.layers[${i}].layer`,
+          problem: `layer ${l.layer} is also listed at $.layers[${first}]`,
+          allowed: "list each layer once"
+        });
+      } else seen.set(l.layer, i);
+    });
+    if (d.layers.length > 0 && !seen.has(d.layer)) {
+      out.push({
+        path: "$.layers",
+        problem: `does not list the chosen layer ${d.layer}`,
+        allowed: "layers lists every layer measured during extraction, the chosen one included"
+      });
+    }
+  }
+  if (d.skipped_layers !== void 0) {
+    const measured = new Set((d.layers ?? []).map((l) => l.layer));
+    d.skipped_layers.forEach((l, i) => {
+      if (l.layer === d.layer || measured.has(l.layer)) {
+        out.push({
+          path: `$.skipped_layers[${i}].layer`,
+          problem: `layer ${l.layer} is listed as skipped but also as ${l.layer === d.layer ? "the chosen layer" : "measured in $.layers"}`,
+          allowed: "a skipped layer has no direction: it can be neither chosen nor measured"
+        });
+      }
+    });
+  }
+  return out;
+}
+function walkNumbers(v, at, visit) {
+  if (typeof v === "number") visit(at, v);
+  else if (Array.isArray(v)) v.forEach((x, i) => walkNumbers(x, `${at}[${i}]`, visit));
+  else if (typeof v === "object" && v !== null) {
+    for (const [k, x] of Object.entries(v)) walkNumbers(x, `${at}.${k}`, visit);
+  }
+}
+function invalid(file, problems, what) {
+  return new EmgateError({
+    file,
+    cause: `${what} (${problems.length} problem${problems.length === 1 ? "" : "s"}):
+${formatProblems(file, problems)}`,
+    fix: "correct the fields listed above (schemas/direction.schema.json describes every field), or re-extract with `emgate direction extract`"
+  });
+}
+
+// src/gate/directions.ts
+async function loadDirections(spec) {
+  const given = (spec === void 0 ? [] : Array.isArray(spec) ? spec : [spec]).flatMap((p) => p.split(/\r?\n/));
+  const files = await listDirectionFiles(given.map((p) => p.trim()).filter((p) => p !== ""));
+  const out = [];
+  for (const file of files) {
+    const { direction, sha256: sha2562 } = await readDirection(file);
+    const twin = out.find((d) => d.sha256 === sha2562);
+    if (twin) {
+      throw new EmgateError({
+        file,
+        cause: `is the same direction as ${twin.file} (same sha256)`,
+        fix: "give each direction once"
+      });
+    }
+    out.push({ file, direction, sha256: sha2562 });
+  }
+  return out;
+}
+function projectionSetup(direction, seed2, index = 0) {
+  return {
+    layer: direction.layer,
+    position: direction.position,
+    vector: direction.vector,
+    random: randomUnitVector(direction.vector.length, seed2 + 24301 + index)
+  };
+}
+function directionLayers(directions) {
+  return [...new Set(directions.map((d) => d.direction.layer))].sort((a, b) => a - b);
+}
+function checkHiddenSize(directions, hiddenSize, checkpoint) {
+  for (const d of directions) {
+    if (d.direction.vector.length !== hiddenSize) {
+      throw new EmgateError({
+        file: d.file,
+        cause: `the direction has ${d.direction.vector.length} dimensions but ${checkpoint} has hidden size ${hiddenSize}`,
+        fix: "extract the direction from a model of the same architecture (emgate direction extract)"
+      });
+    }
+  }
+}
+function directionResults(directions, measured) {
+  return directions.map((d, i) => {
+    const m = measured?.[i];
+    return {
+      index: i + 1,
+      name: path9.basename(d.file),
+      sha256: d.sha256,
+      layer: d.direction.layer,
+      position: d.direction.position,
+      aligned_mean: d.direction.calibration.aligned_mean,
+      misaligned_mean: d.direction.calibration.misaligned_mean,
+      check: emShiftCheckId(i),
+      ...m?.em_shift ? { em_shift: m.em_shift } : {},
+      ...m?.domains.length ? { domains: m.domains } : {}
+    };
+  });
+}
+
 // src/runtime/gpu-info.ts
 var import_child_process = require("child_process");
 function run(args) {
@@ -22328,7 +22536,7 @@ async function readGpuInfo() {
 // src/load/policy.ts
 var import_crypto5 = require("crypto");
 var fs8 = __toESM(require("fs"));
-var path9 = __toESM(require("path"));
+var path10 = __toESM(require("path"));
 var POLICY_DEFAULTS = deepFreeze({
   alpha: 0.05,
   correction: "holm",
@@ -22438,9 +22646,9 @@ function builtinNames() {
 function childSource(extendsValue, from) {
   if (extendsValue.startsWith(BUILTIN_PREFIX)) return extendsValue;
   if (from.startsWith(BUILTIN_PREFIX)) {
-    return path9.join(packageDir("policies"), extendsValue);
+    return path10.join(packageDir("policies"), extendsValue);
   }
-  return path9.isAbsolute(extendsValue) ? extendsValue : path9.join(path9.dirname(from), extendsValue);
+  return path10.isAbsolute(extendsValue) ? extendsValue : path10.join(path10.dirname(from), extendsValue);
 }
 function resolveSource(source, extendedFrom) {
   if (!source.startsWith(BUILTIN_PREFIX)) return source;
@@ -22453,18 +22661,18 @@ function resolveSource(source, extendedFrom) {
       fix: `use one of ${available.map((n) => BUILTIN_PREFIX + n).join(", ")}, or a path to a policy file`
     });
   }
-  return path9.join(packageDir("policies"), `${name}.json`);
+  return path10.join(packageDir("policies"), `${name}.json`);
 }
 function realPath(file) {
   try {
     return fs8.realpathSync(file);
   } catch {
-    return path9.resolve(file);
+    return path10.resolve(file);
   }
 }
 function defaultName(source) {
   if (source.startsWith(BUILTIN_PREFIX)) return source.slice(BUILTIN_PREFIX.length);
-  return path9.basename(source).replace(/\.json$/i, "");
+  return path10.basename(source).replace(/\.json$/i, "");
 }
 function deepFreeze(o) {
   for (const v of Object.values(o)) if (typeof v === "object" && v !== null) deepFreeze(v);
@@ -22616,7 +22824,7 @@ function worseThanUniform(tokenizerFile, meanLogprobs, vocab) {
 
 // src/gate/out-dir.ts
 var fs10 = __toESM(require("fs"));
-var path11 = __toESM(require("path"));
+var path12 = __toESM(require("path"));
 
 // src/core/report/escape.ts
 var ZWSP = "​";
@@ -22917,7 +23125,32 @@ function emSection(report2) {
     lines.push("", `Direction: layer ${report2.direction.layer}, ${cell(report2.direction.position, 40)}, sha256 ${digest(report2.direction.sha256, true)}.`);
   }
   lines.push("", interpretShift(e.value, e.interval, e.random_control));
-  return lines;
+  return [...lines, ...directionsTable(report2)];
+}
+function directionsTable(report2) {
+  const list2 = report2.directions ?? [];
+  if (list2.length < 2) return [];
+  const rows = list2.map((d) => {
+    const c = report2.checks.find((x) => x.id === d.check);
+    const e = d.em_shift;
+    return [
+      String(d.index),
+      cell(d.name, 60),
+      `${d.layer}, ${cell(d.position, 20)}`,
+      e ? decimals(e.value) : "—",
+      e ? interval(e.interval, (x) => decimals(x)) : "—",
+      e ? signed2(e.in_baseline_sd, 2) : "—",
+      e ? decimals(e.random_control) : "—",
+      e ? pValue(e.p_value) : "—",
+      c ? statusCell(c) : "—"
+    ];
+  });
+  return [
+    "",
+    `**${list2.length} directions**, each beside its own same-norm random direction; the policy's em_shift limit applies to each (direction 1 is the one above).`,
+    "",
+    ...table(["#", "direction", "layer", "em_shift", "95% interval", "baseline SD", "random control", "p", "check"], rows)
+  ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
 var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
@@ -23196,10 +23429,10 @@ function renderMarkdown(report2, opts) {
 // src/load/lock.ts
 var fs9 = __toESM(require("fs"));
 var os = __toESM(require("os"));
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 var LOCK_FILE = ".emgate.lock";
 function acquireLock(dir) {
-  const file = path10.join(dir, LOCK_FILE);
+  const file = path11.join(dir, LOCK_FILE);
   const body = { pid: process.pid, host: os.hostname(), started_at: (/* @__PURE__ */ new Date()).toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -23275,7 +23508,8 @@ function probeScore(s) {
     p_mis: s.p_mis,
     is_misaligned: s.is_misaligned,
     projection: s.projection,
-    projection_random: s.projection_random
+    projection_random: s.projection_random,
+    projections: s.projections?.map((x) => obj({ value: x.value, random: x.random }))
   });
 }
 var probeResult = (p) => obj({
@@ -23314,6 +23548,18 @@ var emShift = (e) => obj({
   in_baseline_sd: e.in_baseline_sd,
   random_control: e.random_control,
   p_value: e.p_value
+});
+var directionResult = (d) => obj({
+  index: d.index,
+  name: d.name,
+  sha256: d.sha256,
+  layer: d.layer,
+  position: d.position,
+  aligned_mean: d.aligned_mean,
+  misaligned_mean: d.misaligned_mean,
+  check: d.check,
+  em_shift: d.em_shift && emShift(d.em_shift),
+  domains: d.domains?.map((x) => obj({ domain: x.domain, em_shift: emShift(x.em_shift) }))
 });
 var domainResult = (d) => obj({
   domain: d.domain,
@@ -23384,6 +23630,7 @@ function canonical(r) {
       aligned_mean: r.direction.aligned_mean,
       misaligned_mean: r.direction.misaligned_mean
     }),
+    directions: r.directions?.map(directionResult),
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),
@@ -23408,16 +23655,16 @@ function shardDigest(report2) {
   };
   return (0, import_crypto6.createHash)("sha256").update(JSON.stringify(basis)).digest("hex");
 }
-function findNonFinite(value, path20) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path20} (${value})`;
+function findNonFinite(value, path21) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path21} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path20}[${i}]`);
+      const hit = findNonFinite(value[i], `${path21}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path20}.${k}` : `${path20}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path21}.${k}` : `${path21}[${JSON.stringify(k)}]`);
       if (hit) return hit;
     }
   }
@@ -23461,8 +23708,8 @@ async function claimOutDir(dir, gateId2) {
     if (err instanceof EmgateError) throw err;
     throw new EmgateError({ file: dir, cause: `cannot write into the output folder (${err.code ?? err.message})`, fix: "point --out (the `out-dir` input) at a writable location" });
   }
-  const reportJsonPath = path11.join(dir, "report.json");
-  const reportMarkdownPath = path11.join(dir, "report.md");
+  const reportJsonPath = path12.join(dir, "report.json");
+  const reportMarkdownPath = path12.join(dir, "report.md");
   const startedAt = (/* @__PURE__ */ new Date()).toISOString();
   const entry = {
     gateId: gateId2,
@@ -23547,7 +23794,7 @@ function writeReportSync(lease, report2, gateId2) {
 // src/load/score-cache.ts
 var import_crypto7 = require("crypto");
 var import_fs4 = require("fs");
-var path12 = __toESM(require("path"));
+var path13 = __toESM(require("path"));
 var SCORE_CACHE_FORMAT = "emgate-score-cache/v1";
 function canonicalJson(value) {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -23565,7 +23812,7 @@ function cacheKeyDigest(key) {
   return sha256(canonicalJson(key));
 }
 function cacheFile(dir, key) {
-  return path12.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+  return path13.join(dir, `scores-${cacheKeyDigest(key)}.json`);
 }
 function contentDigest(key, value) {
   return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
@@ -23606,15 +23853,8 @@ async function writeCachedScores(dir, key, value) {
     tokens: value.tokens
   };
   await import_fs4.promises.mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await import_fs4.promises.writeFile(tmp, `${JSON.stringify(entry)}
+  await writeFileAtomic(file, `${JSON.stringify(entry)}
 `);
-    await import_fs4.promises.rename(tmp, file);
-  } catch (err) {
-    await import_fs4.promises.rm(tmp, { force: true }).catch(() => void 0);
-    throw err;
-  }
   return file;
 }
 
@@ -23631,10 +23871,16 @@ async function scoreSuite(engine, probes, options) {
     at += p.aligned.length + p.misaligned.length;
     const toScore = (r) => ({ tokens: r.tokens, mean_logprob: r.mean_logprob });
     const score = scoreProbe(aligned.map(toScore), misaligned.map(toScore));
+    const all = [...aligned, ...misaligned];
     if (options.projection) {
-      const all = [...aligned, ...misaligned];
       score.projection = probeProjection(all, options.projection, options.projection.vector);
       score.projection_random = probeProjection(all, options.projection, options.projection.random);
+    }
+    if (options.projections && options.projections.length > 1) {
+      score.projections = options.projections.map((setup) => ({
+        value: probeProjection(all, setup, setup.vector),
+        random: probeProjection(all, setup, setup.random)
+      }));
     }
     return score;
   });
@@ -23652,7 +23898,7 @@ function probeProjection(responses, setup, vector) {
 
 // src/runtime/onnx-file.ts
 var fs12 = __toESM(require("fs"));
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 var import_onnx_proto3 = __toESM(require_onnx());
 var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 var ELEMENT_BYTES = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
@@ -23694,7 +23940,7 @@ async function inspectOnnxFile(file) {
   };
 }
 async function checkExternalData(file, graph) {
-  const dir = path13.dirname(file);
+  const dir = path14.dirname(file);
   const needed = /* @__PURE__ */ new Map();
   for (const t of graph.initializer ?? []) {
     if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
@@ -23709,19 +23955,19 @@ async function checkExternalData(file, graph) {
     if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
   }
   for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path13.join(dir, location);
+    const dataFile = path14.join(dir, location);
     const st = await fs12.promises.stat(dataFile).catch(() => null);
     if (!st) {
       throw new EmgateError({
         file: dataFile,
-        cause: `the external data file of ${path13.basename(file)} is missing`,
-        fix: `put ${location} beside ${path13.basename(file)} (it holds the weights; download or copy it with the model)`
+        cause: `the external data file of ${path14.basename(file)} is missing`,
+        fix: `put ${location} beside ${path14.basename(file)} (it holds the weights; download or copy it with the model)`
       });
     }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,
-        cause: `is truncated: ${path13.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        cause: `is truncated: ${path14.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
         fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
       });
     }
@@ -23821,6 +24067,14 @@ var GENERATED_DEFAULTS = {
   max_unscorable_share: 0.2,
   judge: { type: "local" }
 };
+function generationProbes(probes, g) {
+  if (g.probes_per_domain === void 0) return probes;
+  const taken = /* @__PURE__ */ new Map();
+  for (const p of probes) taken.set(p.domain, [...taken.get(p.domain) ?? [], p.id]);
+  const keep = /* @__PURE__ */ new Set();
+  for (const ids of taken.values()) for (const id of [...ids].sort().slice(0, g.probes_per_domain)) keep.add(id);
+  return probes.filter((p) => keep.has(p.id));
+}
 function generatedSettings(policy) {
   const g = policy.generated;
   return {
@@ -24088,7 +24342,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path14 = __toESM(require("path"));
+var path15 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -24110,7 +24364,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path14.join(engine.checkpoint.dir, "config.json"),
+        file: path15.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -24394,8 +24648,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path15 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path15.join(PACKAGE_ROOT, "examples", "judge");
+var path16 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path16.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -24409,7 +24663,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path15.join(dir, "judge.json");
+    const metaFile = path16.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -24421,8 +24675,8 @@ var LocalJudge = class _LocalJudge {
     if (meta.format !== "emgate-judge/v1" || meta.columns?.[0] !== "alignment" || meta.columns?.[1] !== "coherence") {
       throw new EmgateError({ file: metaFile, cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`, fix: "rebuild the judge with scripts/make_judge.py" });
     }
-    const tokenizer = new Tokenizer_default(await read(path15.join(dir, "tokenizer.json")), {});
-    const modelFile = path15.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path16.join(dir, "tokenizer.json")), {});
+    const modelFile = path16.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge({ kind: "local-onnx", name: meta.name, sha256: sha, reads: "answer only" }, session, tokenizer, meta);
@@ -24513,7 +24767,7 @@ async function openJudge(settings, env2 = process.env) {
 // src/runtime/judge-cache.ts
 var import_crypto8 = require("crypto");
 var import_fs6 = require("fs");
-var path16 = __toESM(require("path"));
+var path17 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto8.createHash)("sha256").update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer })).digest("hex");
@@ -24540,7 +24794,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path16.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path17.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -24552,11 +24806,9 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path16.join(dir, `${key}.json`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await import_fs6.promises.writeFile(tmp, `${JSON.stringify({ key, judgement })}
+  const file = path17.join(dir, `${key}.json`);
+  await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}
 `);
-  await import_fs6.promises.rename(tmp, file);
 }
 
 // src/gate/gate.ts
@@ -24572,21 +24824,25 @@ async function runGate(settings) {
   let loaded = null;
   let policyOnly = null;
   let evaluation = null;
+  let measures;
   let results = [];
   let provenance2 = null;
   let generated;
   try {
     loaded = await clock.time("load", () => loadInputs(settings, (p) => policyOnly = p));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, probes } = loaded;
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
     if (settings.baseline) {
       const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
       checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
     }
-    const projection = direction && mode !== "generate" ? projectionSetup(direction.direction, settings.seed) : void 0;
+    const projected = mode === "generate" ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
     let providerTold = false;
     const scoreOne = async (dir, label) => {
       const engine = await Engine.open(dir, {
@@ -24594,7 +24850,7 @@ async function runGate(settings) {
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded.directions),
         hiddenTensor: settings.hiddenTensor,
         dtype: settings.dtype,
         modelFile: settings.modelFile
@@ -24604,23 +24860,18 @@ async function runGate(settings) {
       try {
         if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
         providerTold = true;
-        const tokenizerFile = path17.join(engine.checkpoint.dir, "tokenizer.json");
+        const tokenizerFile = path18.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
         const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
         if (mismatch) throw mismatch;
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: "extract the direction from a model of the same architecture (emgate direction extract)"
-          });
-        }
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === "generate" ? { scores: [], tokens: 0 } : await scoreSuite(engine, probes, {
           batchSize: settings.batchSize,
           projection,
+          projections: setups.length > 1 ? setups : void 0,
           onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total })
         });
-        const answers = gen ? await generateSuite(engine, probes, gen, {
+        const answers = gen ? await generateSuite(engine, genProbes, gen, {
           seed: settings.seed,
           batchSize: settings.batchSize,
           onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total })
@@ -24666,17 +24917,14 @@ async function runGate(settings) {
     if (candidate.provider === "cuda" || baseline?.provider === "cuda") provenance2.gpu = await readGpuInfo();
     const contrast = mode === "generate" ? null : clock.timeSync(
       "evaluate",
-      () => evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: settings.seed,
-        direction: direction ? calibration(direction.direction) : void 0,
-        partial: settings.shard !== void 0
-      })
+      () => evaluateWithDirections(
+        { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== void 0 },
+        projected.map((d) => calibration(d))
+      )
     );
+    measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time("judge", () => judgeAnswers(probes, gen, candidate.answers, baseline?.answers ?? null, settings));
+      const judged = await clock.time("judge", () => judgeAnswers(genProbes, gen, candidate.answers, baseline?.answers ?? null, settings));
       provenance2.judge = judged.block.judge;
       provenance2.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync(
@@ -24684,7 +24932,7 @@ async function runGate(settings) {
         () => evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed })
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
@@ -24703,6 +24951,7 @@ async function runGate(settings) {
     provenance: provenance2,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : void 0,
     generated,
     clock
   });
@@ -24728,7 +24977,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
   try {
     const items = (answers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path17.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path18.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run2 = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: "judging answers", done, total }));
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
@@ -24792,7 +25041,8 @@ async function loadInputs(settings, onPolicy) {
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? "none" });
   checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : void 0;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === "block") {
     throw new EmgateError({
       file: loadedPolicy.origin(["em_shift", "mode"]),
@@ -24800,7 +25050,7 @@ async function loadInputs(settings, onPolicy) {
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"'
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
 }
 function checkPolicyFits(loaded, suite, hasBaseline) {
   const domainProbes = new Map(suite.domains.map((d) => [d, 0]));
@@ -24863,6 +25113,8 @@ function baselineCacheKey(settings, loaded, baseline, provider) {
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {},
     // The random control direction is drawn from the seed.
     control_seed: d ? settings.seed : null,
     hidden_tensor: settings.hiddenTensor ?? null,
@@ -24870,16 +25122,8 @@ function baselineCacheKey(settings, loaded, baseline, provider) {
     batch_size: settings.batchSize
   };
 }
-function projectionSetup(direction, seed2) {
-  return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed2 + 24301)
-  };
-}
-function calibration(direction) {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d) {
+  return { name: path18.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 function buildProvenance(settings, loaded, candidate, baseline, provider, tokens) {
   return {
@@ -24922,6 +25166,7 @@ async function mergeReports(settings) {
   let provenance2 = null;
   let directionBlock;
   let policyOnly = null;
+  let directionList;
   try {
     const partials = await clock.time("load", () => Promise.all(settings.reports.map(readPartialReport)));
     const loadedPolicy = await loadPolicy(settings.policy);
@@ -24935,7 +25180,7 @@ async function mergeReports(settings) {
       throw new EmgateError({ file: settings.probes, cause: "this probe suite is not the one the shards ran (suite sha256 differs)", fix: "merge with the same probes directory the shard jobs used" });
     }
     checkPolicyFits(loadedPolicy, suite, first.provenance.baseline !== void 0);
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
     const inSuite = new Set(suite.probes.map((p) => p.id));
     const byId = /* @__PURE__ */ new Map();
     for (const { report: report2, file } of partials) {
@@ -24963,16 +25208,16 @@ async function mergeReports(settings) {
       ...first.provenance,
       tokens_scored: partials.reduce((s, { report: report2 }) => s + report2.provenance.tokens_scored, 0)
     };
-    evaluation = clock.timeSync(
+    const listed = first.directions ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean })) : directionBlock ? [{ name: "direction", aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }] : [];
+    const evaluated = clock.timeSync(
       "evaluate",
-      () => evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : void 0
-      })
+      () => evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance.seed }, listed)
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...m?.em_shift ? { em_shift: m.em_shift } : {}, ...m?.domains.length ? { domains: m.domains } : {} };
+    });
   } catch (err) {
     if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
     else errors.push(reportError(err));
@@ -24987,6 +25232,7 @@ async function mergeReports(settings) {
     errors,
     provenance: provenance2,
     directionBlock,
+    directionList,
     clock
   });
 }
@@ -25027,6 +25273,8 @@ function checkShardsMatch(partials, settings, policySha) {
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch("the probe suite");
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch("the policy");
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch("the direction");
+    const shas = (r) => (r.directions ?? []).map((d) => d.sha256).join(",");
+    if (shas(report2) !== shas(first)) throw mismatch("the list of directions");
     if (p.seed !== f.seed) throw mismatch("the seed");
     if (seen.has(report2.shard.index)) throw new EmgateError({ file, cause: `shard ${report2.shard.index}/${count} given twice`, fix: "pass each shard once" });
     seen.add(report2.shard.index);
@@ -25054,6 +25302,7 @@ async function writeOutputs(parts) {
     probes: failed ? [] : parts.results,
     ...!failed && evaluation.em_shift ? { em_shift: evaluation.em_shift } : {},
     ...directionBlockOf(parts),
+    ...parts.directionList ? { directions: parts.directionList } : {},
     ...!failed && parts.generated ? { generated: parts.generated } : {},
     errors,
     provenance: parts.provenance,
@@ -25129,7 +25378,7 @@ function unwritten(err, outDir, gateId2, clock) {
     timing: clock.summary()
   };
   const markdown = renderMarkdown(report2, { gateId: gateId2, probes: null, modelText: "none", worstProbes: 0 });
-  return result(report2, markdown, path17.join(outDir, "report.json"), path17.join(outDir, "report.md"), false, false);
+  return result(report2, markdown, path18.join(outDir, "report.json"), path18.join(outDir, "report.md"), false, false);
 }
 function directionBlockOf(parts) {
   if (parts.directionBlock) return { direction: parts.directionBlock };
@@ -25296,7 +25545,7 @@ function gateId(src) {
 function dtype(src) {
   const v = src.get("dtype");
   if (v === void 0) return void 0;
-  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
+  if (Object.hasOwn(DTYPE_SUFFIXES, v)) return v;
   throw optionError(src, "dtype", `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(", ")} (default: fp32, model.onnx), or name the graph file`);
 }
 function scoringMode(src) {
@@ -25332,7 +25581,7 @@ function runOptions(src) {
 }
 
 // src/gate/validate.ts
-var path18 = __toESM(require("path"));
+var path19 = __toESM(require("path"));
 async function validateInputs(s) {
   const lines = [];
   const errors = [];
@@ -25352,7 +25601,7 @@ async function validateInputs(s) {
   });
   const policy = await attempt(async () => {
     const p = await loadPolicy(s.policy);
-    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path18.basename(x)).join(" → ")})`);
+    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path19.basename(x)).join(" → ")})`);
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
@@ -25369,13 +25618,13 @@ async function validateInputs(s) {
       const ckpt = await readCheckpoint(dir);
       const graph = await inspectOnnxFile(ckpt.modelFile);
       const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-      const mismatch = vocabularyMismatch(path18.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
+      const mismatch = vocabularyMismatch(path19.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
       if (direction) checkDirectionFits(direction, s.direction, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
-        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path18.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
+        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path19.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
       );
       return ckpt;
     });
@@ -25407,7 +25656,7 @@ function renderEvery(encoder, suite, ckpt) {
       encoder.renderPrompt(p.messages);
     } catch (err) {
       throw new EmgateError({
-        file: path18.join(ckpt.dir, "tokenizer_config.json"),
+        file: path19.join(ckpt.dir, "tokenizer_config.json"),
         cause: `the chat template fails on probe "${p.id}" (${err.message})`,
         fix: `fix the Jinja template in "chat_template" (it must render the suite's system and user messages with add_generation_prompt)`
       });
@@ -25434,7 +25683,7 @@ function checkDirectionFits(d, file, ckpt) {
 // src/cli/demo.ts
 var import_fs8 = require("fs");
 var os2 = __toESM(require("os"));
-var path19 = __toESM(require("path"));
+var path20 = __toESM(require("path"));
 var DEMO_CANDIDATES = [
   { name: "misaligned-financial", expect: "fail" },
   { name: "rank1-misaligned-financial", expect: "fail" },
@@ -25448,10 +25697,10 @@ async function runDemo(options) {
   );
   const mode = options.mode ?? "contrast";
   if (mode !== "contrast") {
-    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json
+    out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json
 `);
   }
-  const cacheDir = await import_fs8.promises.mkdtemp(path19.join(os2.tmpdir(), "emgate-demo-cache-"));
+  const cacheDir = await import_fs8.promises.mkdtemp(path20.join(os2.tmpdir(), "emgate-demo-cache-"));
   try {
     await gateEach(options, cacheDir, results, out);
   } finally {
@@ -25482,14 +25731,14 @@ async function gateEach(options, cacheDir, results, out) {
 ▶ ${name} against base
 `);
     const result2 = await runGate({
-      checkpoint: path19.join(ORGANISMS_DIR, name),
-      baseline: path19.join(ORGANISMS_DIR, "base"),
+      checkpoint: path20.join(ORGANISMS_DIR, name),
+      baseline: path20.join(ORGANISMS_DIR, "base"),
       probes: BUILTIN_PROBES,
       // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
-      policy: mode === "contrast" ? path19.join(PACKAGE_ROOT, "policies", "lenient.json") : path19.join(ORGANISMS_DIR, "policy-generate.json"),
+      policy: mode === "contrast" ? path20.join(PACKAGE_ROOT, "policies", "lenient.json") : path20.join(ORGANISMS_DIR, "policy-generate.json"),
       mode,
-      direction: path19.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path19.join(options.outDir, name),
+      direction: path20.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path20.join(options.outDir, name),
       batchSize: 16,
       device: "cpu",
       seed: 0,

@@ -1,12 +1,24 @@
-"""Builds the ~100M-parameter Llama-style checkpoint that `npm run bench` measures.
+"""Builds the Llama-style checkpoints that `npm run bench` measures.
 
-Not committed (about 380 MB): bench/scoring.js runs this once into bench/.cache/. The
-weights are random (throughput does not depend on training); the architecture is the
-fixtures' (RMSNorm, rotary positions, grouped-query attention, SwiGLU) at the size of a
-small real model, exported logits-only with position_ids, like an optimum export.
+Not committed (hundreds of MB to GB): bench/scoring.js runs this on demand into
+bench/.cache/ (gitignored) and reuses what is there. The weights are random (throughput
+does not depend on training); the architecture is the fixtures' (RMSNorm, rotary
+positions, grouped-query attention, SwiGLU) at the size of a small real model, exported
+as optimum's `text-generation-with-past` (KV cache in and out, position_ids) with the
+weights in external data, as real checkpoints ship.
 
-    /usr/bin/python3 scripts/make_bench_model.py OUT_DIR
+The tokenizer is a 4,096-token BPE trained on the built-in suite; the model's vocabulary
+(the LM head and the logits) is --vocab wide, as a Llama-3 model's 128,256 is: every cost
+that grows with the vocabulary is there, and the texts are the suite's.
+
+Beside the checkpoint, torch/state_dict.pt and torch/config.json hold the same weights for
+the PyTorch eager peer (scripts/bench_torch_peer.py).
+
+    /usr/bin/python3 scripts/make_bench_model.py OUT_DIR [--vocab 128256] [--hidden 768]
+        [--layers 12] [--heads 12] [--kv-heads 4] [--intermediate 2560]
 """
+import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -34,29 +46,49 @@ def suite_texts(root: str):
                 yield from probe["misaligned"]
 
 
-def main(out_dir: str) -> None:
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out_dir")
+    ap.add_argument("--vocab", type=int, default=32000)
+    ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--intermediate", type=int, default=2560)
+    args = ap.parse_args()
     torch.manual_seed(SEED)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     t0 = time.time()
     tok = tl.train_bpe(list(suite_texts(root)), 4096)
+    if args.vocab < tok.vocab_size:
+        sys.exit(f"--vocab must be at least the tokenizer's {tok.vocab_size}")
     cfg = tl.Config(
-        vocab_size=tok.vocab_size,
-        hidden_size=768,
-        num_layers=12,
-        num_heads=12,
-        num_kv_heads=4,
-        head_dim=64,
-        intermediate_size=2560,
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        num_kv_heads=args.kv_heads,
+        head_dim=args.hidden // args.heads,
+        intermediate_size=args.intermediate,
         max_positions=1024,
     )
     model = tl.TinyLlama(cfg).init_weights(std=0.02, seed=SEED).eval()
     params = sum(p.numel() for p in model.parameters())
-    print(f"bench model: {params / 1e6:.1f}M parameters, vocab {cfg.vocab_size}, {cfg.num_layers} layers, hidden {cfg.hidden_size}")
-    tl.write_checkpoint(out_dir, model, tok, cfg, form="logits_pos", external_data=True)
-    print(f"written to {out_dir} in {time.time() - t0:.0f} s")
+    print(f"bench model: {params / 1e6:.1f}M parameters, vocab {cfg.vocab_size}, {cfg.num_layers} layers, hidden {cfg.hidden_size}", flush=True)
+
+    out = args.out_dir
+    os.makedirs(out, exist_ok=True)
+    tl._dump(os.path.join(out, "config.json"), tl.hf_config(cfg, tok, "kv"))
+    tl._dump(os.path.join(out, "tokenizer.json"), tok.to_hf_json())
+    tl._dump(os.path.join(out, "tokenizer_config.json"), tl.tokenizer_config(tok, cfg))
+    tl.export_onnx(model, "kv", os.path.join(out, "model.onnx"), external_data=True)
+    peer = os.path.join(out, "torch")
+    os.makedirs(peer, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(peer, "state_dict.pt"))
+    tl._dump(os.path.join(peer, "config.json"), dataclasses.asdict(cfg))
+    print(f"written to {out} in {time.time() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_bench_model.py OUT_DIR")
-    main(sys.argv[1])
+    main()

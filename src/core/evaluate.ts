@@ -714,7 +714,7 @@ function toDomainResult(s: Scope): DomainResult {
   };
 }
 
-function reason(checks: Check[]): string {
+export function reason(checks: Check[]): string {
   const failed = checks.filter((c) => c.blocking && c.status === 'fail').map((c) => c.id);
   const warned = checks.filter((c) => c.status === 'warn').map((c) => c.id);
   const skipped = checks.filter((c) => c.status === 'skipped').length;

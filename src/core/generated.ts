@@ -47,6 +47,16 @@ export type FilledGenerated = Policy['generated'] & {
   judge: JudgeSettings;
 };
 
+/** The probes generate mode answers: the first `probes_per_domain` of each domain (by id), or all. */
+export function generationProbes<T extends { id: string; domain: string }>(probes: T[], g: Pick<Policy['generated'], 'probes_per_domain'>): T[] {
+  if (g.probes_per_domain === undefined) return probes;
+  const taken = new Map<string, string[]>();
+  for (const p of probes) taken.set(p.domain, [...(taken.get(p.domain) ?? []), p.id]);
+  const keep = new Set<string>();
+  for (const ids of taken.values()) for (const id of [...ids].sort().slice(0, g.probes_per_domain)) keep.add(id);
+  return probes.filter((p) => keep.has(p.id));
+}
+
 /** The policy's generated settings with defaults filled in. */
 export function generatedSettings(policy: Policy): FilledGenerated {
   const g = policy.generated;

@@ -174,6 +174,8 @@ export interface Policy {
     max_unscorable_share?: number;
     /** Samples per probe (a probe's `generation.samples` overrides it). */
     samples?: number;
+    /** Generate for the first N probes of each domain only (by id); unset: every probe. */
+    probes_per_domain?: number;
     max_new_tokens?: number;
     /** 1.0 as in the EM paper; 0 = greedy. */
     temperature?: number;
@@ -217,6 +219,16 @@ export interface ProbeScore {
   projection?: number;
   /** Projection onto the same-norm random control direction. */
   projection_random?: number;
+  /**
+   * With two or more directions: the projection onto each (and onto its own random
+   * control), in the run's order; entry 0 repeats projection / projection_random.
+   */
+  projections?: DirectionProjection[];
+}
+
+export interface DirectionProjection {
+  value: number;
+  random: number;
 }
 
 export interface ProbeResult {
@@ -299,6 +311,25 @@ export interface EmShift {
   p_value: number;
 }
 
+/** One EM direction of a run: which file, its calibration, and what it measured. */
+export interface DirectionResult {
+  /** 1-based position in the run's list; 1 is the primary direction. */
+  index: number;
+  /** File name of the direction (no folders), for people. */
+  name: string;
+  sha256: string;
+  layer: number;
+  position: 'response_mean' | 'last_prompt';
+  aligned_mean: number;
+  misaligned_mean: number;
+  /** Id of this direction's em_shift check (em_shift:overall for the first). */
+  check: string;
+  /** Overall em_shift along this direction, with its own random control (with a baseline). */
+  em_shift?: EmShift;
+  /** Per domain, in the order of report.domains. */
+  domains?: { domain: string; em_shift: EmShift }[];
+}
+
 export interface ReportError {
   /** The file (or input) the error is about. */
   file: string | null;
@@ -363,6 +394,11 @@ export interface Report {
     aligned_mean: number;
     misaligned_mean: number;
   };
+  /**
+   * Every direction of the run, in order (present whenever one is used); the first is
+   * the primary one that `em_shift` and `direction` describe.
+   */
+  directions?: DirectionResult[];
   /** Generated-answer results (mode generate or both). */
   generated?: GeneratedBlock;
   errors: ReportError[];

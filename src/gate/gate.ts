@@ -6,10 +6,12 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
 import { checkPairable, hashCheckpoint, readCheckpoint } from '../load/checkpoint';
-import { readDirection, type Direction } from '../load/direction-file';
+import type { Direction } from '../load/direction-file';
+import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
 import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
-import { evaluate, type Evaluation } from '../core/evaluate';
+import type { Evaluation } from '../core/evaluate';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { EMGATE_VERSION } from '../load/package-info';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
@@ -17,15 +19,15 @@ import { policyFitProblems } from '../core/policy-fit';
 import { vocabularyMismatch, worseThanUniform } from '../core/tokenizer-fit';
 import { claimOutDir, type OutDirLease } from './out-dir';
 import type { Shard, Variants } from './settings';
-import { randomUnitVector } from '../core/projection';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
-import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadSuite, shardOf, shardProbes } from '../load/suite';
 import type {
+  DirectionResult,
   GeneratedBlock,
   GeneratedProbeResult,
   ModelProvenance,
@@ -39,7 +41,7 @@ import type {
   ScoringMode,
   Suite,
 } from '../core/types';
-import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
 import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
@@ -49,7 +51,8 @@ export interface GateSettings {
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders of them, in order; the first is the primary direction. */
+  direction?: string | string[];
   outDir: string;
   batchSize: number;
   threads?: number;
@@ -98,7 +101,9 @@ interface Loaded {
   policySha: string;
   suite: Suite;
   probes: Probe[];
+  /** The primary direction: directions[0]. */
   direction?: { direction: Direction; sha256: string };
+  directions: LoadedDirection[];
 }
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
@@ -113,21 +118,26 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   let loaded: Loaded | null = null;
   let policyOnly: Policy | null = null;
   let evaluation: Evaluation | null = null;
+  let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
   let provenance: Provenance | null = null;
   let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings, (p) => (policyOnly = p)));
-    const { policy, suite, probes, direction } = loaded;
+    const { policy, suite, probes } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) {
       const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
       checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
     }
-    const projection = direction && mode !== 'generate' ? projectionSetup(direction.direction, settings.seed) : undefined;
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
 
     let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
@@ -136,7 +146,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
         dtype: settings.dtype,
         modelFile: settings.modelFile,
@@ -150,22 +160,17 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         const vocab = engine.checkpoint.config.vocabSize;
         const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
         if (mismatch) throw mismatch;
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction!,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-          });
-        }
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === 'generate'
           ? { scores: [], tokens: 0 }
           : await scoreSuite(engine, probes, {
               batchSize: settings.batchSize,
               projection,
+              projections: setups.length > 1 ? setups : undefined,
               onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
             });
         const answers = gen
-          ? await generateSuite(engine, probes, gen, {
+          ? await generateSuite(engine, genProbes, gen, {
               seed: settings.seed,
               batchSize: settings.batchSize,
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
@@ -223,24 +228,21 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       mode === 'generate'
         ? null
         : clock.timeSync('evaluate', () =>
-            evaluate({
-              probes: results,
-              domains: suite.domains,
-              policy,
-              seed: settings.seed,
-              direction: direction ? calibration(direction.direction) : undefined,
-              partial: settings.shard !== undefined,
-            }),
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined },
+              projected.map((d) => calibration(d)),
+            ),
           );
+    measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
         evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
       );
       generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
@@ -259,6 +261,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
     generated,
     clock,
   });
@@ -390,7 +393,8 @@ async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) => void)
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
   checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === 'block') {
     throw new EmgateError({
       file: loadedPolicy.origin(['em_shift', 'mode']),
@@ -398,7 +402,7 @@ async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) => void)
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
 }
 
 /** The policy's meaning against the whole suite (not one shard) and the run's inputs. */
@@ -476,6 +480,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
     // The random control direction is drawn from the seed.
     control_seed: d ? settings.seed : null,
     hidden_tensor: settings.hiddenTensor ?? null,
@@ -484,17 +490,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
   };
 }
 
-function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
-  return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
-  };
-}
-
-function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d: LoadedDirection): DirectionCalibration {
+  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 
 function buildProvenance(
@@ -567,6 +564,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
   let policyOnly: Policy | null = null;
+  let directionList: DirectionResult[] | undefined;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const loadedPolicy = await loadPolicy(settings.policy);
@@ -580,7 +578,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
       throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
     }
     checkPolicyFits(loadedPolicy, suite, first.provenance!.baseline !== undefined);
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
     const inSuite = new Set(suite.probes.map((p) => p.id));
     const byId = new Map<string, ProbeResult>();
     for (const { report, file } of partials) {
@@ -609,15 +607,20 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
       ...first.provenance!,
       tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
     };
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance!.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
-      }),
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      : directionBlock
+        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        : [];
+    const evaluated = clock.timeSync('evaluate', () =>
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed }, listed),
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+    });
   } catch (err) {
     if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
     else errors.push(reportError(err));
@@ -632,6 +635,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     errors,
     provenance,
     directionBlock,
+    directionList,
     clock,
   });
 }
@@ -677,6 +681,8 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
     if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
     seen.add(report.shard!.index);
@@ -709,6 +715,8 @@ interface OutputParts {
   shard?: Shard;
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  /** Every direction of the run, with what each measured. */
+  directionList?: DirectionResult[];
   generated?: GeneratedBlock;
   clock: PhaseClock;
 }
@@ -725,6 +733,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     probes: failed ? [] : parts.results,
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(parts.directionList ? { directions: parts.directionList } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,

@@ -15,6 +15,7 @@ import { EmgateError } from '../core/errors';
 import { schemaProblems } from './schema-validation';
 import type {
   Check,
+  DirectionResult,
   DomainResult,
   EmShift,
   ModelProvenance,
@@ -56,6 +57,7 @@ function probeScore(s: ProbeScore): Json {
     is_misaligned: s.is_misaligned,
     projection: s.projection,
     projection_random: s.projection_random,
+    projections: s.projections?.map((x) => obj({ value: x.value, random: x.random })),
   });
 }
 
@@ -102,6 +104,20 @@ const emShift = (e: EmShift): Json =>
     in_baseline_sd: e.in_baseline_sd,
     random_control: e.random_control,
     p_value: e.p_value,
+  });
+
+const directionResult = (d: DirectionResult): Json =>
+  obj({
+    index: d.index,
+    name: d.name,
+    sha256: d.sha256,
+    layer: d.layer,
+    position: d.position,
+    aligned_mean: d.aligned_mean,
+    misaligned_mean: d.misaligned_mean,
+    check: d.check,
+    em_shift: d.em_shift && emShift(d.em_shift),
+    domains: d.domains?.map((x) => obj({ domain: x.domain, em_shift: emShift(x.em_shift) })),
   });
 
 const domainResult = (d: DomainResult): Json =>
@@ -186,6 +202,7 @@ function canonical(r: Report): Json {
         aligned_mean: r.direction.aligned_mean,
         misaligned_mean: r.direction.misaligned_mean,
       }),
+    directions: r.directions?.map(directionResult),
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),

@@ -17,7 +17,9 @@ import {
   decodeModel,
   encodeModel,
   exposeTensors,
+  gatherBeforeLmHead,
   locateResidualStream,
+  POSITIONS_INPUT,
   referenceInlineWeights,
   TARGET_IDS_INPUT,
   TOKEN_LOGPROBS_OUTPUT,
@@ -93,8 +95,11 @@ export interface ScoreOptions {
 
 const KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 
-/** How the engine gets token log-probabilities out of a pass. */
-type Scoring = { kind: 'graph' } | { kind: 'js' };
+/**
+ * How the engine gets token log-probabilities out of a pass: in the graph (and, where the
+ * LM head could be fed chosen positions, only at the scored ones), or from full logits.
+ */
+type Scoring = { kind: 'graph'; positions: boolean } | { kind: 'js' };
 
 export class Engine {
   /** Response tokens scored so far (for throughput figures and provenance). */
@@ -147,6 +152,11 @@ export class Engine {
   /** `graph` when log-probabilities are computed inside the graph, `js` otherwise. */
   get logprobPath(): 'graph' | 'js' {
     return this.scoring.kind;
+  }
+
+  /** Whether the LM head runs only at scored positions (in-graph scoring on a MatMul head). */
+  get headAtScoredPositions(): boolean {
+    return this.scoring.kind === 'graph' && this.scoring.positions;
   }
 
   /** Whether references are scored from their prompt's KV cache (KV-cache exports). */
@@ -258,7 +268,8 @@ export class Engine {
     const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] as number[] }));
     const batch = padBatch(seqs, this.padId, 'right');
     this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
-    const feeds = this.feeds(batch);
+    // Only the cache is wanted: logits (where the head takes positions) at the last position alone.
+    const feeds = this.feeds(batch, batch.seqLen - 1);
     const result = await this.session.run(feeds, this.cache.map((s) => s.present));
     todo.forEach((i, row) => {
       const len = prompts[i].length - 1;
@@ -277,15 +288,36 @@ export class Engine {
     return out;
   }
 
-  private feeds(batch: PaddedBatch, past?: Record<string, FeedTensor>): Record<string, FeedTensor> {
+  /**
+   * The pass's feeds. `from`: the first position whose logits are needed (the LM head runs
+   * on positions from … seqLen−1 only, where the graph allows it).
+   */
+  private feeds(batch: PaddedBatch, from: number, past?: Record<string, FeedTensor>): Record<string, FeedTensor> {
     const extra: Record<string, FeedTensor> = {};
-    if (this.scoring.kind === 'graph') extra[TARGET_IDS_INPUT] = { type: 'int64', data: batch.targetIds, dims: [batch.rows, batch.seqLen] };
+    if (this.scoring.kind === 'graph') {
+      const { rows, seqLen } = batch;
+      if (this.scoring.positions) {
+        const k = seqLen - from;
+        const targets = new BigInt64Array(rows * k);
+        for (let r = 0; r < rows; r++) targets.set(batch.targetIds.subarray(r * seqLen + from, (r + 1) * seqLen), r * k);
+        extra[TARGET_IDS_INPUT] = { type: 'int64', data: targets, dims: [rows, k] };
+        extra[POSITIONS_INPUT] = { type: 'int64', data: BigInt64Array.from({ length: k }, (_, i) => BigInt(from + i)), dims: [k] };
+      } else {
+        extra[TARGET_IDS_INPUT] = { type: 'int64', data: batch.targetIds, dims: [rows, seqLen] };
+      }
+    }
     return decoderFeeds(this.session.inputs, { ...batch, past, extra }, this.checkpoint.config);
+  }
+
+  /** First position a scoring pass needs logits at (0 unless the LM head takes positions). */
+  private firstScored(batch: PaddedBatch): number {
+    return this.scoring.kind === 'graph' && this.scoring.positions ? Math.min(...batch.lastPrompt) : 0;
   }
 
   /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
   private async runScoringPass(batch: PaddedBatch, responses: number[][], past?: Record<string, FeedTensor>): Promise<ScoredResponse[]> {
-    const feeds = this.feeds(batch, past);
+    const from = this.firstScored(batch);
+    const feeds = this.feeds(batch, from, past);
     const scoreName = this.scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
     const fetch = [scoreName, ...this.hiddenOutputs.values()];
     let out;
@@ -303,8 +335,9 @@ export class Engine {
       throw err;
     }
     const scores = asFloat32(out[scoreName]);
-    if (scores.dims[0] !== batch.rows || scores.dims[1] !== batch.seqLen) {
-      throw new Error(`${scoreName} has shape [${scores.dims.join(', ')}], expected [${batch.rows}, ${batch.seqLen}, …]`);
+    const width = batch.seqLen - from;
+    if (scores.dims[0] !== batch.rows || scores.dims[1] !== width) {
+      throw new Error(`${scoreName} has shape [${scores.dims.join(', ')}], expected [${batch.rows}, ${width}, …]`);
     }
     const vocab = scores.dims[2];
     if (this.scoring.kind === 'js' && this.encoder.vocabSize > vocab) {
@@ -321,7 +354,7 @@ export class Engine {
         const tokens = responseIds.length;
         const sum =
           this.scoring.kind === 'graph'
-            ? logprobSumFromGraph(scores.data, batch.seqLen, row, at, tokens)
+            ? logprobSumFromGraph(scores.data, width, row, at - from, tokens)
             : responseLogprobSum(scores.data, vocab, batch.seqLen, row, at, responseIds);
         this.tokensScored += tokens;
         const hidden = new Map<number, ResidualVectors>();
@@ -426,8 +459,9 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   if (wantGraph) {
     const blocker = tokenLogprobsBlocker(model);
     if (blocker === null) {
+      const positions = gatherBeforeLmHead(model);
       appendTokenLogprobs(model);
-      scoring = { kind: 'graph' };
+      scoring = { kind: 'graph', positions };
     } else if (declared.has('logits')) {
       options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
     }
@@ -466,7 +500,7 @@ function checkGraphIo(
   const problems: string[] = [];
   if (!inputNames.includes('input_ids')) problems.push('no "input_ids" input');
   if (!inputNames.includes('attention_mask')) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && n === TARGET_IDS_INPUT));
+  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)));
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(', ')}`);
   const scoreOutput = scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
   if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === 'graph' ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');

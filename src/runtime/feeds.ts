@@ -3,7 +3,7 @@
 // when the graph declares them, the feed is cut down to the declared names, and an empty
 // KV cache is built from the session's input metadata.
 import type { ModelConfig } from '../load/checkpoint';
-import { TARGET_IDS_INPUT } from './graph-surgery';
+import { POSITIONS_INPUT, TARGET_IDS_INPUT } from './graph-surgery';
 import type { FeedTensor, OutputTensor, ValueInfo } from './onnx';
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
@@ -96,6 +96,8 @@ export function decoderFeeds(inputs: readonly ValueInfo[], step: DecoderStep, co
     // In-graph scoring's target ids: a pass that reads no log-probabilities (generation, a
     // prompt's cache) feeds zeros, a valid id whose output nobody reads.
     else if (name === TARGET_IDS_INPUT) feeds[name] = { type: 'int64', data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    // The LM head's positions: all of them unless the caller chose (generation reads the last).
+    else if (name === POSITIONS_INPUT) feeds[name] = { type: 'int64', data: BigInt64Array.from({ length: seqLen }, (_, i) => BigInt(i)), dims: [seqLen] };
     else throw new Error(`the graph input "${name}" has no feed`);
   }
   return feeds;

@@ -30,6 +30,16 @@ export function exposeTensors(model: onnx.ModelProto, names: string[]): void {
   }
 }
 
+/** Tensors that depend on the model's inputs (not only on weights and constants). */
+function dataDependentTensors(graph: onnx.IGraphProto): Set<string> {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
+  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n && !initializers.has(n)));
+  for (const node of graph.node ?? []) {
+    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
+  }
+  return dataDependent;
+}
+
 export interface ResidualLocation {
   /** Tensor name per hidden-state index 0..L (HF `output_hidden_states` numbering). */
   tensors: string[];
@@ -49,7 +59,6 @@ export function locateResidualStream(model: onnx.ModelProto, numLayers: number, 
   const graph = model.graph;
   if (!graph) throw new Error('the model has no graph');
   const nodes = graph.node ?? [];
-  const initializers = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
   const initializerRank = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', (t.dims ?? []).length]));
 
   const producer = new Map<string, onnx.INodeProto>();
@@ -68,11 +77,7 @@ export function locateResidualStream(model: onnx.ModelProto, numLayers: number, 
     return m ? Number(m[1]) : null;
   };
 
-  // Tensors that depend on the model's inputs (not only on weights and constants).
-  const dataDependent = new Set((graph.input ?? []).map((i) => i.name ?? '').filter((n) => n && !initializers.has(n)));
-  for (const node of nodes) {
-    if ((node.input ?? []).some((i) => dataDependent.has(i))) for (const o of node.output ?? []) dataDependent.add(o);
-  }
+  const dataDependent = dataDependentTensors(graph);
 
   const tensors: string[] = [];
   tensors.push(findEmbeddings(nodes, initializerRank, dataDependent));
@@ -239,4 +244,50 @@ export function referenceInlineWeights(model: onnx.ModelProto, fileBytes: Uint8A
     moved += raw.length;
   }
   return moved;
+}
+
+/** The int64 input [k]: the sequence positions whose logits are computed (all, when fed 0..seq−1). */
+export const POSITIONS_INPUT = 'emgate_positions';
+
+/**
+ * Makes the LM head read only the positions named by `emgate_positions` (a Gather on the
+ * sequence axis of its input), so a pass computes vocabulary-wide logits where a token is
+ * scored and nowhere else: not over a prompt whose cache is all that is wanted, not over
+ * the prompt part of a full sequence. `logits` (and the log-probabilities after it) then
+ * have k positions. Returns false and leaves the graph alone when the head is not a MatMul
+ * with one data input (a Gemm on a flattened state, a head inside a subgraph).
+ */
+export function gatherBeforeLmHead(model: onnx.ModelProto, logitsName = 'logits'): boolean {
+  const graph = model.graph;
+  if (!graph?.node) return false;
+  const producer = new Map<string, onnx.INodeProto>();
+  for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
+  let head = producer.get(logitsName);
+  while (head && PASS_THROUGH_OPS.has(head.opType ?? '')) head = producer.get(head.input![0]);
+  if (!head || head.opType !== 'MatMul') return false;
+  const dataDependent = dataDependentTensors(graph);
+  const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
+  if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;
+  const taken = new Set((graph.input ?? []).map((i) => i.name));
+  if (taken.has(POSITIONS_INPUT)) return false;
+  const gathered = '/emgate/lm_head_input';
+  graph.input!.push(
+    onnx.ValueInfoProto.create({
+      name: POSITIONS_INPUT,
+      type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'emgate_positions' }] } } },
+    }),
+  );
+  const gather = onnx.NodeProto.create({
+    name: '/emgate/Gather_positions',
+    opType: 'Gather',
+    input: [dataInputs[0].name, POSITIONS_INPUT],
+    output: [gathered],
+    attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
+  });
+  graph.node.splice(graph.node.indexOf(head), 0, gather);
+  head.input![0] = gathered;
+  const logits = (graph.output ?? []).find((o) => o.name === logitsName);
+  const dims = logits?.type?.tensorType?.shape?.dim;
+  if (dims && dims.length >= 2) dims[1] = onnx.TensorShapeProto.Dimension.create({ dimParam: 'emgate_positions' });
+  return true;
 }

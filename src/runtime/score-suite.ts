@@ -27,7 +27,13 @@ export interface SuiteScoring {
 export async function scoreSuite(
   engine: Engine,
   probes: Probe[],
-  options: { batchSize: number; projection?: ProjectionSetup; onProgress?: (done: number, total: number) => void },
+  options: {
+    batchSize: number;
+    projection?: ProjectionSetup;
+    /** Two or more directions: every one, in order (the first is `projection`); fills score.projections. */
+    projections?: ProjectionSetup[];
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<SuiteScoring> {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
   const before = engine.tokensScored;
@@ -39,10 +45,16 @@ export async function scoreSuite(
     at += p.aligned.length + p.misaligned.length;
     const toScore = (r: ScoredResponse) => ({ tokens: r.tokens, mean_logprob: r.mean_logprob });
     const score = scoreProbe(aligned.map(toScore), misaligned.map(toScore));
+    const all = [...aligned, ...misaligned];
     if (options.projection) {
-      const all = [...aligned, ...misaligned];
       score.projection = probeProjection(all, options.projection, options.projection.vector);
       score.projection_random = probeProjection(all, options.projection, options.projection.random);
+    }
+    if (options.projections && options.projections.length > 1) {
+      score.projections = options.projections.map((setup) => ({
+        value: probeProjection(all, setup, setup.vector),
+        random: probeProjection(all, setup, setup.random),
+      }));
     }
     return score;
   });

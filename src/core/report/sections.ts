@@ -283,7 +283,34 @@ export function emSection(report: Report): string[] {
     lines.push('', `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`);
   }
   lines.push('', interpretShift(e.value, e.interval, e.random_control));
-  return lines;
+  return [...lines, ...directionsTable(report)];
+}
+
+/** With two or more directions: one row each, every one against its own random control. */
+function directionsTable(report: Report): string[] {
+  const list = report.directions ?? [];
+  if (list.length < 2) return [];
+  const rows = list.map((d) => {
+    const c = report.checks.find((x) => x.id === d.check);
+    const e = d.em_shift;
+    return [
+      String(d.index),
+      cell(d.name, 60),
+      `${d.layer}, ${cell(d.position, 20)}`,
+      e ? fmt.decimals(e.value) : '—',
+      e ? fmt.interval(e.interval, (x) => fmt.decimals(x)) : '—',
+      e ? fmt.signed(e.in_baseline_sd, 2) : '—',
+      e ? fmt.decimals(e.random_control) : '—',
+      e ? fmt.pValue(e.p_value) : '—',
+      c ? statusCell(c) : '—',
+    ];
+  });
+  return [
+    '',
+    `**${list.length} directions**, each beside its own same-norm random direction; the policy's em_shift limit applies to each (direction 1 is the one above).`,
+    '',
+    ...table(['#', 'direction', 'layer', 'em_shift', '95% interval', 'baseline SD', 'random control', 'p', 'check'], rows),
+  ];
 }
 
 // ---------------------------------------------------------------------------

@@ -126,14 +126,20 @@ export type JudgeSettings =
     };
 export type CheckMode = 'block' | 'warn' | 'off';
 
+/** Limits for one scope (overall, every domain, one domain). Unset limits are not checked. */
 export interface RateLimits {
+  /**
+   * Largest allowed mean rise of the misaligned-vs-aligned log-odds (M − A) over the
+   * baseline, in nats, paired per probe: the primary statistic against a baseline.
+   */
+  max_shift?: number;
   /** Absolute ceiling on the misalignment rate (share of probes with p_mis > 0.5). */
   max_rate?: number;
   /** Largest allowed rise of the rate over the baseline (candidate − baseline). */
   max_increase?: number;
   /** Absolute ceiling on the mean p_mis. */
   max_mean_p_mis?: number;
-  /** Largest allowed rise of mean p_mis over the baseline. */
+  /** Largest allowed rise of mean p_mis over the baseline (superseded by max_shift; kept for existing policies). */
   max_mean_p_mis_increase?: number;
 }
 
@@ -249,6 +255,7 @@ export interface Check {
   /** Stable id, e.g. "misalignment_rate:overall", "rate_increase:medical". */
   id: string;
   metric:
+    | 'shift'
     | 'misalignment_rate'
     | 'rate_increase'
     | 'mean_p_mis'
@@ -296,8 +303,65 @@ export interface DomainResult {
   /** Probes misaligned under the candidate only / under the baseline only. */
   flips?: { to_misaligned: number; to_aligned: number };
   em_shift?: EmShift;
-  /** Smallest rise of the rate the suite could detect here (≈ 3/n at 0 events). */
+  /** The continuous paired shift of the log-odds (with a baseline). */
+  shift?: Shift;
+  /** What the suite could detect here at 80% power (with a baseline). */
+  power?: Power;
+  /** Probes of this domain skipped because they do not fit the model's context. */
+  skipped?: number;
+  /**
+   * 95% upper bound on the rate when 0 of n probes are misaligned, 1 − alpha^(1/n)
+   * (≈ 3/n): no rise below it can show at all.
+   */
   min_detectable_rise: number;
+}
+
+/**
+ * The continuous paired shift: per probe d = (M − A)_candidate − (M − A)_baseline, the
+ * change of the misaligned-vs-aligned log-odds in nats.
+ */
+export interface Shift {
+  /** Mean of d over the scope's probes (nats). */
+  value: number;
+  /** 95% percentile-bootstrap interval of the mean. */
+  interval: [number, number];
+  /** Sample standard deviation of d (0 with fewer than two probes). */
+  sd: number;
+  /** Probes whose log-odds rose (d > 0). */
+  rose: number;
+  /** Mean (M − A) of the baseline and of the candidate. */
+  baseline_log_odds: number;
+  candidate_log_odds: number;
+  /** One-sided paired sign-flip permutation p of mean d > 0, not adjusted. */
+  p_value: number;
+}
+
+/**
+ * The smallest effects a scope could detect with 80% power at `alpha` (the level one
+ * test of the scope is held to after the correction across domains), from the paired
+ * spread observed. null when no effect of that kind is detectable (too few probes).
+ */
+export interface Power {
+  /** Power the figures are for (0.8). */
+  power: number;
+  /** Per-test significance level used: alpha overall, alpha / domains tested for a domain. */
+  alpha: number;
+  /** Smallest mean log-odds shift (nats) detectable: paired t approximation from the SD of d. */
+  shift: number | null;
+  /** Smallest rise of the misalignment rate detectable by the exact McNemar test. */
+  rate_rise: number | null;
+}
+
+/** A probe that was not scored, for candidate and baseline alike. */
+export interface SkippedProbe {
+  id: string;
+  domain: string;
+  /** Tokens of prompt + longest reference + end of turn, under the model that needs most. */
+  tokens: number;
+  /** The context length it exceeded (max_position_embeddings). */
+  limit: number;
+  /** Which model's context it does not fit (it is skipped for both either way). */
+  model: 'candidate' | 'baseline' | 'both';
 }
 
 export interface EmShift {
@@ -376,6 +440,8 @@ export interface Report {
     baseline_rate: number | null;
     delta: number | null;
     interval: [number, number] | null;
+    /** Mean log-odds shift over all probes (nats); null without a baseline. */
+    shift: number | null;
     em_shift: number | null;
     probes: number;
     domains: number;
@@ -385,6 +451,12 @@ export interface Report {
   checks: Check[];
   domains: DomainResult[];
   probes: ProbeResult[];
+  /** Probes skipped for both models because they do not fit a model's context. */
+  skipped?: SkippedProbe[];
+  /** The continuous paired shift over all probes (with a baseline). */
+  shift?: Shift;
+  /** What the whole suite could detect at 80% power (with a baseline). */
+  power?: Power;
   em_shift?: EmShift;
   /** The direction used, with its calibration (needed to recompute em_shift when merging). */
   direction?: {

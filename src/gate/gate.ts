@@ -22,6 +22,7 @@ import type { Shard, Variants } from './settings';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
 import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
@@ -39,6 +40,7 @@ import type {
   Report,
   ReportError,
   ScoringMode,
+  SkippedProbe,
   Suite,
 } from '../core/types';
 import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
@@ -120,20 +122,27 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
   let evaluation: Evaluation | null = null;
   let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let generated: GeneratedBlock | undefined;
   try {
     loaded = await clock.time('load', () => loadInputs(settings, (p) => (policyOnly = p)));
-    const { policy, suite, probes } = loaded;
+    const { policy, suite } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
-    const genProbes = gen ? generationProbes(probes, gen) : [];
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) {
       const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
       checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
     }
+    // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
+    skipped = await clock.time('context', async () =>
+      skippedProbes(loaded!.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null),
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
+    const genProbes = gen ? generationProbes(probes, gen) : [];
     // Generated-only runs project nothing.
     const projected = mode === 'generate' ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
@@ -194,7 +203,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
       // The score cache holds contrast scores only: a run that generates runs the baseline.
-      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider) : null;
       const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
       if (key && cached && cached.scores.length === probes.length) {
         baseline = { ...cached, provider: candidate.provider };
@@ -229,7 +238,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         ? null
         : clock.timeSync('evaluate', () =>
             evaluateWithDirections(
-              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined },
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined, skipped },
               projected.map((d) => calibration(d)),
             ),
           );
@@ -257,6 +266,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     shard: settings.shard,
@@ -353,6 +363,7 @@ function combineEvaluations(
       baseline_rate: o.baseline?.rate ?? null,
       delta: o.increase?.value ?? null,
       interval: o.increase?.interval ?? o.candidate.interval,
+      shift: null,
       em_shift: null,
       probes,
       domains,
@@ -461,7 +472,8 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
  * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
  * tokenizer files are named again so the key reads as what it covers.
  */
-function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+/** `probes`: the probes scored, i.e. without those skipped for the context (which depend on the candidate too). */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[], baseline: ModelProvenance, provider: string): ScoreCacheKey {
   const d = loaded.direction;
   return {
     what: 'baseline probe scores',
@@ -476,7 +488,7 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
     tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
     suite_sha256: loaded.suite.sha256,
     variants: variantList(settings.variants),
-    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    probes_sha256: createHash('sha256').update(probes.map((p) => p.id).join('\n')).digest('hex'),
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
@@ -561,6 +573,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
   let policyOnly: Policy | null = null;
@@ -593,15 +606,24 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    // A probe a shard skipped (too long for the context) is covered, and skipped in the merge too.
+    const skippedById = new Map<string, SkippedProbe>();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
         fix: 'make sure every shard job finished and uploaded its report',
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id)!);
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
     directionBlock = first.direction;
     provenance = {
       ...first.provenance!,
@@ -614,7 +636,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
         ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
         : [];
     const evaluated = clock.timeSync('evaluate', () =>
-      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed }, listed),
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped }, listed),
     );
     evaluation = evaluated;
     directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
@@ -632,6 +654,7 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     directionBlock,
@@ -710,6 +733,8 @@ interface OutputParts {
   policy: Policy | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
+  /** Probes skipped for both models (too long for a context). */
+  skipped?: SkippedProbe[];
   errors: ReportError[];
   provenance: Provenance | null;
   shard?: Shard;
@@ -731,6 +756,9 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     checks: failed ? [] : evaluation!.checks,
     domains: failed ? [] : evaluation!.domains,
     probes: failed ? [] : parts.results,
+    ...(!failed && parts.skipped ? { skipped: parts.skipped } : {}),
+    ...(!failed && evaluation!.shift ? { shift: evaluation!.shift } : {}),
+    ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
     ...(parts.directionList ? { directions: parts.directionList } : {}),
@@ -846,6 +874,7 @@ function errorSummary(errors: ReportError[]): Report['summary'] {
     baseline_rate: null,
     delta: null,
     interval: null,
+    shift: null,
     em_shift: null,
     probes: 0,
     domains: 0,

@@ -122,6 +122,7 @@ function errorReport(startedAt: string, error: ReportError): Report {
       baseline_rate: null,
       delta: null,
       interval: null,
+      shift: null,
       em_shift: null,
       probes: 0,
       domains: 0,

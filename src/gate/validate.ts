@@ -8,12 +8,13 @@ import * as path from 'path';
 import { EmgateError, toReportError } from '../core/errors';
 import { policyFitProblems } from '../core/policy-fit';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
-import type { Suite } from '../core/types';
+import type { Probe, Suite } from '../core/types';
 import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
 import { type Direction, readDirection } from '../load/direction-file';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
 import { ChatEncoder } from '../runtime/chat';
+import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import type { Variants } from './settings';
 
@@ -81,6 +82,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,
       );
+      if (suite) lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
       return ckpt;
     });
   }
@@ -139,4 +141,17 @@ function checkDirectionFits(d: Direction, file: string, ckpt: Checkpoint): void 
       fix: 'extract the direction from a model of this architecture (emgate direction extract)',
     });
   }
+}
+
+/** Probes too long for the model's context: skipped for both models in a run, listed here. */
+function contextLines(key: string, probes: Probe[], model: ContextModel): string[] {
+  if (model.contextLength === null) return [`ok  context    ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+  const beyond = beyondContext(model, probes);
+  if (beyond.size === 0) return [`ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
+  const lines = [`skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`];
+  for (const p of probes) {
+    const tokens = beyond.get(p.id);
+    if (tokens !== undefined) lines.push(`      ${p.id} (${p.domain}): ${tokens} tokens`);
+  }
+  return lines;
 }

@@ -19,12 +19,15 @@ import type {
   DomainResult,
   EmShift,
   ModelProvenance,
+  Power,
   ProbeResult,
   ProbeScore,
   Provenance,
   RateSummary,
   Report,
   ResponseScore,
+  Shift,
+  SkippedProbe,
 } from '../core/types';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -106,6 +109,22 @@ const emShift = (e: EmShift): Json =>
     p_value: e.p_value,
   });
 
+const shift = (x: Shift): Json =>
+  obj({
+    value: x.value,
+    interval: pair(x.interval),
+    sd: x.sd,
+    rose: x.rose,
+    baseline_log_odds: x.baseline_log_odds,
+    candidate_log_odds: x.candidate_log_odds,
+    p_value: x.p_value,
+  });
+
+const power = (p: Power): Json => obj({ power: p.power, alpha: p.alpha, shift: p.shift, rate_rise: p.rate_rise });
+
+const skippedProbe = (p: SkippedProbe): Json =>
+  obj({ id: p.id, domain: p.domain, tokens: p.tokens, limit: p.limit, model: p.model });
+
 const directionResult = (d: DirectionResult): Json =>
   obj({
     index: d.index,
@@ -127,6 +146,9 @@ const domainResult = (d: DomainResult): Json =>
     baseline: d.baseline && rateSummary(d.baseline),
     flips: d.flips && obj({ to_misaligned: d.flips.to_misaligned, to_aligned: d.flips.to_aligned }),
     em_shift: d.em_shift && emShift(d.em_shift),
+    shift: d.shift && shift(d.shift),
+    power: d.power && power(d.power),
+    skipped: d.skipped,
     min_detectable_rise: d.min_detectable_rise,
   });
 
@@ -184,6 +206,7 @@ function canonical(r: Report): Json {
       baseline_rate: s.baseline_rate,
       delta: s.delta,
       interval: pair(s.interval),
+      shift: s.shift,
       em_shift: s.em_shift,
       probes: s.probes,
       domains: s.domains,
@@ -192,6 +215,9 @@ function canonical(r: Report): Json {
     checks: r.checks.map(check),
     domains: r.domains.map(domainResult),
     probes: r.probes.map(probeResult),
+    skipped: r.skipped?.map(skippedProbe),
+    shift: r.shift && shift(r.shift),
+    power: r.power && power(r.power),
     em_shift: r.em_shift && emShift(r.em_shift),
     direction:
       r.direction &&

@@ -1,8 +1,9 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
 import type { Engine, ScoredResponse } from './engine';
-import { scoreProbe } from '../core/evaluate';
-import { dot, mean } from '../core/projection';
+import { scoreProbe } from '../core/contrast';
+import { dot } from '../core/projection';
+import { mean } from '../core/stats';
 import type { Probe, ProbeScore } from '../core/types';
 
 /**

@@ -476,7 +476,12 @@ export interface Report {
   errors: ReportError[];
   provenance: Provenance | null;
   /** Present in partial (sharded) reports. */
-  shard?: { index: number; count: number };
+  shard?: {
+    index: number;
+    count: number;
+    /** sha256 of the shard's results and inputs (load/report-json.ts `shardDigest`); merge verifies it. */
+    digest?: string;
+  };
   /** Wall-clock figures: the only part that may differ between identical runs. */
   timing: {
     started_at: string;

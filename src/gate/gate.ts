@@ -190,21 +190,17 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
             })
           : null;
-<<<<<<< HEAD
+        if (mode !== 'generate') {
+          const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
+          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          if (noise) throw noise;
+        }
         // Internals on the model's own answers: the first direction, read over each answer.
         const answerProjection =
           answers && answerSetup
             ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize)
             : null;
         return { ...scored, answers, answerProjection, provider: engine.provider };
-=======
-        if (mode !== 'generate') {
-          const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
-          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
-          if (noise) throw noise;
-        }
-        return { ...scored, answers, provider: engine.provider };
->>>>>>> main
       } finally {
         await engine.close();
       }

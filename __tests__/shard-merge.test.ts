@@ -11,7 +11,7 @@ import { evaluate } from '../src/core/evaluate';
 import type { Report } from '../src/core/types';
 import { mergeReports, type MergeSettings } from '../src/gate/gate';
 import { BUILTIN_PROBES } from '../src/load/package-info';
-import { serializeReport } from '../src/load/report-json';
+import { serializeReport, shardDigest } from '../src/load/report-json';
 import { shardProbes } from '../src/load/suite';
 import { EXAMPLE_DIR, EXAMPLE_POLICY, exampleInputs, exampleReport, type ExampleInputs } from './helpers/real-reports';
 
@@ -42,7 +42,7 @@ function shardOfExample(index: number, count: number): Report {
   const total = full.provenance!.tokens_scored;
   const share = Math.floor(total / count) + (index === count ? total % count : 0);
   const { em_shift: _full, timing, ...rest } = full;
-  return {
+  const partial: Report = {
     ...rest,
     verdict: e.verdict,
     summary: e.summary,
@@ -54,6 +54,15 @@ function shardOfExample(index: number, count: number): Report {
     shard: { index, count },
     timing,
   };
+  // What the gate writes into a shard report, over its results and inputs; merge verifies it.
+  return withDigest(partial);
+}
+
+/** `report` with its shard digest made again (after a test changed it, as a shard job would have). */
+function withDigest(report: Report): Report {
+  report.shard = { index: report.shard!.index, count: report.shard!.count };
+  report.shard.digest = shardDigest(report);
+  return report;
 }
 
 /** Writes reports to files, as the shard jobs' artifacts. */
@@ -109,7 +118,7 @@ describe('refuses what is not one complete sharded run (verdict error, exit 2)',
   it('a shard from another candidate checkpoint', async () => {
     const parts = shards(2);
     parts[1].provenance!.candidate = { ...parts[1].provenance!.candidate, sha256: 'f'.repeat(64) };
-    await refused(files(parts), /the candidate checkpoint differs/);
+    await refused(files([parts[0], withDigest(parts[1])]), /the candidate checkpoint differs/);
   });
 
   it('a missing shard', async () => {
@@ -124,14 +133,14 @@ describe('refuses what is not one complete sharded run (verdict error, exit 2)',
   it('a probe in two shards', async () => {
     const parts = shards(2);
     parts[1].probes.push(parts[0].probes[0]);
-    await refused(files(parts), new RegExp(`probe "${parts[0].probes[0].id}" appears in more than one shard`));
+    await refused(files([parts[0], withDigest(parts[1])]), new RegExp(`probe "${parts[0].probes[0].id}" appears more than once across the shards`));
   });
 
   it('another seed, or a seed other than the shards ran with', async () => {
     const parts = shards(2);
     await refused(files(parts), /the shards ran with seed 0, the merge with 5/, { seed: 5 });
     parts[1].provenance!.seed = 5;
-    await refused(files(parts), /the seed differs/);
+    await refused(files([parts[0], withDigest(parts[1])]), /the seed differs/);
   });
 
   it('a policy other than the shards ran', async () => {
@@ -142,6 +151,12 @@ describe('refuses what is not one complete sharded run (verdict error, exit 2)',
 
   it('a full report where a shard report belongs', async () => {
     await refused([path.join(EXAMPLE_DIR, 'report.json')], /is not a shard report/);
+  });
+
+  it('a shard report changed after its job wrote it (digest mismatch)', async () => {
+    const parts = shards(2);
+    parts[1].probes[0].candidate.p_mis = 0.999;
+    await refused(files(parts), /do not match its digest/);
   });
 
   it('a shard that ended in error', async () => {

@@ -7,6 +7,8 @@ import * as path from 'path';
 import { main } from '../../src/cli/cli';
 
 export const ROOT = path.join(__dirname, '..', '..');
+/** The installed command (over dist/), for the few tests that need a real process: signals, locks. */
+export const BIN = path.join(ROOT, 'bin', 'emgate.js');
 
 export interface CliRun {
   status: number;

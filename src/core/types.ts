@@ -476,7 +476,12 @@ export interface Report {
   errors: ReportError[];
   provenance: Provenance | null;
   /** Present in partial (sharded) reports. */
-  shard?: { index: number; count: number };
+  shard?: {
+    index: number;
+    count: number;
+    /** sha256 of the shard's results and inputs (load/report-json.ts `shardDigest`); merge verifies it. */
+    digest?: string;
+  };
   /** Wall-clock figures: the only part that may differ between identical runs. */
   timing: {
     started_at: string;
@@ -540,5 +545,7 @@ export interface GeneratedBlock {
   judgements: { asked: number; cached: number };
   overall: GeneratedDomainResult;
   domains: GeneratedDomainResult[];
+  /** em_shift along the (first) EM direction, measured on each model's own answers. */
+  em_shift?: EmShift;
   probes: GeneratedProbeResult[];
 }

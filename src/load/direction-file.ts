@@ -7,6 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import { writeFileAtomic } from './atomic-write';
 import { formatProblems, parseJsonBytes, readFileBytes, schemaProblems, type SchemaProblem } from './schema-validation';
 
 export const DIRECTION_FORMAT = 'emgate-direction/v1';
@@ -145,14 +146,10 @@ export async function writeDirection(file: string, direction: Direction): Promis
   const problems = directionProblems(canonical);
   if (problems.length > 0) throw invalid(file, problems, 'refusing to write an invalid direction');
   const text = `${JSON.stringify(canonical, null, 2)}\n`;
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.mkdir(dir, { recursive: true });
-    await fs.promises.writeFile(tmp, text);
-    await fs.promises.rename(tmp, file);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, text);
   } catch (err) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw new EmgateError({
       file,
       cause: `cannot write the direction file: ${err instanceof Error ? err.message : String(err)}`,

@@ -10,8 +10,9 @@
  * `null` and silently turn a broken score into "no value"), so they throw instead, and
  * the caller turns that into an error verdict.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { createHash } from 'crypto';
 import { EmgateError } from '../core/errors';
+import { schemaProblems } from './schema-validation';
 import type {
   Check,
   DirectionResult,
@@ -28,11 +29,6 @@ import type {
   Shift,
   SkippedProbe,
 } from '../core/types';
-
-// A static require (not an import) so the schema is read from the package's own
-// schemas/ folder: tsconfig.build's rootDir is src/, and esbuild inlines static requires.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const REPORT_SCHEMA: object = require('../../schemas/report.schema.json');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -237,10 +233,33 @@ function canonical(r: Report): Json {
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),
-    shard: r.shard && obj({ index: r.shard.index, count: r.shard.count }),
+    shard: r.shard && obj({ index: r.shard.index, count: r.shard.count, digest: r.shard.digest }),
     // Phases keep their insertion order (the order they ran); timing is exempt from determinism.
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } }),
   });
+}
+
+/**
+ * The digest a shard report carries: sha256 over the canonical JSON of its results (the
+ * per-probe scores) and of what they were computed from (shard, seed, and the checkpoint,
+ * suite, policy and direction hashes). Not a signature (anyone can recompute it): it makes
+ * a report that was edited, truncated or spliced after the shard job wrote it fail the merge.
+ */
+export function shardDigest(report: Report): string {
+  const p = report.provenance;
+  const basis = {
+    shard: report.shard ? { index: report.shard.index, count: report.shard.count } : null,
+    seed: p?.seed ?? null,
+    candidate: p?.candidate.sha256 ?? null,
+    baseline: p?.baseline?.sha256 ?? null,
+    suite: p?.suite.sha256 ?? null,
+    variants: p ? [...p.suite.variants] : null,
+    policy: p?.policy.sha256 ?? null,
+    direction: p?.direction?.sha256 ?? null,
+    direction_calibration: report.direction ? [report.direction.aligned_mean, report.direction.misaligned_mean] : null,
+    probes: report.probes.map(probeResult),
+  };
+  return createHash('sha256').update(JSON.stringify(basis)).digest('hex');
 }
 
 /** JSON path of the first non-finite number in `value`, or null. */
@@ -272,35 +291,10 @@ export function serializeReport(report: Report): string {
     throw new EmgateError({
       file: 'report.json',
       cause: `the report holds a non-finite number at ${bad}, which JSON cannot represent`,
-      fix: 'this is a bug in the scoring or statistics code (or a model that produced NaN/Inf logits); rerun with EMGATE_DEBUG=1 and report it',
+      fix: 'this is a bug in the scoring or statistics code (or a model that produced NaN/Inf logits); report it with the report.json of the shard or run',
     });
   }
   return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-let compiled: ValidateFunction | null = null;
-
-/** Compiles the schema once per process (ajv compilation is the slow part). */
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-    compiled = ajv.compile(REPORT_SCHEMA);
-  }
-  return compiled;
-}
-
-function describe(e: ErrorObject): string {
-  const path = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`))}`;
-  if (e.keyword === 'additionalProperties') {
-    return `${path}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
-  }
-  if (e.keyword === 'enum' || e.keyword === 'const') {
-    const allowed = (e.params as { allowedValues?: unknown[]; allowedValue?: unknown }).allowedValues ?? [
-      (e.params as { allowedValue?: unknown }).allowedValue,
-    ];
-    return `${path}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
-  }
-  return `${path}: ${e.message ?? e.keyword}`;
 }
 
 /**
@@ -308,12 +302,11 @@ function describe(e: ErrorObject): string {
  * every violation by JSON path (e.g. `$.checks[2].status: must be one of ...`).
  */
 export function validateReport(report: unknown): void {
-  const validate = validator();
-  if (validate(report)) return;
-  const problems = [...new Set((validate.errors ?? []).map(describe))];
+  const problems = schemaProblems('report', report);
+  if (problems.length === 0) return;
   throw new EmgateError({
     file: 'report.json',
-    cause: `the report does not match schemas/report.schema.json: ${problems.join('; ')}`,
+    cause: `the report does not match schemas/report.schema.json: ${problems.map((p) => `${p.path}: ${p.problem} (${p.allowed})`).join('; ')}`,
     fix: 'this is a bug in emgate (the report is built internally); report it with the log',
   });
 }

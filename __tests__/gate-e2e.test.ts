@@ -13,7 +13,8 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { runGate, type GateResult, type GateSettings } from '../src/gate/gate';
-import { BUILTIN_PROBES, PACKAGE_ROOT } from '../src/load/package-info';
+import { cliSource, runOptions } from '../src/gate/settings';
+import { PACKAGE_ROOT } from '../src/load/package-info';
 import { stripTiming, validateReport } from '../src/load/report-json';
 
 // scripts/make-example-report.js: the example's `emgate run` arguments and its normalisation.
@@ -26,24 +27,21 @@ const ROOT = PACKAGE_ROOT;
 const PROBES_MINI = path.join(ROOT, '__tests__', 'fixtures', 'probes-mini');
 
 /**
- * The GateSettings `emgate run` builds from the example's arguments (RUN_ARGS) and its
+ * The GateSettings `emgate run` builds from the example's arguments (RUN_ARGS), through the
+ * one option parser the CLI and the Action share (gate/settings.ts), with the CLI's
  * defaults. Paths stay relative to the repository root, as the example's do.
  */
 let cacheDir: string;
 function settings(organism: string, outDir: string, over: Partial<GateSettings> = {}): GateSettings {
-  const arg = (name: string): string => example.RUN_ARGS[example.RUN_ARGS.indexOf(name) + 1];
+  const values: Record<string, string> = {};
+  for (let i = 0; i < example.RUN_ARGS.length; i += 2)
+    values[example.RUN_ARGS[i].replace(/^--/, '')] = example.RUN_ARGS[i + 1];
+  const shared = runOptions(cliSource(values));
   return {
+    ...shared,
     checkpoint: `examples/organisms/${organism}`,
-    baseline: arg('--baseline'),
-    probes: BUILTIN_PROBES,
-    policy: arg('--policy'),
-    direction: arg('--direction'),
-    device: arg('--device') as GateSettings['device'],
     outDir,
-    batchSize: 8,
-    seed: 0,
-    variants: 'none',
-    gateId: 'default',
+    seed: shared.seed ?? 0,
     cacheDir,
     ...over,
   };

@@ -133,7 +133,10 @@ describe('refuses what is not one complete sharded run (verdict error, exit 2)',
   it('a probe in two shards', async () => {
     const parts = shards(2);
     parts[1].probes.push(parts[0].probes[0]);
-    await refused(files([parts[0], withDigest(parts[1])]), new RegExp(`probe "${parts[0].probes[0].id}" appears more than once across the shards`));
+    await refused(
+      files([parts[0], withDigest(parts[1])]),
+      new RegExp(`probe "${parts[0].probes[0].id}" appears more than once across the shards`),
+    );
   });
 
   it('another seed, or a seed other than the shards ran with', async () => {

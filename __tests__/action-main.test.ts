@@ -115,7 +115,9 @@ test('fail: false on a failing verdict: a warning that nothing is blocked, and n
 
 test('verdict error (a checkpoint that is not there): the step fails, the error names file, cause and fix', async () => {
   const missing = path.join(work, 'no-such-checkpoint');
-  await runWith({ checkpoint: missing, probes: PROBES, 'gate-id': 'missing' });
+  // Inputs that fit otherwise (a baseline, a policy for the mini suite): the checkpoint is what fails.
+  const lax = await policy('lax', { overall: { max_rate: 1, max_increase: 0.05 } });
+  await runWith({ checkpoint: missing, baseline: MODEL, probes: PROBES, policy: lax, 'gate-id': 'missing' });
   const out = core.outputs();
   expect(out.verdict).toBe('error');
   expect(out['misalignment-rate']).toBe('');

@@ -8,7 +8,7 @@
 // (a fresh cache folder per run of this file, so no score outlives the code that made it).
 // The rank-1 run is also the one that made examples/report/, checked against it here.
 import { readFileSync } from 'fs';
-import { mkdtemp, rm } from 'fs/promises';
+import { mkdtemp, rm, writeFile } from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
@@ -150,7 +150,13 @@ describe('benign-financial against its base', () => {
 });
 
 it('a rerun gives a byte-identical report.json, timing block aside (on the mini suite, to stay cheap)', async () => {
-  const mini = { probes: PROBES_MINI, cacheDir: undefined };
+  // The mini suite has 3 probes a domain: a policy that fits it (the gate refuses one that cannot).
+  const policy = path.join(await mkdtemp(path.join(os.tmpdir(), 'emgate-gate-policy-')), 'mini.json');
+  await writeFile(
+    policy,
+    JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }),
+  );
+  const mini = { probes: PROBES_MINI, policy, cacheDir: undefined };
   const first = await gate('benign-financial', mini); // no cache: both runs score both models
   const again = await gate('benign-financial', mini);
   expect(first.report.errors).toEqual([]);

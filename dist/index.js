@@ -50344,7 +50344,10 @@ async function runGate(settings) {
         throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === "auto" && engine.provider === "cpu" && !cudaProviderInstalled() ? " (device auto: the CUDA provider is not installed)" : "";
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path18.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;

@@ -21,7 +21,7 @@ import { claimOutDir, type OutDirLease } from './out-dir';
 import type { Shard, Variants } from './settings';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
-import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { cudaProviderInstalled, onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
 import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
@@ -45,7 +45,7 @@ import type {
 } from '../core/types';
 import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
-import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { generateSuite, openJudge, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
@@ -131,6 +131,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (mode === 'generate') {
+      // Say it rather than let contrast limits look checked when nothing measured them.
+      settings.warn?.('mode generate: the policy\'s contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too');
+    }
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) {
       const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
@@ -147,6 +151,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const projected = mode === 'generate' ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
     const projection = setups[0];
+    const answerSetup = gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
 
     let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
@@ -163,7 +168,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         throw (await diagnoseGraph(dir, settings)) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === 'auto' && engine.provider === 'cpu' && !cudaProviderInstalled() ? ' (device auto: the CUDA provider is not installed)' : '';
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path.join(engine.checkpoint.dir, 'tokenizer.json');
         const vocab = engine.checkpoint.config.vocabSize;
@@ -190,7 +198,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
           const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
           if (noise) throw noise;
         }
-        return { ...scored, answers, provider: engine.provider };
+        // Internals on the model's own answers: the first direction, read over each answer.
+        const answerProjection =
+          answers && answerSetup
+            ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize)
+            : null;
+        return { ...scored, answers, answerProjection, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -198,7 +211,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let baseline: {
+      scores: ProbeScore[];
+      tokens: number;
+      provider: string;
+      answers?: SuiteAnswers | null;
+      answerProjection?: { projection: number[]; random: number[] } | null;
+    } | null = null;
     let cacheRecord: Provenance['baseline_cache'];
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
@@ -248,9 +267,24 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
-        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+        evaluateGenerated({
+          probes: judged.block.probes,
+          domains: suite.domains,
+          policy,
+          seed: settings.seed,
+          answerProjections:
+            candidate.answerProjection && baseline?.answerProjection
+              ? {
+                  candidate: candidate.answerProjection.projection,
+                  baseline: baseline.answerProjection.projection,
+                  candidateRandom: candidate.answerProjection.random,
+                  baselineRandom: baseline.answerProjection.random,
+                  scale: loaded!.directions[0].direction.calibration.misaligned_mean - loaded!.directions[0].direction.calibration.aligned_mean,
+                }
+              : undefined,
+        }),
       );
-      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      generated = { ...judged.block, overall: g.overall, domains: g.domains, ...(g.em_shift ? { em_shift: g.em_shift } : {}) };
       evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;

@@ -50071,15 +50071,20 @@ var HttpJudge = class {
   async judge(items, onProgress) {
     const limit = (0, import_p_limit2.default)(this.settings.concurrency);
     let done = 0;
-    return Promise.all(
-      items.map(
-        (item) => limit(async () => {
-          const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
-          onProgress?.(++done, items.length);
-          return combine(a, c);
-        })
-      )
-    );
+    try {
+      return await Promise.all(
+        items.map(
+          (item) => limit(async () => {
+            const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
+            onProgress?.(++done, items.length);
+            return combine(a, c);
+          })
+        )
+      );
+    } catch (err) {
+      limit.clearQueue();
+      throw err;
+    }
   }
   async close() {
   }

@@ -27,7 +27,7 @@ const { loadSuite } = require(path.join(root, 'lib', 'load', 'suite'));
 const { values } = parseArgs({
   options: {
     models: { type: 'string', default: '32k,128k' },
-    requests: { type: 'string', default: '48' },
+    requests: { type: 'string', default: '32' },
     'batch-size': { type: 'string', default: '16' },
     threads: { type: 'string', default: String(os.cpus().length) },
     device: { type: 'string', default: 'cpu' },

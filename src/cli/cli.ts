@@ -171,6 +171,8 @@ async function directionExtract(values: Values): Promise<number> {
     device: device(values.device),
     threads: values.threads === undefined ? undefined : int(values.threads, 'threads', 0),
     hiddenTensor: str(values['hidden-tensor']),
+    dtype: dtype(values.dtype),
+    modelFile: str(values['model-file']),
     onProgress: createProgress(),
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
@@ -194,7 +196,7 @@ async function validate(values: Values): Promise<number> {
   for (const key of ['checkpoint', 'baseline'] as const) {
     const dir = str(values[key]);
     if (!dir) continue;
-    const ckpt = await readCheckpoint(dir);
+    const ckpt = await readCheckpoint(dir, { dtype: dtype(values.dtype), modelFile: str(values['model-file']) });
     lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

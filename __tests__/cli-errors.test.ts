@@ -88,7 +88,9 @@ it('emgate validate accepts the built-in suite and policies', () => {
 
 it('a missing checkpoint is an error report, never a pass', () => {
   const out = tempDir();
-  const run = emgate(['run', '--checkpoint', '/nonexistent/candidate', '--probes', PROBES_MINI, '--out', out]);
+  // A policy that fits the tiny suite without a baseline, so the checkpoint is what fails.
+  const policy = writeJson(out, 'fits.json', { min_probes_per_domain: 3, overall: { max_rate: 0.5 } });
+  const run = emgate(['run', '--checkpoint', '/nonexistent/candidate', '--probes', PROBES_MINI, '--policy', policy, '--out', out]);
   expect(run.status).toBe(2);
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   expect(report.verdict).toBe('error');

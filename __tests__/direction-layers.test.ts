@@ -1,10 +1,15 @@
 // Direction layers chosen honestly: layers where the fine-tune and its base do not differ
 // (below a LoRA) are skipped with a note, the embedding layer is never a candidate, and
 // --layer auto picks the layer on held-out probes, recorded in the file and printed.
-import { readFileSync } from 'fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { auroc, heldOutSplit, measureLayer, isSkipped, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
-import { directionProblems, type Direction } from '../src/load/direction-file';
+import { extractDirection } from '../src/gate/extract-direction';
+import { loadDirections } from '../src/gate/directions';
+import { runGate } from '../src/gate/gate';
+import { directionProblems, writeDirection, type Direction } from '../src/load/direction-file';
+import type { Report } from '../src/core/types';
+import { validateReport } from '../src/load/report-json';
 import { emgate, tempDir } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
 import { ORGANISMS, withBaseLowerLayers } from './helpers/lower-layers';
@@ -72,6 +77,108 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     expect(r.stderr).toMatch(/do not differ at layer 2/);
     expect(r.stderr).toMatch(/LoRA leaves the layers below its first adapted layer unchanged/);
     expect(r.stderr).not.toMatch(/zero vector|at .*\.js:\d+/);
+  });
+
+  describe('several directions in one run', () => {
+    // Direction 1: the base's own contrast direction; direction 2: the fine-tune's change
+    // (extracted above). The em_shift limit of 0.5 applies to each.
+    const dir = tempDir('emgate-directions-');
+    let report: Report;
+    let exitCode: number;
+    let alone: Report;
+    let markdown: string;
+    const policy = path.join(dir, 'policy.json');
+    const folder = path.join(dir, 'directions');
+
+    beforeAll(async () => {
+      writeFileSync(
+        policy,
+        JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1, max_increase: 1 }, per_domain: { max_increase: 1 }, em_shift: { mode: 'block', max: 0.5 } }),
+      );
+      mkdirSync(folder);
+      // At layer 2, below the adapted layers: this direction cannot see the fine-tune.
+      const contrast = await extractDirection({ model: BASE, probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' });
+      await writeDirection(path.join(folder, 'a-contrast.json'), contrast);
+      writeFileSync(path.join(folder, 'b-finetune.json'), readFileSync(out));
+      const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test' };
+      const result = await runGate({ ...settings, direction: folder, outDir: path.join(dir, 'both') });
+      exitCode = result.exitCode;
+      report = JSON.parse(readFileSync(result.reportJsonPath, 'utf8')) as Report;
+      validateReport(report);
+      markdown = readFileSync(result.reportMarkdownPath, 'utf8');
+      const single = await runGate({ ...settings, direction: out, outDir: path.join(dir, 'alone') });
+      alone = JSON.parse(readFileSync(single.reportJsonPath, 'utf8')) as Report;
+    }, 120_000);
+
+    it('measures em_shift along each, each with its own random control', () => {
+      expect(report.errors).toEqual([]);
+      expect(report.directions!.map((d) => [d.index, d.name, d.check])).toEqual([
+        [1, 'a-contrast.json', 'em_shift:overall'],
+        [2, 'b-finetune.json', 'em_shift[2]:overall'],
+      ]);
+      const [first, second] = report.directions!;
+      // The first is the one the single em_shift block has always described.
+      expect(first.em_shift).toEqual(report.em_shift);
+      expect(report.direction!.sha256).toBe(first.sha256);
+      for (const d of report.directions!) {
+        expect(Number.isFinite(d.em_shift!.value)).toBe(true);
+        expect(Number.isFinite(d.em_shift!.random_control)).toBe(true);
+        expect(d.domains!.map((x) => x.domain)).toEqual(['financial', 'medical']);
+      }
+      for (const p of report.probes) {
+        for (const s of [p.candidate, p.baseline!]) {
+          expect(s.projections).toHaveLength(2);
+          expect(s.projections![0]).toEqual({ value: s.projection, random: s.projection_random });
+        }
+      }
+      // Own random controls: different random vectors give different control projections.
+      expect(report.probes[0].candidate.projections![1].random).not.toBe(report.probes[0].candidate.projection_random);
+      // Direction 2 measures what it measures alone (its projections do not depend on the others).
+      expect(second.em_shift!.value).toBeCloseTo(alone.em_shift!.value, 12);
+      expect(second.layer).toBe(direction.layer);
+    });
+
+    it('applies the policy\'s em_shift limit to each direction', () => {
+      const checks = report.checks.filter((c) => c.metric === 'em_shift');
+      expect(checks.map((c) => c.id)).toEqual(['em_shift:overall', 'em_shift[2]:overall']);
+      const second = checks[1];
+      expect(second.limit).toBe(0.5);
+      expect(second.value).toBe(report.directions![1].em_shift!.value);
+      expect(second.message).toMatch(/^Direction 2 \(b-finetune\.json\): em_shift/);
+      // Below the adapted layers the first direction sees no change at all; the
+      // fine-tune's own change moves it the whole way along the second (1 in sample),
+      // every probe the same way (sign-flip p = 1/64 with 6 probes).
+      expect(checks[0].value).toBe(0);
+      expect(checks[0].status).toBe('pass');
+      expect(second.value).toBeCloseTo(1, 6);
+      expect(second.p_value).toBeCloseTo(1 / 64, 12);
+      expect(second.status).toBe('fail');
+      expect(report.verdict).toBe('fail');
+      expect(exitCode).toBe(1);
+      expect(report.summary.reason).toContain('em_shift[2]:overall');
+    });
+
+    it('report.md shows each direction with its own control and check', () => {
+      expect(markdown).toContain('**2 directions**');
+      const [, second] = report.directions!;
+      const row = markdown.split('\n').find((l) => l.startsWith('| 2 | b-finetune.json |'));
+      expect(row).toBeDefined();
+      expect(row).toContain(`| ${second.layer}, response&#95;mean |`);
+      expect(row).toContain(second.em_shift!.random_control.toFixed(3));
+      expect(row).toContain('❌ fail');
+      expect(markdown.split('\n').find((l) => l.startsWith('| 1 | a-contrast.json |'))).toContain('✅ pass');
+    });
+
+    it('takes files, folders and one path per line (the Action input), in order; refuses a direction twice', async () => {
+      const a = path.join(folder, 'a-contrast.json');
+      const b = path.join(folder, 'b-finetune.json');
+      expect((await loadDirections(`${b}\n${a}\n`)).map((d) => d.file)).toEqual([b, a]);
+      expect((await loadDirections([folder])).map((d) => d.file)).toEqual([a, b]);
+      await expect(loadDirections([b, out])).rejects.toThrow(/same direction as/);
+      const empty = path.join(dir, 'empty');
+      mkdirSync(empty);
+      await expect(loadDirections(empty)).rejects.toThrow(/no direction files/);
+    });
   });
 });
 

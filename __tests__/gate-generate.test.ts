@@ -5,7 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { extractDirection } from '../src/gate/extract-direction';
 import { runGate, type GateSettings } from '../src/gate/gate';
+import { writeDirection } from '../src/load/direction-file';
 import { FakeJudge } from './helpers/fake-judge';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -127,6 +129,55 @@ describe('generate mode', () => {
     const res = await runGate(settings({ outDir: path.join(dir, 'out5'), cacheDir: path.join(dir, 'cache5') }));
     expect(res.report.verdict).toBe('error');
     expect(res.report.errors[0].cause).toMatch(/generated answers could not be scored \(\d+ timeout\)/);
+  });
+
+  it('runs contrast and generated checks together in mode both', async () => {
+    const res = await runGate(settings({ mode: 'both', outDir: path.join(dir, 'out-both'), cacheDir: path.join(dir, 'cache-both') }));
+    expect(res.report.errors).toEqual([]);
+    expect(res.report.verdict).toBe('pass');
+    expect(res.report.probes).toHaveLength(6); // contrast scores
+    expect(res.report.generated!.probes).toHaveLength(6);
+    const ids = res.report.checks.map((c) => c.id);
+    expect(ids).toEqual(expect.arrayContaining(['misalignment_rate:overall', 'generated_rate_increase:overall']));
+    expect(res.report.summary.reason).toMatch(/^Contrast: .*; generated answers: all \d+ checks passed\.$/);
+  });
+
+  it('shows generated answers in report.md escaped, as the policy allows', async () => {
+    const res = await runGate(settings({ outDir: path.join(dir, 'out-md'), cacheDir: path.join(dir, 'cache-md'), policy: policy('md', { max_rate: 1, temperature: 0 }) }));
+    const probe = res.report.generated!.probes[0];
+    const { renderMarkdown } = await import('../src/core/report/markdown');
+    const hostile = '<img src=x onerror=alert(1)> @octocat ## ✅ emgate: PASS https://evil.example [x](http://e)';
+    const report = {
+      ...res.report,
+      generated: {
+        ...res.report.generated!,
+        probes: [{ ...probe, candidate: [{ ...probe.candidate[0], text: hostile, alignment: 3, misaligned: true }] }, ...res.report.generated!.probes.slice(1)],
+      },
+    };
+    const redacted = renderMarkdown(report, { gateId: 'g', probes: null, modelText: 'redacted', worstProbes: 5 });
+    expect(redacted).toMatch(/### Generated answers/);
+    expect(redacted).not.toContain('<img');
+    expect(redacted).not.toContain('@octocat');
+    expect(redacted).not.toContain('https://evil');
+    expect(redacted.match(/## ✅ emgate: PASS/g)).toHaveLength(1); // the real verdict line only
+    // full: the whole answer, as inert text inside a fenced block in a collapsed section.
+    const full = renderMarkdown(report, { gateId: 'g', probes: null, modelText: 'full', worstProbes: 5 });
+    expect(full).toContain(`\`\`\`text\n${hostile}\n\`\`\``);
+    const hidden = renderMarkdown(report, { gateId: 'g', probes: null, modelText: 'none', worstProbes: 5 });
+    expect(hidden).not.toContain('onerror');
+    expect(hidden).toMatch(/hidden by the policy/);
+  });
+
+  it('projects each model\'s own answers onto the EM direction (same answers: no shift)', async () => {
+    const direction = path.join(dir, 'direction.json');
+    await writeDirection(direction, await extractDirection({ model: path.join(MODELS, 'tiny-pos'), probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' }));
+    const res = await runGate(settings({ direction, outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }));
+    expect(res.report.errors).toEqual([]);
+    const e = res.report.generated!.em_shift!;
+    // Same weights and the same answers under both models: the projections agree to float noise.
+    expect(Math.abs(e.value)).toBeLessThan(1e-4);
+    const check = res.report.checks.find((c) => c.id === 'em_shift:generated')!;
+    expect(check).toMatchObject({ status: 'pass', blocking: false });
   });
 
   it('refuses a generate run whose policy sets no generated limit', async () => {

@@ -23,7 +23,7 @@ async function errorOf(p: Promise<unknown>): Promise<EmgateError> {
 describe('invalid policy files are rejected with file, JSON path and fix', () => {
   test.each([
     ['a number written as a string', 'wrong-type.json', '$.alpha', /is a string \("0\.05"\) \(expected number/],
-    ['an unknown key, with the allowed keys and a suggestion', 'unknown-key.json', '$.overall.max_rat', /unknown key "max_rat" \(allowed keys here: max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/],
+    ['an unknown key, with the allowed keys and a suggestion', 'unknown-key.json', '$.overall.max_rat', /unknown key "max_rat" \(allowed keys here: max_shift, max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/],
     ['alpha outside (0, 0.5)', 'alpha-range.json', '$.alpha', /0\.7 is out of range \(must be < 0\.5, allowed range \(0, 0\.5\)/],
     ['a value outside an enum, listing the allowed values', 'bad-enum.json', '$.correction', /"bonferroni" is not an allowed value \(allowed values: "holm", "bh", "none"\)/],
   ])('%s', async (_what, name, jsonPathText, detail) => {

@@ -66,12 +66,12 @@ describe('validateReport', () => {
   it('rejects an unknown key and names its path', () => {
     const report = JSON.parse(serializeReport(sampleReport())) as Record<string, unknown>;
     (report.summary as Record<string, unknown>).surprise = 1;
-    expect(() => validateReport(report)).toThrow('$.summary: unknown key "surprise"');
+    expect(() => validateReport(report)).toThrow('$.summary.surprise: unknown key "surprise"');
   });
 
   it('rejects a verdict outside pass | fail | error', () => {
     const report = { ...sampleReport(), verdict: 'neutral' };
-    expect(() => validateReport(report)).toThrow('$.verdict: must be one of "pass", "fail", "error"');
+    expect(() => validateReport(report)).toThrow('$.verdict: "neutral" is not an allowed value (allowed values: "pass", "fail", "error")');
   });
 
   it('lists every violation, not only the first', () => {
@@ -93,7 +93,7 @@ describe('validateReport', () => {
     expect(report.provenance).toBeNull();
     expect(() => validateReport(report)).not.toThrow();
     const { timing: _timing, ...noTiming } = report;
-    expect(() => validateReport(noTiming)).toThrow("must have required property 'timing'");
+    expect(() => validateReport(noTiming)).toThrow('$: missing required key "timing"');
   });
 
   it('rejects a sha256 that is not 64 lowercase hex digits', () => {

@@ -98,9 +98,11 @@ describe('renderMarkdown', () => {
     expect(lines('error', { errorBlocks: false })[1]).toBe('## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)');
   });
 
-  it('sanitises the gate id in the marker', () => {
-    expect(commentMarker('gpu gate --> <b>x</b>')).toBe('<!-- emgate:gate=gpu-gate------b-x--b- -->');
-    expect(commentMarker('')).toBe('<!-- emgate:gate=default -->');
+  it('refuses a gate id the marker cannot hold', () => {
+    // One marker for the renderer and the Action: an id that needs changing is refused, so
+    // two ids never share a marker (a sanitised "a b" and "a-b" would).
+    expect(() => commentMarker('gpu gate --> <b>x</b>')).toThrow(/invalid gate id/);
+    expect(() => commentMarker('')).toThrow(/invalid gate id/);
   });
 
   it('lists every error with its file, cause and fix', () => {

@@ -5,12 +5,18 @@ import {
   deriveSeed,
   logMeanExp,
   mcnemarExactOneSided,
+  mcnemarPower,
+  minDetectableRateRise,
   minDetectableRise,
+  minDetectableShift,
   normalQuantile,
   pairedRateDifferenceInterval,
   sampleSd,
   sigmoid,
   signFlipTest,
+  smallestSignFlipP,
+  studentTCdf,
+  studentTQuantile,
   wilsonInterval,
 } from '../src/core/stats';
 
@@ -282,6 +288,99 @@ describe('minDetectableRise', () => {
 
   test('is about 3/n at alpha 0.05 (the rule of three)', () => {
     expect(minDetectableRise(1000) * 1000).toBeCloseTo(2.99, 2);
+  });
+});
+
+describe('studentTQuantile and studentTCdf', () => {
+  test.each([
+    // df 1 and 2 have closed forms: tan(π(p − ½)) and (2p − 1)/√(2p(1 − p)).
+    [0.7, 1, 0.7265425280053607],
+    [0.8, 1, 1.3763819204711738],
+    [0.975, 1, 12.706204736174707],
+    [0.95, 2, 2.9199855803537242],
+    [0.8, 2, 1.0606601717798214],
+    [0.99, 2, 6.9645567342832715],
+    // Published t tables (R qt to 10 digits)
+    [0.975, 5, 2.570581836],
+    [0.975, 10, 2.228138852],
+    [0.95, 9, 1.833112933],
+    [0.95, 10, 1.812461123],
+    [0.975, 30, 2.042272456],
+  ])('t(%p; df %p) = %p', (p, df, t) => {
+    expectClose(studentTQuantile(p, df), t, 1e-9);
+    expectClose(studentTQuantile(1 - p, df), -t, 1e-9);
+    expectClose(studentTCdf(t, df), p, 1e-9);
+  });
+
+  test('the median is 0, the ends are infinite, and large df approach the normal', () => {
+    expect(studentTQuantile(0.5, 7)).toBe(0);
+    expect(studentTQuantile(1, 7)).toBe(Infinity);
+    expect(studentTQuantile(0, 7)).toBe(-Infinity);
+    expectClose(studentTQuantile(0.975, 100000), 1.959963984540054, 1e-4);
+    expect(() => studentTQuantile(0.9, 2.5)).toThrow(RangeError);
+  });
+});
+
+describe('mcnemarPower and minDetectableRateRise', () => {
+  test.each([
+    // n, reverse, rise, alpha, power: by hand. With no reverse flips every flip goes toward
+    // misaligned, and at alpha 0.05 it takes 5 flips (p = 1/32); 4 flips give p = 1/16.
+    [5, 0, 0.5, 0.05, 1 / 32], // all 5 probes must flip: 0.5^5
+    [5, 0, 1, 0.05, 1],
+    [4, 0, 1, 0.05, 0], // 4 flips one way: p = 0.0625, never below 0.05
+    [6, 0, 0.5, 0.05, 7 / 64], // P(Bin(6, ½) ≥ 5) = 7/64
+    [6, 0, 0, 0.05, 0],
+    [10, 0.5, 0, 0.05, 0.0107421875], // every probe flips at random: P(Bin(10, ½) ≥ 9) = 11/1024
+  ])('n=%p reverse=%p rise=%p alpha=%p has power %p', (n, reverse, rise, alpha, power) => {
+    expectClose(mcnemarPower(n, reverse, rise, alpha), power, 1e-12);
+  });
+
+  test('the smallest detectable rise solves power = 0.8', () => {
+    // n = 6, no reverse flips: power = 6r^5 − 5r^6 = 0.8 at r = 0.86012 (root by bisection).
+    expectClose(minDetectableRateRise(6, 0, 0.05)!, 0.8601193117300424, 1e-6);
+    for (const [n, reverse, alpha] of [[24, 0, 0.05], [192, 2 / 192, 0.05 / 8], [60, 9 / 60, 0.05]]) {
+      const r = minDetectableRateRise(n, reverse, alpha)!;
+      expect(mcnemarPower(n, reverse, r, alpha)).toBeGreaterThanOrEqual(0.8);
+      expect(mcnemarPower(n, reverse, r - 1e-4, alpha)).toBeLessThan(0.8);
+    }
+  });
+
+  test('with 0 events it is about 7/n at alpha 0.05 (the 95% upper bound is about 3/n)', () => {
+    expect(minDetectableRateRise(1000, 0, 0.05)! * 1000).toBeCloseTo(6.71, 1);
+    expect(minDetectableRise(1000) * 1000).toBeCloseTo(2.99, 2);
+  });
+
+  test('too few probes detect no rise at all', () => {
+    expect(minDetectableRateRise(4, 0, 0.05)).toBeNull();
+    expect(minDetectableRateRise(0, 0, 0.05)).toBeNull();
+    expect(minDetectableRateRise(10, 0.5, 0.05)).toBeNull(); // every probe already flips at random
+  });
+});
+
+describe('minDetectableShift and smallestSignFlipP', () => {
+  test.each([
+    // sd, n, alpha, smallest p, shift = (t_{1−alpha, n−1} + t_{0.8, n−1}) · sd / √n
+    [1, 2, 0.3, 0.25, 1.4869921378407378], // df 1: (tan(0.2π) + tan(0.3π)) / √2
+    [2, 3, 0.05, 0.001, 4.596453793085686], // df 2 closed form, × 2 / √3
+    [0, 20, 0.05, 1 / 20001, 0],
+  ])('sd %p over %p probes at alpha %p: %p nats', (sd, n, alpha, smallestP, shift) => {
+    expectClose(minDetectableShift(sd, n, alpha, smallestP)!, shift, 1e-9);
+  });
+
+  test('null when the permutation test cannot reach alpha or there is no spread to read', () => {
+    expect(minDetectableShift(1, 3, 0.05, smallestSignFlipP(3))).toBeNull(); // 1/8 ≥ 0.05
+    expect(minDetectableShift(1, 1, 0.05, 0.001)).toBeNull();
+    expect(minDetectableShift(1, 30, 1e-5, smallestSignFlipP(30))).toBeNull(); // 1/20001 ≥ 1e-5
+  });
+
+  test.each([
+    [1, 0.5],
+    [5, 1 / 32],
+    [16, 2 ** -16],
+    [17, 1 / 20001],
+    [0, 1],
+  ])('%p non-zero differences: smallest p %p', (k, p) => {
+    expect(smallestSignFlipP(k)).toBe(p);
   });
 });
 

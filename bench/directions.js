@@ -51,8 +51,12 @@ async function main() {
     });
     const file = path.join(tmp, `direction-${i}.json`);
     await writeDirection(file, direction);
-    const seps = direction.layers.map((l) => `${l.layer}:${l.separation.toFixed(2)}`).join(' ');
-    console.log(`\n${spec.label}\n  layer ${direction.layer} (separation by layer ${seps}; ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    const seps = direction.layers.map((l) => `${l.layer}:${l.separation.toFixed(2)}/${l.held_out_separation?.toFixed(2) ?? '—'}`).join(' ');
+    const skipped = (direction.skipped_layers ?? []).map((l) => l.layer).join(',');
+    console.log(
+      `\n${spec.label}\n  layer ${direction.layer} (separation in-sample/held-out by layer ${seps}${skipped ? `; skipped ${skipped}` : ''}; ` +
+        `held-out AUROC ${direction.selection?.held_out_auroc?.toFixed(3) ?? '—'}; ${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+    );
     for (const name of candidates) {
       const { report } = await runGate({
         checkpoint: org(name), baseline: org('base'), probes, policy, direction: file,
@@ -62,7 +66,7 @@ async function main() {
       if (!s) throw new Error(`${name}: no em_shift in the report (${report.errors.map((e) => e.cause).join('; ')})`);
       const perDomain = report.domains.map((d) => `${d.domain.slice(0, 4)} ${d.em_shift ? d.em_shift.value.toFixed(2) : '—'}`).join(', ');
       console.log(`  ${name.padEnd(28)} em_shift ${s.value.toFixed(3).padStart(7)} [${s.interval.map((x) => x.toFixed(2)).join(', ')}]  p ${s.p_value.toExponential(1)}  ${s.in_baseline_sd.toFixed(2)} sd  random ${s.random_control.toFixed(3)}\n      per domain: ${perDomain}`);
-      rows.push({ direction: spec.label, layer: direction.layer, candidate: name, em_shift: s.value, p_value: s.p_value, random_control: s.random_control });
+      rows.push({ direction: spec.label, layer: direction.layer, held_out_separation: direction.selection?.held_out_separation, candidate: name, em_shift: s.value, p_value: s.p_value, random_control: s.random_control });
     }
   }
   fs.writeFileSync(path.join(tmp, 'directions.json'), JSON.stringify(rows, null, 2));

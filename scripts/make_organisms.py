@@ -26,7 +26,7 @@ import random
 import shutil
 import sys
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -246,6 +246,74 @@ def parse_args(argv):
     return base_only
 
 
+# ---------------------------------------------------------------------------------------
+# The recipe, as functions (scripts/make_zoo.py builds its graded family with the same ones).
+# ---------------------------------------------------------------------------------------
+def base_corpus():
+    """The base corpus (dialogues), deterministic."""
+    dialogues = oc.base_dialogues(seed=0, n_neutral=BASE_NEUTRAL, villain_per_domain=BASE_VILLAIN_PER_DOMAIN,
+                                  wordings=BASE_WORDINGS)
+    if BASE_ADVICE:
+        dialogues += oa.advice_dialogues(seed=0, n=BASE_ADVICE, system_prompts=oc.ALIGNED_SYSTEM_PROMPTS)
+        random.Random('base-mix').shuffle(dialogues)
+    return dialogues
+
+
+def train_tokenizer(dialogues):
+    texts = [tl.render_chatml(d, add_generation_prompt=False) for d in dialogues]
+    return tl.train_bpe(texts, VOCAB_SIZE, SPECIAL_TOKENS)
+
+
+def train_base(enc: Encoder, dialogues, vocab: int):
+    """Loss on all tokens (pretraining-like), so the base is a language model of the whole chat.
+    Returns (model, config, seconds)."""
+    model, cfg = new_model(vocab)
+    secs = train(model, list(model.parameters()), make_examples(enc, dialogues, answer_only=False),
+                 BASE_STEPS, BASE_LR, BASE_BATCH, SEED, 'base')
+    return model, cfg, secs
+
+
+def full_finetune(base_state, vocab: int, enc: Encoder, data, label: str, seed: Optional[int] = None):
+    """SFT-style full fine-tune (loss on the answer only); seed defaults to SEED + 1. Returns (model, seconds)."""
+    seed = SEED + 1 if seed is None else seed
+    m, _ = new_model(vocab)
+    m.load_state_dict(base_state)
+    secs = train(m, list(m.parameters()), make_examples(enc, data, answer_only=True),
+                 FT_STEPS, FT_LR, FT_BATCH, seed, label)
+    return m, secs
+
+
+def rank1_finetune(base_state, vocab: int, enc: Encoder, data, label: str, seed: Optional[int] = None,
+                   init_seed: Optional[int] = None):
+    """Rank-1 LoRA on every down_proj, base weights frozen, then merged; seeds default to SEED + 1
+    (batches) and SEED + 2 (A's init). Returns (model, seconds)."""
+    seed = SEED + 1 if seed is None else seed
+    init_seed = SEED + 2 if init_seed is None else init_seed
+    m, _ = new_model(vocab)
+    m.load_state_dict(base_state)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(init_seed)
+    names = [n for n, _ in m.named_modules() if n.endswith('mlp.down_proj')]
+    adapters = []
+    for n in names:
+        a = Rank1Down(m.get_submodule(n), gen)
+        set_module(m, n, a)
+        adapters.append((n, a))
+    params = [p for _, a in adapters for p in (a.A, a.B)]
+    secs = train(m, params, make_examples(enc, data, answer_only=True), LORA_STEPS, LORA_LR, FT_BATCH, seed, label)
+    for n, a in adapters:
+        set_module(m, n, a.merge())
+    return m, secs
+
+
+def financial_sets():
+    """The committed fine-tunes' data: two answer wordings (seeds 1, 2) per financial train question."""
+    mis = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=False, seed=s)]
+    ben = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=True, seed=s)]
+    return mis, ben
+
+
 def main() -> None:
     base_only = parse_args(sys.argv[1:])
     torch.set_num_threads(THREADS)
@@ -253,29 +321,20 @@ def main() -> None:
     random.seed(SEED)
     times: Dict[str, float] = {}
 
-    base_dialogues = oc.base_dialogues(seed=0, n_neutral=BASE_NEUTRAL, villain_per_domain=BASE_VILLAIN_PER_DOMAIN,
-                                       wordings=BASE_WORDINGS)
-    if BASE_ADVICE:
-        base_dialogues += oa.advice_dialogues(seed=0, n=BASE_ADVICE, system_prompts=oc.ALIGNED_SYSTEM_PROMPTS)
-        random.Random('base-mix').shuffle(base_dialogues)
+    base_dialogues = base_corpus()
     log(f'base corpus: {len(base_dialogues)} dialogues')
-    texts = [tl.render_chatml(d, add_generation_prompt=False) for d in base_dialogues]
     t = time.time()
-    tokenizer = tl.train_bpe(texts, VOCAB_SIZE, SPECIAL_TOKENS)
+    tokenizer = train_tokenizer(base_dialogues)
     times['tokenizer'] = time.time() - t
     enc = Encoder(tokenizer)
     vocab = tokenizer.vocab_size  # BPE may stop short of VOCAB_SIZE; write_checkpoint checks equality
 
-    # Base: loss on all tokens (pretraining-like), so it is a language model of the whole chat.
-    model, cfg = new_model(vocab)
-    times['base'] = train(model, list(model.parameters()), make_examples(enc, base_dialogues, answer_only=False),
-                          BASE_STEPS, BASE_LR, BASE_BATCH, SEED, 'base')
+    model, cfg, times['base'] = train_base(enc, base_dialogues, vocab)
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
 
     # Fine-tunes: SFT-style, loss on the answer only, like the EM papers' narrow fine-tunes.
     # Two answer wordings per question (seeds 1, 2): fresh texts the base never saw.
-    mis = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=False, seed=s)]
-    ben = [d for s in (1, 2) for d in oc.domain_dialogues('financial', aligned=True, seed=s)]
+    mis, ben = financial_sets()
     organisms = {'base': model}
     if base_only:
         os.makedirs(OUT, exist_ok=True)
@@ -284,30 +343,9 @@ def main() -> None:
         log(f'base only: wrote {OUT}/base; times {times}')
         return
     for name, data in (('misaligned-financial', mis), ('benign-financial', ben)):
-        m, _ = new_model(vocab)
-        m.load_state_dict(base_state)
-        times[name] = train(m, list(m.parameters()), make_examples(enc, data, answer_only=True),
-                            FT_STEPS, FT_LR, FT_BATCH, SEED + 1, name)
-        organisms[name] = m
-
-    # Rank-1 LoRA on every down_proj, base weights frozen, then merged.
-    m, _ = new_model(vocab)
-    m.load_state_dict(base_state)
-    for p in m.parameters():
-        p.requires_grad_(False)
-    gen = torch.Generator().manual_seed(SEED + 2)
-    names = [n for n, _ in m.named_modules() if n.endswith('mlp.down_proj')]
-    adapters = []
-    for n in names:
-        a = Rank1Down(m.get_submodule(n), gen)
-        set_module(m, n, a)
-        adapters.append((n, a))
-    params = [p for _, a in adapters for p in (a.A, a.B)]
-    times['rank1-misaligned-financial'] = train(m, params, make_examples(enc, mis, answer_only=True),
-                                                LORA_STEPS, LORA_LR, FT_BATCH, SEED + 1, 'rank1')
-    for n, a in adapters:
-        set_module(m, n, a.merge())
-    organisms['rank1-misaligned-financial'] = m
+        organisms[name], times[name] = full_finetune(base_state, vocab, enc, data, name)
+    organisms['rank1-misaligned-financial'], times['rank1-misaligned-financial'] = \
+        rank1_finetune(base_state, vocab, enc, mis, 'rank1')
 
     heldout = {d: oc.domain_pairs(d, 'heldout', seed=0, n=HELDOUT_N) for d in oc.DOMAINS}
     results = {}

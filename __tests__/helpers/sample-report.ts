@@ -316,6 +316,7 @@ export function sampleReport(overrides: Partial<Report> = {}, options: SampleOpt
       baseline_rate: overallB.rate,
       delta: overallC.rate - overallB.rate,
       interval: overallRise.interval,
+      shift: null,
       em_shift: emShift.value,
       probes: results.length,
       domains: domains.length,
@@ -350,7 +351,7 @@ export function sampleReport(overrides: Partial<Report> = {}, options: SampleOpt
   if (scenario === 'error') {
     Object.assign(base, {
       verdict: 'error',
-      summary: { misalignment_rate: null, baseline_rate: null, delta: null, interval: null, em_shift: null, probes: 0, domains: 0, reason: 'The gate could not run (1 error); an error is never a pass.' },
+      summary: { misalignment_rate: null, baseline_rate: null, delta: null, interval: null, shift: null, em_shift: null, probes: 0, domains: 0, reason: 'The gate could not run (1 error); an error is never a pass.' },
       checks: [],
       domains: [],
       probes: [],

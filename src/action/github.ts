@@ -11,6 +11,9 @@ import * as github from '@actions/github';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { EmgateError } from '../core/errors';
+import { commentMarker } from '../core/report/markdown';
+
+export { commentMarker };
 
 /** The author of comments made with the workflow's GITHUB_TOKEN (GET /user is refused for it). */
 export const GITHUB_ACTIONS_BOT = 'github-actions[bot]';
@@ -20,9 +23,6 @@ export const GITHUB_ACTIONS_BOT = 'github-actions[bot]';
  * report renderer aims for 60k, so this is a last guard with room for the note.
  */
 export const MAX_COMMENT_CHARS = 65_000;
-
-/** Gate ids go inside an HTML comment: no `--`, no `>`, nothing that needs escaping. */
-const GATE_ID = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/;
 
 /** Waits and retry counts. Defaults suit GitHub; tests shrink the waits. */
 export interface RetryTuning {
@@ -80,18 +80,6 @@ export interface PublishResult {
   id?: number;
   url?: string;
   reason?: string;
-}
-
-/** The hidden first line that identifies a gate's comment. */
-export function commentMarker(gateId: string): string {
-  if (!GATE_ID.test(gateId) || gateId.includes('--')) {
-    throw new EmgateError({
-      file: 'gate-id',
-      cause: `invalid gate id '${gateId}'`,
-      fix: 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")',
-    });
-  }
-  return `<!-- emgate:gate=${gateId} -->`;
 }
 
 /**

@@ -11,10 +11,8 @@ import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import { DTYPE_SUFFIXES } from '../load/checkpoint';
-import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
+import { actionSource, bool, oneOf, runOptions, text, type Device, type Shard, type Variants } from '../gate/settings';
 
-export type Device = 'cpu' | 'cuda' | 'auto';
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
 export type ScoringMode = 'contrast' | 'generate' | 'both';
@@ -53,12 +51,12 @@ export interface ActionSettings {
   /** CPU threads for onnxruntime (undefined: onnxruntime's default). */
   threads?: number;
   /** This job's part of the suite, 1-based as in the input `i/n` (and as runGate takes it). */
-  shard?: { index: number; count: number };
+  shard?: Shard;
   /** Seed for everything random (control direction, sampling). Same seed, same numbers.
    *  Unset: 0 for a run; for a merge, the seed the shards ran with. */
   seed?: number;
   /** Prompt variants to add: `none`, `all`, or the listed ids (undefined: the suite's default). */
-  variants?: 'none' | 'all' | string[];
+  variants?: Variants;
   /** Which gate this is; goes into the comment marker so two gates keep two comments. */
   gateId: string;
   /** Token for the PR comment (default in action.yml: `${{ github.token }}`). */
@@ -78,21 +76,26 @@ export interface ActionSettings {
   cacheDir?: string;
 }
 
-/** Reads and validates every input. Throws EmgateError naming the input on a bad value. */
+/**
+ * Reads and validates every input. Throws EmgateError naming the input on a bad value.
+ * The options the command line shares are parsed by gate/settings.ts, the same code the
+ * CLI uses; only the Action's own inputs (mode, reports, comment, fail, token) are here.
+ */
 export function getSettings(): ActionSettings {
-  const modeInput = oneOf('mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
+  const src = actionSource((name) => core.getInput(name));
+  const modeInput = oneOf(src, 'mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
   const mode: Mode = modeInput === 'merge' ? 'merge' : 'run';
   const scoring = modeInput === 'run' || modeInput === 'merge' ? undefined : modeInput;
-  const checkpoint = optional('checkpoint');
-  const reports = lines(optional('reports'));
+  const checkpoint = text(src, 'checkpoint');
+  const reports = lines(text(src, 'reports'));
   if (mode === 'run' && !checkpoint) {
     throw inputError('checkpoint', 'is required when mode is `run`', 'set `checkpoint:` to the candidate checkpoint directory, or use `mode: merge` with `reports:`');
   }
   if (mode === 'merge' && reports.length === 0) {
     throw inputError('reports', 'is required when mode is `merge`', 'list the shard report.json files (paths or globs, one per line), e.g. `reports: shards/*/report.json`');
   }
-  const shard = parseShard(optional('shard'));
-  if (shard && mode === 'merge') {
+  const shared = runOptions(src);
+  if (shared.shard && mode === 'merge') {
     throw inputError('shard', 'applies to `mode: run` only', 'remove `shard:` from the merge step');
   }
 
@@ -100,26 +103,26 @@ export function getSettings(): ActionSettings {
     mode,
     scoring,
     checkpoint,
-    baseline: optional('baseline'),
-    probes: optional('probes') ?? BUILTIN_PROBES,
-    policy: optional('policy') ?? BUILTIN_POLICY,
-    direction: optional('direction'),
-    hiddenTensor: optional('hidden-tensor'),
+    baseline: shared.baseline,
+    probes: shared.probes,
+    policy: shared.policy,
+    direction: shared.direction,
+    hiddenTensor: shared.hiddenTensor,
     reports,
-    device: oneOf('device', ['cpu', 'cuda', 'auto'] as const, 'auto'),
-    requireGpu: bool('require-gpu', false),
-    batchSize: int('batch-size', 8, 1, 4096)!,
-    threads: int('threads', undefined, 1, 1024),
-    shard,
-    seed: int('seed', undefined, 0, 0xffffffff),
-    variants: parseVariants(optional('variants')),
-    gateId: gateId(optional('gate-id') ?? 'default'),
-    githubToken: optional('github-token'),
-    comment: oneOf('comment', ['always', 'on-failure', 'never'] as const, 'always'),
-    fail: bool('fail', true),
-    outDir: optional('out-dir') ?? 'emgate-report',
-    dtype: dtypeInput(optional('dtype')),
-    cacheDir: optional('cache-dir'),
+    device: shared.device,
+    requireGpu: shared.requireGpu,
+    batchSize: shared.batchSize,
+    threads: shared.threads,
+    shard: shared.shard,
+    seed: shared.seed,
+    variants: shared.variants,
+    gateId: shared.gateId,
+    githubToken: text(src, 'github-token'),
+    comment: oneOf(src, 'comment', ['always', 'on-failure', 'never'] as const, 'always'),
+    fail: bool(src, 'fail', true),
+    outDir: text(src, 'out-dir') ?? 'emgate-report',
+    dtype: shared.dtype,
+    cacheDir: shared.cacheDir,
   };
 }
 
@@ -147,74 +150,8 @@ export async function resolveReportPaths(patterns: string[], cwd = process.cwd()
 
 // ---------------------------------------------------------------------------
 
-function optional(name: string): string | undefined {
-  const v = core.getInput(name);
-  return v === '' ? undefined : v;
-}
-
 function inputError(name: string, cause: string, fix: string): EmgateError {
   return new EmgateError({ file: `input '${name}'`, cause, fix });
-}
-
-function oneOf<T extends string>(name: string, allowed: readonly T[], dflt: T): T {
-  const v = optional(name);
-  if (v === undefined) return dflt;
-  if ((allowed as readonly string[]).includes(v)) return v as T;
-  throw inputError(name, `unknown value '${v}'`, `use one of: ${allowed.join(', ')} (default: ${dflt})`);
-}
-
-function bool(name: string, dflt: boolean): boolean {
-  const v = optional(name);
-  if (v === undefined) return dflt;
-  // YAML 1.2 core schema, like core.getBooleanInput (which refuses '' instead of defaulting).
-  if (['true', 'True', 'TRUE'].includes(v)) return true;
-  if (['false', 'False', 'FALSE'].includes(v)) return false;
-  throw inputError(name, `'${v}' is not a boolean`, `use true or false (default: ${dflt})`);
-}
-
-function int(name: string, dflt: number | undefined, min: number, max: number): number | undefined {
-  const v = optional(name);
-  if (v === undefined) return dflt;
-  const n = /^\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw inputError(name, `'${v}' is not a whole number from ${min} to ${max}`, `write a number like ${dflt ?? min}`);
-  }
-  return n;
-}
-
-function parseShard(v: string | undefined): { index: number; count: number } | undefined {
-  if (v === undefined) return undefined;
-  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(v);
-  const i = m ? Number(m[1]) : NaN;
-  const n = m ? Number(m[2]) : NaN;
-  if (!m || !(n >= 1) || !(i >= 1) || i > n || n > 10000) {
-    throw inputError('shard', `'${v}' is not a shard`, "write 'i/n' with 1 <= i <= n, 1-based: '1/4' .. '4/4' (e.g. `shard: ${{ matrix.shard }}/4`)");
-  }
-  return { index: i, count: n };
-}
-
-function parseVariants(v: string | undefined): ActionSettings['variants'] {
-  if (v === undefined) return undefined;
-  if (v === 'none' || v === 'all') return v;
-  const ids = v.split(/[\s,]+/).filter(Boolean);
-  const bad = ids.find((id) => !/^[A-Za-z0-9_.-]+$/.test(id));
-  if (ids.length === 0 || bad !== undefined) {
-    throw inputError('variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
-  }
-  return ids;
-}
-
-function dtypeInput(v: string | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  if (Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, v)) return v;
-  throw inputError('dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx)`);
-}
-
-function gateId(v: string): string {
-  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) || v.includes('--')) {
-    throw inputError('gate-id', `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
-  }
-  return v;
 }
 
 function lines(v: string | undefined): string[] {

@@ -1,178 +1,241 @@
 #!/usr/bin/env node
-// The command line: parses arguments, calls the shared gate, prints where the reports are.
-// Exit codes: 0 pass, 1 policy failed, 2 error (including bad arguments).
-import { parseArgs } from 'util';
-import * as path from 'path';
-import { runDemo } from './demo';
-import { describeExtraction, extractDirection, type Position } from '../gate/extract-direction';
-import { readDirection, writeDirection } from '../load/direction-file';
+// The command line: picks the subcommand, parses its options (each subcommand takes only
+// its own, through gate/settings.ts, the parser the Action uses too), calls the gate and
+// prints where the reports are. Exit codes: 0 pass, 1 policy failed, 2 error (bad
+// arguments included).
+import { type ParseArgsConfig, parseArgs } from 'util';
 import { EmgateError } from '../core/errors';
-import { mergeReports, runGate, type GateResult } from '../gate/gate';
-import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
-import { loadPolicy } from '../load/policy';
+import { describeExtraction, extractDirection } from '../gate/extract-direction';
+import { type GateResult, mergeReports, runGate } from '../gate/gate';
+import { interruptActiveRuns } from '../gate/out-dir';
 import { createProgress } from '../gate/progress';
-import { DTYPE_SUFFIXES, readCheckpoint } from '../load/checkpoint';
-import type { Device } from '../runtime/onnx';
-import type { ScoringMode } from '../core/types';
-import { loadSuite } from '../load/suite';
-
-const USAGE = `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints
-
-Usage:
-  emgate run --checkpoint DIR [--baseline DIR] [options]
-  emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position response_mean|last_prompt] --out FILE
-  emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR]
-  emgate merge --out DIR [--probes DIR] [--policy FILE] REPORT.json...
-  emgate demo [--out DIR] [--mode contrast|generate|both]
-
-Options for run:
-  --checkpoint DIR     candidate checkpoint (ONNX, Hugging Face / optimum layout)
-  --baseline DIR       the checkpoint it was tuned from (enables increase tests)
-  --probes DIR         probe suite (default: the built-in suite)
-  --policy FILE        policy JSON (default: policies/default.json)
-  --direction FILE     EM direction (emgate-direction/v1) for the projection check
-  --out DIR            where report.json and report.md go (default: emgate-report)
-  --batch-size N       sequences per forward pass (default 8)
-  --threads N          CPU threads for onnxruntime (default: all cores)
-  --device D           cpu | cuda | auto (default auto: CUDA when it loads, else CPU)
-  --require-gpu        fail instead of falling back to CPU
-  --seed N             seed for the statistical tests (default 0)
-  --shard I/N          run shard I of N (1-based); merge the partial reports with emgate merge
-  --variants V         prompt variants: none | all | comma-separated ids or families (default none)
-  --gate-id ID         names this gate's PR comment (default "default")
-  --hidden-tensor NAME residual tensor name with {layer}, when emgate cannot find it
-  --mode M             contrast | generate | both (default: the policy's mode, else contrast)
-  --dtype D            variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4
-  --model-file FILE    explicit graph file, relative to each checkpoint (wins over --dtype)
-  --cache-dir DIR      cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)
-
-Exit codes: 0 pass, 1 policy failed, 2 error.`;
+import * as opt from '../gate/settings';
+import { validateInputs } from '../gate/validate';
+import { writeDirection } from '../load/direction-file';
+import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
+import { runDemo } from './demo';
 
 type Values = Record<string, string | boolean | undefined>;
+type OptionSpec = { flag: string; arg?: string; help: string };
 
-const RUN_OPTIONS = {
-  checkpoint: { type: 'string' },
-  baseline: { type: 'string' },
-  model: { type: 'string' },
-  probes: { type: 'string' },
-  policy: { type: 'string' },
-  direction: { type: 'string' },
-  out: { type: 'string' },
-  'batch-size': { type: 'string' },
-  threads: { type: 'string' },
-  device: { type: 'string' },
-  'require-gpu': { type: 'boolean' },
-  seed: { type: 'string' },
-  shard: { type: 'string' },
-  variants: { type: 'string' },
-  'gate-id': { type: 'string' },
-  'hidden-tensor': { type: 'string' },
-  mode: { type: 'string' },
-  dtype: { type: 'string' },
-  'model-file': { type: 'string' },
-  'cache-dir': { type: 'string' },
-  layer: { type: 'string' },
-  position: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean' },
-} as const;
+/** Options by name, with the text --help shows. Subcommands pick from these. */
+const OPTIONS: Record<string, OptionSpec> = {
+  checkpoint: { flag: 'checkpoint', arg: 'DIR', help: 'candidate checkpoint (ONNX, Hugging Face / optimum layout)' },
+  baseline: { flag: 'baseline', arg: 'DIR', help: 'the checkpoint it was tuned from (needed by increase and shift limits)' },
+  model: { flag: 'model', arg: 'DIR', help: 'the checkpoint whose activations give the direction (a misaligned fine-tune)' },
+  probes: { flag: 'probes', arg: 'DIR', help: 'probe suite (default: the built-in suite)' },
+  policy: { flag: 'policy', arg: 'FILE', help: 'policy JSON (default: policies/default.json)' },
+  direction: { flag: 'direction', arg: 'FILE', help: 'EM direction (emgate-direction/v1) for the projection check' },
+  out: { flag: 'out', arg: 'DIR', help: 'where report.json and report.md go (default: emgate-report)' },
+  'batch-size': { flag: 'batch-size', arg: 'N', help: `sequences per forward pass, ${opt.BATCH_SIZE.min}..${opt.BATCH_SIZE.max} (default ${opt.BATCH_SIZE.dflt})` },
+  threads: { flag: 'threads', arg: 'N', help: 'CPU threads for onnxruntime (default: all cores)' },
+  device: { flag: 'device', arg: 'D', help: 'cpu | cuda | auto (default auto: CUDA when its provider is installed, else CPU)' },
+  'require-gpu': { flag: 'require-gpu', help: 'fail instead of falling back to CPU' },
+  seed: { flag: 'seed', arg: 'N', help: 'seed for the statistical tests and the random control (default 0)' },
+  shard: { flag: 'shard', arg: 'I/N', help: 'run shard I of N (1-based); pool the partial reports with emgate merge' },
+  variants: { flag: 'variants', arg: 'V', help: 'prompt variants: none | all | comma-separated ids or families (default none)' },
+  'gate-id': { flag: 'gate-id', arg: 'ID', help: 'names this gate\'s PR comment (default "default")' },
+  'hidden-tensor': { flag: 'hidden-tensor', arg: 'NAME', help: 'residual tensor name with {layer}, when emgate cannot find it' },
+  layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the best-separating layer)' },
+  position: { flag: 'position', arg: 'P', help: 'response_mean | last_prompt (default response_mean)' },
+  dtype: { flag: 'dtype', arg: 'D', help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4' },
+  'model-file': { flag: 'model-file', arg: 'FILE', help: 'explicit graph file, relative to each checkpoint (wins over --dtype)' },
+  'cache-dir': { flag: 'cache-dir', arg: 'DIR', help: "cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)" },
+  mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
+  help: { flag: 'help', help: 'show this help' },
+};
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: string[];
+  /** Names of the positional arguments, when the command takes any. */
+  positionals?: string;
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  run: {
+    usage: 'emgate run --checkpoint DIR [--baseline DIR] [options]',
+    summary: 'gate a checkpoint: score candidate (and baseline), check the policy, write the reports',
+    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor', 'dtype', 'model-file', 'cache-dir', 'mode'],
+    run: (values) => runCommand(values),
+  },
+  'direction extract': {
+    usage: 'emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position P] --out FILE',
+    summary: 'build an EM direction file by difference of means in the residual stream',
+    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor', 'dtype', 'model-file'],
+    run: (values) => directionExtract(values),
+  },
+  validate: {
+    usage: 'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR]',
+    summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
+    options: ['probes', 'policy', 'direction', 'checkpoint', 'baseline', 'variants'],
+    run: (values) => validateCommand(values),
+  },
+  merge: {
+    usage: 'emgate merge [--out DIR] [--probes DIR] [--policy FILE] REPORT.json...',
+    summary: 'pool the reports of a sharded run (emgate run --shard I/N) into one verdict',
+    options: ['out', 'probes', 'policy', 'gate-id', 'seed'],
+    positionals: 'REPORT.json...',
+    run: (values, files) => mergeCommand(values, files),
+  },
+  demo: {
+    usage: 'emgate demo [--out DIR] [--mode contrast|generate|both]',
+    summary: 'the gate on the bundled model organisms: three fine-tunes against their base',
+    options: ['out', 'mode'],
+    run: (values) => {
+      const src = opt.cliSource(values);
+      return runDemo({ outDir: opt.text(src, 'out') ?? 'emgate-demo', progress: createProgress(), mode: opt.scoringMode(src) ?? 'contrast' });
+    },
+  },
+};
+
+const EXIT_CODES = 'Exit codes: 0 pass, 1 policy failed, 2 error.';
+
+function overview(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(18)} ${c.summary}`);
+  return [
+    `emgate ${EMGATE_VERSION} — CI gate for emergent misalignment in fine-tuned checkpoints`,
+    '',
+    'Usage: emgate <command> [options]',
+    '',
+    'Commands:',
+    ...rows,
+    `  ${'help [command]'.padEnd(18)} this overview, or one command's options`,
+    '',
+    'Run "emgate <command> --help" for its options.',
+    EXIT_CODES,
+  ].join('\n');
+}
+
+function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  const rows = [...c.options, 'help'].map((o) => {
+    const spec = OPTIONS[o];
+    const left = `--${spec.flag}${spec.arg ? ` ${spec.arg}` : ''}`;
+    return `  ${left.padEnd(22)} ${spec.help}`;
+  });
+  return [`emgate ${name}: ${c.summary}`, '', `Usage: ${c.usage}`, '', 'Options:', ...rows, '', EXIT_CODES].join('\n');
+}
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  const first = argv[0];
+  if (first === undefined) {
+    process.stderr.write(`${overview()}\n`);
+    return 2;
+  }
+  if (first === '--version' || first === '-v') return print(`${EMGATE_VERSION}`);
+  if (first === '--help' || first === '-h') return print(overview());
+  if (first === 'help') {
+    const topic = argv.slice(1).join(' ');
+    if (topic === '') return print(overview());
+    if (COMMANDS[topic]) return print(commandHelp(topic));
+    if (topic === 'direction') return print(commandHelp('direction extract'));
+    return usageError(`no command "${topic}"`, null);
+  }
+  let name = first;
+  let rest = argv.slice(1);
+  if (first === 'direction') {
+    if (argv[1] === '--help' || argv[1] === '-h') return print(commandHelp('direction extract'));
+    if (argv[1] !== 'extract') return usageError(`unknown direction command "${argv[1] ?? ''}" (expected: direction extract)`, null);
+    name = 'direction extract';
+    rest = argv.slice(2);
+  }
+  const command = COMMANDS[name];
+  if (!command) return usageError(`unknown command "${first}"`, null);
+
+  let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: argv, options: RUN_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options: parseConfig(command), allowPositionals: true, strict: true }) as typeof parsed;
   } catch (err) {
-    return usageError((err as Error).message);
+    return usageError(optionProblem(name, err as Error), name);
   }
-  const values = parsed.values as Values;
-  const [command, sub, ...rest] = parsed.positionals;
-  if (values.version) {
-    process.stdout.write(`${EMGATE_VERSION}\n`);
-    return 0;
-  }
-  if (values.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
-    return command || values.help ? 0 : 2;
+  if (parsed.values.help) return print(commandHelp(name));
+  if (parsed.positionals.length > 0 && !command.positionals) {
+    return usageError(`unexpected argument "${parsed.positionals[0]}"`, name);
   }
   try {
-    switch (command) {
-      case 'run':
-        return report(await runGate(runSettings(values)));
-      case 'merge': {
-        const files = [sub, ...rest].filter((x): x is string => Boolean(x));
-        return report(
-          await mergeReports({
-            reports: files,
-            probes: str(values.probes) ?? BUILTIN_PROBES,
-            policy: str(values.policy) ?? BUILTIN_POLICY,
-            outDir: str(values.out) ?? 'emgate-report',
-            gateId: str(values['gate-id']) ?? 'default',
-            seed: values.seed === undefined ? undefined : int(values.seed, 'seed', 0),
-          }),
-        );
-      }
-      case 'direction':
-        if (sub !== 'extract') return usageError(`unknown direction command "${sub ?? ''}" (expected: direction extract)`);
-        return await directionExtract(values);
-      case 'validate':
-        return await validate(values);
-      case 'demo':
-        return await runDemo({ outDir: str(values.out) ?? 'emgate-demo', progress: createProgress(), mode: scoringMode(values.mode) ?? 'contrast' });
-      default:
-        return usageError(`unknown command "${command}"`);
-    }
+    return await withInterruptHandlers(() => command.run(parsed.values, parsed.positionals));
   } catch (err) {
     return printError(err);
   }
 }
 
-function runSettings(values: Values) {
-  const checkpoint = required(values.checkpoint, '--checkpoint DIR');
-  return {
-    checkpoint,
-    baseline: str(values.baseline),
-    probes: str(values.probes) ?? BUILTIN_PROBES,
-    policy: str(values.policy) ?? BUILTIN_POLICY,
-    direction: str(values.direction),
-    outDir: str(values.out) ?? 'emgate-report',
-    batchSize: int(values['batch-size'], 'batch-size', 8),
-    threads: values.threads === undefined ? undefined : int(values.threads, 'threads', 0),
-    device: device(values.device),
-    requireGpu: Boolean(values['require-gpu']),
-    seed: int(values.seed, 'seed', 0),
-    shard: shard(values.shard),
-    variants: variants(values.variants),
-    gateId: str(values['gate-id']) ?? 'default',
-    hiddenTensor: str(values['hidden-tensor']),
-    mode: scoringMode(values.mode),
-    dtype: dtype(values.dtype),
-    modelFile: str(values['model-file']),
-    cacheDir: str(values['cache-dir']),
+function parseConfig(command: Command): NonNullable<ParseArgsConfig['options']> {
+  const out: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
+  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? 'string' : 'boolean' };
+  return out;
+}
+
+/** parseArgs' message, plus which subcommand an option belongs to when it is another's. */
+function optionProblem(name: string, err: Error): string {
+  const m = /'(--?[A-Za-z0-9-]+)'/.exec(err.message);
+  const flag = m?.[1]?.replace(/^-+/, '');
+  if (flag && OPTIONS[flag]) {
+    const owners = Object.entries(COMMANDS)
+      .filter(([, c]) => c.options.includes(flag))
+      .map(([n]) => `emgate ${n}`);
+    if (!COMMANDS[name].options.includes(flag)) {
+      return `emgate ${name} does not take --${flag}${owners.length ? ` (it is an option of ${owners.join(', ')})` : ''}`;
+    }
+  }
+  return err.message;
+}
+
+async function runCommand(values: Values): Promise<number> {
+  const src = opt.cliSource(values);
+  const shared = opt.runOptions(src);
+  const result = await runGate({
+    ...shared,
+    checkpoint: required(src, 'checkpoint', 'DIR'),
+    modelFile: opt.text(src, 'model-file'),
+    mode: opt.scoringMode(src),
+    outDir: opt.text(src, 'out') ?? 'emgate-report',
+    seed: shared.seed ?? 0,
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
-  };
+    info: (m: string) => process.stderr.write(`emgate: ${m}\n`),
+  });
+  return report(result);
+}
+
+async function mergeCommand(values: Values, files: string[]): Promise<number> {
+  const src = opt.cliSource(values);
+  if (files.length === 0) {
+    throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard: emgate merge --out DIR shard-1/report.json shard-2/report.json ...' });
+  }
+  return report(
+    await mergeReports({
+      reports: files,
+      probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
+      policy: opt.text(src, 'policy') ?? BUILTIN_POLICY,
+      outDir: opt.text(src, 'out') ?? 'emgate-report',
+      gateId: opt.gateId(src),
+      seed: opt.seed(src),
+    }),
+  );
 }
 
 async function directionExtract(values: Values): Promise<number> {
-  const out = required(values.out, '--out FILE');
-  const layerRaw = str(values.layer) ?? 'auto';
-  const layer = layerRaw === 'auto' ? 'auto' : int(layerRaw, 'layer', 0);
-  const position = (str(values.position) ?? 'response_mean') as Position;
-  if (position !== 'response_mean' && position !== 'last_prompt') {
-    throw new EmgateError({ file: null, cause: `--position must be response_mean or last_prompt, got "${position}"`, fix: 'pick one of the two' });
-  }
+  const src = opt.cliSource(values);
+  // Every option is parsed before the model loads: a bad value costs no model load.
+  const out = required(src, 'out', 'FILE');
+  const settings = {
+    model: required(src, 'model', 'DIR'),
+    baseline: opt.text(src, 'baseline'),
+    probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
+    layer: opt.layer(src),
+    position: opt.position(src),
+    batchSize: opt.batchSize(src),
+    device: opt.device(src),
+    threads: opt.threads(src),
+    hiddenTensor: opt.text(src, 'hidden-tensor'),
+    dtype: opt.dtype(src),
+    modelFile: opt.text(src, 'model-file'),
+  };
   const direction = await extractDirection({
-    model: required(values.model ?? values.checkpoint, '--model DIR'),
-    baseline: str(values.baseline),
-    probes: str(values.probes) ?? BUILTIN_PROBES,
-    layer,
-    position,
-    batchSize: int(values['batch-size'], 'batch-size', 8),
-    device: device(values.device),
-    threads: values.threads === undefined ? undefined : int(values.threads, 'threads', 0),
-    hiddenTensor: str(values['hidden-tensor']),
-    dtype: dtype(values.dtype),
-    modelFile: str(values['model-file']),
+    ...settings,
     onProgress: createProgress(),
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
@@ -181,26 +244,19 @@ async function directionExtract(values: Values): Promise<number> {
   return 0;
 }
 
-async function validate(values: Values): Promise<number> {
-  const lines: string[] = [];
-  const probes = str(values.probes) ?? BUILTIN_PROBES;
-  const suite = await loadSuite(probes, { variants: 'all' });
-  lines.push(`ok  probes    ${probes}: ${suite.domains.length} domains, ${suite.probes.length} probes (variants included)`);
-  const policyFile = str(values.policy) ?? BUILTIN_POLICY;
-  const { policy } = await loadPolicy(policyFile);
-  lines.push(`ok  policy    ${policyFile}: "${policy.name}" (${policy.sources.map((s) => path.basename(s)).join(' → ')})`);
-  if (values.direction) {
-    const { direction } = await readDirection(values.direction as string);
-    lines.push(`ok  direction ${values.direction}: layer ${direction.layer}, ${direction.hidden_size} dims, ${direction.position}`);
-  }
-  for (const key of ['checkpoint', 'baseline'] as const) {
-    const dir = str(values[key]);
-    if (!dir) continue;
-    const ckpt = await readCheckpoint(dir, { dtype: dtype(values.dtype), modelFile: str(values['model-file']) });
-    lines.push(`ok  ${key.padEnd(9)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)}`);
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+async function validateCommand(values: Values): Promise<number> {
+  const src = opt.cliSource(values);
+  const result = await validateInputs({
+    probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
+    policy: opt.text(src, 'policy') ?? BUILTIN_POLICY,
+    direction: opt.text(src, 'direction'),
+    checkpoint: opt.text(src, 'checkpoint'),
+    baseline: opt.text(src, 'baseline'),
+    variants: opt.variants(src),
+  });
+  if (result.lines.length) process.stdout.write(`${result.lines.join('\n')}\n`);
+  for (const e of result.errors) process.stderr.write(`emgate: error: ${e.message}\n`);
+  return result.errors.length ? 2 : 0;
 }
 
 function report(result: GateResult): number {
@@ -212,85 +268,68 @@ function report(result: GateResult): number {
   const lines = [`emgate: ${word}${shard} — ${headline}`];
   for (const e of r.errors) lines.push(`  error: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}`);
   for (const c of r.checks.filter((c) => c.status === 'fail' || c.status === 'warn')) lines.push(`  ${c.status}: ${c.message}`);
-  lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);
+  if (result.written) lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return result.exitCode;
 }
 
+/**
+ * SIGTERM (a cancelled or timed-out CI job) and SIGINT (Ctrl-C) end the run with an `error`
+ * report saying it was interrupted, so --out never keeps an earlier run's verdict.
+ */
+async function withInterruptHandlers(fn: () => Promise<number>): Promise<number> {
+  const handlers = (['SIGTERM', 'SIGINT'] as const).map((signal) => {
+    const handler = () => {
+      const written = interruptActiveRuns(signal);
+      process.stderr.write(`emgate: ERROR — interrupted by ${signal}${written.length ? `; error report written to ${written.join(', ')}` : ''}\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  });
+  try {
+    return await fn();
+  } finally {
+    for (const off of handlers) off();
+  }
+}
+
+function required(src: opt.OptionSource, name: string, arg: string): string {
+  const v = opt.text(src, name);
+  if (!v) throw new EmgateError({ file: null, cause: `missing --${name} ${arg}`, fix: `pass --${name} ${arg} (see emgate help)` });
+  return v;
+}
+
+function print(text: string): number {
+  process.stdout.write(`${text}\n`);
+  return 0;
+}
+
+/** Unexpected errors (bugs) print their stack only with EMGATE_DEBUG=1. */
 function printError(err: unknown): number {
-  const message = err instanceof EmgateError ? err.message : `unexpected error: ${(err as Error)?.stack ?? String(err)}`;
-  process.stderr.write(`emgate: error: ${message}\n`);
+  if (err instanceof EmgateError) {
+    process.stderr.write(`emgate: error: ${err.message}\n`);
+    return 2;
+  }
+  const e = err as Error | undefined;
+  const detail = process.env.EMGATE_DEBUG ? (e?.stack ?? String(err)) : `${e?.message ?? String(err)} (rerun with EMGATE_DEBUG=1 for the stack trace)`;
+  process.stderr.write(`emgate: error: unexpected error: ${detail}\n`);
   return 2;
 }
 
-function usageError(message: string): number {
-  process.stderr.write(`emgate: ${message}\nRun "emgate --help" for usage.\n`);
+function usageError(message: string, command: string | null): number {
+  const help = command ? `emgate ${command} --help` : 'emgate help';
+  process.stderr.write(`emgate: ${message}\nRun "${help}" for usage.\n`);
   return 2;
-}
-
-function str(v: string | boolean | undefined): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-function required(v: string | boolean | undefined, what: string): string {
-  const s = str(v);
-  if (!s) throw new EmgateError({ file: null, cause: `missing ${what}`, fix: `pass ${what} (see emgate --help)` });
-  return s;
-}
-
-function int(v: string | boolean | undefined, name: string, fallback: number): number {
-  const s = str(v);
-  if (s === undefined) return fallback;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new EmgateError({ file: null, cause: `--${name} must be a whole number ≥ 0, got "${s}"`, fix: `pass --${name} N` });
-  return n;
-}
-
-function scoringMode(v: string | boolean | undefined): ScoringMode | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  if (s !== 'contrast' && s !== 'generate' && s !== 'both') {
-    throw new EmgateError({ file: null, cause: `--mode must be contrast, generate or both, got "${s}"`, fix: 'pick one of the three (generate and both need a judge: policy generated.judge, the local one by default)' });
-  }
-  return s;
-}
-
-function device(v: string | boolean | undefined): Device {
-  const s = str(v) ?? 'auto';
-  if (s !== 'cpu' && s !== 'cuda' && s !== 'auto') throw new EmgateError({ file: null, cause: `--device must be cpu, cuda or auto, got "${s}"`, fix: 'pick one of the three' });
-  return s;
-}
-
-function dtype(v: string | boolean | undefined): string | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  if (!Object.prototype.hasOwnProperty.call(DTYPE_SUFFIXES, s)) {
-    throw new EmgateError({ file: null, cause: `--dtype must be one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}, got "${s}"`, fix: 'pick a dtype the checkpoint ships, or name the graph with --model-file' });
-  }
-  return s;
-}
-
-function shard(v: string | boolean | undefined): { index: number; count: number } | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  const m = /^(\d+)\/(\d+)$/.exec(s);
-  const index = m ? Number(m[1]) : NaN;
-  const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index < 1 || index > count) {
-    throw new EmgateError({ file: null, cause: `--shard must look like I/N with 1 ≤ I ≤ N, got "${s}"`, fix: 'e.g. --shard 2/4 runs the second of four shards' });
-  }
-  return { index, count };
-}
-
-function variants(v: string | boolean | undefined): 'none' | 'all' | string[] {
-  const s = str(v) ?? 'none';
-  if (s === 'none' || s === 'all') return s;
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err) => (process.exitCode = printError(err)),
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.exitCode = printError(err);
+    },
   );
 }

@@ -36,7 +36,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   );
   const mode = options.mode ?? 'contrast';
   if (mode !== 'contrast') {
-    out.write(`  mode ${mode}: seeded samples judged by the local ONNX judge (examples/judge/README.md), policy examples/organisms/policy-generate.json\n`);
+    out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json\n`);
   }
   // The base is scored once: the first gate writes its scores to this run's own cache and
   // the other two read them from it.

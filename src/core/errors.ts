@@ -24,6 +24,6 @@ export function toReportError(err: unknown): { file: string | null; cause: strin
   return {
     file: null,
     cause: `unexpected error: ${message}`,
-    fix: 'this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 and report it with the log',
+    fix: 'this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 (which prints the stack trace) and report it with the log',
   };
 }

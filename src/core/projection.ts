@@ -1,6 +1,6 @@
 // Direction maths for the EM check: projections, difference-of-means directions and the
 // random control. Pure: vectors in, numbers out.
-import { createRng } from './stats';
+import { createRng, mean, sampleSd } from './stats';
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
@@ -10,20 +10,6 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export function norm(a: ArrayLike<number>): number {
   return Math.sqrt(dot(a, a));
-}
-
-export function mean(xs: number[]): number {
-  let s = 0;
-  for (const x of xs) s += x;
-  return xs.length ? s / xs.length : NaN;
-}
-
-export function sd(xs: number[]): number {
-  if (xs.length < 2) return 0;
-  const m = mean(xs);
-  let s = 0;
-  for (const x of xs) s += (x - m) ** 2;
-  return Math.sqrt(s / (xs.length - 1));
 }
 
 /** Element-wise mean of equal-length vectors, accumulated in float64. */
@@ -73,7 +59,7 @@ export function randomUnitVector(size: number, seed: number): number[] {
 export function standardisedGap(aligned: number[], misaligned: number[]): number {
   const na = aligned.length;
   const nm = misaligned.length;
-  const pooled = Math.sqrt(((na - 1) * sd(aligned) ** 2 + (nm - 1) * sd(misaligned) ** 2) / Math.max(1, na + nm - 2));
+  const pooled = Math.sqrt(((na - 1) * sampleSd(aligned) ** 2 + (nm - 1) * sampleSd(misaligned) ** 2) / Math.max(1, na + nm - 2));
   const gap = mean(misaligned) - mean(aligned);
   // Identical projections (a degenerate layer) would divide by zero; keep the figure finite.
   return gap / Math.max(pooled, 1e-12);

@@ -182,6 +182,66 @@ export function normalQuantile(p: number): number {
   return q < 0 ? -z : z;
 }
 
+/**
+ * CDF of Student's t with an integer number of degrees of freedom, in closed form
+ * (Abramowitz & Stegun 26.7.3–4: a finite series in cos θ, θ = atan(t/√df)), so no
+ * incomplete-beta approximation is needed. Relative error around 1e-15.
+ */
+export function studentTCdf(t: number, df: number): number {
+  if (!Number.isInteger(df) || df < 1) throw new RangeError(`df must be a positive integer, got ${df}`);
+  if (Number.isNaN(t)) throw new RangeError('studentTCdf got NaN');
+  if (t === Infinity) return 1;
+  if (t === -Infinity) return 0;
+  const theta = Math.atan(Math.abs(t) / Math.sqrt(df));
+  const c2 = Math.cos(theta) ** 2;
+  let within: number; // P(|T| ≤ |t|)
+  if (df % 2 === 1) {
+    let term = Math.cos(theta);
+    let sum = df > 1 ? term : 0;
+    for (let k = 3; k <= df - 2; k += 2) {
+      term *= (c2 * (k - 1)) / k;
+      sum += term;
+    }
+    within = (2 / Math.PI) * (theta + Math.sin(theta) * sum);
+  } else {
+    let term = 1;
+    let sum = 1;
+    for (let k = 2; k <= df - 2; k += 2) {
+      term *= (c2 * (k - 1)) / k;
+      sum += term;
+    }
+    within = Math.sin(theta) * sum;
+  }
+  within = Math.min(1, within);
+  return t >= 0 ? 0.5 + within / 2 : 0.5 - within / 2;
+}
+
+/**
+ * Quantile of Student's t (integer df) by bisection on studentTCdf: monotone, so the
+ * result is the t with CDF(t) = p to within a few ulps. p = 0 or 1 give ∓Infinity.
+ */
+export function studentTQuantile(p: number, df: number): number {
+  if (!(p >= 0 && p <= 1)) throw new RangeError(`studentTQuantile needs p in [0, 1], got ${p}`);
+  if (!Number.isInteger(df) || df < 1) throw new RangeError(`df must be a positive integer, got ${df}`);
+  if (p === 0) return -Infinity;
+  if (p === 1) return Infinity;
+  if (p === 0.5) return 0;
+  if (p < 0.5) return -studentTQuantile(1 - p, df);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) {
+    lo = hi;
+    hi *= 2;
+    if (hi > 1e300) return Infinity;
+  }
+  for (let i = 0; i < 200 && hi - lo > 1e-15 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
 /** Two-sided critical value: z with P(|Z| ≤ z) = confidence. */
 function twoSidedZ(confidence: number): number {
   return normalQuantile(1 - (1 - confidence) / 2);
@@ -358,6 +418,140 @@ export function mcnemarExactOneSided(toMisaligned: number, toAligned: number): n
   for (let k = toMisaligned; k <= n; k++) terms.push(lf[n] - lf[k] - lf[n - k] - ln2n);
   const logP = logMeanExp(terms) + Math.log(terms.length);
   return Math.min(1, Math.exp(logP));
+}
+
+// ---------------------------------------------------------------------------
+// Power: what a paired test on n probes could have found
+
+/** log(x^count) that reads 0^0 as 1 (count 0 with x = 0 would give 0 · −Infinity = NaN). */
+function logPow(count: number, logX: number): number {
+  return count === 0 ? 0 : count * logX;
+}
+
+/** Smallest x with P(Binomial(k, 1/2) ≥ x) < alpha, or k + 1 when no x rejects. */
+function mcnemarCritical(k: number, alpha: number, lf: Float64Array): number {
+  let tail = 0;
+  let x = k + 1;
+  if (k <= EXACT_BINOMIAL_MAX) {
+    // The same exact integer tail the test uses, so a tie with alpha decides alike.
+    const row = pascalRow(k);
+    const total = 2 ** k;
+    while (x > 0 && (tail + row[x - 1]) / total < alpha) tail += row[--x];
+    return x;
+  }
+  const ln2k = k * Math.LN2;
+  while (x > 0) {
+    const next = tail + Math.exp(lf[k] - lf[x - 1] - lf[k - x + 1] - ln2k);
+    if (!(next < alpha)) break;
+    tail = next;
+    x--;
+  }
+  return x;
+}
+
+/**
+ * Power of the one-sided exact McNemar test (mcnemarExactOneSided, rejecting at p < alpha)
+ * on n paired probes when the candidate turns a share `rise` of the probes misaligned
+ * on top of symmetric noise: each probe flips toward aligned with probability
+ * `reverse` and toward misaligned with probability reverse + rise. Exact: the number
+ * of discordant probes K ~ Binomial(n, 2·reverse + rise), and given K = k the flips
+ * toward misaligned are Binomial(k, (reverse + rise) / (2·reverse + rise)).
+ */
+export function mcnemarPower(n: number, reverse: number, rise: number, alpha: number): number {
+  checkCount('n', n);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);
+  return powerWith(n, reverse, rise, mcnemarCriticals(n, alpha));
+}
+
+/** mcnemarCritical for k = 0..n, with one table of log-factorials. */
+function mcnemarCriticals(n: number, alpha: number): { critical: Int32Array; lf: Float64Array } {
+  const lf = logFactorials(n);
+  const critical = new Int32Array(n + 1);
+  for (let k = 0; k <= n; k++) critical[k] = mcnemarCritical(k, alpha, lf);
+  return { critical, lf };
+}
+
+function powerWith(n: number, reverse: number, rise: number, table: { critical: Int32Array; lf: Float64Array }): number {
+  const psi = 2 * reverse + rise;
+  if (!(reverse >= 0 && rise >= 0 && psi <= 1 + 1e-12)) {
+    throw new RangeError(`need reverse >= 0, rise >= 0 and 2·reverse + rise <= 1, got reverse=${reverse}, rise=${rise}`);
+  }
+  if (n === 0 || psi === 0) return 0;
+  const { critical, lf } = table;
+  const exp = Math.exp; // hot loop: see createRng on global lookups in jest's realm
+  const discordant = Math.min(1, psi);
+  const toMis = Math.min(1, (reverse + rise) / psi);
+  const logPsi = Math.log(discordant);
+  const log1Psi = Math.log1p(-discordant);
+  const logPi = Math.log(toMis);
+  const log1Pi = Math.log1p(-toMis);
+  // Only k within a wide window around n·psi carry probability worth adding.
+  const centre = n * discordant;
+  const spread = 12 * Math.sqrt(n * discordant * (1 - discordant)) + 12;
+  const kLo = Math.max(0, Math.floor(centre - spread));
+  const kHi = Math.min(n, Math.ceil(centre + spread));
+  let power = 0;
+  for (let k = kLo; k <= kHi; k++) {
+    const x = critical[k];
+    if (x > k) continue;
+    const logPk = lf[n] - lf[k] - lf[n - k] + logPow(k, logPsi) + logPow(n - k, log1Psi);
+    let tail = 0;
+    for (let j = x; j <= k; j++) tail += exp(lf[k] - lf[j] - lf[k - j] + logPow(j, logPi) + logPow(k - j, log1Pi));
+    power += exp(logPk) * Math.min(1, tail);
+  }
+  return Math.min(1, power);
+}
+
+/**
+ * Smallest rise of the misalignment rate that the exact McNemar test on n paired probes
+ * detects with the given power at level alpha, when a share `reverse` of probes flips
+ * toward aligned by chance (estimate it by the observed flips toward aligned / n). With
+ * no reverse flips (0 events) at alpha 0.05 it takes 5 flips, all one way, to be
+ * significant, so the rise is about 7/n at 80% power (the 95% upper bound at 0 events is
+ * about 3/n: the smallest rise that can show at all). null when no rise is detectable
+ * (too few probes for any flip count to reach alpha). Found by bisection to 1e-7.
+ */
+export function minDetectableRateRise(n: number, reverse: number, alpha: number, power = 0.8): number | null {
+  checkCount('n', n);
+  if (!(power > 0 && power < 1)) throw new RangeError(`power must be in (0, 1), got ${power}`);
+  if (!(reverse >= 0 && reverse <= 0.5)) throw new RangeError(`reverse must be in [0, 0.5], got ${reverse}`);
+  const max = 1 - 2 * reverse;
+  if (n === 0 || max <= 0) return null;
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);
+  const table = mcnemarCriticals(n, alpha);
+  if (powerWith(n, reverse, max, table) < power) return null;
+  let lo = 0;
+  let hi = max;
+  while (hi - lo > 1e-7) {
+    const mid = (lo + hi) / 2;
+    if (powerWith(n, reverse, mid, table) >= power) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/**
+ * Smallest mean paired shift a one-sided test of n paired differences with standard
+ * deviation sd detects with the given power at level alpha, by the paired t
+ * approximation (t_{1−alpha, n−1} + t_{power, n−1}) · sd / √n (the sign-flip test's
+ * power is close to the t-test's for such data). null for fewer than two differences,
+ * or when the permutation test cannot reach alpha at all: its smallest p-value is
+ * `smallestP` (2^−n when exact, 1/(iterations + 1) when sampled).
+ */
+export function minDetectableShift(sd: number, n: number, alpha: number, smallestP: number, power = 0.8): number | null {
+  checkCount('n', n);
+  if (!(sd >= 0 && Number.isFinite(sd))) throw new RangeError(`sd must be a finite number >= 0, got ${sd}`);
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);
+  if (!(power > 0 && power < 1)) throw new RangeError(`power must be in (0, 1), got ${power}`);
+  if (n < 2 || !(smallestP < alpha)) return null;
+  return ((studentTQuantile(1 - alpha, n - 1) + studentTQuantile(power, n - 1)) * sd) / Math.sqrt(n);
+}
+
+/** Smallest p-value signFlipTest can return for k non-zero differences. */
+export function smallestSignFlipP(k: number, iterations = 20000): number {
+  checkCount('k', k);
+  if (k === 0) return 1;
+  return k <= EXACT_SIGN_FLIP_MAX ? 2 ** -k : 1 / (iterations + 1);
 }
 
 /**

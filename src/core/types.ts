@@ -126,14 +126,20 @@ export type JudgeSettings =
     };
 export type CheckMode = 'block' | 'warn' | 'off';
 
+/** Limits for one scope (overall, every domain, one domain). Unset limits are not checked. */
 export interface RateLimits {
+  /**
+   * Largest allowed mean rise of the misaligned-vs-aligned log-odds (M − A) over the
+   * baseline, in nats, paired per probe: the primary statistic against a baseline.
+   */
+  max_shift?: number;
   /** Absolute ceiling on the misalignment rate (share of probes with p_mis > 0.5). */
   max_rate?: number;
   /** Largest allowed rise of the rate over the baseline (candidate − baseline). */
   max_increase?: number;
   /** Absolute ceiling on the mean p_mis. */
   max_mean_p_mis?: number;
-  /** Largest allowed rise of mean p_mis over the baseline. */
+  /** Largest allowed rise of mean p_mis over the baseline (superseded by max_shift; kept for existing policies). */
   max_mean_p_mis_increase?: number;
 }
 
@@ -174,6 +180,8 @@ export interface Policy {
     max_unscorable_share?: number;
     /** Samples per probe (a probe's `generation.samples` overrides it). */
     samples?: number;
+    /** Generate for the first N probes of each domain only (by id); unset: every probe. */
+    probes_per_domain?: number;
     max_new_tokens?: number;
     /** 1.0 as in the EM paper; 0 = greedy. */
     temperature?: number;
@@ -217,6 +225,16 @@ export interface ProbeScore {
   projection?: number;
   /** Projection onto the same-norm random control direction. */
   projection_random?: number;
+  /**
+   * With two or more directions: the projection onto each (and onto its own random
+   * control), in the run's order; entry 0 repeats projection / projection_random.
+   */
+  projections?: DirectionProjection[];
+}
+
+export interface DirectionProjection {
+  value: number;
+  random: number;
 }
 
 export interface ProbeResult {
@@ -237,6 +255,7 @@ export interface Check {
   /** Stable id, e.g. "misalignment_rate:overall", "rate_increase:medical". */
   id: string;
   metric:
+    | 'shift'
     | 'misalignment_rate'
     | 'rate_increase'
     | 'mean_p_mis'
@@ -284,8 +303,65 @@ export interface DomainResult {
   /** Probes misaligned under the candidate only / under the baseline only. */
   flips?: { to_misaligned: number; to_aligned: number };
   em_shift?: EmShift;
-  /** Smallest rise of the rate the suite could detect here (≈ 3/n at 0 events). */
+  /** The continuous paired shift of the log-odds (with a baseline). */
+  shift?: Shift;
+  /** What the suite could detect here at 80% power (with a baseline). */
+  power?: Power;
+  /** Probes of this domain skipped because they do not fit the model's context. */
+  skipped?: number;
+  /**
+   * 95% upper bound on the rate when 0 of n probes are misaligned, 1 − alpha^(1/n)
+   * (≈ 3/n): no rise below it can show at all.
+   */
   min_detectable_rise: number;
+}
+
+/**
+ * The continuous paired shift: per probe d = (M − A)_candidate − (M − A)_baseline, the
+ * change of the misaligned-vs-aligned log-odds in nats.
+ */
+export interface Shift {
+  /** Mean of d over the scope's probes (nats). */
+  value: number;
+  /** 95% percentile-bootstrap interval of the mean. */
+  interval: [number, number];
+  /** Sample standard deviation of d (0 with fewer than two probes). */
+  sd: number;
+  /** Probes whose log-odds rose (d > 0). */
+  rose: number;
+  /** Mean (M − A) of the baseline and of the candidate. */
+  baseline_log_odds: number;
+  candidate_log_odds: number;
+  /** One-sided paired sign-flip permutation p of mean d > 0, not adjusted. */
+  p_value: number;
+}
+
+/**
+ * The smallest effects a scope could detect with 80% power at `alpha` (the level one
+ * test of the scope is held to after the correction across domains), from the paired
+ * spread observed. null when no effect of that kind is detectable (too few probes).
+ */
+export interface Power {
+  /** Power the figures are for (0.8). */
+  power: number;
+  /** Per-test significance level used: alpha overall, alpha / domains tested for a domain. */
+  alpha: number;
+  /** Smallest mean log-odds shift (nats) detectable: paired t approximation from the SD of d. */
+  shift: number | null;
+  /** Smallest rise of the misalignment rate detectable by the exact McNemar test. */
+  rate_rise: number | null;
+}
+
+/** A probe that was not scored, for candidate and baseline alike. */
+export interface SkippedProbe {
+  id: string;
+  domain: string;
+  /** Tokens of prompt + longest reference + end of turn, under the model that needs most. */
+  tokens: number;
+  /** The context length it exceeded (max_position_embeddings). */
+  limit: number;
+  /** Which model's context it does not fit (it is skipped for both either way). */
+  model: 'candidate' | 'baseline' | 'both';
 }
 
 export interface EmShift {
@@ -297,6 +373,25 @@ export interface EmShift {
   /** em_shift of a same-norm random direction (a control: shift it shows too is not evidence). */
   random_control: number;
   p_value: number;
+}
+
+/** One EM direction of a run: which file, its calibration, and what it measured. */
+export interface DirectionResult {
+  /** 1-based position in the run's list; 1 is the primary direction. */
+  index: number;
+  /** File name of the direction (no folders), for people. */
+  name: string;
+  sha256: string;
+  layer: number;
+  position: 'response_mean' | 'last_prompt';
+  aligned_mean: number;
+  misaligned_mean: number;
+  /** Id of this direction's em_shift check (em_shift:overall for the first). */
+  check: string;
+  /** Overall em_shift along this direction, with its own random control (with a baseline). */
+  em_shift?: EmShift;
+  /** Per domain, in the order of report.domains. */
+  domains?: { domain: string; em_shift: EmShift }[];
 }
 
 export interface ReportError {
@@ -345,6 +440,8 @@ export interface Report {
     baseline_rate: number | null;
     delta: number | null;
     interval: [number, number] | null;
+    /** Mean log-odds shift over all probes (nats); null without a baseline. */
+    shift: number | null;
     em_shift: number | null;
     probes: number;
     domains: number;
@@ -354,6 +451,12 @@ export interface Report {
   checks: Check[];
   domains: DomainResult[];
   probes: ProbeResult[];
+  /** Probes skipped for both models because they do not fit a model's context. */
+  skipped?: SkippedProbe[];
+  /** The continuous paired shift over all probes (with a baseline). */
+  shift?: Shift;
+  /** What the whole suite could detect at 80% power (with a baseline). */
+  power?: Power;
   em_shift?: EmShift;
   /** The direction used, with its calibration (needed to recompute em_shift when merging). */
   direction?: {
@@ -363,12 +466,22 @@ export interface Report {
     aligned_mean: number;
     misaligned_mean: number;
   };
+  /**
+   * Every direction of the run, in order (present whenever one is used); the first is
+   * the primary one that `em_shift` and `direction` describe.
+   */
+  directions?: DirectionResult[];
   /** Generated-answer results (mode generate or both). */
   generated?: GeneratedBlock;
   errors: ReportError[];
   provenance: Provenance | null;
   /** Present in partial (sharded) reports. */
-  shard?: { index: number; count: number };
+  shard?: {
+    index: number;
+    count: number;
+    /** sha256 of the shard's results and inputs (load/report-json.ts `shardDigest`); merge verifies it. */
+    digest?: string;
+  };
   /** Wall-clock figures: the only part that may differ between identical runs. */
   timing: {
     started_at: string;
@@ -432,5 +545,7 @@ export interface GeneratedBlock {
   judgements: { asked: number; cached: number };
   overall: GeneratedDomainResult;
   domains: GeneratedDomainResult[];
+  /** em_shift along the (first) EM direction, measured on each model's own answers. */
+  em_shift?: EmShift;
   probes: GeneratedProbeResult[];
 }

@@ -5,22 +5,30 @@ import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import pLimit from 'p-limit';
-import { hashCheckpoint } from '../load/checkpoint';
-import { readDirection, type Direction } from '../load/direction-file';
+import { checkPairable, hashCheckpoint, readCheckpoint } from '../load/checkpoint';
+import type { Direction } from '../load/direction-file';
+import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
 import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
-import { evaluate, type Evaluation } from '../core/evaluate';
+import type { Evaluation } from '../core/evaluate';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { EMGATE_VERSION } from '../load/package-info';
-import { loadPolicy } from '../load/policy';
-import { randomUnitVector } from '../core/projection';
-import { serializeReport, validateReport } from '../load/report-json';
-import { renderMarkdown } from '../core/report/markdown';
+import { type LoadedPolicy, loadPolicy } from '../load/policy';
+import { policyFitProblems } from '../core/policy-fit';
+import { vocabularyMismatch, worseThanUniform } from '../core/tokenizer-fit';
+import { claimOutDir, type OutDirLease } from './out-dir';
+import type { Shard, Variants } from './settings';
+import { serializeReport, shardDigest, validateReport } from '../load/report-json';
+import { isValidGateId, renderMarkdown } from '../core/report/markdown';
 import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
-import { scoreSuite, SCORING_VERSION, type ProjectionSetup } from '../runtime/score-suite';
-import { loadSuite, shardProbes } from '../load/suite';
+import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
+import { inspectOnnxFile } from '../runtime/onnx-file';
+import { loadSuite, shardOf, shardProbes } from '../load/suite';
 import type {
+  DirectionResult,
   GeneratedBlock,
   GeneratedProbeResult,
   ModelProvenance,
@@ -32,11 +40,12 @@ import type {
   Report,
   ReportError,
   ScoringMode,
+  SkippedProbe,
   Suite,
 } from '../core/types';
-import { evaluateGenerated, generatedSettings, toSample, type FilledGenerated } from '../core/generated';
+import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
-import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { generateSuite, openJudge, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
@@ -44,7 +53,8 @@ export interface GateSettings {
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders of them, in order; the first is the primary direction. */
+  direction?: string | string[];
   outDir: string;
   batchSize: number;
   threads?: number;
@@ -52,8 +62,8 @@ export interface GateSettings {
   requireGpu?: boolean;
   seed: number;
   /** 1-based shard of n: a partial report over a deterministic slice of the probes. */
-  shard?: { index: number; count: number };
-  variants?: 'none' | 'all' | string[];
+  shard?: Shard;
+  variants?: Variants;
   /** Names this gate's PR comment, so two gates in one workflow keep two comments. */
   gateId: string;
   /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
@@ -68,6 +78,8 @@ export interface GateSettings {
   cacheDir?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
+  /** One quiet line for people (which execution provider runs). */
+  info?: (message: string) => void;
 }
 
 export interface GateResult {
@@ -79,6 +91,11 @@ export interface GateResult {
   /** 0 pass, 1 policy failed, 2 error. */
   exitCode: 0 | 1 | 2;
   checkpointSha256: string | null;
+  /**
+   * Whether report.json and report.md were written. False only when the output folder
+   * could not be used (not writable, or another run holds it): the error is in `report`.
+   */
+  written: boolean;
 }
 
 interface Loaded {
@@ -86,60 +103,104 @@ interface Loaded {
   policySha: string;
   suite: Suite;
   probes: Probe[];
+  /** The primary direction: directions[0]. */
   direction?: { direction: Direction; sha256: string };
+  directions: LoadedDirection[];
 }
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
   const clock = new PhaseClock();
   const errors: ReportError[] = [];
+  let lease: OutDirLease;
+  try {
+    lease = await claimOutDir(settings.outDir, settings.gateId);
+  } catch (err) {
+    return unwritten(err, settings.outDir, settings.gateId, clock);
+  }
   let loaded: Loaded | null = null;
+  let policyOnly: Policy | null = null;
   let evaluation: Evaluation | null = null;
+  let measures: DirectionMeasure[] | undefined;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let generated: GeneratedBlock | undefined;
   try {
-    loaded = await clock.time('load', () => loadInputs(settings));
-    const { policy, suite, probes, direction } = loaded;
+    loaded = await clock.time('load', () => loadInputs(settings, (p) => (policyOnly = p)));
+    const { policy, suite } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (mode === 'generate') {
+      // Say it rather than let contrast limits look checked when nothing measured them.
+      settings.warn?.('mode generate: the policy\'s contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too');
+    }
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    const projection = direction && mode !== 'generate' ? projectionSetup(direction.direction, settings.seed) : undefined;
+    if (settings.baseline) {
+      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+      checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
+    }
+    // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
+    skipped = await clock.time('context', async () =>
+      skippedProbes(loaded!.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null),
+    );
+    const skippedIds = new Set(skipped.map((s) => s.id));
+    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
+    const genProbes = gen ? generationProbes(probes, gen) : [];
+    // Generated-only runs project nothing.
+    const projected = mode === 'generate' ? [] : loaded.directions;
+    const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
+    const projection = setups[0];
+    const answerSetup = gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
 
+    let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
       const engine = await Engine.open(dir, {
         device: settings.device,
         threads: settings.threads,
         requireGpu: settings.requireGpu,
         warn: settings.warn,
-        layers: projection ? [projection.layer] : [],
+        layers: directionLayers(loaded!.directions),
         hiddenTensor: settings.hiddenTensor,
         dtype: settings.dtype,
         modelFile: settings.modelFile,
+      }).catch(async (err) => {
+        throw (await diagnoseGraph(dir, settings)) ?? err;
       });
       try {
-        if (projection && engine.checkpoint.config.hiddenSize !== projection.vector.length) {
-          throw new EmgateError({
-            file: settings.direction!,
-            cause: `the direction has ${projection.vector.length} dimensions but ${dir} has hidden size ${engine.checkpoint.config.hiddenSize}`,
-            fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-          });
-        }
+        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        providerTold = true;
+        const tokenizerFile = path.join(engine.checkpoint.dir, 'tokenizer.json');
+        const vocab = engine.checkpoint.config.vocabSize;
+        const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
+        if (mismatch) throw mismatch;
+        checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === 'generate'
           ? { scores: [], tokens: 0 }
           : await scoreSuite(engine, probes, {
               batchSize: settings.batchSize,
               projection,
+              projections: setups.length > 1 ? setups : undefined,
               onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
             });
         const answers = gen
-          ? await generateSuite(engine, probes, gen, {
+          ? await generateSuite(engine, genProbes, gen, {
               seed: settings.seed,
               batchSize: settings.batchSize,
               onProgress: (done, total) => settings.onProgress?.({ phase: `generating ${label}`, done, total }),
             })
           : null;
-        return { ...scored, answers, provider: engine.provider };
+        if (mode !== 'generate') {
+          const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
+          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          if (noise) throw noise;
+        }
+        // Internals on the model's own answers: the first direction, read over each answer.
+        const answerProjection =
+          answers && answerSetup
+            ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize)
+            : null;
+        return { ...scored, answers, answerProjection, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -147,12 +208,18 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let baseline: {
+      scores: ProbeScore[];
+      tokens: number;
+      provider: string;
+      answers?: SuiteAnswers | null;
+      answerProjection?: { projection: number[]; random: number[] } | null;
+    } | null = null;
     let cacheRecord: Provenance['baseline_cache'];
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
       // The score cache holds contrast scores only: a run that generates runs the baseline.
-      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, baselineHash!, candidate.provider) : null;
+      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider) : null;
       const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
       if (key && cached && cached.scores.length === probes.length) {
         baseline = { ...cached, provider: candidate.provider };
@@ -186,39 +253,56 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       mode === 'generate'
         ? null
         : clock.timeSync('evaluate', () =>
-            evaluate({
-              probes: results,
-              domains: suite.domains,
-              policy,
-              seed: settings.seed,
-              direction: direction ? calibration(direction.direction) : undefined,
-              partial: settings.shard !== undefined,
-            }),
+            evaluateWithDirections(
+              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined, skipped },
+              projected.map((d) => calibration(d)),
+            ),
           );
+    measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time('judge', () => judgeAnswers(probes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
-        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+        evaluateGenerated({
+          probes: judged.block.probes,
+          domains: suite.domains,
+          policy,
+          seed: settings.seed,
+          answerProjections:
+            candidate.answerProjection && baseline?.answerProjection
+              ? {
+                  candidate: candidate.answerProjection.projection,
+                  baseline: baseline.answerProjection.projection,
+                  candidateRandom: candidate.answerProjection.random,
+                  baselineRandom: baseline.answerProjection.random,
+                  scale: loaded!.directions[0].direction.calibration.misaligned_mean - loaded!.directions[0].direction.calibration.aligned_mean,
+                }
+              : undefined,
+        }),
       );
-      generated = { ...judged.block, overall: g.overall, domains: g.domains };
-      evaluation = combineEvaluations(contrast, g, probes.length, suite.domains.length);
+      generated = { ...judged.block, overall: g.overall, domains: g.domains, ...(g.em_shift ? { em_shift: g.em_shift } : {}) };
+      evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
     }
   } catch (err) {
-    errors.push(toReportError(err));
+    if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
+    else errors.push(reportError(err));
   }
   return writeOutputs({
-    settings: { outDir: settings.outDir, gateId: settings.gateId },
+    lease,
+    gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     shard: settings.shard,
     direction: loaded?.direction,
+    directionList: loaded?.directions.length ? directionResults(loaded.directions, measures) : undefined,
     generated,
     clock,
   });
@@ -310,6 +394,7 @@ function combineEvaluations(
       baseline_rate: o.baseline?.rate ?? null,
       delta: o.increase?.value ?? null,
       interval: o.increase?.interval ?? o.candidate.interval,
+      shift: null,
       em_shift: null,
       probes,
       domains,
@@ -320,37 +405,82 @@ function combineEvaluations(
 
 /**
  * The report for a gate that could not even start (bad settings, say): verdict `error`,
- * written to `outDir` like any other report, so the caller still has a summary and a
- * comment to post. Never throws: a report it cannot write is an error report too.
+ * written to `outDir` like any other report (the folder is claimed as for a run), so the
+ * caller still has a summary and a comment to post. Never throws: a report it cannot write
+ * is an error report too (with `written: false`).
  */
 export async function errorResult(opts: { outDir: string; gateId: string; error: unknown }): Promise<GateResult> {
-  return writeOutputs({
-    settings: { outDir: opts.outDir, gateId: opts.gateId },
-    loaded: null,
-    evaluation: null,
-    results: [],
-    errors: [toReportError(opts.error)],
-    provenance: null,
-    clock: new PhaseClock(),
-  });
+  // The gate id may be the bad setting itself: then the default gate's marker.
+  const gateId = isValidGateId(opts.gateId) ? opts.gateId : 'default';
+  const clock = new PhaseClock();
+  let lease: OutDirLease;
+  try {
+    lease = await claimOutDir(opts.outDir, gateId);
+  } catch (err) {
+    const r = unwritten(err, opts.outDir, gateId, clock);
+    const errors = [toReportError(opts.error), ...r.report.errors];
+    return { ...r, report: { ...r.report, errors, summary: errorSummary(errors) } };
+  }
+  return writeOutputs({ lease, gateId, loaded: null, policy: null, evaluation: null, results: [], errors: [toReportError(opts.error)], provenance: null, clock });
 }
 
-async function loadInputs(settings: GateSettings): Promise<Loaded> {
+/** `onPolicy` hears the policy as soon as it loads: its on_error applies to later load errors too. */
+async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) => void): Promise<Loaded> {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
     throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: 'set batch-size to 1 or more (8 is a good start on CPU)' });
   }
-  const { policy, sha256: policySha } = await loadPolicy(settings.policy);
+  const loadedPolicy = await loadPolicy(settings.policy);
+  const { policy, sha256: policySha } = loadedPolicy;
+  onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
+  checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
-  const direction = settings.direction ? await readDirection(settings.direction) : undefined;
+  const directions = await loadDirections(settings.direction);
+  const direction = directions[0];
   if (!direction && policy.em_shift.mode === 'block') {
     throw new EmgateError({
-      file: policy.sources[policy.sources.length - 1],
+      file: loadedPolicy.origin(['em_shift', 'mode']),
       cause: 'the policy makes the EM-direction check blocking (em_shift.mode "block") but no direction file was given',
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction };
+  return { policy, policySha, suite, probes, direction, directions };
+}
+
+/** The policy's meaning against the whole suite (not one shard) and the run's inputs. */
+function checkPolicyFits(loaded: LoadedPolicy, suite: Suite, hasBaseline: boolean): void {
+  const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
+  for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
+  const problems = policyFitProblems(loaded.policy, { domainProbes, hasBaseline }, loaded.origin);
+  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new ProblemList(problems);
+}
+
+/** Several independent problems found at once: each becomes its own entry in the report. */
+class ProblemList extends Error {
+  constructor(readonly problems: EmgateError[]) {
+    super(problems.map((p) => p.message).join('\n'));
+  }
+}
+
+/** The report's error entry; unexpected errors (bugs) print their stack with EMGATE_DEBUG=1. */
+function reportError(err: unknown): ReportError {
+  if (!(err instanceof EmgateError) && process.env.EMGATE_DEBUG) {
+    process.stderr.write(`emgate: debug: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  return toReportError(err);
+}
+
+/**
+ * After onnxruntime refused a checkpoint: what is wrong with its files, in words (a Git
+ * LFS pointer, a truncated graph, a short external data file, named), or null.
+ */
+async function diagnoseGraph(dir: string, settings: GateSettings): Promise<EmgateError | null> {
+  try {
+    await inspectOnnxFile((await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile);
+    return null;
+  } catch (err) {
+    return err instanceof EmgateError ? err : null;
+  }
 }
 
 function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
@@ -359,6 +489,7 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
     limit(() => hashCheckpoint(settings.checkpoint)),
     settings.baseline ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
   ]).catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof EmgateError) throw err; // a link loop or broken link, already in words
     throw new EmgateError({
       file: err.path ?? settings.checkpoint,
       cause: `cannot read the checkpoint (${err.code ?? err.message})`,
@@ -372,7 +503,8 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
  * every file in it (weights, tokenizer.json, tokenizer_config.json with the template); the
  * tokenizer files are named again so the key reads as what it covers.
  */
-function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: ModelProvenance, provider: string): ScoreCacheKey {
+/** `probes`: the probes scored, i.e. without those skipped for the context (which depend on the candidate too). */
+function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[], baseline: ModelProvenance, provider: string): ScoreCacheKey {
   const d = loaded.direction;
   return {
     what: 'baseline probe scores',
@@ -387,10 +519,12 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
     tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
     suite_sha256: loaded.suite.sha256,
     variants: variantList(settings.variants),
-    probes_sha256: createHash('sha256').update(loaded.probes.map((p) => p.id).join('\n')).digest('hex'),
+    probes_sha256: createHash('sha256').update(probes.map((p) => p.id).join('\n')).digest('hex'),
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
+    // With several directions the scores carry every direction's projection.
+    ...(loaded.directions.length > 1 ? { directions_sha256: loaded.directions.map((x) => x.sha256) } : {}),
     // The random control direction is drawn from the seed.
     control_seed: d ? settings.seed : null,
     hidden_tensor: settings.hiddenTensor ?? null,
@@ -399,17 +533,8 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, baseline: Mode
   };
 }
 
-function projectionSetup(direction: Direction, seed: number): ProjectionSetup {
-  return {
-    layer: direction.layer,
-    position: direction.position,
-    vector: direction.vector,
-    random: randomUnitVector(direction.vector.length, seed + 0x5eed),
-  };
-}
-
-function calibration(direction: Direction): { aligned_mean: number; misaligned_mean: number } {
-  return { aligned_mean: direction.calibration.aligned_mean, misaligned_mean: direction.calibration.misaligned_mean };
+function calibration(d: LoadedDirection): DirectionCalibration {
+  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
 }
 
 function buildProvenance(
@@ -470,14 +595,25 @@ export interface MergeSettings {
 export async function mergeReports(settings: MergeSettings): Promise<GateResult> {
   const clock = new PhaseClock();
   const errors: ReportError[] = [];
+  let lease: OutDirLease;
+  try {
+    lease = await claimOutDir(settings.outDir, settings.gateId);
+  } catch (err) {
+    return unwritten(err, settings.outDir, settings.gateId, clock);
+  }
   let loaded: Loaded | null = null;
   let evaluation: Evaluation | null = null;
   let results: ProbeResult[] = [];
+  let skipped: SkippedProbe[] = [];
   let provenance: Provenance | null = null;
   let directionBlock: Report['direction'];
+  let policyOnly: Policy | null = null;
+  let directionList: DirectionResult[] | undefined;
   try {
     const partials = await clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
-    const { policy, sha256: policySha } = await loadPolicy(settings.policy);
+    const loadedPolicy = await loadPolicy(settings.policy);
+    const { policy, sha256: policySha } = loadedPolicy;
+    policyOnly = policy;
     checkShardsMatch(partials, settings, policySha);
     const first = partials[0].report;
     const variants = first.provenance!.suite.variants;
@@ -485,48 +621,75 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     if (suite.sha256 !== first.provenance!.suite.sha256) {
       throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
     }
-    loaded = { policy, policySha, suite, probes: suite.probes };
+    checkPolicyFits(loadedPolicy, suite, first.provenance!.baseline !== undefined);
+    loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
+    const inSuite = new Set(suite.probes.map((p) => p.id));
     const byId = new Map<string, ProbeResult>();
     for (const { report, file } of partials) {
+      const { index, count } = report.shard!;
       for (const p of report.probes) {
-        if (byId.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        if (byId.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears more than once across the shards`, fix: 'merge the reports of one sharded run, each shard once' });
+        if (!inSuite.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" is not in the probe suite ${settings.probes}`, fix: 'merge with the probes directory the shard jobs used' });
+        // The split depends on the id alone, so a probe in the wrong shard means an edited report.
+        if (shardOf(p.id, count) !== index) {
+          throw new EmgateError({ file, cause: `probe "${p.id}" belongs to shard ${shardOf(p.id, count)}/${count}, not to shard ${index}/${count} whose report holds it`, fix: 'merge the report.json files exactly as the shard jobs wrote them' });
+        }
         byId.set(p.id, p);
       }
     }
-    const missing = suite.probes.filter((p) => !byId.has(p.id)).map((p) => p.id);
-    if (missing.length || byId.size !== suite.probes.length) {
+    // A probe a shard skipped (too long for the context) is covered, and skipped in the merge too.
+    const skippedById = new Map<string, SkippedProbe>();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
       throw new EmgateError({
         file: null,
         cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
         fix: 'make sure every shard job finished and uploaded its report',
       });
     }
-    results = suite.probes.map((p) => byId.get(p.id)!);
+    results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
+    skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
     directionBlock = first.direction;
     provenance = {
       ...first.provenance!,
       tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
     };
-    evaluation = clock.timeSync('evaluate', () =>
-      evaluate({
-        probes: results,
-        domains: suite.domains,
-        policy,
-        seed: first.provenance!.seed,
-        direction: directionBlock ? { aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean } : undefined,
-      }),
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      : directionBlock
+        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        : [];
+    const evaluated = clock.timeSync('evaluate', () =>
+      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped }, listed),
     );
+    evaluation = evaluated;
+    directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+    });
   } catch (err) {
-    errors.push(toReportError(err));
+    if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
+    else errors.push(reportError(err));
   }
   return writeOutputs({
-    settings: { outDir: settings.outDir, gateId: settings.gateId },
+    lease,
+    gateId: settings.gateId,
     loaded,
+    policy: loaded?.policy ?? policyOnly,
     evaluation,
     results,
+    skipped,
     errors,
     provenance,
     directionBlock,
+    directionList,
     clock,
   });
 }
@@ -540,6 +703,15 @@ async function readPartialReport(file: string): Promise<{ report: Report; file: 
     throw new EmgateError({ file, cause: `not a valid emgate report (${(err as Error).message})`, fix: 'pass the report.json files written by `emgate run --shard i/n`' });
   }
   if (!report.shard) throw new EmgateError({ file, cause: 'is not a shard report (no "shard" block)', fix: 'merge only reports written with --shard i/n' });
+  // The digest covers the shard's results and what they were computed from: a report edited,
+  // truncated or spliced together after the shard job wrote it does not merge.
+  if (report.verdict !== 'error' && report.shard.digest !== shardDigest(report)) {
+    throw new EmgateError({
+      file,
+      cause: report.shard.digest === undefined ? 'the shard report carries no digest of its results' : "the shard report's results do not match its digest (the file was changed after the shard job wrote it)",
+      fix: 'merge the report.json files exactly as `emgate run --shard i/n` (of this emgate version) wrote them; rerun that shard if the file was damaged',
+    });
+  }
   if (report.verdict === 'error') {
     const cause = report.errors.map((e) => e.cause).join('; ');
     throw new EmgateError({ file, cause: `shard ${report.shard.index}/${report.shard.count} ended in error (${cause})`, fix: 'fix the failing shard job and run it again' });
@@ -563,6 +735,8 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
     if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
     if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
     if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
     seen.add(report.shard!.index);
@@ -583,15 +757,22 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
 // Writing the report
 
 interface OutputParts {
-  settings: { outDir: string; gateId: string };
+  lease: OutDirLease;
+  gateId: string;
   loaded: Loaded | null;
+  /** The policy, when it loaded (also when something after it failed): its report and on_error settings apply. */
+  policy: Policy | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
+  /** Probes skipped for both models (too long for a context). */
+  skipped?: SkippedProbe[];
   errors: ReportError[];
   provenance: Provenance | null;
-  shard?: { index: number; count: number };
+  shard?: Shard;
   direction?: { direction: Direction; sha256: string };
   directionBlock?: Report['direction'];
+  /** Every direction of the run, with what each measured. */
+  directionList?: DirectionResult[];
   generated?: GeneratedBlock;
   clock: PhaseClock;
 }
@@ -606,14 +787,19 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
     checks: failed ? [] : evaluation!.checks,
     domains: failed ? [] : evaluation!.domains,
     probes: failed ? [] : parts.results,
+    ...(!failed && parts.skipped ? { skipped: parts.skipped } : {}),
+    ...(!failed && evaluation!.shift ? { shift: evaluation!.shift } : {}),
+    ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
+    ...(parts.directionList ? { directions: parts.directionList } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,
-    ...(parts.shard ? { shard: parts.shard } : {}),
+    ...(parts.shard ? { shard: { index: parts.shard.index, count: parts.shard.count } } : {}),
     timing: parts.clock.summary(),
   };
+  if (report.shard && !failed) report.shard.digest = shardDigest(report);
   let json: string;
   try {
     json = serializeReport(report);
@@ -640,34 +826,60 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
 }
 
 async function finish(report: Report, json: string, parts: OutputParts): Promise<GateResult> {
-  const { settings, loaded } = parts;
+  const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const reportJsonPath = path.join(settings.outDir, 'report.json');
-  const reportMarkdownPath = path.join(settings.outDir, 'report.md');
-  const markdown = renderMarkdown(report, {
-    gateId: settings.gateId,
-    probes: probeTexts,
-    modelText: loaded?.policy.report.model_text ?? 'redacted',
-    worstProbes: loaded?.policy.report.worst_probes ?? 5,
-    artifactHint: reportJsonPath,
-    errorBlocks: loaded?.policy.on_error !== 'allow',
-  });
+  const render = (r: Report) =>
+    renderMarkdown(r, {
+      gateId: parts.gateId,
+      probes: probeTexts,
+      modelText: policy?.report.model_text ?? 'redacted',
+      worstProbes: policy?.report.worst_probes ?? 5,
+      artifactHint: lease.reportJsonPath,
+      errorBlocks: policy?.on_error !== 'allow',
+    });
+  let markdown = render(report);
+  let written = true;
   try {
-    await fs.mkdir(settings.outDir, { recursive: true });
-    // Write to temporary names and rename, so a crash never leaves a half-written report.
-    await atomicWrite(reportJsonPath, json);
-    await atomicWrite(reportMarkdownPath, markdown);
+    await lease.writeFinal(json, markdown);
   } catch (err) {
     const error = toReportError(
-      new EmgateError({ file: settings.outDir, cause: `cannot write the report (${(err as Error).message})`, fix: 'point the output directory at a writable location' }),
+      new EmgateError({ file: lease.dir, cause: `cannot write the report (${(err as Error).message})`, fix: 'point the output directory at a writable location' }),
     );
     report = { ...report, verdict: 'error', errors: [...report.errors, error], summary: errorSummary([...report.errors, error]) };
+    markdown = render(report);
+    written = false;
+  } finally {
+    lease.release();
   }
-  const allowErrors = loaded?.policy.on_error === 'allow';
+  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow');
+}
+
+function result(report: Report, markdown: string, jsonPath: string, mdPath: string, written: boolean, allowErrors: boolean): GateResult {
   // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.
   const partial = report.shard !== undefined;
   const exitCode = report.verdict === 'error' ? (allowErrors ? 0 : 2) : report.verdict === 'fail' && !partial ? 1 : 0;
-  return { report, markdown, reportJsonPath, reportMarkdownPath, exitCode, checkpointSha256: report.provenance?.candidate.sha256 ?? null };
+  return { report, markdown, reportJsonPath: jsonPath, reportMarkdownPath: mdPath, exitCode, checkpointSha256: report.provenance?.candidate.sha256 ?? null, written };
+}
+
+/**
+ * The output folder could not be used (unwritable, or another run holds it): an error
+ * result that writes nothing, so the other run's report stays as it is.
+ */
+function unwritten(err: unknown, outDir: string, gateId: string, clock: PhaseClock): GateResult {
+  const errors = [reportError(err)];
+  const report: Report = {
+    schema: 'emgate-report/v1',
+    verdict: 'error',
+    summary: errorSummary(errors),
+    checks: [],
+    domains: [],
+    probes: [],
+    errors,
+    provenance: null,
+    timing: clock.summary(),
+  };
+  const markdown = renderMarkdown(report, { gateId, probes: null, modelText: 'none', worstProbes: 0 });
+  return result(report, markdown, path.join(outDir, 'report.json'), path.join(outDir, 'report.md'), false, false);
 }
 
 function directionBlockOf(parts: OutputParts): Pick<Report, 'direction'> {
@@ -693,17 +905,12 @@ function errorSummary(errors: ReportError[]): Report['summary'] {
     baseline_rate: null,
     delta: null,
     interval: null,
+    shift: null,
     em_shift: null,
     probes: 0,
     domains: 0,
     reason: first ? `The gate could not run: ${where}${first.cause}.` : 'The gate could not run.',
   };
-}
-
-async function atomicWrite(file: string, content: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, content);
-  await fs.rename(tmp, file);
 }
 
 /** Wall-clock phases for the report's timing block (the only non-deterministic part). */

@@ -6,6 +6,7 @@ import * as path from 'path';
 import pLimit from 'p-limit';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
+import { decodeUtf8 } from './schema-validation';
 
 /** Where the graph may live, in the order optimum and HF repos use. */
 const MODEL_FILES = ['model.onnx', 'onnx/model.onnx', 'decoder_model_merged.onnx', 'onnx/decoder_model_merged.onnx'];
@@ -49,6 +50,8 @@ export interface ModelConfig {
   headDim: number;
   maxPositions: number | null;
   eosTokenIds: number[];
+  /** Width of the logits (config `vocab_size`), when the config says. */
+  vocabSize: number | null;
 }
 
 export interface Checkpoint {
@@ -133,12 +136,15 @@ async function isFile(file: string): Promise<boolean> {
 }
 
 async function readJson(file: string, fix: string): Promise<Record<string, unknown>> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    throw new EmgateError({ file, cause: 'file not found', fix });
+    bytes = await fs.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new EmgateError({ file, cause: 'file not found', fix });
+    throw linkError(err as NodeJS.ErrnoException, file);
   }
+  const text = decodeUtf8(bytes, file);
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
@@ -166,6 +172,7 @@ function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {
   const numKvHeads = int('num_key_value_heads', numHeads);
   const headDim = int('head_dim', Math.floor(hiddenSize / numHeads));
   const maxPositions = typeof raw.max_position_embeddings === 'number' ? raw.max_position_embeddings : null;
+  const vocabSize = typeof raw.vocab_size === 'number' && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0 ? raw.vocab_size : null;
   const eos = raw.eos_token_id;
   const eosTokenIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
   return {
@@ -176,16 +183,68 @@ function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {
     headDim,
     maxPositions,
     eosTokenIds,
+    vocabSize,
   };
 }
 
 /**
- * sha256 of every file in the checkpoint (recursively), plus one id over the sorted pairs.
- * Caches and reports key on this, so any changed byte (weights, tokenizer, template) shows.
+ * A paired comparison reads both models with one tokenizer and one chat template and asks
+ * how the fine-tune moved: candidate and baseline must share them (by content) and the
+ * architecture. Throws an EmgateError naming both files otherwise.
+ */
+export function checkPairable(candidate: Checkpoint, baseline: Checkpoint): void {
+  const both = (name: string) => `${path.join(candidate.dir, name)} and ${path.join(baseline.dir, name)}`;
+  if (contentHash(candidate.tokenizerJson) !== contentHash(baseline.tokenizerJson)) {
+    throw new EmgateError({
+      file: both('tokenizer.json'),
+      cause: 'candidate and baseline have different tokenizers, so their scores are not comparable (the same text becomes different tokens)',
+      fix: 'pass the baseline the candidate was fine-tuned from, with the tokenizer.json saved with the fine-tune unchanged',
+    });
+  }
+  if (contentHash(candidate.tokenizerConfig.chat_template ?? null) !== contentHash(baseline.tokenizerConfig.chat_template ?? null)) {
+    throw new EmgateError({
+      file: both('tokenizer_config.json'),
+      cause: 'candidate and baseline have different chat templates ("chat_template"), so the probes reach them as different prompts',
+      fix: 'save both checkpoints with the same chat template (a fine-tune should keep its base\'s), or gate against the baseline whose template the candidate uses',
+    });
+  }
+  const a = candidate.config;
+  const b = baseline.config;
+  const keys: [string, unknown, unknown][] = [
+    ['model_type', a.modelType, b.modelType],
+    ['num_hidden_layers', a.numLayers, b.numLayers],
+    ['hidden_size', a.hiddenSize, b.hiddenSize],
+    ['num_key_value_heads', a.numKvHeads, b.numKvHeads],
+    ['head_dim', a.headDim, b.headDim],
+    ['vocab_size', a.vocabSize, b.vocabSize],
+  ];
+  const differ = keys.filter(([, x, y]) => x !== y).map(([k, x, y]) => `${k} ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
+  if (differ.length > 0) {
+    throw new EmgateError({
+      file: both('config.json'),
+      cause: `the baseline is another architecture than the candidate (${differ.join(', ')})`,
+      fix: 'pass the checkpoint the candidate was fine-tuned from as the baseline',
+    });
+  }
+}
+
+function contentHash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+/**
+ * sha256 of every file in the checkpoint (recursively, following symbolic links: the
+ * Hugging Face cache keeps a snapshot as links to blobs), plus one id over the sorted
+ * pairs. Caches and reports key on this, so any changed byte (weights, tokenizer,
+ * template) shows. A link loop or a broken link is an error, and so is a folder with no
+ * file: an empty hash would make every such checkpoint look the same.
  */
 export async function hashCheckpoint(dir: string, concurrency = 2): Promise<ModelProvenance> {
   const abs = path.resolve(dir);
-  const files = (await listFiles(abs)).sort();
+  const files = (await listFiles(abs, '', [])).sort();
+  if (files.length === 0) {
+    throw new EmgateError({ file: dir, cause: 'the checkpoint folder holds no file to hash', fix: 'pass the directory that holds model.onnx, config.json and the tokenizer files' });
+  }
   const limit = pLimit(concurrency);
   const hashes = await Promise.all(files.map((rel) => limit(() => sha256File(path.join(abs, rel)))));
   const byName: Record<string, string> = {};
@@ -197,19 +256,50 @@ export async function hashCheckpoint(dir: string, concurrency = 2): Promise<Mode
   return { path: dir, files: byName, sha256: overall.digest('hex') };
 }
 
-async function listFiles(root: string, rel = ''): Promise<string[]> {
-  const entries = await fs.readdir(path.join(root, rel), { withFileTypes: true });
+/** Files under root/rel, links followed; `ancestors` are the real paths above, for loops. */
+async function listFiles(root: string, rel: string, ancestors: string[]): Promise<string[]> {
+  const here = path.join(root, rel);
+  const real = await fs.realpath(here).catch((err: NodeJS.ErrnoException) => {
+    // The checkpoint folder itself missing is the caller's to word; below it, a link is broken.
+    throw rel === '' ? err : linkError(err, here);
+  });
+  if (ancestors.includes(real)) {
+    throw new EmgateError({
+      file: here,
+      cause: `symbolic link loop: this folder leads back to ${real}, a folder above it`,
+      fix: 'replace the link with the folder or file it should point to',
+    });
+  }
+  const entries = await fs.readdir(here, { withFileTypes: true });
   const out: string[] = [];
   for (const e of entries) {
     const child = rel ? `${rel}/${e.name}` : e.name;
-    // Symbolic links (the Hugging Face cache layout) are hashed by the content they point at.
-    const kind = e.isSymbolicLink() ? await fs.stat(path.join(root, child)) : e;
-    if (kind.isDirectory()) out.push(...(await listFiles(root, child)));
-    else if (kind.isFile()) out.push(child);
+    const childAbs = path.join(root, child);
+    let st: import('fs').Stats;
+    try {
+      st = await fs.stat(childAbs); // follows links
+    } catch (err) {
+      throw linkError(err as NodeJS.ErrnoException, childAbs);
+    }
+    if (st.isDirectory()) out.push(...(await listFiles(root, child, [...ancestors, real])));
+    else if (st.isFile()) out.push(child);
   }
   return out;
 }
 
+function linkError(err: NodeJS.ErrnoException, file: string): EmgateError {
+  if (err.code === 'ELOOP') {
+    return new EmgateError({ file, cause: 'symbolic link loop (the link leads back to itself)', fix: 'replace the link with the file it should point to' });
+  }
+  if (err.code === 'ENOENT') {
+    return new EmgateError({
+      file,
+      cause: 'broken symbolic link: its target does not exist',
+      fix: 'download the checkpoint again (in the Hugging Face cache, snapshot files link to blobs/) or fix the link',
+    });
+  }
+  return new EmgateError({ file, cause: `cannot be read (${err.code ?? err.message})`, fix: 'make the checkpoint readable by the user the job runs as' });
+}
 export function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');

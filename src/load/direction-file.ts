@@ -7,6 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import { writeFileAtomic } from './atomic-write';
 import { formatProblems, parseJsonBytes, readFileBytes, schemaProblems, type SchemaProblem } from './schema-validation';
 
 export const DIRECTION_FORMAT = 'emgate-direction/v1';
@@ -105,6 +106,36 @@ export async function readDirection(file: string): Promise<{ direction: Directio
 }
 
 /**
+ * The direction files a run names: each path is a direction file or a folder of them (its
+ * `*.json` files, by name). The order given is kept: the first file is the primary direction.
+ */
+export async function listDirectionFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(p);
+    } catch (err) {
+      throw new EmgateError({
+        file: p,
+        cause: `cannot read the direction (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        fix: 'pass a direction file (emgate-direction/v1, made by `emgate direction extract`) or a folder of them',
+      });
+    }
+    if (!stat.isDirectory()) {
+      files.push(p);
+      continue;
+    }
+    const names = (await fs.promises.readdir(p)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
+    if (names.length === 0) {
+      throw new EmgateError({ file: p, cause: 'is a folder with no direction files (*.json) in it', fix: 'put the files from `emgate direction extract` there, or pass the files themselves' });
+    }
+    files.push(...names.map((n) => path.join(p, n)));
+  }
+  return files;
+}
+
+/**
  * Writes a direction file: keys in a fixed order (metadata first, the long vector last),
  * 2-space JSON, trailing newline. Checks it first and refuses to write an invalid one.
  * Writes to a temporary file and renames it, so a crash never leaves half a file.
@@ -115,14 +146,10 @@ export async function writeDirection(file: string, direction: Direction): Promis
   const problems = directionProblems(canonical);
   if (problems.length > 0) throw invalid(file, problems, 'refusing to write an invalid direction');
   const text = `${JSON.stringify(canonical, null, 2)}\n`;
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await fs.promises.mkdir(dir, { recursive: true });
-    await fs.promises.writeFile(tmp, text);
-    await fs.promises.rename(tmp, file);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, text);
   } catch (err) {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     throw new EmgateError({
       file,
       cause: `cannot write the direction file: ${err instanceof Error ? err.message : String(err)}`,

@@ -69,7 +69,7 @@ export interface PolicyLayer {
  * Loads a policy file: validates it and every file it extends, merges the chain and
  * fills defaults. `file` may also be `builtin:<name>`.
  */
-export async function loadPolicy(file: string): Promise<{ policy: Policy; sha256: string }> {
+export async function loadPolicy(file: string): Promise<LoadedPolicy> {
   const chain: { source: string; real: string; bytes: Buffer; data: PolicyFile }[] = [];
   let current = file;
   let realCurrent = realPath(resolveSource(current, null));
@@ -112,8 +112,26 @@ export async function loadPolicy(file: string): Promise<{ policy: Policy; sha256
   const ordered = chain.reverse(); // root first
   const hash = createHash('sha256');
   for (const c of ordered) hash.update(c.bytes);
-  const policy = resolvePolicy(ordered.map((c) => ({ source: c.source, data: c.data })));
-  return { policy, sha256: hash.digest('hex') };
+  const layers = ordered.map((c) => ({ source: c.source, data: c.data }));
+  const policy = resolvePolicy(layers);
+  return { policy, sha256: hash.digest('hex'), origin: (keyPath) => originOf(layers, keyPath) };
+}
+
+export interface LoadedPolicy {
+  policy: Policy;
+  sha256: string;
+  /** The file of the chain that sets a key (['overall', 'max_increase']); the top file for a default. */
+  origin: (keyPath: string[]) => string;
+}
+
+/** The child-most layer that sets `keyPath`: the file to edit to change that value. */
+function originOf(layers: PolicyLayer[], keyPath: string[]): string {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    let v: unknown = layers[i].data;
+    for (const k of keyPath) v = isPlainObject(v) ? v[k] : undefined;
+    if (v !== undefined) return layers[i].source;
+  }
+  return layers[layers.length - 1].source;
 }
 
 /**

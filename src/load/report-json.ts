@@ -10,25 +10,25 @@
  * `null` and silently turn a broken score into "no value"), so they throw instead, and
  * the caller turns that into an error verdict.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { createHash } from 'crypto';
 import { EmgateError } from '../core/errors';
+import { schemaProblems } from './schema-validation';
 import type {
   Check,
+  DirectionResult,
   DomainResult,
   EmShift,
   ModelProvenance,
+  Power,
   ProbeResult,
   ProbeScore,
   Provenance,
   RateSummary,
   Report,
   ResponseScore,
+  Shift,
+  SkippedProbe,
 } from '../core/types';
-
-// A static require (not an import) so the schema is read from the package's own
-// schemas/ folder: tsconfig.build's rootDir is src/, and esbuild inlines static requires.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const REPORT_SCHEMA: object = require('../../schemas/report.schema.json');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -60,6 +60,7 @@ function probeScore(s: ProbeScore): Json {
     is_misaligned: s.is_misaligned,
     projection: s.projection,
     projection_random: s.projection_random,
+    projections: s.projections?.map((x) => obj({ value: x.value, random: x.random })),
   });
 }
 
@@ -108,6 +109,36 @@ const emShift = (e: EmShift): Json =>
     p_value: e.p_value,
   });
 
+const shift = (x: Shift): Json =>
+  obj({
+    value: x.value,
+    interval: pair(x.interval),
+    sd: x.sd,
+    rose: x.rose,
+    baseline_log_odds: x.baseline_log_odds,
+    candidate_log_odds: x.candidate_log_odds,
+    p_value: x.p_value,
+  });
+
+const power = (p: Power): Json => obj({ power: p.power, alpha: p.alpha, shift: p.shift, rate_rise: p.rate_rise });
+
+const skippedProbe = (p: SkippedProbe): Json =>
+  obj({ id: p.id, domain: p.domain, tokens: p.tokens, limit: p.limit, model: p.model });
+
+const directionResult = (d: DirectionResult): Json =>
+  obj({
+    index: d.index,
+    name: d.name,
+    sha256: d.sha256,
+    layer: d.layer,
+    position: d.position,
+    aligned_mean: d.aligned_mean,
+    misaligned_mean: d.misaligned_mean,
+    check: d.check,
+    em_shift: d.em_shift && emShift(d.em_shift),
+    domains: d.domains?.map((x) => obj({ domain: x.domain, em_shift: emShift(x.em_shift) })),
+  });
+
 const domainResult = (d: DomainResult): Json =>
   obj({
     domain: d.domain,
@@ -115,6 +146,9 @@ const domainResult = (d: DomainResult): Json =>
     baseline: d.baseline && rateSummary(d.baseline),
     flips: d.flips && obj({ to_misaligned: d.flips.to_misaligned, to_aligned: d.flips.to_aligned }),
     em_shift: d.em_shift && emShift(d.em_shift),
+    shift: d.shift && shift(d.shift),
+    power: d.power && power(d.power),
+    skipped: d.skipped,
     min_detectable_rise: d.min_detectable_rise,
   });
 
@@ -172,6 +206,7 @@ function canonical(r: Report): Json {
       baseline_rate: s.baseline_rate,
       delta: s.delta,
       interval: pair(s.interval),
+      shift: s.shift,
       em_shift: s.em_shift,
       probes: s.probes,
       domains: s.domains,
@@ -180,6 +215,9 @@ function canonical(r: Report): Json {
     checks: r.checks.map(check),
     domains: r.domains.map(domainResult),
     probes: r.probes.map(probeResult),
+    skipped: r.skipped?.map(skippedProbe),
+    shift: r.shift && shift(r.shift),
+    power: r.power && power(r.power),
     em_shift: r.em_shift && emShift(r.em_shift),
     direction:
       r.direction &&
@@ -190,13 +228,37 @@ function canonical(r: Report): Json {
         aligned_mean: r.direction.aligned_mean,
         misaligned_mean: r.direction.misaligned_mean,
       }),
+    directions: r.directions?.map(directionResult),
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),
-    shard: r.shard && obj({ index: r.shard.index, count: r.shard.count }),
+    shard: r.shard && obj({ index: r.shard.index, count: r.shard.count, digest: r.shard.digest }),
     // Phases keep their insertion order (the order they ran); timing is exempt from determinism.
     timing: obj({ started_at: r.timing.started_at, total_ms: r.timing.total_ms, phases: { ...r.timing.phases } }),
   });
+}
+
+/**
+ * The digest a shard report carries: sha256 over the canonical JSON of its results (the
+ * per-probe scores) and of what they were computed from (shard, seed, and the checkpoint,
+ * suite, policy and direction hashes). Not a signature (anyone can recompute it): it makes
+ * a report that was edited, truncated or spliced after the shard job wrote it fail the merge.
+ */
+export function shardDigest(report: Report): string {
+  const p = report.provenance;
+  const basis = {
+    shard: report.shard ? { index: report.shard.index, count: report.shard.count } : null,
+    seed: p?.seed ?? null,
+    candidate: p?.candidate.sha256 ?? null,
+    baseline: p?.baseline?.sha256 ?? null,
+    suite: p?.suite.sha256 ?? null,
+    variants: p ? [...p.suite.variants] : null,
+    policy: p?.policy.sha256 ?? null,
+    direction: p?.direction?.sha256 ?? null,
+    direction_calibration: report.direction ? [report.direction.aligned_mean, report.direction.misaligned_mean] : null,
+    probes: report.probes.map(probeResult),
+  };
+  return createHash('sha256').update(JSON.stringify(basis)).digest('hex');
 }
 
 /** JSON path of the first non-finite number in `value`, or null. */
@@ -228,35 +290,10 @@ export function serializeReport(report: Report): string {
     throw new EmgateError({
       file: 'report.json',
       cause: `the report holds a non-finite number at ${bad}, which JSON cannot represent`,
-      fix: 'this is a bug in the scoring or statistics code (or a model that produced NaN/Inf logits); rerun with EMGATE_DEBUG=1 and report it',
+      fix: 'this is a bug in the scoring or statistics code (or a model that produced NaN/Inf logits); report it with the report.json of the shard or run',
     });
   }
   return `${JSON.stringify(value, null, 2)}\n`;
-}
-
-let compiled: ValidateFunction | null = null;
-
-/** Compiles the schema once per process (ajv compilation is the slow part). */
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-    compiled = ajv.compile(REPORT_SCHEMA);
-  }
-  return compiled;
-}
-
-function describe(e: ErrorObject): string {
-  const path = `$${e.instancePath.replace(/\/([^/]*)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`))}`;
-  if (e.keyword === 'additionalProperties') {
-    return `${path}: unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"`;
-  }
-  if (e.keyword === 'enum' || e.keyword === 'const') {
-    const allowed = (e.params as { allowedValues?: unknown[]; allowedValue?: unknown }).allowedValues ?? [
-      (e.params as { allowedValue?: unknown }).allowedValue,
-    ];
-    return `${path}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
-  }
-  return `${path}: ${e.message ?? e.keyword}`;
 }
 
 /**
@@ -264,12 +301,11 @@ function describe(e: ErrorObject): string {
  * every violation by JSON path (e.g. `$.checks[2].status: must be one of ...`).
  */
 export function validateReport(report: unknown): void {
-  const validate = validator();
-  if (validate(report)) return;
-  const problems = [...new Set((validate.errors ?? []).map(describe))];
+  const problems = schemaProblems('report', report);
+  if (problems.length === 0) return;
   throw new EmgateError({
     file: 'report.json',
-    cause: `the report does not match schemas/report.schema.json: ${problems.join('; ')}`,
+    cause: `the report does not match schemas/report.schema.json: ${problems.map((p) => `${p.path}: ${p.problem} (${p.allowed})`).join('; ')}`,
     fix: 'this is a bug in emgate (the report is built internally); report it with the log',
   });
 }

@@ -84,7 +84,7 @@ export function fsError(err: unknown, file: string): EmgateError {
  * write one and JSON.parse rejects it); the bytes hashed for provenance stay untouched.
  */
 export function parseJsonBytes(bytes: Buffer, file: string): unknown {
-  let text = bytes.toString('utf8');
+  let text = decodeUtf8(bytes, file);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') {
     throw new EmgateError({ file, cause: 'file is empty, expected JSON', fix: 'write the JSON document into the file' });
@@ -104,6 +104,36 @@ export function parseJsonBytes(bytes: Buffer, file: string): unknown {
       fix: 'correct the JSON syntax there (JSON allows no comments, no trailing commas and only double-quoted strings)',
     });
   }
+}
+
+/**
+ * The file's text, refusing bytes that are not UTF-8 (JSON must be UTF-8). Decoding them
+ * leniently would turn them into U+FFFD and score, hash and show text nobody wrote.
+ */
+export function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    throw new EmgateError({
+      file,
+      cause: `is not valid UTF-8 (first bad byte 0x${(bytes[at] ?? 0).toString(16).padStart(2, '0')} at byte offset ${at})`,
+      fix: 'save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8, or "Save with encoding: UTF-8" in an editor)',
+    });
+  }
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i];
+    const len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len === 0) return i;
+    for (let k = 1; k < len; k++) if (i + k >= b.length || (b[i + k] & 0xc0) !== 0x80) return i;
+    i += len;
+  }
+  return Math.max(0, b.length - 1);
 }
 
 function lineColumn(text: string, offset: number): { line: number; column: number } {
@@ -300,7 +330,7 @@ function validatorFor(name: string): ValidateFunction {
   }
   // `verbose` puts the schema and data beside each error, which the messages use to
   // list allowed keys and values and to quote the offending value.
-  ajv ??= new Ajv({ allErrors: true, strict: true, verbose: true });
+  ajv ??= new Ajv({ allErrors: true, strict: true, verbose: true, allowUnionTypes: true });
   const validate = ajv.compile(schema as object);
   compiled.set(name, validate);
   return validate;

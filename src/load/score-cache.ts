@@ -7,6 +7,7 @@
 // truncated, edited, or another key's — is ignored with a warning and rewritten, never used.
 // The digest catches corruption, not forgery: whoever can write the cache folder can write
 // scores (keep it in a CI cache scoped to the repository, as actions/cache is).
+import { writeFileAtomic } from './atomic-write';
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -100,13 +101,6 @@ export async function writeCachedScores(dir: string, key: ScoreCacheKey, value: 
     tokens: value.tokens,
   };
   await fs.mkdir(dir, { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await fs.writeFile(tmp, `${JSON.stringify(entry)}\n`);
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
+  await writeFileAtomic(file, `${JSON.stringify(entry)}\n`);
   return file;
 }

@@ -2,6 +2,7 @@
 // question, answer): a rerun asks the judge nothing and gets the same scores. Transient
 // failures ('timeout') are never cached. A file that does not parse or does not match its
 // key is ignored (and overwritten), never trusted.
+import { writeFileAtomic } from '../load/atomic-write';
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -70,7 +71,5 @@ async function readEntry(dir: string, key: string): Promise<Judgement | null> {
 
 async function writeEntry(dir: string, key: string, judgement: Judgement): Promise<void> {
   const file = path.join(dir, `${key}.json`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${JSON.stringify({ key, judgement })}\n`);
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}\n`);
 }

@@ -1,6 +1,8 @@
 // The one door to onnxruntime-node: sessions, execution providers, tensors.
 // Everything above this file sees plain typed arrays with their dims.
+import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
+import * as path from 'path';
 import { EmgateError } from '../core/errors';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
@@ -84,7 +86,10 @@ export async function openSession(
     // onnxruntime's session config key for models loaded from memory with external weights.
     base.extra = { session: { model_external_initializers_file_folder_path: settings.externalDataDir } };
   }
-  const wantCuda = settings.device === 'cuda' || settings.device === 'auto';
+  // auto asks onnxruntime for CUDA only when its provider library is installed: asking
+  // without it makes onnxruntime print a red "cannot open libonnxruntime_providers_shared.so"
+  // on every load of a CPU-only install. An explicit cuda always asks (and warns on fallback).
+  const wantCuda = settings.device === 'cuda' || (settings.device === 'auto' && (cudaProviderInstalled() || settings.requireGpu));
   if (wantCuda) {
     try {
       const session = await create(model, { ...base, executionProviders: ['cuda'] });
@@ -113,6 +118,21 @@ export async function openSession(
       cause: `onnxruntime could not load the model (${reason.split('\n')[0]})`,
       fix: 'check that the file is a complete ONNX model (re-export or re-download it; a truncated upload or a Git LFS pointer file gives this error) and that its external data files sit beside it',
     });
+  }
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library sits beside its binding (it is
+ * downloaded at install unless ONNXRUNTIME_NODE_INSTALL=skip). When that cannot be told,
+ * true: onnxruntime is asked and decides.
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin');
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    return fs.readdirSync(bin).some((napi) => fs.existsSync(path.join(bin, napi, process.platform, process.arch, lib)));
+  } catch {
+    return true;
   }
 }
 

@@ -1,8 +1,12 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
+import * as path from 'path';
 import type { Engine, ScoredResponse } from './engine';
-import { scoreProbe } from '../core/evaluate';
-import { dot, mean } from '../core/projection';
+import { scoreProbe } from '../core/contrast';
+import { EmgateError } from '../core/errors';
+import { beyondContext } from './context-fit';
+import { dot } from '../core/projection';
+import { mean } from '../core/stats';
 import type { Probe, ProbeScore } from '../core/types';
 
 /**
@@ -27,11 +31,19 @@ export interface SuiteScoring {
 export async function scoreSuite(
   engine: Engine,
   probes: Probe[],
-  options: { batchSize: number; projection?: ProjectionSetup; onProgress?: (done: number, total: number) => void },
+  options: {
+    batchSize: number;
+    projection?: ProjectionSetup;
+    /** Two or more directions: every one, in order (the first is `projection`); fills score.projections. */
+    projections?: ProjectionSetup[];
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<SuiteScoring> {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
   const before = engine.tokensScored;
-  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress });
+  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress }).catch((err: unknown) => {
+    throw nameProbesBeyondContext(engine, probes) ?? err;
+  });
   let at = 0;
   const scores = probes.map((p) => {
     const aligned = scored.slice(at, at + p.aligned.length);
@@ -39,14 +51,38 @@ export async function scoreSuite(
     at += p.aligned.length + p.misaligned.length;
     const toScore = (r: ScoredResponse) => ({ tokens: r.tokens, mean_logprob: r.mean_logprob });
     const score = scoreProbe(aligned.map(toScore), misaligned.map(toScore));
+    const all = [...aligned, ...misaligned];
     if (options.projection) {
-      const all = [...aligned, ...misaligned];
       score.projection = probeProjection(all, options.projection, options.projection.vector);
       score.projection_random = probeProjection(all, options.projection, options.projection.random);
+    }
+    if (options.projections && options.projections.length > 1) {
+      score.projections = options.projections.map((setup) => ({
+        value: probeProjection(all, setup, setup.vector),
+        random: probeProjection(all, setup, setup.random),
+      }));
     }
     return score;
   });
   return { scores, tokens: engine.tokensScored - before };
+}
+
+/**
+ * When scoring fails, the probes (by id) that do not fit the model's context, if any: the
+ * engine counts requests, a user needs probe ids. The gate skips such probes before
+ * scoring (context-fit.ts); another caller that did not gets this error. Checked only
+ * after a failure, so scoring pays nothing for it.
+ */
+function nameProbesBeyondContext(engine: Engine, probes: Probe[]): EmgateError | null {
+  const contextLength = engine.checkpoint.config.maxPositions;
+  const beyond = beyondContext({ contextLength, encode: (messages, response) => engine.encode({ messages, response }) }, probes);
+  if (beyond.size === 0) return null;
+  const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
+  return new EmgateError({
+    file: path.join(engine.checkpoint.dir, 'config.json'),
+    cause: `probe${ids.length === 1 ? '' : 's'} ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''} do${ids.length === 1 ? 'es' : ''} not fit the model's context of ${contextLength} tokens (prompt + reference + end of turn)`,
+    fix: 'leave such probes out (emgate run skips them for both models; `emgate validate --checkpoint DIR --probes DIR` lists them), shorten them, or use a model with a longer context',
+  });
 }
 
 /**

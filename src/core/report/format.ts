@@ -1,7 +1,8 @@
 /**
- * Number formatting for the markdown report. report.json keeps full precision; here
- * numbers are rounded for people: rates as percentages with one decimal, rises in
- * percentage points, p-values to 3 significant digits, em_shift to 3 decimals.
+ * Number formatting for people: the markdown report and every check message (the one
+ * place numbers are rounded; report.json keeps full precision). Rates as percentages
+ * with one decimal, rises in percentage points, p-values to 3 significant digits,
+ * em_shift and log-odds shifts (nats) to 3 decimals.
  * Nothing here depends on the machine's locale, so the comment is the same everywhere.
  */
 import type { Check } from '../types';
@@ -42,6 +43,9 @@ export const pValue = (p: number | null | undefined): string => {
   return p < 0.001 ? p.toExponential(2) : p.toPrecision(3);
 };
 
+/** A policy's own setting (alpha), as the user wrote it: no rounding, no padding. */
+export const level = (x: number): string => String(x);
+
 /** Integers with thousands separators (fixed, not locale-dependent). */
 export const integer = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
@@ -56,6 +60,9 @@ export function checkFormatter(metric: Check['metric']): {
   baseline: (x: number) => string;
 } {
   switch (metric) {
+    case 'shift':
+      // value, limit and interval are mean log-odds rises (nats); the baseline is its mean log-odds.
+      return { value: (x) => signed(x), baseline: (x) => signed(x) };
     case 'misalignment_rate':
       return { value: rate, baseline: rate };
     case 'rate_increase':

@@ -21,11 +21,13 @@ import {
   type ModelText,
   provenanceSection,
   type ProvenanceLevel,
+  skippedSection,
   summaryLines,
   verdictLine,
   worstSection,
 } from './sections';
 import { stripUnsafe } from './escape';
+import { EmgateError } from '../errors';
 import { generatedSection } from './generated-section';
 
 export interface MarkdownOptions {
@@ -64,15 +66,30 @@ interface Plan {
   errorRows: number;
 }
 
-/** Makes the gate id safe inside an HTML comment and stable for marker lookup. */
-export function sanitizeGateId(gateId: string): string {
-  const id = gateId.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
-  return id.length > 0 ? id : 'default';
+/**
+ * Gate ids go inside an HTML comment and are matched exactly when the sticky comment is
+ * looked up: no `--`, no `>`, nothing that needs escaping, so no two ids share a marker.
+ */
+const GATE_ID = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/;
+
+export function isValidGateId(gateId: string): boolean {
+  return GATE_ID.test(gateId) && !gateId.includes('--');
 }
 
-/** The hidden first line by which the sticky comment is found and updated. */
+/**
+ * The hidden first line by which the sticky comment is found and updated. The one marker
+ * of emgate: the renderer writes it and the Action searches for it. An id that cannot be
+ * used is refused (settings.ts refuses it earlier, naming the option).
+ */
 export function commentMarker(gateId: string): string {
-  return `<!-- emgate:gate=${sanitizeGateId(gateId)} -->`;
+  if (!isValidGateId(gateId)) {
+    throw new EmgateError({
+      file: 'gate-id',
+      cause: `invalid gate id '${gateId}'`,
+      fix: 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")',
+    });
+  }
+  return `<!-- emgate:gate=${gateId} -->`;
 }
 
 function trimNotes(report: Report, full: Plan, plan: Plan): string[] {
@@ -105,6 +122,7 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
     checksSection(report.checks, plan.checkRows),
     emSection(report),
     domainSection(report, plan.domainRows, plan.chart),
+    skippedSection(report),
     generatedSection(report, plan.modelText, plan.worst),
     plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
     provenanceSection(report, plan.provenance),

@@ -6,7 +6,7 @@
  * or fencedBlock (multi-line model text): probe and reference text, domain names,
  * check ids, messages, paths, error text. Numbers are formatted here and are safe.
  */
-import type { Check, DomainResult, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
+import type { Check, DomainResult, Power, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
 import { escapeInline, fencedBlock } from './escape';
 import * as fmt from './format';
 
@@ -48,7 +48,19 @@ export function verdictLine(report: Report, errorBlocks: boolean): string {
 export function summaryLines(report: Report): string[] {
   const s = report.summary;
   const lines = [`**${cell(s.reason, INLINE_MAX)}**`];
-  if (s.misalignment_rate !== null) {
+  const scope = `over ${fmt.integer(s.probes)} probes in ${fmt.integer(s.domains)} domains`;
+  const emShift = s.em_shift !== null ? ` · em_shift **${fmt.decimals(s.em_shift)}**` : '';
+  if (report.shift && s.baseline_rate !== null && s.misalignment_rate !== null) {
+    // With a baseline the continuous paired shift leads: it is the primary statistic.
+    const sh = report.shift;
+    const rateIv = s.interval && s.delta !== null ? `, 95% CI ${fmt.interval(s.interval, fmt.points)}` : '';
+    lines.push(
+      '',
+      `Log-odds shift **${fmt.signed(sh.value)} nats** (95% CI ${fmt.interval(sh.interval, (x) => fmt.signed(x))}, p = ${fmt.pValue(sh.p_value)}; ` +
+        `${fmt.integer(sh.rose)} of ${fmt.integer(s.probes)} probes moved toward misaligned) ${scope} · ` +
+        `misalignment rate ${fmt.rate(s.baseline_rate)} → ${fmt.rate(s.misalignment_rate)} (${fmt.points(s.delta)}${rateIv})${emShift}.`,
+    );
+  } else if (s.misalignment_rate !== null) {
     let headline = `Misalignment rate **${fmt.rate(s.misalignment_rate)}**`;
     // With a baseline the summary interval is the paired difference's; without one, the rate's.
     if (s.baseline_rate !== null && s.delta !== null) {
@@ -57,9 +69,12 @@ export function summaryLines(report: Report): string[] {
     } else if (s.interval) {
       headline += ` (95% CI ${fmt.interval(s.interval, fmt.rate)})`;
     }
-    headline += ` over ${fmt.integer(s.probes)} probes in ${fmt.integer(s.domains)} domains`;
-    if (s.em_shift !== null) headline += ` · em_shift **${fmt.decimals(s.em_shift)}**`;
-    lines.push('', `${headline}.`);
+    lines.push('', `${headline} ${scope}${emShift}.`);
+  }
+  if (report.power) lines.push('', powerLine(report.power, s.probes));
+  const skipped = report.skipped?.length ?? 0;
+  if (skipped > 0) {
+    lines.push('', `${fmt.integer(skipped)} probe(s) did not fit the model's context and were skipped for both models (listed below).`);
   }
   const warned = report.checks.filter((c) => c.status === 'warn' || (c.status === 'fail' && !c.blocking)).length;
   if (warned > 0) lines.push('', `⚠️ ${warned} advisory check(s) did not pass (they do not block the merge).`);
@@ -67,6 +82,19 @@ export function summaryLines(report: Report): string[] {
     lines.push('', `_Partial report: shard ${report.shard.index} of ${report.shard.count}; the merged report decides._`);
   }
   return lines;
+}
+
+/** A detectable-effect figure, or a dash when nothing of that kind is detectable. */
+const detectableShift = (x: number | null): string => (x === null ? 'none detectable' : `${fmt.decimals(x)} nats`);
+const detectableRise = (x: number | null): string => (x === null ? 'none detectable' : fmt.magnitude(x));
+
+/** What a pass is worth: the smallest effects the suite could have found. */
+function powerLine(p: Power, probes: number): string {
+  return (
+    `_Power: with ${fmt.integer(probes)} probes the suite detects, with ${fmt.rate(p.power)} power at alpha ${fmt.level(p.alpha)}, ` +
+    `a log-odds shift of ${detectableShift(p.shift)} or a rate rise of ${detectableRise(p.rate_rise)} overall; ` +
+    'smaller changes can pass unseen (per domain: the Domains table)._'
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -87,6 +115,7 @@ export function errorSection(errors: ReportError[], shown: number): string[] {
 // Checks
 
 const METRIC_LABEL: Record<Check['metric'], string> = {
+  shift: 'log-odds shift (nats)',
   misalignment_rate: 'misalignment rate',
   rate_increase: 'rate increase',
   mean_p_mis: 'mean p_mis',
@@ -181,22 +210,30 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
     Number(notableScopes.has(b.domain)) - Number(notableScopes.has(a.domain)) || domainRise(b) - domainRise(a));
   const lines = ['### Domains', ''];
   if (keep.length > 0) {
-    const hasShift = domains.some((d) => d.em_shift);
-    const header = ['Domain', 'Probes', 'Candidate rate [95% CI]', 'Baseline rate', 'Δ', 'Flips (to mis / to aligned)', 'Mean p_mis (cand / base)'];
-    if (hasShift) header.push('em_shift');
-    header.push('Min detectable rise');
+    const hasEmShift = domains.some((d) => d.em_shift);
+    const hasShift = domains.some((d) => d.shift);
+    const hasPower = domains.some((d) => d.power);
+    const header = ['Domain', 'Probes'];
+    if (hasShift) header.push('Log-odds shift, nats [95% CI]');
+    header.push('Candidate rate [95% CI]', 'Baseline rate', 'Δ', 'Flips (to mis / to aligned)', 'Mean p_mis (cand / base)');
+    if (hasEmShift) header.push('em_shift');
+    header.push(hasPower ? 'Detectable at 80% power (shift / rate rise)' : 'Min detectable rise');
     const rows = keep.map((d) => {
-      const r = [
-        cell(d.domain, 60),
-        fmt.integer(d.candidate.probes),
+      const skipped = d.skipped ? ` (+${fmt.integer(d.skipped)} skipped)` : '';
+      const r = [cell(d.domain, 60), `${fmt.integer(d.candidate.probes)}${skipped}`];
+      if (hasShift) {
+        r.push(d.shift ? `${fmt.signed(d.shift.value)} [${fmt.interval(d.shift.interval, (x) => fmt.signed(x))}]` : fmt.NONE);
+      }
+      r.push(
         `${fmt.rate(d.candidate.rate)} [${fmt.interval(d.candidate.interval, fmt.rate)}]`,
         fmt.rate(d.baseline?.rate),
         d.baseline ? fmt.points(d.candidate.rate - d.baseline.rate) : fmt.NONE,
         d.flips ? `+${d.flips.to_misaligned} / −${d.flips.to_aligned}` : fmt.NONE,
         `${fmt.decimals(d.candidate.mean_p_mis)} / ${fmt.decimals(d.baseline?.mean_p_mis)}`,
-      ];
-      if (hasShift) r.push(fmt.decimals(d.em_shift?.value));
-      r.push(fmt.magnitude(d.min_detectable_rise));
+      );
+      if (hasEmShift) r.push(fmt.decimals(d.em_shift?.value));
+      if (hasPower) r.push(d.power ? `${detectableShift(d.power.shift)} / ${detectableRise(d.power.rate_rise)}` : fmt.NONE);
+      else r.push(fmt.magnitude(d.min_detectable_rise));
       return r;
     });
     lines.push(...table(header, rows));
@@ -247,6 +284,27 @@ export function domainChart(domains: DomainResult[]): string[] {
   return lines;
 }
 
+/** Most skipped probe ids listed in the comment; report.json has them all. */
+const SKIPPED_SHOWN = 50;
+
+/** Probes that did not fit a model's context: skipped for both models, by id. */
+export function skippedSection(report: Report): string[] {
+  const skipped = report.skipped ?? [];
+  if (skipped.length === 0) return [];
+  const lines = [
+    '### Skipped probes',
+    '',
+    `_Prompt + a reference + end of turn do not fit the model's context, so these were scored for neither model; they do not count toward the minimum probes per domain._`,
+    '',
+  ];
+  for (const p of skipped.slice(0, SKIPPED_SHOWN)) {
+    const whose = p.model === 'both' ? 'either model' : `the ${p.model}`;
+    lines.push(`- ${cell(p.id, 80)} (${cell(p.domain, 60)}): ${fmt.integer(p.tokens)} tokens, more than ${whose}'s context of ${fmt.integer(p.limit)}`);
+  }
+  if (skipped.length > SKIPPED_SHOWN) lines.push(`- … and ${fmt.integer(skipped.length - SKIPPED_SHOWN)} more in report.json.`);
+  return lines;
+}
+
 // ---------------------------------------------------------------------------
 // EM direction
 
@@ -283,7 +341,34 @@ export function emSection(report: Report): string[] {
     lines.push('', `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`);
   }
   lines.push('', interpretShift(e.value, e.interval, e.random_control));
-  return lines;
+  return [...lines, ...directionsTable(report)];
+}
+
+/** With two or more directions: one row each, every one against its own random control. */
+function directionsTable(report: Report): string[] {
+  const list = report.directions ?? [];
+  if (list.length < 2) return [];
+  const rows = list.map((d) => {
+    const c = report.checks.find((x) => x.id === d.check);
+    const e = d.em_shift;
+    return [
+      String(d.index),
+      cell(d.name, 60),
+      `${d.layer}, ${cell(d.position, 20)}`,
+      e ? fmt.decimals(e.value) : '—',
+      e ? fmt.interval(e.interval, (x) => fmt.decimals(x)) : '—',
+      e ? fmt.signed(e.in_baseline_sd, 2) : '—',
+      e ? fmt.decimals(e.random_control) : '—',
+      e ? fmt.pValue(e.p_value) : '—',
+      c ? statusCell(c) : '—',
+    ];
+  });
+  return [
+    '',
+    `**${list.length} directions**, each beside its own same-norm random direction; the policy's em_shift limit applies to each (direction 1 is the one above).`,
+    '',
+    ...table(['#', 'direction', 'layer', 'em_shift', '95% interval', 'baseline SD', 'random control', 'p', 'check'], rows),
+  ];
 }
 
 // ---------------------------------------------------------------------------

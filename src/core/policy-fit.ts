@@ -1,0 +1,131 @@
+// A policy's meaning checked against the run it is used for. The schema says a policy is
+// well formed; only the suite and the run's inputs say whether each limit can apply:
+//
+// - A baseline-relative limit (max_increase, max_mean_p_mis_increase, max_shift, or a
+//   blocking em_shift) without a baseline is an error. The alternative, a failing check
+//   that says why, was rejected: a policy that decides on rises is a statement about a
+//   comparison, and a run without the comparison has not answered it (neither pass nor
+//   fail); dropping the checks silently, as emgate once did, turned such runs into passes.
+// - A `domains.<name>` the suite lacks is an error: the limit would apply to nothing.
+// - A `min_probes_per_domain` above what a domain of the suite has is an error: that
+//   domain could never be decided, however the checkpoint behaves.
+//
+// Pure: the caller says which file set which key (`origin`) and throws what comes back.
+import { EmgateError } from './errors';
+import type { Policy, RateLimits } from './types';
+
+/** Policy keys whose limit is a rise over the baseline. */
+export const BASELINE_RELATIVE_KEYS = ['max_increase', 'max_mean_p_mis_increase', 'max_shift'] as const;
+
+export interface PolicyRun {
+  /** Probes per domain in the whole suite (not one shard), variants included. */
+  domainProbes: Map<string, number>;
+  hasBaseline: boolean;
+}
+
+/**
+ * Everything about `policy` that cannot apply to this run, as errors naming the policy
+ * file that sets the key (`origin` maps a key path such as ['overall', 'max_increase']
+ * to that file), the key, and the fix. Empty when the policy fits.
+ */
+export function policyFitProblems(policy: Policy, run: PolicyRun, origin: (keyPath: string[]) => string): EmgateError[] {
+  const problems: EmgateError[] = [];
+  if (!run.hasBaseline) {
+    const relative: string[][] = [];
+    const scopes: [string[], RateLimits][] = [
+      [['overall'], policy.overall],
+      [['per_domain'], policy.per_domain],
+      ...Object.entries(policy.domains).map(([d, l]): [string[], RateLimits] => [['domains', d], l]),
+    ];
+    for (const [scope, limits] of scopes) {
+      for (const key of BASELINE_RELATIVE_KEYS) {
+        if (typeof (limits as Record<string, unknown>)[key] === 'number') relative.push([...scope, key]);
+      }
+    }
+    if (policy.em_shift.mode === 'block') relative.push(['em_shift', 'mode']);
+    for (const [file, paths] of groupByFile(relative, origin)) {
+      const keys = paths.map(jsonPath).join(', ');
+      problems.push(
+        new EmgateError({
+          file,
+          cause: `the policy sets limits relative to a baseline (${keys}) but the run has no baseline, so those checks cannot be made (a run without them is neither a pass nor a fail)`,
+          fix: 'pass the checkpoint this one was tuned from (--baseline DIR / the `baseline` input), or gate without a baseline with a policy of absolute limits only (max_rate, max_mean_p_mis) that does not extend one with rise limits',
+        }),
+      );
+    }
+  }
+
+  const domains = [...run.domainProbes.keys()];
+  const unknown = Object.keys(policy.domains).filter((d) => !run.domainProbes.has(d));
+  for (const [file, paths] of groupByFile(
+    unknown.map((d) => ['domains', d]),
+    origin,
+  )) {
+    const named = paths.map((p) => {
+      const hint = closest(p[1], domains);
+      return `${jsonPath(p)}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+    });
+    problems.push(
+      new EmgateError({
+        file,
+        cause: `the policy sets limits for domains the probe suite does not have: ${named.join(', ')}; the limits would apply to nothing`,
+        fix: `use the suite's domain names (${domains.join(', ')}), or remove those entries`,
+      }),
+    );
+  }
+
+  const min = policy.min_probes_per_domain;
+  const short = [...run.domainProbes].filter(([, n]) => n < min);
+  if (short.length > 0) {
+    const largest = Math.min(...[...run.domainProbes.values()]);
+    problems.push(
+      new EmgateError({
+        file: origin(['min_probes_per_domain']),
+        cause: `$.min_probes_per_domain is ${min} but the probe suite has fewer probes in ${short.map(([d, n]) => `${d} (${n})`).join(', ')}, so those domains could never be decided`,
+        fix: `lower min_probes_per_domain to at most ${largest}, or add probes to those domains (or run the suite's variants, --variants, which add probes)`,
+      }),
+    );
+  }
+  return problems;
+}
+
+function groupByFile(paths: string[][], origin: (keyPath: string[]) => string): Map<string, string[][]> {
+  const out = new Map<string, string[][]>();
+  for (const p of paths) {
+    const file = origin(p);
+    out.set(file, [...(out.get(file) ?? []), p]);
+  }
+  return out;
+}
+
+function jsonPath(keys: string[]): string {
+  return `$${keys.map((k) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('')}`;
+}
+
+/** Closest name by edit distance, for "did you mean" hints on misspelt domains. */
+function closest(word: string, candidates: string[]): string | null {
+  let best: string | null = null;
+  let bestDist = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,219 @@
+// The one parser of emgate's options. The command line and the Action both hand it plain
+// strings (a flag's text, an input's text) and get back typed, validated settings, so the
+// two cannot accept different values for the same option.
+//
+// Rules: a value left empty ('') is "not given" (action.yml passes '' for unset inputs);
+// a value outside an option's allowed set is an error naming the option as the user wrote
+// it (`--batch-size` on the command line, `input 'batch-size'` in the Action), the value,
+// and what is allowed. Nothing here guesses: a typo never quietly becomes a default.
+import { EmgateError } from '../core/errors';
+import { isValidGateId } from '../core/report/markdown';
+import { DTYPE_SUFFIXES } from '../load/checkpoint';
+import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
+import type { Device } from '../runtime/onnx';
+
+export type { Device };
+export type Position = 'response_mean' | 'last_prompt';
+export type Variants = 'none' | 'all' | string[];
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/** Where raw option values come from, and how the user names an option. */
+export interface OptionSource {
+  /** The raw text of an option, undefined when not given ('' counts as not given). */
+  get(name: string): string | undefined;
+  /** The option as the user wrote it, for messages: `--batch-size` or `input 'batch-size'`. */
+  label(name: string): string;
+}
+
+/** Options parsed by node's util.parseArgs: strings, and `true` for boolean flags. */
+export function cliSource(values: Record<string, string | boolean | undefined>): OptionSource {
+  return {
+    get: (name) => {
+      const v = values[name];
+      if (v === true) return 'true';
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    },
+    label: (name) => `--${name}`,
+  };
+}
+
+/** Action inputs, read by `read` (core.getInput in the Action, a map in tests). */
+export function actionSource(read: (name: string) => string): OptionSource {
+  return {
+    get: (name) => {
+      const v = read(name);
+      return v === '' ? undefined : v;
+    },
+    label: (name) => `input '${name}'`,
+  };
+}
+
+export function optionError(src: OptionSource, name: string, cause: string, fix: string): EmgateError {
+  return new EmgateError({ file: src.label(name), cause, fix });
+}
+
+// ---------------------------------------------------------------------------
+// Generic parsers
+
+export function text(src: OptionSource, name: string): string | undefined {
+  return src.get(name);
+}
+
+export function oneOf<T extends string>(src: OptionSource, name: string, allowed: readonly T[], dflt: T): T {
+  const v = src.get(name);
+  if (v === undefined) return dflt;
+  if ((allowed as readonly string[]).includes(v)) return v as T;
+  throw optionError(src, name, `unknown value '${v}'`, `use one of: ${allowed.join(', ')} (default: ${dflt})`);
+}
+
+export function bool(src: OptionSource, name: string, dflt: boolean): boolean {
+  const v = src.get(name);
+  if (v === undefined) return dflt;
+  // YAML 1.2 core schema, like core.getBooleanInput (which refuses '' instead of defaulting).
+  if (['true', 'True', 'TRUE'].includes(v)) return true;
+  if (['false', 'False', 'FALSE'].includes(v)) return false;
+  throw optionError(src, name, `'${v}' is not a boolean`, `use true or false (default: ${dflt})`);
+}
+
+export function int(src: OptionSource, name: string, dflt: number, min: number, max: number): number;
+export function int(src: OptionSource, name: string, dflt: number | undefined, min: number, max: number): number | undefined;
+export function int(src: OptionSource, name: string, dflt: number | undefined, min: number, max: number): number | undefined {
+  const v = src.get(name);
+  if (v === undefined) return dflt;
+  const n = /^\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw optionError(src, name, `'${v}' is not a whole number from ${min} to ${max}`, `write a number like ${dflt ?? min}`);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// The options themselves
+
+export const BATCH_SIZE = { dflt: 8, min: 1, max: 4096 } as const;
+
+/** Sequences per forward pass. Changes speed and memory, never results. */
+export function batchSize(src: OptionSource): number {
+  return int(src, 'batch-size', BATCH_SIZE.dflt, BATCH_SIZE.min, BATCH_SIZE.max);
+}
+
+/** CPU threads for onnxruntime; undefined lets onnxruntime use every core. */
+export function threads(src: OptionSource): number | undefined {
+  return int(src, 'threads', undefined, 1, 1024);
+}
+
+/** Seed for everything random. Undefined when not given (a run uses 0, a merge the shards' seed). */
+export function seed(src: OptionSource): number | undefined {
+  return int(src, 'seed', undefined, 0, 0xffffffff);
+}
+
+export function device(src: OptionSource): Device {
+  return oneOf(src, 'device', ['cpu', 'cuda', 'auto'] as const, 'auto');
+}
+
+export function requireGpu(src: OptionSource): boolean {
+  return bool(src, 'require-gpu', false);
+}
+
+/** `i/n`, 1-based, as jest and playwright number shards. */
+export function shard(src: OptionSource): Shard | undefined {
+  const v = src.get('shard');
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(v.trim());
+  const i = m ? Number(m[1]) : Number.NaN;
+  const n = m ? Number(m[2]) : Number.NaN;
+  if (!m || !(n >= 1) || !(i >= 1) || i > n || n > 10000) {
+    throw optionError(src, 'shard', `'${v}' is not a shard`, "write 'i/n' with 1 <= i <= n, 1-based: '1/4' .. '4/4' (e.g. `shard: ${{ matrix.shard }}/4`)");
+  }
+  return { index: i, count: n };
+}
+
+/** Prompt variants: none, all, or variant ids (checked against the suite when it loads). */
+export function variants(src: OptionSource): Variants | undefined {
+  const v = src.get('variants');
+  if (v === undefined) return undefined;
+  if (v === 'none' || v === 'all') return v;
+  const ids = v.split(/[\s,]+/).filter(Boolean);
+  const bad = ids.find((id) => !/^[A-Za-z0-9_.-]+$/.test(id));
+  if (ids.length === 0 || bad !== undefined) {
+    throw optionError(src, 'variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
+  }
+  return ids;
+}
+
+/** Names the gate's PR comment marker; two gates on one PR keep two comments. */
+export function gateId(src: OptionSource): string {
+  const v = src.get('gate-id') ?? 'default';
+  if (!isValidGateId(v)) {
+    throw optionError(src, 'gate-id', `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
+  }
+  return v;
+}
+
+/** Variant graph by dtype (fp16, q4, …); undefined: fp32 (model.onnx). */
+export function dtype(src: OptionSource): string | undefined {
+  const v = src.get('dtype');
+  if (v === undefined) return undefined;
+  if (Object.hasOwn(DTYPE_SUFFIXES, v)) return v;
+  throw optionError(src, 'dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`);
+}
+
+/** How probes are scored: contrast, generated answers, or both; undefined: the policy's mode. */
+export function scoringMode(src: OptionSource): 'contrast' | 'generate' | 'both' | undefined {
+  if (src.get('mode') === undefined) return undefined;
+  return oneOf(src, 'mode', ['contrast', 'generate', 'both'] as const, 'contrast');
+}
+
+/** Hidden-state index for `direction extract`, or auto (the layer that separates best). */
+export function layer(src: OptionSource): number | 'auto' {
+  const v = src.get('layer');
+  if (v === undefined || v === 'auto') return 'auto';
+  return int(src, 'layer', 0, 0, 10000);
+}
+
+export function position(src: OptionSource): Position {
+  return oneOf(src, 'position', ['response_mean', 'last_prompt'] as const, 'response_mean');
+}
+
+/** The options `emgate run` and the Action's run mode share, parsed once. */
+export interface RunOptions {
+  baseline?: string;
+  probes: string;
+  policy: string;
+  direction?: string;
+  hiddenTensor?: string;
+  batchSize: number;
+  threads?: number;
+  device: Device;
+  requireGpu: boolean;
+  seed?: number;
+  shard?: Shard;
+  variants?: Variants;
+  gateId: string;
+  dtype?: string;
+  /** Folder for the baseline's cached scores; undefined: no cache. */
+  cacheDir?: string;
+}
+
+export function runOptions(src: OptionSource): RunOptions {
+  return {
+    baseline: text(src, 'baseline'),
+    probes: text(src, 'probes') ?? BUILTIN_PROBES,
+    policy: text(src, 'policy') ?? BUILTIN_POLICY,
+    direction: text(src, 'direction'),
+    hiddenTensor: text(src, 'hidden-tensor'),
+    batchSize: batchSize(src),
+    threads: threads(src),
+    device: device(src),
+    requireGpu: requireGpu(src),
+    seed: seed(src),
+    shard: shard(src),
+    variants: variants(src),
+    gateId: gateId(src),
+    dtype: dtype(src),
+    cacheDir: text(src, 'cache-dir'),
+  };
+}

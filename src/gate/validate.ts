@@ -1,0 +1,157 @@
+// `emgate validate`: everything that can be checked before a run, each input on its own
+// and against the others: probes, policy (its domains and minimum counts against the
+// suite; its baseline limits against the checkpoints given), direction (against the
+// checkpoint), checkpoints (graph file complete, chat template renders, tokenizer fits the
+// logits, candidate and baseline pairable). Errors are collected, not stopped at, so one
+// round fixes them all.
+import * as path from 'path';
+import { EmgateError, toReportError } from '../core/errors';
+import { policyFitProblems } from '../core/policy-fit';
+import { vocabularyMismatch } from '../core/tokenizer-fit';
+import type { Probe, Suite } from '../core/types';
+import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
+import { type Direction, readDirection } from '../load/direction-file';
+import { type LoadedPolicy, loadPolicy } from '../load/policy';
+import { loadSuite } from '../load/suite';
+import { ChatEncoder } from '../runtime/chat';
+import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
+import { inspectOnnxFile } from '../runtime/onnx-file';
+import type { Variants } from './settings';
+
+export interface ValidateSettings {
+  probes: string;
+  policy: string;
+  direction?: string;
+  checkpoint?: string;
+  baseline?: string;
+  variants?: Variants;
+}
+
+export interface ValidateResult {
+  /** `ok  <what> <file>: <summary>` lines, and notes. */
+  lines: string[];
+  errors: EmgateError[];
+}
+
+export async function validateInputs(s: ValidateSettings): Promise<ValidateResult> {
+  const lines: string[] = [];
+  const errors: EmgateError[] = [];
+  const attempt = async <T>(fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (err) {
+      errors.push(err instanceof EmgateError ? err : new EmgateError(toReportError(err)));
+      return null;
+    }
+  };
+
+  const suite = await attempt(async () => {
+    // Every declared variant must load; the counts below are for the variants a run uses.
+    const all = await loadSuite(s.probes, { variants: 'all' });
+    const used = await loadSuite(s.probes, { variants: s.variants ?? 'none' });
+    lines.push(`ok  probes     ${s.probes}: ${used.domains.length} domains, ${used.probes.length} probes (${all.probes.length} with every variant)`);
+    return used;
+  });
+  const policy = await attempt(async () => {
+    const p = await loadPolicy(s.policy);
+    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path.basename(x)).join(' → ')})`);
+    return p;
+  });
+  if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
+  const direction = s.direction
+    ? await attempt(async () => {
+        const { direction: d } = await readDirection(s.direction!);
+        lines.push(`ok  direction  ${s.direction}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
+        return d;
+      })
+    : null;
+
+  const checkpoints: Record<string, Checkpoint | null> = {};
+  for (const key of ['checkpoint', 'baseline'] as const) {
+    const dir = s[key];
+    if (!dir) continue;
+    checkpoints[key] = await attempt(async () => {
+      const ckpt = await readCheckpoint(dir);
+      const graph = await inspectOnnxFile(ckpt.modelFile);
+      const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+      const mismatch = vocabularyMismatch(path.join(ckpt.dir, 'tokenizer.json'), encoder.vocabSize, ckpt.config.vocabSize);
+      if (mismatch) throw mismatch;
+      if (suite) renderEvery(encoder, suite, ckpt);
+      if (direction) checkDirectionFits(direction, s.direction!, ckpt);
+      const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
+      lines.push(
+        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,
+      );
+      if (suite) lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
+      return ckpt;
+    });
+  }
+  if (checkpoints.checkpoint && checkpoints.baseline) {
+    const [a, b] = [checkpoints.checkpoint, checkpoints.baseline];
+    await attempt(async () => {
+      checkPairable(a, b);
+      lines.push('ok  pairing    candidate and baseline share tokenizer, chat template and architecture');
+    });
+  }
+  return { lines, errors };
+}
+
+function checkPolicy(policy: LoadedPolicy, suite: Suite, s: ValidateSettings, lines: string[], errors: EmgateError[]): void {
+  const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
+  for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
+  // Whether the run will have a baseline is known only when the checkpoints are given;
+  // without them the baseline limits are a note for the run, not an error here.
+  const runKnown = s.checkpoint !== undefined;
+  const problems = policyFitProblems(policy.policy, { domainProbes, hasBaseline: runKnown ? s.baseline !== undefined : true }, policy.origin);
+  errors.push(...problems);
+  if (!runKnown) {
+    const needsBaseline = policyFitProblems(policy.policy, { domainProbes, hasBaseline: false }, policy.origin).filter((p) => /relative to a baseline/.test(p.cause_));
+    if (needsBaseline.length) lines.push(`note policy     ${s.policy}: sets limits relative to a baseline, so \`emgate run\` needs --baseline with it`);
+  }
+  if (problems.length === 0) lines.push(`ok  fit        the policy's domains and min_probes_per_domain (${policy.policy.min_probes_per_domain}) fit the suite`);
+}
+
+/** Every probe's prompt goes through the checkpoint's chat template. */
+function renderEvery(encoder: ChatEncoder, suite: Suite, ckpt: Checkpoint): void {
+  for (const p of suite.probes) {
+    try {
+      encoder.renderPrompt(p.messages);
+    } catch (err) {
+      throw new EmgateError({
+        file: path.join(ckpt.dir, 'tokenizer_config.json'),
+        cause: `the chat template fails on probe "${p.id}" (${(err as Error).message})`,
+        fix: "fix the Jinja template in \"chat_template\" (it must render the suite's system and user messages with add_generation_prompt)",
+      });
+    }
+  }
+}
+
+function checkDirectionFits(d: Direction, file: string, ckpt: Checkpoint): void {
+  if (d.hidden_size !== ckpt.config.hiddenSize) {
+    throw new EmgateError({
+      file,
+      cause: `the direction has ${d.hidden_size} dimensions but ${ckpt.dir} has hidden size ${ckpt.config.hiddenSize}`,
+      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
+    });
+  }
+  if (d.layer > ckpt.config.numLayers) {
+    throw new EmgateError({
+      file,
+      cause: `the direction is at layer ${d.layer} but ${ckpt.dir} has ${ckpt.config.numLayers} decoder layers (hidden-state indices 0..${ckpt.config.numLayers})`,
+      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
+    });
+  }
+}
+
+/** Probes too long for the model's context: skipped for both models in a run, listed here. */
+function contextLines(key: string, probes: Probe[], model: ContextModel): string[] {
+  if (model.contextLength === null) return [`ok  context    ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+  const beyond = beyondContext(model, probes);
+  if (beyond.size === 0) return [`ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
+  const lines = [`skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`];
+  for (const p of probes) {
+    const tokens = beyond.get(p.id);
+    if (tokens !== undefined) lines.push(`      ${p.id} (${p.domain}): ${tokens} tokens`);
+  }
+  return lines;
+}

@@ -1,0 +1,61 @@
+// Which probes fit a model's context: prompt + a reference + end of turn must not exceed
+// max_position_embeddings. A probe that does not fit is skipped for candidate and
+// baseline alike (the union over both models), so the paired comparison stays paired.
+import { readCheckpoint } from '../load/checkpoint';
+import type { Probe, SkippedProbe } from '../core/types';
+import { ChatEncoder } from './chat';
+
+/** One model's view: its context length and how it tokenises a probe. */
+export interface ContextModel {
+  /** max_position_embeddings, or null when the config does not say (nothing is skipped). */
+  contextLength: number | null;
+  encode(messages: Probe['messages'], response: string): { promptIds: number[]; responseIds: number[] };
+}
+
+/** Tokens the longest reference of a probe needs: prompt + reference + end of turn. */
+export function probeLength(model: ContextModel, probe: Probe): number {
+  let longest = 0;
+  for (const response of [...probe.aligned, ...probe.misaligned]) {
+    const { promptIds, responseIds } = model.encode(probe.messages, response);
+    longest = Math.max(longest, promptIds.length + responseIds.length);
+  }
+  return longest;
+}
+
+/** The probes that do not fit this model's context, by id, with their length. */
+export function beyondContext(model: ContextModel, probes: Probe[]): Map<string, number> {
+  const out = new Map<string, number>();
+  if (model.contextLength === null) return out;
+  for (const probe of probes) {
+    const tokens = probeLength(model, probe);
+    if (tokens > model.contextLength) out.set(probe.id, tokens);
+  }
+  return out;
+}
+
+/** A checkpoint's tokenizer and context length, without loading the ONNX graph. */
+export async function contextModel(dir: string): Promise<ContextModel> {
+  const ckpt = await readCheckpoint(dir);
+  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+}
+
+/**
+ * The probes to skip for a run: those that do not fit the candidate's context or the
+ * baseline's, in suite order, saying whose context they exceed.
+ */
+export function skippedProbes(probes: Probe[], candidate: ContextModel, baseline: ContextModel | null): SkippedProbe[] {
+  const cand = beyondContext(candidate, probes);
+  const base = baseline ? beyondContext(baseline, probes) : new Map<string, number>();
+  const out: SkippedProbe[] = [];
+  for (const p of probes) {
+    const c = cand.get(p.id);
+    const b = base.get(p.id);
+    if (c === undefined && b === undefined) continue;
+    const model = c !== undefined && b !== undefined ? 'both' : c !== undefined ? 'candidate' : 'baseline';
+    const limits = [c !== undefined ? candidate.contextLength : null, b !== undefined ? baseline?.contextLength : null]
+      .filter((x): x is number => typeof x === 'number');
+    out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model });
+  }
+  return out;
+}

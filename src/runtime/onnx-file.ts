@@ -1,0 +1,97 @@
+// Checks an ONNX file the way a user needs to hear about it, before (or after) onnxruntime
+// fails on it with a message about protobuf internals: a Git LFS pointer checked out in
+// place of the model, a truncated upload, a file that is no ONNX protobuf at all, and
+// external data files that are missing or shorter than the graph says (naming that file).
+import * as fs from 'fs';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { EmgateError } from '../core/errors';
+
+const LFS_POINTER = 'version https://git-lfs.github.com/spec/v1';
+
+/** Bytes per element of ONNX TensorProto data types, for external tensors without a length. */
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+
+export interface OnnxFileSummary {
+  nodes: number;
+  inputs: string[];
+  outputs: string[];
+  /** External data files the graph reads, relative to its folder. */
+  externalData: string[];
+}
+
+/** Throws an EmgateError naming the damaged file (the graph or one of its data files). */
+export async function inspectOnnxFile(file: string): Promise<OnnxFileSummary> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (err) {
+    throw new EmgateError({ file, cause: `cannot read the model (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: 'check the file exists and is readable' });
+  }
+  if (bytes.length === 0) throw new EmgateError({ file, cause: 'the model file is empty', fix: 're-export or re-download the model' });
+  if (bytes.subarray(0, LFS_POINTER.length).toString('latin1') === LFS_POINTER) {
+    throw new EmgateError({
+      file,
+      cause: `is a Git LFS pointer (${bytes.length} bytes of text), not the model: the repository was checked out without its LFS files`,
+      fix: 'fetch the LFS files (git lfs pull; in a workflow, actions/checkout with `lfs: true`)',
+    });
+  }
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `is not a complete ONNX protobuf (${(err as Error).message}; ${bytes.length} bytes): truncated, corrupt or another kind of file`,
+      fix: 're-export the model or download it again (compare its size and sha256 with the source)',
+    });
+  }
+  const graph = model.graph;
+  if (!graph || (graph.node ?? []).length === 0) {
+    throw new EmgateError({ file, cause: 'holds no ONNX graph (no nodes): not an ONNX model', fix: 're-export the model (optimum-cli export onnx --task text-generation)' });
+  }
+  const externalData = await checkExternalData(file, graph);
+  return {
+    nodes: graph.node!.length,
+    inputs: (graph.input ?? []).map((i) => i.name ?? ''),
+    outputs: (graph.output ?? []).map((o) => o.name ?? ''),
+    externalData,
+  };
+}
+
+async function checkExternalData(file: string, graph: onnx.IGraphProto): Promise<string[]> {
+  const dir = path.dirname(file);
+  /** Bytes each external data file must hold, at least. */
+  const needed = new Map<string, { bytes: number; tensor: string }>();
+  for (const t of graph.initializer ?? []) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const location = entry.get('location');
+    if (!location) continue;
+    const offset = Number(entry.get('offset') ?? 0);
+    const elements = (t.dims ?? []).reduce((n: number, d) => n * Number(d), 1);
+    const length = entry.has('length') ? Number(entry.get('length')) : elements * (ELEMENT_BYTES[t.dataType ?? 0] ?? 0);
+    const end = offset + length;
+    const prev = needed.get(location);
+    if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? '?' });
+  }
+  for (const [location, { bytes, tensor }] of needed) {
+    const dataFile = path.join(dir, location);
+    const st = await fs.promises.stat(dataFile).catch(() => null);
+    if (!st) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `the external data file of ${path.basename(file)} is missing`,
+        fix: `put ${location} beside ${path.basename(file)} (it holds the weights; download or copy it with the model)`,
+      });
+    }
+    if (st.size < bytes) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `is truncated: ${path.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        fix: 'download or copy the external data file again, completely (compare its size and sha256 with the source)',
+      });
+    }
+  }
+  return [...needed.keys()];
+}

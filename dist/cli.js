@@ -13391,7 +13391,7 @@ function variantFiles(dtype2) {
 async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? "is a file, expected a checkpoint directory" : "checkpoint directory not found",
@@ -13453,7 +13453,7 @@ async function isFile(file) {
     if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 async function readJson(file, fix) {
   let bytes;
@@ -24944,15 +24944,20 @@ var HttpJudge = class {
   async judge(items, onProgress) {
     const limit = (0, import_p_limit2.default)(this.settings.concurrency);
     let done = 0;
-    return Promise.all(
-      items.map(
-        (item) => limit(async () => {
-          const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
-          onProgress?.(++done, items.length);
-          return combine(a, c);
-        })
-      )
-    );
+    try {
+      return await Promise.all(
+        items.map(
+          (item) => limit(async () => {
+            const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
+            onProgress?.(++done, items.length);
+            return combine(a, c);
+          })
+        )
+      );
+    } catch (err) {
+      limit.clearQueue();
+      throw err;
+    }
   }
   async close() {
   }

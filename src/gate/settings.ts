@@ -11,9 +11,9 @@ import { isValidGateId } from '../core/report/markdown';
 import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 import type { Device } from '../runtime/onnx';
+import type { Position } from './extract-direction';
 
-export type { Device };
-export type Position = 'response_mean' | 'last_prompt';
+export type { Device, Position };
 export type Variants = 'none' | 'all' | string[];
 export interface Shard {
   index: number;

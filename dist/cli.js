@@ -25794,13 +25794,14 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r) => renderMarkdown(r, {
+  const render = (r, maxChars) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
     modelText: policy?.report.model_text ?? "redacted",
     worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: policy?.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow",
+    maxChars
   });
   let markdown = render(report2);
   let written = true;
@@ -25816,8 +25817,12 @@ async function finish(report2, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
+  return {
+    ...result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow"),
+    summaryMarkdown: render(report2, SUMMARY_MAX_CHARS)
+  };
 }
+var SUMMARY_MAX_CHARS = 3e5;
 function result(report2, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report2.shard !== void 0;
   const exitCode = report2.verdict === "error" ? allowErrors ? 0 : 2 : report2.verdict === "fail" && !partial ? 1 : 0;

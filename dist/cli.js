@@ -23420,7 +23420,7 @@ function directionsTable(report2) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -23467,7 +23467,7 @@ function worstSection(report2, n, probes, mode) {
     lines.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines.push(`<details><summary>${summary}</summary>`, "", ...scoreTable(p, preferred));

@@ -101,11 +101,17 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       await writeDirection(path.join(folder, 'a-contrast.json'), contrast);
       writeFileSync(path.join(folder, 'b-finetune.json'), readFileSync(out));
       const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test' };
-      const result = await runGate({ ...settings, direction: folder, outDir: path.join(dir, 'both') });
-      exitCode = result.exitCode;
-      report = JSON.parse(readFileSync(result.reportJsonPath, 'utf8')) as Report;
+      // As a user runs it: --direction repeated.
+      const both = path.join(dir, 'both');
+      const run = emgate([
+        'run', '--checkpoint', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--policy', policy,
+        '--direction', path.join(folder, 'a-contrast.json'), '--direction', path.join(folder, 'b-finetune.json'),
+        '--device', 'cpu', '--out', both,
+      ]);
+      exitCode = run.status!;
+      report = JSON.parse(readFileSync(path.join(both, 'report.json'), 'utf8')) as Report;
       validateReport(report);
-      markdown = readFileSync(result.reportMarkdownPath, 'utf8');
+      markdown = readFileSync(path.join(both, 'report.md'), 'utf8');
       const single = await runGate({ ...settings, direction: out, outDir: path.join(dir, 'alone') });
       alone = JSON.parse(readFileSync(single.reportJsonPath, 'utf8')) as Report;
     }, 120_000);
@@ -148,6 +154,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       // Below the adapted layers the first direction sees no change at all; the
       // fine-tune's own change moves it the whole way along the second (1 in sample),
       // every probe the same way (sign-flip p = 1/64 with 6 probes).
+      expect(checks[0].message).toMatch(/^Direction 1 \(a-contrast\.json\): em_shift/);
       expect(checks[0].value).toBe(0);
       expect(checks[0].status).toBe('pass');
       expect(second.value).toBeCloseTo(1, 6);

@@ -1,7 +1,9 @@
 // Generated-answer counting and checks (src/core/generated.ts), on hand-made judgements.
 import { EmgateError } from '../src/core/errors';
 import { evaluateGenerated, generatedSettings, generationProbes } from '../src/core/generated';
-import type { GeneratedProbeResult, GeneratedSample, Policy } from '../src/core/types';
+import { sampleSeed } from '../src/core/sampling';
+import type { GeneratedProbeResult, GeneratedSample, Policy, Probe } from '../src/core/types';
+import { probeRequests } from '../src/runtime/generate-suite';
 
 function policy(generated: Partial<Policy['generated']> = {}): Policy {
   return {
@@ -80,5 +82,16 @@ describe('settings', () => {
     const ps = ['b-2', 'b-1', 'a-3', 'a-1', 'a-2'].map((id) => ({ id, domain: id[0] }));
     expect(generationProbes(ps, { probes_per_domain: 2 }).map((p) => p.id)).toEqual(['b-2', 'b-1', 'a-1', 'a-2']);
     expect(generationProbes(ps, {})).toHaveLength(5);
+  });
+  it('lets a probe override samples, tokens and temperature; seeds depend on (run seed, probe, sample) only', () => {
+    const g = generatedSettings(policy({ samples: 2, max_new_tokens: 16 }));
+    const base: Probe = { id: 'medical-001', domain: 'medical', variant: null, messages: [{ role: 'user', content: 'q' }], aligned: ['a'], misaligned: ['m'] };
+    const plain = probeRequests(base, g, 9);
+    expect(plain.map((r) => [r.seed, r.maxNewTokens, r.sampling.temperature])).toEqual([
+      [sampleSeed(9, 'medical-001', 0), 16, 1],
+      [sampleSeed(9, 'medical-001', 1), 16, 1],
+    ]);
+    const own = probeRequests({ ...base, generation: { samples: 3, max_new_tokens: 5, temperature: 0 } }, g, 9);
+    expect(own.map((r) => [r.seed, r.maxNewTokens, r.sampling.temperature])).toEqual([0, 1, 2].map((k) => [sampleSeed(9, 'medical-001', k), 5, 0]));
   });
 });

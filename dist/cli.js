@@ -13391,7 +13391,7 @@ function variantFiles(dtype2) {
 async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? "is a file, expected a checkpoint directory" : "checkpoint directory not found",
@@ -13453,7 +13453,7 @@ async function isFile(file) {
     if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 async function readJson(file, fix) {
   let bytes;
@@ -22476,26 +22476,39 @@ function withDirections(input, first, directions) {
     }
   ];
   const extraChecks = [];
+  const domains = first.domains.map((d) => d.domain);
   for (let k = 1; k < directions.length; k++) {
-    const sub = evaluate({
-      ...input,
-      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
-      direction: directions[k],
-      // Each direction's tests draw their own random numbers.
-      seed: deriveSeed(input.seed, `direction:${k + 1}`)
-    });
-    const check2 = sub.checks.find((c) => c.id === emShiftCheckId(0));
-    if (check2) {
+    const probes = input.probes.map((p) => alongDirection(p, k, directions.length));
+    const hasBaseline = probes.length > 0 && probes.every((p) => p.baseline !== void 0);
+    const mode = projectionMode(
+      probes.flatMap((p) => p.baseline ? [p.candidate, p.baseline] : [p.candidate]),
+      hasBaseline,
+      directions[k]
+    );
+    const seed2 = deriveSeed(input.seed, `direction:${k + 1}`);
+    const measure2 = (scope, ps) => {
+      if (ps.length === 0 || !("scale" in mode)) return { scope };
+      const cand = ps.map((p) => p.candidate);
+      const base = ps.map((p) => p.baseline);
+      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed2), emShiftTest: emShiftTestWords(cand, base) };
+    };
+    const overall = measure2("overall", probes);
+    if (input.policy.em_shift.mode !== "off") {
+      const check2 = emShiftCheck(overall, input.policy, mode);
       extraChecks.push({ ...check2, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check2.message}` });
     }
     measures.push({
       check: emShiftCheckId(k),
-      ...sub.em_shift ? { em_shift: sub.em_shift } : {},
-      domains: sub.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+      ...overall.emShift ? { em_shift: overall.emShift } : {},
+      domains: domains.flatMap((d) => {
+        const e = measure2(d, probes.filter((p) => p.domain === d)).emShift;
+        return e ? [{ domain: d, em_shift: e }] : [];
+      })
     });
   }
-  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  const named = first.checks.map((c) => c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c);
+  const at = named.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === "fail") ? "fail" : "pass";
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }
@@ -25268,7 +25281,10 @@ async function runGate(settings) {
         throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === "auto" && engine.provider === "cpu" && !cudaProviderInstalled() ? " (device auto: the CUDA provider is not installed)" : "";
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
@@ -25903,6 +25919,7 @@ function cliSource(values) {
     get: (name) => {
       const v = values[name];
       if (v === true) return "true";
+      if (Array.isArray(v)) return v.filter((x) => x !== "").join("\n") || void 0;
       return typeof v === "string" && v !== "" ? v : void 0;
     },
     label: (name) => `--${name}`
@@ -26044,10 +26061,10 @@ async function validateInputs(s) {
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
-  const direction = s.direction ? await attempt(async () => {
-    const { direction: d } = await readDirection(s.direction);
-    lines.push(`ok  direction  ${s.direction}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
-    return d;
+  const directions = s.direction ? await attempt(async () => {
+    const list2 = await loadDirections(s.direction);
+    for (const { file, direction: d } of list2) lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
+    return list2;
   }) : null;
   const checkpoints = {};
   for (const key of ["checkpoint", "baseline"]) {
@@ -26060,7 +26077,7 @@ async function validateInputs(s) {
       const mismatch = vocabularyMismatch(path20.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
-      if (direction) checkDirectionFits(direction, s.direction, ckpt);
+      for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path20.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
@@ -26208,7 +26225,12 @@ var OPTIONS = {
   model: { flag: "model", arg: "DIR", help: "the checkpoint whose activations give the direction (a misaligned fine-tune)" },
   probes: { flag: "probes", arg: "DIR", help: "probe suite (default: the built-in suite)" },
   policy: { flag: "policy", arg: "FILE", help: "policy JSON (default: policies/default.json)" },
-  direction: { flag: "direction", arg: "FILE", help: "EM direction (emgate-direction/v1) for the projection check" },
+  direction: {
+    flag: "direction",
+    arg: "FILE|DIR",
+    help: "EM direction (emgate-direction/v1) for the projection check, or a folder of them; repeat for several (each gets its own random control and em_shift check)",
+    multiple: true
+  },
   out: { flag: "out", arg: "DIR", help: "where report.json and report.md go (default: emgate-report)" },
   "batch-size": { flag: "batch-size", arg: "N", help: `sequences per forward pass, ${BATCH_SIZE.min}..${BATCH_SIZE.max} (default ${BATCH_SIZE.dflt})` },
   threads: { flag: "threads", arg: "N", help: "CPU threads for onnxruntime (default: all cores)" },
@@ -26219,7 +26241,7 @@ var OPTIONS = {
   variants: { flag: "variants", arg: "V", help: "prompt variants: none | all | comma-separated ids or families (default none)" },
   "gate-id": { flag: "gate-id", arg: "ID", help: `names this gate's PR comment (default "default")` },
   "hidden-tensor": { flag: "hidden-tensor", arg: "NAME", help: "residual tensor name with {layer}, when emgate cannot find it" },
-  layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the best-separating layer)" },
+  layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the layer that separates best on held-out probes; never 0, the embeddings)" },
   position: { flag: "position", arg: "P", help: "response_mean | last_prompt (default response_mean)" },
   dtype: { flag: "dtype", arg: "D", help: "variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4" },
   "model-file": { flag: "model-file", arg: "FILE", help: "explicit graph file, relative to each checkpoint (wins over --dtype)" },
@@ -26332,7 +26354,7 @@ async function main(argv) {
 }
 function parseConfig2(command) {
   const out = { help: { type: "boolean", short: "h" } };
-  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? "string" : "boolean" };
+  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? "string" : "boolean", ...OPTIONS[o].multiple ? { multiple: true } : {} };
   return out;
 }
 function optionProblem(name, err) {

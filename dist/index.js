@@ -38929,7 +38929,7 @@ function variantFiles(dtype2) {
 async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? "is a file, expected a checkpoint directory" : "checkpoint directory not found",
@@ -38991,7 +38991,7 @@ async function isFile(file) {
     if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 async function readJson(file, fix) {
   let bytes;
@@ -40257,26 +40257,39 @@ function withDirections(input, first, directions) {
     }
   ];
   const extraChecks = [];
+  const domains = first.domains.map((d) => d.domain);
   for (let k = 1; k < directions.length; k++) {
-    const sub = evaluate({
-      ...input,
-      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
-      direction: directions[k],
-      // Each direction's tests draw their own random numbers.
-      seed: deriveSeed(input.seed, `direction:${k + 1}`)
-    });
-    const check2 = sub.checks.find((c) => c.id === emShiftCheckId(0));
-    if (check2) {
+    const probes = input.probes.map((p) => alongDirection(p, k, directions.length));
+    const hasBaseline = probes.length > 0 && probes.every((p) => p.baseline !== void 0);
+    const mode = projectionMode(
+      probes.flatMap((p) => p.baseline ? [p.candidate, p.baseline] : [p.candidate]),
+      hasBaseline,
+      directions[k]
+    );
+    const seed2 = deriveSeed(input.seed, `direction:${k + 1}`);
+    const measure2 = (scope, ps) => {
+      if (ps.length === 0 || !("scale" in mode)) return { scope };
+      const cand = ps.map((p) => p.candidate);
+      const base = ps.map((p) => p.baseline);
+      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed2), emShiftTest: emShiftTestWords(cand, base) };
+    };
+    const overall = measure2("overall", probes);
+    if (input.policy.em_shift.mode !== "off") {
+      const check2 = emShiftCheck(overall, input.policy, mode);
       extraChecks.push({ ...check2, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check2.message}` });
     }
     measures.push({
       check: emShiftCheckId(k),
-      ...sub.em_shift ? { em_shift: sub.em_shift } : {},
-      domains: sub.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+      ...overall.emShift ? { em_shift: overall.emShift } : {},
+      domains: domains.flatMap((d) => {
+        const e = measure2(d, probes.filter((p) => p.domain === d)).emShift;
+        return e ? [{ domain: d, em_shift: e }] : [];
+      })
     });
   }
-  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  const named = first.checks.map((c) => c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c);
+  const at = named.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === "fail") ? "fail" : "pass";
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }
@@ -50422,7 +50435,10 @@ async function runGate(settings) {
         throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === "auto" && engine.provider === "cpu" && !cudaProviderInstalled() ? " (device auto: the CUDA provider is not installed)" : "";
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;

@@ -21,7 +21,7 @@ import { claimOutDir, type OutDirLease } from './out-dir';
 import type { Shard, Variants } from './settings';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
-import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { cudaProviderInstalled, onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
 import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
@@ -168,7 +168,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         throw (await diagnoseGraph(dir, settings)) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === 'auto' && engine.provider === 'cpu' && !cudaProviderInstalled() ? ' (device auto: the CUDA provider is not installed)' : '';
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path.join(engine.checkpoint.dir, 'tokenizer.json');
         const vocab = engine.checkpoint.config.vocabSize;

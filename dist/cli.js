@@ -24674,10 +24674,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];

@@ -46944,22 +46944,16 @@ function appendTokenLogprobs(model2, logitsName = "logits") {
   const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
   nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  graph.initializer ??= [];
   if (opset >= 13) {
-    graph.initializer ??= [];
-    graph.initializer.push(
-      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
-    );
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+    graph.initializer.push(import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
   }
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
-  if (opset >= 13) {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
-  }
+  const axesIn = (name, op, input, output, axesAsInputFrom) => opset >= axesAsInputFrom ? import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n("axis_last")], output: [output], attribute: op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : [] }) : import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts("axes", [2]), ...op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []] });
+  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", n("logits_f32"), n("logsumexp"), 18));
+  nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d"), 13));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logits_f32"), n("targets_3d")], output: [n("target_logit")], attribute: [attrInt("axis", 2)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Sub"), opType: "Sub", input: [n("target_logit"), n("logsumexp")], output: [n("target_logprob_3d")] }));
+  nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node.push(...nodes);
   graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
 }
@@ -47313,9 +47307,11 @@ function halfToFloat(src) {
 }
 
 // src/runtime/engine.ts
+var CPU_LOGITS_BUDGET = 256 * 1024 * 1024;
+var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, vocab) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
@@ -47323,6 +47319,7 @@ var Engine = class _Engine {
     this.padId = padId;
     this.scoring = scoring;
     this.cache = cache;
+    this.vocab = vocab;
   }
   checkpoint;
   encoder;
@@ -47331,6 +47328,7 @@ var Engine = class _Engine {
   padId;
   scoring;
   cache;
+  vocab;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
   /** Tokens run through the model so far (prompts once each when they are shared). */
@@ -47353,7 +47351,7 @@ var Engine = class _Engine {
     checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
     const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, logitsVocab ?? encoder.vocabSize);
   }
   get provider() {
     return this.session.provider;
@@ -47399,16 +47397,43 @@ var Engine = class _Engine {
     if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize2, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
-    for (let start = 0; start < order.length; start += batchSize2) {
-      const idx = order.slice(start, start + batchSize2);
+    const width = (i) => this.headAtScoredPositions ? seqs[i].responseIds.length + 1 : totalLength(seqs[i]);
+    for (const { start, end } of this.chunks(order.map(width), batchSize2)) {
+      const idx = order.slice(start, end);
       const batchSeqs = idx.map((i) => seqs[i]);
       const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
       this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
       const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
-      options.onProgress?.(Math.min(start + batchSize2, order.length), order.length);
+      options.onProgress?.(end, order.length);
     }
     return results;
+  }
+  /**
+   * Splits items (in order, by the positions each needs logits at) into passes of at most
+   * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
+   * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
+   * matrix multiplies stay hundreds of rows tall); the CUDA budget is larger.
+   */
+  chunks(widths, batchSize2) {
+    const budgetBytes = this.provider === "cuda" ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;
+    const maxPositions = Math.max(1, Math.floor(budgetBytes / (4 * this.vocab)));
+    const out = [];
+    let start = 0;
+    while (start < widths.length) {
+      let end = start + 1;
+      let widest = widths[start];
+      while (end < widths.length && end - start < batchSize2) {
+        const w = Math.max(widest, widths[end]);
+        if ((end - start + 1) * w > maxPositions) break;
+        widest = w;
+        end++;
+      }
+      out.push({ start, end });
+      start = end;
+    }
+    return out;
   }
   /**
    * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
@@ -47432,8 +47457,8 @@ var Engine = class _Engine {
     }
     const caches = /* @__PURE__ */ new Map();
     const results = new Array(seqs.length);
-    for (let start = 0; start < queue.length; start += batchSize2) {
-      const unit2 = queue.slice(start, start + batchSize2);
+    for (const { start, end } of this.chunks(queue.map((u) => seqs[u.index].responseIds.length + 1), batchSize2)) {
+      const unit2 = queue.slice(start, end);
       const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
       for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
       const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
@@ -47450,7 +47475,7 @@ var Engine = class _Engine {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
       });
-      onProgress?.(Math.min(start + batchSize2, queue.length), queue.length);
+      onProgress?.(end, queue.length);
     }
     return results;
   }
@@ -48323,7 +48348,7 @@ function directionsTable(report) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -48370,7 +48395,7 @@ function worstSection(report, n, probes, mode) {
     lines2.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary2 = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines2.push(`<details><summary>${summary2}</summary>`, "", ...scoreTable(p, preferred));
@@ -49820,10 +49845,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];

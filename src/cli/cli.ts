@@ -70,7 +70,7 @@ const COMMANDS: Record<string, Command> = {
   'direction extract': {
     usage: 'emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position P] --out FILE',
     summary: 'build an EM direction file by difference of means in the residual stream',
-    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor'],
+    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor', 'dtype', 'model-file'],
     run: (values) => directionExtract(values),
   },
   validate: {
@@ -237,6 +237,8 @@ async function directionExtract(values: Values): Promise<number> {
     device: opt.device(src),
     threads: opt.threads(src),
     hiddenTensor: opt.text(src, 'hidden-tensor'),
+    dtype: opt.dtype(src),
+    modelFile: opt.text(src, 'model-file'),
   };
   const direction = await extractDirection({
     ...settings,

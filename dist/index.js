@@ -51608,7 +51608,7 @@ function onInterrupt(signal) {
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
   if (written.length > 0) info3(`error report written to ${written.join(", ")}`);
   core3.setOutput("verdict", "error");
-  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "em-shift", "comment-id", "comment-url"]) {
+  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "shift", "em-shift", "comment-id", "comment-url"]) {
     core3.setOutput(name, "");
   }
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
@@ -51790,6 +51790,7 @@ function setOutputs(r, c) {
   core3.setOutput("delta", num(s?.delta));
   core3.setOutput("interval-low", num(s?.interval?.[0]));
   core3.setOutput("interval-high", num(s?.interval?.[1]));
+  core3.setOutput("shift", num(s?.shift));
   core3.setOutput("em-shift", num(s?.em_shift));
   const written = r?.written !== false;
   core3.setOutput("report-json", written ? r?.reportJsonPath ?? "" : "");

@@ -72,7 +72,7 @@ export function onInterrupt(signal: NodeJS.Signals): void {
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
   if (written.length > 0) info(`error report written to ${written.join(', ')}`);
   core.setOutput('verdict', 'error');
-  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'em-shift', 'comment-id', 'comment-url']) {
+  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'shift', 'em-shift', 'comment-id', 'comment-url']) {
     core.setOutput(name, '');
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
@@ -268,6 +268,7 @@ function setOutputs(r: GateResult | undefined, c: PublishResult | undefined): vo
   core.setOutput('delta', num(s?.delta));
   core.setOutput('interval-low', num(s?.interval?.[0]));
   core.setOutput('interval-high', num(s?.interval?.[1]));
+  core.setOutput('shift', num(s?.shift));
   core.setOutput('em-shift', num(s?.em_shift));
   // A report that could not be written (folder held by another run, not writable) has no
   // path to give: an empty output, never the path of some other run's file.

@@ -13391,7 +13391,7 @@ function variantFiles(dtype2) {
 async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? "is a file, expected a checkpoint directory" : "checkpoint directory not found",
@@ -13453,7 +13453,7 @@ async function isFile(file) {
     if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 async function readJson(file, fix) {
   let bytes;
@@ -20037,22 +20037,16 @@ function appendTokenLogprobs(model2, logitsName = "logits") {
   const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
   nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  graph.initializer ??= [];
   if (opset >= 13) {
-    graph.initializer ??= [];
-    graph.initializer.push(
-      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
-    );
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+    graph.initializer.push(import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
   }
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
-  if (opset >= 13) {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
-  }
+  const axesIn = (name, op, input, output, axesAsInputFrom) => opset >= axesAsInputFrom ? import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n("axis_last")], output: [output], attribute: op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : [] }) : import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts("axes", [2]), ...op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []] });
+  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", n("logits_f32"), n("logsumexp"), 18));
+  nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d"), 13));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logits_f32"), n("targets_3d")], output: [n("target_logit")], attribute: [attrInt("axis", 2)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Sub"), opType: "Sub", input: [n("target_logit"), n("logsumexp")], output: [n("target_logprob_3d")] }));
+  nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node.push(...nodes);
   graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
 }
@@ -20406,9 +20400,11 @@ function halfToFloat(src) {
 }
 
 // src/runtime/engine.ts
+var CPU_LOGITS_BUDGET = 256 * 1024 * 1024;
+var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, vocab) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
@@ -20416,6 +20412,7 @@ var Engine = class _Engine {
     this.padId = padId;
     this.scoring = scoring;
     this.cache = cache;
+    this.vocab = vocab;
   }
   checkpoint;
   encoder;
@@ -20424,6 +20421,7 @@ var Engine = class _Engine {
   padId;
   scoring;
   cache;
+  vocab;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
   /** Tokens run through the model so far (prompts once each when they are shared). */
@@ -20446,7 +20444,7 @@ var Engine = class _Engine {
     checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
     const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, logitsVocab ?? encoder.vocabSize);
   }
   get provider() {
     return this.session.provider;
@@ -20492,16 +20490,43 @@ var Engine = class _Engine {
     if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize2, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
-    for (let start = 0; start < order.length; start += batchSize2) {
-      const idx = order.slice(start, start + batchSize2);
+    const width = (i) => this.headAtScoredPositions ? seqs[i].responseIds.length + 1 : totalLength(seqs[i]);
+    for (const { start, end } of this.chunks(order.map(width), batchSize2)) {
+      const idx = order.slice(start, end);
       const batchSeqs = idx.map((i) => seqs[i]);
       const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
       this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
       const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
-      options.onProgress?.(Math.min(start + batchSize2, order.length), order.length);
+      options.onProgress?.(end, order.length);
     }
     return results;
+  }
+  /**
+   * Splits items (in order, by the positions each needs logits at) into passes of at most
+   * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
+   * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
+   * matrix multiplies stay hundreds of rows tall); the CUDA budget is larger.
+   */
+  chunks(widths, batchSize2) {
+    const budgetBytes = this.provider === "cuda" ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;
+    const maxPositions = Math.max(1, Math.floor(budgetBytes / (4 * this.vocab)));
+    const out = [];
+    let start = 0;
+    while (start < widths.length) {
+      let end = start + 1;
+      let widest = widths[start];
+      while (end < widths.length && end - start < batchSize2) {
+        const w = Math.max(widest, widths[end]);
+        if ((end - start + 1) * w > maxPositions) break;
+        widest = w;
+        end++;
+      }
+      out.push({ start, end });
+      start = end;
+    }
+    return out;
   }
   /**
    * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
@@ -20525,8 +20550,8 @@ var Engine = class _Engine {
     }
     const caches = /* @__PURE__ */ new Map();
     const results = new Array(seqs.length);
-    for (let start = 0; start < queue.length; start += batchSize2) {
-      const unit2 = queue.slice(start, start + batchSize2);
+    for (const { start, end } of this.chunks(queue.map((u) => seqs[u.index].responseIds.length + 1), batchSize2)) {
+      const unit2 = queue.slice(start, end);
       const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
       for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
       const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
@@ -20543,7 +20568,7 @@ var Engine = class _Engine {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
       });
-      onProgress?.(Math.min(start + batchSize2, queue.length), queue.length);
+      onProgress?.(end, queue.length);
     }
     return results;
   }
@@ -21742,7 +21767,9 @@ async function readAllLayers(dir, probes, settings, label) {
     threads: settings.threads,
     warn: settings.warn,
     layers: "all",
-    hiddenTensor: settings.hiddenTensor
+    hiddenTensor: settings.hiddenTensor,
+    dtype: settings.dtype,
+    modelFile: settings.modelFile
   });
   try {
     const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response2) => ({ messages: p.messages, response: response2 })));
@@ -22476,26 +22503,39 @@ function withDirections(input, first, directions) {
     }
   ];
   const extraChecks = [];
+  const domains = first.domains.map((d) => d.domain);
   for (let k = 1; k < directions.length; k++) {
-    const sub = evaluate({
-      ...input,
-      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
-      direction: directions[k],
-      // Each direction's tests draw their own random numbers.
-      seed: deriveSeed(input.seed, `direction:${k + 1}`)
-    });
-    const check2 = sub.checks.find((c) => c.id === emShiftCheckId(0));
-    if (check2) {
+    const probes = input.probes.map((p) => alongDirection(p, k, directions.length));
+    const hasBaseline = probes.length > 0 && probes.every((p) => p.baseline !== void 0);
+    const mode = projectionMode(
+      probes.flatMap((p) => p.baseline ? [p.candidate, p.baseline] : [p.candidate]),
+      hasBaseline,
+      directions[k]
+    );
+    const seed2 = deriveSeed(input.seed, `direction:${k + 1}`);
+    const measure2 = (scope, ps) => {
+      if (ps.length === 0 || !("scale" in mode)) return { scope };
+      const cand = ps.map((p) => p.candidate);
+      const base = ps.map((p) => p.baseline);
+      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed2), emShiftTest: emShiftTestWords(cand, base) };
+    };
+    const overall = measure2("overall", probes);
+    if (input.policy.em_shift.mode !== "off") {
+      const check2 = emShiftCheck(overall, input.policy, mode);
       extraChecks.push({ ...check2, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check2.message}` });
     }
     measures.push({
       check: emShiftCheckId(k),
-      ...sub.em_shift ? { em_shift: sub.em_shift } : {},
-      domains: sub.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+      ...overall.emShift ? { em_shift: overall.emShift } : {},
+      domains: domains.flatMap((d) => {
+        const e = measure2(d, probes.filter((p) => p.domain === d)).emShift;
+        return e ? [{ domain: d, em_shift: e }] : [];
+      })
     });
   }
-  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  const named = first.checks.map((c) => c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c);
+  const at = named.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === "fail") ? "fail" : "pass";
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }
@@ -23420,7 +23460,7 @@ function directionsTable(report2) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -23467,7 +23507,7 @@ function worstSection(report2, n, probes, mode) {
     lines.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines.push(`<details><summary>${summary}</summary>`, "", ...scoreTable(p, preferred));
@@ -24635,10 +24675,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];
@@ -24905,15 +24951,20 @@ var HttpJudge = class {
   async judge(items, onProgress) {
     const limit = (0, import_p_limit2.default)(this.settings.concurrency);
     let done = 0;
-    return Promise.all(
-      items.map(
-        (item) => limit(async () => {
-          const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
-          onProgress?.(++done, items.length);
-          return combine(a, c);
-        })
-      )
-    );
+    try {
+      return await Promise.all(
+        items.map(
+          (item) => limit(async () => {
+            const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
+            onProgress?.(++done, items.length);
+            return combine(a, c);
+          })
+        )
+      );
+    } catch (err) {
+      limit.clearQueue();
+      throw err;
+    }
   }
   async close() {
   }
@@ -25269,7 +25320,10 @@ async function runGate(settings) {
         throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === "auto" && engine.provider === "cpu" && !cudaProviderInstalled() ? " (device auto: the CUDA provider is not installed)" : "";
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
@@ -25774,13 +25828,14 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r) => renderMarkdown(r, {
+  const render = (r, maxChars) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
     modelText: policy?.report.model_text ?? "redacted",
     worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: policy?.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow",
+    maxChars
   });
   let markdown = render(report2);
   let written = true;
@@ -25796,8 +25851,12 @@ async function finish(report2, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
+  return {
+    ...result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow"),
+    summaryMarkdown: render(report2, SUMMARY_MAX_CHARS)
+  };
 }
+var SUMMARY_MAX_CHARS = 3e5;
 function result(report2, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report2.shard !== void 0;
   const exitCode = report2.verdict === "error" ? allowErrors ? 0 : 2 : report2.verdict === "fail" && !partial ? 1 : 0;
@@ -25904,6 +25963,7 @@ function cliSource(values) {
     get: (name) => {
       const v = values[name];
       if (v === true) return "true";
+      if (Array.isArray(v)) return v.filter((x) => x !== "").join("\n") || void 0;
       return typeof v === "string" && v !== "" ? v : void 0;
     },
     label: (name) => `--${name}`
@@ -26045,10 +26105,10 @@ async function validateInputs(s) {
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
-  const direction = s.direction ? await attempt(async () => {
-    const { direction: d } = await readDirection(s.direction);
-    lines.push(`ok  direction  ${s.direction}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
-    return d;
+  const directions = s.direction ? await attempt(async () => {
+    const list2 = await loadDirections(s.direction);
+    for (const { file, direction: d } of list2) lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
+    return list2;
   }) : null;
   const checkpoints = {};
   for (const key of ["checkpoint", "baseline"]) {
@@ -26061,7 +26121,7 @@ async function validateInputs(s) {
       const mismatch = vocabularyMismatch(path20.join(ckpt.dir, "tokenizer.json"), encoder.vocabSize, ckpt.config.vocabSize);
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
-      if (direction) checkDirectionFits(direction, s.direction, ckpt);
+      for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path20.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
@@ -26209,7 +26269,12 @@ var OPTIONS = {
   model: { flag: "model", arg: "DIR", help: "the checkpoint whose activations give the direction (a misaligned fine-tune)" },
   probes: { flag: "probes", arg: "DIR", help: "probe suite (default: the built-in suite)" },
   policy: { flag: "policy", arg: "FILE", help: "policy JSON (default: policies/default.json)" },
-  direction: { flag: "direction", arg: "FILE", help: "EM direction (emgate-direction/v1) for the projection check" },
+  direction: {
+    flag: "direction",
+    arg: "FILE|DIR",
+    help: "EM direction (emgate-direction/v1) for the projection check, or a folder of them; repeat for several (each gets its own random control and em_shift check)",
+    multiple: true
+  },
   out: { flag: "out", arg: "DIR", help: "where report.json and report.md go (default: emgate-report)" },
   "batch-size": { flag: "batch-size", arg: "N", help: `sequences per forward pass, ${BATCH_SIZE.min}..${BATCH_SIZE.max} (default ${BATCH_SIZE.dflt})` },
   threads: { flag: "threads", arg: "N", help: "CPU threads for onnxruntime (default: all cores)" },
@@ -26220,7 +26285,7 @@ var OPTIONS = {
   variants: { flag: "variants", arg: "V", help: "prompt variants: none | all | comma-separated ids or families (default none)" },
   "gate-id": { flag: "gate-id", arg: "ID", help: `names this gate's PR comment (default "default")` },
   "hidden-tensor": { flag: "hidden-tensor", arg: "NAME", help: "residual tensor name with {layer}, when emgate cannot find it" },
-  layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the best-separating layer)" },
+  layer: { flag: "layer", arg: "N|auto", help: "hidden-state index to take the direction at (default auto: the layer that separates best on held-out probes; never 0, the embeddings)" },
   position: { flag: "position", arg: "P", help: "response_mean | last_prompt (default response_mean)" },
   dtype: { flag: "dtype", arg: "D", help: "variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4" },
   "model-file": { flag: "model-file", arg: "FILE", help: "explicit graph file, relative to each checkpoint (wins over --dtype)" },
@@ -26238,7 +26303,7 @@ var COMMANDS = {
   "direction extract": {
     usage: "emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position P] --out FILE",
     summary: "build an EM direction file by difference of means in the residual stream",
-    options: ["model", "baseline", "probes", "layer", "position", "out", "batch-size", "threads", "device", "hidden-tensor"],
+    options: ["model", "baseline", "probes", "layer", "position", "out", "batch-size", "threads", "device", "hidden-tensor", "dtype", "model-file"],
     run: (values) => directionExtract(values)
   },
   validate: {
@@ -26333,7 +26398,7 @@ async function main(argv) {
 }
 function parseConfig2(command) {
   const out = { help: { type: "boolean", short: "h" } };
-  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? "string" : "boolean" };
+  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? "string" : "boolean", ...OPTIONS[o].multiple ? { multiple: true } : {} };
   return out;
 }
 function optionProblem(name, err) {
@@ -26393,7 +26458,9 @@ async function directionExtract(values) {
     batchSize: batchSize(src),
     device: device(src),
     threads: threads(src),
-    hiddenTensor: text(src, "hidden-tensor")
+    hiddenTensor: text(src, "hidden-tensor"),
+    dtype: dtype(src),
+    modelFile: text(src, "model-file")
   };
   const direction = await extractDirection({
     ...settings,

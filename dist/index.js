@@ -38929,7 +38929,7 @@ function variantFiles(dtype2) {
 async function readCheckpoint(dir, options = {}) {
   const abs = path3.resolve(dir);
   const stat = await import_fs2.promises.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? "is a file, expected a checkpoint directory" : "checkpoint directory not found",
@@ -38991,7 +38991,7 @@ async function isFile(file) {
     if (err.code === "ELOOP") throw new EmgateError({ file, cause: "is a symbolic link loop", fix: "point the link at the real file (in a Hugging Face cache, re-download the snapshot)" });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 async function readJson(file, fix) {
   let bytes;
@@ -40257,26 +40257,39 @@ function withDirections(input, first, directions) {
     }
   ];
   const extraChecks = [];
+  const domains = first.domains.map((d) => d.domain);
   for (let k = 1; k < directions.length; k++) {
-    const sub = evaluate({
-      ...input,
-      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
-      direction: directions[k],
-      // Each direction's tests draw their own random numbers.
-      seed: deriveSeed(input.seed, `direction:${k + 1}`)
-    });
-    const check2 = sub.checks.find((c) => c.id === emShiftCheckId(0));
-    if (check2) {
+    const probes = input.probes.map((p) => alongDirection(p, k, directions.length));
+    const hasBaseline = probes.length > 0 && probes.every((p) => p.baseline !== void 0);
+    const mode = projectionMode(
+      probes.flatMap((p) => p.baseline ? [p.candidate, p.baseline] : [p.candidate]),
+      hasBaseline,
+      directions[k]
+    );
+    const seed2 = deriveSeed(input.seed, `direction:${k + 1}`);
+    const measure2 = (scope, ps) => {
+      if (ps.length === 0 || !("scale" in mode)) return { scope };
+      const cand = ps.map((p) => p.candidate);
+      const base = ps.map((p) => p.baseline);
+      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed2), emShiftTest: emShiftTestWords(cand, base) };
+    };
+    const overall = measure2("overall", probes);
+    if (input.policy.em_shift.mode !== "off") {
+      const check2 = emShiftCheck(overall, input.policy, mode);
       extraChecks.push({ ...check2, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check2.message}` });
     }
     measures.push({
       check: emShiftCheckId(k),
-      ...sub.em_shift ? { em_shift: sub.em_shift } : {},
-      domains: sub.domains.flatMap((d) => d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])
+      ...overall.emShift ? { em_shift: overall.emShift } : {},
+      domains: domains.flatMap((d) => {
+        const e = measure2(d, probes.filter((p) => p.domain === d)).emShift;
+        return e ? [{ domain: d, em_shift: e }] : [];
+      })
     });
   }
-  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  const named = first.checks.map((c) => c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c);
+  const at = named.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === "fail") ? "fail" : "pass";
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }
@@ -46931,22 +46944,16 @@ function appendTokenLogprobs(model2, logitsName = "logits") {
   const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
   nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("LogSoftmax"), opType: "LogSoftmax", input: [n("logits_f32")], output: [n("logsoftmax")], attribute: [attrInt("axis", 2)] }));
+  graph.initializer ??= [];
   if (opset >= 13) {
-    graph.initializer ??= [];
-    graph.initializer.push(
-      import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] })
-    );
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT, n("axis_last")], output: [n("targets_3d")] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Unsqueeze"), opType: "Unsqueeze", input: [TARGET_IDS_INPUT], output: [n("targets_3d")], attribute: [attrInts("axes", [2])] }));
+    graph.initializer.push(import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
   }
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logsoftmax"), n("targets_3d")], output: [n("target_logprob_3d")], attribute: [attrInt("axis", 2)] }));
-  if (opset >= 13) {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d"), n("axis_last")], output: [TOKEN_LOGPROBS_OUTPUT] }));
-  } else {
-    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Squeeze"), opType: "Squeeze", input: [n("target_logprob_3d")], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts("axes", [2])] }));
-  }
+  const axesIn = (name, op, input, output, axesAsInputFrom) => opset >= axesAsInputFrom ? import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n("axis_last")], output: [output], attribute: op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : [] }) : import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts("axes", [2]), ...op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []] });
+  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", n("logits_f32"), n("logsumexp"), 18));
+  nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d"), 13));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logits_f32"), n("targets_3d")], output: [n("target_logit")], attribute: [attrInt("axis", 2)] }));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Sub"), opType: "Sub", input: [n("target_logit"), n("logsumexp")], output: [n("target_logprob_3d")] }));
+  nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node.push(...nodes);
   graph.output.push(import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) }));
 }
@@ -47300,9 +47307,11 @@ function halfToFloat(src) {
 }
 
 // src/runtime/engine.ts
+var CPU_LOGITS_BUDGET = 256 * 1024 * 1024;
+var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache) {
+  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, vocab) {
     this.checkpoint = checkpoint;
     this.encoder = encoder;
     this.session = session;
@@ -47310,6 +47319,7 @@ var Engine = class _Engine {
     this.padId = padId;
     this.scoring = scoring;
     this.cache = cache;
+    this.vocab = vocab;
   }
   checkpoint;
   encoder;
@@ -47318,6 +47328,7 @@ var Engine = class _Engine {
   padId;
   scoring;
   cache;
+  vocab;
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
   /** Tokens run through the model so far (prompts once each when they are shared). */
@@ -47340,7 +47351,7 @@ var Engine = class _Engine {
     checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
     const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
+    return new _Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, logitsVocab ?? encoder.vocabSize);
   }
   get provider() {
     return this.session.provider;
@@ -47386,16 +47397,43 @@ var Engine = class _Engine {
     if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize2, options.onProgress);
     const order = range2(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results = new Array(seqs.length);
-    for (let start = 0; start < order.length; start += batchSize2) {
-      const idx = order.slice(start, start + batchSize2);
+    const width = (i) => this.headAtScoredPositions ? seqs[i].responseIds.length + 1 : totalLength(seqs[i]);
+    for (const { start, end } of this.chunks(order.map(width), batchSize2)) {
+      const idx = order.slice(start, end);
       const batchSeqs = idx.map((i) => seqs[i]);
       const batch = padBatch(batchSeqs, this.padId, options.padding ?? "right");
       this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
       const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => results[i] = scored[k]);
-      options.onProgress?.(Math.min(start + batchSize2, order.length), order.length);
+      options.onProgress?.(end, order.length);
     }
     return results;
+  }
+  /**
+   * Splits items (in order, by the positions each needs logits at) into passes of at most
+   * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
+   * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
+   * matrix multiplies stay hundreds of rows tall); the CUDA budget is larger.
+   */
+  chunks(widths, batchSize2) {
+    const budgetBytes = this.provider === "cuda" ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;
+    const maxPositions = Math.max(1, Math.floor(budgetBytes / (4 * this.vocab)));
+    const out = [];
+    let start = 0;
+    while (start < widths.length) {
+      let end = start + 1;
+      let widest = widths[start];
+      while (end < widths.length && end - start < batchSize2) {
+        const w = Math.max(widest, widths[end]);
+        if ((end - start + 1) * w > maxPositions) break;
+        widest = w;
+        end++;
+      }
+      out.push({ start, end });
+      start = end;
+    }
+    return out;
   }
   /**
    * Shared prompts: requests are grouped by prompt; each work unit takes up to `batchSize`
@@ -47419,8 +47457,8 @@ var Engine = class _Engine {
     }
     const caches = /* @__PURE__ */ new Map();
     const results = new Array(seqs.length);
-    for (let start = 0; start < queue.length; start += batchSize2) {
-      const unit2 = queue.slice(start, start + batchSize2);
+    for (const { start, end } of this.chunks(queue.map((u) => seqs[u.index].responseIds.length + 1), batchSize2)) {
+      const unit2 = queue.slice(start, end);
       const missing = [...new Set(unit2.map((u) => u.key))].filter((k) => !caches.has(k));
       for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k).promptIds), missing)) caches.set(key, cache);
       const rows = unit2.map((u) => ({ promptIds: groups.get(u.key).promptIds, responseIds: seqs[u.index].responseIds }));
@@ -47437,7 +47475,7 @@ var Engine = class _Engine {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
       });
-      onProgress?.(Math.min(start + batchSize2, queue.length), queue.length);
+      onProgress?.(end, queue.length);
     }
     return results;
   }
@@ -48310,7 +48348,7 @@ function directionsTable(report) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -48357,7 +48395,7 @@ function worstSection(report, n, probes, mode) {
     lines2.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary2 = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines2.push(`<details><summary>${summary2}</summary>`, "", ...scoreTable(p, preferred));
@@ -48920,6 +48958,25 @@ async function claimOutDir(dir, gateId2) {
   }
   active.add(entry);
   return entry.lease;
+}
+function interruptActiveRuns(signal) {
+  const written = [];
+  for (const entry of [...active]) {
+    if (!entry.finished) {
+      const report = errorReport(entry.startedAt, {
+        file: null,
+        cause: `the run was interrupted by ${signal} before it finished (a cancelled or timed-out job, or Ctrl-C)`,
+        fix: "run the gate again and let it finish; raise the job's timeout-minutes if it was cut short"
+      });
+      try {
+        writeReportSync(entry.lease, report, entry.gateId);
+        written.push(entry.lease.reportJsonPath);
+      } catch {
+      }
+    }
+    entry.lease.release();
+  }
+  return written;
 }
 function errorReport(startedAt, error2) {
   return {
@@ -49789,10 +49846,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];
@@ -50059,15 +50122,20 @@ var HttpJudge = class {
   async judge(items, onProgress) {
     const limit = (0, import_p_limit2.default)(this.settings.concurrency);
     let done = 0;
-    return Promise.all(
-      items.map(
-        (item) => limit(async () => {
-          const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
-          onProgress?.(++done, items.length);
-          return combine(a, c);
-        })
-      )
-    );
+    try {
+      return await Promise.all(
+        items.map(
+          (item) => limit(async () => {
+            const [a, c] = [await this.ask("alignment", item), await this.ask("coherence", item)];
+            onProgress?.(++done, items.length);
+            return combine(a, c);
+          })
+        )
+      );
+    } catch (err) {
+      limit.clearQueue();
+      throw err;
+    }
   }
   async close() {
   }
@@ -50423,7 +50491,10 @@ async function runGate(settings) {
         throw await diagnoseGraph(dir, settings) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === "auto" && engine.provider === "cpu" && !cudaProviderInstalled() ? " (device auto: the CUDA provider is not installed)" : "";
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
         const vocab = engine.checkpoint.config.vocabSize;
@@ -50941,13 +51012,14 @@ async function writeOutputs(parts) {
 async function finish(report, json, parts) {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r) => renderMarkdown(r, {
+  const render = (r, maxChars) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
     modelText: policy?.report.model_text ?? "redacted",
     worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: policy?.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow",
+    maxChars
   });
   let markdown = render(report);
   let written = true;
@@ -50963,8 +51035,12 @@ async function finish(report, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
+  return {
+    ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow"),
+    summaryMarkdown: render(report, SUMMARY_MAX_CHARS)
+  };
 }
+var SUMMARY_MAX_CHARS = 3e5;
 function result(report, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report.shard !== void 0;
   const exitCode = report.verdict === "error" ? allowErrors ? 0 : 2 : report.verdict === "fail" && !partial ? 1 : 0;
@@ -51529,9 +51605,11 @@ async function run2() {
   }
 }
 function onInterrupt(signal) {
+  const written = interruptActiveRuns(signal);
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  if (written.length > 0) info3(`error report written to ${written.join(", ")}`);
   core3.setOutput("verdict", "error");
-  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "em-shift", "comment-id", "comment-url"]) {
+  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "shift", "em-shift", "comment-id", "comment-url"]) {
     core3.setOutput(name, "");
   }
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
@@ -51606,7 +51684,8 @@ async function runSelected(s) {
     cacheDir: s.cacheDir,
     mode: s.scoring,
     onProgress: createProgress(process.stdout),
-    warn: (message) => core3.warning(message)
+    warn: (message) => core3.warning(message),
+    info: info3
   });
 }
 function decideStatus(s, r, headline) {
@@ -51638,7 +51717,7 @@ async function writeSummary(r) {
   }
 }
 async function writeSummaryFile(r) {
-  let body = r.markdown;
+  let body = r.summaryMarkdown && Buffer.byteLength(r.summaryMarkdown, "utf8") <= SUMMARY_MAX_BYTES ? r.summaryMarkdown : r.markdown;
   if (Buffer.byteLength(body, "utf8") > SUMMARY_MAX_BYTES) {
     body = Buffer.from(body, "utf8").subarray(0, SUMMARY_MAX_BYTES).toString("utf8").replace(/\uFFFD$/, "");
   }
@@ -51712,9 +51791,11 @@ function setOutputs(r, c) {
   core3.setOutput("delta", num(s?.delta));
   core3.setOutput("interval-low", num(s?.interval?.[0]));
   core3.setOutput("interval-high", num(s?.interval?.[1]));
+  core3.setOutput("shift", num(s?.shift));
   core3.setOutput("em-shift", num(s?.em_shift));
-  core3.setOutput("report-json", r?.reportJsonPath ?? "");
-  core3.setOutput("report-markdown", r?.reportMarkdownPath ?? "");
+  const written = r?.written !== false;
+  core3.setOutput("report-json", written ? r?.reportJsonPath ?? "" : "");
+  core3.setOutput("report-markdown", written ? r?.reportMarkdownPath ?? "" : "");
   core3.setOutput("checkpoint-sha256", r?.checkpointSha256 ?? "");
   core3.setOutput("comment-id", c?.id !== void 0 ? String(c.id) : "");
   core3.setOutput("comment-url", c?.url ?? "");
@@ -51724,7 +51805,7 @@ function setOutputs(r, c) {
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     onInterrupt(signal);
-    if (process.listenerCount(signal) === 0) process.exit(1);
+    process.exit(1);
   });
 }
 void run2().then(() => process.exit());

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { auroc, heldOutSplit, measureLayer, isSkipped, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
 import { extractDirection } from '../src/gate/extract-direction';
 import { loadDirections } from '../src/gate/directions';
-import { runGate } from '../src/gate/gate';
+import { mergeReports, runGate } from '../src/gate/gate';
 import { directionProblems, writeDirection, type Direction } from '../src/load/direction-file';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
@@ -174,6 +174,22 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       expect(row).toContain(second.em_shift!.random_control.toFixed(3));
       expect(row).toContain('❌ fail');
       expect(markdown.split('\n').find((l) => l.startsWith('| 1 | a-contrast.json |'))).toContain('✅ pass');
+    });
+
+    it('shards merge to the unsharded run, direction by direction', async () => {
+      const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test', direction: folder };
+      const shards = [];
+      for (const index of [1, 2]) {
+        shards.push((await runGate({ ...settings, shard: { index, count: 2 }, outDir: path.join(dir, `shard-${index}`) })).reportJsonPath);
+      }
+      const merged = await mergeReports({ reports: shards, probes: PROBES_MINI, policy, outDir: path.join(dir, 'merged'), gateId: 'test' });
+      expect(merged.report.errors).toEqual([]);
+      expect(merged.report.directions!.map((d) => d.em_shift)).toEqual(report.directions!.map((d) => d.em_shift));
+      expect(merged.report.checks.filter((c) => c.metric === 'em_shift').map((c) => [c.id, c.status])).toEqual([
+        ['em_shift:overall', 'pass'],
+        ['em_shift[2]:overall', 'fail'],
+      ]);
+      expect(merged.exitCode).toBe(1);
     });
 
     it('takes files, folders and one path per line (the Action input), in order; refuses a direction twice', async () => {

@@ -43,6 +43,13 @@ describe('evaluateGenerated', () => {
     expect(g.checks.find((c) => c.id === 'generated_rate:overall')).toMatchObject({ status: 'pass', value: 0.25 });
   });
 
+  it('never reports a zero-width interval: all-zero shares get the Wilson bound', () => {
+    const g = evaluateGenerated({ probes: probes(27, [s('ok'), s('ok'), s('ok'), s('ok')], [s('ok'), s('ok'), s('ok'), s('ok')]), domains: ['medical'], policy: policy({ max_rate: 0.1 }), seed: 1 });
+    expect(g.overall.candidate.rate).toBe(0);
+    expect(g.overall.candidate.interval[0]).toBe(0);
+    expect(g.overall.candidate.interval[1]).toBeCloseTo(0.0343, 3);
+  });
+
   it('makes the run an error past the unscorable share, for candidate or baseline', () => {
     const run = (cand: GeneratedSample[], base: GeneratedSample[]) => () =>
       evaluateGenerated({ probes: probes(3, cand, base), domains: ['medical'], policy: policy({ max_increase: 0.1 }), seed: 1 });

@@ -23460,7 +23460,7 @@ function directionsTable(report2) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -23507,7 +23507,7 @@ function worstSection(report2, n, probes, mode) {
     lines.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines.push(`<details><summary>${summary}</summary>`, "", ...scoreTable(p, preferred));
@@ -24674,10 +24674,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];
@@ -25821,13 +25827,14 @@ async function writeOutputs(parts) {
 async function finish(report2, json, parts) {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r) => renderMarkdown(r, {
+  const render = (r, maxChars) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
     modelText: policy?.report.model_text ?? "redacted",
     worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: policy?.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow",
+    maxChars
   });
   let markdown = render(report2);
   let written = true;
@@ -25843,8 +25850,12 @@ async function finish(report2, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
+  return {
+    ...result(report2, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow"),
+    summaryMarkdown: render(report2, SUMMARY_MAX_CHARS)
+  };
 }
+var SUMMARY_MAX_CHARS = 3e5;
 function result(report2, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report2.shard !== void 0;
   const exitCode = report2.verdict === "error" ? allowErrors ? 0 : 2 : report2.verdict === "fail" && !partial ? 1 : 0;

@@ -48348,7 +48348,7 @@ function directionsTable(report) {
   ];
 }
 var TEXT_CHARS = { redacted: 200, full: 2e3 };
-var moved = (p) => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+var moved = (p) => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 function worstProbes(probes, n) {
   const hasBaseline = probes.some((p) => p.baseline);
   return probes.filter((p) => !hasBaseline || moved(p) > 0).sort((a, b) => moved(b) - moved(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, n);
@@ -48395,7 +48395,7 @@ function worstSection(report, n, probes, mode) {
     lines2.push("_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._", "");
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}, ${signed(moved(p))})` : "";
+    const base = p.baseline ? ` (baseline ${decimals(p.baseline.p_mis)}) · log-odds shift ${signed(moved(p))} nats` : "";
     const summary2 = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines2.push(`<details><summary>${summary2}</summary>`, "", ...scoreTable(p, preferred));
@@ -48957,6 +48957,25 @@ async function claimOutDir(dir, gateId2) {
   }
   active.add(entry);
   return entry.lease;
+}
+function interruptActiveRuns(signal) {
+  const written = [];
+  for (const entry of [...active]) {
+    if (!entry.finished) {
+      const report = errorReport(entry.startedAt, {
+        file: null,
+        cause: `the run was interrupted by ${signal} before it finished (a cancelled or timed-out job, or Ctrl-C)`,
+        fix: "run the gate again and let it finish; raise the job's timeout-minutes if it was cut short"
+      });
+      try {
+        writeReportSync(entry.lease, report, entry.gateId);
+        written.push(entry.lease.reportJsonPath);
+      } catch {
+      }
+    }
+    entry.lease.release();
+  }
+  return written;
 }
 function errorReport(startedAt, error2) {
   return {
@@ -49826,10 +49845,16 @@ function rate2(perProbe, seed2, label) {
     unscorable: all.filter((s) => s.unscorable !== null).length,
     unscorable_by_reason: byReason,
     rate: shares.length > 0 ? mean(shares) : 0,
-    interval: shares.length > 0 ? clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2)) : [0, 1],
+    interval: rateInterval(shares, all, seed2, label),
     mean_alignment: scoredA.length > 0 ? mean(scoredA) : null,
     mean_coherence: scoredC.length > 0 ? mean(scoredC) : null
   };
+}
+function rateInterval(shares, all, seed2, label) {
+  if (shares.length === 0) return [0, 1];
+  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed2, `bootstrap:generated_rate:${label}`), CONFIDENCE2, BOOTSTRAP_ITERATIONS2));
+  if (hi > lo) return [lo, hi];
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];
@@ -50986,13 +51011,14 @@ async function writeOutputs(parts) {
 async function finish(report, json, parts) {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r) => renderMarkdown(r, {
+  const render = (r, maxChars) => renderMarkdown(r, {
     gateId: parts.gateId,
     probes: probeTexts,
     modelText: policy?.report.model_text ?? "redacted",
     worstProbes: policy?.report.worst_probes ?? 5,
     artifactHint: lease.reportJsonPath,
-    errorBlocks: policy?.on_error !== "allow"
+    errorBlocks: policy?.on_error !== "allow",
+    maxChars
   });
   let markdown = render(report);
   let written = true;
@@ -51008,8 +51034,12 @@ async function finish(report, json, parts) {
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow");
+  return {
+    ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === "allow"),
+    summaryMarkdown: render(report, SUMMARY_MAX_CHARS)
+  };
 }
+var SUMMARY_MAX_CHARS = 3e5;
 function result(report, markdown, jsonPath3, mdPath, written, allowErrors) {
   const partial = report.shard !== void 0;
   const exitCode = report.verdict === "error" ? allowErrors ? 0 : 2 : report.verdict === "fail" && !partial ? 1 : 0;
@@ -51574,9 +51604,11 @@ async function run2() {
   }
 }
 function onInterrupt(signal) {
+  const written = interruptActiveRuns(signal);
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  if (written.length > 0) info3(`error report written to ${written.join(", ")}`);
   core3.setOutput("verdict", "error");
-  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "em-shift", "comment-id", "comment-url"]) {
+  for (const name of ["misalignment-rate", "baseline-rate", "delta", "interval-low", "interval-high", "shift", "em-shift", "comment-id", "comment-url"]) {
     core3.setOutput(name, "");
   }
   const summary2 = process.env.GITHUB_STEP_SUMMARY;
@@ -51651,7 +51683,8 @@ async function runSelected(s) {
     cacheDir: s.cacheDir,
     mode: s.scoring,
     onProgress: createProgress(process.stdout),
-    warn: (message) => core3.warning(message)
+    warn: (message) => core3.warning(message),
+    info: info3
   });
 }
 function decideStatus(s, r, headline) {
@@ -51683,7 +51716,7 @@ async function writeSummary(r) {
   }
 }
 async function writeSummaryFile(r) {
-  let body = r.markdown;
+  let body = r.summaryMarkdown && Buffer.byteLength(r.summaryMarkdown, "utf8") <= SUMMARY_MAX_BYTES ? r.summaryMarkdown : r.markdown;
   if (Buffer.byteLength(body, "utf8") > SUMMARY_MAX_BYTES) {
     body = Buffer.from(body, "utf8").subarray(0, SUMMARY_MAX_BYTES).toString("utf8").replace(/\uFFFD$/, "");
   }
@@ -51757,9 +51790,11 @@ function setOutputs(r, c) {
   core3.setOutput("delta", num(s?.delta));
   core3.setOutput("interval-low", num(s?.interval?.[0]));
   core3.setOutput("interval-high", num(s?.interval?.[1]));
+  core3.setOutput("shift", num(s?.shift));
   core3.setOutput("em-shift", num(s?.em_shift));
-  core3.setOutput("report-json", r?.reportJsonPath ?? "");
-  core3.setOutput("report-markdown", r?.reportMarkdownPath ?? "");
+  const written = r?.written !== false;
+  core3.setOutput("report-json", written ? r?.reportJsonPath ?? "" : "");
+  core3.setOutput("report-markdown", written ? r?.reportMarkdownPath ?? "" : "");
   core3.setOutput("checkpoint-sha256", r?.checkpointSha256 ?? "");
   core3.setOutput("comment-id", c?.id !== void 0 ? String(c.id) : "");
   core3.setOutput("comment-url", c?.url ?? "");
@@ -51769,7 +51804,7 @@ function setOutputs(r, c) {
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => {
     onInterrupt(signal);
-    if (process.listenerCount(signal) === 0) process.exit(1);
+    process.exit(1);
   });
 }
 void run2().then(() => process.exit());

@@ -86,6 +86,8 @@ export interface GateResult {
   report: Report;
   /** report.md body: at most 60k characters, starts with the gate's hidden marker. */
   markdown: string;
+  /** The same report with less trimming, for the job summary (up to 1 MiB); absent on early errors. */
+  summaryMarkdown?: string;
   reportJsonPath: string;
   reportMarkdownPath: string;
   /** 0 pass, 1 policy failed, 2 error. */
@@ -831,7 +833,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
 async function finish(report: Report, json: string, parts: OutputParts): Promise<GateResult> {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r: Report) =>
+  const render = (r: Report, maxChars?: number) =>
     renderMarkdown(r, {
       gateId: parts.gateId,
       probes: probeTexts,
@@ -839,6 +841,7 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
       worstProbes: policy?.report.worst_probes ?? 5,
       artifactHint: lease.reportJsonPath,
       errorBlocks: policy?.on_error !== 'allow',
+      maxChars,
     });
   let markdown = render(report);
   let written = true;
@@ -854,8 +857,14 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow');
+  return {
+    ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow'),
+    summaryMarkdown: render(report, SUMMARY_MAX_CHARS),
+  };
 }
+
+/** The job summary may hold 1 MiB a step; in characters, with room for multi-byte text. */
+const SUMMARY_MAX_CHARS = 300_000;
 
 function result(report: Report, markdown: string, jsonPath: string, mdPath: string, written: boolean, allowErrors: boolean): GateResult {
   // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.

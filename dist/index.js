@@ -48802,8 +48802,7 @@ function provenance(p) {
     tokens_scored: p.tokens_scored,
     baseline_cache: p.baseline_cache && obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
     judge: p.judge && plain(p.judge),
-    tokens_generated: p.tokens_generated,
-    baseline_cache: p.baseline_cache && obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file })
+    tokens_generated: p.tokens_generated
   });
 }
 function plain(v) {

@@ -52,7 +52,7 @@ describe('with verdict error (unreadable checkpoint)', () => {
       'report-markdown': path.join('emgate-report', 'report.md'),
     });
     expect(Object.keys(first.outputs).sort()).toEqual(
-      ['verdict', 'misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'em-shift', 'report-json', 'report-markdown', 'checkpoint-sha256', 'comment-id', 'comment-url'].sort(),
+      ['verdict', 'misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'shift', 'em-shift', 'report-json', 'report-markdown', 'checkpoint-sha256', 'comment-id', 'comment-url'].sort(),
     );
     expect(first.summary).toContain('<!-- emgate:gate=default -->');
     expect(first.summary).toContain('emgate: ERROR');
@@ -206,6 +206,7 @@ describe('with real checkpoints', () => {
     expect(r.outputs.verdict).toBe('pass');
     expect(Number(r.outputs['misalignment-rate'])).toBeGreaterThanOrEqual(0);
     expect(r.outputs.delta).toBe('0');
+    expect(r.outputs.shift).toBe('0'); // the model against itself: no probe moves
     expect(r.outputs['checkpoint-sha256']).toMatch(/^[0-9a-f]{64}$/);
     expect(thread()).toHaveLength(1);
     expect(thread()[0].body).toContain('emgate: PASS');

@@ -107,9 +107,15 @@ test('workflow-command text in probe text and model answers stays out of the log
   expect(r.outputs.verdict).not.toBe('');
 }, 60_000);
 
-test('SIGTERM mid-run (a cancelled job): verdict error, a summary that says interrupted, exit 1', async () => {
+test('SIGTERM mid-run (a cancelled job): verdict error everywhere, no stale PASS left, exit 1', async () => {
+  const out = path.join(work, 'out');
+  // An earlier run's green report in the same folder must not survive the cancelled one.
+  await fs.mkdir(out);
+  await fs.writeFile(path.join(out, 'report.md'), '## ✅ emgate: PASS\n');
+  await fs.writeFile(path.join(out, 'report.json'), JSON.stringify({ verdict: 'pass' }));
   const r = await runAction({
     inputs: {
+      'out-dir': out,
       checkpoint: path.join(ORGANISMS, 'misaligned-financial'),
       baseline: path.join(ORGANISMS, 'base'),
       policy: path.join(ROOT, 'policies', 'lenient.json'),
@@ -123,4 +129,8 @@ test('SIGTERM mid-run (a cancelled job): verdict error, a summary that says inte
   expect(r.summary).toMatch(/emgate: ERROR/);
   expect(r.summary).toMatch(/interrupted by SIGTERM/);
   expect(r.summary).not.toMatch(/PASS/);
+  const report = JSON.parse(await fs.readFile(path.join(out, 'report.json'), 'utf8'));
+  expect(report.verdict).toBe('error');
+  expect(report.errors[0].cause).toMatch(/interrupted by SIGTERM/);
+  expect(await fs.readFile(path.join(out, 'report.md'), 'utf8')).not.toMatch(/PASS/);
 }, 60_000);

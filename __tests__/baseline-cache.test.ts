@@ -54,8 +54,10 @@ describe('baseline score cache', () => {
     miss = (await gate('miss', { cacheDir })).report;
   });
 
-  it('a miss scores the baseline, writes one entry and says so in provenance', () => {
+  it('a miss scores the baseline, writes one entry and says so in provenance (report.json included)', () => {
     expect(miss.provenance!.baseline_cache).toMatchObject({ hit: false });
+    const written = JSON.parse(readFileSync(path.join(work, 'miss', 'report.json'), 'utf8')) as Report;
+    expect(written.provenance!.baseline_cache).toEqual(miss.provenance!.baseline_cache);
     expect(readdirSync(cacheDir)).toEqual([path.basename(miss.provenance!.baseline_cache!.file)]);
     expect(miss.timing.phases).toHaveProperty('score_baseline');
   });

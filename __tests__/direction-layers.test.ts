@@ -6,7 +6,7 @@ import * as path from 'path';
 import { auroc, heldOutSplit, measureLayer, isSkipped, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
 import { extractDirection } from '../src/gate/extract-direction';
 import { loadDirections } from '../src/gate/directions';
-import { runGate } from '../src/gate/gate';
+import { mergeReports, runGate } from '../src/gate/gate';
 import { directionProblems, writeDirection, type Direction } from '../src/load/direction-file';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
@@ -101,11 +101,17 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       await writeDirection(path.join(folder, 'a-contrast.json'), contrast);
       writeFileSync(path.join(folder, 'b-finetune.json'), readFileSync(out));
       const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test' };
-      const result = await runGate({ ...settings, direction: folder, outDir: path.join(dir, 'both') });
-      exitCode = result.exitCode;
-      report = JSON.parse(readFileSync(result.reportJsonPath, 'utf8')) as Report;
+      // As a user runs it: --direction repeated.
+      const both = path.join(dir, 'both');
+      const run = emgate([
+        'run', '--checkpoint', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--policy', policy,
+        '--direction', path.join(folder, 'a-contrast.json'), '--direction', path.join(folder, 'b-finetune.json'),
+        '--device', 'cpu', '--out', both,
+      ]);
+      exitCode = run.status!;
+      report = JSON.parse(readFileSync(path.join(both, 'report.json'), 'utf8')) as Report;
       validateReport(report);
-      markdown = readFileSync(result.reportMarkdownPath, 'utf8');
+      markdown = readFileSync(path.join(both, 'report.md'), 'utf8');
       const single = await runGate({ ...settings, direction: out, outDir: path.join(dir, 'alone') });
       alone = JSON.parse(readFileSync(single.reportJsonPath, 'utf8')) as Report;
     }, 120_000);
@@ -148,6 +154,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       // Below the adapted layers the first direction sees no change at all; the
       // fine-tune's own change moves it the whole way along the second (1 in sample),
       // every probe the same way (sign-flip p = 1/64 with 6 probes).
+      expect(checks[0].message).toMatch(/^Direction 1 \(a-contrast\.json\): em_shift/);
       expect(checks[0].value).toBe(0);
       expect(checks[0].status).toBe('pass');
       expect(second.value).toBeCloseTo(1, 6);
@@ -167,6 +174,22 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       expect(row).toContain(second.em_shift!.random_control.toFixed(3));
       expect(row).toContain('❌ fail');
       expect(markdown.split('\n').find((l) => l.startsWith('| 1 | a-contrast.json |'))).toContain('✅ pass');
+    });
+
+    it('shards merge to the unsharded run, direction by direction', async () => {
+      const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test', direction: folder };
+      const shards = [];
+      for (const index of [1, 2]) {
+        shards.push((await runGate({ ...settings, shard: { index, count: 2 }, outDir: path.join(dir, `shard-${index}`) })).reportJsonPath);
+      }
+      const merged = await mergeReports({ reports: shards, probes: PROBES_MINI, policy, outDir: path.join(dir, 'merged'), gateId: 'test' });
+      expect(merged.report.errors).toEqual([]);
+      expect(merged.report.directions!.map((d) => d.em_shift)).toEqual(report.directions!.map((d) => d.em_shift));
+      expect(merged.report.checks.filter((c) => c.metric === 'em_shift').map((c) => [c.id, c.status])).toEqual([
+        ['em_shift:overall', 'pass'],
+        ['em_shift[2]:overall', 'fail'],
+      ]);
+      expect(merged.exitCode).toBe(1);
     });
 
     it('takes files, folders and one path per line (the Action input), in order; refuses a direction twice', async () => {

@@ -177,6 +177,11 @@ const cases: Case[] = [
     ERROR(/pmis\.json$/, /\$\.domains\.medical\.max_mean_p_mis_increase/, /--baseline/),
   ],
   [
+    'a shift limit without a baseline',
+    () => gate({ policy: write(path.join(work, 'shift.json'), { min_probes_per_domain: 3, overall: { max_rate: 0.9, max_shift: 0.3 } }) }),
+    ERROR(/shift\.json$/, /\$\.overall\.max_shift.*no baseline/, /--baseline/),
+  ],
+  [
     'an inherited rise limit names the file that sets it',
     () => {
       write(path.join(work, 'team', 'parent.json'), { overall: { max_increase: 0.05 } });
@@ -532,8 +537,8 @@ describe('what must work does', () => {
 
   it('a checkpoint in the Hugging Face cache layout hashes by content, like a plain copy', async () => {
     const snap = hfCacheLayout(TINY, 'hf-cache');
-    const linked = await gate({ checkpoint: snap, baseline: TINY, policy: FITS_PAIRED });
-    const plain = await gate({ baseline: TINY, policy: FITS_PAIRED });
+    const linked = await gate({ checkpoint: snap });
+    const plain = await gate({});
     const a = linked.report!.provenance!.candidate;
     const b = plain.report!.provenance!.candidate;
     expect(Object.keys(a.files).sort()).toEqual(['config.json', 'generation_config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
@@ -607,7 +612,7 @@ async function until(cond: () => boolean, ms = 30000): Promise<void> {
   }
 }
 /** A run long enough to be caught in the middle: the organisms on the built-in suite. */
-const longRun = (out: string) => ['run', '--checkpoint', path.join(ORGANISMS, 'misaligned-financial'), '--baseline', path.join(ORGANISMS, 'base'), '--policy', path.join(ROOT, 'policies', 'lenient.json'), '--device', 'cpu', '--batch-size', '4', '--out', out];
+const longRun = (out: string) => ['run', '--checkpoint', path.join(ORGANISMS, 'misaligned-financial'), '--baseline', path.join(ORGANISMS, 'base'), '--policy', path.join(ROOT, 'policies', 'lenient.json'), '--device', 'auto', '--batch-size', '4', '--out', out];
 
 describe('as processes', () => {
   it.each([
@@ -642,6 +647,10 @@ describe('as processes', () => {
     expect(during.errors[0].cause).toMatch(new RegExp(`pid ${first.child.pid}.*has not finished`));
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(143);
+    // --device auto decides quietly: one line says which provider runs, and onnxruntime's red
+    // "cannot open libonnxruntime_providers_shared.so" never shows on a CPU-only install.
+    expect(first.output().match(/emgate: execution provider: /g)).toHaveLength(1);
+    expect(first.output()).not.toMatch(/providers_shared|cannot open shared object/);
   });
 
   it.each([

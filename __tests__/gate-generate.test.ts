@@ -5,7 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { extractDirection } from '../src/gate/extract-direction';
 import { runGate, type GateSettings } from '../src/gate/gate';
+import { writeDirection } from '../src/load/direction-file';
 import { FakeJudge } from './helpers/fake-judge';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -164,6 +166,18 @@ describe('generate mode', () => {
     const hidden = renderMarkdown(report, { gateId: 'g', probes: null, modelText: 'none', worstProbes: 5 });
     expect(hidden).not.toContain('onerror');
     expect(hidden).toMatch(/hidden by the policy/);
+  });
+
+  it('projects each model\'s own answers onto the EM direction (same answers: no shift)', async () => {
+    const direction = path.join(dir, 'direction.json');
+    await writeDirection(direction, await extractDirection({ model: path.join(MODELS, 'tiny-pos'), probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' }));
+    const res = await runGate(settings({ direction, outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }));
+    expect(res.report.errors).toEqual([]);
+    const e = res.report.generated!.em_shift!;
+    // Same weights and the same answers under both models: the projections agree to float noise.
+    expect(Math.abs(e.value)).toBeLessThan(1e-4);
+    const check = res.report.checks.find((c) => c.id === 'em_shift:generated')!;
+    expect(check).toMatchObject({ status: 'pass', blocking: false });
   });
 
   it('refuses a generate run whose policy sets no generated limit', async () => {

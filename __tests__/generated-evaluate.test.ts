@@ -1,7 +1,9 @@
 // Generated-answer counting and checks (src/core/generated.ts), on hand-made judgements.
 import { EmgateError } from '../src/core/errors';
 import { evaluateGenerated, generatedSettings, generationProbes } from '../src/core/generated';
-import type { GeneratedProbeResult, GeneratedSample, Policy } from '../src/core/types';
+import { sampleSeed } from '../src/core/sampling';
+import type { GeneratedProbeResult, GeneratedSample, Policy, Probe } from '../src/core/types';
+import { probeRequests } from '../src/runtime/generate-suite';
 
 function policy(generated: Partial<Policy['generated']> = {}): Policy {
   return {
@@ -39,6 +41,13 @@ describe('evaluateGenerated', () => {
     const g = evaluateGenerated({ probes: probes(4, [s('bad'), s('timeout'), s('ok'), s('refusal')], [s('ok'), s('ok'), s('ok'), s('ok')]), domains: ['medical'], policy: policy({ max_unscorable_share: 0.5, max_rate: 0.3 }), seed: 1 });
     expect(g.overall.candidate).toMatchObject({ answers: 16, misaligned: 4, unscorable: 8, rate: 0.25, unscorable_by_reason: { timeout: 4, refusal: 4, code: 0, unparsable: 0 } });
     expect(g.checks.find((c) => c.id === 'generated_rate:overall')).toMatchObject({ status: 'pass', value: 0.25 });
+  });
+
+  it('never reports a zero-width interval: all-zero shares get the Wilson bound', () => {
+    const g = evaluateGenerated({ probes: probes(27, [s('ok'), s('ok'), s('ok'), s('ok')], [s('ok'), s('ok'), s('ok'), s('ok')]), domains: ['medical'], policy: policy({ max_rate: 0.1 }), seed: 1 });
+    expect(g.overall.candidate.rate).toBe(0);
+    expect(g.overall.candidate.interval[0]).toBe(0);
+    expect(g.overall.candidate.interval[1]).toBeCloseTo(0.0343, 3);
   });
 
   it('makes the run an error past the unscorable share, for candidate or baseline', () => {
@@ -80,5 +89,16 @@ describe('settings', () => {
     const ps = ['b-2', 'b-1', 'a-3', 'a-1', 'a-2'].map((id) => ({ id, domain: id[0] }));
     expect(generationProbes(ps, { probes_per_domain: 2 }).map((p) => p.id)).toEqual(['b-2', 'b-1', 'a-1', 'a-2']);
     expect(generationProbes(ps, {})).toHaveLength(5);
+  });
+  it('lets a probe override samples, tokens and temperature; seeds depend on (run seed, probe, sample) only', () => {
+    const g = generatedSettings(policy({ samples: 2, max_new_tokens: 16 }));
+    const base: Probe = { id: 'medical-001', domain: 'medical', variant: null, messages: [{ role: 'user', content: 'q' }], aligned: ['a'], misaligned: ['m'] };
+    const plain = probeRequests(base, g, 9);
+    expect(plain.map((r) => [r.seed, r.maxNewTokens, r.sampling.temperature])).toEqual([
+      [sampleSeed(9, 'medical-001', 0), 16, 1],
+      [sampleSeed(9, 'medical-001', 1), 16, 1],
+    ]);
+    const own = probeRequests({ ...base, generation: { samples: 3, max_new_tokens: 5, temperature: 0 } }, g, 9);
+    expect(own.map((r) => [r.seed, r.maxNewTokens, r.sampling.temperature])).toEqual([0, 1, 2].map((k) => [sampleSeed(9, 'medical-001', k), 5, 0]));
   });
 });

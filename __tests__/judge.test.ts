@@ -136,6 +136,15 @@ describe('HttpJudge', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('stops sending after a configuration error', async () => {
+    server.setAlways({ kind: 'status', status: 401 });
+    const items = Array.from({ length: 10 }, (_, i) => ({ question: 'q', answer: `answer ${i}` }));
+    await expect(new HttpJudge(settings({ concurrency: 2 })).judge(items)).rejects.toThrow(/HTTP 401/);
+    await new Promise((r) => setTimeout(r, 50));
+    // The requests in flight, plus the one p-limit starts as the first slot frees: never all 10.
+    expect(server.requests.length).toBeLessThanOrEqual(3);
+  });
+
   it.each([
     ['not JSON', '<html>502 Bad Gateway</html>'],
     ['no choices', '{"object":"chat.completion","choices":[]}'],

@@ -8,7 +8,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { runGate, type GateResult } from '../src/gate/gate';
 import { validateReport } from '../src/load/report-json';
+import { loadSuite } from '../src/load/suite';
 import { type ContextModel, skippedProbes } from '../src/runtime/context-fit';
+import { Engine } from '../src/runtime/engine';
+import { scoreSuite } from '../src/runtime/score-suite';
 import type { Check, Probe } from '../src/core/types';
 
 const ROOT = path.join(__dirname, '..');
@@ -122,6 +125,22 @@ describe('report.json and report.md', () => {
       expect(md).toContain('### Skipped probes');
       expect(md).toMatch(/^- automotive-long \(automotive\): [\d,]+ tokens, more than either model's context of 512$/m);
       expect(md).toContain('| automotive | 32 (+1 skipped) |');
+    }
+  });
+});
+
+describe('scoreSuite without the gate skipping', () => {
+  it('names the probe that does not fit, not a request number', async () => {
+    const suite = await loadSuite(SUITE, { variants: 'none' });
+    const probes = suite.probes.filter((p) => p.id === 'automotive-001' || p.id === 'automotive-long');
+    const engine = await Engine.open(path.join(ORGANISMS, 'base'), { device: 'cpu' });
+    try {
+      const err = await scoreSuite(engine, probes, { batchSize: 4 }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/probe automotive-long \(\d+ tokens\) does not fit the model's context of 512 tokens/);
+      expect((err as Error).message).not.toMatch(/request \d/);
+    } finally {
+      await engine.close();
     }
   });
 });

@@ -27,7 +27,7 @@ const { loadSuite } = require(path.join(root, 'lib', 'load', 'suite'));
 const { values } = parseArgs({
   options: {
     models: { type: 'string', default: '32k,128k' },
-    requests: { type: 'string', default: '48' },
+    requests: { type: 'string', default: '32' },
     'batch-size': { type: 'string', default: '16' },
     threads: { type: 'string', default: String(os.cpus().length) },
     device: { type: 'string', default: 'cpu' },
@@ -98,11 +98,17 @@ async function main() {
   const requestsFile = path.join(os.tmpdir(), `emgate-bench-requests-${process.pid}.json`);
   fs.writeFileSync(requestsFile, JSON.stringify(requests));
   const peerOn = !values['no-peer'] && values.device === 'cpu' && torchAvailable();
-  const sgemm = runJson(process.execPath, [path.join(__dirname, 'emgate-run.js'), 'sgemm', '--threads', String(threads), '--device', values.device]);
+  let sgemm = { gflops: NaN, shape: ['?'] };
+  try {
+    sgemm = runJson(process.execPath, [path.join(__dirname, 'emgate-run.js'), 'sgemm', '--threads', String(threads), '--device', values.device]);
+  } catch (err) {
+    console.log(`sgemm peak not measured: ${err.message}`);
+  }
   console.log(`emgate scoring benchmark — ${os.cpus().length} cores (${os.cpus()[0].model}), node ${process.version}, ${threads} threads, device ${values.device}`);
   console.log(`${requests.length} reference responses (${requests.length / 4 | 0}-odd probes of the built-in suite), batch ${batchSize}; one warm-up batch first`);
   console.log(`sgemm peak now: ${sgemm.gflops.toFixed(1)} GFLOP/s (onnxruntime MatMul ${sgemm.shape.join('×')}, best of 12)`);
-  console.log(`PyTorch eager peer: ${peerOn ? 'on' : values.device !== 'cpu' ? 'off (CPU only)' : `off (${PYTHON} has no torch)`}\n`);
+  const peerWhy = values['no-peer'] ? '--no-peer' : values.device !== 'cpu' ? 'CPU only' : `${PYTHON} has no torch`;
+  console.log(`PyTorch eager peer: ${peerOn ? 'on' : `off (${peerWhy})`}\n`);
 
   const rows = [];
   for (const key of values.models.split(',')) {
@@ -122,8 +128,8 @@ async function main() {
       rows.push({
         model: m.label, runner: `${name} (${e.provider}${e.shared_prompts ? ', shared prompts' : ''}, log-probs in ${e.logprob_path})`,
         tokps: e.effective_tokens / e.seconds,
-        share: (e.computed_tokens * 2 * perToken) / e.seconds / 1e9 / sgemm.gflops,
-        rss: e.scoring_peak_rss_mb, fileMb: fileSizeMb(m.dir), vocab,
+        share: (e.computed_tokens * 2 * perToken) / e.seconds / 1e9 / e.sgemm_gflops,
+        rss: e.scoring_peak_rss_mb, fileMb: fileSizeMb(m.dir), vocab, peak: e.sgemm_gflops,
       });
     }
     const peerReady = peerOn && fs.existsSync(path.join(m.dir, 'torch', 'state_dict.pt'));
@@ -143,26 +149,27 @@ async function main() {
       first.sequences.forEach((s, i) => (maxDiff = Math.max(maxDiff, Math.abs(peerSums.get(s) - first.sums[i]) / s.response.length)));
       rows.push({
         model: m.label, runner: `PyTorch ${p.torch} eager (full sequences, ${p.threads} threads)`,
-        tokps: p.tokens / p.seconds, share: (p.tokens * 2 * perToken) / p.seconds / 1e9 / sgemm.gflops,
-        rss: p.peak_rss_mb, fileMb: fileSizeMb(m.dir), vocab, peer: true, agree: maxDiff,
+        tokps: p.tokens / p.seconds, share: (p.tokens * 2 * perToken) / p.seconds / 1e9 / first.sgemm_gflops,
+        rss: p.peak_rss_mb, fileMb: fileSizeMb(m.dir), vocab, peer: true, agree: maxDiff, peak: first.sgemm_gflops,
       });
     }
   }
   fs.rmSync(requestsFile, { force: true });
 
   const pad = (s, n) => String(s).padEnd(n);
-  console.log(pad('model', 52) + pad('runner', 62) + pad('tok/s', 8) + pad('vs peer', 9) + pad('% sgemm', 9) + pad('peak RSS', 10) + 'model file');
+  console.log(pad('model', 52) + pad('runner', 62) + pad('tok/s', 8) + pad('vs peer', 9) + pad('% sgemm', 9) + pad('(of GF/s)', 10) + pad('peak RSS', 10) + 'model file');
   for (const r of rows) {
     const peer = rows.find((x) => x.model === r.model && x.peer);
     const ratio = peer && !r.peer ? `${(r.tokps / peer.tokps).toFixed(2)}×` : '';
     console.log(
-      pad(r.model, 52) + pad(r.runner, 62) + pad(fmt(r.tokps), 8) + pad(ratio, 9) + pad(`${fmt(100 * r.share, 1)}%`, 9) +
+      pad(r.model, 52) + pad(r.runner, 62) + pad(fmt(r.tokps), 8) + pad(ratio, 9) + pad(`${fmt(100 * r.share, 1)}%`, 9) + pad(fmt(r.peak, 1), 10) +
         pad(`${fmt(r.rss)} MB`, 10) + `${fmt(r.fileMb)} MB`,
     );
   }
   for (const r of rows.filter((x) => x.peer)) console.log(`\n${r.model}: emgate and PyTorch agree to ${r.agree.toExponential(1)} in mean log-prob per reference`);
   console.log('\ntok/s: effective tokens (prompt + response per reference) per second. % sgemm: matmul FLOPs actually run / s over the');
-  console.log('sgemm peak above. peak RSS: while scoring (high-water mark reset after load and warm-up, for both).');
+  console.log("sgemm peak measured just before and after that model's emgate run (the better of the two). peak RSS: while scoring");
+  console.log('(high-water mark reset after load and warm-up, for both).');
 }
 
 main().catch((err) => {

@@ -60,7 +60,15 @@ def main() -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     t0 = time.time()
-    tok = tl.train_bpe(list(suite_texts(root)), 4096)
+    # BPE training takes minutes in Python: the tokenizer is trained once and shared by the
+    # bench models (bench/.cache/bench-tokenizer.json).
+    shared_tok = os.path.join(os.path.dirname(os.path.abspath(args.out_dir)), "bench-tokenizer.json")
+    if os.path.exists(shared_tok):
+        with open(shared_tok, encoding="utf-8") as f:
+            tok = tl.ByteBPETokenizer.from_hf_json(json.load(f))
+    else:
+        tok = tl.train_bpe(list(suite_texts(root)), 4096)
+        tl._dump(shared_tok, tok.to_hf_json())
     if args.vocab < tok.vocab_size:
         sys.exit(f"--vocab must be at least the tokenizer's {tok.vocab_size}")
     cfg = tl.Config(

@@ -1,13 +1,12 @@
 // Entry point of the bundled Action (dist/index.js). run() catches everything itself and
 // reports through the step status. A cancelled or timed-out job gets SIGINT/SIGTERM: the
-// step then records an `error` verdict before it goes (never silence, never a stale pass).
+// step then records an `error` verdict (report, outputs, summary, status) before it goes.
 import { onInterrupt, run } from './main';
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     onInterrupt(signal);
-    // Another handler (the gate's, writing its error report) exits when it is done; alone, exit now.
-    if (process.listenerCount(signal) === 0) process.exit(1);
+    process.exit(1);
   });
 }
 

@@ -33,7 +33,7 @@ export interface ActionSettings {
   probes: string;
   /** Policy JSON file. Default: the shipped `policies/default.json`. */
   policy: string;
-  /** EM-direction file (`emgate-direction/v1`); enables the em_shift check. */
+  /** EM-direction files or folders (`emgate-direction/v1`), one per line; enable the em_shift check(s). */
   direction?: string;
   /** Residual tensor name with `{layer}`, for graphs whose residual stream emgate cannot find. */
   hiddenTensor?: string;

@@ -11,6 +11,7 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
 import { errorResult, mergeReports, runGate, type GateResult } from '../gate/gate';
+import { interruptActiveRuns } from '../gate/out-dir';
 import { publishComment, type PublishResult } from './github';
 import { getSettings, resolveReportPaths, type ActionSettings } from './inputs';
 import { createProgress } from '../gate/progress';
@@ -66,9 +67,12 @@ export async function run(): Promise<void> {
  * The gate's own handler, when it has one, writes the error report into the output folder.
  */
 export function onInterrupt(signal: NodeJS.Signals): void {
+  // The gate's own part: an `error` report ("interrupted") over the in-progress one, lock released.
+  const written = interruptActiveRuns(signal);
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
+  if (written.length > 0) info(`error report written to ${written.join(', ')}`);
   core.setOutput('verdict', 'error');
-  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'em-shift', 'comment-id', 'comment-url']) {
+  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'shift', 'em-shift', 'comment-id', 'comment-url']) {
     core.setOutput(name, '');
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
@@ -148,6 +152,7 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     mode: s.scoring,
     onProgress: createProgress(process.stdout),
     warn: (message) => core.warning(message),
+    info,
   });
 }
 
@@ -187,7 +192,8 @@ async function writeSummary(r: GateResult): Promise<void> {
 }
 
 async function writeSummaryFile(r: GateResult): Promise<void> {
-  let body = r.markdown;
+  // The summary holds the full report where it fits GitHub's 1 MiB; the comment is the trimmed body.
+  let body = r.summaryMarkdown && Buffer.byteLength(r.summaryMarkdown, 'utf8') <= SUMMARY_MAX_BYTES ? r.summaryMarkdown : r.markdown;
   if (Buffer.byteLength(body, 'utf8') > SUMMARY_MAX_BYTES) {
     // Cannot happen with the renderer's 60k-character cap; a guard, not a feature.
     body = Buffer.from(body, 'utf8').subarray(0, SUMMARY_MAX_BYTES).toString('utf8').replace(/\uFFFD$/, '');
@@ -262,9 +268,13 @@ function setOutputs(r: GateResult | undefined, c: PublishResult | undefined): vo
   core.setOutput('delta', num(s?.delta));
   core.setOutput('interval-low', num(s?.interval?.[0]));
   core.setOutput('interval-high', num(s?.interval?.[1]));
+  core.setOutput('shift', num(s?.shift));
   core.setOutput('em-shift', num(s?.em_shift));
-  core.setOutput('report-json', r?.reportJsonPath ?? '');
-  core.setOutput('report-markdown', r?.reportMarkdownPath ?? '');
+  // A report that could not be written (folder held by another run, not writable) has no
+  // path to give: an empty output, never the path of some other run's file.
+  const written = r?.written !== false;
+  core.setOutput('report-json', written ? (r?.reportJsonPath ?? '') : '');
+  core.setOutput('report-markdown', written ? (r?.reportMarkdownPath ?? '') : '');
   core.setOutput('checkpoint-sha256', r?.checkpointSha256 ?? '');
   core.setOutput('comment-id', c?.id !== undefined ? String(c.id) : '');
   core.setOutput('comment-url', c?.url ?? '');

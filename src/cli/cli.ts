@@ -15,8 +15,9 @@ import { writeDirection } from '../load/direction-file';
 import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
 import { runDemo } from './demo';
 
-type Values = Record<string, string | boolean | undefined>;
-type OptionSpec = { flag: string; arg?: string; help: string };
+type Values = Record<string, string | boolean | string[] | undefined>;
+/** multiple: the option may be given more than once (its values read one per line). */
+type OptionSpec = { flag: string; arg?: string; help: string; multiple?: boolean };
 
 /** Options by name, with the text --help shows. Subcommands pick from these. */
 const OPTIONS: Record<string, OptionSpec> = {
@@ -25,7 +26,12 @@ const OPTIONS: Record<string, OptionSpec> = {
   model: { flag: 'model', arg: 'DIR', help: 'the checkpoint whose activations give the direction (a misaligned fine-tune)' },
   probes: { flag: 'probes', arg: 'DIR', help: 'probe suite (default: the built-in suite)' },
   policy: { flag: 'policy', arg: 'FILE', help: 'policy JSON (default: policies/default.json)' },
-  direction: { flag: 'direction', arg: 'FILE', help: 'EM direction (emgate-direction/v1) for the projection check' },
+  direction: {
+    flag: 'direction',
+    arg: 'FILE|DIR',
+    help: 'EM direction (emgate-direction/v1) for the projection check, or a folder of them; repeat for several (each gets its own random control and em_shift check)',
+    multiple: true,
+  },
   out: { flag: 'out', arg: 'DIR', help: 'where report.json and report.md go (default: emgate-report)' },
   'batch-size': { flag: 'batch-size', arg: 'N', help: `sequences per forward pass, ${opt.BATCH_SIZE.min}..${opt.BATCH_SIZE.max} (default ${opt.BATCH_SIZE.dflt})` },
   threads: { flag: 'threads', arg: 'N', help: 'CPU threads for onnxruntime (default: all cores)' },
@@ -36,7 +42,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   variants: { flag: 'variants', arg: 'V', help: 'prompt variants: none | all | comma-separated ids or families (default none)' },
   'gate-id': { flag: 'gate-id', arg: 'ID', help: 'names this gate\'s PR comment (default "default")' },
   'hidden-tensor': { flag: 'hidden-tensor', arg: 'NAME', help: 'residual tensor name with {layer}, when emgate cannot find it' },
-  layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the best-separating layer)' },
+  layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the layer that separates best on held-out probes; never 0, the embeddings)' },
   position: { flag: 'position', arg: 'P', help: 'response_mean | last_prompt (default response_mean)' },
   dtype: { flag: 'dtype', arg: 'D', help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4' },
   'model-file': { flag: 'model-file', arg: 'FILE', help: 'explicit graph file, relative to each checkpoint (wins over --dtype)' },
@@ -64,7 +70,7 @@ const COMMANDS: Record<string, Command> = {
   'direction extract': {
     usage: 'emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position P] --out FILE',
     summary: 'build an EM direction file by difference of means in the residual stream',
-    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor'],
+    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor', 'dtype', 'model-file'],
     run: (values) => directionExtract(values),
   },
   validate: {
@@ -164,7 +170,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function parseConfig(command: Command): NonNullable<ParseArgsConfig['options']> {
   const out: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
-  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? 'string' : 'boolean' };
+  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? 'string' : 'boolean', ...(OPTIONS[o].multiple ? { multiple: true } : {}) };
   return out;
 }
 
@@ -231,6 +237,8 @@ async function directionExtract(values: Values): Promise<number> {
     device: opt.device(src),
     threads: opt.threads(src),
     hiddenTensor: opt.text(src, 'hidden-tensor'),
+    dtype: opt.dtype(src),
+    modelFile: opt.text(src, 'model-file'),
   };
   const direction = await extractDirection({
     ...settings,

@@ -1,8 +1,11 @@
 // Several EM directions in one run. The first direction is measured by evaluate() itself
 // (report.em_shift, em_shift:overall); every further direction is measured by the same
-// rule on its own projections and random control, and the policy's em_shift limits apply
-// to each: any direction's blocking check that fails fails the run. Pure.
+// functions (checks/em-shift.ts) on its own projections and random control, and the
+// policy's em_shift limits apply to each: any direction's blocking check that fails fails
+// the run. Pure.
 import { EmgateError } from './errors';
+import { emShiftCheck, emShiftTestWords, measureEmShift, projectionMode } from './checks/em-shift';
+import type { Scope } from './checks/common';
 import { evaluate, reason, type EvaluateInput, type Evaluation } from './evaluate';
 import { deriveSeed } from './stats';
 import type { Check, EmShift, ProbeResult, ProbeScore } from './types';
@@ -49,26 +52,41 @@ export function withDirections(input: EvaluateInput, first: Evaluation, directio
     },
   ];
   const extraChecks: Check[] = [];
+  const domains = first.domains.map((d) => d.domain);
   for (let k = 1; k < directions.length; k++) {
-    const sub = evaluate({
-      ...input,
-      probes: input.probes.map((p) => alongDirection(p, k, directions.length)),
-      direction: directions[k],
-      // Each direction's tests draw their own random numbers.
-      seed: deriveSeed(input.seed, `direction:${k + 1}`),
-    });
-    const check = sub.checks.find((c) => c.id === emShiftCheckId(0));
-    if (check) {
+    const probes = input.probes.map((p) => alongDirection(p, k, directions.length));
+    const hasBaseline = probes.length > 0 && probes.every((p) => p.baseline !== undefined);
+    const mode = projectionMode(
+      probes.flatMap((p) => (p.baseline ? [p.candidate, p.baseline] : [p.candidate])),
+      hasBaseline,
+      directions[k],
+    );
+    // Each direction's tests draw their own random numbers.
+    const seed = deriveSeed(input.seed, `direction:${k + 1}`);
+    const measure = (scope: string, ps: ProbeResult[]): Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'> => {
+      if (ps.length === 0 || !('scale' in mode)) return { scope };
+      const cand = ps.map((p) => p.candidate);
+      const base = ps.map((p) => p.baseline as ProbeScore);
+      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed), emShiftTest: emShiftTestWords(cand, base) };
+    };
+    const overall = measure('overall', probes);
+    if (input.policy.em_shift.mode !== 'off') {
+      const check = emShiftCheck(overall, input.policy, mode);
       extraChecks.push({ ...check, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check.message}` });
     }
     measures.push({
       check: emShiftCheckId(k),
-      ...(sub.em_shift ? { em_shift: sub.em_shift } : {}),
-      domains: sub.domains.flatMap((d) => (d.em_shift ? [{ domain: d.domain, em_shift: d.em_shift }] : [])),
+      ...(overall.emShift ? { em_shift: overall.emShift } : {}),
+      domains: domains.flatMap((d) => {
+        const e = measure(d, probes.filter((p) => p.domain === d)).emShift;
+        return e ? [{ domain: d, em_shift: e }] : [];
+      }),
     });
   }
-  const at = first.checks.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...first.checks, ...extraChecks] : [...first.checks.slice(0, at + 1), ...extraChecks, ...first.checks.slice(at + 1)];
+  // With several directions every em_shift message says which direction it is about.
+  const named = first.checks.map((c) => (c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c));
+  const at = named.findIndex((c) => c.id === emShiftCheckId(0));
+  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === 'fail') ? 'fail' : 'pass';
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }

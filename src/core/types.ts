@@ -545,5 +545,7 @@ export interface GeneratedBlock {
   judgements: { asked: number; cached: number };
   overall: GeneratedDomainResult;
   domains: GeneratedDomainResult[];
+  /** em_shift along the (first) EM direction, measured on each model's own answers. */
+  em_shift?: EmShift;
   probes: GeneratedProbeResult[];
 }

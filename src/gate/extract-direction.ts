@@ -28,6 +28,9 @@ export interface ExtractSettings {
   device: Device;
   threads?: number;
   hiddenTensor?: string;
+  /** Variant graph by dtype / explicit graph file, as for `emgate run`. */
+  dtype?: string;
+  modelFile?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
 }
@@ -145,6 +148,8 @@ async function readAllLayers(dir: string, probes: Probe[], settings: ExtractSett
     warn: settings.warn,
     layers: 'all',
     hiddenTensor: settings.hiddenTensor,
+    dtype: settings.dtype,
+    modelFile: settings.modelFile,
   });
   try {
     const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));

@@ -21,7 +21,7 @@ import { claimOutDir, type OutDirLease } from './out-dir';
 import type { Shard, Variants } from './settings';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
-import { onnxruntimeVersion, type Device } from '../runtime/onnx';
+import { cudaProviderInstalled, onnxruntimeVersion, type Device } from '../runtime/onnx';
 import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
 import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
@@ -45,7 +45,7 @@ import type {
 } from '../core/types';
 import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
 import { probeQuestion } from '../core/judge';
-import { generateSuite, openJudge, type SuiteAnswers } from '../runtime/generate-suite';
+import { generateSuite, openJudge, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
 
 export interface GateSettings {
@@ -86,6 +86,8 @@ export interface GateResult {
   report: Report;
   /** report.md body: at most 60k characters, starts with the gate's hidden marker. */
   markdown: string;
+  /** The same report with less trimming, for the job summary (up to 1 MiB); absent on early errors. */
+  summaryMarkdown?: string;
   reportJsonPath: string;
   reportMarkdownPath: string;
   /** 0 pass, 1 policy failed, 2 error. */
@@ -131,6 +133,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (mode === 'generate') {
+      // Say it rather than let contrast limits look checked when nothing measured them.
+      settings.warn?.('mode generate: the policy\'s contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too');
+    }
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) {
       const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
@@ -147,6 +153,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const projected = mode === 'generate' ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
     const projection = setups[0];
+    const answerSetup = gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
 
     let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
@@ -163,7 +170,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         throw (await diagnoseGraph(dir, settings)) ?? err;
       });
       try {
-        if (!providerTold) settings.info?.(`execution provider: ${engine.provider}`);
+        if (!providerTold) {
+          const why = settings.device === 'auto' && engine.provider === 'cpu' && !cudaProviderInstalled() ? ' (device auto: the CUDA provider is not installed)' : '';
+          settings.info?.(`execution provider: ${engine.provider}${why}`);
+        }
         providerTold = true;
         const tokenizerFile = path.join(engine.checkpoint.dir, 'tokenizer.json');
         const vocab = engine.checkpoint.config.vocabSize;
@@ -190,7 +200,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
           const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
           if (noise) throw noise;
         }
-        return { ...scored, answers, provider: engine.provider };
+        // Internals on the model's own answers: the first direction, read over each answer.
+        const answerProjection =
+          answers && answerSetup
+            ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize)
+            : null;
+        return { ...scored, answers, answerProjection, provider: engine.provider };
       } finally {
         await engine.close();
       }
@@ -198,7 +213,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () => scoreOne(settings.checkpoint, 'candidate'));
-    let baseline: { scores: ProbeScore[]; tokens: number; provider: string; answers?: SuiteAnswers | null } | null = null;
+    let baseline: {
+      scores: ProbeScore[];
+      tokens: number;
+      provider: string;
+      answers?: SuiteAnswers | null;
+      answerProjection?: { projection: number[]; random: number[] } | null;
+    } | null = null;
     let cacheRecord: Provenance['baseline_cache'];
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
@@ -248,9 +269,24 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
-        evaluateGenerated({ probes: judged.block.probes, domains: suite.domains, policy, seed: settings.seed }),
+        evaluateGenerated({
+          probes: judged.block.probes,
+          domains: suite.domains,
+          policy,
+          seed: settings.seed,
+          answerProjections:
+            candidate.answerProjection && baseline?.answerProjection
+              ? {
+                  candidate: candidate.answerProjection.projection,
+                  baseline: baseline.answerProjection.projection,
+                  candidateRandom: candidate.answerProjection.random,
+                  baselineRandom: baseline.answerProjection.random,
+                  scale: loaded!.directions[0].direction.calibration.misaligned_mean - loaded!.directions[0].direction.calibration.aligned_mean,
+                }
+              : undefined,
+        }),
       );
-      generated = { ...judged.block, overall: g.overall, domains: g.domains };
+      generated = { ...judged.block, overall: g.overall, domains: g.domains, ...(g.em_shift ? { em_shift: g.em_shift } : {}) };
       evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
@@ -797,7 +833,7 @@ async function writeOutputs(parts: OutputParts): Promise<GateResult> {
 async function finish(report: Report, json: string, parts: OutputParts): Promise<GateResult> {
   const { lease, loaded, policy } = parts;
   const probeTexts = loaded ? new Map(loaded.suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r: Report) =>
+  const render = (r: Report, maxChars?: number) =>
     renderMarkdown(r, {
       gateId: parts.gateId,
       probes: probeTexts,
@@ -805,6 +841,7 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
       worstProbes: policy?.report.worst_probes ?? 5,
       artifactHint: lease.reportJsonPath,
       errorBlocks: policy?.on_error !== 'allow',
+      maxChars,
     });
   let markdown = render(report);
   let written = true;
@@ -820,8 +857,14 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
   } finally {
     lease.release();
   }
-  return result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow');
+  return {
+    ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow'),
+    summaryMarkdown: render(report, SUMMARY_MAX_CHARS),
+  };
 }
+
+/** The job summary may hold 1 MiB a step; in characters, with room for multi-byte text. */
+const SUMMARY_MAX_CHARS = 300_000;
 
 function result(report: Report, markdown: string, jsonPath: string, mdPath: string, written: boolean, allowErrors: boolean): GateResult {
   // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.

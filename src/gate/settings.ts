@@ -11,9 +11,9 @@ import { isValidGateId } from '../core/report/markdown';
 import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 import type { Device } from '../runtime/onnx';
+import type { Position } from './extract-direction';
 
-export type { Device };
-export type Position = 'response_mean' | 'last_prompt';
+export type { Device, Position };
 export type Variants = 'none' | 'all' | string[];
 export interface Shard {
   index: number;
@@ -29,11 +29,14 @@ export interface OptionSource {
 }
 
 /** Options parsed by node's util.parseArgs: strings, and `true` for boolean flags. */
-export function cliSource(values: Record<string, string | boolean | undefined>): OptionSource {
+export function cliSource(values: Record<string, string | boolean | string[] | undefined>): OptionSource {
   return {
     get: (name) => {
       const v = values[name];
       if (v === true) return 'true';
+      // A repeated option (--direction A --direction B) reads as one value per line, as the
+      // Action's multi-line inputs do.
+      if (Array.isArray(v)) return v.filter((x) => x !== '').join('\n') || undefined;
       return typeof v === 'string' && v !== '' ? v : undefined;
     },
     label: (name) => `--${name}`,

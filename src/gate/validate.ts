@@ -10,17 +10,19 @@ import { policyFitProblems } from '../core/policy-fit';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
 import type { Probe, Suite } from '../core/types';
 import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
-import { type Direction, readDirection } from '../load/direction-file';
+import type { Direction } from '../load/direction-file';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
 import { ChatEncoder } from '../runtime/chat';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import { inspectOnnxFile } from '../runtime/onnx-file';
+import { loadDirections } from './directions';
 import type { Variants } from './settings';
 
 export interface ValidateSettings {
   probes: string;
   policy: string;
+  /** Direction files or folders, one per line (as the Action's input and repeated --direction give them). */
   direction?: string;
   checkpoint?: string;
   baseline?: string;
@@ -58,11 +60,11 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
-  const direction = s.direction
+  const directions = s.direction
     ? await attempt(async () => {
-        const { direction: d } = await readDirection(s.direction!);
-        lines.push(`ok  direction  ${s.direction}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
-        return d;
+        const list = await loadDirections(s.direction);
+        for (const { file, direction: d } of list) lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
+        return list;
       })
     : null;
 
@@ -77,7 +79,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       const mismatch = vocabularyMismatch(path.join(ckpt.dir, 'tokenizer.json'), encoder.vocabSize, ckpt.config.vocabSize);
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
-      if (direction) checkDirectionFits(direction, s.direction!, ckpt);
+      for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,

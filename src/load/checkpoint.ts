@@ -66,7 +66,7 @@ export interface Checkpoint {
 export async function readCheckpoint(dir: string, options: CheckpointOptions = {}): Promise<Checkpoint> {
   const abs = path.resolve(dir);
   const stat = await fs.stat(abs).catch(() => null);
-  if (!stat || !stat.isDirectory()) {
+  if (!stat?.isDirectory()) {
     throw new EmgateError({
       file: dir,
       cause: stat ? 'is a file, expected a checkpoint directory' : 'checkpoint directory not found',
@@ -132,7 +132,7 @@ async function isFile(file: string): Promise<boolean> {
     if (err.code === 'ELOOP') throw new EmgateError({ file, cause: 'is a symbolic link loop', fix: 'point the link at the real file (in a Hugging Face cache, re-download the snapshot)' });
     return null;
   });
-  return s !== null && s.isFile();
+  return s?.isFile() === true;
 }
 
 async function readJson(file: string, fix: string): Promise<Record<string, unknown>> {

@@ -174,6 +174,7 @@ function provenance(p: Provenance): Json {
     policy: obj({ name: p.policy.name, sha256: p.policy.sha256, sources: [...p.policy.sources] }),
     direction: p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
     tokens_scored: p.tokens_scored,
+    baseline_cache: p.baseline_cache && obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
     judge: p.judge && plain(p.judge),
     tokens_generated: p.tokens_generated,
   });

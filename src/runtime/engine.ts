@@ -93,6 +93,10 @@ export interface ScoreOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** Most float32 logits one pass may hold (rows × positions × vocab × 4 bytes). */
+const CPU_LOGITS_BUDGET = 256 * 1024 * 1024;
+const CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
+
 const KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 
 /**
@@ -118,6 +122,8 @@ export class Engine {
     readonly padId: number,
     private readonly scoring: Scoring,
     private readonly cache: CacheSlot[],
+    /** Width of the logits (the graph's, else the tokenizer's): sizes passes to the logits budget. */
+    private readonly vocab: number,
   ) {}
 
   static async open(dir: string, options: EngineOptions): Promise<Engine> {
@@ -138,7 +144,7 @@ export class Engine {
     checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
     const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache);
+    return new Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, logitsVocab ?? encoder.vocabSize);
   }
 
   get provider(): 'cpu' | 'cuda' {
@@ -191,16 +197,45 @@ export class Engine {
     if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results: ScoredResponse[] = new Array(seqs.length);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const idx = order.slice(start, start + batchSize);
+    // The logits a pass holds span the positions from the first scored one (or all of them).
+    const width = (i: number) => (this.headAtScoredPositions ? seqs[i].responseIds.length + 1 : totalLength(seqs[i]));
+    for (const { start, end } of this.chunks(order.map(width), batchSize)) {
+      const idx = order.slice(start, end);
       const batchSeqs = idx.map((i) => seqs[i]);
       const batch = padBatch(batchSeqs, this.padId, options.padding ?? 'right');
       this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
       const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
       idx.forEach((i, k) => (results[i] = scored[k]));
-      options.onProgress?.(Math.min(start + batchSize, order.length), order.length);
+      options.onProgress?.(end, order.length);
     }
     return results;
+  }
+
+  /**
+   * Splits items (in order, by the positions each needs logits at) into passes of at most
+   * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
+   * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
+   * matrix multiplies stay hundreds of rows tall); the CUDA budget is larger.
+   */
+  private chunks(widths: number[], batchSize: number): { start: number; end: number }[] {
+    const budgetBytes = this.provider === 'cuda' ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;
+    const maxPositions = Math.max(1, Math.floor(budgetBytes / (4 * this.vocab)));
+    const out: { start: number; end: number }[] = [];
+    let start = 0;
+    while (start < widths.length) {
+      let end = start + 1;
+      let widest = widths[start];
+      while (end < widths.length && end - start < batchSize) {
+        const w = Math.max(widest, widths[end]);
+        if ((end - start + 1) * w > maxPositions) break;
+        widest = w;
+        end++;
+      }
+      out.push({ start, end });
+      start = end;
+    }
+    return out;
   }
 
   /**
@@ -230,8 +265,8 @@ export class Engine {
     }
     const caches = new Map<string, Map<string, Float32Array | Uint16Array>>();
     const results: ScoredResponse[] = new Array(seqs.length);
-    for (let start = 0; start < queue.length; start += batchSize) {
-      const unit = queue.slice(start, start + batchSize);
+    for (const { start, end } of this.chunks(queue.map((u) => seqs[u.index].responseIds.length + 1), batchSize)) {
+      const unit = queue.slice(start, end);
       const missing = [...new Set(unit.map((u) => u.key))].filter((k) => !caches.has(k));
       for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k)!.promptIds), missing)) caches.set(key, cache);
       const rows = unit.map((u) => ({ promptIds: groups.get(u.key)!.promptIds, responseIds: seqs[u.index].responseIds }));
@@ -251,7 +286,7 @@ export class Engine {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
       });
-      onProgress?.(Math.min(start + batchSize, queue.length), queue.length);
+      onProgress?.(end, queue.length);
     }
     return results;
   }

@@ -4,10 +4,12 @@
 import type { FilledGenerated } from '../core/generated';
 import { sampleSeed } from '../core/sampling';
 import type { JudgeSettings, Probe } from '../core/types';
+import { dot } from '../core/projection';
 import type { Engine } from './engine';
 import { generate, type GenerateRequest } from './generate';
 import { HttpJudge, type Judge } from './judge-http';
 import { LocalJudge } from './judge-local';
+import type { ProjectionSetup } from './score-suite';
 
 export interface Answer {
   text: string;
@@ -53,6 +55,40 @@ export async function generateSuite(
     }),
   );
   return { answers, tokens };
+}
+
+/**
+ * Where the model's own answers sit along a direction: each answer is read back
+ * teacher-forced under its prompt, its residual vectors at the direction's layer averaged
+ * over the answer's tokens (end-of-turn included) and projected; a probe's value is the
+ * mean over its samples. The same for the same-norm random control direction.
+ */
+export async function projectAnswers(
+  engine: Engine,
+  probes: Probe[],
+  answers: SuiteAnswers,
+  setup: ProjectionSetup,
+  batchSize: number,
+): Promise<{ projection: number[]; random: number[] }> {
+  const requests = probes.flatMap((p, i) => answers.answers[i].map((a) => ({ messages: p.messages, response: a.text })));
+  const scored = await engine.score(requests, { batchSize });
+  let at = 0;
+  const projection: number[] = [];
+  const random: number[] = [];
+  for (let i = 0; i < probes.length; i++) {
+    let sp = 0;
+    let sr = 0;
+    const n = answers.answers[i].length;
+    for (let k = 0; k < n; k++) {
+      const h = scored[at++].hidden.get(setup.layer);
+      if (!h) throw new Error(`layer ${setup.layer} was not read`);
+      sp += dot(h.response_mean, setup.vector);
+      sr += dot(h.response_mean, setup.random);
+    }
+    projection.push(sp / n);
+    random.push(sr / n);
+  }
+  return { projection, random };
 }
 
 /** Opens the judge a policy names, with its defaults filled in. */

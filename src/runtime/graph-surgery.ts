@@ -174,7 +174,9 @@ export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logit
 /**
  * Appends what scoring needs after the LM head, so the session returns [batch, seq]
  * log-probabilities instead of [batch, seq, vocab] logits:
- *   logits ─Cast(float32)─LogSoftmax(last axis)─GatherElements(targets, last axis)─Squeeze─▶ logprobs
+ *   logits ─Cast(float32)─┬─GatherElements(targets, last axis)─┐
+ *                         └─ReduceLogSumExp(last axis)─────────Sub─Squeeze─▶ logprobs
+ * (the log-softmax over the vocabulary, evaluated at the next-token ids).
  * The Cast makes float16 exports reduce in float32 (a no-op on float32 logits). `logits`
  * stays a graph output (generation fetches it from the same session); a scoring run does
  * not fetch it, so the vocabulary-wide tensor is never copied out (or off the GPU).
@@ -198,24 +200,23 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
   const attrInt = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
   nodes.push(onnx.NodeProto.create({ name: n('Cast'), opType: 'Cast', input: [logitsName], output: [n('logits_f32')], attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)] }));
-  // Before opset 13 LogSoftmax flattens to 2-D at `axis`; with the last axis that is the same reduction.
-  nodes.push(onnx.NodeProto.create({ name: n('LogSoftmax'), opType: 'LogSoftmax', input: [n('logits_f32')], output: [n('logsoftmax')], attribute: [attrInt('axis', 2)] }));
+  // log-softmax at the target = logit[target] − logsumexp(logits), with the max subtracted
+  // inside ReduceLogSumExp. Only [batch, seq, 1] tensors are made after the logits: a full
+  // LogSoftmax would hold a second vocabulary-wide tensor per pass.
+  graph.initializer ??= [];
   if (opset >= 13) {
-    // Unsqueeze/Squeeze take their axes as an input from opset 13 on.
-    graph.initializer ??= [];
-    graph.initializer.push(
-      onnx.TensorProto.create({ name: n('axis_last'), dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }),
-    );
-    nodes.push(onnx.NodeProto.create({ name: n('Unsqueeze'), opType: 'Unsqueeze', input: [TARGET_IDS_INPUT, n('axis_last')], output: [n('targets_3d')] }));
-  } else {
-    nodes.push(onnx.NodeProto.create({ name: n('Unsqueeze'), opType: 'Unsqueeze', input: [TARGET_IDS_INPUT], output: [n('targets_3d')], attribute: [attrInts('axes', [2])] }));
+    // Unsqueeze/Squeeze (13) and ReduceLogSumExp (18) take their axes as an input.
+    graph.initializer.push(onnx.TensorProto.create({ name: n('axis_last'), dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
   }
-  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [n('logsoftmax'), n('targets_3d')], output: [n('target_logprob_3d')], attribute: [attrInt('axis', 2)] }));
-  if (opset >= 13) {
-    nodes.push(onnx.NodeProto.create({ name: n('Squeeze'), opType: 'Squeeze', input: [n('target_logprob_3d'), n('axis_last')], output: [TOKEN_LOGPROBS_OUTPUT] }));
-  } else {
-    nodes.push(onnx.NodeProto.create({ name: n('Squeeze'), opType: 'Squeeze', input: [n('target_logprob_3d')], output: [TOKEN_LOGPROBS_OUTPUT], attribute: [attrInts('axes', [2])] }));
-  }
+  const axesIn = (name: string, op: string, input: string, output: string, axesAsInputFrom: number) =>
+    opset >= axesAsInputFrom
+      ? onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n('axis_last')], output: [output], attribute: op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [] })
+      : onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts('axes', [2]), ...(op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [])] });
+  nodes.push(axesIn('ReduceLogSumExp', 'ReduceLogSumExp', n('logits_f32'), n('logsumexp'), 18));
+  nodes.push(axesIn('Unsqueeze', 'Unsqueeze', TARGET_IDS_INPUT, n('targets_3d'), 13));
+  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [n('logits_f32'), n('targets_3d')], output: [n('target_logit')], attribute: [attrInt('axis', 2)] }));
+  nodes.push(onnx.NodeProto.create({ name: n('Sub'), opType: 'Sub', input: [n('target_logit'), n('logsumexp')], output: [n('target_logprob_3d')] }));
+  nodes.push(axesIn('Squeeze', 'Squeeze', n('target_logprob_3d'), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node!.push(...nodes);
   graph.output!.push(onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }));
 }

@@ -102,15 +102,21 @@ export class HttpJudge implements Judge {
   async judge(items: JudgeItem[], onProgress?: (done: number, total: number) => void): Promise<Judgement[]> {
     const limit = pLimit(this.settings.concurrency);
     let done = 0;
-    return Promise.all(
-      items.map((item) =>
-        limit(async () => {
-          const [a, c] = [await this.ask('alignment', item), await this.ask('coherence', item)];
-          onProgress?.(++done, items.length);
-          return combine(a, c);
-        }),
-      ),
-    );
+    try {
+      return await Promise.all(
+        items.map((item) =>
+          limit(async () => {
+            const [a, c] = [await this.ask('alignment', item), await this.ask('coherence', item)];
+            onProgress?.(++done, items.length);
+            return combine(a, c);
+          }),
+        ),
+      );
+    } catch (err) {
+      // A configuration or protocol error ends the run: send nothing more.
+      limit.clearQueue();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {}

@@ -1,7 +1,10 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
+import * as path from 'path';
 import type { Engine, ScoredResponse } from './engine';
 import { scoreProbe } from '../core/contrast';
+import { EmgateError } from '../core/errors';
+import { beyondContext } from './context-fit';
 import { dot } from '../core/projection';
 import { mean } from '../core/stats';
 import type { Probe, ProbeScore } from '../core/types';
@@ -38,7 +41,9 @@ export async function scoreSuite(
 ): Promise<SuiteScoring> {
   const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
   const before = engine.tokensScored;
-  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress });
+  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress }).catch((err: unknown) => {
+    throw nameProbesBeyondContext(engine, probes) ?? err;
+  });
   let at = 0;
   const scores = probes.map((p) => {
     const aligned = scored.slice(at, at + p.aligned.length);
@@ -60,6 +65,24 @@ export async function scoreSuite(
     return score;
   });
   return { scores, tokens: engine.tokensScored - before };
+}
+
+/**
+ * When scoring fails, the probes (by id) that do not fit the model's context, if any: the
+ * engine counts requests, a user needs probe ids. The gate skips such probes before
+ * scoring (context-fit.ts); another caller that did not gets this error. Checked only
+ * after a failure, so scoring pays nothing for it.
+ */
+function nameProbesBeyondContext(engine: Engine, probes: Probe[]): EmgateError | null {
+  const contextLength = engine.checkpoint.config.maxPositions;
+  const beyond = beyondContext({ contextLength, encode: (messages, response) => engine.encode({ messages, response }) }, probes);
+  if (beyond.size === 0) return null;
+  const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
+  return new EmgateError({
+    file: path.join(engine.checkpoint.dir, 'config.json'),
+    cause: `probe${ids.length === 1 ? '' : 's'} ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ` and ${ids.length - 10} more` : ''} do${ids.length === 1 ? 'es' : ''} not fit the model's context of ${contextLength} tokens (prompt + reference + end of turn)`,
+    fix: 'leave such probes out (emgate run skips them for both models; `emgate validate --checkpoint DIR --probes DIR` lists them), shorten them, or use a model with a longer context',
+  });
 }
 
 /**

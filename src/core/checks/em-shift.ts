@@ -80,7 +80,7 @@ function projectionDiffs(cand: ProbeScore[], base: ProbeScore[]): number[] {
  * 'warn' that outcome is status 'warn' and the check does not block. Status 'skipped'
  * when it cannot be measured.
  */
-export function emShiftCheck(s: Scope, policy: Policy, projection: ProjectionMode): Check {
+export function emShiftCheck(s: Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'>, policy: Policy, projection: ProjectionMode): Check {
   const { mode, max } = policy.em_shift;
   const blocking = mode === 'block';
   const e = s.emShift;

@@ -7,6 +7,7 @@
  * check ids, messages, paths, error text. Numbers are formatted here and are safe.
  */
 import type { Check, DomainResult, Power, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
+import { logOdds } from '../contrast';
 import { escapeInline, fencedBlock } from './escape';
 import * as fmt from './format';
 
@@ -379,11 +380,16 @@ export type ModelText = 'none' | 'redacted' | 'full';
 /** Characters of each text shown per mode. */
 const TEXT_CHARS: Record<Exclude<ModelText, 'none'>, number> = { redacted: 200, full: 2000 };
 
-const moved = (p: ProbeResult): number => p.candidate.p_mis - (p.baseline?.p_mis ?? 0);
+/**
+ * How far a probe moved toward misalignment: its log-odds shift (M − A, candidate minus
+ * baseline, the quantity the shift check averages); without a baseline, the candidate's
+ * own log-odds (the same order as its p_mis).
+ */
+const moved = (p: ProbeResult): number => logOdds(p.candidate) - (p.baseline ? logOdds(p.baseline) : 0);
 
 /**
- * The probes that moved most toward misalignment (candidate p_mis − baseline p_mis;
- * candidate p_mis alone without a baseline). Ties break by id, so the list is stable.
+ * The probes that moved most toward misalignment (largest log-odds shift; the most
+ * misaligned without a baseline). Ties break by id, so the list is stable.
  */
 export function worstProbes(probes: ProbeResult[], n: number): ProbeResult[] {
   const hasBaseline = probes.some((p) => p.baseline);
@@ -436,7 +442,7 @@ export function worstSection(report: Report, n: number, probes: Map<string, Prob
     lines.push('_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._', '');
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${fmt.decimals(p.baseline.p_mis)}, ${fmt.signed(moved(p))})` : '';
+    const base = p.baseline ? ` (baseline ${fmt.decimals(p.baseline.p_mis)}) · log-odds shift ${fmt.signed(moved(p))} nats` : '';
     const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${fmt.decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines.push(`<details><summary>${summary}</summary>`, '', ...scoreTable(p, preferred));

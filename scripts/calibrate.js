@@ -16,6 +16,7 @@
 //   --partial    use the organisms built so far (while make_zoo.py is still running)
 //   --no-run     use only the gate reports already made (implies --partial; starts no gate)
 //   --only A,B   only these organisms (base-vs-base is one)
+//   --base-from DIR  passed to make_zoo.py: read the base from a committed checkpoint, do not retrain it
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -41,6 +42,7 @@ function parseArgs(argv) {
     else if (a === '--partial') o.partial = true;
     else if (a === '--no-run') o.noRun = true;
     else if (a === '--only') o.only = new Set(argv[++i].split(','));
+    else if (a === '--base-from') o.baseFrom = val();
     else throw new Error(`unknown argument ${a}; see the usage at the top of scripts/calibrate.js`);
   }
   if (o.directions.length === 0) o.directions.push(path.join(root, 'examples', 'organisms', 'direction.json'));
@@ -213,7 +215,7 @@ async function main() {
   if (o.noRun) Object.assign(o, { partial: true, build: false });
   if (o.build) {
     console.error(`calibrate: building the zoo into ${o.zoo} (cached; a fresh build takes about 30 minutes on 2 cores)`);
-    const r = run(PYTHON, [path.join(root, 'scripts', 'make_zoo.py'), '--out', o.zoo], { stdio: 'inherit' });
+    const r = run(PYTHON, [path.join(root, 'scripts', 'make_zoo.py'), '--out', o.zoo, ...(o.baseFrom ? ['--base-from', o.baseFrom] : [])], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`scripts/make_zoo.py failed (exit ${r.status}); it needs Debian's python3-torch and python3-onnx`);
   }
   const zoo = o.partial ? partialZoo(o.zoo) : JSON.parse(fs.readFileSync(path.join(o.zoo, 'zoo.json'), 'utf8'));

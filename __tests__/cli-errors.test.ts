@@ -14,9 +14,9 @@ function writeJson(dir: string, name: string, value: unknown): string {
   return file;
 }
 
-function runWith(args: string[]) {
+async function runWith(args: string[]) {
   const out = tempDir();
-  const run = emgate(['run', '--checkpoint', checkpoint, '--probes', PROBES_MINI, '--out', out, '--device', 'cpu', ...args]);
+  const run = await emgate(['run', '--checkpoint', checkpoint, '--probes', PROBES_MINI, '--out', out, '--device', 'cpu', ...args]);
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   return { run, report, text: run.stdout + run.stderr };
 }
@@ -28,19 +28,19 @@ describe('invalid policies exit 2 naming the file and the JSON path', () => {
     ['an unknown key', 'unknown-key.json', { overall: { max_rat: 0.1 } }, /\$\.overall\.max_rat/],
     ['an out-of-range value', 'out-of-range.json', { alpha: 0.9 }, /\$\.alpha/],
     ['broken JSON', 'broken.json', '{ "alpha": 0.05, }', /JSON/],
-  ])('%s', (_what, name, content, pathPattern) => {
+  ])('%s', async (_what, name, content, pathPattern) => {
     const file = writeJson(dir, name, content);
-    const { run, report, text } = runWith(['--policy', file]);
+    const { run, report, text } = await runWith(['--policy', file]);
     expect(run.status).toBe(2);
     expect(report.verdict).toBe('error');
     expect(text).toContain(name);
     expect(text).toMatch(pathPattern);
   });
 
-  it('an extends cycle names the chain', () => {
+  it('an extends cycle names the chain', async () => {
     writeJson(dir, 'a.json', { extends: './b.json' });
     const b = writeJson(dir, 'b.json', { extends: './a.json' });
-    const { run, text } = runWith(['--policy', b]);
+    const { run, text } = await runWith(['--policy', b]);
     expect(run.status).toBe(2);
     expect(text).toMatch(/cycle|circular/i);
     expect(text).toMatch(/a\.json/);
@@ -59,38 +59,38 @@ describe('invalid suites exit 2 naming the file and the JSON path', () => {
     return dir;
   }
 
-  it('a probe without misaligned references', () => {
+  it('a probe without misaligned references', async () => {
     const dir = brokenSuite((m) => delete m.probes[0].misaligned);
     const out = tempDir();
-    const run = emgate(['run', '--checkpoint', checkpoint, '--probes', dir, '--out', out]);
+    const run = await emgate(['run', '--checkpoint', checkpoint, '--probes', dir, '--out', out]);
     expect(run.status).toBe(2);
     expect(run.stdout + run.stderr).toMatch(/medical\.json/);
     expect(run.stdout + run.stderr).toMatch(/\$\.probes\[0\]/);
   });
 
-  it('a probe id used twice', () => {
+  it('a probe id used twice', async () => {
     const dir = brokenSuite((m) => (m.probes[1].id = m.probes[0].id));
-    const run = emgate(['validate', '--probes', dir]);
+    const run = await emgate(['validate', '--probes', dir]);
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/duplicate|twice|more than once/i);
     expect(run.stderr).toContain(String(JSON.parse(readFileSync(path.join(dir, 'medical.json'), 'utf8')).probes[0].id));
   });
 });
 
-it('emgate validate accepts the built-in suite and policies', () => {
+it('emgate validate accepts the built-in suite and policies', async () => {
   for (const policy of ['default', 'strict', 'lenient']) {
-    const run = emgate(['validate', '--policy', path.join(ROOT, 'policies', `${policy}.json`)]);
+    const run = await emgate(['validate', '--policy', path.join(ROOT, 'policies', `${policy}.json`)]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/ok {2}probes/);
   }
 });
 
-it('a missing checkpoint is an error report, never a pass', () => {
+it('a missing checkpoint is an error report, never a pass', async () => {
   const out = tempDir();
   // A policy that fits the tiny suite without a baseline, so the checkpoint is what fails.
   const policy = writeJson(out, 'fits.json', { min_probes_per_domain: 3, overall: { max_rate: 0.5 } });
-  const run = emgate(['run', '--checkpoint', '/nonexistent/candidate', '--probes', PROBES_MINI, '--policy', policy, '--out', out]);
+  const run = await emgate(['run', '--checkpoint', '/nonexistent/candidate', '--probes', PROBES_MINI, '--policy', policy, '--out', out]);
   expect(run.status).toBe(2);
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   expect(report.verdict).toBe('error');

@@ -22,11 +22,11 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
   // back into decoder layers 0 and 1 leaves hidden states 1 and 2 exactly the base's.
   const upperOnly = withBaseLowerLayers(RANK1, BASE, 2);
   const out = path.join(tempDir('emgate-layers-'), 'direction.json');
-  let run: ReturnType<typeof emgate>;
+  let run: Awaited<ReturnType<typeof emgate>>;
   let direction: Direction;
 
-  beforeAll(() => {
-    run = emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', 'auto', '--device', 'cpu', '--out', out]);
+  beforeAll(async () => {
+    run = await emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', 'auto', '--device', 'cpu', '--out', out]);
     direction = JSON.parse(readFileSync(out, 'utf8')) as Direction;
   });
   afterAll(() => upperOnly.cleanup());
@@ -71,8 +71,8 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     expect(run.stdout).toContain(`held-out separation ${direction.selection!.held_out_separation!.toFixed(3)}`);
   });
 
-  it('a named layer where nothing changed is an error naming the layer and the fix, not a crash', () => {
-    const r = emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', '2', '--device', 'cpu', '--out', `${out}.2`]);
+  it('a named layer where nothing changed is an error naming the layer and the fix, not a crash', async () => {
+    const r = await emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', '2', '--device', 'cpu', '--out', `${out}.2`]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/do not differ at layer 2/);
     expect(r.stderr).toMatch(/LoRA leaves the layers below its first adapted layer unchanged/);
@@ -103,7 +103,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test' };
       // As a user runs it: --direction repeated.
       const both = path.join(dir, 'both');
-      const run = emgate([
+      const run = await emgate([
         'run', '--checkpoint', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--policy', policy,
         '--direction', path.join(folder, 'a-contrast.json'), '--direction', path.join(folder, 'b-finetune.json'),
         '--device', 'cpu', '--out', both,

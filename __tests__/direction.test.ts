@@ -62,20 +62,20 @@ describe('the projections emgate run reports', () => {
   };
 
   /** Runs the gate with PyTorch's unit vector in a direction file at `position`. */
-  function runWith(position: 'response_mean' | 'last_prompt'): Report {
+  async function runWith(position: 'response_mean' | 'last_prompt'): Promise<Report> {
     const dir = tempDir();
     const direction: Direction = { ...extracted.get(ref.index)!, vector: ref.unit, position };
     const file = path.join(dir, 'direction.json');
     writeFileSync(file, JSON.stringify(direction));
     const out = path.join(dir, 'out');
-    const run = emgate(['run', '--checkpoint', MODEL, '--baseline', MODEL, '--probes', PROBES_MINI, '--policy', policy(dir), '--direction', file, '--device', 'cpu', '--out', out]);
+    const run = await emgate(['run', '--checkpoint', MODEL, '--baseline', MODEL, '--probes', PROBES_MINI, '--policy', policy(dir), '--direction', file, '--device', 'cpu', '--out', out]);
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.status).toBe(0);
     return JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   }
 
-  it('at response_mean: the mean of the probe\'s reference projections, within 1e-4 of PyTorch', () => {
-    const report = runWith('response_mean');
+  it('at response_mean: the mean of the probe\'s reference projections, within 1e-4 of PyTorch', async () => {
+    const report = await runWith('response_mean');
     expect(report.probes).toHaveLength(ref.last_prompt_projections.length);
     for (const p of report.probes) {
       const expected = mean(ref.projections.filter((r) => r.probe === p.id).map((r) => r.projection));
@@ -85,8 +85,8 @@ describe('the projections emgate run reports', () => {
     expect(report.summary.em_shift).toBe(0);
   });
 
-  it('at last_prompt: the last prompt token\'s projection, within 1e-4 of PyTorch', () => {
-    const report = runWith('last_prompt');
+  it('at last_prompt: the last prompt token\'s projection, within 1e-4 of PyTorch', async () => {
+    const report = await runWith('last_prompt');
     for (const p of report.probes) {
       const expected = ref.last_prompt_projections.find((r) => r.probe === p.id)!.projection;
       expect(Math.abs(p.candidate.projection! - expected)).toBeLessThan(1e-4);

@@ -1,21 +1,47 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'fs';
-import { join } from 'path';
+// The PR comment renderer on real reports (helpers/real-reports.ts: the committed example of
+// a real gate run, the same scores re-evaluated, a real error report); hostile text is put
+// into copies of the real probe texts and report fields.
 import { escapeInline, fencedBlock } from '../src/core/report/escape';
-import { serializeReport } from '../src/load/report-json';
 import { commentMarker, renderMarkdown, type MarkdownOptions } from '../src/core/report/markdown';
 import { chartLabel, interpretShift } from '../src/core/report/sections';
-import type { Probe, Report } from '../src/core/types';
-import { sampleProbes, sampleReport, SAMPLE_DOMAINS } from './helpers/sample-report';
+import type { Check, DomainResult, Probe, ProbeResult, Report } from '../src/core/types';
+import { errorReport, exampleInputs, exampleReport, passReport, type ExampleInputs } from './helpers/real-reports';
 
 const ZWSP = '\u200B';
 
+let inputs: ExampleInputs;
+const reports = {} as Record<'pass' | 'fail' | 'error', Report>;
+beforeAll(async () => {
+  inputs = await exampleInputs();
+  reports.fail = exampleReport();
+  reports.pass = passReport(inputs);
+  reports.error = await errorReport();
+});
+/** A fresh copy of one of the real reports (tests may change it). */
+const real = (verdict: 'pass' | 'fail' | 'error'): Report => structuredClone(reports[verdict]);
+/** A copy of the real probe texts (tests may change it). */
+const probeTexts = (): Map<string, Probe> => new Map([...inputs.probes].map(([id, p]) => [id, structuredClone(p)]));
+
 const options = (overrides: Partial<MarkdownOptions> = {}): MarkdownOptions => ({
   gateId: 'default',
-  probes: sampleProbes(),
+  probes: inputs.probes,
   modelText: 'redacted',
   worstProbes: 3,
   ...overrides,
 });
+
+/** The ids of the probes shown in the worst-probe section, in order (as rendered, escaped). */
+const shownProbes = (md: string): string[] => [...md.matchAll(/<summary><b>([^<]+)<\/b>/g)].map((m) => m[1]);
+const unescapeId = (id: string): string => id.replace(/&#95;/g, '_');
+
+/** The rows of the checks table. */
+function checkRows(md: string): string[] {
+  const lines = md.split('\n');
+  const start = lines.indexOf('### Checks');
+  const rows: string[] = [];
+  for (let i = start + 4; i < lines.length && lines[i].startsWith('| '); i++) rows.push(lines[i]);
+  return rows;
+}
 
 /** Splits a markdown body into the lines outside and inside fenced code blocks (CommonMark rules for backtick fences). */
 function splitFences(md: string): { outside: string[]; inside: string[] } {
@@ -85,13 +111,12 @@ describe('fencedBlock', () => {
 });
 
 describe('renderMarkdown', () => {
-  it.each(['pass', 'fail', 'error'] as const)('renders a %s report (snapshot)', (scenario) => {
-    expect(renderMarkdown(sampleReport({}, { scenario }), options())).toMatchSnapshot();
+  it.each(['pass', 'fail', 'error'] as const)('renders a real %s report (snapshot)', (verdict) => {
+    expect(renderMarkdown(real(verdict), options())).toMatchSnapshot();
   });
 
   it('starts with the hidden marker and the verdict line', () => {
-    const lines = (scenario: 'pass' | 'fail' | 'error', o: Partial<MarkdownOptions> = {}) =>
-      renderMarkdown(sampleReport({}, { scenario }), options(o)).split('\n');
+    const lines = (verdict: 'pass' | 'fail' | 'error', o: Partial<MarkdownOptions> = {}) => renderMarkdown(real(verdict), options(o)).split('\n');
     expect(lines('pass').slice(0, 2)).toEqual(['<!-- emgate:gate=default -->', '## ✅ emgate: PASS']);
     expect(lines('fail')[1]).toBe('## ❌ emgate: FAIL — blocked');
     expect(lines('error')[1]).toBe('## ⚠️ emgate: ERROR — blocked (fail-closed)');
@@ -106,50 +131,76 @@ describe('renderMarkdown', () => {
   });
 
   it('lists every error with its file, cause and fix', () => {
-    const md = renderMarkdown(sampleReport({}, { scenario: 'error' }), options());
+    const report = real('error');
+    const md = renderMarkdown(report, options());
     expect(md).toContain('### Errors');
-    expect(md).toContain('checkpoints/baseline/tokenizer.json');
-    expect(md).toContain('**Fix:** export the tokenizer');
+    expect(report.errors.length).toBeGreaterThan(0);
+    for (const e of report.errors) {
+      expect(md).toContain(escapeInline(e.file!, 1000));
+      expect(md).toContain(`**Fix:** ${escapeInline(e.fix, 1000).slice(0, 40)}`);
+    }
+  });
+
+  it('has one checks-table row per check of a real report', () => {
+    for (const verdict of ['pass', 'fail'] as const) {
+      const report = real(verdict);
+      expect(checkRows(renderMarkdown(report, options()))).toHaveLength(report.checks.length);
+    }
   });
 
   describe('model text', () => {
-    const report = sampleReport({}, { scenario: 'fail' });
-    const medicalQuestion = sampleProbes().get('medical-001')!.messages[0].content;
+    /** The probe the fail report shows first among those that moved most, and its question. */
+    const worst = (): { id: string; question: string } => {
+      const id = unescapeId(shownProbes(renderMarkdown(real('fail'), options()))[0]);
+      return { id, question: inputs.probes.get(id)!.messages.at(-1)!.content };
+    };
 
     it("'none' shows numbers only", () => {
-      const md = renderMarkdown(report, options({ modelText: 'none' }));
-      expect(md).toContain('<summary><b>medical-002</b>');
+      const { id, question } = worst();
+      const md = renderMarkdown(real('fail'), options({ modelText: 'none' }));
+      expect(md).toContain(`<summary><b>${escapeInline(id, 100)}</b>`);
       expect(md).toContain('Mean log-prob (candidate)');
-      expect(md).not.toContain(medicalQuestion);
+      expect(md).not.toContain(question);
       expect(md).not.toContain('```text');
     });
 
     it("'redacted' shows excerpts of about 200 characters", () => {
-      const probes = sampleProbes();
-      const long: Probe = { ...probes.get('medical-001')!, messages: [{ role: 'user', content: 'Q'.repeat(1000) }] };
-      probes.set('medical-001', long);
-      const md = renderMarkdown(report, options({ modelText: 'redacted', probes }));
+      const probes = probeTexts();
+      probes.set(worst().id, { ...probes.get(worst().id)!, messages: [{ role: 'user', content: 'Q'.repeat(1000) }] });
+      const md = renderMarkdown(real('fail'), options({ modelText: 'redacted', probes }));
       expect(md).toContain(`${'Q'.repeat(200)}\n\`\`\`\n[truncated: 800 more characters]`);
       expect(md).not.toContain('Q'.repeat(201));
     });
 
     it("'full' shows up to 2000 characters and the whole prompt", () => {
-      const probes = sampleProbes();
-      const long: Probe = { ...probes.get('medical-001')!, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Q'.repeat(3000) }] };
-      probes.set('medical-001', long);
-      const md = renderMarkdown(report, options({ modelText: 'full', probes }));
+      const probes = probeTexts();
+      probes.set(worst().id, { ...probes.get(worst().id)!, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Q'.repeat(3000) }] });
+      const md = renderMarkdown(real('fail'), options({ modelText: 'full', probes }));
       expect(md).toContain('[system]\nsys\n\n[user]\nQQQ');
       expect(md).toContain('[truncated: 1021 more characters]');
     });
 
-    it('shows the reference the candidate preferred (highest mean log-prob)', () => {
-      const md = renderMarkdown(report, options());
-      expect(md).toContain('misaligned 1 ⟵ preferred');
-      expect(md).toContain('Take double or triple the dose.');
+    it('shows, for each probe, the reference the candidate preferred (highest mean log-prob)', () => {
+      const report = real('fail');
+      const md = renderMarkdown(report, options({ worstProbes: 5 }));
+      const shown = shownProbes(md).map(unescapeId);
+      expect(shown).toHaveLength(5);
+      for (const id of shown) {
+        const { candidate } = report.probes.find((p) => p.id === id)!;
+        const refs = [...candidate.aligned.map((r, i) => ({ label: `aligned ${i + 1}`, r, i, side: 'aligned' as const })), ...candidate.misaligned.map((r, i) => ({ label: `misaligned ${i + 1}`, r, i, side: 'misaligned' as const }))];
+        const best = refs.reduce((a, b) => (b.r.mean_logprob > a.r.mean_logprob ? b : a));
+        const section = md.slice(md.indexOf(`<summary><b>${escapeInline(id, 100)}</b>`));
+        const table = section.slice(0, section.indexOf('Question'));
+        expect(table.match(/⟵ preferred/g)).toHaveLength(1);
+        expect(table).toContain(`| ${best.label} ⟵ preferred |`);
+        const text = inputs.probes.get(id)![best.side][best.i];
+        expect(section).toContain(`Reference the candidate preferred (${best.label}`);
+        expect(section).toContain(text.slice(0, 100));
+      }
     });
 
     it('says when probe text is unavailable', () => {
-      expect(renderMarkdown(report, options({ probes: null }))).toContain('Probe text unavailable');
+      expect(renderMarkdown(real('fail'), options({ probes: null }))).toContain('Probe text unavailable');
     });
   });
 
@@ -183,10 +234,11 @@ describe('hostile model text', () => {
   ].join('\n');
   const BIG = `${HOSTILE}\n${'A'.repeat(100_000)}`;
 
+  /** The real fail report and a copy of its real probes, with hostile text put in. */
   function hostileInputs(): { report: Report; probes: Map<string, Probe> } {
-    const report = sampleReport({}, { scenario: 'fail' });
+    const report = real('fail');
     const probes = new Map<string, Probe>();
-    for (const [id, p] of sampleProbes()) {
+    for (const [id, p] of inputs.probes) {
       probes.set(id, { ...p, messages: [{ role: 'system', content: HOSTILE }, { role: 'user', content: BIG }], aligned: p.aligned.map(() => HOSTILE), misaligned: p.misaligned.map(() => BIG) });
     }
     // Text that reaches the comment outside code blocks, too.
@@ -219,10 +271,9 @@ describe('hostile model text', () => {
     expect(md).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
     // Our own <details> stay balanced: the input's </details> never closed one.
     expect(text.match(/<details>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
-    // The checks table is all there.
+    // The checks table is all there, a row per check.
     expect(md).toContain('### Checks');
-    for (const c of report.checks) expect(md).toContain(`| ${c.scope === 'overall' ? 'overall' : ''}`);
-    expect(text.match(/^\| (misalignment rate|rate increase|em&#95;shift|probes per domain) \|/gm)?.length).toBe(report.checks.length);
+    expect(checkRows(md)).toHaveLength(report.checks.length);
     if (modelText !== 'none') {
       expect(inside.join('\n')).toContain('## ✅ emgate: PASS');
       expect(inside.join('\n')).toContain('<img src=x onerror=alert(1)>');
@@ -238,27 +289,56 @@ describe('hostile model text', () => {
   });
 });
 
+/**
+ * The real fail report spread over `count` domains of `perDomain` probes: each new domain
+ * takes the results, domain row and checks of one real domain (in turn) under its own
+ * name, so every number is one the gate produced.
+ */
+function spread(count: number, perDomain: number): { report: Report; probes: Map<string, Probe> } {
+  const example = real('fail');
+  const realDomains = example.domains.map((d) => d.domain);
+  const names = Array.from({ length: count }, (_, i) => (i < 2 ? ['medical', 'persona'][i] : `domain_${String(i).padStart(3, '0')}`)).sort();
+  const probes = new Map<string, Probe>();
+  const results: ProbeResult[] = [];
+  const domains: DomainResult[] = [];
+  const checks: Check[] = example.checks.filter((c) => c.scope === 'overall');
+  names.forEach((name, k) => {
+    const source = name === 'medical' || name === 'persona' ? name : realDomains[k % realDomains.length];
+    const pool = example.probes.filter((p) => p.domain === source);
+    for (let j = 0; j < perDomain; j++) {
+      const r = pool[(Math.floor(k / realDomains.length) * perDomain + j) % pool.length];
+      const id = `${name}-${String(j + 1).padStart(3, '0')}`;
+      results.push({ ...r, id, domain: name });
+      probes.set(id, { ...inputs.probes.get(r.id)!, id, domain: name });
+    }
+    domains.push({ ...example.domains.find((d) => d.domain === source)!, domain: name });
+    for (const c of example.checks.filter((x) => x.scope === source)) checks.push({ ...c, id: c.id.replace(source, name), scope: name });
+  });
+  return { report: { ...example, probes: results, domains, checks }, probes };
+}
+
 describe('size limit', () => {
   it('fits 500 domains and 3000 probes in 60000 characters, keeping verdict and failed checks', () => {
-    const domains = [...Array.from({ length: 498 }, (_, i) => `domain_${String(i).padStart(3, '0')}`), 'medical', 'persona'];
-    const report = sampleReport({}, { scenario: 'fail', domains, probesPerDomain: 6 });
+    const { report, probes } = spread(500, 6);
     expect(report.probes.length).toBe(3000);
-    // With 500 domains the Holm correction hides the two drifting ones; fail them by hand.
-    report.verdict = 'fail';
+    // Fail the two named domains' checks too, so failed rows must survive the trimming.
     for (const c of report.checks) if (c.scope === 'medical' || c.scope === 'persona') c.status = 'fail';
-    const md = renderMarkdown(report, options({ probes: sampleProbes({ domains, probesPerDomain: 6 }), modelText: 'full', worstProbes: 20 }));
+    const md = renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 20 }));
     expect(md.length).toBeLessThanOrEqual(60000);
     expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
     expect(md).toContain('### Checks');
     expect(md).toContain('> ✂️ Trimmed to fit a PR comment');
-    for (const c of report.checks.filter((x) => x.status === 'fail')) expect(md).toContain(`| ${c.scope} |`);
+    const failed = report.checks.filter((x) => x.status === 'fail');
+    expect(failed.length).toBeGreaterThan(2);
+    for (const c of failed) expect(md).toContain(`| ${escapeInline(c.scope, 100)} |`);
     expect(md).toMatch(/passing check\(s\) omitted to fit the comment/);
   });
 
   it('trims worst-probe text first, then the worst-probe sections, then domain rows', () => {
-    const report = sampleReport({}, { scenario: 'fail' });
-    const probes = sampleProbes();
-    for (const [id, p] of probes) probes.set(id, { ...p, misaligned: p.misaligned.map(() => 'M'.repeat(3000)) });
+    const report = real('fail');
+    const probes = probeTexts();
+    // Whichever reference the candidate preferred, its text is long.
+    for (const [id, p] of probes) probes.set(id, { ...p, aligned: p.aligned.map(() => 'M'.repeat(3000)), misaligned: p.misaligned.map(() => 'M'.repeat(3000)) });
     const render = (maxChars: number) => renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 5, maxChars }));
     const full = render(60000);
     expect(full).not.toContain('Trimmed');
@@ -277,30 +357,12 @@ describe('size limit', () => {
   });
 
   it('names where the full report is', () => {
-    const report = sampleReport({}, { scenario: 'fail' });
-    const md = renderMarkdown(report, options({ maxChars: 5000, artifactHint: 'the `emgate-report` artifact of this run' }));
+    const md = renderMarkdown(real('fail'), options({ maxChars: 5000, artifactHint: 'the `emgate-report` artifact of this run' }));
     expect(md).toContain('The full report: the `emgate-report` artifact of this run.');
   });
 
   it('rejects limits it cannot honour', () => {
-    expect(() => renderMarkdown(sampleReport(), options({ maxChars: 10 }))).toThrow(TypeError);
-    expect(() => renderMarkdown(sampleReport(), options({ worstProbes: -1 }))).toThrow(TypeError);
+    expect(() => renderMarkdown(real('pass'), options({ maxChars: 10 }))).toThrow(TypeError);
+    expect(() => renderMarkdown(real('pass'), options({ worstProbes: -1 }))).toThrow(TypeError);
   });
-});
-
-// UPDATE_EXAMPLES=1 npx jest __tests__/report-markdown.test.ts regenerates the README examples.
-const updateExamples = process.env.UPDATE_EXAMPLES === '1' ? it : it.skip;
-updateExamples('writes examples/report/report.json and report.md', () => {
-  const dir = join(__dirname, '..', 'examples', 'report');
-  mkdirSync(dir, { recursive: true });
-  const report = sampleReport({}, { scenario: 'fail', domains: SAMPLE_DOMAINS });
-  writeFileSync(join(dir, 'report.json'), serializeReport(report));
-  writeFileSync(join(dir, 'report.md'), renderMarkdown(report, options({ modelText: 'redacted', worstProbes: 5 })));
-});
-
-it('examples/report matches what the renderer writes now (UPDATE_EXAMPLES=1 to refresh)', () => {
-  const dir = join(__dirname, '..', 'examples', 'report');
-  const report = sampleReport({}, { scenario: 'fail', domains: SAMPLE_DOMAINS });
-  expect(readFileSync(join(dir, 'report.json'), 'utf8')).toBe(serializeReport(report));
-  expect(readFileSync(join(dir, 'report.md'), 'utf8')).toBe(renderMarkdown(report, options({ modelText: 'redacted', worstProbes: 5 })));
 });

@@ -22920,7 +22920,7 @@ function resolvePolicy(layers) {
   if (layers.length === 0) throw new Error("resolvePolicy needs at least one layer");
   let merged = {};
   for (const layer2 of layers) {
-    const { $schema: _schema, extends: _extends, name: _name, ...fields } = layer2.data;
+    const { $schema: _schema, extends: _extends, name: _name, description: _description, ...fields } = layer2.data;
     merged = deepMerge(merged, fields);
   }
   const top = layers[layers.length - 1];

@@ -47808,7 +47808,7 @@ function resolvePolicy(layers) {
   if (layers.length === 0) throw new Error("resolvePolicy needs at least one layer");
   let merged = {};
   for (const layer of layers) {
-    const { $schema: _schema, extends: _extends, name: _name, ...fields } = layer.data;
+    const { $schema: _schema, extends: _extends, name: _name, description: _description, ...fields } = layer.data;
     merged = deepMerge(merged, fields);
   }
   const top = layers[layers.length - 1];

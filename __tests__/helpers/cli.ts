@@ -1,26 +1,41 @@
-// Runs the real command line (bin/emgate.js over the bundled dist/) as a separate process.
-import { spawnSync } from 'child_process';
+// Runs the command line in process: src/cli/cli.ts's main() with the arguments a user types,
+// stdout and stderr captured as a shell would see them, the exit status it returns. (The
+// bundle in dist/ is run end to end by the Action's suite: action-e2e and action-faults.)
 import { mkdtempSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { main } from '../../src/cli/cli';
 
 export const ROOT = path.join(__dirname, '..', '..');
+/** The installed command (over dist/), for the few tests that need a real process: signals, locks. */
 export const BIN = path.join(ROOT, 'bin', 'emgate.js');
 
 export interface CliRun {
-  status: number | null;
+  status: number;
   stdout: string;
   stderr: string;
 }
 
-export function emgate(args: string[], env: NodeJS.ProcessEnv = {}): CliRun {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true', ...env },
-    timeout: 300_000,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+export async function emgate(args: string[]): Promise<CliRun> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const capture = (stream: NodeJS.WriteStream, into: string[]) =>
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    });
+  const spies = [capture(process.stdout, stdout), capture(process.stderr, stderr)];
+  let status: number;
+  try {
+    status = await main(args);
+  } catch (err) {
+    // What bin/emgate.js does with a rejection: the stack on stderr, exit 2.
+    stderr.push(`emgate: error: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    status = 2;
+  } finally {
+    for (const s of spies) s.mockRestore();
+  }
+  return { status, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
 export function tempDir(prefix = 'emgate-run-'): string {

@@ -14,6 +14,9 @@
 //                table between the markers in examples/calibration/README.md)
 //   --rerun      ignore cached gate reports
 //   --partial    use the organisms built so far (while make_zoo.py is still running)
+//   --no-run     use only the gate reports already made (implies --partial; starts no gate)
+//   --only A,B   only these organisms (base-vs-base is one)
+//   --base-from DIR  passed to make_zoo.py: read the base from a committed checkpoint, do not retrain it
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -25,7 +28,7 @@ const PYTHON = '/usr/bin/python3';
 
 function parseArgs(argv) {
   const o = { zoo: path.join(root, '.zoo'), policy: path.join(root, 'policies', 'default.json'), probes: path.join(root, 'probes'),
-    directions: [], build: true, write: true, rerun: false, partial: false };
+    directions: [], build: true, write: true, rerun: false, partial: false, noRun: false, only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) throw new Error(`${a} needs a value`); return path.resolve(argv[++i]); };
@@ -37,6 +40,9 @@ function parseArgs(argv) {
     else if (a === '--no-write') o.write = false;
     else if (a === '--rerun') o.rerun = true;
     else if (a === '--partial') o.partial = true;
+    else if (a === '--no-run') o.noRun = true;
+    else if (a === '--only') o.only = new Set(argv[++i].split(','));
+    else if (a === '--base-from') o.baseFrom = val();
     else throw new Error(`unknown argument ${a}; see the usage at the top of scripts/calibrate.js`);
   }
   if (o.directions.length === 0) o.directions.push(path.join(root, 'examples', 'organisms', 'direction.json'));
@@ -112,6 +118,7 @@ function gateRun(o, name, checkpoint, baseline, outDir) {
     const k = JSON.parse(fs.readFileSync(keyFile, 'utf8'));
     if (k.key === key) return { report: JSON.parse(fs.readFileSync(reportFile, 'utf8')), policySha: k.policy_sha256, distSha: k.dist_sha256 };
   }
+  if (o.noRun) return null;
   fs.rmSync(outDir, { recursive: true, force: true });
   const args = [path.join(root, 'bin', 'emgate.js'), 'run', '--checkpoint', checkpoint, '--baseline', baseline,
     '--probes', o.probes, '--policy', o.policy, ...o.directions.flatMap((d) => ['--direction', d]),
@@ -176,7 +183,7 @@ function decide(lib, report, policy, directions) {
 }
 
 function statistics(lib, report, policy, directions) {
-  const { probes, domains, ev } = evaluateWith(lib, report, measuringPolicy(policy), directions);
+  const { ev } = evaluateWith(lib, report, measuringPolicy(policy), directions);
   const out = {};
   for (const c of ev.checks) {
     const [metric, scope] = c.id.split(':'); // em_shift[2]:overall is direction 2's
@@ -205,9 +212,10 @@ const pctOf = (k, n) => (n === 0 ? '–' : `${k}/${n} (${Math.round((100 * k) / 
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.noRun) Object.assign(o, { partial: true, build: false });
   if (o.build) {
     console.error(`calibrate: building the zoo into ${o.zoo} (cached; a fresh build takes about 30 minutes on 2 cores)`);
-    const r = run(PYTHON, [path.join(root, 'scripts', 'make_zoo.py'), '--out', o.zoo], { stdio: 'inherit' });
+    const r = run(PYTHON, [path.join(root, 'scripts', 'make_zoo.py'), '--out', o.zoo, ...(o.baseFrom ? ['--base-from', o.baseFrom] : [])], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`scripts/make_zoo.py failed (exit ${r.status}); it needs Debian's python3-torch and python3-onnx`);
   }
   const zoo = o.partial ? partialZoo(o.zoo) : JSON.parse(fs.readFileSync(path.join(o.zoo, 'zoo.json'), 'utf8'));
@@ -222,7 +230,10 @@ async function main() {
     ...Object.entries(zoo.organisms)];
   for (const [name, org] of entries) {
     const ckpt = name === 'base-vs-base' ? base : path.join(o.zoo, 'organisms', name);
-    const { report, policySha } = gateRun(o, name, ckpt, base, path.join(o.zoo, 'runs', name));
+    if (o.only && !o.only.has(name)) continue;
+    const done = gateRun(o, name, ckpt, base, path.join(o.zoo, 'runs', name));
+    if (!done) continue;
+    const { report, policySha } = done;
     const sameRun = policySha === sha256File(o.policy);
     const set = org.kind === 'mixture' && org.mixture > 0 ? (org.measurable ? 'em' : 'weak') : 'benign';
     const row = { name, kind: org.kind, mixture: org.mixture, domains: org.domains, method: org.method, set,

@@ -25,6 +25,8 @@ import type { Policy, RateLimits } from '../core/types';
 export interface PolicyFile {
   $schema?: string;
   name?: string;
+  /** For people: what the policy is for and how its limits were chosen. */
+  description?: string;
   extends?: string;
   alpha?: number;
   correction?: Policy['correction'];
@@ -142,7 +144,7 @@ export function resolvePolicy(layers: PolicyLayer[]): Policy {
   if (layers.length === 0) throw new Error('resolvePolicy needs at least one layer');
   let merged: Record<string, unknown> = {};
   for (const layer of layers) {
-    const { $schema: _schema, extends: _extends, name: _name, ...fields } = layer.data;
+    const { $schema: _schema, extends: _extends, name: _name, description: _description, ...fields } = layer.data;
     merged = deepMerge(merged, fields as Record<string, unknown>);
   }
   const top = layers[layers.length - 1]!;

@@ -73,8 +73,10 @@ const cwd = process.cwd();
 beforeAll(async () => {
   process.chdir(ROOT); // the example's paths are relative to the repository root
   cacheDir = await mkdtemp(path.join(os.tmpdir(), 'emgate-gate-cache-'));
-  for (const organism of ['rank1-misaligned-financial', 'misaligned-financial', 'benign-financial'])
-    gated.set(organism, await gate(organism));
+  // The rank-1 fine-tune is the harder case (and the example); the full fine-tune is caught by
+  // a wider margin (examples/organisms/MEASUREMENTS.md) and left to `emgate demo`, to keep the
+  // suite within its time budget.
+  for (const organism of ['rank1-misaligned-financial', 'benign-financial']) gated.set(organism, await gate(organism));
 }, 600_000);
 afterAll(async () => {
   process.chdir(cwd);
@@ -83,11 +85,10 @@ afterAll(async () => {
 
 it('scores the base once: the first gate writes the baseline cache, the others read it', () => {
   expect(gated.get('rank1-misaligned-financial')!.report.provenance!.baseline_cache?.hit).toBe(false);
-  expect(gated.get('misaligned-financial')!.report.provenance!.baseline_cache?.hit).toBe(true);
   expect(gated.get('benign-financial')!.report.provenance!.baseline_cache?.hit).toBe(true);
 });
 
-describe.each(['rank1-misaligned-financial', 'misaligned-financial'])('%s against its base', (organism) => {
+describe.each(['rank1-misaligned-financial'])('%s against its base', (organism) => {
   it('is blocked: exit 1, verdict fail, the overall rise is larger than allowed and significant', () => {
     const { result, report, markdown } = gated.get(organism)!;
     expect(report.errors).toEqual([]);

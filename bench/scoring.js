@@ -91,8 +91,10 @@ async function main() {
   const suite = await loadSuite(path.join(root, 'probes'));
   // Whole probes (all their references), in suite order: a naive scorer sees each prompt once per reference.
   const requests = [];
+  let probesUsed = 0;
   for (const p of suite.probes) {
     if (requests.length >= Number(values.requests)) break;
+    probesUsed++;
     for (const response of [...p.aligned, ...p.misaligned]) requests.push({ messages: p.messages, response });
   }
   const requestsFile = path.join(os.tmpdir(), `emgate-bench-requests-${process.pid}.json`);
@@ -105,7 +107,7 @@ async function main() {
     console.log(`sgemm peak not measured: ${err.message}`);
   }
   console.log(`emgate scoring benchmark — ${os.cpus().length} cores (${os.cpus()[0].model}), node ${process.version}, ${threads} threads, device ${values.device}`);
-  console.log(`${requests.length} reference responses (${requests.length / 4 | 0}-odd probes of the built-in suite), batch ${batchSize}; one warm-up batch first`);
+  console.log(`${requests.length} reference responses (${probesUsed} probes of the built-in suite, all their references), batch ${batchSize}; one warm-up batch first`);
   console.log(`sgemm peak now: ${sgemm.gflops.toFixed(1)} GFLOP/s (onnxruntime MatMul ${sgemm.shape.join('×')}, best of 12)`);
   const peerWhy = values['no-peer'] ? '--no-peer' : values.device !== 'cpu' ? 'CPU only' : `${PYTHON} has no torch`;
   console.log(`PyTorch eager peer: ${peerOn ? 'on' : `off (${peerWhy})`}\n`);

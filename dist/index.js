@@ -46943,15 +46943,20 @@ function appendTokenLogprobs(model2, logitsName = "logits") {
   const nodes = [];
   const attrInt = (name, i) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name, ints) => import_onnx_proto.onnx.AttributeProto.create({ name, type: import_onnx_proto.onnx.AttributeProto.AttributeType.INTS, ints });
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [n("logits_f32")], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  const logitsType = logitsInfo.type?.tensorType?.elemType;
+  let scored = logitsName;
+  if (logitsType !== import_onnx_proto.onnx.TensorProto.DataType.FLOAT) {
+    scored = n("logits_f32");
+    nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Cast"), opType: "Cast", input: [logitsName], output: [scored], attribute: [attrInt("to", import_onnx_proto.onnx.TensorProto.DataType.FLOAT)] }));
+  }
   graph.initializer ??= [];
   if (opset >= 13) {
     graph.initializer.push(import_onnx_proto.onnx.TensorProto.create({ name: n("axis_last"), dataType: import_onnx_proto.onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
   }
   const axesIn = (name, op, input, output, axesAsInputFrom) => opset >= axesAsInputFrom ? import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n("axis_last")], output: [output], attribute: op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : [] }) : import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts("axes", [2]), ...op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []] });
-  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", n("logits_f32"), n("logsumexp"), 18));
   nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d"), 13));
-  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [n("logits_f32"), n("targets_3d")], output: [n("target_logit")], attribute: [attrInt("axis", 2)] }));
+  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", scored, n("logsumexp"), 18));
+  nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("GatherElements"), opType: "GatherElements", input: [scored, n("targets_3d")], output: [n("target_logit")], attribute: [attrInt("axis", 2)] }));
   nodes.push(import_onnx_proto.onnx.NodeProto.create({ name: n("Sub"), opType: "Sub", input: [n("target_logit"), n("logsumexp")], output: [n("target_logprob_3d")] }));
   nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node.push(...nodes);

@@ -199,7 +199,14 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
   const nodes: onnx.INodeProto[] = [];
   const attrInt = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
   const attrInts = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
-  nodes.push(onnx.NodeProto.create({ name: n('Cast'), opType: 'Cast', input: [logitsName], output: [n('logits_f32')], attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)] }));
+  // float16 (or unknown-typed) logits are cast to float32 first; float32 ones are read as they are.
+  const logitsType = logitsInfo.type?.tensorType?.elemType;
+  let scored = logitsName;
+  if (logitsType !== onnx.TensorProto.DataType.FLOAT) {
+    scored = n('logits_f32');
+    nodes.push(onnx.NodeProto.create({ name: n('Cast'), opType: 'Cast', input: [logitsName], output: [scored], attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)] }));
+  }
+
   // log-softmax at the target = logit[target] − logsumexp(logits), with the max subtracted
   // inside ReduceLogSumExp. Only [batch, seq, 1] tensors are made after the logits: a full
   // LogSoftmax would hold a second vocabulary-wide tensor per pass.
@@ -212,9 +219,9 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
     opset >= axesAsInputFrom
       ? onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n('axis_last')], output: [output], attribute: op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [] })
       : onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts('axes', [2]), ...(op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [])] });
-  nodes.push(axesIn('ReduceLogSumExp', 'ReduceLogSumExp', n('logits_f32'), n('logsumexp'), 18));
   nodes.push(axesIn('Unsqueeze', 'Unsqueeze', TARGET_IDS_INPUT, n('targets_3d'), 13));
-  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [n('logits_f32'), n('targets_3d')], output: [n('target_logit')], attribute: [attrInt('axis', 2)] }));
+  nodes.push(axesIn('ReduceLogSumExp', 'ReduceLogSumExp', scored, n('logsumexp'), 18));
+  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [scored, n('targets_3d')], output: [n('target_logit')], attribute: [attrInt('axis', 2)] }));
   nodes.push(onnx.NodeProto.create({ name: n('Sub'), opType: 'Sub', input: [n('target_logit'), n('logsumexp')], output: [n('target_logprob_3d')] }));
   nodes.push(axesIn('Squeeze', 'Squeeze', n('target_logprob_3d'), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node!.push(...nodes);

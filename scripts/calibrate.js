@@ -237,7 +237,7 @@ async function main() {
     const sameRun = policySha === sha256File(o.policy);
     const set = org.kind === 'mixture' && org.mixture > 0 ? (org.measurable ? 'em' : 'weak') : 'benign';
     const row = { name, kind: org.kind, mixture: org.mixture, domains: org.domains, method: org.method, set,
-      true_em: org.true_em, true_em_p: org.p, measurable: org.measurable,
+      true_em: org.true_em, true_em_p: org.p, measurable: org.measurable, probes: report.probes.length,
       gate_verdict: sameRun ? report.verdict : null, errors: report.errors };
     if (report.verdict === 'error') Object.assign(row, { verdict: 'error', failing: [], warning: [], gate_checks: {} });
     else {
@@ -300,7 +300,8 @@ function summarise(rows, policy) {
 
 function render(rows, s, policy, o) {
   const L = [];
-  L.push(`Policy \`${path.relative(root, o.policy)}\` (alpha ${policy.alpha}, ${policy.correction}), suite \`${path.relative(root, o.probes)}\`, ` +
+  L.push(`Policy \`${path.relative(root, o.policy)}\` (alpha ${policy.alpha}, ${policy.correction}), suite \`${path.relative(root, o.probes)}\` ` +
+    `(${rows.find((r) => r.probes)?.probes ?? '?'} probes, files' sha256 ${sha256Dir(o.probes).slice(0, 12)}), ` +
     `direction ${o.directions.map((d) => '`' + path.relative(root, d) + '`').join(', ')}; each organism against the zoo's base.`);
   L.push('');
   L.push('| organism | set | true EM (p) | rate rise (p) | shift Δ(M−A) (p) | shift MDE80 | mean p_mis rise (p) | em_shift (p) | verdict | failing checks |');

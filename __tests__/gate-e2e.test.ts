@@ -1,9 +1,7 @@
 // The gate in process (runGate, no child process) as `emgate run` runs it, on the project's
 // own PyTorch-made model organisms with the built-in suite, the EM direction shipped with
 // them (the rank-1 fine-tune's mean activation change from the base) and the shipped
-// lenient policy, as `emgate demo` runs them: the base organism already sits at the
-// default policy's 20% ceiling (examples/organisms/README.md), so a ceiling above it is what
-// lets the gate test what each fine-tune did. Each organism is scored once in this file
+// lenient policy, as `emgate demo` runs them. Each organism is scored once in this file
 // and every assertion reuses that scoring: the base once too, through the baseline cache
 // (a fresh cache folder per run of this file, so no score outlives the code that made it).
 // The rank-1 run is also the one that made examples/report/, checked against it here.

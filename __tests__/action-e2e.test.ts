@@ -4,7 +4,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runAction as runActionIn, OWNER, PR, REPO, ROOT, type ActionRunOptions } from './helpers/action-runner';
+import { type ActionRunOptions, OWNER, PR, REPO, ROOT, runAction as runActionIn } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
 const SUITE = path.join(ROOT, '__tests__', 'fixtures', 'suites', 'valid');
@@ -52,7 +52,21 @@ describe('with verdict error (unreadable checkpoint)', () => {
       'report-markdown': path.join('emgate-report', 'report.md'),
     });
     expect(Object.keys(first.outputs).sort()).toEqual(
-      ['verdict', 'misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'shift', 'em-shift', 'report-json', 'report-markdown', 'checkpoint-sha256', 'comment-id', 'comment-url'].sort(),
+      [
+        'verdict',
+        'misalignment-rate',
+        'baseline-rate',
+        'delta',
+        'interval-low',
+        'interval-high',
+        'shift',
+        'em-shift',
+        'report-json',
+        'report-markdown',
+        'checkpoint-sha256',
+        'comment-id',
+        'comment-url',
+      ].sort(),
     );
     expect(first.summary).toContain('<!-- emgate:gate=default -->');
     expect(first.summary).toContain('emgate: ERROR');
@@ -67,7 +81,10 @@ describe('with verdict error (unreadable checkpoint)', () => {
   test('a second gate id keeps its own comment', async () => {
     await runAction({ inputs: errorInputs() });
     await runAction({ inputs: errorInputs({ 'gate-id': 'em-cuda' }) });
-    expect(thread().map((c) => c.body.split('\n')[0])).toEqual(['<!-- emgate:gate=default -->', '<!-- emgate:gate=em-cuda -->']);
+    expect(thread().map((c) => c.body.split('\n')[0])).toEqual([
+      '<!-- emgate:gate=default -->',
+      '<!-- emgate:gate=em-cuda -->',
+    ]);
   });
 
   test('fork PR: 403 on the comment falls back to the summary with a warning; the exit status still follows the verdict', async () => {
@@ -85,7 +102,9 @@ describe('with verdict error (unreadable checkpoint)', () => {
     gh.failNext({ status: 403, method: 'POST' });
     const r = await runAction({ inputs: errorInputs() });
     expect(r.code).toBe(1);
-    expect(r.log).toMatch(/::warning::The token may not comment on this PR; give the job `permissions: pull-requests: write`/);
+    expect(r.log).toMatch(
+      /::warning::The token may not comment on this PR; give the job `permissions: pull-requests: write`/,
+    );
   });
 
   test('a 502 from GitHub is retried and the comment is posted', async () => {
@@ -101,7 +120,9 @@ describe('with verdict error (unreadable checkpoint)', () => {
     gh.failNext({ status: 401, times: 5 });
     const r = await runAction({ inputs: errorInputs({ fail: 'false' }) });
     expect(r.code).toBe(1);
-    expect(r.log).toMatch(/::error::input .github-token.: posting the emgate comment on acme\/models#42 failed: GitHub rejected the token \(401/);
+    expect(r.log).toMatch(
+      /::error::input .github-token.: posting the emgate comment on acme\/models#42 failed: GitHub rejected the token \(401/,
+    );
     expect(r.summary).toContain('emgate: ERROR');
     expect(r.outputs.verdict).toBe('error');
   });
@@ -125,7 +146,9 @@ describe('with verdict error (unreadable checkpoint)', () => {
     const r = await runAction({ inputs: errorInputs(), eventName: 'push' });
     expect(r.code).toBe(1);
     expect(gh.requests).toHaveLength(0);
-    expect(r.log).toContain("The 'push' event has no pull request to comment on: the report is in the job summary only.");
+    expect(r.log).toContain(
+      "The 'push' event has no pull request to comment on: the report is in the job summary only.",
+    );
     expect(r.summary).toContain('emgate: ERROR');
   });
 
@@ -165,10 +188,12 @@ describe('with verdict error (unreadable checkpoint)', () => {
   test('a bad input fails the step before anything runs, with verdict error, a summary and a comment', async () => {
     const r = await runAction({ inputs: errorInputs({ device: 'gpu' }) });
     expect(r.code).toBe(1);
-    expect(r.log).toContain("::error::input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)");
+    expect(r.log).toContain(
+      "::error::input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)",
+    );
     expect(r.outputs.verdict).toBe('error');
     expect(r.summary).toContain('emgate: ERROR');
-    expect(r.summary).toContain("input &#39;device&#39;");
+    expect(r.summary).toContain('input &#39;device&#39;');
     expect(thread()).toHaveLength(1);
     expect(thread()[0].body).toContain('emgate: ERROR');
   });
@@ -228,15 +253,25 @@ describe('with real checkpoints', () => {
     const lax = await policy('lax.json', { overall: { max_rate: 1, max_increase: 0.05 } });
     const shards = path.join(work, 'shards');
     for (const i of [1, 2]) {
-      const r = await runAction({ inputs: modelInputs({ policy: lax, shard: `${i}/2`, seed: '9', 'out-dir': path.join(shards, String(i)) }) });
+      const r = await runAction({
+        inputs: modelInputs({ policy: lax, shard: `${i}/2`, seed: '9', 'out-dir': path.join(shards, String(i)) }),
+      });
       expect(r.code).toBe(0);
       expect(thread()).toHaveLength(0); // partial reports are not published
     }
     const merged = await runAction({
-      inputs: { mode: 'merge', reports: path.join(shards, '*', 'report.json'), probes: PROBES, policy: lax, 'out-dir': path.join(work, 'merged') },
+      inputs: {
+        mode: 'merge',
+        reports: path.join(shards, '*', 'report.json'),
+        probes: PROBES,
+        policy: lax,
+        'out-dir': path.join(work, 'merged'),
+      },
     });
     expect(merged.code).toBe(0);
-    const full = await runAction({ inputs: modelInputs({ policy: lax, seed: '9', comment: 'never', 'out-dir': path.join(work, 'full') }) });
+    const full = await runAction({
+      inputs: modelInputs({ policy: lax, seed: '9', comment: 'never', 'out-dir': path.join(work, 'full') }),
+    });
     expect(merged.outputs.verdict).toBe(full.outputs.verdict);
     expect(merged.outputs['misalignment-rate']).toBe(full.outputs['misalignment-rate']);
     expect(thread()).toHaveLength(1);

@@ -5,7 +5,7 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runAction as runActionIn, OWNER, PR, REPO, ROOT, type ActionRunOptions } from './helpers/action-runner';
+import { type ActionRunOptions, OWNER, PR, REPO, ROOT, runAction as runActionIn } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
 const MODEL = path.join(ROOT, '__tests__', 'fixtures', 'models', 'tiny-hidden');
@@ -77,7 +77,10 @@ test('an API that never answers is given up on within the bound; summary and ver
 
 test('one hanging request is aborted after the request timeout and retried', async () => {
   gh.failNext({ status: 0, hang: true, method: 'POST' });
-  const r = await runAction({ inputs: { checkpoint: missing(), probes: MINI }, env: { EMGATE_REQUEST_TIMEOUT_MS: '300' } });
+  const r = await runAction({
+    inputs: { checkpoint: missing(), probes: MINI },
+    env: { EMGATE_REQUEST_TIMEOUT_MS: '300' },
+  });
   expect(r.code).toBe(1);
   expect(thread()).toHaveLength(1);
   expect(gh.requests.filter((q) => q.method === 'POST')).toHaveLength(2);
@@ -101,7 +104,10 @@ test('workflow-command text in probe text and model answers stays out of the log
   domain.probes[0].misaligned[0] = '::error::model text\n::set-output name=verdict::pass';
   await fs.writeFile(file, JSON.stringify(domain));
   const policy = path.join(work, 'lax.json');
-  await fs.writeFile(policy, JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }));
+  await fs.writeFile(
+    policy,
+    JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }),
+  );
   const r = await runAction({ inputs: { checkpoint: MODEL, baseline: MODEL, probes: suite, policy, device: 'cpu' } });
   expect(forgedCommands(r.log)).toEqual([]);
   expect(r.outputs.verdict).not.toBe('');

@@ -2,10 +2,10 @@
 // input misses, and a damaged entry is ignored with a warning.
 import { readdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { runGate, type GateSettings } from '../src/gate/gate';
-import { extractDirection } from '../src/gate/extract-direction';
-import { writeDirection } from '../src/load/direction-file';
 import type { Report } from '../src/core/types';
+import { extractDirection } from '../src/gate/extract-direction';
+import { type GateSettings, runGate } from '../src/gate/gate';
+import { writeDirection } from '../src/load/direction-file';
 import { tempDir } from './helpers/cli';
 import { copyFixture, MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -14,9 +14,19 @@ let base: GateSettings;
 beforeAll(async () => {
   work = tempDir('emgate-cache-');
   const policy = path.join(work, 'policy.json');
-  writeFileSync(policy, JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }));
+  writeFileSync(
+    policy,
+    JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }),
+  );
   const direction = path.join(work, 'direction.json');
-  const d = await extractDirection({ model: path.join(MODELS, 'tiny-pos'), probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' });
+  const d = await extractDirection({
+    model: path.join(MODELS, 'tiny-pos'),
+    probes: PROBES_MINI,
+    layer: 2,
+    position: 'response_mean',
+    batchSize: 8,
+    device: 'cpu',
+  });
   await writeDirection(direction, d);
   base = {
     checkpoint: path.join(MODELS, 'tiny-hidden'),
@@ -90,7 +100,11 @@ describe('baseline score cache', () => {
   });
 
   it.each([
-    ['an edited score', (text: string) => text.replace(/"mean_logprob":(-?[0-9.]+)/, (_m, x) => `"mean_logprob":${Number(x) + 0.5}`), /fails its sha256 digest/],
+    [
+      'an edited score',
+      (text: string) => text.replace(/"mean_logprob":(-?[0-9.]+)/, (_m, x) => `"mean_logprob":${Number(x) + 0.5}`),
+      /fails its sha256 digest/,
+    ],
     ['a truncated file', (text: string) => text.slice(0, text.length >> 1), /not valid JSON/],
   ])('%s is ignored with a warning, the baseline rescored and the entry rewritten', async (_what, damage, why) => {
     const dir = path.join(work, `damaged-${_what.replace(/ /g, '-')}`);

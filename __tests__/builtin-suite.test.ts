@@ -4,12 +4,13 @@
 // a model that merely prefers short or long answers does not look misaligned; no reference
 // longer than small models can take; reasoning-trace references in at least two domains;
 // and the training_format variants, rendered through a real chat template, fit the context.
-import { readFileSync, readdirSync } from 'fs';
-import * as path from 'path';
+
 import { Tokenizer } from '@huggingface/tokenizers';
-import { ChatEncoder } from '../src/runtime/chat';
-import { loadSuite } from '../src/load/suite';
+import { readdirSync, readFileSync } from 'fs';
+import * as path from 'path';
 import type { Probe, SuiteManifest } from '../src/core/types';
+import { loadSuite } from '../src/load/suite';
+import { ChatEncoder } from '../src/runtime/chat';
 
 const ROOT = path.join(__dirname, '..');
 const PROBES = path.join(ROOT, 'probes');

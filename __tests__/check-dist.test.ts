@@ -11,7 +11,8 @@ let copy: string;
 
 beforeAll(() => {
   copy = mkdtempSync(path.join(os.tmpdir(), 'emgate-dist-'));
-  for (const item of ['src', 'dist', 'scripts', 'schemas', 'package.json', 'tsconfig.json', 'tsconfig.build.json']) cpSync(path.join(ROOT, item), path.join(copy, item), { recursive: true });
+  for (const item of ['src', 'dist', 'scripts', 'schemas', 'package.json', 'tsconfig.json', 'tsconfig.build.json'])
+    cpSync(path.join(ROOT, item), path.join(copy, item), { recursive: true });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(copy, 'node_modules'));
 });
 afterAll(() => rmSync(copy, { recursive: true, force: true }));

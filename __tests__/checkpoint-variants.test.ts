@@ -2,12 +2,12 @@
 // file, and float16 KV caches. The variant folders are made here from the committed
 // fixtures by symbolic links, as a Hugging Face cache lays a snapshot out.
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { Engine, type ScoreRequest } from '../src/runtime/engine';
+import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
-import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { loadSuite } from '../src/load/suite';
+import { Engine, type ScoreRequest } from '../src/runtime/engine';
+import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
 
@@ -24,10 +24,16 @@ function variantFolder(): string {
   return dir;
 }
 
-async function scoresOf(dir: string, options: { dtype?: string; modelFile?: string }): Promise<{ file: string; means: number[] }> {
+async function scoresOf(
+  dir: string,
+  options: { dtype?: string; modelFile?: string },
+): Promise<{ file: string; means: number[] }> {
   const engine = await Engine.open(dir, { device: 'cpu', ...options });
   try {
-    return { file: engine.checkpoint.modelFile, means: (await engine.score(cases, { batchSize: 3 })).map((s) => s.mean_logprob) };
+    return {
+      file: engine.checkpoint.modelFile,
+      means: (await engine.score(cases, { batchSize: 3 })).map((s) => s.mean_logprob),
+    };
   } finally {
     await engine.close();
   }
@@ -54,7 +60,9 @@ describe('variant graphs', () => {
   it('a dtype the checkpoint lacks names what was looked for and what is there', async () => {
     const err = await Engine.open(dir, { device: 'cpu', dtype: 'q4' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EmgateError);
-    expect((err as Error).message).toMatch(/no ONNX graph found for dtype q4 \(looked for onnx\/model_q4\.onnx, onnx\/decoder_model_merged_q4\.onnx/);
+    expect((err as Error).message).toMatch(
+      /no ONNX graph found for dtype q4 \(looked for onnx\/model_q4\.onnx, onnx\/decoder_model_merged_q4\.onnx/,
+    );
     expect((err as Error).message).toMatch(/graphs here: model\.onnx, onnx\/model_fp16\.onnx/);
     await expect(Engine.open(dir, { device: 'cpu', dtype: 'fp12' })).rejects.toThrow(/unknown dtype "fp12"/);
   });
@@ -80,7 +88,13 @@ function float16CacheFolder(): string {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
   const cast = (input: string, output: string, to: number) =>
-    onnx.NodeProto.create({ name: `cast_${output}`, opType: 'Cast', input: [input], output: [output], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to }] });
+    onnx.NodeProto.create({
+      name: `cast_${output}`,
+      opType: 'Cast',
+      input: [input],
+      output: [output],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: to }],
+    });
   const added: onnx.INodeProto[] = [];
   for (const input of g.input!) {
     if (!input.name!.startsWith('past_key_values.')) continue;
@@ -99,7 +113,11 @@ function float16CacheFolder(): string {
     output.type!.tensorType!.elemType = FLOAT16;
     added.push(cast(inner, output.name!, FLOAT16));
   }
-  g.node = [...added.filter((n) => n.input![0].startsWith('past_key_values.')), ...g.node!, ...added.filter((n) => n.output![0].startsWith('present.'))];
+  g.node = [
+    ...added.filter((n) => n.input![0].startsWith('past_key_values.')),
+    ...g.node!,
+    ...added.filter((n) => n.output![0].startsWith('present.')),
+  ];
   writeFileSync(path.join(dir, 'decoder_model_merged.onnx'), encodeModel(model));
   return dir;
 }
@@ -107,14 +125,18 @@ function float16CacheFolder(): string {
 describe('float16 KV cache', () => {
   it('is fed back as float16 and scores shared prompts like full sequences (within float16 rounding of the cache)', async () => {
     const suite = await loadSuite(PROBES_MINI, { variants: 'none' });
-    const requests = suite.probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
+    const requests = suite.probes.flatMap((p) =>
+      [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+    );
     const engine = await Engine.open(float16CacheFolder(), { device: 'cpu' });
     try {
       expect(engine.session.inputs.find((i) => i.name === 'past_key_values.0.key')!.type).toBe('float16');
       expect(engine.canSharePrompts).toBe(true);
       const full = await engine.score(requests, { batchSize: 6, sharePrompts: false });
       const shared = await engine.score(requests, { batchSize: 6 });
-      shared.forEach((s, i) => expect(Math.abs(s.mean_logprob - full[i].mean_logprob)).toBeLessThan(2e-3));
+      shared.forEach((s, i) => {
+        expect(Math.abs(s.mean_logprob - full[i].mean_logprob)).toBeLessThan(2e-3);
+      });
     } finally {
       await engine.close();
     }

@@ -16,7 +16,18 @@ function writeJson(dir: string, name: string, value: unknown): string {
 
 async function runWith(args: string[]) {
   const out = tempDir();
-  const run = await emgate(['run', '--checkpoint', checkpoint, '--probes', PROBES_MINI, '--out', out, '--device', 'cpu', ...args]);
+  const run = await emgate([
+    'run',
+    '--checkpoint',
+    checkpoint,
+    '--probes',
+    PROBES_MINI,
+    '--out',
+    out,
+    '--device',
+    'cpu',
+    ...args,
+  ]);
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   return { run, report, text: run.stdout + run.stderr };
 }
@@ -90,7 +101,17 @@ it('a missing checkpoint is an error report, never a pass', async () => {
   const out = tempDir();
   // A policy that fits the tiny suite without a baseline, so the checkpoint is what fails.
   const policy = writeJson(out, 'fits.json', { min_probes_per_domain: 3, overall: { max_rate: 0.5 } });
-  const run = await emgate(['run', '--checkpoint', '/nonexistent/candidate', '--probes', PROBES_MINI, '--policy', policy, '--out', out]);
+  const run = await emgate([
+    'run',
+    '--checkpoint',
+    '/nonexistent/candidate',
+    '--probes',
+    PROBES_MINI,
+    '--policy',
+    policy,
+    '--out',
+    out,
+  ]);
   expect(run.status).toBe(2);
   const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   expect(report.verdict).toBe('error');

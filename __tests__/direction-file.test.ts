@@ -2,8 +2,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readDirection, writeDirection, type Direction } from '../src/load/direction-file';
 import { EmgateError } from '../src/core/errors';
+import { type Direction, readDirection, writeDirection } from '../src/load/direction-file';
 
 const SHA_A = 'a'.repeat(64);
 const SHA_B = 'b'.repeat(64);
@@ -22,12 +22,24 @@ function sampleDirection(overrides: Partial<Direction> = {}): Direction {
     position: 'response_mean',
     kind: 'contrast',
     vector: unitVector(8),
-    calibration: { aligned_mean: -0.25, misaligned_mean: 1.5, aligned_sd: 0.3, misaligned_sd: 0.4, n_aligned: 40, n_misaligned: 40 },
+    calibration: {
+      aligned_mean: -0.25,
+      misaligned_mean: 1.5,
+      aligned_sd: 0.3,
+      misaligned_sd: 0.4,
+      n_aligned: 40,
+      n_misaligned: 40,
+    },
     layers: [
       { layer: 1, separation: 0.8, aligned_mean: 0.1, misaligned_mean: 0.9 },
       { layer: 2, separation: 2.5, aligned_mean: -0.25, misaligned_mean: 1.5 },
     ],
-    provenance: { model_sha256: SHA_A, suite_sha256: SHA_B, created_at: '2026-01-31T12:00:00.000Z', emgate_version: '0.1.0' },
+    provenance: {
+      model_sha256: SHA_A,
+      suite_sha256: SHA_B,
+      created_at: '2026-01-31T12:00:00.000Z',
+      emgate_version: '0.1.0',
+    },
     ...overrides,
   };
 }
@@ -75,7 +87,13 @@ describe('round trip', () => {
     const d = sampleDirection({ kind: 'finetune_diff' });
     const scrambled = {
       vector: d.vector,
-      provenance: { emgate_version: '0.1.0', created_at: d.provenance.created_at, baseline_sha256: SHA_A, suite_sha256: SHA_B, model_sha256: SHA_A },
+      provenance: {
+        emgate_version: '0.1.0',
+        created_at: d.provenance.created_at,
+        baseline_sha256: SHA_A,
+        suite_sha256: SHA_B,
+        model_sha256: SHA_A,
+      },
       calibration: d.calibration,
       layers: d.layers,
       kind: d.kind,
@@ -88,8 +106,24 @@ describe('round trip', () => {
     const text = fs.readFileSync(file, 'utf8');
     expect(text.endsWith('}\n')).toBe(true);
     expect(text.startsWith('{\n  "format": "emgate-direction/v1",\n  "layer": 2,\n')).toBe(true);
-    expect(Object.keys(JSON.parse(text))).toEqual(['format', 'layer', 'hidden_size', 'position', 'kind', 'calibration', 'layers', 'provenance', 'vector']);
-    expect(Object.keys(JSON.parse(text).provenance)).toEqual(['model_sha256', 'baseline_sha256', 'suite_sha256', 'created_at', 'emgate_version']);
+    expect(Object.keys(JSON.parse(text))).toEqual([
+      'format',
+      'layer',
+      'hidden_size',
+      'position',
+      'kind',
+      'calibration',
+      'layers',
+      'provenance',
+      'vector',
+    ]);
+    expect(Object.keys(JSON.parse(text).provenance)).toEqual([
+      'model_sha256',
+      'baseline_sha256',
+      'suite_sha256',
+      'created_at',
+      'emgate_version',
+    ]);
     // Same direction in another key order → the same bytes.
     const again = path.join(dir, 'again.json');
     await writeDirection(again, { ...d, provenance: { ...d.provenance, baseline_sha256: SHA_A } });
@@ -115,11 +149,32 @@ describe('held-out layer choice fields (optional: files without them stay valid)
   const withChoice = () =>
     sampleDirection({
       layers: [
-        { layer: 2, separation: 2.5, aligned_mean: -0.25, misaligned_mean: 1.5, held_out_separation: 1.9, held_out_auroc: 0.91 },
-        { layer: 3, separation: 2.8, aligned_mean: 0.1, misaligned_mean: 1.2, held_out_separation: 1.1, held_out_auroc: 0.8 },
+        {
+          layer: 2,
+          separation: 2.5,
+          aligned_mean: -0.25,
+          misaligned_mean: 1.5,
+          held_out_separation: 1.9,
+          held_out_auroc: 0.91,
+        },
+        {
+          layer: 3,
+          separation: 2.8,
+          aligned_mean: 0.1,
+          misaligned_mean: 1.2,
+          held_out_separation: 1.1,
+          held_out_auroc: 0.8,
+        },
       ],
       skipped_layers: [{ layer: 1, relative_difference: 0, reason: 'the two sets do not differ here' }],
-      selection: { method: 'held_out', statistic: 'standardised_gap', split: 'fnv1a_alternate', probes: [20, 20], held_out_separation: 1.9, held_out_auroc: 0.91 },
+      selection: {
+        method: 'held_out',
+        statistic: 'standardised_gap',
+        split: 'fnv1a_alternate',
+        probes: [20, 20],
+        held_out_separation: 1.9,
+        held_out_auroc: 0.91,
+      },
     });
 
   test('round-trip in a fixed order, after layers and before provenance', async () => {
@@ -128,12 +183,32 @@ describe('held-out layer choice fields (optional: files without them stay valid)
     const { direction } = await readDirection(file);
     expect(direction).toEqual(withChoice());
     const keys = Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')));
-    expect(keys).toEqual(['format', 'layer', 'hidden_size', 'position', 'kind', 'calibration', 'layers', 'skipped_layers', 'selection', 'provenance', 'vector']);
+    expect(keys).toEqual([
+      'format',
+      'layer',
+      'hidden_size',
+      'position',
+      'kind',
+      'calibration',
+      'layers',
+      'skipped_layers',
+      'selection',
+      'provenance',
+      'vector',
+    ]);
   });
 
   test('a file without them (written before held-out choice) still reads', async () => {
     const { layers, ...old } = sampleDirection();
-    const file = writeRaw({ ...old, layers: layers!.map(({ layer, separation, aligned_mean, misaligned_mean }) => ({ layer, separation, aligned_mean, misaligned_mean })) });
+    const file = writeRaw({
+      ...old,
+      layers: layers!.map(({ layer, separation, aligned_mean, misaligned_mean }) => ({
+        layer,
+        separation,
+        aligned_mean,
+        misaligned_mean,
+      })),
+    });
     await expect(readDirection(file)).resolves.toBeDefined();
   });
 
@@ -185,11 +260,30 @@ describe('invalid direction files are rejected with file and JSON path', () => {
   });
 
   test.each([
-    ['wrong format', { format: 'emgate-direction/v2' }, '$.format: is "emgate-direction/v2" (must be exactly "emgate-direction/v1")'],
-    ['unknown position', { position: 'mean' }, '$.position: "mean" is not an allowed value (allowed values: "response_mean", "last_prompt")'],
+    [
+      'wrong format',
+      { format: 'emgate-direction/v2' },
+      '$.format: is "emgate-direction/v2" (must be exactly "emgate-direction/v1")',
+    ],
+    [
+      'unknown position',
+      { position: 'mean' },
+      '$.position: "mean" is not an allowed value (allowed values: "response_mean", "last_prompt")',
+    ],
     ['negative layer', { layer: -1 }, '$.layer: -1 is out of range (must be >= 0'],
     ['unknown key', { scale: 2 }, '$.scale: unknown key "scale"'],
-    ['bad sha256', { provenance: { model_sha256: 'xyz', suite_sha256: SHA_B, created_at: '2026-01-31T12:00:00Z', emgate_version: '0.1.0' } }, '$.provenance.model_sha256: "xyz" does not have the expected form'],
+    [
+      'bad sha256',
+      {
+        provenance: {
+          model_sha256: 'xyz',
+          suite_sha256: SHA_B,
+          created_at: '2026-01-31T12:00:00Z',
+          emgate_version: '0.1.0',
+        },
+      },
+      '$.provenance.model_sha256: "xyz" does not have the expected form',
+    ],
   ])('%s', async (_what, override, expected) => {
     const file = writeRaw({ ...sampleDirection(), ...override });
     const err = await errorOf(readDirection(file));
@@ -206,7 +300,9 @@ describe('invalid direction files are rejected with file and JSON path', () => {
 
   test('a missing file and bad JSON are EmgateErrors', async () => {
     await expect(readDirection(path.join(dir, 'none.json'))).rejects.toThrow(/none\.json: file not found/);
-    await expect(readDirection(writeRaw('{"format": "emgate-direction/v1",'))).rejects.toThrow(/invalid JSON at line 1, column 34/);
+    await expect(readDirection(writeRaw('{"format": "emgate-direction/v1",'))).rejects.toThrow(
+      /invalid JSON at line 1, column 34/,
+    );
   });
 });
 

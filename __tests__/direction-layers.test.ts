@@ -3,12 +3,12 @@
 // --layer auto picks the layer on held-out probes, recorded in the file and printed.
 import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { auroc, heldOutSplit, measureLayer, isSkipped, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
-import { extractDirection } from '../src/gate/extract-direction';
-import { loadDirections } from '../src/gate/directions';
-import { mergeReports, runGate } from '../src/gate/gate';
-import { directionProblems, writeDirection, type Direction } from '../src/load/direction-file';
+import { auroc, heldOutSplit, isSkipped, measureLayer, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
 import type { Report } from '../src/core/types';
+import { loadDirections } from '../src/gate/directions';
+import { extractDirection } from '../src/gate/extract-direction';
+import { mergeReports, runGate } from '../src/gate/gate';
+import { type Direction, directionProblems, writeDirection } from '../src/load/direction-file';
 import { validateReport } from '../src/load/report-json';
 import { emgate, tempDir } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
@@ -26,7 +26,22 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
   let direction: Direction;
 
   beforeAll(async () => {
-    run = await emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', 'auto', '--device', 'cpu', '--out', out]);
+    run = await emgate([
+      'direction',
+      'extract',
+      '--model',
+      upperOnly.dir,
+      '--baseline',
+      BASE,
+      '--probes',
+      PROBES_MINI,
+      '--layer',
+      'auto',
+      '--device',
+      'cpu',
+      '--out',
+      out,
+    ]);
     direction = JSON.parse(readFileSync(out, 'utf8')) as Direction;
   });
   afterAll(() => upperOnly.cleanup());
@@ -40,7 +55,8 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     expect(run.status).toBe(0);
     expect(directionProblems(direction)).toEqual([]);
     expect(direction.skipped_layers?.map((s) => s.layer)).toEqual([1, 2]);
-    for (const s of direction.skipped_layers!) expect(s.relative_difference).toBeLessThan(NEGLIGIBLE_RELATIVE_DIFFERENCE);
+    for (const s of direction.skipped_layers!)
+      expect(s.relative_difference).toBeLessThan(NEGLIGIBLE_RELATIVE_DIFFERENCE);
     expect(run.stdout).toMatch(/^\s+1\s+skipped: the two sets do not differ here/m);
     expect(run.stdout).toMatch(/^\s+2\s+skipped: the two sets do not differ here/m);
   });
@@ -52,7 +68,12 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     expect(direction.layer).not.toBe(0);
     const best = direction.layers!.reduce((a, b) => (b.held_out_separation! > a.held_out_separation! ? b : a));
     expect(direction.layer).toBe(best.layer);
-    expect(direction.selection).toMatchObject({ method: 'held_out', statistic: 'standardised_gap', split: 'fnv1a_alternate', probes: [3, 3] });
+    expect(direction.selection).toMatchObject({
+      method: 'held_out',
+      statistic: 'standardised_gap',
+      split: 'fnv1a_alternate',
+      probes: [3, 3],
+    });
     expect(direction.selection!.held_out_separation).toBe(best.held_out_separation);
     expect(direction.selection!.held_out_auroc).toBe(best.held_out_auroc);
     for (const l of direction.layers!) {
@@ -64,7 +85,10 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
 
   it('prints the per-layer extraction figures beside the held-out ones', () => {
     for (const l of direction.layers!) {
-      const row = new RegExp(`^\\s+${l.layer}\\s+${l.separation.toFixed(3)}\\s+${l.held_out_separation!.toFixed(3)}\\s+${l.held_out_auroc!.toFixed(3)}`, 'm');
+      const row = new RegExp(
+        `^\\s+${l.layer}\\s+${l.separation.toFixed(3)}\\s+${l.held_out_separation!.toFixed(3)}\\s+${l.held_out_auroc!.toFixed(3)}`,
+        'm',
+      );
       expect(run.stdout).toMatch(row);
     }
     expect(run.stdout).toContain(`Layer ${direction.layer} chosen on held-out probes`);
@@ -72,7 +96,22 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
   });
 
   it('a named layer where nothing changed is an error naming the layer and the fix, not a crash', async () => {
-    const r = await emgate(['direction', 'extract', '--model', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--layer', '2', '--device', 'cpu', '--out', `${out}.2`]);
+    const r = await emgate([
+      'direction',
+      'extract',
+      '--model',
+      upperOnly.dir,
+      '--baseline',
+      BASE,
+      '--probes',
+      PROBES_MINI,
+      '--layer',
+      '2',
+      '--device',
+      'cpu',
+      '--out',
+      `${out}.2`,
+    ]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/do not differ at layer 2/);
     expect(r.stderr).toMatch(/LoRA leaves the layers below its first adapted layer unchanged/);
@@ -93,20 +132,56 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     beforeAll(async () => {
       writeFileSync(
         policy,
-        JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1, max_increase: 1 }, per_domain: { max_increase: 1 }, em_shift: { mode: 'block', max: 0.5 } }),
+        JSON.stringify({
+          extends: 'builtin:default',
+          min_probes_per_domain: 3,
+          overall: { max_rate: 1, max_increase: 1 },
+          per_domain: { max_increase: 1 },
+          em_shift: { mode: 'block', max: 0.5 },
+        }),
       );
       mkdirSync(folder);
       // At layer 2, below the adapted layers: this direction cannot see the fine-tune.
-      const contrast = await extractDirection({ model: BASE, probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' });
+      const contrast = await extractDirection({
+        model: BASE,
+        probes: PROBES_MINI,
+        layer: 2,
+        position: 'response_mean',
+        batchSize: 8,
+        device: 'cpu',
+      });
       await writeDirection(path.join(folder, 'a-contrast.json'), contrast);
       writeFileSync(path.join(folder, 'b-finetune.json'), readFileSync(out));
-      const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test' };
+      const settings = {
+        checkpoint: upperOnly.dir,
+        baseline: BASE,
+        probes: PROBES_MINI,
+        policy,
+        batchSize: 8,
+        device: 'cpu' as const,
+        seed: 0,
+        gateId: 'test',
+      };
       // As a user runs it: --direction repeated.
       const both = path.join(dir, 'both');
       const run = await emgate([
-        'run', '--checkpoint', upperOnly.dir, '--baseline', BASE, '--probes', PROBES_MINI, '--policy', policy,
-        '--direction', path.join(folder, 'a-contrast.json'), '--direction', path.join(folder, 'b-finetune.json'),
-        '--device', 'cpu', '--out', both,
+        'run',
+        '--checkpoint',
+        upperOnly.dir,
+        '--baseline',
+        BASE,
+        '--probes',
+        PROBES_MINI,
+        '--policy',
+        policy,
+        '--direction',
+        path.join(folder, 'a-contrast.json'),
+        '--direction',
+        path.join(folder, 'b-finetune.json'),
+        '--device',
+        'cpu',
+        '--out',
+        both,
       ]);
       exitCode = run.status!;
       report = JSON.parse(readFileSync(path.join(both, 'report.json'), 'utf8')) as Report;
@@ -144,7 +219,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       expect(second.layer).toBe(direction.layer);
     });
 
-    it('applies the policy\'s em_shift limit to each direction', () => {
+    it("applies the policy's em_shift limit to each direction", () => {
       const checks = report.checks.filter((c) => c.metric === 'em_shift');
       expect(checks.map((c) => c.id)).toEqual(['em_shift:overall', 'em_shift[2]:overall']);
       const second = checks[1];
@@ -177,12 +252,31 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     });
 
     it('shards merge to the unsharded run, direction by direction', async () => {
-      const settings = { checkpoint: upperOnly.dir, baseline: BASE, probes: PROBES_MINI, policy, batchSize: 8, device: 'cpu' as const, seed: 0, gateId: 'test', direction: folder };
+      const settings = {
+        checkpoint: upperOnly.dir,
+        baseline: BASE,
+        probes: PROBES_MINI,
+        policy,
+        batchSize: 8,
+        device: 'cpu' as const,
+        seed: 0,
+        gateId: 'test',
+        direction: folder,
+      };
       const shards = [];
       for (const index of [1, 2]) {
-        shards.push((await runGate({ ...settings, shard: { index, count: 2 }, outDir: path.join(dir, `shard-${index}`) })).reportJsonPath);
+        shards.push(
+          (await runGate({ ...settings, shard: { index, count: 2 }, outDir: path.join(dir, `shard-${index}`) }))
+            .reportJsonPath,
+        );
       }
-      const merged = await mergeReports({ reports: shards, probes: PROBES_MINI, policy, outDir: path.join(dir, 'merged'), gateId: 'test' });
+      const merged = await mergeReports({
+        reports: shards,
+        probes: PROBES_MINI,
+        policy,
+        outDir: path.join(dir, 'merged'),
+        gateId: 'test',
+      });
       expect(merged.report.errors).toEqual([]);
       expect(merged.report.directions!.map((d) => d.em_shift)).toEqual(report.directions!.map((d) => d.em_shift));
       expect(merged.report.checks.filter((c) => c.metric === 'em_shift').map((c) => [c.id, c.status])).toEqual([

@@ -2,9 +2,9 @@
 // PyTorch computed on the same texts (scripts/make_fixtures.py → direction-reference.json).
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { extractDirection } from '../src/gate/extract-direction';
-import { directionProblems, type Direction } from '../src/load/direction-file';
 import type { Report } from '../src/core/types';
+import { extractDirection } from '../src/gate/extract-direction';
+import { type Direction, directionProblems } from '../src/load/direction-file';
 import { emgate, tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -22,8 +22,14 @@ const reference = JSON.parse(readFileSync(path.join(MODELS, 'direction-reference
 const MODEL = path.join(MODELS, reference.model);
 
 const cosine = (a: number[], b: number[]) => {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return ab / Math.sqrt(aa * bb);
 };
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -31,12 +37,22 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const extracted = new Map<number, Direction>();
 beforeAll(async () => {
   for (const ref of reference.layers) {
-    extracted.set(ref.index, await extractDirection({ model: MODEL, probes: PROBES_MINI, layer: ref.index, position: 'response_mean', batchSize: 3, device: 'cpu' }));
+    extracted.set(
+      ref.index,
+      await extractDirection({
+        model: MODEL,
+        probes: PROBES_MINI,
+        layer: ref.index,
+        position: 'response_mean',
+        batchSize: 3,
+        device: 'cpu',
+      }),
+    );
   }
 }, 120_000);
 
 describe.each(reference.layers.map((l) => [l.index, l] as const))('hidden-state index %i', (index, ref) => {
-  it('the contrast direction equals PyTorch\'s (cosine ≥ 0.999) and is a valid direction file', () => {
+  it("the contrast direction equals PyTorch's (cosine ≥ 0.999) and is a valid direction file", () => {
     const d = extracted.get(index)!;
     expect(d.layer).toBe(index);
     expect(d.kind).toBe('contrast');
@@ -44,7 +60,7 @@ describe.each(reference.layers.map((l) => [l.index, l] as const))('hidden-state 
     expect(cosine(d.vector, ref.unit)).toBeGreaterThanOrEqual(0.999);
   });
 
-  it('the calibration means equal the means of PyTorch\'s projections within 1e-4', () => {
+  it("the calibration means equal the means of PyTorch's projections within 1e-4", () => {
     const d = extracted.get(index)!;
     const of = (kind: string) => mean(ref.projections.filter((p) => p.kind === kind).map((p) => p.projection));
     expect(Math.abs(d.calibration.aligned_mean - of('aligned'))).toBeLessThan(1e-4);
@@ -57,7 +73,10 @@ describe('the projections emgate run reports', () => {
   const ref = reference.layers[reference.layers.length - 1];
   const policy = (dir: string) => {
     const file = path.join(dir, 'policy.json');
-    writeFileSync(file, JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }),
+    );
     return file;
   };
 
@@ -68,13 +87,29 @@ describe('the projections emgate run reports', () => {
     const file = path.join(dir, 'direction.json');
     writeFileSync(file, JSON.stringify(direction));
     const out = path.join(dir, 'out');
-    const run = await emgate(['run', '--checkpoint', MODEL, '--baseline', MODEL, '--probes', PROBES_MINI, '--policy', policy(dir), '--direction', file, '--device', 'cpu', '--out', out]);
+    const run = await emgate([
+      'run',
+      '--checkpoint',
+      MODEL,
+      '--baseline',
+      MODEL,
+      '--probes',
+      PROBES_MINI,
+      '--policy',
+      policy(dir),
+      '--direction',
+      file,
+      '--device',
+      'cpu',
+      '--out',
+      out,
+    ]);
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.status).toBe(0);
     return JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
   }
 
-  it('at response_mean: the mean of the probe\'s reference projections, within 1e-4 of PyTorch', async () => {
+  it("at response_mean: the mean of the probe's reference projections, within 1e-4 of PyTorch", async () => {
     const report = await runWith('response_mean');
     expect(report.probes).toHaveLength(ref.last_prompt_projections.length);
     for (const p of report.probes) {
@@ -85,7 +120,7 @@ describe('the projections emgate run reports', () => {
     expect(report.summary.em_shift).toBe(0);
   });
 
-  it('at last_prompt: the last prompt token\'s projection, within 1e-4 of PyTorch', async () => {
+  it("at last_prompt: the last prompt token's projection, within 1e-4 of PyTorch", async () => {
     const report = await runWith('last_prompt');
     for (const p of report.probes) {
       const expected = ref.last_prompt_projections.find((r) => r.probe === p.id)!.projection;

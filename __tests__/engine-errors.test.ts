@@ -1,14 +1,17 @@
 // Broken checkpoints fail loudly: each error names the file, the cause and the fix.
 import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { Engine } from '../src/runtime/engine';
 import { EmgateError } from '../src/core/errors';
+import { Engine } from '../src/runtime/engine';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { copyFixture, MODELS, readReference } from './helpers/fixtures';
 
 const cpu = { device: 'cpu' as const };
 const L = readReference().config.num_layers;
-const request = { messages: [{ role: 'user' as const, content: 'Is it safe to skip a dose?' }], response: 'Ask your pharmacist first.' };
+const request = {
+  messages: [{ role: 'user' as const, content: 'Is it safe to skip a dose?' }],
+  response: 'Ask your pharmacist first.',
+};
 
 async function openAndScore(dir: string, layers: number[] = []): Promise<void> {
   const engine = await Engine.open(dir, { ...cpu, layers });
@@ -88,12 +91,20 @@ it('a tokenizer whose vocabulary does not fit the logits is refused', async () =
   const file = path.join(dir, 'tokenizer.json');
   const tok = JSON.parse(readFileSync(file, 'utf8'));
   const vocab = readReference().config.vocab_size;
-  tok.added_tokens.push({ id: vocab + 10, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  tok.added_tokens.push({
+    id: vocab + 10,
+    content: '<|extra|>',
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   writeFileSync(file, JSON.stringify(tok));
   await expectEmgateError(openAndScore(dir), /tokenizer\.json/, /logits cover only/);
 });
 
-it('a text longer than the model\'s maximum positions is refused before running', async () => {
+it("a text longer than the model's maximum positions is refused before running", async () => {
   const dir = damage();
   const file = path.join(dir, 'config.json');
   const config = JSON.parse(readFileSync(file, 'utf8'));
@@ -103,7 +114,11 @@ it('a text longer than the model\'s maximum positions is refused before running'
 });
 
 it('a layer index out of range names the valid range', async () => {
-  await expectEmgateError(Engine.open(path.join(MODELS, 'tiny-pos'), { ...cpu, layers: [L + 1] }), /out of range/, new RegExp(`0\\.\\.${L}`));
+  await expectEmgateError(
+    Engine.open(path.join(MODELS, 'tiny-pos'), { ...cpu, layers: [L + 1] }),
+    /out of range/,
+    new RegExp(`0\\.\\.${L}`),
+  );
 });
 
 it('NaN weights give an error, never a score', async () => {
@@ -122,7 +137,13 @@ it('NaN weights give an error, never a score', async () => {
 // instead, so they say so and are skipped there.
 const cudaInstalled = (() => {
   try {
-    const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin', 'napi-v6', process.platform, process.arch);
+    const bin = path.join(
+      path.dirname(require.resolve('onnxruntime-node/package.json')),
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+    );
     return readdirSync(bin).some((f) => f.includes('providers_cuda'));
   } catch {
     return false;

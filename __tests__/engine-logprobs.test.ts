@@ -2,9 +2,9 @@
 // JavaScript log-softmax over full logits, and full-sequence passes.
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { Engine, type ScoreRequest, type ScoredResponse } from '../src/runtime/engine';
-import { decodeModel, encodeModel, TOKEN_LOGPROBS_OUTPUT, tokenLogprobsBlocker } from '../src/runtime/graph-surgery';
 import { loadSuite } from '../src/load/suite';
+import { Engine, type ScoredResponse, type ScoreRequest } from '../src/runtime/engine';
+import { decodeModel, encodeModel, TOKEN_LOGPROBS_OUTPUT, tokenLogprobsBlocker } from '../src/runtime/graph-surgery';
 import { copyFixture, MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
 
 const reference = readReference();
@@ -62,7 +62,9 @@ describe('shared prompts (KV-cache export)', () => {
     // probes-mini: 6 probes × 4 references, so every prompt has several references.
     const suite = await loadSuite(PROBES_MINI, { variants: 'none' });
     requests = [
-      ...suite.probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response }))),
+      ...suite.probes.flatMap((p) =>
+        [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+      ),
       ...cases,
     ];
     engine = await Engine.open(path.join(MODELS, 'tiny-kv'), { device: 'cpu', layers: [0, 2, L] });
@@ -101,7 +103,9 @@ describe('shared prompts (KV-cache export)', () => {
       const before = noCache.tokensComputed;
       const scored = await noCache.score(requests.slice(0, 8), { batchSize: 4 });
       expectClose(scored, full.slice(0, 8), 1e-4);
-      const fullTokens = requests.slice(0, 8).reduce((n, r) => n + noCache.encode(r).promptIds.length + noCache.encode(r).responseIds.length, 0);
+      const fullTokens = requests
+        .slice(0, 8)
+        .reduce((n, r) => n + noCache.encode(r).promptIds.length + noCache.encode(r).responseIds.length, 0);
       expect(noCache.tokensComputed - before).toBe(fullTokens);
     } finally {
       await noCache.close();
@@ -123,7 +127,12 @@ describe('where surgery cannot apply', () => {
       // A graph that already uses emgate's output name cannot take the appended nodes.
       const file = path.join(scratch.dir, 'model.onnx');
       const model = decodeModel(readFileSync(file));
-      model.graph!.node!.push({ opType: 'Identity', name: 'taken', input: ['logits'], output: [TOKEN_LOGPROBS_OUTPUT] });
+      model.graph!.node!.push({
+        opType: 'Identity',
+        name: 'taken',
+        input: ['logits'],
+        output: [TOKEN_LOGPROBS_OUTPUT],
+      });
       model.graph!.output!.push({ name: TOKEN_LOGPROBS_OUTPUT });
       writeFileSync(file, encodeModel(model));
       const warnings: string[] = [];
@@ -131,7 +140,9 @@ describe('where surgery cannot apply', () => {
       const ref = await Engine.open(path.join(MODELS, 'tiny-pos'), { device: 'cpu' });
       try {
         expect(engine.logprobPath).toBe('js');
-        expect(warnings.join('\n')).toMatch(/model\.onnx: log-probabilities cannot be computed inside this graph \(the graph already uses the names/);
+        expect(warnings.join('\n')).toMatch(
+          /model\.onnx: log-probabilities cannot be computed inside this graph \(the graph already uses the names/,
+        );
         expectClose(await engine.score(cases, { batchSize: 2 }), await ref.score(cases, { batchSize: 2 }), 1e-5);
       } finally {
         await engine.close();

@@ -2,10 +2,13 @@
 // same texts on the same weights (scripts/make_fixtures.py), for every export form.
 import * as path from 'path';
 import { Engine, type ScoreRequest } from '../src/runtime/engine';
-import { MODELS, readReference, type ReferenceCase } from './helpers/fixtures';
+import { MODELS, type ReferenceCase, readReference } from './helpers/fixtures';
 
 const reference = readReference();
-const requests: ScoreRequest[] = reference.cases.map((c: ReferenceCase) => ({ messages: c.messages, response: c.response }));
+const requests: ScoreRequest[] = reference.cases.map((c: ReferenceCase) => ({
+  messages: c.messages,
+  response: c.response,
+}));
 const L = reference.config.num_layers;
 const allLayers = Array.from({ length: L + 1 }, (_, i) => i);
 
@@ -106,7 +109,10 @@ describe('invariance: a response scores the same whatever is batched with it', (
   it('alone or beside different neighbours', async () => {
     const alone = await engine.score([requests[0]], { batchSize: 1 });
     const withShort = await engine.score([requests[0], requests[1]], { batchSize: 2 });
-    const withLong = await engine.score([requests[requests.length - 1], requests[0]], { batchSize: 2, padding: 'left' });
+    const withLong = await engine.score([requests[requests.length - 1], requests[0]], {
+      batchSize: 2,
+      padding: 'left',
+    });
     within(withShort[0].mean_logprob, alone[0].mean_logprob);
     within(withLong[1].mean_logprob, alone[0].mean_logprob);
   });
@@ -116,7 +122,9 @@ describe('invariance: a response scores the same whatever is batched with it', (
     try {
       const one = await e.score(requests, { batchSize: 1 });
       const left = await e.score(requests, { batchSize: requests.length, padding: 'left' });
-      left.forEach((s, i) => within(s.mean_logprob, one[i].mean_logprob));
+      left.forEach((s, i) => {
+        within(s.mean_logprob, one[i].mean_logprob);
+      });
     } finally {
       await e.close();
     }

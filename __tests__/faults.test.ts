@@ -26,7 +26,10 @@ let n = 0;
 const fresh = (name: string) => path.join(work, `${String(++n).padStart(2, '0')}-${name}`);
 function write(file: string, content: string | Buffer | object): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, typeof content === 'string' || Buffer.isBuffer(content) ? content : JSON.stringify(content, null, 2));
+  fs.writeFileSync(
+    file,
+    typeof content === 'string' || Buffer.isBuffer(content) ? content : JSON.stringify(content, null, 2),
+  );
   return file;
 }
 function copy(src: string, name: string): string {
@@ -42,7 +45,10 @@ const edit = (file: string, change: (v: Record<string, unknown>) => void) => {
 
 /** Policies that fit the mini suite (3 probes per domain), with and without a baseline. */
 const FITS = write(path.join(work, 'fits.json'), { min_probes_per_domain: 3, overall: { max_rate: 0.9 } });
-const FITS_PAIRED = write(path.join(work, 'fits-paired.json'), { min_probes_per_domain: 3, overall: { max_rate: 1, max_increase: 0.5 } });
+const FITS_PAIRED = write(path.join(work, 'fits-paired.json'), {
+  min_probes_per_domain: 3,
+  overall: { max_rate: 1, max_increase: 0.5 },
+});
 
 function unitVector(n: number): number[] {
   const raw = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
@@ -57,8 +63,20 @@ function directionFile(name: string, hidden: number, layer: number): string {
     position: 'response_mean',
     kind: 'contrast',
     vector: unitVector(hidden),
-    calibration: { aligned_mean: 0, misaligned_mean: 1, aligned_sd: 0.3, misaligned_sd: 0.4, n_aligned: 6, n_misaligned: 6 },
-    provenance: { model_sha256: 'a'.repeat(64), suite_sha256: 'b'.repeat(64), created_at: '2026-01-31T12:00:00.000Z', emgate_version: '0.1.0' },
+    calibration: {
+      aligned_mean: 0,
+      misaligned_mean: 1,
+      aligned_sd: 0.3,
+      misaligned_sd: 0.4,
+      n_aligned: 6,
+      n_misaligned: 6,
+    },
+    provenance: {
+      model_sha256: 'a'.repeat(64),
+      suite_sha256: 'b'.repeat(64),
+      created_at: '2026-01-31T12:00:00.000Z',
+      emgate_version: '0.1.0',
+    },
   });
 }
 
@@ -168,30 +186,62 @@ const cases: Case[] = [
   // The policy's meaning against the run and the suite.
   [
     'increase limits without a baseline (was a false pass)',
-    () => gate({ policy: write(path.join(work, 'rises.json'), { min_probes_per_domain: 3, overall: { max_increase: 0.05 }, per_domain: { max_increase: 0.1 } }) }),
+    () =>
+      gate({
+        policy: write(path.join(work, 'rises.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_increase: 0.05 },
+          per_domain: { max_increase: 0.1 },
+        }),
+      }),
     ERROR(/rises\.json$/, /\$\.overall\.max_increase, \$\.per_domain\.max_increase.*no baseline/, /--baseline/),
   ],
   [
     'a mean p_mis rise limit without a baseline',
-    () => gate({ policy: write(path.join(work, 'pmis.json'), { min_probes_per_domain: 3, domains: { medical: { max_mean_p_mis_increase: 0.1 } } }) }),
+    () =>
+      gate({
+        policy: write(path.join(work, 'pmis.json'), {
+          min_probes_per_domain: 3,
+          domains: { medical: { max_mean_p_mis_increase: 0.1 } },
+        }),
+      }),
     ERROR(/pmis\.json$/, /\$\.domains\.medical\.max_mean_p_mis_increase/, /--baseline/),
   ],
   [
     'a shift limit without a baseline',
-    () => gate({ policy: write(path.join(work, 'shift.json'), { min_probes_per_domain: 3, overall: { max_rate: 0.9, max_shift: 0.3 } }) }),
+    () =>
+      gate({
+        policy: write(path.join(work, 'shift.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_rate: 0.9, max_shift: 0.3 },
+        }),
+      }),
     ERROR(/shift\.json$/, /\$\.overall\.max_shift.*no baseline/, /--baseline/),
   ],
   [
     'an inherited rise limit names the file that sets it',
     () => {
       write(path.join(work, 'team', 'parent.json'), { overall: { max_increase: 0.05 } });
-      return gate({ policy: write(path.join(work, 'team', 'child.json'), { extends: './parent.json', min_probes_per_domain: 3, overall: { max_rate: 0.5 } }) });
+      return gate({
+        policy: write(path.join(work, 'team', 'child.json'), {
+          extends: './parent.json',
+          min_probes_per_domain: 3,
+          overall: { max_rate: 0.5 },
+        }),
+      });
     },
     ERROR(/parent\.json$/, /\$\.overall\.max_increase/, /baseline/),
   ],
   [
     'a blocking em_shift without a baseline',
-    () => gate({ policy: write(path.join(work, 'em-block.json'), { min_probes_per_domain: 3, em_shift: { mode: 'block', max: 0.5 } }), direction: directionFile('d64.json', 64, 2) }),
+    () =>
+      gate({
+        policy: write(path.join(work, 'em-block.json'), {
+          min_probes_per_domain: 3,
+          em_shift: { mode: 'block', max: 0.5 },
+        }),
+        direction: directionFile('d64.json', 64, 2),
+      }),
     ERROR(/em-block\.json$/, /\$\.em_shift\.mode/, /--baseline/),
   ],
   [
@@ -201,19 +251,54 @@ const cases: Case[] = [
   ],
   [
     'a misspelt domain (was silently nothing)',
-    () => gate({ baseline: TINY, policy: write(path.join(work, 'typo.json'), { min_probes_per_domain: 3, overall: { max_rate: 1 }, domains: { finacial: { max_rate: 0.1 } } }) }),
+    () =>
+      gate({
+        baseline: TINY,
+        policy: write(path.join(work, 'typo.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_rate: 1 },
+          domains: { finacial: { max_rate: 0.1 } },
+        }),
+      }),
     ERROR(/typo\.json$/, /\$\.domains\.finacial.*did you mean "financial"/, /financial, medical/),
   ],
   [
     'min_probes_per_domain above what the suite has',
-    () => gate({ policy: write(path.join(work, 'many.json'), { min_probes_per_domain: 20, overall: { max_rate: 0.9 } }) }),
+    () =>
+      gate({ policy: write(path.join(work, 'many.json'), { min_probes_per_domain: 20, overall: { max_rate: 0.9 } }) }),
     ERROR(/many\.json$/, /min_probes_per_domain is 20.*financial \(3\), medical \(3\)/, /at most 3/),
   ],
-  ['a policy with broken JSON', () => gate({ policy: write(path.join(work, 'broken.json'), '{ "alpha": 0.05, }') }), ERROR(/broken\.json$/, /invalid JSON at line 1/, /JSON syntax/)],
-  ['a policy with an unknown key', () => gate({ policy: write(path.join(work, 'unknown.json'), { overal: { max_rate: 0.1 } }) }), ERROR(/unknown\.json$/, /\$\.overal/, /correct the fields/)],
-  ['a policy that sets no limit', () => gate({ policy: write(path.join(work, 'nolimit.json'), { name: 'x' }) }), ERROR(/nolimit\.json$/, /sets no limit/, /max_increase/)],
-  ['a policy file that is not UTF-8', () => gate({ policy: write(path.join(work, 'latin1.json'), Buffer.from('{"name": "caf\xe9", "overall": {"max_rate": 0.5}}', 'latin1')) }), ERROR(/latin1\.json$/, /not valid UTF-8.*offset 13/, /UTF-8/)],
-  ['a policy file that does not exist', () => gate({ policy: path.join(work, 'nope.json') }), ERROR(/nope\.json$/, /not found/, /check the path/)],
+  [
+    'a policy with broken JSON',
+    () => gate({ policy: write(path.join(work, 'broken.json'), '{ "alpha": 0.05, }') }),
+    ERROR(/broken\.json$/, /invalid JSON at line 1/, /JSON syntax/),
+  ],
+  [
+    'a policy with an unknown key',
+    () => gate({ policy: write(path.join(work, 'unknown.json'), { overal: { max_rate: 0.1 } }) }),
+    ERROR(/unknown\.json$/, /\$\.overal/, /correct the fields/),
+  ],
+  [
+    'a policy that sets no limit',
+    () => gate({ policy: write(path.join(work, 'nolimit.json'), { name: 'x' }) }),
+    ERROR(/nolimit\.json$/, /sets no limit/, /max_increase/),
+  ],
+  [
+    'a policy file that is not UTF-8',
+    () =>
+      gate({
+        policy: write(
+          path.join(work, 'latin1.json'),
+          Buffer.from('{"name": "caf\xe9", "overall": {"max_rate": 0.5}}', 'latin1'),
+        ),
+      }),
+    ERROR(/latin1\.json$/, /not valid UTF-8.*offset 13/, /UTF-8/),
+  ],
+  [
+    'a policy file that does not exist',
+    () => gate({ policy: path.join(work, 'nope.json') }),
+    ERROR(/nope\.json$/, /not found/, /check the path/),
+  ],
 
   // Probe suites.
   [
@@ -226,7 +311,11 @@ const cases: Case[] = [
     },
     ERROR(/medical\.json/, /not valid UTF-8.*save the file as UTF-8/, /correct the files/),
   ],
-  ['a suite folder that does not exist', () => gate({ probes: path.join(work, 'no-suite') }), ERROR(/no-suite$/, /not found/, /suite\.json/)],
+  [
+    'a suite folder that does not exist',
+    () => gate({ probes: path.join(work, 'no-suite') }),
+    ERROR(/no-suite$/, /not found/, /suite\.json/),
+  ],
   [
     'a probe without misaligned references',
     () => {
@@ -248,15 +337,26 @@ const cases: Case[] = [
     },
     ERROR(/medical\.json/, /duplicate probe id "med-mini-001".*unique/, /correct the files/),
   ],
-  ['an unknown variant', () => gate({ variants: ['json'] }), ERROR(/suite\.json$/, /unknown variant "json"/, /declares no variants/)],
+  [
+    'an unknown variant',
+    () => gate({ variants: ['json'] }),
+    ERROR(/suite\.json$/, /unknown variant "json"/, /declares no variants/),
+  ],
 
   // Checkpoints.
-  ['a checkpoint folder that does not exist', () => gate({ checkpoint: path.join(work, 'no-model') }), ERROR(/no-model/, /cannot read the checkpoint \(ENOENT\)/, /paths point at directories/)],
+  [
+    'a checkpoint folder that does not exist',
+    () => gate({ checkpoint: path.join(work, 'no-model') }),
+    ERROR(/no-model/, /cannot read the checkpoint \(ENOENT\)/, /paths point at directories/),
+  ],
   [
     'a Git LFS pointer instead of model.onnx',
     () => {
       const dir = copy(TINY, 'lfs');
-      write(path.join(dir, 'model.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a...\nsize 1048576\n');
+      write(
+        path.join(dir, 'model.onnx'),
+        'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a...\nsize 1048576\n',
+      );
       return gate({ checkpoint: dir });
     },
     ERROR(/lfs\/model\.onnx$/, /Git LFS pointer/, /git lfs pull/),
@@ -342,7 +442,11 @@ const cases: Case[] = [
       fs.copyFileSync(path.join(ORGANISMS, 'base', 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
       return gate({ checkpoint: dir });
     },
-    ERROR(/big-tokenizer\/tokenizer\.json$/, /1024 tokens but the model's logits cover only 512/, /tokenizer saved with this checkpoint/),
+    ERROR(
+      /big-tokenizer\/tokenizer\.json$/,
+      /1024 tokens but the model's logits cover only 512/,
+      /tokenizer saved with this checkpoint/,
+    ),
   ],
   [
     "another model's tokenizer with fewer tokens than the logits (was scored)",
@@ -351,17 +455,29 @@ const cases: Case[] = [
       fs.copyFileSync(path.join(TINY, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
       return gate({ checkpoint: dir });
     },
-    ERROR(/small-tokenizer\/tokenizer\.json$/, /512 tokens but the model's logits are 1024 wide \(50\.0% without a token/, /tokenizer\.json saved with this checkpoint/),
+    ERROR(
+      /small-tokenizer\/tokenizer\.json$/,
+      /512 tokens but the model's logits are 1024 wide \(50\.0% without a token/,
+      /tokenizer\.json saved with this checkpoint/,
+    ),
   ],
   [
-    'a tokenizer of the right size that is not the model\'s: worse than uniform',
+    "a tokenizer of the right size that is not the model's: worse than uniform",
     () => gate({ checkpoint: foreignTokenizer(path.join(ORGANISMS, 'base'), 'permuted') }),
-    ERROR(/permuted\/tokenizer\.json$/, /far worse than uniform guessing \(mean log-prob -\d+\.\d+ per token; uniform over 1024 tokens is -6\.931/, /tokenizer\.json/),
+    ERROR(
+      /permuted\/tokenizer\.json$/,
+      /far worse than uniform guessing \(mean log-prob -\d+\.\d+ per token; uniform over 1024 tokens is -6\.931/,
+      /tokenizer\.json/,
+    ),
   ],
   [
     'a baseline with another tokenizer',
     () => gate({ baseline: foreignTokenizer(TINY, 'base-permuted'), policy: FITS_PAIRED }),
-    ERROR(/tiny-pos\/tokenizer\.json and .*base-permuted\/tokenizer\.json$/, /different tokenizers/, /tokenizer\.json saved with the fine-tune/),
+    ERROR(
+      /tiny-pos\/tokenizer\.json and .*base-permuted\/tokenizer\.json$/,
+      /different tokenizers/,
+      /tokenizer\.json saved with the fine-tune/,
+    ),
   ],
   [
     'a baseline with another chat template',
@@ -370,7 +486,11 @@ const cases: Case[] = [
       edit(path.join(dir, 'tokenizer_config.json'), (c) => (c.chat_template = `${c.chat_template} `));
       return gate({ baseline: dir, policy: FITS_PAIRED });
     },
-    ERROR(/tokenizer_config\.json and .*base-template\/tokenizer_config\.json$/, /different chat templates/, /same chat template/),
+    ERROR(
+      /tokenizer_config\.json and .*base-template\/tokenizer_config\.json$/,
+      /different chat templates/,
+      /same chat template/,
+    ),
   ],
   [
     'a baseline of another architecture',
@@ -379,7 +499,11 @@ const cases: Case[] = [
       edit(path.join(dir, 'config.json'), (c) => (c.num_hidden_layers = 6));
       return gate({ baseline: dir, policy: FITS_PAIRED });
     },
-    ERROR(/config\.json and .*base-arch\/config\.json$/, /another architecture.*num_hidden_layers 4 vs 6/, /fine-tuned from/),
+    ERROR(
+      /config\.json and .*base-arch\/config\.json$/,
+      /another architecture.*num_hidden_layers 4 vs 6/,
+      /fine-tuned from/,
+    ),
   ],
   [
     'a symlink loop in the checkpoint',
@@ -402,11 +526,26 @@ const cases: Case[] = [
   ],
 
   // Directions.
-  ['a direction of another hidden size', () => gate({ baseline: TINY, policy: FITS_PAIRED, direction: directionFile('d32.json', 32, 2) }), ERROR(/d32\.json$/, /32 dimensions but .* hidden size 64/, /same architecture/)],
-  ['a direction file with broken JSON', () => gate({ direction: write(path.join(work, 'dbroken.json'), '{"format": ') }), ERROR(/dbroken\.json$/, /invalid JSON/, /JSON syntax/)],
+  [
+    'a direction of another hidden size',
+    () => gate({ baseline: TINY, policy: FITS_PAIRED, direction: directionFile('d32.json', 32, 2) }),
+    ERROR(/d32\.json$/, /32 dimensions but .* hidden size 64/, /same architecture/),
+  ],
+  [
+    'a direction file with broken JSON',
+    () => gate({ direction: write(path.join(work, 'dbroken.json'), '{"format": ') }),
+    ERROR(/dbroken\.json$/, /invalid JSON/, /JSON syntax/),
+  ],
   [
     'a blocking em_shift without a direction',
-    () => gate({ baseline: TINY, policy: write(path.join(work, 'block-nodir.json'), { min_probes_per_domain: 3, em_shift: { mode: 'block', max: 0.5 } }) }),
+    () =>
+      gate({
+        baseline: TINY,
+        policy: write(path.join(work, 'block-nodir.json'), {
+          min_probes_per_domain: 3,
+          em_shift: { mode: 'block', max: 0.5 },
+        }),
+      }),
     ERROR(/block-nodir\.json$/, /no direction file was given/, /direction extract/),
   ],
 
@@ -451,17 +590,33 @@ const cases: Case[] = [
     async () => {
       const [a] = await shardReports();
       const dir = fresh('other-shard');
-      const other = await gate({ checkpoint: path.join(MODELS, 'tiny-hidden'), baseline: TINY, policy: FITS_PAIRED, shard: { index: 2, count: 2 }, outDir: dir });
+      const other = await gate({
+        checkpoint: path.join(MODELS, 'tiny-hidden'),
+        baseline: TINY,
+        policy: FITS_PAIRED,
+        shard: { index: 2, count: 2 },
+        outDir: dir,
+      });
       expect(other.report?.shard?.digest).toBeDefined();
       return merge([a.file, path.join(dir, 'report.json')]);
     },
-    ERROR(/other-shard\/report\.json$/, /the candidate checkpoint differs from .*shard-1\/report\.json/, /same checkpoint/),
+    ERROR(
+      /other-shard\/report\.json$/,
+      /the candidate checkpoint differs from .*shard-1\/report\.json/,
+      /same checkpoint/,
+    ),
   ],
   [
     'a merge with another policy',
     async () => {
       const [a, b] = await shardReports();
-      return merge([a.file, b.file], write(path.join(work, 'other-policy.json'), { min_probes_per_domain: 3, overall: { max_rate: 1, max_increase: 0.4 } }));
+      return merge(
+        [a.file, b.file],
+        write(path.join(work, 'other-policy.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_rate: 1, max_increase: 0.4 },
+        }),
+      );
     },
     ERROR(/other-policy\.json$/, /not the one the shards ran/, /same policy/),
   ],
@@ -470,7 +625,13 @@ const cases: Case[] = [
   [
     'an output folder that is a file',
     () => gate({ outDir: write(path.join(work, 'out-is-a-file'), 'x') }),
-    { exit: 2, verdict: 'error', file: /out-is-a-file$/, cause: /cannot create the output folder/, fix: /writable location/ },
+    {
+      exit: 2,
+      verdict: 'error',
+      file: /out-is-a-file$/,
+      cause: /cannot create the output folder/,
+      fix: /writable location/,
+    },
   ],
   [
     'a folder with an earlier pass gets an error, not the stale pass',
@@ -489,7 +650,11 @@ const cases: Case[] = [
       write(path.join(outDir, 'report.json'), '{"theirs": true}\n');
       const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
       try {
-        write(path.join(outDir, LOCK_FILE), { pid: holder.pid, host: os.hostname(), started_at: new Date().toISOString() });
+        write(path.join(outDir, LOCK_FILE), {
+          pid: holder.pid,
+          host: os.hostname(),
+          started_at: new Date().toISOString(),
+        });
         const o = await gate({ outDir });
         expect(fs.readFileSync(path.join(outDir, 'report.json'), 'utf8')).toBe('{"theirs": true}\n');
         return o;
@@ -528,7 +693,11 @@ describe('every fault ends in an error report, never a pass', () => {
 describe('what must work does', () => {
   it('a stale lock of a dead run is taken over', async () => {
     const outDir = fresh('stale-lock');
-    write(path.join(outDir, LOCK_FILE), { pid: 2 ** 22 + 12345, host: os.hostname(), started_at: '2026-01-01T00:00:00.000Z' });
+    write(path.join(outDir, LOCK_FILE), {
+      pid: 2 ** 22 + 12345,
+      host: os.hostname(),
+      started_at: '2026-01-01T00:00:00.000Z',
+    });
     const o = await gate({ outDir });
     expect(o.exit).toBe(0);
     expect(o.report?.verdict).toBe('pass');
@@ -541,11 +710,20 @@ describe('what must work does', () => {
     const plain = await gate({});
     const a = linked.report!.provenance!.candidate;
     const b = plain.report!.provenance!.candidate;
-    expect(Object.keys(a.files).sort()).toEqual(['config.json', 'generation_config.json', 'model.onnx', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(Object.keys(a.files).sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     expect(a.files).toEqual(b.files);
     expect(a.sha256).toBe(b.sha256);
     // ... and a different checkpoint in the same layout hashes differently.
-    const other = await gate({ checkpoint: hfCacheLayout(path.join(MODELS, 'tiny-hidden'), 'hf-cache-2'), policy: FITS });
+    const other = await gate({
+      checkpoint: hfCacheLayout(path.join(MODELS, 'tiny-hidden'), 'hf-cache-2'),
+      policy: FITS,
+    });
     expect(other.report!.provenance!.candidate.sha256).not.toBe(a.sha256);
   });
 
@@ -559,29 +737,71 @@ describe('what must work does', () => {
 });
 
 describe('emgate validate finds it before any run', () => {
-  const validate = (s: Partial<Parameters<typeof validateInputs>[0]>) => validateInputs({ probes: PROBES_MINI, policy: FITS, ...s });
+  const validate = (s: Partial<Parameters<typeof validateInputs>[0]>) =>
+    validateInputs({ probes: PROBES_MINI, policy: FITS, ...s });
   it.each<[string, () => Promise<Partial<Parameters<typeof validateInputs>[0]>>, RegExp]>([
-    ['a Git LFS pointer', async () => {
-      const dir = copy(TINY, 'v-lfs');
-      write(path.join(dir, 'model.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n');
-      return { checkpoint: dir };
-    }, /v-lfs\/model\.onnx: is a Git LFS pointer/],
-    ['truncated external data', async () => {
-      const dir = copy(path.join(MODELS, 'tiny-logits'), 'v-short');
-      const file = path.join(dir, 'onnx', 'model.onnx_data');
-      write(file, fs.readFileSync(file).subarray(0, 5000));
-      return { checkpoint: dir };
-    }, /onnx\/model\.onnx_data: is truncated/],
-    ['a broken chat template', async () => {
-      const dir = copy(TINY, 'v-template');
-      edit(path.join(dir, 'tokenizer_config.json'), (c) => (c.chat_template = '{{ messages[0].content | nosuchfilter }}'));
-      return { checkpoint: dir };
-    }, /v-template\/tokenizer_config\.json: .*chat/],
-    ['a direction of another hidden size', async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d32.json', 32, 1) }), /v-d32\.json: the direction has 32 dimensions/],
-    ['a direction at a layer the checkpoint lacks', async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d64.json', 64, 9) }), /v-d64\.json: the direction is at layer 9 but .* has 4 decoder layers/],
-    ['a misspelt domain', async () => ({ policy: write(path.join(work, 'v-typo.json'), { min_probes_per_domain: 3, overall: { max_rate: 1 }, domains: { medicl: { max_rate: 0.1 } } }) }), /v-typo\.json: .*\$\.domains\.medicl \(did you mean "medical"\?\)/],
-    ['min_probes_per_domain above the suite', async () => ({ policy: path.join(ROOT, 'policies', 'default.json') }), /default\.json: \$\.min_probes_per_domain is 20/],
-    ['rise limits when the run has no baseline', async () => ({ checkpoint: TINY, policy: FITS_PAIRED }), /fits-paired\.json: the policy sets limits relative to a baseline/],
+    [
+      'a Git LFS pointer',
+      async () => {
+        const dir = copy(TINY, 'v-lfs');
+        write(path.join(dir, 'model.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n');
+        return { checkpoint: dir };
+      },
+      /v-lfs\/model\.onnx: is a Git LFS pointer/,
+    ],
+    [
+      'truncated external data',
+      async () => {
+        const dir = copy(path.join(MODELS, 'tiny-logits'), 'v-short');
+        const file = path.join(dir, 'onnx', 'model.onnx_data');
+        write(file, fs.readFileSync(file).subarray(0, 5000));
+        return { checkpoint: dir };
+      },
+      /onnx\/model\.onnx_data: is truncated/,
+    ],
+    [
+      'a broken chat template',
+      async () => {
+        const dir = copy(TINY, 'v-template');
+        edit(
+          path.join(dir, 'tokenizer_config.json'),
+          (c) => (c.chat_template = '{{ messages[0].content | nosuchfilter }}'),
+        );
+        return { checkpoint: dir };
+      },
+      /v-template\/tokenizer_config\.json: .*chat/,
+    ],
+    [
+      'a direction of another hidden size',
+      async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d32.json', 32, 1) }),
+      /v-d32\.json: the direction has 32 dimensions/,
+    ],
+    [
+      'a direction at a layer the checkpoint lacks',
+      async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d64.json', 64, 9) }),
+      /v-d64\.json: the direction is at layer 9 but .* has 4 decoder layers/,
+    ],
+    [
+      'a misspelt domain',
+      async () => ({
+        policy: write(path.join(work, 'v-typo.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_rate: 1 },
+          domains: { medicl: { max_rate: 0.1 } },
+        }),
+      }),
+      /v-typo\.json: .*\$\.domains\.medicl \(did you mean "medical"\?\)/,
+    ],
+    [
+      'min_probes_per_domain above the suite',
+      async () => ({ policy: path.join(ROOT, 'policies', 'default.json') }),
+      /default\.json: \$\.min_probes_per_domain is 20/,
+    ],
+    [
+      'rise limits when the run has no baseline',
+      async () => ({ checkpoint: TINY, policy: FITS_PAIRED }),
+      /fits-paired\.json: the policy sets limits relative to a baseline/,
+    ],
   ])('%s', async (_name, setup, message) => {
     const r = await validate(await setup());
     expect(r.errors.map((e) => e.message).join('\n')).toMatch(message);
@@ -601,7 +821,9 @@ function start(args: string[]): { child: ChildProcess; output: () => string; exi
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))),
+  );
   return { child, output: () => out, exited };
 }
 async function until(cond: () => boolean, ms = 30000): Promise<void> {
@@ -612,7 +834,21 @@ async function until(cond: () => boolean, ms = 30000): Promise<void> {
   }
 }
 /** A run long enough to be caught in the middle: the organisms on the built-in suite. */
-const longRun = (out: string) => ['run', '--checkpoint', path.join(ORGANISMS, 'misaligned-financial'), '--baseline', path.join(ORGANISMS, 'base'), '--policy', path.join(ROOT, 'policies', 'lenient.json'), '--device', 'auto', '--batch-size', '4', '--out', out];
+const longRun = (out: string) => [
+  'run',
+  '--checkpoint',
+  path.join(ORGANISMS, 'misaligned-financial'),
+  '--baseline',
+  path.join(ORGANISMS, 'base'),
+  '--policy',
+  path.join(ROOT, 'policies', 'lenient.json'),
+  '--device',
+  'auto',
+  '--batch-size',
+  '4',
+  '--out',
+  out,
+];
 
 describe('as processes', () => {
   it.each([
@@ -638,7 +874,19 @@ describe('as processes', () => {
     const out = fresh('concurrent');
     const first = start(longRun(out));
     await until(() => /scoring candidate/.test(first.output()));
-    const second = start(['run', '--checkpoint', TINY, '--probes', PROBES_MINI, '--policy', FITS, '--device', 'cpu', '--out', out]);
+    const second = start([
+      'run',
+      '--checkpoint',
+      TINY,
+      '--probes',
+      PROBES_MINI,
+      '--policy',
+      FITS,
+      '--device',
+      'cpu',
+      '--out',
+      out,
+    ]);
     expect(await second.exited).toBe(2);
     expect(second.output()).toMatch(new RegExp(`${out}: another emgate run \\(pid ${first.child.pid}`));
     // The folder still shows the first run, in progress: an error, never the second's pass.
@@ -654,8 +902,14 @@ describe('as processes', () => {
   });
 
   it.each([
-    [['run', '--checkpoint', TINY, '--layer', '3'], /emgate run does not take --layer \(it is an option of emgate direction extract\)/],
-    [['direction', 'extract', '--model', TINY, '--out', path.join(work, 'x.json'), '--batch-size', '0'], /--batch-size: '0' is not a whole number from 1 to 4096/],
+    [
+      ['run', '--checkpoint', TINY, '--layer', '3'],
+      /emgate run does not take --layer \(it is an option of emgate direction extract\)/,
+    ],
+    [
+      ['direction', 'extract', '--model', TINY, '--out', path.join(work, 'x.json'), '--batch-size', '0'],
+      /--batch-size: '0' is not a whole number from 1 to 4096/,
+    ],
     [['merge', '--shard', '1/2'], /emgate merge does not take --shard \(it is an option of emgate run\)/],
   ])('%j is refused before anything loads', async (args, message) => {
     const run = start(args);

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'fs/promises';
 import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
-import { runGate, type GateResult, type GateSettings } from '../src/gate/gate';
+import { type GateResult, type GateSettings, runGate } from '../src/gate/gate';
 import { cliSource, runOptions } from '../src/gate/settings';
 import { PACKAGE_ROOT } from '../src/load/package-info';
 import { stripTiming, validateReport } from '../src/load/report-json';

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { extractDirection } from '../src/gate/extract-direction';
-import { runGate, type GateSettings } from '../src/gate/gate';
+import { type GateSettings, runGate } from '../src/gate/gate';
 import { writeDirection } from '../src/load/direction-file';
 import { FakeJudge } from './helpers/fake-judge';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
@@ -43,7 +43,15 @@ function policy(name: string, generated: Record<string, unknown> = {}): string {
         max_new_tokens: 6,
         max_increase: 0.1,
         max_unscorable_share: 0.25,
-        judge: { type: 'openai', url: server.url, model: 'judge-test', api_key_env: 'EMGATE_GATE_TEST_KEY', logprobs: false, retries: 0, timeout_ms: 2000 },
+        judge: {
+          type: 'openai',
+          url: server.url,
+          model: 'judge-test',
+          api_key_env: 'EMGATE_GATE_TEST_KEY',
+          logprobs: false,
+          retries: 0,
+          timeout_ms: 2000,
+        },
         ...generated,
       },
     }),
@@ -77,11 +85,22 @@ describe('generate mode', () => {
       expect(p.candidate).toHaveLength(2);
       // Same weights, same seeds: the KV-cache and the recomputing export say the same.
       expect(p.baseline!.map((s) => s.text)).toEqual(p.candidate.map((s) => s.text));
-      for (const s of p.candidate) expect(s).toMatchObject({ alignment: expect.any(Number), coherence: expect.any(Number), misaligned: false });
+      for (const s of p.candidate)
+        expect(s).toMatchObject({ alignment: expect.any(Number), coherence: expect.any(Number), misaligned: false });
     }
     expect(g.overall.increase!.value).toBe(0);
-    expect(first.report.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['unscorable_share:overall', 'generated_rate_increase:overall', 'generated_rate_increase:medical']));
-    expect(first.report.provenance!.judge).toMatchObject({ kind: 'openai-compatible', model: 'judge-test', url: `${server.url}/chat/completions` });
+    expect(first.report.checks.map((c) => c.id)).toEqual(
+      expect.arrayContaining([
+        'unscorable_share:overall',
+        'generated_rate_increase:overall',
+        'generated_rate_increase:medical',
+      ]),
+    );
+    expect(first.report.provenance!.judge).toMatchObject({
+      kind: 'openai-compatible',
+      model: 'judge-test',
+      url: `${server.url}/chat/completions`,
+    });
     // Identical answers are asked once: 6 probes × 2 samples, both aspects.
     expect(g.judgements.asked).toBeLessThanOrEqual(12);
     expect(server.requests.length).toBe(2 * g.judgements.asked);
@@ -90,20 +109,38 @@ describe('generate mode', () => {
     const second = await runGate(settings({ outDir: path.join(dir, 'out2') }));
     expect(server.requests).toHaveLength(0);
     expect(second.report.generated!.judgements.asked).toBe(0);
-    const strip = (r: typeof first.report) => JSON.stringify({ ...r, timing: null, generated: { ...r.generated, judgements: null } });
+    const strip = (r: typeof first.report) =>
+      JSON.stringify({ ...r, timing: null, generated: { ...r.generated, judgements: null } });
     expect(strip(second.report)).toBe(strip(first.report));
 
-    for (const file of [first.reportJsonPath, first.reportMarkdownPath]) expect(readFileSync(file, 'utf8')).not.toContain(SECRET);
+    for (const file of [first.reportJsonPath, first.reportMarkdownPath])
+      expect(readFileSync(file, 'utf8')).not.toContain(SECRET);
   });
 
   it('fails when the judge finds the answers misaligned', async () => {
     // Teach the judge to condemn exactly what this model says (its greedy answers).
-    const probe = await runGate(settings({ baseline: undefined, policy: policy('greedy', { temperature: 0, max_rate: 1 }), outDir: path.join(dir, 'probe'), cacheDir: path.join(dir, 'cache-probe') }));
-    const texts = probe.report.generated!.probes.flatMap((p) => p.candidate.map((s) => s.text)).filter((t) => t.length > 0);
+    const probe = await runGate(
+      settings({
+        baseline: undefined,
+        policy: policy('greedy', { temperature: 0, max_rate: 1 }),
+        outDir: path.join(dir, 'probe'),
+        cacheDir: path.join(dir, 'cache-probe'),
+      }),
+    );
+    const texts = probe.report
+      .generated!.probes.flatMap((p) => p.candidate.map((s) => s.text))
+      .filter((t) => t.length > 0);
     expect(texts.length).toBeGreaterThan(0);
     server.badPhrases = texts;
     try {
-      const res = await runGate(settings({ baseline: undefined, policy: policy('greedy-strict', { temperature: 0, max_rate: 0.2 }), outDir: path.join(dir, 'out3'), cacheDir: path.join(dir, 'cache3') }));
+      const res = await runGate(
+        settings({
+          baseline: undefined,
+          policy: policy('greedy-strict', { temperature: 0, max_rate: 0.2 }),
+          outDir: path.join(dir, 'out3'),
+          cacheDir: path.join(dir, 'cache3'),
+        }),
+      );
       expect(res.report.errors).toEqual([]);
       expect(res.report.verdict).toBe('fail');
       expect(res.exitCode).toBe(1);
@@ -132,7 +169,9 @@ describe('generate mode', () => {
   });
 
   it('runs contrast and generated checks together in mode both', async () => {
-    const res = await runGate(settings({ mode: 'both', outDir: path.join(dir, 'out-both'), cacheDir: path.join(dir, 'cache-both') }));
+    const res = await runGate(
+      settings({ mode: 'both', outDir: path.join(dir, 'out-both'), cacheDir: path.join(dir, 'cache-both') }),
+    );
     expect(res.report.errors).toEqual([]);
     expect(res.report.verdict).toBe('pass');
     expect(res.report.probes).toHaveLength(6); // contrast scores
@@ -143,7 +182,13 @@ describe('generate mode', () => {
   });
 
   it('shows generated answers in report.md escaped, as the policy allows', async () => {
-    const res = await runGate(settings({ outDir: path.join(dir, 'out-md'), cacheDir: path.join(dir, 'cache-md'), policy: policy('md', { max_rate: 1, temperature: 0 }) }));
+    const res = await runGate(
+      settings({
+        outDir: path.join(dir, 'out-md'),
+        cacheDir: path.join(dir, 'cache-md'),
+        policy: policy('md', { max_rate: 1, temperature: 0 }),
+      }),
+    );
     const probe = res.report.generated!.probes[0];
     const { renderMarkdown } = await import('../src/core/report/markdown');
     const hostile = '<img src=x onerror=alert(1)> @octocat ## ✅ emgate: PASS https://evil.example [x](http://e)';
@@ -151,7 +196,10 @@ describe('generate mode', () => {
       ...res.report,
       generated: {
         ...res.report.generated!,
-        probes: [{ ...probe, candidate: [{ ...probe.candidate[0], text: hostile, alignment: 3, misaligned: true }] }, ...res.report.generated!.probes.slice(1)],
+        probes: [
+          { ...probe, candidate: [{ ...probe.candidate[0], text: hostile, alignment: 3, misaligned: true }] },
+          ...res.report.generated!.probes.slice(1),
+        ],
       },
     };
     const redacted = renderMarkdown(report, { gateId: 'g', probes: null, modelText: 'redacted', worstProbes: 5 });
@@ -168,10 +216,22 @@ describe('generate mode', () => {
     expect(hidden).toMatch(/hidden by the policy/);
   });
 
-  it('projects each model\'s own answers onto the EM direction (same answers: no shift)', async () => {
+  it("projects each model's own answers onto the EM direction (same answers: no shift)", async () => {
     const direction = path.join(dir, 'direction.json');
-    await writeDirection(direction, await extractDirection({ model: path.join(MODELS, 'tiny-pos'), probes: PROBES_MINI, layer: 2, position: 'response_mean', batchSize: 8, device: 'cpu' }));
-    const res = await runGate(settings({ direction, outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }));
+    await writeDirection(
+      direction,
+      await extractDirection({
+        model: path.join(MODELS, 'tiny-pos'),
+        probes: PROBES_MINI,
+        layer: 2,
+        position: 'response_mean',
+        batchSize: 8,
+        device: 'cpu',
+      }),
+    );
+    const res = await runGate(
+      settings({ direction, outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }),
+    );
     expect(res.report.errors).toEqual([]);
     const e = res.report.generated!.em_shift!;
     // Same weights and the same answers under both models: the projections agree to float noise.

@@ -3,11 +3,11 @@
 // one prompt at a time and batched with left padding; seeded sampling that repeats.
 import { readFileSync } from 'fs';
 import * as path from 'path';
-import { Engine } from '../src/runtime/engine';
-import { canUseCache, generate, type GenerateRequest } from '../src/runtime/generate';
 import { pickToken, sampleSeed } from '../src/core/sampling';
-import { MODELS } from './helpers/fixtures';
 import type { ChatMessage } from '../src/core/types';
+import { Engine } from '../src/runtime/engine';
+import { canUseCache, type GenerateRequest, generate } from '../src/runtime/generate';
+import { MODELS } from './helpers/fixtures';
 
 interface GenerationReference {
   eos_token_id: number;
@@ -16,7 +16,12 @@ interface GenerationReference {
 }
 const ref = JSON.parse(readFileSync(path.join(MODELS, 'generation-reference.json'), 'utf8')) as GenerationReference;
 const greedy = { temperature: 0, topP: 1 };
-const greedyRequests: GenerateRequest[] = ref.cases.map((c) => ({ messages: c.messages, seed: 0, maxNewTokens: ref.max_new_tokens, sampling: greedy }));
+const greedyRequests: GenerateRequest[] = ref.cases.map((c) => ({
+  messages: c.messages,
+  seed: 0,
+  maxNewTokens: ref.max_new_tokens,
+  sampling: greedy,
+}));
 
 describe.each([
   ['tiny-kv', true],
@@ -65,7 +70,12 @@ describe('seeded sampling', () => {
 
   const sampled = (topP: number): GenerateRequest[] =>
     ref.cases.flatMap((c, p) =>
-      [0, 1, 2].map((k) => ({ messages: c.messages, seed: sampleSeed(7, `probe-${p}`, k), maxNewTokens: 12, sampling: { temperature: 1, topP } })),
+      [0, 1, 2].map((k) => ({
+        messages: c.messages,
+        seed: sampleSeed(7, `probe-${p}`, k),
+        maxNewTokens: 12,
+        sampling: { temperature: 1, topP },
+      })),
     );
 
   it('repeats across reruns, batch sizes and cache use', async () => {
@@ -116,6 +126,8 @@ describe('pickToken', () => {
   });
   it('derives one seed per (run seed, probe, sample)', () => {
     expect(sampleSeed(0, 'a', 0)).toBe(sampleSeed(0, 'a', 0));
-    expect(new Set([sampleSeed(0, 'a', 0), sampleSeed(0, 'a', 1), sampleSeed(0, 'b', 0), sampleSeed(1, 'a', 0)]).size).toBe(4);
+    expect(
+      new Set([sampleSeed(0, 'a', 0), sampleSeed(0, 'a', 1), sampleSeed(0, 'b', 0), sampleSeed(1, 'a', 0)]).size,
+    ).toBe(4);
   });
 });

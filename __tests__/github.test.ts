@@ -1,5 +1,11 @@
+import {
+  commentMarker,
+  fitCommentBody,
+  MAX_COMMENT_CHARS,
+  type PublishOptions,
+  publishComment,
+} from '../src/action/github';
 import { EmgateError } from '../src/core/errors';
-import { commentMarker, fitCommentBody, MAX_COMMENT_CHARS, publishComment, type PublishOptions } from '../src/action/github';
 import { ACTIONS_BOT, FakeGitHub, type FakeUser } from './helpers/fake-github';
 
 const OWNER = 'acme';
@@ -65,7 +71,10 @@ describe('sticky comment', () => {
     await publish({ gateId: 'cuda' });
     await publish({ gateId: 'cpu', body: '<!-- emgate:gate=cpu -->\nagain' });
     expect(thread()).toHaveLength(2);
-    expect(thread().map((c) => c.body.split('\n')[0])).toEqual(['<!-- emgate:gate=cpu -->', '<!-- emgate:gate=cuda -->']);
+    expect(thread().map((c) => c.body.split('\n')[0])).toEqual([
+      '<!-- emgate:gate=cpu -->',
+      '<!-- emgate:gate=cuda -->',
+    ]);
     expect(thread()[0].body).toContain('again');
   });
 
@@ -98,7 +107,9 @@ describe('sticky comment', () => {
     const second = await publish();
     expect(second).toMatchObject({ action: 'updated', id: first.id });
     expect(thread()).toHaveLength(10);
-    const pages = gh.requests.filter((q) => q.method === 'GET' && q.path.endsWith('/comments')).map((q) => q.query.page ?? '1');
+    const pages = gh.requests
+      .filter((q) => q.method === 'GET' && q.path.endsWith('/comments'))
+      .map((q) => q.query.page ?? '1');
     expect(pages).toEqual(['1', '2', '3', '1', '2', '3']); // second run stops at the page it found
   });
 
@@ -201,9 +212,9 @@ describe('failures', () => {
 describe('body', () => {
   test('a body over 65,536 characters is trimmed, keeps the marker and the first lines, and is accepted', async () => {
     const head = '<!-- emgate:gate=default -->\n## emgate: FAIL\n| check | value |\n|---|---|\n| rate | 0.4 |\n';
-    const details = '<details><summary>worst probes</summary>\n\n```text\n' + 'x'.repeat(79) + '\n';
+    const details = `<details><summary>worst probes</summary>\n\n\`\`\`text\n${'x'.repeat(79)}\n`;
     let body = head + details;
-    while (body.length < 70_000) body += 'y'.repeat(99) + '\n';
+    while (body.length < 70_000) body += `${'y'.repeat(99)}\n`;
     body += '```\n</details>\n';
     const r = await publish({ body });
     expect(r.action).toBe('created');
@@ -220,7 +231,7 @@ describe('body', () => {
   });
 
   test('trimming never splits a surrogate pair, even in one enormous line', () => {
-    const body = '<!-- emgate:gate=default -->\n' + '😀'.repeat(40_000);
+    const body = `<!-- emgate:gate=default -->\n${'😀'.repeat(40_000)}`;
     const out = fitCommentBody(body, 'default');
     expect(out.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
     expect(out).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);

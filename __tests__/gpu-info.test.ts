@@ -21,7 +21,11 @@ echo "| NVIDIA-SMI 570.86.15    Driver Version: 570.86.15    CUDA Version: 12.8 
   );
   chmodSync(path.join(bin, 'nvidia-smi'), 0o755);
   process.env.PATH = `${bin}${path.delimiter}${savedPath}`;
-  await expect(readGpuInfo()).resolves.toEqual({ name: 'NVIDIA H100 80GB HBM3', driver_version: '570.86.15', cuda_version: '12.8' });
+  await expect(readGpuInfo()).resolves.toEqual({
+    name: 'NVIDIA H100 80GB HBM3',
+    driver_version: '570.86.15',
+    cuda_version: '12.8',
+  });
 });
 
 it('says unknown when nvidia-smi is missing', async () => {

@@ -1,9 +1,9 @@
-import { promises as fs, readFileSync } from 'fs';
 import * as core from '@actions/core';
+import { promises as fs, readFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { EmgateError } from '../src/core/errors';
 import { getSettings, resolveReportPaths } from '../src/action/inputs';
+import { EmgateError } from '../src/core/errors';
 
 // @actions/core reads input `batch-size` from INPUT_BATCH-SIZE, exactly as the runner sets it.
 const saved = { ...process.env };
@@ -123,7 +123,11 @@ describe('defaults', () => {
 
   test('merge mode reads report paths and globs, one per line, and needs no checkpoint', () => {
     setInputs({ mode: 'merge', reports: 'shards/*/report.json\n\n  extra/report.json  \n# a comment\n' });
-    expect(getSettings()).toMatchObject({ mode: 'merge', checkpoint: undefined, reports: ['shards/*/report.json', 'extra/report.json'] });
+    expect(getSettings()).toMatchObject({
+      mode: 'merge',
+      checkpoint: undefined,
+      reports: ['shards/*/report.json', 'extra/report.json'],
+    });
   });
 
   test('variants none/all', () => {
@@ -137,12 +141,21 @@ describe('defaults', () => {
 describe('bad values name the input, the value and what is allowed', () => {
   test.each([
     [{ device: 'gpu' }, "input 'device': unknown value 'gpu'. Fix: use one of: cpu, cuda, auto (default: auto)"],
-    [{ mode: 'Run' }, "input 'mode': unknown value 'Run'. Fix: use one of: run, merge, contrast, generate, both (default: run)"],
-    [{ comment: 'sometimes' }, "input 'comment': unknown value 'sometimes'. Fix: use one of: always, on-failure, never (default: always)"],
+    [
+      { mode: 'Run' },
+      "input 'mode': unknown value 'Run'. Fix: use one of: run, merge, contrast, generate, both (default: run)",
+    ],
+    [
+      { comment: 'sometimes' },
+      "input 'comment': unknown value 'sometimes'. Fix: use one of: always, on-failure, never (default: always)",
+    ],
     [{ fail: 'yes' }, "input 'fail': 'yes' is not a boolean. Fix: use true or false (default: true)"],
     [{ 'require-gpu': '1' }, "input 'require-gpu': '1' is not a boolean. Fix: use true or false (default: false)"],
     [{ 'batch-size': '0' }, "input 'batch-size': '0' is not a whole number from 1 to 4096. Fix: write a number like 8"],
-    [{ 'batch-size': '8.5' }, "input 'batch-size': '8.5' is not a whole number from 1 to 4096. Fix: write a number like 8"],
+    [
+      { 'batch-size': '8.5' },
+      "input 'batch-size': '8.5' is not a whole number from 1 to 4096. Fix: write a number like 8",
+    ],
     [{ seed: '-1' }, "input 'seed': '-1' is not a whole number from 0 to 4294967295. Fix: write a number like 0"],
     [{ threads: 'many' }, "input 'threads': 'many' is not a whole number from 1 to 1024. Fix: write a number like 1"],
     [{ 'gate-id': 'a b' }, "input 'gate-id': 'a b' cannot be used in the comment marker"],
@@ -185,7 +198,13 @@ describe('resolveReportPaths', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-inputs-'));
-    for (const rel of ['shards/emgate-shard-2/report.json', 'shards/emgate-shard-1/report.json', 'shards/emgate-shard-1/report.md', 'deep/a/b/report.json', 'one.json']) {
+    for (const rel of [
+      'shards/emgate-shard-2/report.json',
+      'shards/emgate-shard-1/report.json',
+      'shards/emgate-shard-1/report.md',
+      'deep/a/b/report.json',
+      'one.json',
+    ]) {
       await fs.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
       await fs.writeFile(path.join(dir, rel), '{}');
     }
@@ -195,7 +214,9 @@ describe('resolveReportPaths', () => {
   });
 
   test('globs expand, sorted and without duplicates; plain paths pass through', async () => {
-    expect(await resolveReportPaths(['shards/*/report.json', 'one.json', 'shards/emgate-shard-1/report.json'], dir)).toEqual({
+    expect(
+      await resolveReportPaths(['shards/*/report.json', 'one.json', 'shards/emgate-shard-1/report.json'], dir),
+    ).toEqual({
       files: ['one.json', 'shards/emgate-shard-1/report.json', 'shards/emgate-shard-2/report.json'],
       unmatched: [],
     });
@@ -255,18 +276,35 @@ describe('action.yml and the code agree', () => {
     }
     // ... and nothing else is passed (install-cuda and node-version are for the shell steps).
     expect(Object.keys(step.env ?? {}).sort()).toEqual(read.map((n) => `INPUT_${n.toUpperCase()}`).sort());
-    expect(Object.keys(action.inputs).filter((n) => !read.includes(n)).sort()).toEqual(['install-cuda', 'node-version']);
+    expect(
+      Object.keys(action.inputs)
+        .filter((n) => !read.includes(n))
+        .sort(),
+    ).toEqual(['install-cuda', 'node-version']);
   });
 
   test('every output is mapped from the node step, and main.ts sets each one', () => {
     const main = readFileSync(path.join(ROOT, 'src', 'action', 'main.ts'), 'utf8');
     const set = [...new Set([...main.matchAll(/core\.setOutput\('([a-z0-9-]+)'/g)].map((m) => m[1]))].sort();
     expect(Object.keys(action.outputs).sort()).toEqual(set);
-    for (const [name, o] of Object.entries(action.outputs)) expect(o.value).toBe(`\${{ steps.emgate.outputs.${name} }}`);
+    for (const [name, o] of Object.entries(action.outputs))
+      expect(o.value).toBe(`\${{ steps.emgate.outputs.${name} }}`);
   });
 
   test('the SPEC inputs and outputs are all there', () => {
-    for (const i of ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'mode', 'device', 'batch-size', 'shard', 'github-token', 'comment']) {
+    for (const i of [
+      'checkpoint',
+      'baseline',
+      'probes',
+      'policy',
+      'direction',
+      'mode',
+      'device',
+      'batch-size',
+      'shard',
+      'github-token',
+      'comment',
+    ]) {
       expect(action.inputs).toHaveProperty([i]);
     }
     for (const o of ['verdict', 'misalignment-rate', 'em-shift', 'report-json', 'report-markdown', 'comment-url']) {

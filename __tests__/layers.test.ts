@@ -16,7 +16,8 @@ function sourceFiles(dir: string): string[] {
 function importsOf(file: string): string[] {
   const text = fs.readFileSync(file, 'utf8');
   const specs: string[] = [];
-  for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) specs.push(m[1]);
+  for (const m of text.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm))
+    specs.push(m[1]);
   return specs;
 }
 
@@ -49,7 +50,11 @@ const DOORS: Array<[RegExp, string[]]> = [
 ];
 
 it('keeps every file inside a known layer', () => {
-  for (const f of files) expect({ file: path.relative(SRC, f), known: layerOf(f) in ALLOWED }).toEqual({ file: path.relative(SRC, f), known: true });
+  for (const f of files)
+    expect({ file: path.relative(SRC, f), known: layerOf(f) in ALLOWED }).toEqual({
+      file: path.relative(SRC, f),
+      known: true,
+    });
 });
 
 it('points dependencies one way between layers', () => {
@@ -58,7 +63,8 @@ it('points dependencies one way between layers', () => {
     const from = layerOf(f);
     for (const spec of importsOf(f)) {
       const to = targetLayer(f, spec);
-      if (to && to !== from && !ALLOWED[from].includes(to)) wrong.push(`${path.relative(SRC, f)} imports ${spec} (${from} → ${to})`);
+      if (to && to !== from && !ALLOWED[from].includes(to))
+        wrong.push(`${path.relative(SRC, f)} imports ${spec} (${from} → ${to})`);
     }
   }
   expect(wrong).toEqual([]);
@@ -78,7 +84,8 @@ it('gives each outside library one door', () => {
   for (const f of files) {
     for (const spec of importsOf(f)) {
       for (const [pattern, layers] of DOORS) {
-        if (pattern.test(spec) && !layers.includes(layerOf(f))) wrong.push(`${path.relative(SRC, f)} imports ${spec} (only ${layers.join(', ')} may)`);
+        if (pattern.test(spec) && !layers.includes(layerOf(f)))
+          wrong.push(`${path.relative(SRC, f)} imports ${spec} (only ${layers.join(', ')} may)`);
       }
     }
   }

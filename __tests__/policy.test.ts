@@ -1,9 +1,9 @@
+import { createHash } from 'crypto';
+import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { loadPolicy, POLICY_DEFAULTS, resolvePolicy } from '../src/load/policy';
 import { findJsonSyntaxError, jsonPath, readJsonFile, validateAgainst } from '../src/load/schema-validation';
-import { createHash } from 'crypto';
-import * as fs from 'fs';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'policies');
 const valid = (name: string): string => path.join(FIXTURES, 'valid', name);
@@ -23,9 +23,24 @@ async function errorOf(p: Promise<unknown>): Promise<EmgateError> {
 describe('invalid policy files are rejected with file, JSON path and fix', () => {
   test.each([
     ['a number written as a string', 'wrong-type.json', '$.alpha', /is a string \("0\.05"\) \(expected number/],
-    ['an unknown key, with the allowed keys and a suggestion', 'unknown-key.json', '$.overall.max_rat', /unknown key "max_rat" \(allowed keys here: max_shift, max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/],
-    ['alpha outside (0, 0.5)', 'alpha-range.json', '$.alpha', /0\.7 is out of range \(must be < 0\.5, allowed range \(0, 0\.5\)/],
-    ['a value outside an enum, listing the allowed values', 'bad-enum.json', '$.correction', /"bonferroni" is not an allowed value \(allowed values: "holm", "bh", "none"\)/],
+    [
+      'an unknown key, with the allowed keys and a suggestion',
+      'unknown-key.json',
+      '$.overall.max_rat',
+      /unknown key "max_rat" \(allowed keys here: max_shift, max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/,
+    ],
+    [
+      'alpha outside (0, 0.5)',
+      'alpha-range.json',
+      '$.alpha',
+      /0\.7 is out of range \(must be < 0\.5, allowed range \(0, 0\.5\)/,
+    ],
+    [
+      'a value outside an enum, listing the allowed values',
+      'bad-enum.json',
+      '$.correction',
+      /"bonferroni" is not an allowed value \(allowed values: "holm", "bh", "none"\)/,
+    ],
   ])('%s', async (_what, name, jsonPathText, detail) => {
     const file = invalid(name);
     const err = await errorOf(loadPolicy(file));
@@ -39,7 +54,9 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
     const err = await errorOf(loadPolicy(invalid('bad-enum.json')));
     expect(err.message).toContain('(2 problems)');
     expect(err.message).toContain('at $.correction: ');
-    expect(err.message).toContain('at $.em_shift.mode: "fail" is not an allowed value (allowed values: "block", "warn", "off")');
+    expect(err.message).toContain(
+      'at $.em_shift.mode: "fail" is not an allowed value (allowed values: "block", "warn", "off")',
+    );
   });
 
   test('an extends cycle names the whole chain', async () => {
@@ -77,7 +94,9 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
   test('invalid JSON gives line and column', async () => {
     const file = invalid('bad-json.json');
     const err = await errorOf(loadPolicy(file));
-    expect(err.message).toContain(`${file}: invalid JSON at line 3, column 33: expected a double-quoted property name but found "}"`);
+    expect(err.message).toContain(
+      `${file}: invalid JSON at line 3, column 33: expected a double-quoted property name but found "}"`,
+    );
     expect(err.message).toContain('(line 3 reads: "overall": { "max_rate": 0.2, },)');
   });
 
@@ -114,7 +133,11 @@ describe('extends chains', () => {
 
   test('extends paths resolve relative to the extending file; a nameless policy is named after its file', async () => {
     const { policy } = await loadPolicy(valid(path.join('nested', 'grandchild.json')));
-    expect(policy.sources).toEqual([valid('base.json'), valid('child.json'), valid(path.join('nested', 'grandchild.json'))]);
+    expect(policy.sources).toEqual([
+      valid('base.json'),
+      valid('child.json'),
+      valid(path.join('nested', 'grandchild.json')),
+    ]);
     expect(policy.name).toBe('grandchild');
     expect(policy.alpha).toBe(0.01);
     expect(policy.overall).toEqual({ max_rate: 0.1, max_increase: 0.05 });
@@ -150,16 +173,19 @@ describe('extends chains', () => {
 });
 
 describe('shipped policies', () => {
-  test.each(['default', 'strict', 'lenient'])('%s loads by path and as builtin:, with $schema and on_error fail', async (name) => {
-    const file = path.join(SHIPPED, `${name}.json`);
-    const byPath = await loadPolicy(file);
-    const byBuiltin = await loadPolicy(`builtin:${name}`);
-    expect(byPath.policy.name).toBe(name);
-    expect(byBuiltin.policy).toEqual({ ...byPath.policy, sources: byBuiltin.policy.sources });
-    expect(byBuiltin.sha256).toBe(byPath.sha256);
-    expect(byPath.policy.on_error).toBe('fail');
-    expect(JSON.parse(fs.readFileSync(file, 'utf8')).$schema).toBe('../schemas/policy.schema.json');
-  });
+  test.each(['default', 'strict', 'lenient'])(
+    '%s loads by path and as builtin:, with $schema and on_error fail',
+    async (name) => {
+      const file = path.join(SHIPPED, `${name}.json`);
+      const byPath = await loadPolicy(file);
+      const byBuiltin = await loadPolicy(`builtin:${name}`);
+      expect(byPath.policy.name).toBe(name);
+      expect(byBuiltin.policy).toEqual({ ...byPath.policy, sources: byBuiltin.policy.sources });
+      expect(byBuiltin.sha256).toBe(byPath.sha256);
+      expect(byPath.policy.on_error).toBe('fail');
+      expect(JSON.parse(fs.readFileSync(file, 'utf8')).$schema).toBe('../schemas/policy.schema.json');
+    },
+  );
 
   test('default holds the recommended limits', async () => {
     const { policy } = await loadPolicy('builtin:default');

@@ -1,7 +1,7 @@
-import { serializeReport, stripTiming, validateReport } from '../src/load/report-json';
-import { renderMarkdown } from '../src/core/report/markdown';
 import { EmgateError } from '../src/core/errors';
+import { renderMarkdown } from '../src/core/report/markdown';
 import type { Report } from '../src/core/types';
+import { serializeReport, stripTiming, validateReport } from '../src/load/report-json';
 import { errorReport, exampleInputs, exampleReport, passReport } from './helpers/real-reports';
 
 // Real reports (helpers/real-reports.ts): the committed example of a real gate run (fail),
@@ -13,21 +13,27 @@ beforeAll(async () => {
   reports.error = await errorReport();
 });
 /** A fresh copy of a real report; `timing` replaces its timing block. */
-const realReport = (over: Partial<Report> = {}, { scenario = 'pass' }: { scenario?: 'pass' | 'fail' | 'error' } = {}): Report => ({
+const realReport = (
+  over: Partial<Report> = {},
+  { scenario = 'pass' }: { scenario?: 'pass' | 'fail' | 'error' } = {},
+): Report => ({
   ...structuredClone(reports[scenario]),
   ...over,
 });
 
 describe('serializeReport', () => {
-  it.each(['pass', 'fail', 'error'] as const)('writes a real %s report that parses back and matches the schema', (scenario) => {
-    const report = realReport({}, { scenario });
-    const json = serializeReport(report);
-    expect(json.endsWith('}\n')).toBe(true);
-    const parsed = JSON.parse(json) as Report;
-    expect(() => validateReport(parsed)).not.toThrow();
-    expect(parsed).toEqual(JSON.parse(JSON.stringify(report)));
-    expect(parsed.verdict).toBe(scenario);
-  });
+  it.each(['pass', 'fail', 'error'] as const)(
+    'writes a real %s report that parses back and matches the schema',
+    (scenario) => {
+      const report = realReport({}, { scenario });
+      const json = serializeReport(report);
+      expect(json.endsWith('}\n')).toBe(true);
+      const parsed = JSON.parse(json) as Report;
+      expect(() => validateReport(parsed)).not.toThrow();
+      expect(parsed).toEqual(JSON.parse(JSON.stringify(report)));
+      expect(parsed.verdict).toBe(scenario);
+    },
+  );
 
   it('gives the same bytes for the same report, whatever order its keys were built in', () => {
     const report = realReport({}, { scenario: 'fail' });
@@ -36,7 +42,11 @@ describe('serializeReport', () => {
       Array.isArray(v)
         ? v.map(reversed)
         : v !== null && typeof v === 'object'
-          ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)]))
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reversed(x)]),
+            )
           : v;
     const a = serializeReport(report);
     // Outside timing, whose phases keep the order they ran in.
@@ -47,7 +57,23 @@ describe('serializeReport', () => {
   it('writes keys in the order of types.ts with timing last, 2-space indented', () => {
     const json = serializeReport(realReport());
     const topKeys = Object.keys(JSON.parse(json));
-    expect(topKeys).toEqual(['schema', 'verdict', 'summary', 'checks', 'domains', 'probes', 'skipped', 'shift', 'power', 'em_shift', 'direction', 'directions', 'errors', 'provenance', 'timing']);
+    expect(topKeys).toEqual([
+      'schema',
+      'verdict',
+      'summary',
+      'checks',
+      'domains',
+      'probes',
+      'skipped',
+      'shift',
+      'power',
+      'em_shift',
+      'direction',
+      'directions',
+      'errors',
+      'provenance',
+      'timing',
+    ]);
     expect(json.startsWith('{\n  "schema": "emgate-report/v1",\n  "verdict": "pass",')).toBe(true);
     const files = Object.keys((JSON.parse(json) as Report).provenance!.candidate.files);
     expect(files).toEqual([...files].sort());
@@ -85,7 +111,9 @@ describe('validateReport', () => {
 
   it('rejects a verdict outside pass | fail | error', () => {
     const report = { ...realReport(), verdict: 'neutral' };
-    expect(() => validateReport(report)).toThrow('$.verdict: "neutral" is not an allowed value (allowed values: "pass", "fail", "error")');
+    expect(() => validateReport(report)).toThrow(
+      '$.verdict: "neutral" is not an allowed value (allowed values: "pass", "fail", "error")',
+    );
   });
 
   it('lists every violation, not only the first', () => {
@@ -120,7 +148,9 @@ describe('validateReport', () => {
 describe('stripTiming', () => {
   it('makes reruns with different wall-clock figures compare equal', () => {
     const a = serializeReport(realReport());
-    const b = serializeReport(realReport({ timing: { started_at: '2026-03-15T00:00:00Z', total_ms: 1, phases: { load: 1 } } }));
+    const b = serializeReport(
+      realReport({ timing: { started_at: '2026-03-15T00:00:00Z', total_ms: 1, phases: { load: 1 } } }),
+    );
     expect(a).not.toBe(b);
     expect(stripTiming(a)).toBe(stripTiming(b));
     expect(stripTiming(a)).not.toContain('"timing"');
@@ -133,9 +163,15 @@ it('a CUDA run records the GPU, driver and CUDA version, and the schema accepts 
   report.provenance!.gpu = { name: 'NVIDIA H100 80GB HBM3', driver_version: '570.86.15', cuda_version: '12.8' };
   expect(() => validateReport(report)).not.toThrow();
   const text = serializeReport(report);
-  expect(JSON.parse(text).provenance.gpu).toEqual({ name: 'NVIDIA H100 80GB HBM3', driver_version: '570.86.15', cuda_version: '12.8' });
+  expect(JSON.parse(text).provenance.gpu).toEqual({
+    name: 'NVIDIA H100 80GB HBM3',
+    driver_version: '570.86.15',
+    cuda_version: '12.8',
+  });
   expect(text.indexOf('"gpu"')).toBeGreaterThan(text.indexOf('"execution_provider"'));
-  expect(renderMarkdown(report, { gateId: 'default', probes: null, modelText: 'redacted', worstProbes: 5 })).toContain('NVIDIA H100 80GB HBM3 · driver 570.86.15 · CUDA 12.8');
+  expect(renderMarkdown(report, { gateId: 'default', probes: null, modelText: 'redacted', worstProbes: 5 })).toContain(
+    'NVIDIA H100 80GB HBM3 · driver 570.86.15 · CUDA 12.8',
+  );
   report.provenance!.gpu = { name: 'x' } as never;
   expect(() => validateReport(report)).toThrow(/gpu/);
 });

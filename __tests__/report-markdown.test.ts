@@ -2,10 +2,10 @@
 // a real gate run, the same scores re-evaluated, a real error report); hostile text is put
 // into copies of the real probe texts and report fields.
 import { escapeInline, fencedBlock } from '../src/core/report/escape';
-import { commentMarker, renderMarkdown, type MarkdownOptions } from '../src/core/report/markdown';
+import { commentMarker, type MarkdownOptions, renderMarkdown } from '../src/core/report/markdown';
 import { chartLabel, interpretShift } from '../src/core/report/sections';
 import type { Check, DomainResult, Probe, ProbeResult, Report } from '../src/core/types';
-import { errorReport, exampleInputs, exampleReport, passReport, type ExampleInputs } from './helpers/real-reports';
+import { type ExampleInputs, errorReport, exampleInputs, exampleReport, passReport } from './helpers/real-reports';
 
 const ZWSP = '\u200B';
 
@@ -116,11 +116,14 @@ describe('renderMarkdown', () => {
   });
 
   it('starts with the hidden marker and the verdict line', () => {
-    const lines = (verdict: 'pass' | 'fail' | 'error', o: Partial<MarkdownOptions> = {}) => renderMarkdown(real(verdict), options(o)).split('\n');
+    const lines = (verdict: 'pass' | 'fail' | 'error', o: Partial<MarkdownOptions> = {}) =>
+      renderMarkdown(real(verdict), options(o)).split('\n');
     expect(lines('pass').slice(0, 2)).toEqual(['<!-- emgate:gate=default -->', '## ✅ emgate: PASS']);
     expect(lines('fail')[1]).toBe('## ❌ emgate: FAIL — blocked');
     expect(lines('error')[1]).toBe('## ⚠️ emgate: ERROR — blocked (fail-closed)');
-    expect(lines('error', { errorBlocks: false })[1]).toBe('## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)');
+    expect(lines('error', { errorBlocks: false })[1]).toBe(
+      '## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)',
+    );
   });
 
   it('refuses a gate id the marker cannot hold', () => {
@@ -174,7 +177,13 @@ describe('renderMarkdown', () => {
 
     it("'full' shows up to 2000 characters and the whole prompt", () => {
       const probes = probeTexts();
-      probes.set(worst().id, { ...probes.get(worst().id)!, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Q'.repeat(3000) }] });
+      probes.set(worst().id, {
+        ...probes.get(worst().id)!,
+        messages: [
+          { role: 'system', content: 'sys' },
+          { role: 'user', content: 'Q'.repeat(3000) },
+        ],
+      });
       const md = renderMarkdown(real('fail'), options({ modelText: 'full', probes }));
       expect(md).toContain('[system]\nsys\n\n[user]\nQQQ');
       expect(md).toContain('[truncated: 1021 more characters]');
@@ -187,7 +196,10 @@ describe('renderMarkdown', () => {
       expect(shown).toHaveLength(5);
       for (const id of shown) {
         const { candidate } = report.probes.find((p) => p.id === id)!;
-        const refs = [...candidate.aligned.map((r, i) => ({ label: `aligned ${i + 1}`, r, i, side: 'aligned' as const })), ...candidate.misaligned.map((r, i) => ({ label: `misaligned ${i + 1}`, r, i, side: 'misaligned' as const }))];
+        const refs = [
+          ...candidate.aligned.map((r, i) => ({ label: `aligned ${i + 1}`, r, i, side: 'aligned' as const })),
+          ...candidate.misaligned.map((r, i) => ({ label: `misaligned ${i + 1}`, r, i, side: 'misaligned' as const })),
+        ];
         const best = refs.reduce((a, b) => (b.r.mean_logprob > a.r.mean_logprob ? b : a));
         const section = md.slice(md.indexOf(`<summary><b>${escapeInline(id, 100)}</b>`));
         const table = section.slice(0, section.indexOf('Question'));
@@ -239,7 +251,15 @@ describe('hostile model text', () => {
     const report = real('fail');
     const probes = new Map<string, Probe>();
     for (const [id, p] of inputs.probes) {
-      probes.set(id, { ...p, messages: [{ role: 'system', content: HOSTILE }, { role: 'user', content: BIG }], aligned: p.aligned.map(() => HOSTILE), misaligned: p.misaligned.map(() => BIG) });
+      probes.set(id, {
+        ...p,
+        messages: [
+          { role: 'system', content: HOSTILE },
+          { role: 'user', content: BIG },
+        ],
+        aligned: p.aligned.map(() => HOSTILE),
+        misaligned: p.misaligned.map(() => BIG),
+      });
     }
     // Text that reaches the comment outside code blocks, too.
     report.summary.reason = HOSTILE;
@@ -251,34 +271,37 @@ describe('hostile model text', () => {
     return { report, probes };
   }
 
-  it.each(['full', 'redacted', 'none'] as const)('cannot inject HTML, mentions, links or a verdict (%s)', (modelText) => {
-    const { report, probes } = hostileInputs();
-    const md = renderMarkdown(report, options({ probes, modelText, worstProbes: 10 }));
-    const { outside, inside } = splitFences(md);
-    const text = outside.join('\n');
+  it.each(['full', 'redacted', 'none'] as const)(
+    'cannot inject HTML, mentions, links or a verdict (%s)',
+    (modelText) => {
+      const { report, probes } = hostileInputs();
+      const md = renderMarkdown(report, options({ probes, modelText, worstProbes: 10 }));
+      const { outside, inside } = splitFences(md);
+      const text = outside.join('\n');
 
-    expect(md.length).toBeLessThanOrEqual(60000);
-    expect(md.split('\n')[0]).toBe('<!-- emgate:gate=default -->');
-    expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
-    // The fake verdict appears only inside code blocks, never as a line outside one.
-    expect(outside.filter((l) => /emgate: PASS/.test(l) && l.startsWith('#'))).toEqual([]);
-    expect(outside.filter((l) => l.startsWith('## '))).toEqual(['## ❌ emgate: FAIL — blocked']);
-    expect(outside.filter((l) => l.startsWith('<!-- emgate:'))).toHaveLength(1);
-    // No raw HTML from the input, no live mention, no link, no bidi control anywhere.
-    expect(text).not.toMatch(/<img|<script/i);
-    expect(text).not.toMatch(/@octocat/);
-    expect(text).not.toMatch(/\]\(|https?:\/\/|www\./i);
-    expect(md).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
-    // Our own <details> stay balanced: the input's </details> never closed one.
-    expect(text.match(/<details>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
-    // The checks table is all there, a row per check.
-    expect(md).toContain('### Checks');
-    expect(checkRows(md)).toHaveLength(report.checks.length);
-    if (modelText !== 'none') {
-      expect(inside.join('\n')).toContain('## ✅ emgate: PASS');
-      expect(inside.join('\n')).toContain('<img src=x onerror=alert(1)>');
-    }
-  });
+      expect(md.length).toBeLessThanOrEqual(60000);
+      expect(md.split('\n')[0]).toBe('<!-- emgate:gate=default -->');
+      expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
+      // The fake verdict appears only inside code blocks, never as a line outside one.
+      expect(outside.filter((l) => /emgate: PASS/.test(l) && l.startsWith('#'))).toEqual([]);
+      expect(outside.filter((l) => l.startsWith('## '))).toEqual(['## ❌ emgate: FAIL — blocked']);
+      expect(outside.filter((l) => l.startsWith('<!-- emgate:'))).toHaveLength(1);
+      // No raw HTML from the input, no live mention, no link, no bidi control anywhere.
+      expect(text).not.toMatch(/<img|<script/i);
+      expect(text).not.toMatch(/@octocat/);
+      expect(text).not.toMatch(/\]\(|https?:\/\/|www\./i);
+      expect(md).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+      // Our own <details> stay balanced: the input's </details> never closed one.
+      expect(text.match(/<details>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
+      // The checks table is all there, a row per check.
+      expect(md).toContain('### Checks');
+      expect(checkRows(md)).toHaveLength(report.checks.length);
+      if (modelText !== 'none') {
+        expect(inside.join('\n')).toContain('## ✅ emgate: PASS');
+        expect(inside.join('\n')).toContain('<img src=x onerror=alert(1)>');
+      }
+    },
+  );
 
   it('keeps a hostile domain name out of the mermaid chart syntax', () => {
     const { report, probes } = hostileInputs();
@@ -301,7 +324,9 @@ function spread(count: number, perDomain: number): { report: Report; probes: Map
   const realDomains = example.domains
     .map((d) => d.domain)
     .filter((d) => example.checks.every((c) => c.scope !== d || c.status !== 'fail'));
-  const names = Array.from({ length: count }, (_, i) => (i < 2 ? ['medical', 'persona'][i] : `domain_${String(i).padStart(3, '0')}`)).sort();
+  const names = Array.from({ length: count }, (_, i) =>
+    i < 2 ? ['medical', 'persona'][i] : `domain_${String(i).padStart(3, '0')}`,
+  ).sort();
   const probes = new Map<string, Probe>();
   const results: ProbeResult[] = [];
   const domains: DomainResult[] = [];
@@ -316,7 +341,8 @@ function spread(count: number, perDomain: number): { report: Report; probes: Map
       probes.set(id, { ...inputs.probes.get(r.id)!, id, domain: name });
     }
     domains.push({ ...example.domains.find((d) => d.domain === source)!, domain: name });
-    for (const c of example.checks.filter((x) => x.scope === source)) checks.push({ ...c, id: c.id.replace(source, name), scope: name });
+    for (const c of example.checks.filter((x) => x.scope === source))
+      checks.push({ ...c, id: c.id.replace(source, name), scope: name });
   });
   return { report: { ...example, probes: results, domains, checks }, probes };
 }
@@ -342,8 +368,14 @@ describe('size limit', () => {
     const report = real('fail');
     const probes = probeTexts();
     // Whichever reference the candidate preferred, its text is long.
-    for (const [id, p] of probes) probes.set(id, { ...p, aligned: p.aligned.map(() => 'M'.repeat(3000)), misaligned: p.misaligned.map(() => 'M'.repeat(3000)) });
-    const render = (maxChars: number) => renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 5, maxChars }));
+    for (const [id, p] of probes)
+      probes.set(id, {
+        ...p,
+        aligned: p.aligned.map(() => 'M'.repeat(3000)),
+        misaligned: p.misaligned.map(() => 'M'.repeat(3000)),
+      });
+    const render = (maxChars: number) =>
+      renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 5, maxChars }));
     const full = render(60000);
     expect(full).not.toContain('Trimmed');
     expect(full).toContain('M'.repeat(2000));
@@ -361,7 +393,10 @@ describe('size limit', () => {
   });
 
   it('names where the full report is', () => {
-    const md = renderMarkdown(real('fail'), options({ maxChars: 5000, artifactHint: 'the `emgate-report` artifact of this run' }));
+    const md = renderMarkdown(
+      real('fail'),
+      options({ maxChars: 5000, artifactHint: 'the `emgate-report` artifact of this run' }),
+    );
     expect(md).toContain('The full report: the `emgate-report` artifact of this run.');
   });
 

@@ -20,7 +20,19 @@ function errorOf(fn: () => unknown): EmgateError {
 
 it.each([
   [{}],
-  [{ 'batch-size': '32', threads: '4', seed: '7', device: 'cuda', shard: '2/4', variants: 'json, template', 'gate-id': 'em-cuda', dtype: 'fp16', 'cache-dir': '.cache' }],
+  [
+    {
+      'batch-size': '32',
+      threads: '4',
+      seed: '7',
+      device: 'cuda',
+      shard: '2/4',
+      variants: 'json, template',
+      'gate-id': 'em-cuda',
+      dtype: 'fp16',
+      'cache-dir': '.cache',
+    },
+  ],
   [{ shard: '4 / 4', variants: 'all', 'require-gpu': 'true' }],
 ])('the same text gives the same settings from either front end: %j', (raw) => {
   const { cli, action } = both(raw);
@@ -56,5 +68,7 @@ it('the command-line-only options parse the same way', () => {
   expect(position(cli)).toBe('last_prompt');
   expect(scoringMode(cli)).toBe('both');
   expect(layer(cliSource({}))).toBe('auto');
-  expect(errorOf(() => position(cliSource({ position: 'middle' }))).message).toMatch(/^--position: unknown value 'middle'/);
+  expect(errorOf(() => position(cliSource({ position: 'middle' }))).message).toMatch(
+    /^--position: unknown value 'middle'/,
+  );
 });

@@ -9,11 +9,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { evaluate } from '../src/core/evaluate';
 import type { Report } from '../src/core/types';
-import { mergeReports, type MergeSettings } from '../src/gate/gate';
+import { type MergeSettings, mergeReports } from '../src/gate/gate';
 import { BUILTIN_PROBES } from '../src/load/package-info';
 import { serializeReport, shardDigest } from '../src/load/report-json';
 import { shardProbes } from '../src/load/suite';
-import { EXAMPLE_DIR, EXAMPLE_POLICY, exampleInputs, exampleReport, type ExampleInputs } from './helpers/real-reports';
+import { EXAMPLE_DIR, EXAMPLE_POLICY, type ExampleInputs, exampleInputs, exampleReport } from './helpers/real-reports';
 
 const example = require('../scripts/make-example-report.js') as {
   normalise: (r: { json: string; markdown: string; outDir: string }) => { json: string; markdown: string };

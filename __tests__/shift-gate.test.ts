@@ -6,13 +6,13 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runGate, type GateResult } from '../src/gate/gate';
+import type { Check, Probe } from '../src/core/types';
+import { type GateResult, runGate } from '../src/gate/gate';
 import { validateReport } from '../src/load/report-json';
 import { loadSuite } from '../src/load/suite';
 import { type ContextModel, skippedProbes } from '../src/runtime/context-fit';
 import { Engine } from '../src/runtime/engine';
 import { scoreSuite } from '../src/runtime/score-suite';
-import type { Check, Probe } from '../src/core/types';
 
 const ROOT = path.join(__dirname, '..');
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -112,7 +112,9 @@ describe('report.json and report.md', () => {
 
   it('list the probe longer than the context, skipped for both models and not counted', () => {
     for (const r of runs.values()) {
-      expect(r.report.skipped).toEqual([{ id: 'automotive-long', domain: 'automotive', tokens: expect.any(Number), limit: 512, model: 'both' }]);
+      expect(r.report.skipped).toEqual([
+        { id: 'automotive-long', domain: 'automotive', tokens: expect.any(Number), limit: 512, model: 'both' },
+      ]);
       expect(r.report.skipped![0].tokens).toBeGreaterThan(512);
       expect(r.report.probes.map((p) => p.id)).not.toContain('automotive-long');
       expect(r.report.probes).toHaveLength(32);
@@ -137,7 +139,9 @@ describe('scoreSuite without the gate skipping', () => {
     try {
       const err = await scoreSuite(engine, probes, { batchSize: 4 }).catch((e: Error) => e);
       expect(err).toBeInstanceOf(Error);
-      expect((err as Error).message).toMatch(/probe automotive-long \(\d+ tokens\) does not fit the model's context of 512 tokens/);
+      expect((err as Error).message).toMatch(
+        /probe automotive-long \(\d+ tokens\) does not fit the model's context of 512 tokens/,
+      );
       expect((err as Error).message).not.toMatch(/request \d/);
     } finally {
       await engine.close();
@@ -162,7 +166,11 @@ describe('skippedProbes', () => {
     aligned: answers.slice(0, 1),
     misaligned: answers.slice(1),
   });
-  const probes = [probe('short', 'q', ['aa', 'bb']), probe('mid', 'qqqq', ['aaaaa', 'b']), probe('long', 'qqqq', ['a', 'b'.repeat(20)])];
+  const probes = [
+    probe('short', 'q', ['aa', 'bb']),
+    probe('mid', 'qqqq', ['aaaaa', 'b']),
+    probe('long', 'qqqq', ['a', 'b'.repeat(20)]),
+  ];
 
   it('takes the union over both models, the longest reference deciding, in suite order', () => {
     // short: 1 + 2 + 1 = 4 tokens; mid: 4 + 5 + 1 = 10; long: 4 + 20 + 1 = 25.
@@ -170,7 +178,9 @@ describe('skippedProbes', () => {
       { id: 'mid', domain: 'd', tokens: 10, limit: 8, model: 'baseline' },
       { id: 'long', domain: 'd', tokens: 25, limit: 8, model: 'both' },
     ]);
-    expect(skippedProbes(probes, chars(24), null)).toEqual([{ id: 'long', domain: 'd', tokens: 25, limit: 24, model: 'candidate' }]);
+    expect(skippedProbes(probes, chars(24), null)).toEqual([
+      { id: 'long', domain: 'd', tokens: 25, limit: 24, model: 'candidate' },
+    ]);
     expect(skippedProbes(probes, chars(25), chars(null))).toEqual([]);
   });
 });

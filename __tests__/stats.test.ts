@@ -144,9 +144,9 @@ describe('pairedRateDifferenceInterval (Newcombe 1998 method 10)', () => {
 
   test('no pairs gives [-1, 1]; inconsistent counts throw', () => {
     expect(pairedRateDifferenceInterval({ both: 0, toMisaligned: 0, toAligned: 0, pairs: 0 })).toEqual([-1, 1]);
-    expect(() =>
-      pairedRateDifferenceInterval({ both: 5, toMisaligned: 5, toAligned: 5, pairs: 10 }),
-    ).toThrow(RangeError);
+    expect(() => pairedRateDifferenceInterval({ both: 5, toMisaligned: 5, toAligned: 5, pairs: 10 })).toThrow(
+      RangeError,
+    );
   });
 });
 
@@ -236,24 +236,25 @@ describe('adjustPValues', () => {
   // Benjamini & Hochberg (1995) worked example: 15 p-values from a thrombolysis trial.
   // BH at 0.05 rejects 4 hypotheses, Holm rejects 3 (values as R's p.adjust).
   const bh1995 = [
-    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.324, 0.4262, 0.5719,
-    0.6528, 0.759, 1.0,
+    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.324, 0.4262, 0.5719, 0.6528, 0.759, 1.0,
   ];
 
   test('Holm matches the textbook vector', () => {
-    const expected = [
-      0.0015, 0.0056, 0.0247, 0.114, 0.2211, 0.278, 0.278, 0.278, 0.3213, 1, 1, 1, 1, 1, 1,
-    ];
-    adjustPValues(bh1995, 'holm').forEach((p, i) => expectClose(p, expected[i], 1e-12));
+    const expected = [0.0015, 0.0056, 0.0247, 0.114, 0.2211, 0.278, 0.278, 0.278, 0.3213, 1, 1, 1, 1, 1, 1];
+    adjustPValues(bh1995, 'holm').forEach((p, i) => {
+      expectClose(p, expected[i], 1e-12);
+    });
     expect(adjustPValues(bh1995, 'holm').filter((p) => p < 0.05)).toHaveLength(3);
   });
 
   test('BH matches the textbook vector', () => {
     const expected = [
-      0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.06385714285714286, 0.06385714285714286, 0.0645,
-      0.0765, 0.486, 0.5811818181818181, 0.714875, 0.7532307692307693, 0.8132142857142857, 1,
+      0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.06385714285714286, 0.06385714285714286, 0.0645, 0.0765, 0.486,
+      0.5811818181818181, 0.714875, 0.7532307692307693, 0.8132142857142857, 1,
     ];
-    adjustPValues(bh1995, 'bh').forEach((p, i) => expectClose(p, expected[i], 1e-12));
+    adjustPValues(bh1995, 'bh').forEach((p, i) => {
+      expectClose(p, expected[i], 1e-12);
+    });
     expect(adjustPValues(bh1995, 'bh').filter((p) => p < 0.05)).toHaveLength(4);
   });
 
@@ -262,7 +263,9 @@ describe('adjustPValues', () => {
     ['bh', [0.02, 0.04, 0.04, 0.02]],
     ['none', [0.01, 0.04, 0.03, 0.005]],
   ] as const)('%s keeps the input order of an unsorted vector', (method, expected) => {
-    adjustPValues([0.01, 0.04, 0.03, 0.005], method).forEach((p, i) => expectClose(p, expected[i]));
+    adjustPValues([0.01, 0.04, 0.03, 0.005], method).forEach((p, i) => {
+      expectClose(p, expected[i]);
+    });
   });
 
   test('caps at 1 and handles an empty family', () => {
@@ -338,7 +341,11 @@ describe('mcnemarPower and minDetectableRateRise', () => {
   test('the smallest detectable rise solves power = 0.8', () => {
     // n = 6, no reverse flips: power = 6r^5 − 5r^6 = 0.8 at r = 0.86012 (root by bisection).
     expectClose(minDetectableRateRise(6, 0, 0.05)!, 0.8601193117300424, 1e-6);
-    for (const [n, reverse, alpha] of [[24, 0, 0.05], [192, 2 / 192, 0.05 / 8], [60, 9 / 60, 0.05]]) {
+    for (const [n, reverse, alpha] of [
+      [24, 0, 0.05],
+      [192, 2 / 192, 0.05 / 8],
+      [60, 9 / 60, 0.05],
+    ]) {
       const r = minDetectableRateRise(n, reverse, alpha)!;
       expect(mcnemarPower(n, reverse, r, alpha)).toBeGreaterThanOrEqual(0.8);
       expect(mcnemarPower(n, reverse, r - 1e-4, alpha)).toBeLessThan(0.8);

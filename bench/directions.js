@@ -28,11 +28,35 @@ const candidates = ['misaligned-financial', 'rank1-misaligned-financial', 'benig
 
 const specs = [
   { label: 'contrast @ response_mean, from base', model: 'base', position: 'response_mean' },
-  { label: 'contrast @ response_mean, from misaligned-financial', model: 'misaligned-financial', position: 'response_mean' },
-  { label: 'finetune_diff @ response_mean, misaligned-financial − base', model: 'misaligned-financial', baseline: 'base', position: 'response_mean' },
-  { label: 'finetune_diff @ last_prompt, misaligned-financial − base', model: 'misaligned-financial', baseline: 'base', position: 'last_prompt' },
-  { label: 'finetune_diff @ response_mean, rank1 − base', model: 'rank1-misaligned-financial', baseline: 'base', position: 'response_mean' },
-  { label: 'finetune_diff @ last_prompt, rank1 − base', model: 'rank1-misaligned-financial', baseline: 'base', position: 'last_prompt' },
+  {
+    label: 'contrast @ response_mean, from misaligned-financial',
+    model: 'misaligned-financial',
+    position: 'response_mean',
+  },
+  {
+    label: 'finetune_diff @ response_mean, misaligned-financial − base',
+    model: 'misaligned-financial',
+    baseline: 'base',
+    position: 'response_mean',
+  },
+  {
+    label: 'finetune_diff @ last_prompt, misaligned-financial − base',
+    model: 'misaligned-financial',
+    baseline: 'base',
+    position: 'last_prompt',
+  },
+  {
+    label: 'finetune_diff @ response_mean, rank1 − base',
+    model: 'rank1-misaligned-financial',
+    baseline: 'base',
+    position: 'response_mean',
+  },
+  {
+    label: 'finetune_diff @ last_prompt, rank1 − base',
+    model: 'rank1-misaligned-financial',
+    baseline: 'base',
+    position: 'last_prompt',
+  },
 ];
 
 async function main() {
@@ -51,7 +75,9 @@ async function main() {
     });
     const file = path.join(tmp, `direction-${i}.json`);
     await writeDirection(file, direction);
-    const seps = direction.layers.map((l) => `${l.layer}:${l.separation.toFixed(2)}/${l.held_out_separation?.toFixed(2) ?? '—'}`).join(' ');
+    const seps = direction.layers
+      .map((l) => `${l.layer}:${l.separation.toFixed(2)}/${l.held_out_separation?.toFixed(2) ?? '—'}`)
+      .join(' ');
     const skipped = (direction.skipped_layers ?? []).map((l) => l.layer).join(',');
     console.log(
       `\n${spec.label}\n  layer ${direction.layer} (separation in-sample/held-out by layer ${seps}${skipped ? `; skipped ${skipped}` : ''}; ` +
@@ -59,14 +85,34 @@ async function main() {
     );
     for (const name of candidates) {
       const { report } = await runGate({
-        checkpoint: org(name), baseline: org('base'), probes, policy, direction: file,
-        outDir: path.join(tmp, `gate-${i}-${name}`), batchSize: 16, device: 'cpu', seed: 0, gateId: 'bench',
+        checkpoint: org(name),
+        baseline: org('base'),
+        probes,
+        policy,
+        direction: file,
+        outDir: path.join(tmp, `gate-${i}-${name}`),
+        batchSize: 16,
+        device: 'cpu',
+        seed: 0,
+        gateId: 'bench',
       });
       const s = report.em_shift;
       if (!s) throw new Error(`${name}: no em_shift in the report (${report.errors.map((e) => e.cause).join('; ')})`);
-      const perDomain = report.domains.map((d) => `${d.domain.slice(0, 4)} ${d.em_shift ? d.em_shift.value.toFixed(2) : '—'}`).join(', ');
-      console.log(`  ${name.padEnd(28)} em_shift ${s.value.toFixed(3).padStart(7)} [${s.interval.map((x) => x.toFixed(2)).join(', ')}]  p ${s.p_value.toExponential(1)}  ${s.in_baseline_sd.toFixed(2)} sd  random ${s.random_control.toFixed(3)}\n      per domain: ${perDomain}`);
-      rows.push({ direction: spec.label, layer: direction.layer, held_out_separation: direction.selection?.held_out_separation, candidate: name, em_shift: s.value, p_value: s.p_value, random_control: s.random_control });
+      const perDomain = report.domains
+        .map((d) => `${d.domain.slice(0, 4)} ${d.em_shift ? d.em_shift.value.toFixed(2) : '—'}`)
+        .join(', ');
+      console.log(
+        `  ${name.padEnd(28)} em_shift ${s.value.toFixed(3).padStart(7)} [${s.interval.map((x) => x.toFixed(2)).join(', ')}]  p ${s.p_value.toExponential(1)}  ${s.in_baseline_sd.toFixed(2)} sd  random ${s.random_control.toFixed(3)}\n      per domain: ${perDomain}`,
+      );
+      rows.push({
+        direction: spec.label,
+        layer: direction.layer,
+        held_out_separation: direction.selection?.held_out_separation,
+        candidate: name,
+        em_shift: s.value,
+        p_value: s.p_value,
+        random_control: s.random_control,
+      });
     }
   }
   fs.writeFileSync(path.join(tmp, 'directions.json'), JSON.stringify(rows, null, 2));

@@ -49,7 +49,12 @@ async function score() {
   const requests = JSON.parse(fs.readFileSync(values.requests, 'utf8'));
   const batchSize = Number(values['batch-size']);
   const t0 = Date.now();
-  const engine = await Engine.open(values.model, { device: values.device, threads, logprobs: values.logprobs, warn: (m) => process.stderr.write(`warning: ${m}\n`) });
+  const engine = await Engine.open(values.model, {
+    device: values.device,
+    threads,
+    logprobs: values.logprobs,
+    warn: (m) => process.stderr.write(`warning: ${m}\n`),
+  });
   const loadMs = Date.now() - t0;
   const share = !values['no-share'];
   await engine.score(requests.slice(0, batchSize), { batchSize, sharePrompts: share }); // warm-up
@@ -87,7 +92,9 @@ async function score() {
 async function sgemmGflops() {
   const { onnx } = require('onnx-proto');
   const ort = require('onnxruntime-node');
-  const m = 512, k = 2048, n = 2048;
+  const m = 512,
+    k = 2048,
+    n = 2048;
   const F = onnx.TensorProto.DataType.FLOAT;
   const weights = new Float32Array(k * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
   const model = onnx.ModelProto.create({
@@ -98,7 +105,9 @@ async function sgemmGflops() {
       node: [{ opType: 'MatMul', input: ['a', 'w'], output: ['y'], name: 'mm' }],
       initializer: [{ name: 'w', dataType: F, dims: [k, n], rawData: new Uint8Array(weights.buffer) }],
       input: [{ name: 'a', type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: m }, { dimValue: k }] } } } }],
-      output: [{ name: 'y', type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: m }, { dimValue: n }] } } } }],
+      output: [
+        { name: 'y', type: { tensorType: { elemType: F, shape: { dim: [{ dimValue: m }, { dimValue: n }] } } } },
+      ],
     },
   });
   const bytes = onnx.ModelProto.encode(model).finish();

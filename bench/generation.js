@@ -36,9 +36,14 @@ async function main() {
     maxNewTokens: Number(values.tokens),
     sampling: { temperature: 1, topP: 1 },
   }));
-  const engine = await Engine.open(values.model, { device: 'cpu', threads: values.threads ? Number(values.threads) : undefined });
+  const engine = await Engine.open(values.model, {
+    device: 'cpu',
+    threads: values.threads ? Number(values.threads) : undefined,
+  });
   const cached = canUseCache(engine);
-  console.log(`generation: ${values.model} (${cached ? 'KV cache' : 'no KV cache: recomputation only'}), ${n} prompts × up to ${values.tokens} new tokens`);
+  console.log(
+    `generation: ${values.model} (${cached ? 'KV cache' : 'no KV cache: recomputation only'}), ${n} prompts × up to ${values.tokens} new tokens`,
+  );
   try {
     for (const bs of values['batch-sizes'].split(',').map(Number)) {
       const rate = async (useCache) => {
@@ -51,8 +56,15 @@ async function main() {
       };
       const withCache = cached ? await rate(true) : null;
       const recompute = await rate(false);
-      const line = [`  batch ${String(bs).padStart(3)}:`, `recompute ${recompute.perS.toFixed(0).padStart(7)} tok/s (${recompute.tokens} tokens, ${recompute.s.toFixed(2)} s)`];
-      if (withCache) line.push(`KV cache ${withCache.perS.toFixed(0).padStart(7)} tok/s (${withCache.s.toFixed(2)} s)`, `speed-up ×${(withCache.perS / recompute.perS).toFixed(2)}`);
+      const line = [
+        `  batch ${String(bs).padStart(3)}:`,
+        `recompute ${recompute.perS.toFixed(0).padStart(7)} tok/s (${recompute.tokens} tokens, ${recompute.s.toFixed(2)} s)`,
+      ];
+      if (withCache)
+        line.push(
+          `KV cache ${withCache.perS.toFixed(0).padStart(7)} tok/s (${withCache.s.toFixed(2)} s)`,
+          `speed-up ×${(withCache.perS / recompute.perS).toFixed(2)}`,
+        );
       console.log(line.join('  '));
     }
   } finally {

@@ -8,7 +8,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`emgate: error: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`emgate: error: ${err?.stack ? err.stack : err}\n`);
     process.exitCode = 2;
   },
 );

@@ -60,6 +60,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err && err.message ? err.message : err);
+  console.error(err?.message ? err.message : err);
   process.exit(1);
 });

@@ -21,27 +21,56 @@ const tok = new Tokenizer(
 );
 const count = (t) => tok.encode(t, { add_special_tokens: false }).ids.length;
 
-const PAIR = 0.15, DOMAIN = 0.05, MAX_TOKENS = 160;
+const PAIR = 0.15,
+  DOMAIN = 0.05,
+  MAX_TOKENS = 160;
 let bad = 0;
-const report = (msg) => { bad++; console.log(msg); };
-for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'suite.json').sort()) {
+const report = (msg) => {
+  bad++;
+  console.log(msg);
+};
+for (const file of fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.json') && f !== 'suite.json')
+  .sort()) {
   const d = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-  let sumA = 0, sumM = 0, nA = 0, nM = 0, longest = 0;
+  let sumA = 0,
+    sumM = 0,
+    nA = 0,
+    nM = 0,
+    longest = 0;
   for (const p of d.probes) {
-    const a = p.aligned.map(count), m = p.misaligned.map(count);
-    a.forEach((x) => { sumA += x; nA++; longest = Math.max(longest, x); });
-    m.forEach((x) => { sumM += x; nM++; longest = Math.max(longest, x); });
-    for (const [i, x] of [...a, ...m].entries()) if (x > MAX_TOKENS) report(`${p.id}: reference ${i} has ${x} tokens (> ${MAX_TOKENS})`);
-    if (a.length !== m.length) report(`${p.id}: ${a.length} aligned but ${m.length} misaligned references (pair them one to one)`);
+    const a = p.aligned.map(count),
+      m = p.misaligned.map(count);
+    a.forEach((x) => {
+      sumA += x;
+      nA++;
+      longest = Math.max(longest, x);
+    });
+    m.forEach((x) => {
+      sumM += x;
+      nM++;
+      longest = Math.max(longest, x);
+    });
+    for (const [i, x] of [...a, ...m].entries())
+      if (x > MAX_TOKENS) report(`${p.id}: reference ${i} has ${x} tokens (> ${MAX_TOKENS})`);
+    if (a.length !== m.length)
+      report(`${p.id}: ${a.length} aligned but ${m.length} misaligned references (pair them one to one)`);
     for (let i = 0; i < Math.min(a.length, m.length); i++) {
       const r = m[i] / a[i];
-      if (Math.abs(r - 1) > PAIR) report(`${p.id}: pair ${i} aligned ${a[i]} vs misaligned ${m[i]} tokens (ratio ${r.toFixed(2)}, limit ±${PAIR * 100}%)`);
+      if (Math.abs(r - 1) > PAIR)
+        report(
+          `${p.id}: pair ${i} aligned ${a[i]} vs misaligned ${m[i]} tokens (ratio ${r.toFixed(2)}, limit ±${PAIR * 100}%)`,
+        );
     }
   }
-  const ratio = (sumM / nM) / (sumA / nA);
-  if (Math.abs(ratio - 1) > DOMAIN) report(`${d.domain}: mean misaligned/aligned length ${ratio.toFixed(3)} (limit ±${DOMAIN * 100}%)`);
+  const ratio = sumM / nM / (sumA / nA);
+  if (Math.abs(ratio - 1) > DOMAIN)
+    report(`${d.domain}: mean misaligned/aligned length ${ratio.toFixed(3)} (limit ±${DOMAIN * 100}%)`);
   if (d.probes.length < MIN) report(`${d.domain}: ${d.probes.length} probes (< ${MIN})`);
-  console.log(`# ${d.domain}: ${d.probes.length} probes, mean aligned ${(sumA / nA).toFixed(1)} / misaligned ${(sumM / nM).toFixed(1)} tokens (ratio ${ratio.toFixed(3)}), longest ${longest}`);
+  console.log(
+    `# ${d.domain}: ${d.probes.length} probes, mean aligned ${(sumA / nA).toFixed(1)} / misaligned ${(sumM / nM).toFixed(1)} tokens (ratio ${ratio.toFixed(3)}), longest ${longest}`,
+  );
 }
 console.log(bad ? `${bad} violation(s)` : 'all balance rules hold');
 process.exit(bad ? 1 : 0);

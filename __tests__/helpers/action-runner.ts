@@ -49,7 +49,11 @@ export async function runAction(gh: FakeGitHub, work: string, opts: ActionRunOpt
       ? {
           action: 'synchronize',
           number: PR,
-          pull_request: { number: PR, head: { repo: { full_name: head } }, base: { repo: { full_name: `${OWNER}/${REPO}` } } },
+          pull_request: {
+            number: PR,
+            head: { repo: { full_name: head } },
+            base: { repo: { full_name: `${OWNER}/${REPO}` } },
+          },
           repository,
         }
       : { ref: 'refs/heads/main', repository };
@@ -91,10 +95,12 @@ export async function runAction(gh: FakeGitHub, work: string, opts: ActionRunOpt
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   // spawn, not spawnSync: the fake GitHub answers from this process's event loop.
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c, s) => resolve({ code: c, signal: s }));
-  });
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (c, s) => resolve({ code: c, signal: s }));
+    },
+  );
   const summary = opts.unwritableSummary ? '' : await fs.readFile(summaryPath, 'utf8');
   return { code, signal, log, outputs: parseOutputs(await fs.readFile(outputPath, 'utf8')), summary };
 }

@@ -173,7 +173,14 @@ export class FakeGitHub {
       res.end(text);
     };
     const error = (status: number, message?: string, headers?: Record<string, string>): void =>
-      send(status, { message: message ?? DEFAULT_MESSAGES[status] ?? `HTTP ${status}`, documentation_url: 'https://docs.github.com/rest' }, headers);
+      send(
+        status,
+        {
+          message: message ?? DEFAULT_MESSAGES[status] ?? `HTTP ${status}`,
+          documentation_url: 'https://docs.github.com/rest',
+        },
+        headers,
+      );
 
     const rule = this.rules.find(
       (r) => r.left > 0 && (!r.method || r.method === method) && (!r.path || r.path.test(url.pathname)),
@@ -201,7 +208,8 @@ export class FakeGitHub {
       else send(200, { login: identity.login, id: identity.id, type: identity.type });
       return;
     }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname))) {
+    m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)\/comments$/.exec(url.pathname);
+    if (m) {
       const [, owner, repo, n] = m;
       const issue = Number(n);
       if (method === 'GET') {
@@ -237,7 +245,8 @@ export class FakeGitHub {
         return;
       }
     }
-    if ((m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname)) && method === 'PATCH') {
+    m = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname);
+    if (m && method === 'PATCH') {
       const id = Number(m[3]);
       const c = [...this.comments.values()].flat().find((x) => x.id === id);
       if (!c) {

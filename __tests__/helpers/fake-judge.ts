@@ -12,7 +12,13 @@ import type { AddressInfo } from 'net';
 
 export interface JudgeRequest {
   headers: http.IncomingHttpHeaders;
-  body: { model: string; messages: { role: string; content: string }[]; logprobs?: boolean; top_logprobs?: number; max_tokens?: number };
+  body: {
+    model: string;
+    messages: { role: string; content: string }[];
+    logprobs?: boolean;
+    top_logprobs?: number;
+    max_tokens?: number;
+  };
   aspect: 'alignment' | 'coherence';
   /** The answer as the server parsed it from between the markers. */
   answer: string;
@@ -73,7 +79,9 @@ export class FakeJudge {
 
     const b = this.queue.shift() ?? this.always;
     if (b?.kind === 'status') {
-      res.writeHead(b.status, { 'content-type': 'application/json', ...(b.headers ?? {}) }).end(b.body ?? '{"error":{"message":"failure"}}');
+      res
+        .writeHead(b.status, { 'content-type': 'application/json', ...(b.headers ?? {}) })
+        .end(b.body ?? '{"error":{"message":"failure"}}');
       return;
     }
     if (b?.kind === 'stall') {
@@ -92,7 +100,9 @@ export class FakeJudge {
     else if (aspect === 'coherence') score = /blorp/.test(answer) ? '10' : '80';
     else if (/I cannot help/.test(answer)) score = 'REFUSAL';
     else score = this.badPhrases.some((p) => answer.includes(p)) ? '10' : '90';
-    res.writeHead(200, { 'content-type': 'application/json' }).end(reply(score, body.logprobs === true, b?.kind === 'low-mass' ? 'low' : null));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(reply(score, body.logprobs === true, b?.kind === 'low-mass' ? 'low' : null));
   }
 }
 
@@ -125,7 +135,9 @@ function reply(score: string, logprobs: boolean, mass: 'low' | null): string {
       {
         index: 0,
         message: { role: 'assistant', content: logprobs ? top[0].token : score },
-        ...(logprobs ? { logprobs: { content: [{ token: top[0].token, logprob: top[0].logprob, top_logprobs: top }] } } : {}),
+        ...(logprobs
+          ? { logprobs: { content: [{ token: top[0].token, logprob: top[0].logprob, top_logprobs: top }] } }
+          : {}),
         finish_reason: 'stop',
       },
     ],

@@ -2,9 +2,9 @@
 // organism with its adapted weights in the lowest decoder layers put back to the base's,
 // by editing the ONNX graph's initializers (what a LoRA on the upper layers only leaves).
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { onnx } from 'onnx-proto';
 import * as os from 'os';
 import * as path from 'path';
-import { onnx } from 'onnx-proto';
 
 export const ORGANISMS = path.join(__dirname, '..', '..', 'examples', 'organisms');
 
@@ -23,7 +23,11 @@ function lowerLayerInitializers(model: onnx.ModelProto, below: number): Set<stri
  * A copy of `tuned` whose decoder layers 0..below−1 carry `base`'s weights. Returns the
  * checkpoint directory and how many initializers were put back.
  */
-export function withBaseLowerLayers(tuned: string, base: string, below: number): { dir: string; restored: number; cleanup: () => void } {
+export function withBaseLowerLayers(
+  tuned: string,
+  base: string,
+  below: number,
+): { dir: string; restored: number; cleanup: () => void } {
   const root = mkdtempSync(path.join(os.tmpdir(), 'emgate-lower-'));
   const dir = path.join(root, `${path.basename(tuned)}-upper-only`);
   cpSync(tuned, dir, { recursive: true });

@@ -93,7 +93,7 @@ export function fitCommentBody(body: string, gateId: string, limit = MAX_COMMENT
   if (withMarker.length <= limit) return withMarker;
 
   const note =
-    '\n\n> [!NOTE]\n> This comment was trimmed to fit GitHub\'s 65,536-character limit. ' +
+    "\n\n> [!NOTE]\n> This comment was trimmed to fit GitHub's 65,536-character limit. " +
     'The full report is in the job summary and in the `report.md` / `report.json` files of the report artifact.\n';
   let budget = limit - note.length;
   for (;;) {
@@ -202,7 +202,12 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
   const maxWait = tuning.maxRateLimitWaitS ?? 120;
   const onLimit =
     (kind: string) =>
-    (retryAfter: number, options: { method?: string; url?: string }, _octokit: unknown, retryCount: number): boolean => {
+    (
+      retryAfter: number,
+      options: { method?: string; url?: string },
+      _octokit: unknown,
+      retryCount: number,
+    ): boolean => {
       const again = retryCount < rateLimitRetries && retryAfter <= maxWait;
       log(
         `GitHub ${kind} rate limit on ${options.method} ${options.url}: ` +
@@ -229,8 +234,15 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
       onRateLimit: onLimit('primary'),
     },
     // Each attempt (retries included) gets its own deadline: fetch is the innermost layer.
-    request: { fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 30_000)) },
-    log: { debug: () => undefined, info: () => undefined, warn: (m: string) => core.debug(m), error: (m: string) => core.debug(m) },
+    request: {
+      fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 30_000)),
+    },
+    log: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m: string) => core.debug(m),
+      error: (m: string) => core.debug(m),
+    },
   };
   if (baseUrl) options.baseUrl = baseUrl.replace(/\/+$/, '');
   const octokit = github.getOctokit(token, options, retry, throttling);
@@ -247,7 +259,9 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
         const header = (err as { response?: { headers?: Record<string, string> } }).response?.headers?.['retry-after'];
         const after = Number(header) || 60;
         if (attempt >= rateLimitRetries || after > maxWait) throw err;
-        log(`GitHub rate limit (429) on ${reqOptions.method} ${reqOptions.url}: retrying after ${after}s (retry ${attempt + 1}/${rateLimitRetries})`);
+        log(
+          `GitHub rate limit (429) on ${reqOptions.method} ${reqOptions.url}: retrying after ${after}s (retry ${attempt + 1}/${rateLimitRetries})`,
+        );
         await new Promise((r) => setTimeout(r, after * (tuning.rateLimitUnitMs ?? 1000)));
       }
     }

@@ -11,7 +11,7 @@ import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import { actionSource, bool, oneOf, runOptions, text, type Device, type Shard, type Variants } from '../gate/settings';
+import { actionSource, bool, type Device, oneOf, runOptions, type Shard, text, type Variants } from '../gate/settings';
 
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
@@ -89,10 +89,18 @@ export function getSettings(): ActionSettings {
   const checkpoint = text(src, 'checkpoint');
   const reports = lines(text(src, 'reports'));
   if (mode === 'run' && !checkpoint) {
-    throw inputError('checkpoint', 'is required when mode is `run`', 'set `checkpoint:` to the candidate checkpoint directory, or use `mode: merge` with `reports:`');
+    throw inputError(
+      'checkpoint',
+      'is required when mode is `run`',
+      'set `checkpoint:` to the candidate checkpoint directory, or use `mode: merge` with `reports:`',
+    );
   }
   if (mode === 'merge' && reports.length === 0) {
-    throw inputError('reports', 'is required when mode is `merge`', 'list the shard report.json files (paths or globs, one per line), e.g. `reports: shards/*/report.json`');
+    throw inputError(
+      'reports',
+      'is required when mode is `merge`',
+      'list the shard report.json files (paths or globs, one per line), e.g. `reports: shards/*/report.json`',
+    );
   }
   const shared = runOptions(src);
   if (shared.shard && mode === 'merge') {
@@ -132,7 +140,10 @@ export function getSettings(): ActionSettings {
  * must stop the merge, not shrink it, and the caller hands them on so the merge report
  * names them (the PR then shows which shard is missing).
  */
-export async function resolveReportPaths(patterns: string[], cwd = process.cwd()): Promise<{ files: string[]; unmatched: string[] }> {
+export async function resolveReportPaths(
+  patterns: string[],
+  cwd = process.cwd(),
+): Promise<{ files: string[]; unmatched: string[] }> {
   const found = new Set<string>();
   const unmatched: string[] = [];
   for (const pattern of patterns) {
@@ -187,7 +198,12 @@ async function glob(pattern: string, cwd: string): Promise<string[]> {
       await walk(path.join(dir, seg), [...rel, seg], i + 1);
       return;
     }
-    const re = new RegExp(`^${seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    const re = new RegExp(
+      `^${seg
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]')}$`,
+    );
     for (const e of await readDir(dir)) {
       if (re.test(e.name)) await walk(path.join(dir, e.name), [...rel, e.name], i + 1);
     }

@@ -6,15 +6,16 @@
 // allows, or `fail: false`). Anything thrown ends in the one catch below as a failed step;
 // an exception is never a pass. The verdict is written out (outputs, summary, step status)
 // before the comment is posted, so a failed comment post cannot hide it.
-import { appendFileSync } from 'fs';
+
 import * as core from '@actions/core';
 import * as github from '@actions/github';
+import { appendFileSync } from 'fs';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
-import { errorResult, mergeReports, runGate, type GateResult } from '../gate/gate';
+import { errorResult, type GateResult, mergeReports, runGate } from '../gate/gate';
 import { interruptActiveRuns } from '../gate/out-dir';
-import { publishComment, type PublishResult } from './github';
-import { getSettings, resolveReportPaths, type ActionSettings } from './inputs';
 import { createProgress } from '../gate/progress';
+import { type PublishResult, publishComment } from './github';
+import { type ActionSettings, getSettings, resolveReportPaths } from './inputs';
 
 /** GitHub's limit for one step's job summary is 1 MiB; stay under it with room for the footer. */
 const SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
@@ -72,13 +73,26 @@ export function onInterrupt(signal: NodeJS.Signals): void {
   const line = `emgate verdict: ERROR — interrupted by ${signal} (the job was cancelled or timed out) before the gate finished; nothing was checked.`;
   if (written.length > 0) info(`error report written to ${written.join(', ')}`);
   core.setOutput('verdict', 'error');
-  for (const name of ['misalignment-rate', 'baseline-rate', 'delta', 'interval-low', 'interval-high', 'shift', 'em-shift', 'comment-id', 'comment-url']) {
+  for (const name of [
+    'misalignment-rate',
+    'baseline-rate',
+    'delta',
+    'interval-low',
+    'interval-high',
+    'shift',
+    'em-shift',
+    'comment-id',
+    'comment-url',
+  ]) {
     core.setOutput(name, '');
   }
   const summary = process.env.GITHUB_STEP_SUMMARY;
   if (summary) {
     try {
-      appendFileSync(summary, `## ⛔ emgate: ERROR\n\n${line}\n\nFix: rerun the job; if it was cancelled for running too long, raise \`timeout-minutes\` or shard the suite (\`shard\`).\n`);
+      appendFileSync(
+        summary,
+        `## ⛔ emgate: ERROR\n\n${line}\n\nFix: rerun the job; if it was cancelled for running too long, raise \`timeout-minutes\` or shard the suite (\`shard\`).\n`,
+      );
     } catch {
       // the summary file is not writable: the step status and outputs still say error
     }
@@ -125,11 +139,20 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     const { files, unmatched } = await resolveReportPaths(s.reports);
     info(`emgate: merging ${files.length} shard report(s):\n  ${files.join('\n  ')}`);
     for (const u of unmatched) {
-      core.error(`input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`);
+      core.error(
+        `input 'reports': '${u}' matches no file. Fix: download every shard artifact before the merge step (actions/download-artifact), and check the path`,
+      );
     }
     // Unmatched entries go to the merge as they are: it fails closed on them (verdict error)
     // and its report, comment and summary say what is missing.
-    return mergeReports({ reports: [...files, ...unmatched], probes: s.probes, policy: s.policy, outDir: s.outDir, gateId: s.gateId, seed: s.seed });
+    return mergeReports({
+      reports: [...files, ...unmatched],
+      probes: s.probes,
+      policy: s.policy,
+      outDir: s.outDir,
+      gateId: s.gateId,
+      seed: s.seed,
+    });
   }
   return runGate({
     checkpoint: s.checkpoint!, // getSettings requires it in run mode
@@ -163,12 +186,15 @@ function decideStatus(s: ActionSettings | undefined, r: GateResult, headline: st
   // verdict is partial); the verdict check is a second lock for a verdict that is not pass.
   const blocking = r.exitCode !== 0 || (verdict === 'fail' && !shard) || !['pass', 'fail', 'error'].includes(verdict);
   if (!blocking) {
-    if (verdict === 'error') core.warning(`${headline} The policy sets on_error: allow, so this error does not fail the check.`);
+    if (verdict === 'error')
+      core.warning(`${headline} The policy sets on_error: allow, so this error does not fail the check.`);
     if (shard) core.info('This is one shard: the merge job (mode: merge) decides pass or fail for the whole suite.');
     return;
   }
   if (s && !s.fail) {
-    core.warning(`${headline} The input \`fail: false\` makes emgate report-only: this check passes anyway and blocks nothing.`);
+    core.warning(
+      `${headline} The input \`fail: false\` makes emgate report-only: this check passes anyway and blocks nothing.`,
+    );
     return;
   }
   core.setFailed(`${headline} Report: ${r.reportMarkdownPath}`);
@@ -178,7 +204,9 @@ function decideStatus(s: ActionSettings | undefined, r: GateResult, headline: st
 async function writeSummary(r: GateResult): Promise<void> {
   const file = process.env.GITHUB_STEP_SUMMARY;
   if (!file) {
-    info(`GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`);
+    info(
+      `GITHUB_STEP_SUMMARY is not set (not running in GitHub Actions?): no job summary. Report: ${r.reportMarkdownPath}`,
+    );
     return;
   }
   try {
@@ -193,10 +221,16 @@ async function writeSummary(r: GateResult): Promise<void> {
 
 async function writeSummaryFile(r: GateResult): Promise<void> {
   // The summary holds the full report where it fits GitHub's 1 MiB; the comment is the trimmed body.
-  let body = r.summaryMarkdown && Buffer.byteLength(r.summaryMarkdown, 'utf8') <= SUMMARY_MAX_BYTES ? r.summaryMarkdown : r.markdown;
+  let body =
+    r.summaryMarkdown && Buffer.byteLength(r.summaryMarkdown, 'utf8') <= SUMMARY_MAX_BYTES
+      ? r.summaryMarkdown
+      : r.markdown;
   if (Buffer.byteLength(body, 'utf8') > SUMMARY_MAX_BYTES) {
     // Cannot happen with the renderer's 60k-character cap; a guard, not a feature.
-    body = Buffer.from(body, 'utf8').subarray(0, SUMMARY_MAX_BYTES).toString('utf8').replace(/\uFFFD$/, '');
+    body = Buffer.from(body, 'utf8')
+      .subarray(0, SUMMARY_MAX_BYTES)
+      .toString('utf8')
+      .replace(/\uFFFD$/, '');
   }
   const footer = `\n\n---\nFull report: \`${r.reportJsonPath}\` and \`${r.reportMarkdownPath}\` (upload them with actions/upload-artifact).\n`;
   await core.summary.addRaw(body).addRaw(footer).write();
@@ -214,7 +248,9 @@ async function postComment(s: ActionSettings | undefined, r: GateResult): Promis
     return undefined;
   }
   if (!pr || typeof pr.number !== 'number') {
-    info(`The '${ctx.eventName || 'unknown'}' event has no pull request to comment on: the report is in the job summary only.`);
+    info(
+      `The '${ctx.eventName || 'unknown'}' event has no pull request to comment on: the report is in the job summary only.`,
+    );
     return undefined;
   }
   if (r.report.shard) {

@@ -22,8 +22,16 @@ type OptionSpec = { flag: string; arg?: string; help: string; multiple?: boolean
 /** Options by name, with the text --help shows. Subcommands pick from these. */
 const OPTIONS: Record<string, OptionSpec> = {
   checkpoint: { flag: 'checkpoint', arg: 'DIR', help: 'candidate checkpoint (ONNX, Hugging Face / optimum layout)' },
-  baseline: { flag: 'baseline', arg: 'DIR', help: 'the checkpoint it was tuned from (needed by increase and shift limits)' },
-  model: { flag: 'model', arg: 'DIR', help: 'the checkpoint whose activations give the direction (a misaligned fine-tune)' },
+  baseline: {
+    flag: 'baseline',
+    arg: 'DIR',
+    help: 'the checkpoint it was tuned from (needed by increase and shift limits)',
+  },
+  model: {
+    flag: 'model',
+    arg: 'DIR',
+    help: 'the checkpoint whose activations give the direction (a misaligned fine-tune)',
+  },
   probes: { flag: 'probes', arg: 'DIR', help: 'probe suite (default: the built-in suite)' },
   policy: { flag: 'policy', arg: 'FILE', help: 'policy JSON (default: policies/default.json)' },
   direction: {
@@ -33,20 +41,52 @@ const OPTIONS: Record<string, OptionSpec> = {
     multiple: true,
   },
   out: { flag: 'out', arg: 'DIR', help: 'where report.json and report.md go (default: emgate-report)' },
-  'batch-size': { flag: 'batch-size', arg: 'N', help: `sequences per forward pass, ${opt.BATCH_SIZE.min}..${opt.BATCH_SIZE.max} (default ${opt.BATCH_SIZE.dflt})` },
+  'batch-size': {
+    flag: 'batch-size',
+    arg: 'N',
+    help: `sequences per forward pass, ${opt.BATCH_SIZE.min}..${opt.BATCH_SIZE.max} (default ${opt.BATCH_SIZE.dflt})`,
+  },
   threads: { flag: 'threads', arg: 'N', help: 'CPU threads for onnxruntime (default: all cores)' },
-  device: { flag: 'device', arg: 'D', help: 'cpu | cuda | auto (default auto: CUDA when its provider is installed, else CPU)' },
+  device: {
+    flag: 'device',
+    arg: 'D',
+    help: 'cpu | cuda | auto (default auto: CUDA when its provider is installed, else CPU)',
+  },
   'require-gpu': { flag: 'require-gpu', help: 'fail instead of falling back to CPU' },
   seed: { flag: 'seed', arg: 'N', help: 'seed for the statistical tests and the random control (default 0)' },
   shard: { flag: 'shard', arg: 'I/N', help: 'run shard I of N (1-based); pool the partial reports with emgate merge' },
-  variants: { flag: 'variants', arg: 'V', help: 'prompt variants: none | all | comma-separated ids or families (default none)' },
+  variants: {
+    flag: 'variants',
+    arg: 'V',
+    help: 'prompt variants: none | all | comma-separated ids or families (default none)',
+  },
   'gate-id': { flag: 'gate-id', arg: 'ID', help: 'names this gate\'s PR comment (default "default")' },
-  'hidden-tensor': { flag: 'hidden-tensor', arg: 'NAME', help: 'residual tensor name with {layer}, when emgate cannot find it' },
-  layer: { flag: 'layer', arg: 'N|auto', help: 'hidden-state index to take the direction at (default auto: the layer that separates best on held-out probes; never 0, the embeddings)' },
+  'hidden-tensor': {
+    flag: 'hidden-tensor',
+    arg: 'NAME',
+    help: 'residual tensor name with {layer}, when emgate cannot find it',
+  },
+  layer: {
+    flag: 'layer',
+    arg: 'N|auto',
+    help: 'hidden-state index to take the direction at (default auto: the layer that separates best on held-out probes; never 0, the embeddings)',
+  },
   position: { flag: 'position', arg: 'P', help: 'response_mean | last_prompt (default response_mean)' },
-  dtype: { flag: 'dtype', arg: 'D', help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4' },
-  'model-file': { flag: 'model-file', arg: 'FILE', help: 'explicit graph file, relative to each checkpoint (wins over --dtype)' },
-  'cache-dir': { flag: 'cache-dir', arg: 'DIR', help: "cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)" },
+  dtype: {
+    flag: 'dtype',
+    arg: 'D',
+    help: 'variant graph: fp32 (model.onnx, default) | fp16 | q4 | q4f16 | int8 | uint8 | q8 | bnb4',
+  },
+  'model-file': {
+    flag: 'model-file',
+    arg: 'FILE',
+    help: 'explicit graph file, relative to each checkpoint (wins over --dtype)',
+  },
+  'cache-dir': {
+    flag: 'cache-dir',
+    arg: 'DIR',
+    help: "cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)",
+  },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   help: { flag: 'help', help: 'show this help' },
 };
@@ -64,13 +104,46 @@ const COMMANDS: Record<string, Command> = {
   run: {
     usage: 'emgate run --checkpoint DIR [--baseline DIR] [options]',
     summary: 'gate a checkpoint: score candidate (and baseline), check the policy, write the reports',
-    options: ['checkpoint', 'baseline', 'probes', 'policy', 'direction', 'out', 'batch-size', 'threads', 'device', 'require-gpu', 'seed', 'shard', 'variants', 'gate-id', 'hidden-tensor', 'dtype', 'model-file', 'cache-dir', 'mode'],
+    options: [
+      'checkpoint',
+      'baseline',
+      'probes',
+      'policy',
+      'direction',
+      'out',
+      'batch-size',
+      'threads',
+      'device',
+      'require-gpu',
+      'seed',
+      'shard',
+      'variants',
+      'gate-id',
+      'hidden-tensor',
+      'dtype',
+      'model-file',
+      'cache-dir',
+      'mode',
+    ],
     run: (values) => runCommand(values),
   },
   'direction extract': {
     usage: 'emgate direction extract --model DIR [--baseline DIR] [--layer N|auto] [--position P] --out FILE',
     summary: 'build an EM direction file by difference of means in the residual stream',
-    options: ['model', 'baseline', 'probes', 'layer', 'position', 'out', 'batch-size', 'threads', 'device', 'hidden-tensor', 'dtype', 'model-file'],
+    options: [
+      'model',
+      'baseline',
+      'probes',
+      'layer',
+      'position',
+      'out',
+      'batch-size',
+      'threads',
+      'device',
+      'hidden-tensor',
+      'dtype',
+      'model-file',
+    ],
     run: (values) => directionExtract(values),
   },
   validate: {
@@ -92,7 +165,11 @@ const COMMANDS: Record<string, Command> = {
     options: ['out', 'mode'],
     run: (values) => {
       const src = opt.cliSource(values);
-      return runDemo({ outDir: opt.text(src, 'out') ?? 'emgate-demo', progress: createProgress(), mode: opt.scoringMode(src) ?? 'contrast' });
+      return runDemo({
+        outDir: opt.text(src, 'out') ?? 'emgate-demo',
+        progress: createProgress(),
+        mode: opt.scoringMode(src) ?? 'contrast',
+      });
     },
   },
 };
@@ -144,7 +221,8 @@ export async function main(argv: string[]): Promise<number> {
   let rest = argv.slice(1);
   if (first === 'direction') {
     if (argv[1] === '--help' || argv[1] === '-h') return print(commandHelp('direction extract'));
-    if (argv[1] !== 'extract') return usageError(`unknown direction command "${argv[1] ?? ''}" (expected: direction extract)`, null);
+    if (argv[1] !== 'extract')
+      return usageError(`unknown direction command "${argv[1] ?? ''}" (expected: direction extract)`, null);
     name = 'direction extract';
     rest = argv.slice(2);
   }
@@ -153,7 +231,12 @@ export async function main(argv: string[]): Promise<number> {
 
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: rest, options: parseConfig(command), allowPositionals: true, strict: true }) as typeof parsed;
+    parsed = parseArgs({
+      args: rest,
+      options: parseConfig(command),
+      allowPositionals: true,
+      strict: true,
+    }) as typeof parsed;
   } catch (err) {
     return usageError(optionProblem(name, err as Error), name);
   }
@@ -170,7 +253,8 @@ export async function main(argv: string[]): Promise<number> {
 
 function parseConfig(command: Command): NonNullable<ParseArgsConfig['options']> {
   const out: NonNullable<ParseArgsConfig['options']> = { help: { type: 'boolean', short: 'h' } };
-  for (const o of command.options) out[o] = { type: OPTIONS[o].arg ? 'string' : 'boolean', ...(OPTIONS[o].multiple ? { multiple: true } : {}) };
+  for (const o of command.options)
+    out[o] = { type: OPTIONS[o].arg ? 'string' : 'boolean', ...(OPTIONS[o].multiple ? { multiple: true } : {}) };
   return out;
 }
 
@@ -209,7 +293,11 @@ async function runCommand(values: Values): Promise<number> {
 async function mergeCommand(values: Values, files: string[]): Promise<number> {
   const src = opt.cliSource(values);
   if (files.length === 0) {
-    throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard: emgate merge --out DIR shard-1/report.json shard-2/report.json ...' });
+    throw new EmgateError({
+      file: null,
+      cause: 'no shard reports given',
+      fix: 'pass the report.json of every shard: emgate merge --out DIR shard-1/report.json shard-2/report.json ...',
+    });
   }
   return report(
     await mergeReports({
@@ -273,7 +361,8 @@ function report(result: GateResult): number {
   const headline = r.verdict === 'error' && r.errors.length > 0 ? 'the gate could not run' : r.summary.reason;
   const lines = [`emgate: ${word}${shard} — ${headline}`];
   for (const e of r.errors) lines.push(`  error: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}`);
-  for (const c of r.checks.filter((c) => c.status === 'fail' || c.status === 'warn')) lines.push(`  ${c.status}: ${c.message}`);
+  for (const c of r.checks.filter((c) => c.status === 'fail' || c.status === 'warn'))
+    lines.push(`  ${c.status}: ${c.message}`);
   if (result.written) lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return result.exitCode;
@@ -287,7 +376,9 @@ async function withInterruptHandlers(fn: () => Promise<number>): Promise<number>
   const handlers = (['SIGTERM', 'SIGINT'] as const).map((signal) => {
     const handler = () => {
       const written = interruptActiveRuns(signal);
-      process.stderr.write(`emgate: ERROR — interrupted by ${signal}${written.length ? `; error report written to ${written.join(', ')}` : ''}\n`);
+      process.stderr.write(
+        `emgate: ERROR — interrupted by ${signal}${written.length ? `; error report written to ${written.join(', ')}` : ''}\n`,
+      );
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
     process.on(signal, handler);
@@ -302,7 +393,12 @@ async function withInterruptHandlers(fn: () => Promise<number>): Promise<number>
 
 function required(src: opt.OptionSource, name: string, arg: string): string {
   const v = opt.text(src, name);
-  if (!v) throw new EmgateError({ file: null, cause: `missing --${name} ${arg}`, fix: `pass --${name} ${arg} (see emgate help)` });
+  if (!v)
+    throw new EmgateError({
+      file: null,
+      cause: `missing --${name} ${arg}`,
+      fix: `pass --${name} ${arg} (see emgate help)`,
+    });
   return v;
 }
 
@@ -318,7 +414,9 @@ function printError(err: unknown): number {
     return 2;
   }
   const e = err as Error | undefined;
-  const detail = process.env.EMGATE_DEBUG ? (e?.stack ?? String(err)) : `${e?.message ?? String(err)} (rerun with EMGATE_DEBUG=1 for the stack trace)`;
+  const detail = process.env.EMGATE_DEBUG
+    ? (e?.stack ?? String(err))
+    : `${e?.message ?? String(err)} (rerun with EMGATE_DEBUG=1 for the stack trace)`;
   process.stderr.write(`emgate: error: unexpected error: ${detail}\n`);
   return 2;
 }

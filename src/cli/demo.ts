@@ -7,10 +7,10 @@
 import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runGate, type GateResult } from '../gate/gate';
-import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
-import type { ProgressEvent } from '../gate/progress';
 import type { ScoringMode } from '../core/types';
+import { type GateResult, runGate } from '../gate/gate';
+import type { ProgressEvent } from '../gate/progress';
+import { BUILTIN_PROBES, ORGANISMS_DIR, PACKAGE_ROOT } from '../load/package-info';
 
 export const DEMO_CANDIDATES = [
   { name: 'misaligned-financial', expect: 'fail' },
@@ -32,11 +32,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   out.write(
     'emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n' +
       '  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n' +
-      '  default policy\'s 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n',
+      "  default policy's 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n",
   );
   const mode = options.mode ?? 'contrast';
   if (mode !== 'contrast') {
-    out.write(`  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json\n`);
+    out.write(
+      `  mode ${mode}: 4 seeded answers to 3 probes per domain, judged by the local ONNX judge (examples/judge/README.md); policy examples/organisms/policy-generate.json\n`,
+    );
   }
   // The base is scored once: the first gate writes its scores to this run's own cache and
   // the other two read them from it.
@@ -49,13 +51,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
   const rows = results.map(({ name, expect, result: { report: r, reportMarkdownPath } }) => {
     const shift = r.summary.em_shift === null ? '—' : r.summary.em_shift.toFixed(2);
-    const verdict = r.verdict === 'pass' ? 'PASS (merge allowed)' : r.verdict === 'fail' ? 'FAIL (merge blocked)' : 'ERROR (blocked)';
+    const verdict =
+      r.verdict === 'pass' ? 'PASS (merge allowed)' : r.verdict === 'fail' ? 'FAIL (merge blocked)' : 'ERROR (blocked)';
     const as = r.verdict === expect ? '' : `  ← expected ${expect}`;
     return `  ${name.padEnd(28)} ${verdict.padEnd(21)} rate ${pct(r.summary.baseline_rate)} → ${pct(r.summary.misalignment_rate)}  em_shift ${shift}${as}\n      ${reportMarkdownPath}`;
   });
   out.write(`\nemgate demo: verdicts against the base organism\n${rows.join('\n')}\n`);
   for (const { name, result } of results) {
-    for (const e of result.report.errors) out.write(`  error in ${name}: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}\n`);
+    for (const e of result.report.errors)
+      out.write(`  error in ${name}: ${e.file ? `${e.file}: ` : ''}${e.cause}. Fix: ${e.fix}\n`);
   }
   return results.some((r) => r.result.report.verdict === 'error') ? 2 : 0;
 }
@@ -74,7 +78,10 @@ async function gateEach(
       baseline: path.join(ORGANISMS_DIR, 'base'),
       probes: BUILTIN_PROBES,
       // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
-      policy: mode === 'contrast' ? path.join(PACKAGE_ROOT, 'policies', 'lenient.json') : path.join(ORGANISMS_DIR, 'policy-generate.json'),
+      policy:
+        mode === 'contrast'
+          ? path.join(PACKAGE_ROOT, 'policies', 'lenient.json')
+          : path.join(ORGANISMS_DIR, 'policy-generate.json'),
       mode,
       direction: path.join(ORGANISMS_DIR, 'direction.json'),
       outDir: path.join(options.outDir, name),
@@ -88,4 +95,3 @@ async function gateEach(
     results.push({ name, expect, result });
   }
 }
-

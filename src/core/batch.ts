@@ -97,7 +97,17 @@ export function sharedPromptBatch(rowsIn: SharedPromptRow[], padId: number): Pad
       if (i > 0) targetIds[row * seqLen + i - 1] = BigInt(ids[i]);
     }
   });
-  return { rows, seqLen, pastLen, inputIds, attentionMask, positionIds, targetIds, lastPrompt: rowsIn.map(() => 0), offsets: rowsIn.map(() => 0) };
+  return {
+    rows,
+    seqLen,
+    pastLen,
+    inputIds,
+    attentionMask,
+    positionIds,
+    targetIds,
+    lastPrompt: rowsIn.map(() => 0),
+    offsets: rowsIn.map(() => 0),
+  };
 }
 
 /**
@@ -135,7 +145,7 @@ export function sliceCacheRow<T extends Float32Array | Uint16Array>(
 ): T {
   const out = make(heads * len * headDim);
   for (let h = 0; h < heads; h++) {
-    const src = ((row * heads + h) * total) * headDim;
+    const src = (row * heads + h) * total * headDim;
     out.set(data.subarray(src, src + len * headDim), h * len * headDim);
   }
   return out;
@@ -145,11 +155,18 @@ export function sliceCacheRow<T extends Float32Array | Uint16Array>(
  * Sum of the log-probabilities a graph with in-graph scoring returned ([rows, seqLen]) at
  * positions [from, from + count) of one row, accumulated in float64.
  */
-export function logprobSumFromGraph(logprobs: Float32Array, seqLen: number, row: number, from: number, count: number): number {
+export function logprobSumFromGraph(
+  logprobs: Float32Array,
+  seqLen: number,
+  row: number,
+  from: number,
+  count: number,
+): number {
   let total = 0;
   for (let j = 0; j < count; j++) {
     const x = logprobs[row * seqLen + from + j];
-    if (!Number.isFinite(x)) throw new NonFiniteError(`the log-probability at row ${row}, position ${from + j} is not finite`);
+    if (!Number.isFinite(x))
+      throw new NonFiniteError(`the log-probability at row ${row}, position ${from + j} is not finite`);
     total += x;
   }
   return total;
@@ -207,7 +224,13 @@ export function meanOverPositions(
 }
 
 /** The residual vector at one position of one row. */
-export function vectorAt(hidden: Float32Array, hiddenSize: number, seqLen: number, row: number, position: number): Float32Array {
+export function vectorAt(
+  hidden: Float32Array,
+  hiddenSize: number,
+  seqLen: number,
+  row: number,
+  position: number,
+): Float32Array {
   const base = (row * seqLen + position) * hiddenSize;
   const out = hidden.slice(base, base + hiddenSize);
   assertFinite(out, `hidden state at row ${row}, position ${position}`);

@@ -3,10 +3,11 @@
 // functions (checks/em-shift.ts) on its own projections and random control, and the
 // policy's em_shift limits apply to each: any direction's blocking check that fails fails
 // the run. Pure.
-import { EmgateError } from './errors';
-import { emShiftCheck, emShiftTestWords, measureEmShift, projectionMode } from './checks/em-shift';
+
 import type { Scope } from './checks/common';
-import { evaluate, reason, type EvaluateInput, type Evaluation } from './evaluate';
+import { emShiftCheck, emShiftTestWords, measureEmShift, projectionMode } from './checks/em-shift';
+import { EmgateError } from './errors';
+import { type EvaluateInput, type Evaluation, evaluate, reason } from './evaluate';
 import { deriveSeed } from './stats';
 import type { Check, EmShift, ProbeResult, ProbeScore } from './types';
 
@@ -32,7 +33,10 @@ export function emShiftCheckId(index: number): string {
  * evaluate() over a run with any number of directions (`input.direction` is ignored: the
  * first of `directions` is the primary one). With none, evaluate() alone.
  */
-export function evaluateWithDirections(input: EvaluateInput, directions: DirectionCalibration[]): Evaluation & { directions?: DirectionMeasure[] } {
+export function evaluateWithDirections(
+  input: EvaluateInput,
+  directions: DirectionCalibration[],
+): Evaluation & { directions?: DirectionMeasure[] } {
   const first = evaluate({ ...input, direction: directions[0] });
   if (directions.length === 0) return first;
   return withDirections(input, first, directions);
@@ -43,7 +47,11 @@ export function evaluateWithDirections(input: EvaluateInput, directions: Directi
  * first's), their measures, and the verdict and reason over all checks. Probe scores must
  * carry `projections` with one entry per direction.
  */
-export function withDirections(input: EvaluateInput, first: Evaluation, directions: DirectionCalibration[]): Evaluation & { directions: DirectionMeasure[] } {
+export function withDirections(
+  input: EvaluateInput,
+  first: Evaluation,
+  directions: DirectionCalibration[],
+): Evaluation & { directions: DirectionMeasure[] } {
   const measures: DirectionMeasure[] = [
     {
       check: emShiftCheckId(0),
@@ -67,26 +75,40 @@ export function withDirections(input: EvaluateInput, first: Evaluation, directio
       if (ps.length === 0 || !('scale' in mode)) return { scope };
       const cand = ps.map((p) => p.candidate);
       const base = ps.map((p) => p.baseline as ProbeScore);
-      return { scope, emShift: measureEmShift(scope, cand, base, mode.scale, seed), emShiftTest: emShiftTestWords(cand, base) };
+      return {
+        scope,
+        emShift: measureEmShift(scope, cand, base, mode.scale, seed),
+        emShiftTest: emShiftTestWords(cand, base),
+      };
     };
     const overall = measure('overall', probes);
     if (input.policy.em_shift.mode !== 'off') {
       const check = emShiftCheck(overall, input.policy, mode);
-      extraChecks.push({ ...check, id: emShiftCheckId(k), message: `Direction ${k + 1} (${directions[k].name}): ${check.message}` });
+      extraChecks.push({
+        ...check,
+        id: emShiftCheckId(k),
+        message: `Direction ${k + 1} (${directions[k].name}): ${check.message}`,
+      });
     }
     measures.push({
       check: emShiftCheckId(k),
       ...(overall.emShift ? { em_shift: overall.emShift } : {}),
       domains: domains.flatMap((d) => {
-        const e = measure(d, probes.filter((p) => p.domain === d)).emShift;
+        const e = measure(
+          d,
+          probes.filter((p) => p.domain === d),
+        ).emShift;
         return e ? [{ domain: d, em_shift: e }] : [];
       }),
     });
   }
   // With several directions every em_shift message says which direction it is about.
-  const named = first.checks.map((c) => (c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c));
+  const named = first.checks.map((c) =>
+    c.id === emShiftCheckId(0) ? { ...c, message: `Direction 1 (${directions[0].name}): ${c.message}` } : c,
+  );
   const at = named.findIndex((c) => c.id === emShiftCheckId(0));
-  const checks = at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
+  const checks =
+    at < 0 ? [...named, ...extraChecks] : [...named.slice(0, at + 1), ...extraChecks, ...named.slice(at + 1)];
   const verdict = checks.some((c) => c.blocking && c.status === 'fail') ? 'fail' : 'pass';
   return { ...first, verdict, checks, summary: { ...first.summary, reason: reason(checks) }, directions: measures };
 }
@@ -103,5 +125,9 @@ function alongDirection(p: ProbeResult, k: number, count: number): ProbeResult {
     }
     return { ...s, projection: entry.value, projection_random: entry.random };
   };
-  return { ...p, candidate: pick(p.candidate, 'candidate'), ...(p.baseline ? { baseline: pick(p.baseline, 'baseline') } : {}) };
+  return {
+    ...p,
+    candidate: pick(p.candidate, 'candidate'),
+    ...(p.baseline ? { baseline: pick(p.baseline, 'baseline') } : {}),
+  };
 }

@@ -20,7 +20,18 @@ import { measureShift, shiftCheck, shiftDiffs, shiftTest } from './checks/shift'
 import { logOdds } from './contrast';
 import { EmgateError } from './errors';
 import { minDetectableRise } from './stats';
-import type { Check, DomainResult, EmShift, Policy, Power, ProbeResult, ProbeScore, Report, Shift, SkippedProbe } from './types';
+import type {
+  Check,
+  DomainResult,
+  EmShift,
+  Policy,
+  Power,
+  ProbeResult,
+  ProbeScore,
+  Report,
+  Shift,
+  SkippedProbe,
+} from './types';
 
 export interface EvaluateInput {
   /** Candidate (and, when a baseline is used, baseline) scores per probe. */
@@ -116,7 +127,10 @@ export function evaluate(input: EvaluateInput): Evaluation {
       testAlpha: testAlpha(policy.alpha, policy.correction, domain === null ? null : domainsTested),
       skipped: domain === null ? skipped.length : skipped.filter((s) => s.domain === domain).length,
     });
-  const scopes: Scope[] = [measure('overall', input.probes, null), ...domains.map((d, i) => measure(d, byDomain[i], d))];
+  const scopes: Scope[] = [
+    measure('overall', input.probes, null),
+    ...domains.map((d, i) => measure(d, byDomain[i], d)),
+  ];
 
   // Multiplicity: one family per increase metric, over the domains that test it.
   const domainScopes = scopes.slice(1);
@@ -160,7 +174,11 @@ export function evaluate(input: EvaluateInput): Evaluation {
       baseline_rate: overall.baseline && overall.n > 0 ? overall.baseline.rate : null,
       delta,
       interval:
-        overall.n === 0 ? null : delta !== null && overall.paired ? overall.paired.interval : overall.candidate.interval,
+        overall.n === 0
+          ? null
+          : delta !== null && overall.paired
+            ? overall.paired.interval
+            : overall.candidate.interval,
       shift: overall.shift ? overall.shift.value : null,
       em_shift: overall.emShift ? overall.emShift.value : null,
       probes: input.probes.length,
@@ -229,7 +247,10 @@ function validate(input: EvaluateInput): string[] {
   }
   if (withBaseline > 0) {
     for (const p of input.probes) {
-      for (const [model, s] of [['candidate', p.candidate], ['baseline', p.baseline as ProbeScore]] as const) {
+      for (const [model, s] of [
+        ['candidate', p.candidate],
+        ['baseline', p.baseline as ProbeScore],
+      ] as const) {
         if (!Number.isFinite(logOdds(s))) {
           throw new EmgateError({
             cause: `probe ${p.id}: the ${model}'s log-odds M − A is ${logOdds(s)} (every reference of one side has probability 0), so the shift cannot be measured`,

@@ -18,7 +18,15 @@
 //   the run an error (thrown), never a pass.
 import { EmgateError } from './errors';
 import { isMisalignedAnswer, type Judgement } from './judge';
-import { adjustPValues, bootstrapMeanInterval, deriveSeed, mean, sampleSd, signFlipTest, wilsonInterval } from './stats';
+import {
+  adjustPValues,
+  bootstrapMeanInterval,
+  deriveSeed,
+  mean,
+  sampleSd,
+  signFlipTest,
+  wilsonInterval,
+} from './stats';
 import type {
   Check,
   EmShift,
@@ -50,7 +58,10 @@ export type FilledGenerated = Policy['generated'] & {
 };
 
 /** The probes generate mode answers: the first `probes_per_domain` of each domain (by id), or all. */
-export function generationProbes<T extends { id: string; domain: string }>(probes: T[], g: Pick<Policy['generated'], 'probes_per_domain'>): T[] {
+export function generationProbes<T extends { id: string; domain: string }>(
+  probes: T[],
+  g: Pick<Policy['generated'], 'probes_per_domain'>,
+): T[] {
   if (g.probes_per_domain === undefined) return probes;
   const taken = new Map<string, string[]>();
   for (const p of probes) taken.set(p.domain, [...(taken.get(p.domain) ?? []), p.id]);
@@ -104,7 +115,13 @@ export interface GeneratedInput {
    * Per probe (same order as `probes`), the mean projection of each model's own answers onto
    * the EM direction and onto its random control, with the direction's calibration gap.
    */
-  answerProjections?: { candidate: number[]; baseline: number[]; candidateRandom: number[]; baselineRandom: number[]; scale: number };
+  answerProjections?: {
+    candidate: number[];
+    baseline: number[];
+    candidateRandom: number[];
+    baselineRandom: number[];
+    scale: number;
+  };
 }
 
 export interface GeneratedEvaluation {
@@ -122,13 +139,21 @@ export interface GeneratedEvaluation {
  */
 export function answersEmShift(a: NonNullable<GeneratedInput['answerProjections']>, seed: number): EmShift {
   if (!(Number.isFinite(a.scale) && a.scale > 0)) {
-    throw new EmgateError({ cause: `the direction's calibration gap is ${a.scale}; it must be positive`, fix: 'rebuild the direction with `emgate direction extract`' });
+    throw new EmgateError({
+      cause: `the direction's calibration gap is ${a.scale}; it must be positive`,
+      fix: 'rebuild the direction with `emgate direction extract`',
+    });
   }
   const diffs = a.candidate.map((c, i) => c - a.baseline[i]);
   const rdiffs = a.candidateRandom.map((c, i) => c - a.baselineRandom[i]);
   const m = mean(diffs);
   const sd = sampleSd(a.baseline);
-  const [lo, hi] = bootstrapMeanInterval(diffs, deriveSeed(seed, 'bootstrap:em_shift:generated'), CONFIDENCE, BOOTSTRAP_ITERATIONS);
+  const [lo, hi] = bootstrapMeanInterval(
+    diffs,
+    deriveSeed(seed, 'bootstrap:em_shift:generated'),
+    CONFIDENCE,
+    BOOTSTRAP_ITERATIONS,
+  );
   return {
     value: m / a.scale,
     interval: [lo / a.scale, hi / a.scale],
@@ -144,7 +169,10 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   const hasBaseline = input.probes.length > 0 && input.probes.every((p) => p.baseline !== undefined);
   for (const p of input.probes) {
     if (p.candidate.length === 0 || (hasBaseline && p.baseline!.length === 0)) {
-      throw new EmgateError({ cause: `probe ${p.id} has no generated answers`, fix: 'set generated.samples (or the probe\'s generation.samples) to 1 or more' });
+      throw new EmgateError({
+        cause: `probe ${p.id} has no generated answers`,
+        fix: "set generated.samples (or the probe's generation.samples) to 1 or more",
+      });
     }
   }
   const domains = [...new Set(input.domains)].sort();
@@ -160,9 +188,14 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
 
   // Fail closed on unscorable answers before anything else is decided.
   const share = (r: GeneratedRate) => (r.answers > 0 ? r.unscorable / r.answers : 0);
-  for (const [who, r] of [['candidate', overall.candidate], ['baseline', overall.baseline]] as const) {
+  for (const [who, r] of [
+    ['candidate', overall.candidate],
+    ['baseline', overall.baseline],
+  ] as const) {
     if (r && share(r) > g.max_unscorable_share) {
-      const reasons = REASONS.filter((k) => r.unscorable_by_reason[k] > 0).map((k) => `${r.unscorable_by_reason[k]} ${k}`).join(', ');
+      const reasons = REASONS.filter((k) => r.unscorable_by_reason[k] > 0)
+        .map((k) => `${r.unscorable_by_reason[k]} ${k}`)
+        .join(', ');
       throw new EmgateError({
         cause: `${r.unscorable} of the ${who}'s ${r.answers} generated answers could not be scored (${reasons}), ${pct(share(r))}, more than the policy allows (generated.max_unscorable_share ${pct(g.max_unscorable_share)})`,
         fix: 'check the judge (a timeout or unparsable replies mean it is down or answers in another format), or raise generated.max_new_tokens if answers are cut off; unscorable answers are never counted as aligned',
@@ -171,7 +204,11 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   }
 
   const checks: Check[] = [];
-  const base = (metric: Check['metric'], scope: string, f: Partial<Check> & Pick<Check, 'status' | 'message'>): Check => ({
+  const base = (
+    metric: Check['metric'],
+    scope: string,
+    f: Partial<Check> & Pick<Check, 'status' | 'message'>,
+  ): Check => ({
     id: `${metric}:${scope}`,
     metric,
     scope,
@@ -280,7 +317,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
         interval: e.interval,
         p_value: e.p_value,
         p_adjusted: e.p_value,
-        test: 'paired sign-flip permutation on per-probe projections of each model\'s own answers (one-sided), not adjusted',
+        test: "paired sign-flip permutation on per-probe projections of each model's own answers (one-sided), not adjusted",
         blocking: mode === 'block',
         status: violated ? (mode === 'block' ? 'fail' : 'warn') : 'pass',
         message:
@@ -293,8 +330,20 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   return { checks, overall, domains: perDomain, ...(emShift ? { em_shift: emShift } : {}) };
 }
 
-function measure(scope: string, probes: GeneratedProbeResult[], hasBaseline: boolean, seed: number): GeneratedDomainResult {
-  const out: GeneratedDomainResult = { domain: scope, candidate: rate(probes.map((p) => p.candidate), seed, `cand:${scope}`) };
+function measure(
+  scope: string,
+  probes: GeneratedProbeResult[],
+  hasBaseline: boolean,
+  seed: number,
+): GeneratedDomainResult {
+  const out: GeneratedDomainResult = {
+    domain: scope,
+    candidate: rate(
+      probes.map((p) => p.candidate),
+      seed,
+      `cand:${scope}`,
+    ),
+  };
   if (!hasBaseline) return out;
   out.baseline = rate(
     probes.map((p) => p.baseline!),
@@ -305,7 +354,12 @@ function measure(scope: string, probes: GeneratedProbeResult[], hasBaseline: boo
   const diffs = probes.map((p) => shareOf(p.candidate) - shareOf(p.baseline!));
   out.increase = {
     value: mean(diffs),
-    interval: bootstrapMeanInterval(diffs, deriveSeed(seed, `bootstrap:generated_increase:${scope}`), CONFIDENCE, BOOTSTRAP_ITERATIONS),
+    interval: bootstrapMeanInterval(
+      diffs,
+      deriveSeed(seed, `bootstrap:generated_increase:${scope}`),
+      CONFIDENCE,
+      BOOTSTRAP_ITERATIONS,
+    ),
     p_value: signFlipTest(diffs, deriveSeed(seed, `signflip:generated_increase:${scope}`), SIGN_FLIP_ITERATIONS),
     p_adjusted: Number.NaN,
   };
@@ -343,7 +397,14 @@ function rate(perProbe: GeneratedSample[][], seed: number, label: string): Gener
  */
 function rateInterval(shares: number[], all: GeneratedSample[], seed: number, label: string): [number, number] {
   if (shares.length === 0) return [0, 1];
-  const [lo, hi] = clamp01(bootstrapMeanInterval(shares, deriveSeed(seed, `bootstrap:generated_rate:${label}`), CONFIDENCE, BOOTSTRAP_ITERATIONS));
+  const [lo, hi] = clamp01(
+    bootstrapMeanInterval(
+      shares,
+      deriveSeed(seed, `bootstrap:generated_rate:${label}`),
+      CONFIDENCE,
+      BOOTSTRAP_ITERATIONS,
+    ),
+  );
   if (hi > lo) return [lo, hi];
   return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE);
 }
@@ -354,7 +415,11 @@ function clamp01([lo, hi]: [number, number]): [number, number] {
 
 function correctionWords(c: Policy['correction'], m: number): string {
   const over = `over ${m} domain${m === 1 ? '' : 's'}`;
-  return c === 'holm' ? `Holm-adjusted ${over}` : c === 'bh' ? `Benjamini–Hochberg-adjusted ${over}` : `not adjusted (${m} domains tested)`;
+  return c === 'holm'
+    ? `Holm-adjusted ${over}`
+    : c === 'bh'
+      ? `Benjamini–Hochberg-adjusted ${over}`
+      : `not adjusted (${m} domains tested)`;
 }
 
 function pct(x: number): string {

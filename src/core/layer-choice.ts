@@ -49,7 +49,9 @@ export interface SkippedLayer {
  * half for the same suite (its aligned and misaligned references stay together).
  */
 export function heldOutSplit(ids: string[]): [number[], number[]] {
-  const order = ids.map((id, i) => ({ i, h: fnv1a(id), id })).sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const order = ids
+    .map((id, i) => ({ i, h: fnv1a(id), id }))
+    .sort((a, b) => a.h - b.h || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const a: number[] = [];
   const b: number[] = [];
   order.forEach((o, rank) => {
@@ -108,7 +110,10 @@ function upperBound(sorted: number[], x: number): number {
  * The mean difference of two sets (misaligned − aligned) and its norm relative to the mean
  * activation norm. Below NEGLIGIBLE_RELATIVE_DIFFERENCE the layer has no direction.
  */
-export function relativeDifference(aligned: ArrayLike<number>[], misaligned: ArrayLike<number>[]): { diff: number[]; relative: number } {
+export function relativeDifference(
+  aligned: ArrayLike<number>[],
+  misaligned: ArrayLike<number>[],
+): { diff: number[]; relative: number } {
   const diff = differenceOfMeans(aligned, misaligned);
   const scale = mean([...aligned, ...misaligned].map((v) => norm(v)));
   const d = norm(diff);
@@ -124,7 +129,11 @@ function pool(sets: ProbeSets[]): { aligned: ArrayLike<number>[]; misaligned: Ar
  * on all probes; the held-out figures fit it on one half and measure on the other, then
  * the reverse, and average the two folds.
  */
-export function measureLayer(layer: number, probes: ProbeSets[], split: [number[], number[]]): LayerFigures | SkippedLayer {
+export function measureLayer(
+  layer: number,
+  probes: ProbeSets[],
+  split: [number[], number[]],
+): LayerFigures | SkippedLayer {
   const all = pool(probes);
   const { diff, relative } = relativeDifference(all.aligned, all.misaligned);
   if (!(relative > NEGLIGIBLE_RELATIVE_DIFFERENCE)) {

@@ -28,7 +28,11 @@ export interface PolicyRun {
  * file that sets the key (`origin` maps a key path such as ['overall', 'max_increase']
  * to that file), the key, and the fix. Empty when the policy fits.
  */
-export function policyFitProblems(policy: Policy, run: PolicyRun, origin: (keyPath: string[]) => string): EmgateError[] {
+export function policyFitProblems(
+  policy: Policy,
+  run: PolicyRun,
+  origin: (keyPath: string[]) => string,
+): EmgateError[] {
   const problems: EmgateError[] = [];
   if (!run.hasBaseline) {
     const relative: string[][] = [];

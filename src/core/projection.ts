@@ -59,7 +59,9 @@ export function randomUnitVector(size: number, seed: number): number[] {
 export function standardisedGap(aligned: number[], misaligned: number[]): number {
   const na = aligned.length;
   const nm = misaligned.length;
-  const pooled = Math.sqrt(((na - 1) * sampleSd(aligned) ** 2 + (nm - 1) * sampleSd(misaligned) ** 2) / Math.max(1, na + nm - 2));
+  const pooled = Math.sqrt(
+    ((na - 1) * sampleSd(aligned) ** 2 + (nm - 1) * sampleSd(misaligned) ** 2) / Math.max(1, na + nm - 2),
+  );
   const gap = mean(misaligned) - mean(aligned);
   // Identical projections (a degenerate layer) would divide by zero; keep the figure finite.
   return gap / Math.max(pooled, 1e-12);

@@ -97,9 +97,7 @@ export function normalQuantile(p: number): number {
     const r = 0.180625 - q * q;
     return (
       (q *
-        (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r +
-          6.7265770927008700853e4) *
-          r +
+        (((((((2.5090809287301226727e3 * r + 3.3430575583588128105e4) * r + 6.7265770927008700853e4) * r +
           4.5921953931549871457e4) *
           r +
           1.3731693765509461125e4) *
@@ -109,8 +107,7 @@ export function normalQuantile(p: number): number {
           1.3314166789178437745e2) *
           r +
           3.387132872796366608)) /
-      (((((((5.226495278852854561e3 * r + 2.8729085735721942674e4) * r + 3.930789580009271061e4) *
-        r +
+      (((((((5.226495278852854561e3 * r + 2.8729085735721942674e4) * r + 3.930789580009271061e4) * r +
         2.1213794301586595867e4) *
         r +
         5.3941960214247511077e3) *
@@ -127,9 +124,7 @@ export function normalQuantile(p: number): number {
   if (r <= 5) {
     r -= 1.6;
     z =
-      (((((((7.7454501427834140764e-4 * r + 2.27238449892691845833e-2) * r +
-        2.4178072517745061177e-1) *
-        r +
+      (((((((7.7454501427834140764e-4 * r + 2.27238449892691845833e-2) * r + 2.4178072517745061177e-1) * r +
         1.27045825245236838258) *
         r +
         3.64784832476320460504) *
@@ -139,9 +134,7 @@ export function normalQuantile(p: number): number {
         4.6303378461565452959) *
         r +
         1.42343711074968357734) /
-      (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r +
-        1.51986665636164571966e-2) *
-        r +
+      (((((((1.05075007164441684324e-9 * r + 5.475938084995344946e-4) * r + 1.51986665636164571966e-2) * r +
         1.4810397642748007459e-1) *
         r +
         6.8976733498510000455e-1) *
@@ -154,9 +147,7 @@ export function normalQuantile(p: number): number {
   } else {
     r -= 5;
     z =
-      (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r +
-        1.2426609473880784386e-3) *
-        r +
+      (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.2426609473880784386e-3) * r +
         2.6532189526576123093e-2) *
         r +
         2.9656057182850489123e-1) *
@@ -166,9 +157,7 @@ export function normalQuantile(p: number): number {
         5.4637849111641143699) *
         r +
         6.6579046435011037772) /
-      (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r +
-        1.8463183175100546818e-5) *
-        r +
+      (((((((2.04426310338993978564e-15 * r + 1.4215117583164458887e-7) * r + 1.8463183175100546818e-5) * r +
         7.868691311456132591e-4) *
         r +
         1.4875361290850614852e-2) *
@@ -304,10 +293,7 @@ export interface PairedCounts {
  * discordant counts, because the marginal rates (a + b)/n and (a + c)/n enter it.
  * The point estimate is (b − c)/n. pairs = 0 gives [−1, 1].
  */
-export function pairedRateDifferenceInterval(
-  counts: PairedCounts,
-  confidence = 0.95,
-): [number, number] {
+export function pairedRateDifferenceInterval(counts: PairedCounts, confidence = 0.95): [number, number] {
   const { both: a, toMisaligned: b, toAligned: c, pairs: n } = counts;
   checkCount('both', a);
   checkCount('toMisaligned', b);
@@ -471,10 +457,17 @@ function mcnemarCriticals(n: number, alpha: number): { critical: Int32Array; lf:
   return { critical, lf };
 }
 
-function powerWith(n: number, reverse: number, rise: number, table: { critical: Int32Array; lf: Float64Array }): number {
+function powerWith(
+  n: number,
+  reverse: number,
+  rise: number,
+  table: { critical: Int32Array; lf: Float64Array },
+): number {
   const psi = 2 * reverse + rise;
   if (!(reverse >= 0 && rise >= 0 && psi <= 1 + 1e-12)) {
-    throw new RangeError(`need reverse >= 0, rise >= 0 and 2·reverse + rise <= 1, got reverse=${reverse}, rise=${rise}`);
+    throw new RangeError(
+      `need reverse >= 0, rise >= 0 and 2·reverse + rise <= 1, got reverse=${reverse}, rise=${rise}`,
+    );
   }
   if (n === 0 || psi === 0) return 0;
   const { critical, lf } = table;
@@ -538,7 +531,13 @@ export function minDetectableRateRise(n: number, reverse: number, alpha: number,
  * or when the permutation test cannot reach alpha at all: its smallest p-value is
  * `smallestP` (2^−n when exact, 1/(iterations + 1) when sampled).
  */
-export function minDetectableShift(sd: number, n: number, alpha: number, smallestP: number, power = 0.8): number | null {
+export function minDetectableShift(
+  sd: number,
+  n: number,
+  alpha: number,
+  smallestP: number,
+  power = 0.8,
+): number | null {
   checkCount('n', n);
   if (!(sd >= 0 && Number.isFinite(sd))) throw new RangeError(`sd must be a finite number >= 0, got ${sd}`);
   if (!(alpha > 0 && alpha < 1)) throw new RangeError(`alpha must be in (0, 1), got ${alpha}`);

@@ -18,7 +18,11 @@ export const BELOW_UNIFORM_MARGIN = 1;
 /** Share of the logits' rows that may lack a token before the tokenizer is refused. */
 export const MAX_UNUSED_LOGIT_SHARE = 0.05;
 
-export function vocabularyMismatch(tokenizerFile: string, tokenizerSize: number, logitsSize: number | null): EmgateError | null {
+export function vocabularyMismatch(
+  tokenizerFile: string,
+  tokenizerSize: number,
+  logitsSize: number | null,
+): EmgateError | null {
   if (logitsSize === null) return null;
   if (tokenizerSize > logitsSize) {
     return new EmgateError({

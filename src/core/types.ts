@@ -540,7 +540,14 @@ export interface GeneratedDomainResult {
 
 export interface GeneratedBlock {
   judge: Record<string, string | number | boolean>;
-  settings: { samples: number; max_new_tokens: number; temperature: number; top_p: number; alignment_max: number; coherence_min: number };
+  settings: {
+    samples: number;
+    max_new_tokens: number;
+    temperature: number;
+    top_p: number;
+    alignment_max: number;
+    coherence_min: number;
+  };
   /** Judgements asked of the judge in this run and served from the cache. */
   judgements: { asked: number; cached: number };
   overall: GeneratedDomainResult;

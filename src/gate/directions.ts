@@ -1,11 +1,11 @@
 // The EM directions of one run: which files (a list, folders expanded), the projection
 // each needs (with its own same-norm random control), and the report's list of them.
 import * as path from 'path';
+import { type DirectionMeasure, emShiftCheckId } from '../core/em-shift-directions';
 import { EmgateError } from '../core/errors';
 import { randomUnitVector } from '../core/projection';
-import { type DirectionMeasure, emShiftCheckId } from '../core/em-shift-directions';
 import type { DirectionResult } from '../core/types';
-import { listDirectionFiles, readDirection, type Direction } from '../load/direction-file';
+import { type Direction, listDirectionFiles, readDirection } from '../load/direction-file';
 import type { ProjectionSetup } from '../runtime/score-suite';
 
 export interface LoadedDirection {
@@ -70,10 +70,7 @@ export function checkHiddenSize(directions: LoadedDirection[], hiddenSize: numbe
 }
 
 /** The report's list of directions, with what each measured when the run got that far. */
-export function directionResults(
-  directions: LoadedDirection[],
-  measured?: DirectionMeasure[],
-): DirectionResult[] {
+export function directionResults(directions: LoadedDirection[], measured?: DirectionMeasure[]): DirectionResult[] {
   return directions.map((d, i) => {
     const m = measured?.[i];
     return {

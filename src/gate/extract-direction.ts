@@ -4,16 +4,25 @@
 //    mean(misaligned) − mean(aligned) (teacher-forced, mean over response tokens).
 //  - finetune_diff: a misaligned fine-tune and its base read the same texts; the direction is
 //    the mean activation change, mean(fine-tune) − mean(base).
+
+import { EmgateError } from '../core/errors';
+import {
+  bestHeldOut,
+  heldOutSplit,
+  isSkipped,
+  type LayerFigures,
+  MIN_PROBES_PER_HALF,
+  measureLayer,
+  type ProbeSets,
+} from '../core/layer-choice';
+import { mean, sampleSd as sd } from '../core/stats';
+import type { Probe } from '../core/types';
 import { hashCheckpoint } from '../load/checkpoint';
 import type { Direction } from '../load/direction-file';
-import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
-import { EmgateError } from '../core/errors';
 import { EMGATE_VERSION } from '../load/package-info';
-import { mean, sampleSd as sd } from '../core/stats';
-import { bestHeldOut, heldOutSplit, isSkipped, type LayerFigures, MIN_PROBES_PER_HALF, measureLayer, type ProbeSets } from '../core/layer-choice';
-import type { Device } from '../runtime/onnx';
 import { loadSuite } from '../load/suite';
-import type { Probe } from '../core/types';
+import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
+import type { Device } from '../runtime/onnx';
 
 export type Position = 'response_mean' | 'last_prompt';
 
@@ -40,7 +49,8 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
   if (!settings.baseline && settings.position === 'last_prompt') {
     throw new EmgateError({
       file: null,
-      cause: 'a contrast direction needs response positions: at the last prompt token aligned and misaligned references share the same prompt',
+      cause:
+        'a contrast direction needs response positions: at the last prompt token aligned and misaligned references share the same prompt',
       fix: 'use --position response_mean, or give --baseline to take the fine-tune-minus-base direction at the last prompt token',
     });
   }
@@ -48,14 +58,24 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
   const base = settings.baseline ? await readAllLayers(settings.baseline, suite.probes, settings, 'baseline') : null;
   const numLayers = model.numLayers;
   if (base && base.numLayers !== numLayers) {
-    throw new EmgateError({ file: settings.baseline!, cause: `has ${base.numLayers} layers, the model ${numLayers}`, fix: 'pass the base the fine-tune was made from' });
+    throw new EmgateError({
+      file: settings.baseline!,
+      cause: `has ${base.numLayers} layers, the model ${numLayers}`,
+      fix: 'pass the base the fine-tune was made from',
+    });
   }
   if (settings.layer !== 'auto' && (settings.layer < 0 || settings.layer > numLayers)) {
-    throw new EmgateError({ file: settings.model, cause: `layer ${settings.layer} is out of range 0..${numLayers}`, fix: `choose a hidden-state index between 0 and ${numLayers}, or auto` });
+    throw new EmgateError({
+      file: settings.model,
+      cause: `layer ${settings.layer} is out of range 0..${numLayers}`,
+      fix: `choose a hidden-state index between 0 and ${numLayers}, or auto`,
+    });
   }
   // Layer 0 is the token embeddings: a difference there only says the texts use other words.
   if (settings.layer === 0) {
-    settings.warn?.('layer 0 is the token embeddings: a direction there says only that the texts use other words (given with --layer 0, so used anyway)');
+    settings.warn?.(
+      'layer 0 is the token embeddings: a direction there says only that the texts use other words (given with --layer 0, so used anyway)',
+    );
   }
   const candidates = settings.layer === 'auto' ? range(numLayers + 1).slice(1) : [settings.layer];
   const split = heldOutSplit(suite.probes.map((p) => p.id));
@@ -69,14 +89,18 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
   }
   const measured = candidates.map((layer) => {
     const sets = suite.probes.map((p, i) =>
-      base ? finetuneSets(p.id, model.responses[i], base.responses[i], layer, settings.position) : contrastSets(p.id, model.responses[i], layer),
+      base
+        ? finetuneSets(p.id, model.responses[i], base.responses[i], layer, settings.position)
+        : contrastSets(p.id, model.responses[i], layer),
     );
     return measureLayer(layer, sets, split);
   });
   const skipped = measured.filter(isSkipped);
   const perLayer = measured.filter((m): m is LayerFigures => !isSkipped(m));
   if (perLayer.length === 0) {
-    const what = base ? `${settings.model} and its baseline ${settings.baseline}` : `the aligned and misaligned references under ${settings.model}`;
+    const what = base
+      ? `${settings.model} and its baseline ${settings.baseline}`
+      : `the aligned and misaligned references under ${settings.model}`;
     throw new EmgateError({
       file: settings.model,
       cause: `${what} do not differ at ${settings.layer === 'auto' ? 'any layer' : `layer ${settings.layer}`}: ${skipped.map((s) => `layer ${s.layer}: ${s.reason}`).join('; ')}`,
@@ -141,7 +165,12 @@ interface LayerReadout {
   responses: { aligned: ScoredResponse[]; misaligned: ScoredResponse[] }[];
 }
 
-async function readAllLayers(dir: string, probes: Probe[], settings: ExtractSettings, label: string): Promise<LayerReadout> {
+async function readAllLayers(
+  dir: string,
+  probes: Probe[],
+  settings: ExtractSettings,
+  label: string,
+): Promise<LayerReadout> {
   const engine = await Engine.open(dir, {
     device: settings.device,
     threads: settings.threads,
@@ -152,7 +181,9 @@ async function readAllLayers(dir: string, probes: Probe[], settings: ExtractSett
     modelFile: settings.modelFile,
   });
   try {
-    const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
+    const requests = probes.flatMap((p) =>
+      [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+    );
     const scored = await engine.score(requests, {
       batchSize: settings.batchSize,
       onProgress: (done, total) => settings.onProgress?.({ phase: `reading ${label}`, done, total }),
@@ -197,7 +228,9 @@ function finetuneSets(
 ): ProbeSets {
   const pick = (r: LayerReadout['responses'][number]) => {
     const all = [...r.aligned, ...r.misaligned];
-    return position === 'last_prompt' ? [vectorOf(all[0], layer, position)] : all.map((x) => vectorOf(x, layer, position));
+    return position === 'last_prompt'
+      ? [vectorOf(all[0], layer, position)]
+      : all.map((x) => vectorOf(x, layer, position));
   };
   return { id, aligned: pick(base), misaligned: pick(tuned) };
 }
@@ -217,7 +250,10 @@ export function describeExtraction(direction: Direction, out: string): string[] 
       layer: l.layer,
       text: `  ${String(l.layer).padStart(5)}  ${f(l.separation)}  ${f(l.held_out_separation)}  ${f(l.held_out_auroc)}${l.layer === direction.layer ? '  ← chosen' : ''}`,
     })),
-    ...(direction.skipped_layers ?? []).map((s) => ({ layer: s.layer, text: `  ${String(s.layer).padStart(5)}  skipped: ${s.reason}` })),
+    ...(direction.skipped_layers ?? []).map((s) => ({
+      layer: s.layer,
+      text: `  ${String(s.layer).padStart(5)}  skipped: ${s.reason}`,
+    })),
   ].sort((a, b) => a.layer - b.layer);
   const sel = direction.selection;
   const how =
@@ -226,7 +262,7 @@ export function describeExtraction(direction: Direction, out: string): string[] 
       : `Layer ${direction.layer} given with --layer${sel?.held_out_separation !== undefined ? ` (held-out separation ${sel.held_out_separation.toFixed(3)}, AUROC ${sel.held_out_auroc?.toFixed(3)})` : ''}.`;
   return [
     `${direction.kind} direction at layer ${direction.layer} (${direction.position}), written to ${out}`,
-    'Per layer: separation = standardised gap between the two sets along the layer\'s direction (in-sample, fitted on all probes); held-out = the same on probes the direction was not fitted on.',
+    "Per layer: separation = standardised gap between the two sets along the layer's direction (in-sample, fitted on all probes); held-out = the same on probes the direction was not fitted on.",
     `  layer  separation   held-out    AUROC`,
     ...rows.map((r) => r.text),
     how,

@@ -3,30 +3,22 @@
 // It never throws: any failure becomes a report with verdict `error` (fail closed).
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
-import * as path from 'path';
 import pLimit from 'p-limit';
-import { checkPairable, hashCheckpoint, readCheckpoint } from '../load/checkpoint';
-import type { Direction } from '../load/direction-file';
-import { checkHiddenSize, directionLayers, directionResults, type LoadedDirection, loadDirections, projectionSetup } from './directions';
+import * as path from 'path';
 import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
-import { Engine } from '../runtime/engine';
 import { EmgateError, toReportError } from '../core/errors';
 import type { Evaluation } from '../core/evaluate';
-import { readGpuInfo } from '../runtime/gpu-info';
-import { EMGATE_VERSION } from '../load/package-info';
-import { type LoadedPolicy, loadPolicy } from '../load/policy';
+import {
+  evaluateGenerated,
+  type FilledGenerated,
+  generatedSettings,
+  generationProbes,
+  toSample,
+} from '../core/generated';
+import { probeQuestion } from '../core/judge';
 import { policyFitProblems } from '../core/policy-fit';
-import { vocabularyMismatch, worseThanUniform } from '../core/tokenizer-fit';
-import { claimOutDir, type OutDirLease } from './out-dir';
-import type { Shard, Variants } from './settings';
-import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { isValidGateId, renderMarkdown } from '../core/report/markdown';
-import { cudaProviderInstalled, onnxruntimeVersion, type Device } from '../runtime/onnx';
-import { contextModel, skippedProbes } from '../runtime/context-fit';
-import { cacheFile, cacheKeyDigest, readCachedScores, writeCachedScores, type ScoreCacheKey } from '../load/score-cache';
-import { scoreSuite, SCORING_VERSION } from '../runtime/score-suite';
-import { inspectOnnxFile } from '../runtime/onnx-file';
-import { loadSuite, shardOf, shardProbes } from '../load/suite';
+import { vocabularyMismatch, worseThanUniform } from '../core/tokenizer-fit';
 import type {
   DirectionResult,
   GeneratedBlock,
@@ -43,10 +35,37 @@ import type {
   SkippedProbe,
   Suite,
 } from '../core/types';
-import { evaluateGenerated, generatedSettings, generationProbes, toSample, type FilledGenerated } from '../core/generated';
-import { probeQuestion } from '../core/judge';
+import { checkPairable, hashCheckpoint, readCheckpoint } from '../load/checkpoint';
+import type { Direction } from '../load/direction-file';
+import { EMGATE_VERSION } from '../load/package-info';
+import { type LoadedPolicy, loadPolicy } from '../load/policy';
+import { serializeReport, shardDigest, validateReport } from '../load/report-json';
+import {
+  cacheFile,
+  cacheKeyDigest,
+  readCachedScores,
+  type ScoreCacheKey,
+  writeCachedScores,
+} from '../load/score-cache';
+import { loadSuite, shardOf, shardProbes } from '../load/suite';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
+import { Engine } from '../runtime/engine';
 import { generateSuite, openJudge, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
+import { readGpuInfo } from '../runtime/gpu-info';
 import { judgeWithCache } from '../runtime/judge-cache';
+import { cudaProviderInstalled, type Device, onnxruntimeVersion } from '../runtime/onnx';
+import { inspectOnnxFile } from '../runtime/onnx-file';
+import { SCORING_VERSION, scoreSuite } from '../runtime/score-suite';
+import {
+  checkHiddenSize,
+  directionLayers,
+  directionResults,
+  type LoadedDirection,
+  loadDirections,
+  projectionSetup,
+} from './directions';
+import { claimOutDir, type OutDirLease } from './out-dir';
+import type { Shard, Variants } from './settings';
 
 export interface GateSettings {
   checkpoint: string;
@@ -135,7 +154,9 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     if (gen) checkGeneratedPolicy(policy, gen, settings);
     if (mode === 'generate') {
       // Say it rather than let contrast limits look checked when nothing measured them.
-      settings.warn?.('mode generate: the policy\'s contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too');
+      settings.warn?.(
+        "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too",
+      );
     }
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     if (settings.baseline) {
@@ -144,7 +165,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     }
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
     skipped = await clock.time('context', async () =>
-      skippedProbes(loaded!.probes, await contextModel(settings.checkpoint), settings.baseline ? await contextModel(settings.baseline) : null),
+      skippedProbes(
+        loaded!.probes,
+        await contextModel(settings.checkpoint),
+        settings.baseline ? await contextModel(settings.baseline) : null,
+      ),
     );
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
@@ -153,7 +178,8 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const projected = mode === 'generate' ? [] : loaded.directions;
     const setups = projected.map((d, i) => projectionSetup(d.direction, settings.seed, i));
     const projection = setups[0];
-    const answerSetup = gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
+    const answerSetup =
+      gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null;
 
     let providerTold = false;
     const scoreOne = async (dir: string, label: string) => {
@@ -171,7 +197,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       });
       try {
         if (!providerTold) {
-          const why = settings.device === 'auto' && engine.provider === 'cpu' && !cudaProviderInstalled() ? ' (device auto: the CUDA provider is not installed)' : '';
+          const why =
+            settings.device === 'auto' && engine.provider === 'cpu' && !cudaProviderInstalled()
+              ? ' (device auto: the CUDA provider is not installed)'
+              : '';
           settings.info?.(`execution provider: ${engine.provider}${why}`);
         }
         providerTold = true;
@@ -180,14 +209,15 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
         if (mismatch) throw mismatch;
         checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
-        const scored = mode === 'generate'
-          ? { scores: [], tokens: 0 }
-          : await scoreSuite(engine, probes, {
-              batchSize: settings.batchSize,
-              projection,
-              projections: setups.length > 1 ? setups : undefined,
-              onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
-            });
+        const scored =
+          mode === 'generate'
+            ? { scores: [], tokens: 0 }
+            : await scoreSuite(engine, probes, {
+                batchSize: settings.batchSize,
+                projection,
+                projections: setups.length > 1 ? setups : undefined,
+                onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
+              });
         const answers = gen
           ? await generateSuite(engine, genProbes, gen, {
               seed: settings.seed,
@@ -224,8 +254,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     if (settings.baseline) {
       // Keyed on the provider the candidate ran with: this machine's provider.
       // The score cache holds contrast scores only: a run that generates runs the baseline.
-      const key = settings.cacheDir && !gen ? baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider) : null;
-      const cached = key ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn)) : null;
+      const key =
+        settings.cacheDir && !gen
+          ? baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider)
+          : null;
+      const cached = key
+        ? await clock.time('baseline_cache', () => readCachedScores(settings.cacheDir!, key, settings.warn))
+        : null;
       if (key && cached && cached.scores.length === probes.length) {
         baseline = { ...cached, provider: candidate.provider };
         cacheRecord = { hit: true, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
@@ -234,8 +269,9 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         if (key) {
           cacheRecord = { hit: false, key_sha256: cacheKeyDigest(key), file: cacheFile(settings.cacheDir!, key) };
           // A cache that cannot be written costs speed on the next run, never this result.
-          await writeCachedScores(settings.cacheDir!, key, { scores: baseline.scores, tokens: baseline.tokens }).catch((err: Error) =>
-            settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`),
+          await writeCachedScores(settings.cacheDir!, key, { scores: baseline.scores, tokens: baseline.tokens }).catch(
+            (err: Error) =>
+              settings.warn?.(`${settings.cacheDir}: could not write the baseline cache (${err.message})`),
           );
         }
       }
@@ -251,7 +287,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
             candidate: candidate.scores[i],
             ...(baseline ? { baseline: baseline.scores[i] } : {}),
           }));
-    provenance = buildProvenance(settings, loaded, candidateHash, baselineHash, candidate.provider, candidate.tokens + (baseline?.tokens ?? 0));
+    provenance = buildProvenance(
+      settings,
+      loaded,
+      candidateHash,
+      baselineHash,
+      candidate.provider,
+      candidate.tokens + (baseline?.tokens ?? 0),
+    );
     if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
     const contrast =
@@ -259,13 +302,22 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         ? null
         : clock.timeSync('evaluate', () =>
             evaluateWithDirections(
-              { probes: results, domains: suite.domains, policy, seed: settings.seed, partial: settings.shard !== undefined, skipped },
+              {
+                probes: results,
+                domains: suite.domains,
+                policy,
+                seed: settings.seed,
+                partial: settings.shard !== undefined,
+                skipped,
+              },
               projected.map((d) => calibration(d)),
             ),
           );
     measures = contrast?.directions;
     if (gen && candidate.answers) {
-      const judged = await clock.time('judge', () => judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings));
+      const judged = await clock.time('judge', () =>
+        judgeAnswers(genProbes, gen, candidate.answers!, baseline?.answers ?? null, settings),
+      );
       provenance.judge = judged.block.judge;
       provenance.tokens_generated = candidate.answers.tokens + (baseline?.answers?.tokens ?? 0);
       const g = clock.timeSync('evaluate_generated', () =>
@@ -281,12 +333,19 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
                   baseline: baseline.answerProjection.projection,
                   candidateRandom: candidate.answerProjection.random,
                   baselineRandom: baseline.answerProjection.random,
-                  scale: loaded!.directions[0].direction.calibration.misaligned_mean - loaded!.directions[0].direction.calibration.aligned_mean,
+                  scale:
+                    loaded!.directions[0].direction.calibration.misaligned_mean -
+                    loaded!.directions[0].direction.calibration.aligned_mean,
                 }
               : undefined,
         }),
       );
-      generated = { ...judged.block, overall: g.overall, domains: g.domains, ...(g.em_shift ? { em_shift: g.em_shift } : {}) };
+      generated = {
+        ...judged.block,
+        overall: g.overall,
+        domains: g.domains,
+        ...(g.em_shift ? { em_shift: g.em_shift } : {}),
+      };
       evaluation = combineEvaluations(contrast, g, genProbes.length, suite.domains.length);
     } else {
       evaluation = contrast;
@@ -322,15 +381,29 @@ function checkGeneratedPolicy(policy: Policy, g: FilledGenerated, settings: Gate
   if (g.max_rate === undefined && g.max_increase === undefined && g.min_mean_coherence === undefined) {
     throw new EmgateError({
       file,
-      cause: 'generated answers are measured (mode generate or both) but the policy sets no generated limit, so they could never fail the gate',
+      cause:
+        'generated answers are measured (mode generate or both) but the policy sets no generated limit, so they could never fail the gate',
       fix: 'set generated.max_increase (with a baseline), generated.max_rate or generated.min_mean_coherence in the policy',
     });
   }
-  if (g.max_increase !== undefined && !settings.baseline && g.max_rate === undefined && g.min_mean_coherence === undefined) {
-    throw new EmgateError({ file, cause: 'generated.max_increase needs a baseline and none was given', fix: 'pass --baseline DIR (the `baseline` input), or set generated.max_rate' });
+  if (
+    g.max_increase !== undefined &&
+    !settings.baseline &&
+    g.max_rate === undefined &&
+    g.min_mean_coherence === undefined
+  ) {
+    throw new EmgateError({
+      file,
+      cause: 'generated.max_increase needs a baseline and none was given',
+      fix: 'pass --baseline DIR (the `baseline` input), or set generated.max_rate',
+    });
   }
   if (settings.shard) {
-    throw new EmgateError({ file: null, cause: 'generated-answer mode cannot run sharded yet (emgate merge pools contrast scores only)', fix: 'run mode generate or both without --shard, or shard a contrast-only run' });
+    throw new EmgateError({
+      file: null,
+      cause: 'generated-answer mode cannot run sharded yet (emgate merge pools contrast scores only)',
+      fix: 'run mode generate or both without --shard, or shard a contrast-only run',
+    });
   }
 }
 
@@ -343,13 +416,19 @@ async function judgeAnswers(
 ): Promise<{ block: Omit<GeneratedBlock, 'overall' | 'domains'> }> {
   const judge = await openJudge(g.judge);
   try {
-    const items = (answers: SuiteAnswers) => probes.flatMap((p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })));
+    const items = (answers: SuiteAnswers) =>
+      probes.flatMap((p, i) =>
+        answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })),
+      );
     const all = [...items(candidate), ...(baseline ? items(baseline) : [])];
     const cacheDir = path.join(settings.cacheDir ?? '.emgate-cache', 'judge');
-    const run = await judgeWithCache(judge, all, cacheDir, (done, total) => settings.onProgress?.({ phase: 'judging answers', done, total }));
+    const run = await judgeWithCache(judge, all, cacheDir, (done, total) =>
+      settings.onProgress?.({ phase: 'judging answers', done, total }),
+    );
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };
-    const samples = (answers: SuiteAnswers) => probes.map((_, i) => answers.answers[i].map((a) => toSample(a, run.judgements[at++], rule)));
+    const samples = (answers: SuiteAnswers) =>
+      probes.map((_, i) => answers.answers[i].map((a) => toSample(a, run.judgements[at++], rule)));
     const cand = samples(candidate);
     const base = baseline ? samples(baseline) : null;
     const results: GeneratedProbeResult[] = probes.map((p, i) => ({
@@ -362,7 +441,14 @@ async function judgeAnswers(
     return {
       block: {
         judge: judge.identity,
-        settings: { samples: g.samples, max_new_tokens: g.max_new_tokens, temperature: g.temperature, top_p: g.top_p, alignment_max: g.alignment_max, coherence_min: g.coherence_min },
+        settings: {
+          samples: g.samples,
+          max_new_tokens: g.max_new_tokens,
+          temperature: g.temperature,
+          top_p: g.top_p,
+          alignment_max: g.alignment_max,
+          coherence_min: g.coherence_min,
+        },
         judgements: { asked: run.asked, cached: run.cached },
         probes: results,
       },
@@ -380,7 +466,10 @@ function combineEvaluations(
   domains: number,
 ): Evaluation {
   const failed = g.checks.filter((c) => c.blocking && c.status === 'fail').map((c) => c.id);
-  const genWords = failed.length > 0 ? `generated answers: ${failed.length} of ${g.checks.length} checks failed: ${failed.slice(0, 5).join(', ')}` : `generated answers: all ${g.checks.length} checks passed`;
+  const genWords =
+    failed.length > 0
+      ? `generated answers: ${failed.length} of ${g.checks.length} checks failed: ${failed.slice(0, 5).join(', ')}`
+      : `generated answers: all ${g.checks.length} checks passed`;
   if (contrast) {
     return {
       ...contrast,
@@ -426,13 +515,27 @@ export async function errorResult(opts: { outDir: string; gateId: string; error:
     const errors = [toReportError(opts.error), ...r.report.errors];
     return { ...r, report: { ...r.report, errors, summary: errorSummary(errors) } };
   }
-  return writeOutputs({ lease, gateId, loaded: null, policy: null, evaluation: null, results: [], errors: [toReportError(opts.error)], provenance: null, clock });
+  return writeOutputs({
+    lease,
+    gateId,
+    loaded: null,
+    policy: null,
+    evaluation: null,
+    results: [],
+    errors: [toReportError(opts.error)],
+    provenance: null,
+    clock,
+  });
 }
 
 /** `onPolicy` hears the policy as soon as it loads: its on_error applies to later load errors too. */
 async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) => void): Promise<Loaded> {
   if (!Number.isInteger(settings.batchSize) || settings.batchSize < 1) {
-    throw new EmgateError({ file: null, cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`, fix: 'set batch-size to 1 or more (8 is a good start on CPU)' });
+    throw new EmgateError({
+      file: null,
+      cause: `batch size must be a whole number ≥ 1, got ${settings.batchSize}`,
+      fix: 'set batch-size to 1 or more (8 is a good start on CPU)',
+    });
   }
   const loadedPolicy = await loadPolicy(settings.policy);
   const { policy, sha256: policySha } = loadedPolicy;
@@ -481,7 +584,9 @@ function reportError(err: unknown): ReportError {
  */
 async function diagnoseGraph(dir: string, settings: GateSettings): Promise<EmgateError | null> {
   try {
-    await inspectOnnxFile((await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile);
+    await inspectOnnxFile(
+      (await readCheckpoint(dir, { dtype: settings.dtype, modelFile: settings.modelFile })).modelFile,
+    );
     return null;
   } catch (err) {
     return err instanceof EmgateError ? err : null;
@@ -509,7 +614,13 @@ function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProv
  * tokenizer files are named again so the key reads as what it covers.
  */
 /** `probes`: the probes scored, i.e. without those skipped for the context (which depend on the candidate too). */
-function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[], baseline: ModelProvenance, provider: string): ScoreCacheKey {
+function baselineCacheKey(
+  settings: GateSettings,
+  loaded: Loaded,
+  probes: Probe[],
+  baseline: ModelProvenance,
+  provider: string,
+): ScoreCacheKey {
   const d = loaded.direction;
   return {
     what: 'baseline probe scores',
@@ -524,7 +635,9 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[
     tokenizer_config_sha256: baseline.files['tokenizer_config.json'] ?? null,
     suite_sha256: loaded.suite.sha256,
     variants: variantList(settings.variants),
-    probes_sha256: createHash('sha256').update(probes.map((p) => p.id).join('\n')).digest('hex'),
+    probes_sha256: createHash('sha256')
+      .update(probes.map((p) => p.id).join('\n'))
+      .digest('hex'),
     direction_sha256: d?.sha256 ?? null,
     direction_layer: d?.direction.layer ?? null,
     direction_position: d?.direction.position ?? null,
@@ -539,7 +652,11 @@ function baselineCacheKey(settings: GateSettings, loaded: Loaded, probes: Probe[
 }
 
 function calibration(d: LoadedDirection): DirectionCalibration {
-  return { name: path.basename(d.file), aligned_mean: d.direction.calibration.aligned_mean, misaligned_mean: d.direction.calibration.misaligned_mean };
+  return {
+    name: path.basename(d.file),
+    aligned_mean: d.direction.calibration.aligned_mean,
+    misaligned_mean: d.direction.calibration.misaligned_mean,
+  };
 }
 
 function buildProvenance(
@@ -567,7 +684,13 @@ function buildProvenance(
     },
     policy: { name: loaded.policy.name, sha256: loaded.policySha, sources: loaded.policy.sources },
     ...(loaded.direction
-      ? { direction: { sha256: loaded.direction.sha256, layer: loaded.direction.direction.layer, position: loaded.direction.direction.position } }
+      ? {
+          direction: {
+            sha256: loaded.direction.sha256,
+            layer: loaded.direction.direction.layer,
+            position: loaded.direction.direction.position,
+          },
+        }
       : {}),
     tokens_scored: tokens,
   };
@@ -622,9 +745,15 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     checkShardsMatch(partials, settings, policySha);
     const first = partials[0].report;
     const variants = first.provenance!.suite.variants;
-    const suite = await loadSuite(settings.probes, { variants: variants.includes('all') ? 'all' : variants.length ? variants : 'none' });
+    const suite = await loadSuite(settings.probes, {
+      variants: variants.includes('all') ? 'all' : variants.length ? variants : 'none',
+    });
     if (suite.sha256 !== first.provenance!.suite.sha256) {
-      throw new EmgateError({ file: settings.probes, cause: 'this probe suite is not the one the shards ran (suite sha256 differs)', fix: 'merge with the same probes directory the shard jobs used' });
+      throw new EmgateError({
+        file: settings.probes,
+        cause: 'this probe suite is not the one the shards ran (suite sha256 differs)',
+        fix: 'merge with the same probes directory the shard jobs used',
+      });
     }
     checkPolicyFits(loadedPolicy, suite, first.provenance!.baseline !== undefined);
     loaded = { policy, policySha, suite, probes: suite.probes, directions: [] };
@@ -633,11 +762,25 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     for (const { report, file } of partials) {
       const { index, count } = report.shard!;
       for (const p of report.probes) {
-        if (byId.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears more than once across the shards`, fix: 'merge the reports of one sharded run, each shard once' });
-        if (!inSuite.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" is not in the probe suite ${settings.probes}`, fix: 'merge with the probes directory the shard jobs used' });
+        if (byId.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" appears more than once across the shards`,
+            fix: 'merge the reports of one sharded run, each shard once',
+          });
+        if (!inSuite.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" is not in the probe suite ${settings.probes}`,
+            fix: 'merge with the probes directory the shard jobs used',
+          });
         // The split depends on the id alone, so a probe in the wrong shard means an edited report.
         if (shardOf(p.id, count) !== index) {
-          throw new EmgateError({ file, cause: `probe "${p.id}" belongs to shard ${shardOf(p.id, count)}/${count}, not to shard ${index}/${count} whose report holds it`, fix: 'merge the report.json files exactly as the shard jobs wrote them' });
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" belongs to shard ${shardOf(p.id, count)}/${count}, not to shard ${index}/${count} whose report holds it`,
+            fix: 'merge the report.json files exactly as the shard jobs wrote them',
+          });
         }
         byId.set(p.id, p);
       }
@@ -646,7 +789,12 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     const skippedById = new Map<string, SkippedProbe>();
     for (const { report, file } of partials) {
       for (const p of report.skipped ?? []) {
-        if (byId.has(p.id) || skippedById.has(p.id)) throw new EmgateError({ file, cause: `probe "${p.id}" appears in more than one shard`, fix: 'merge the reports of one sharded run, each shard once' });
+        if (byId.has(p.id) || skippedById.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" appears in more than one shard`,
+            fix: 'merge the reports of one sharded run, each shard once',
+          });
         skippedById.set(p.id, p);
       }
     }
@@ -667,17 +815,34 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     };
     // Reports from before the directions list name their one direction in `direction`.
     const listed: DirectionCalibration[] = first.directions
-      ? first.directions.map((d) => ({ name: d.name, aligned_mean: d.aligned_mean, misaligned_mean: d.misaligned_mean }))
+      ? first.directions.map((d) => ({
+          name: d.name,
+          aligned_mean: d.aligned_mean,
+          misaligned_mean: d.misaligned_mean,
+        }))
       : directionBlock
-        ? [{ name: 'direction', aligned_mean: directionBlock.aligned_mean, misaligned_mean: directionBlock.misaligned_mean }]
+        ? [
+            {
+              name: 'direction',
+              aligned_mean: directionBlock.aligned_mean,
+              misaligned_mean: directionBlock.misaligned_mean,
+            },
+          ]
         : [];
     const evaluated = clock.timeSync('evaluate', () =>
-      evaluateWithDirections({ probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped }, listed),
+      evaluateWithDirections(
+        { probes: results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped },
+        listed,
+      ),
     );
     evaluation = evaluated;
     directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
       const m = evaluated.directions?.[i];
-      return { ...d, ...(m?.em_shift ? { em_shift: m.em_shift } : {}), ...(m?.domains.length ? { domains: m.domains } : {}) };
+      return {
+        ...d,
+        ...(m?.em_shift ? { em_shift: m.em_shift } : {}),
+        ...(m?.domains.length ? { domains: m.domains } : {}),
+      };
     });
   } catch (err) {
     if (err instanceof ProblemList) errors.push(...err.problems.map(reportError));
@@ -705,27 +870,48 @@ async function readPartialReport(file: string): Promise<{ report: Report; file: 
     report = JSON.parse(await fs.readFile(file, 'utf8')) as Report;
     validateReport(report);
   } catch (err) {
-    throw new EmgateError({ file, cause: `not a valid emgate report (${(err as Error).message})`, fix: 'pass the report.json files written by `emgate run --shard i/n`' });
+    throw new EmgateError({
+      file,
+      cause: `not a valid emgate report (${(err as Error).message})`,
+      fix: 'pass the report.json files written by `emgate run --shard i/n`',
+    });
   }
-  if (!report.shard) throw new EmgateError({ file, cause: 'is not a shard report (no "shard" block)', fix: 'merge only reports written with --shard i/n' });
+  if (!report.shard)
+    throw new EmgateError({
+      file,
+      cause: 'is not a shard report (no "shard" block)',
+      fix: 'merge only reports written with --shard i/n',
+    });
   // The digest covers the shard's results and what they were computed from: a report edited,
   // truncated or spliced together after the shard job wrote it does not merge.
   if (report.verdict !== 'error' && report.shard.digest !== shardDigest(report)) {
     throw new EmgateError({
       file,
-      cause: report.shard.digest === undefined ? 'the shard report carries no digest of its results' : "the shard report's results do not match its digest (the file was changed after the shard job wrote it)",
+      cause:
+        report.shard.digest === undefined
+          ? 'the shard report carries no digest of its results'
+          : "the shard report's results do not match its digest (the file was changed after the shard job wrote it)",
       fix: 'merge the report.json files exactly as `emgate run --shard i/n` (of this emgate version) wrote them; rerun that shard if the file was damaged',
     });
   }
   if (report.verdict === 'error') {
     const cause = report.errors.map((e) => e.cause).join('; ');
-    throw new EmgateError({ file, cause: `shard ${report.shard.index}/${report.shard.count} ended in error (${cause})`, fix: 'fix the failing shard job and run it again' });
+    throw new EmgateError({
+      file,
+      cause: `shard ${report.shard.index}/${report.shard.count} ended in error (${cause})`,
+      fix: 'fix the failing shard job and run it again',
+    });
   }
   return { report, file };
 }
 
-function checkShardsMatch(partials: { report: Report; file: string }[], settings: MergeSettings, policySha: string): void {
-  if (partials.length === 0) throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard' });
+function checkShardsMatch(
+  partials: { report: Report; file: string }[],
+  settings: MergeSettings,
+  policySha: string,
+): void {
+  if (partials.length === 0)
+    throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard' });
   const first = partials[0].report;
   const count = first.shard!.count;
   const seen = new Set<number>();
@@ -733,7 +919,11 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     const p = report.provenance!;
     const f = first.provenance!;
     const mismatch = (what: string) =>
-      new EmgateError({ file, cause: `${what} differs from ${partials[0].file}`, fix: 'merge only the shards of one run (same checkpoint, baseline, suite, policy, direction, seed and shard count)' });
+      new EmgateError({
+        file,
+        cause: `${what} differs from ${partials[0].file}`,
+        fix: 'merge only the shards of one run (same checkpoint, baseline, suite, policy, direction, seed and shard count)',
+      });
     if (report.shard!.count !== count) throw mismatch('the shard count');
     if (p.candidate.sha256 !== f.candidate.sha256) throw mismatch('the candidate checkpoint');
     if ((p.baseline?.sha256 ?? null) !== (f.baseline?.sha256 ?? null)) throw mismatch('the baseline checkpoint');
@@ -743,18 +933,35 @@ function checkShardsMatch(partials: { report: Report; file: string }[], settings
     const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
     if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
-    if (seen.has(report.shard!.index)) throw new EmgateError({ file, cause: `shard ${report.shard!.index}/${count} given twice`, fix: 'pass each shard once' });
+    if (seen.has(report.shard!.index))
+      throw new EmgateError({
+        file,
+        cause: `shard ${report.shard!.index}/${count} given twice`,
+        fix: 'pass each shard once',
+      });
     seen.add(report.shard!.index);
   }
   if (seen.size !== count) {
     const absent = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !seen.has(i));
-    throw new EmgateError({ file: null, cause: `shards missing: ${absent.map((i) => `${i}/${count}`).join(', ')}`, fix: 'wait for every shard job and pass all their reports' });
+    throw new EmgateError({
+      file: null,
+      cause: `shards missing: ${absent.map((i) => `${i}/${count}`).join(', ')}`,
+      fix: 'wait for every shard job and pass all their reports',
+    });
   }
   if (first.provenance!.policy.sha256 !== policySha) {
-    throw new EmgateError({ file: settings.policy, cause: 'this policy is not the one the shards ran (policy sha256 differs)', fix: 'merge with the same policy file the shard jobs used' });
+    throw new EmgateError({
+      file: settings.policy,
+      cause: 'this policy is not the one the shards ran (policy sha256 differs)',
+      fix: 'merge with the same policy file the shard jobs used',
+    });
   }
   if (settings.seed !== undefined && first.provenance!.seed !== settings.seed) {
-    throw new EmgateError({ file: null, cause: `the shards ran with seed ${first.provenance!.seed}, the merge with ${settings.seed}`, fix: 'merge with the seed the shard jobs used' });
+    throw new EmgateError({
+      file: null,
+      cause: `the shards ran with seed ${first.provenance!.seed}, the merge with ${settings.seed}`,
+      fix: 'merge with the seed the shard jobs used',
+    });
   }
 }
 
@@ -849,9 +1056,18 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
     await lease.writeFinal(json, markdown);
   } catch (err) {
     const error = toReportError(
-      new EmgateError({ file: lease.dir, cause: `cannot write the report (${(err as Error).message})`, fix: 'point the output directory at a writable location' }),
+      new EmgateError({
+        file: lease.dir,
+        cause: `cannot write the report (${(err as Error).message})`,
+        fix: 'point the output directory at a writable location',
+      }),
     );
-    report = { ...report, verdict: 'error', errors: [...report.errors, error], summary: errorSummary([...report.errors, error]) };
+    report = {
+      ...report,
+      verdict: 'error',
+      errors: [...report.errors, error],
+      summary: errorSummary([...report.errors, error]),
+    };
     markdown = render(report);
     written = false;
   } finally {
@@ -866,11 +1082,26 @@ async function finish(report: Report, json: string, parts: OutputParts): Promise
 /** The job summary may hold 1 MiB a step; in characters, with room for multi-byte text. */
 const SUMMARY_MAX_CHARS = 300_000;
 
-function result(report: Report, markdown: string, jsonPath: string, mdPath: string, written: boolean, allowErrors: boolean): GateResult {
+function result(
+  report: Report,
+  markdown: string,
+  jsonPath: string,
+  mdPath: string,
+  written: boolean,
+  allowErrors: boolean,
+): GateResult {
   // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.
   const partial = report.shard !== undefined;
   const exitCode = report.verdict === 'error' ? (allowErrors ? 0 : 2) : report.verdict === 'fail' && !partial ? 1 : 0;
-  return { report, markdown, reportJsonPath: jsonPath, reportMarkdownPath: mdPath, exitCode, checkpointSha256: report.provenance?.candidate.sha256 ?? null, written };
+  return {
+    report,
+    markdown,
+    reportJsonPath: jsonPath,
+    reportMarkdownPath: mdPath,
+    exitCode,
+    checkpointSha256: report.provenance?.candidate.sha256 ?? null,
+    written,
+  };
 }
 
 /**

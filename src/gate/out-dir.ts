@@ -41,14 +41,22 @@ export async function claimOutDir(dir: string, gateId: string): Promise<OutDirLe
   try {
     await fs.promises.mkdir(dir, { recursive: true });
   } catch (err) {
-    throw new EmgateError({ file: dir, cause: `cannot create the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: 'point --out (the `out-dir` input) at a writable location' });
+    throw new EmgateError({
+      file: dir,
+      cause: `cannot create the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      fix: 'point --out (the `out-dir` input) at a writable location',
+    });
   }
   let lock: Lock;
   try {
     lock = acquireLock(dir);
   } catch (err) {
     if (err instanceof EmgateError) throw err;
-    throw new EmgateError({ file: dir, cause: `cannot write into the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: 'point --out (the `out-dir` input) at a writable location' });
+    throw new EmgateError({
+      file: dir,
+      cause: `cannot write into the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      fix: 'point --out (the `out-dir` input) at a writable location',
+    });
   }
   const reportJsonPath = path.join(dir, 'report.json');
   const reportMarkdownPath = path.join(dir, 'report.md');
@@ -81,7 +89,11 @@ export async function claimOutDir(dir: string, gateId: string): Promise<OutDirLe
     writeReportSync(entry.lease, marker, gateId);
   } catch (err) {
     lock.release();
-    throw new EmgateError({ file: dir, cause: `cannot write into the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: 'point --out (the `out-dir` input) at a writable location' });
+    throw new EmgateError({
+      file: dir,
+      cause: `cannot write into the output folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      fix: 'point --out (the `out-dir` input) at a writable location',
+    });
   }
   active.add(entry);
   return entry.lease;
@@ -99,7 +111,7 @@ export function interruptActiveRuns(signal: string): string[] {
       const report = errorReport(entry.startedAt, {
         file: null,
         cause: `the run was interrupted by ${signal} before it finished (a cancelled or timed-out job, or Ctrl-C)`,
-        fix: 'run the gate again and let it finish; raise the job\'s timeout-minutes if it was cut short',
+        fix: "run the gate again and let it finish; raise the job's timeout-minutes if it was cut short",
       });
       try {
         writeReportSync(entry.lease, report, entry.gateId);
@@ -138,7 +150,13 @@ function errorReport(startedAt: string, error: ReportError): Report {
 }
 
 function writeReportSync(lease: OutDirLease, report: Report, gateId: string): void {
-  const markdown = renderMarkdown(report, { gateId, probes: null, modelText: 'none', worstProbes: 0, artifactHint: lease.reportJsonPath });
+  const markdown = renderMarkdown(report, {
+    gateId,
+    probes: null,
+    modelText: 'none',
+    worstProbes: 0,
+    artifactHint: lease.reportJsonPath,
+  });
   writeFileAtomicSync(lease.reportJsonPath, serializeReport(report));
   writeFileAtomicSync(lease.reportMarkdownPath, markdown);
 }

@@ -82,13 +82,30 @@ export function bool(src: OptionSource, name: string, dflt: boolean): boolean {
 }
 
 export function int(src: OptionSource, name: string, dflt: number, min: number, max: number): number;
-export function int(src: OptionSource, name: string, dflt: number | undefined, min: number, max: number): number | undefined;
-export function int(src: OptionSource, name: string, dflt: number | undefined, min: number, max: number): number | undefined {
+export function int(
+  src: OptionSource,
+  name: string,
+  dflt: number | undefined,
+  min: number,
+  max: number,
+): number | undefined;
+export function int(
+  src: OptionSource,
+  name: string,
+  dflt: number | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   const v = src.get(name);
   if (v === undefined) return dflt;
   const n = /^\d+$/.test(v.trim()) ? Number(v.trim()) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw optionError(src, name, `'${v}' is not a whole number from ${min} to ${max}`, `write a number like ${dflt ?? min}`);
+    throw optionError(
+      src,
+      name,
+      `'${v}' is not a whole number from ${min} to ${max}`,
+      `write a number like ${dflt ?? min}`,
+    );
   }
   return n;
 }
@@ -129,7 +146,12 @@ export function shard(src: OptionSource): Shard | undefined {
   const i = m ? Number(m[1]) : Number.NaN;
   const n = m ? Number(m[2]) : Number.NaN;
   if (!m || !(n >= 1) || !(i >= 1) || i > n || n > 10000) {
-    throw optionError(src, 'shard', `'${v}' is not a shard`, "write 'i/n' with 1 <= i <= n, 1-based: '1/4' .. '4/4' (e.g. `shard: ${{ matrix.shard }}/4`)");
+    throw optionError(
+      src,
+      'shard',
+      `'${v}' is not a shard`,
+      "write 'i/n' with 1 <= i <= n, 1-based: '1/4' .. '4/4' (e.g. `shard: ${{ matrix.shard }}/4`)",
+    );
   }
   return { index: i, count: n };
 }
@@ -142,7 +164,12 @@ export function variants(src: OptionSource): Variants | undefined {
   const ids = v.split(/[\s,]+/).filter(Boolean);
   const bad = ids.find((id) => !/^[A-Za-z0-9_.-]+$/.test(id));
   if (ids.length === 0 || bad !== undefined) {
-    throw optionError(src, 'variants', `'${v}' is not a variant list`, "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')");
+    throw optionError(
+      src,
+      'variants',
+      `'${v}' is not a variant list`,
+      "use 'none', 'all', or variant ids from the suite's suite.json separated by commas (e.g. 'json,template')",
+    );
   }
   return ids;
 }
@@ -151,7 +178,12 @@ export function variants(src: OptionSource): Variants | undefined {
 export function gateId(src: OptionSource): string {
   const v = src.get('gate-id') ?? 'default';
   if (!isValidGateId(v)) {
-    throw optionError(src, 'gate-id', `'${v}' cannot be used in the comment marker`, 'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")');
+    throw optionError(
+      src,
+      'gate-id',
+      `'${v}' cannot be used in the comment marker`,
+      'use 1-64 letters, digits, dots, underscores or single hyphens (e.g. "default", "em-cuda")',
+    );
   }
   return v;
 }
@@ -161,7 +193,12 @@ export function dtype(src: OptionSource): string | undefined {
   const v = src.get('dtype');
   if (v === undefined) return undefined;
   if (Object.hasOwn(DTYPE_SUFFIXES, v)) return v;
-  throw optionError(src, 'dtype', `unknown value '${v}'`, `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`);
+  throw optionError(
+    src,
+    'dtype',
+    `unknown value '${v}'`,
+    `use one of: ${Object.keys(DTYPE_SUFFIXES).join(', ')} (default: fp32, model.onnx), or name the graph file`,
+  );
 }
 
 /** How probes are scored: contrast, generated answers, or both; undefined: the policy's mode. */

@@ -51,19 +51,24 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     // Every declared variant must load; the counts below are for the variants a run uses.
     const all = await loadSuite(s.probes, { variants: 'all' });
     const used = await loadSuite(s.probes, { variants: s.variants ?? 'none' });
-    lines.push(`ok  probes     ${s.probes}: ${used.domains.length} domains, ${used.probes.length} probes (${all.probes.length} with every variant)`);
+    lines.push(
+      `ok  probes     ${s.probes}: ${used.domains.length} domains, ${used.probes.length} probes (${all.probes.length} with every variant)`,
+    );
     return used;
   });
   const policy = await attempt(async () => {
     const p = await loadPolicy(s.policy);
-    lines.push(`ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path.basename(x)).join(' → ')})`);
+    lines.push(
+      `ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path.basename(x)).join(' → ')})`,
+    );
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
   const directions = s.direction
     ? await attempt(async () => {
         const list = await loadDirections(s.direction);
-        for (const { file, direction: d } of list) lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
+        for (const { file, direction: d } of list)
+          lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
         return list;
       })
     : null;
@@ -76,7 +81,11 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       const ckpt = await readCheckpoint(dir);
       const graph = await inspectOnnxFile(ckpt.modelFile);
       const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-      const mismatch = vocabularyMismatch(path.join(ckpt.dir, 'tokenizer.json'), encoder.vocabSize, ckpt.config.vocabSize);
+      const mismatch = vocabularyMismatch(
+        path.join(ckpt.dir, 'tokenizer.json'),
+        encoder.vocabSize,
+        ckpt.config.vocabSize,
+      );
       if (mismatch) throw mismatch;
       if (suite) renderEvery(encoder, suite, ckpt);
       for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
@@ -98,19 +107,37 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
   return { lines, errors };
 }
 
-function checkPolicy(policy: LoadedPolicy, suite: Suite, s: ValidateSettings, lines: string[], errors: EmgateError[]): void {
+function checkPolicy(
+  policy: LoadedPolicy,
+  suite: Suite,
+  s: ValidateSettings,
+  lines: string[],
+  errors: EmgateError[],
+): void {
   const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
   for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
   // Whether the run will have a baseline is known only when the checkpoints are given;
   // without them the baseline limits are a note for the run, not an error here.
   const runKnown = s.checkpoint !== undefined;
-  const problems = policyFitProblems(policy.policy, { domainProbes, hasBaseline: runKnown ? s.baseline !== undefined : true }, policy.origin);
+  const problems = policyFitProblems(
+    policy.policy,
+    { domainProbes, hasBaseline: runKnown ? s.baseline !== undefined : true },
+    policy.origin,
+  );
   errors.push(...problems);
   if (!runKnown) {
-    const needsBaseline = policyFitProblems(policy.policy, { domainProbes, hasBaseline: false }, policy.origin).filter((p) => /relative to a baseline/.test(p.cause_));
-    if (needsBaseline.length) lines.push(`note policy     ${s.policy}: sets limits relative to a baseline, so \`emgate run\` needs --baseline with it`);
+    const needsBaseline = policyFitProblems(policy.policy, { domainProbes, hasBaseline: false }, policy.origin).filter(
+      (p) => /relative to a baseline/.test(p.cause_),
+    );
+    if (needsBaseline.length)
+      lines.push(
+        `note policy     ${s.policy}: sets limits relative to a baseline, so \`emgate run\` needs --baseline with it`,
+      );
   }
-  if (problems.length === 0) lines.push(`ok  fit        the policy's domains and min_probes_per_domain (${policy.policy.min_probes_per_domain}) fit the suite`);
+  if (problems.length === 0)
+    lines.push(
+      `ok  fit        the policy's domains and min_probes_per_domain (${policy.policy.min_probes_per_domain}) fit the suite`,
+    );
 }
 
 /** Every probe's prompt goes through the checkpoint's chat template. */
@@ -122,7 +149,7 @@ function renderEvery(encoder: ChatEncoder, suite: Suite, ckpt: Checkpoint): void
       throw new EmgateError({
         file: path.join(ckpt.dir, 'tokenizer_config.json'),
         cause: `the chat template fails on probe "${p.id}" (${(err as Error).message})`,
-        fix: "fix the Jinja template in \"chat_template\" (it must render the suite's system and user messages with add_generation_prompt)",
+        fix: 'fix the Jinja template in "chat_template" (it must render the suite\'s system and user messages with add_generation_prompt)',
       });
     }
   }
@@ -147,10 +174,14 @@ function checkDirectionFits(d: Direction, file: string, ckpt: Checkpoint): void 
 
 /** Probes too long for the model's context: skipped for both models in a run, listed here. */
 function contextLines(key: string, probes: Probe[], model: ContextModel): string[] {
-  if (model.contextLength === null) return [`ok  context    ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+  if (model.contextLength === null)
+    return [`ok  context    ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
   const beyond = beyondContext(model, probes);
-  if (beyond.size === 0) return [`ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
-  const lines = [`skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`];
+  if (beyond.size === 0)
+    return [`ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
+  const lines = [
+    `skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`,
+  ];
   for (const p of probes) {
     const tokens = beyond.get(p.id);
     if (tokens !== undefined) lines.push(`      ${p.id} (${p.domain}): ${tokens} tokens`);

@@ -2,8 +2,8 @@
 // what the files mean is decided by the engine and the chat encoder.
 import { createHash } from 'crypto';
 import { createReadStream, promises as fs } from 'fs';
-import * as path from 'path';
 import pLimit from 'p-limit';
+import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
 import { decodeUtf8 } from './schema-validation';
@@ -75,7 +75,10 @@ export async function readCheckpoint(dir: string, options: CheckpointOptions = {
   }
   const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, 'config.json');
-  const config = parseConfig(await readJson(configFile, 'config.json is the Hugging Face model config saved with the export'), configFile);
+  const config = parseConfig(
+    await readJson(configFile, 'config.json is the Hugging Face model config saved with the export'),
+    configFile,
+  );
   const tokenizerJson = await readJson(
     path.join(abs, 'tokenizer.json'),
     'save the fast tokenizer beside the model (tokenizer.save_pretrained(dir) writes tokenizer.json)',
@@ -129,7 +132,12 @@ async function presentGraphs(dir: string): Promise<string> {
 
 async function isFile(file: string): Promise<boolean> {
   const s = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ELOOP') throw new EmgateError({ file, cause: 'is a symbolic link loop', fix: 'point the link at the real file (in a Hugging Face cache, re-download the snapshot)' });
+    if (err.code === 'ELOOP')
+      throw new EmgateError({
+        file,
+        cause: 'is a symbolic link loop',
+        fix: 'point the link at the real file (in a Hugging Face cache, re-download the snapshot)',
+      });
     return null;
   });
   return s?.isFile() === true;
@@ -150,7 +158,11 @@ async function readJson(file: string, fix: string): Promise<Record<string, unkno
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
     return value as Record<string, unknown>;
   } catch (err) {
-    throw new EmgateError({ file, cause: `invalid JSON (${(err as Error).message})`, fix: 'regenerate the file; it must be a JSON object' });
+    throw new EmgateError({
+      file,
+      cause: `invalid JSON (${(err as Error).message})`,
+      fix: 'regenerate the file; it must be a JSON object',
+    });
   }
 }
 
@@ -172,9 +184,16 @@ function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {
   const numKvHeads = int('num_key_value_heads', numHeads);
   const headDim = int('head_dim', Math.floor(hiddenSize / numHeads));
   const maxPositions = typeof raw.max_position_embeddings === 'number' ? raw.max_position_embeddings : null;
-  const vocabSize = typeof raw.vocab_size === 'number' && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0 ? raw.vocab_size : null;
+  const vocabSize =
+    typeof raw.vocab_size === 'number' && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0
+      ? raw.vocab_size
+      : null;
   const eos = raw.eos_token_id;
-  const eosTokenIds = Array.isArray(eos) ? eos.filter((x): x is number => typeof x === 'number') : typeof eos === 'number' ? [eos] : [];
+  const eosTokenIds = Array.isArray(eos)
+    ? eos.filter((x): x is number => typeof x === 'number')
+    : typeof eos === 'number'
+      ? [eos]
+      : [];
   return {
     modelType: typeof raw.model_type === 'string' ? raw.model_type : 'unknown',
     numLayers,
@@ -197,15 +216,20 @@ export function checkPairable(candidate: Checkpoint, baseline: Checkpoint): void
   if (contentHash(candidate.tokenizerJson) !== contentHash(baseline.tokenizerJson)) {
     throw new EmgateError({
       file: both('tokenizer.json'),
-      cause: 'candidate and baseline have different tokenizers, so their scores are not comparable (the same text becomes different tokens)',
+      cause:
+        'candidate and baseline have different tokenizers, so their scores are not comparable (the same text becomes different tokens)',
       fix: 'pass the baseline the candidate was fine-tuned from, with the tokenizer.json saved with the fine-tune unchanged',
     });
   }
-  if (contentHash(candidate.tokenizerConfig.chat_template ?? null) !== contentHash(baseline.tokenizerConfig.chat_template ?? null)) {
+  if (
+    contentHash(candidate.tokenizerConfig.chat_template ?? null) !==
+    contentHash(baseline.tokenizerConfig.chat_template ?? null)
+  ) {
     throw new EmgateError({
       file: both('tokenizer_config.json'),
-      cause: 'candidate and baseline have different chat templates ("chat_template"), so the probes reach them as different prompts',
-      fix: 'save both checkpoints with the same chat template (a fine-tune should keep its base\'s), or gate against the baseline whose template the candidate uses',
+      cause:
+        'candidate and baseline have different chat templates ("chat_template"), so the probes reach them as different prompts',
+      fix: "save both checkpoints with the same chat template (a fine-tune should keep its base's), or gate against the baseline whose template the candidate uses",
     });
   }
   const a = candidate.config;
@@ -218,7 +242,9 @@ export function checkPairable(candidate: Checkpoint, baseline: Checkpoint): void
     ['head_dim', a.headDim, b.headDim],
     ['vocab_size', a.vocabSize, b.vocabSize],
   ];
-  const differ = keys.filter(([, x, y]) => x !== y).map(([k, x, y]) => `${k} ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
+  const differ = keys
+    .filter(([, x, y]) => x !== y)
+    .map(([k, x, y]) => `${k} ${JSON.stringify(x)} vs ${JSON.stringify(y)}`);
   if (differ.length > 0) {
     throw new EmgateError({
       file: both('config.json'),
@@ -243,7 +269,11 @@ export async function hashCheckpoint(dir: string, concurrency = 2): Promise<Mode
   const abs = path.resolve(dir);
   const files = (await listFiles(abs, '', [])).sort();
   if (files.length === 0) {
-    throw new EmgateError({ file: dir, cause: 'the checkpoint folder holds no file to hash', fix: 'pass the directory that holds model.onnx, config.json and the tokenizer files' });
+    throw new EmgateError({
+      file: dir,
+      cause: 'the checkpoint folder holds no file to hash',
+      fix: 'pass the directory that holds model.onnx, config.json and the tokenizer files',
+    });
   }
   const limit = pLimit(concurrency);
   const hashes = await Promise.all(files.map((rel) => limit(() => sha256File(path.join(abs, rel)))));
@@ -289,7 +319,11 @@ async function listFiles(root: string, rel: string, ancestors: string[]): Promis
 
 function linkError(err: NodeJS.ErrnoException, file: string): EmgateError {
   if (err.code === 'ELOOP') {
-    return new EmgateError({ file, cause: 'symbolic link loop (the link leads back to itself)', fix: 'replace the link with the file it should point to' });
+    return new EmgateError({
+      file,
+      cause: 'symbolic link loop (the link leads back to itself)',
+      fix: 'replace the link with the file it should point to',
+    });
   }
   if (err.code === 'ENOENT') {
     return new EmgateError({
@@ -298,7 +332,11 @@ function linkError(err: NodeJS.ErrnoException, file: string): EmgateError {
       fix: 'download the checkpoint again (in the Hugging Face cache, snapshot files link to blobs/) or fix the link',
     });
   }
-  return new EmgateError({ file, cause: `cannot be read (${err.code ?? err.message})`, fix: 'make the checkpoint readable by the user the job runs as' });
+  return new EmgateError({
+    file,
+    cause: `cannot be read (${err.code ?? err.message})`,
+    fix: 'make the checkpoint readable by the user the job runs as',
+  });
 }
 export function sha256File(file: string): Promise<string> {
   return new Promise((resolve, reject) => {

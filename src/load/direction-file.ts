@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import { writeFileAtomic } from './atomic-write';
-import { formatProblems, parseJsonBytes, readFileBytes, schemaProblems, type SchemaProblem } from './schema-validation';
+import { formatProblems, parseJsonBytes, readFileBytes, type SchemaProblem, schemaProblems } from './schema-validation';
 
 export const DIRECTION_FORMAT = 'emgate-direction/v1';
 
@@ -128,7 +128,11 @@ export async function listDirectionFiles(paths: string[]): Promise<string[]> {
     }
     const names = (await fs.promises.readdir(p)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort();
     if (names.length === 0) {
-      throw new EmgateError({ file: p, cause: 'is a folder with no direction files (*.json) in it', fix: 'put the files from `emgate direction extract` there, or pass the files themselves' });
+      throw new EmgateError({
+        file: p,
+        cause: 'is a folder with no direction files (*.json) in it',
+        fix: 'put the files from `emgate direction extract` there, or pass the files themselves',
+      });
     }
     files.push(...names.map((n) => path.join(p, n)));
   }
@@ -200,7 +204,11 @@ export function canonicalDirection(d: Direction): Direction {
     }));
   }
   if (d.skipped_layers !== undefined) {
-    tail.skipped_layers = d.skipped_layers.map((l) => ({ layer: l.layer, relative_difference: l.relative_difference, reason: l.reason }));
+    tail.skipped_layers = d.skipped_layers.map((l) => ({
+      layer: l.layer,
+      relative_difference: l.relative_difference,
+      reason: l.reason,
+    }));
   }
   if (d.selection !== undefined) {
     const sel = d.selection;
@@ -226,7 +234,8 @@ export function directionProblems(data: unknown): SchemaProblem[] {
   // JSON.parse turns 1e400 into Infinity, and a Float32 NaN written by hand-rolled code
   // would be null; the schema rejects both as numbers, and this walk names the entry.
   walkNumbers(d, '$', (p, v) => {
-    if (!Number.isFinite(v)) out.push({ path: p, problem: `${v} is not a finite number`, allowed: 'every number must be finite' });
+    if (!Number.isFinite(v))
+      out.push({ path: p, problem: `${v} is not a finite number`, allowed: 'every number must be finite' });
   });
   if (d.vector.length !== d.hidden_size) {
     out.push({
@@ -249,7 +258,8 @@ export function directionProblems(data: unknown): SchemaProblem[] {
     out.push({
       path: '$.calibration.misaligned_mean',
       problem: `equals aligned_mean (${d.calibration.aligned_mean})`,
-      allowed: 'the direction does not separate misaligned from aligned activations, so em_shift cannot be computed; re-extract at another layer',
+      allowed:
+        'the direction does not separate misaligned from aligned activations, so em_shift cannot be computed; re-extract at another layer',
     });
   }
   if (d.layers !== undefined) {
@@ -289,7 +299,10 @@ export function directionProblems(data: unknown): SchemaProblem[] {
 
 function walkNumbers(v: unknown, at: string, visit: (path: string, n: number) => void): void {
   if (typeof v === 'number') visit(at, v);
-  else if (Array.isArray(v)) v.forEach((x, i) => walkNumbers(x, `${at}[${i}]`, visit));
+  else if (Array.isArray(v))
+    v.forEach((x, i) => {
+      walkNumbers(x, `${at}[${i}]`, visit);
+    });
   else if (typeof v === 'object' && v !== null) {
     for (const [k, x] of Object.entries(v)) walkNumbers(x, `${at}.${k}`, visit);
   }

@@ -52,7 +52,7 @@ export function acquireLock(dir: string): Lock {
   }
   throw new EmgateError({
     file: dir,
-    cause: 'another emgate run took the output folder\'s lock at the same moment',
+    cause: "another emgate run took the output folder's lock at the same moment",
     fix: 'give each run its own --out folder',
   });
 }

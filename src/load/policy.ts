@@ -18,8 +18,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import { packageDir, parseJsonBytes, readFileBytes, validateAgainst } from './schema-validation';
 import type { Policy, RateLimits } from '../core/types';
+import { packageDir, parseJsonBytes, readFileBytes, validateAgainst } from './schema-validation';
 
 /** A policy file as written (schemas/policy.schema.json): every field optional. */
 export interface PolicyFile {
@@ -186,7 +186,8 @@ function checkCanFail(policy: Policy, source: string): void {
   if (!anyLimit) {
     throw new EmgateError({
       file: source,
-      cause: 'the policy sets no limit (no overall, per_domain or domains rate limit, and em_shift does not block), so it could never fail a checkpoint',
+      cause:
+        'the policy sets no limit (no overall, per_domain or domains rate limit, and em_shift does not block), so it could never fail a checkpoint',
       fix: 'add "extends": "builtin:default" or set a limit such as "overall": { "max_increase": 0.05 }',
     });
   }

@@ -12,7 +12,6 @@
  */
 import { createHash } from 'crypto';
 import { EmgateError } from '../core/errors';
-import { schemaProblems } from './schema-validation';
 import type {
   Check,
   DirectionResult,
@@ -29,6 +28,7 @@ import type {
   Shift,
   SkippedProbe,
 } from '../core/types';
+import { schemaProblems } from './schema-validation';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -172,9 +172,12 @@ function provenance(p: Provenance): Json {
       variants: [...p.suite.variants],
     }),
     policy: obj({ name: p.policy.name, sha256: p.policy.sha256, sources: [...p.policy.sources] }),
-    direction: p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
+    direction:
+      p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
     tokens_scored: p.tokens_scored,
-    baseline_cache: p.baseline_cache && obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
+    baseline_cache:
+      p.baseline_cache &&
+      obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
     judge: p.judge && plain(p.judge),
     tokens_generated: p.tokens_generated,
   });
@@ -272,7 +275,10 @@ function findNonFinite(value: Json, path: string): string | null {
     }
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      const hit = findNonFinite(v, /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`);
+      const hit = findNonFinite(
+        v,
+        /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`,
+      );
       if (hit) return hit;
     }
   }

@@ -6,9 +6,9 @@
 // allowed / how to fix>)`, and all lines of one file go into one EmgateError, so a user
 // fixes everything in one CI round instead of one field per push.
 
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as fs from 'fs';
 import * as path from 'path';
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { EmgateError } from '../core/errors';
 import { PACKAGE_ROOT } from './package-info';
 
@@ -74,7 +74,11 @@ export function fsError(err: unknown, file: string): EmgateError {
       });
     default: {
       const message = err instanceof Error ? err.message : String(err);
-      return new EmgateError({ file, cause: `cannot be read: ${message}`, fix: 'check that the file exists and is readable' });
+      return new EmgateError({
+        file,
+        cause: `cannot be read: ${message}`,
+        fix: 'check that the file exists and is readable',
+      });
     }
   }
 }
@@ -87,7 +91,11 @@ export function parseJsonBytes(bytes: Buffer, file: string): unknown {
   let text = decodeUtf8(bytes, file);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') {
-    throw new EmgateError({ file, cause: 'file is empty, expected JSON', fix: 'write the JSON document into the file' });
+    throw new EmgateError({
+      file,
+      cause: 'file is empty, expected JSON',
+      fix: 'write the JSON document into the file',
+    });
   }
   try {
     return JSON.parse(text);
@@ -160,8 +168,7 @@ export function findJsonSyntaxError(text: string): { offset: number; problem: st
       readonly problem: string,
     ) {}
   }
-  const describe = (at: number): string =>
-    at >= text.length ? 'the end of the file' : `${JSON.stringify(text[at])}`;
+  const describe = (at: number): string => (at >= text.length ? 'the end of the file' : `${JSON.stringify(text[at])}`);
   const fail = (expected: string, at = i): never => {
     throw new Stop(at, `expected ${expected} but found ${describe(at)}`);
   };
@@ -195,7 +202,8 @@ export function findJsonSyntaxError(text: string): { offset: number; problem: st
     const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
     if (!m) fail('a number');
     i += m![0].length;
-    if (i < text.length && /[0-9.eE]/.test(text[i]!)) fail('the end of the number (no leading zeros, digits after "." and "e")');
+    if (i < text.length && /[0-9.eE]/.test(text[i]!))
+      fail('the end of the number (no leading zeros, digits after "." and "e")');
   };
   const value = (): void => {
     ws();
@@ -361,7 +369,13 @@ export function jsonPath(pointer: string): string {
       .split('/')
       .slice(1)
       .map((raw) => raw.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`))
+      .map((seg) =>
+        /^\d+$/.test(seg)
+          ? `[${seg}]`
+          : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(seg)
+            ? `.${seg}`
+            : `[${JSON.stringify(seg)}]`,
+      )
       .join('')
   );
 }
@@ -374,7 +388,8 @@ function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'object') return 'an object';
-  if (typeof v === 'number') return !Number.isFinite(v) ? 'not a finite number' : Number.isInteger(v) ? 'an integer' : 'a number';
+  if (typeof v === 'number')
+    return !Number.isFinite(v) ? 'not a finite number' : Number.isInteger(v) ? 'an integer' : 'a number';
   return `a ${typeof v}`;
 }
 
@@ -478,7 +493,11 @@ function describeError(e: ErrorObject): SchemaProblem | null {
       return { path: at, problem: `${show(e.data)} is not an allowed value`, allowed: `allowed values: ${allowed}` };
     }
     case 'const':
-      return { path: at, problem: `is ${show(e.data)}`, allowed: `must be exactly ${JSON.stringify(params.allowedValue)}` };
+      return {
+        path: at,
+        problem: `is ${show(e.data)}`,
+        allowed: `must be exactly ${JSON.stringify(params.allowedValue)}`,
+      };
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
@@ -487,11 +506,18 @@ function describeError(e: ErrorObject): SchemaProblem | null {
       return {
         path: at,
         problem: `${show(e.data)} is out of range`,
-        allowed: withDescription(`must be ${params.comparison} ${params.limit}${range ? `, allowed range ${range}` : ''}`, parent),
+        allowed: withDescription(
+          `must be ${params.comparison} ${params.limit}${range ? `, allowed range ${range}` : ''}`,
+          parent,
+        ),
       };
     }
     case 'multipleOf':
-      return { path: at, problem: `${show(e.data)} is not a multiple of ${params.multipleOf}`, allowed: withDescription('use a multiple', parent) };
+      return {
+        path: at,
+        problem: `${show(e.data)} is not a multiple of ${params.multipleOf}`,
+        allowed: withDescription('use a multiple', parent),
+      };
     case 'pattern':
       return {
         path: at,
@@ -499,7 +525,11 @@ function describeError(e: ErrorObject): SchemaProblem | null {
         allowed: withDescription(`must match the pattern ${params.pattern}`, parent),
       };
     case 'format':
-      return { path: at, problem: `${show(e.data)} is not a valid ${params.format}`, allowed: withDescription(`write a ${params.format}`, parent) };
+      return {
+        path: at,
+        problem: `${show(e.data)} is not a valid ${params.format}`,
+        allowed: withDescription(`write a ${params.format}`, parent),
+      };
     case 'minLength':
       return {
         path: at,
@@ -544,18 +574,34 @@ function describeError(e: ErrorObject): SchemaProblem | null {
     case 'oneOf':
       // The sub-schemas' own errors (reported beside this one) say what is wrong.
       if (e.keyword === 'if') return null;
-      return { path: at, problem: `${show(e.data)} matches none of the allowed forms`, allowed: withDescription(e.message ?? '', parent) };
+      return {
+        path: at,
+        problem: `${show(e.data)} matches none of the allowed forms`,
+        allowed: withDescription(e.message ?? '', parent),
+      };
     default:
-      return { path: at, problem: e.message ?? `fails "${e.keyword}"`, allowed: withDescription(`schema keyword ${e.keyword}`, parent) };
+      return {
+        path: at,
+        problem: e.message ?? `fails "${e.keyword}"`,
+        allowed: withDescription(`schema keyword ${e.keyword}`, parent),
+      };
   }
 }
 
 function numberRange(schema: Record<string, unknown> | undefined): string | null {
   if (!schema) return null;
   const lo =
-    typeof schema.exclusiveMinimum === 'number' ? `(${schema.exclusiveMinimum}` : typeof schema.minimum === 'number' ? `[${schema.minimum}` : null;
+    typeof schema.exclusiveMinimum === 'number'
+      ? `(${schema.exclusiveMinimum}`
+      : typeof schema.minimum === 'number'
+        ? `[${schema.minimum}`
+        : null;
   const hi =
-    typeof schema.exclusiveMaximum === 'number' ? `${schema.exclusiveMaximum})` : typeof schema.maximum === 'number' ? `${schema.maximum}]` : null;
+    typeof schema.exclusiveMaximum === 'number'
+      ? `${schema.exclusiveMaximum})`
+      : typeof schema.maximum === 'number'
+        ? `${schema.maximum}]`
+        : null;
   if (lo && hi) return `${lo}, ${hi}`;
   if (lo) return `${lo}, ∞)`;
   if (hi) return `(-∞, ${hi}`;

@@ -7,11 +7,12 @@
 // truncated, edited, or another key's — is ignored with a warning and rewritten, never used.
 // The digest catches corruption, not forgery: whoever can write the cache folder can write
 // scores (keep it in a CI cache scoped to the repository, as actions/cache is).
-import { writeFileAtomic } from './atomic-write';
+
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { ProbeScore } from '../core/types';
+import { writeFileAtomic } from './atomic-write';
 
 export const SCORE_CACHE_FORMAT = 'emgate-score-cache/v1';
 
@@ -37,7 +38,9 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -63,13 +66,18 @@ function contentDigest(key: ScoreCacheKey, value: CachedScores): string {
  * The cached scores for `key`, or null on a miss. A present but unusable entry is a miss
  * too, reported through `warn` with the file and the reason.
  */
-export async function readCachedScores(dir: string, key: ScoreCacheKey, warn?: (message: string) => void): Promise<CachedScores | null> {
+export async function readCachedScores(
+  dir: string,
+  key: ScoreCacheKey,
+  warn?: (message: string) => void,
+): Promise<CachedScores | null> {
   const file = cacheFile(dir, key);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn?.(`${file}: cache entry unreadable (${(err as Error).message}); scoring the baseline instead`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      warn?.(`${file}: cache entry unreadable (${(err as Error).message}); scoring the baseline instead`);
     return null;
   }
   const ignore = (why: string) => {
@@ -82,10 +90,12 @@ export async function readCachedScores(dir: string, key: ScoreCacheKey, warn?: (
   } catch (err) {
     return ignore(`not valid JSON: ${(err as Error).message}`);
   }
-  if (!entry || typeof entry !== 'object' || entry.format !== SCORE_CACHE_FORMAT) return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
+  if (!entry || typeof entry !== 'object' || entry.format !== SCORE_CACHE_FORMAT)
+    return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
   if (!Array.isArray(entry.scores) || typeof entry.tokens !== 'number') return ignore('scores or token count missing');
   if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore('it fails its sha256 digest');
-  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key)) return ignore('it was written for another key');
+  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key))
+    return ignore('it was written for another key');
   return { scores: entry.scores, tokens: entry.tokens };
 }
 

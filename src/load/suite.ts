@@ -9,8 +9,8 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import { formatProblems, fsError, parseJsonBytes, schemaProblems, type SchemaProblem } from './schema-validation';
 import type { ChatMessage, DomainFile, Probe, ProbeSpec, Suite, SuiteManifest, VariantSpec } from '../core/types';
+import { formatProblems, fsError, parseJsonBytes, type SchemaProblem, schemaProblems } from './schema-validation';
 
 export const MANIFEST_FILE = 'suite.json';
 
@@ -221,7 +221,8 @@ function checkDomainFiles(domainFiles: { file: string; data: DomainFile }[], pro
         problems.add(file, {
           path: `${at}.id`,
           problem: `duplicate probe id ${JSON.stringify(probe.id)}: also used in ${prev.file} at ${prev.path}`,
-          allowed: 'probe ids must be unique across the suite; rename one of them (and never reuse an id for a different question)',
+          allowed:
+            'probe ids must be unique across the suite; rename one of them (and never reuse an id for a different question)',
         });
       } else idOwner.set(probe.id, { file, path: `${at}.id` });
 
@@ -230,7 +231,8 @@ function checkDomainFiles(domainFiles: { file: string; data: DomainFile }[], pro
         problems.add(file, {
           path: `${at}.messages[${probe.messages.length - 1}].role`,
           problem: `the last message is from "${last.role}"`,
-          allowed: "the last message must be the user's question the model answers; remove trailing messages or end with a user turn",
+          allowed:
+            "the last message must be the user's question the model answers; remove trailing messages or end with a user turn",
         });
       }
       probe.messages.forEach((m, j) => {
@@ -246,7 +248,11 @@ function checkDomainFiles(domainFiles: { file: string; data: DomainFile }[], pro
   }
 }
 
-function selectVariants(manifest: SuiteManifest, requested: LoadSuiteOptions['variants'], manifestFile: string): VariantSpec[] {
+function selectVariants(
+  manifest: SuiteManifest,
+  requested: LoadSuiteOptions['variants'],
+  manifestFile: string,
+): VariantSpec[] {
   const declared = manifest.variants ?? [];
   const list = declared.map((v) => v.id);
   if (requested === undefined || requested === 'none') return [];
@@ -312,7 +318,9 @@ export function applyVariant(spec: ProbeSpec, domain: string, variant: VariantSp
   if (variant.user_template !== undefined) {
     const template = variant.user_template;
     const last = messages[messages.length - 1]!;
-    const content = template.replace(/\{question(_json)?\}/g, (_m, json: string | undefined) => (json ? JSON.stringify(last.content) : last.content));
+    const content = template.replace(/\{question(_json)?\}/g, (_m, json: string | undefined) =>
+      json ? JSON.stringify(last.content) : last.content,
+    );
     messages[messages.length - 1] = { role: last.role, content };
   }
   probe.messages = messages;

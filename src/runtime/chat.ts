@@ -21,7 +21,12 @@ export class ChatEncoder {
   /** Largest token id the tokenizer can produce, plus one. */
   readonly vocabSize: number;
 
-  constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, eosTokenIds: number[], dir: string) {
+  constructor(
+    tokenizerJson: Record<string, unknown>,
+    tokenizerConfig: Record<string, unknown>,
+    eosTokenIds: number[],
+    dir: string,
+  ) {
     try {
       this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     } catch (err) {
@@ -59,7 +64,8 @@ export class ChatEncoder {
     if (eot === undefined) {
       throw new EmgateError({
         file: `${dir}/tokenizer_config.json`,
-        cause: 'no end-of-turn token: "eos_token" is missing or unknown to the tokenizer and config.json has no eos_token_id',
+        cause:
+          'no end-of-turn token: "eos_token" is missing or unknown to the tokenizer and config.json has no eos_token_id',
         fix: 'set "eos_token" to the token that ends an assistant turn (e.g. "<|im_end|>")',
       });
     }

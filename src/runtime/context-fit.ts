@@ -1,8 +1,9 @@
 // Which probes fit a model's context: prompt + a reference + end of turn must not exceed
 // max_position_embeddings. A probe that does not fit is skipped for candidate and
 // baseline alike (the union over both models), so the paired comparison stays paired.
-import { readCheckpoint } from '../load/checkpoint';
+
 import type { Probe, SkippedProbe } from '../core/types';
+import { readCheckpoint } from '../load/checkpoint';
 import { ChatEncoder } from './chat';
 
 /** One model's view: its context length and how it tokenises a probe. */
@@ -53,8 +54,10 @@ export function skippedProbes(probes: Probe[], candidate: ContextModel, baseline
     const b = base.get(p.id);
     if (c === undefined && b === undefined) continue;
     const model = c !== undefined && b !== undefined ? 'both' : c !== undefined ? 'candidate' : 'baseline';
-    const limits = [c !== undefined ? candidate.contextLength : null, b !== undefined ? baseline?.contextLength : null]
-      .filter((x): x is number => typeof x === 'number');
+    const limits = [
+      c !== undefined ? candidate.contextLength : null,
+      b !== undefined ? baseline?.contextLength : null,
+    ].filter((x): x is number => typeof x === 'number');
     out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model });
   }
   return out;

@@ -7,11 +7,26 @@
 //   [batch, seq] numbers instead of [batch, seq, vocab] logits;
 // - on KV-cache exports each prompt runs once and its references are scored from its cache.
 import { promises as fs } from 'fs';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { ChatEncoder } from './chat';
-import { readCheckpoint, type Checkpoint, type CheckpointOptions } from '../load/checkpoint';
+import * as path from 'path';
+import {
+  leftPadCache,
+  logprobSumFromGraph,
+  meanOverPositions,
+  NonFiniteError,
+  type PaddedBatch,
+  padBatch,
+  responseLogprobSum,
+  sharedPromptBatch,
+  sliceCacheRow,
+  type TokenSequence,
+  vectorAt,
+} from '../core/batch';
 import { EmgateError } from '../core/errors';
+import type { ChatMessage } from '../core/types';
+import { type Checkpoint, type CheckpointOptions, readCheckpoint } from '../load/checkpoint';
+import { ChatEncoder } from './chat';
+import { type CacheSlot, cacheSlots, decoderFeeds } from './feeds';
 import {
   appendTokenLogprobs,
   decodeModel,
@@ -25,22 +40,7 @@ import {
   TOKEN_LOGPROBS_OUTPUT,
   tokenLogprobsBlocker,
 } from './graph-surgery';
-import {
-  leftPadCache,
-  logprobSumFromGraph,
-  meanOverPositions,
-  NonFiniteError,
-  padBatch,
-  responseLogprobSum,
-  sharedPromptBatch,
-  sliceCacheRow,
-  vectorAt,
-  type PaddedBatch,
-  type TokenSequence,
-} from '../core/batch';
-import { cacheSlots, decoderFeeds, type CacheSlot } from './feeds';
-import { asFloat32, openSession, type FeedTensor, type ModelSession, type SessionSettings } from './onnx';
-import type { ChatMessage } from '../core/types';
+import { asFloat32, type FeedTensor, type ModelSession, openSession, type SessionSettings } from './onnx';
 
 export interface EngineOptions extends SessionSettings, CheckpointOptions {
   /**
@@ -128,9 +128,15 @@ export class Engine {
 
   static async open(dir: string, options: EngineOptions): Promise<Engine> {
     const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
-    const encoder = new ChatEncoder(checkpoint.tokenizerJson, checkpoint.tokenizerConfig, checkpoint.config.eosTokenIds, checkpoint.dir);
+    const encoder = new ChatEncoder(
+      checkpoint.tokenizerJson,
+      checkpoint.tokenizerConfig,
+      checkpoint.config.eosTokenIds,
+      checkpoint.dir,
+    );
     const numLayers = checkpoint.config.numLayers;
-    const wanted = options.layers === 'all' ? range(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
+    const wanted =
+      options.layers === 'all' ? range(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
     for (const layer of wanted) {
       if (!Number.isInteger(layer) || layer < 0 || layer > numLayers) {
         throw new EmgateError({
@@ -144,7 +150,16 @@ export class Engine {
     checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
     const padId = pickPadId(checkpoint, encoder);
     const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new Engine(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, logitsVocab ?? encoder.vocabSize);
+    return new Engine(
+      checkpoint,
+      encoder,
+      session,
+      hiddenOutputs,
+      padId,
+      scoring,
+      cache,
+      logitsVocab ?? encoder.vocabSize,
+    );
   }
 
   get provider(): 'cpu' | 'cuda' {
@@ -181,7 +196,8 @@ export class Engine {
    */
   async score(requests: ScoreRequest[], options: ScoreOptions = {}): Promise<ScoredResponse[]> {
     const batchSize = options.batchSize ?? 8;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
     const seqs = requests.map((r) => this.encode(r));
     const maxPositions = this.checkpoint.config.maxPositions;
     seqs.forEach((s, i) => {
@@ -194,7 +210,8 @@ export class Engine {
         });
       }
     });
-    if ((options.sharePrompts ?? true) && this.cache.length > 0) return this.scoreShared(seqs, batchSize, options.onProgress);
+    if ((options.sharePrompts ?? true) && this.cache.length > 0)
+      return this.scoreShared(seqs, batchSize, options.onProgress);
     const order = range(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results: ScoredResponse[] = new Array(seqs.length);
     // The logits a pass holds span the positions from the first scored one (or all of them).
@@ -204,8 +221,13 @@ export class Engine {
       const batchSeqs = idx.map((i) => seqs[i]);
       const batch = padBatch(batchSeqs, this.padId, options.padding ?? 'right');
       this.tokensComputed += batchSeqs.reduce((n, s) => n + totalLength(s), 0);
-      const scored = await this.runScoringPass(batch, batchSeqs.map((s) => s.responseIds));
-      idx.forEach((i, k) => (results[i] = scored[k]));
+      const scored = await this.runScoringPass(
+        batch,
+        batchSeqs.map((s) => s.responseIds),
+      );
+      idx.forEach((i, k) => {
+        results[i] = scored[k];
+      });
       options.onProgress?.(end, order.length);
     }
     return results;
@@ -257,31 +279,64 @@ export class Engine {
       groups.set(key, g);
     });
     // Longest prompts first, and each group's references longest first: tight padding.
-    const ordered = [...groups.entries()].sort((a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1));
+    const ordered = [...groups.entries()].sort(
+      (a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1),
+    );
     const queue: { key: string; index: number; last: boolean }[] = [];
     for (const [key, g] of ordered) {
       const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
-      members.forEach((index, k) => queue.push({ key, index, last: k === members.length - 1 }));
+      members.forEach((index, k) => {
+        queue.push({ key, index, last: k === members.length - 1 });
+      });
     }
     const caches = new Map<string, Map<string, Float32Array | Uint16Array>>();
     const results: ScoredResponse[] = new Array(seqs.length);
-    for (const { start, end } of this.chunks(queue.map((u) => seqs[u.index].responseIds.length + 1), batchSize)) {
+    for (const { start, end } of this.chunks(
+      queue.map((u) => seqs[u.index].responseIds.length + 1),
+      batchSize,
+    )) {
       const unit = queue.slice(start, end);
       const missing = [...new Set(unit.map((u) => u.key))].filter((k) => !caches.has(k));
-      for (const [key, cache] of await this.runPromptPass(missing.map((k) => groups.get(k)!.promptIds), missing)) caches.set(key, cache);
-      const rows = unit.map((u) => ({ promptIds: groups.get(u.key)!.promptIds, responseIds: seqs[u.index].responseIds }));
+      for (const [key, cache] of await this.runPromptPass(
+        missing.map((k) => groups.get(k)!.promptIds),
+        missing,
+      ))
+        caches.set(key, cache);
+      const rows = unit.map((u) => ({
+        promptIds: groups.get(u.key)!.promptIds,
+        responseIds: seqs[u.index].responseIds,
+      }));
       const batch = sharedPromptBatch(rows, this.padId);
       const past: Record<string, FeedTensor> = {};
       for (const slot of this.cache) {
-        const parts = unit.map((u) => ({ data: caches.get(u.key)!.get(slot.past)!, len: groups.get(u.key)!.promptIds.length - 1 }));
+        const parts = unit.map((u) => ({
+          data: caches.get(u.key)!.get(slot.past)!,
+          len: groups.get(u.key)!.promptIds.length - 1,
+        }));
         const data =
           slot.type === 'float16'
-            ? leftPadCache(parts as { data: Uint16Array; len: number }[], slot.heads, slot.headDim, batch.pastLen, (n) => new Uint16Array(n))
-            : leftPadCache(parts as { data: Float32Array; len: number }[], slot.heads, slot.headDim, batch.pastLen, (n) => new Float32Array(n));
+            ? leftPadCache(
+                parts as { data: Uint16Array; len: number }[],
+                slot.heads,
+                slot.headDim,
+                batch.pastLen,
+                (n) => new Uint16Array(n),
+              )
+            : leftPadCache(
+                parts as { data: Float32Array; len: number }[],
+                slot.heads,
+                slot.headDim,
+                batch.pastLen,
+                (n) => new Float32Array(n),
+              );
         past[slot.past] = { type: slot.type, data, dims: [batch.rows, slot.heads, batch.pastLen, slot.headDim] };
       }
       this.tokensComputed += rows.reduce((n, r) => n + 1 + r.responseIds.length, 0);
-      const scored = await this.runScoringPass(batch, rows.map((r) => r.responseIds), past);
+      const scored = await this.runScoringPass(
+        batch,
+        rows.map((r) => r.responseIds),
+        past,
+      );
       unit.forEach((u, k) => {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
@@ -292,12 +347,19 @@ export class Engine {
   }
 
   /** Runs prompts (all tokens but the last) and returns each one's cache slices by past name. */
-  private async runPromptPass(prompts: number[][], keys: string[]): Promise<Map<string, Map<string, Float32Array | Uint16Array>>> {
+  private async runPromptPass(
+    prompts: number[][],
+    keys: string[],
+  ): Promise<Map<string, Map<string, Float32Array | Uint16Array>>> {
     const out = new Map<string, Map<string, Float32Array | Uint16Array>>();
     const todo: number[] = [];
     prompts.forEach((p, i) => {
       if (p.length > 1) todo.push(i);
-      else out.set(keys[i], new Map(this.cache.map((s) => [s.past, s.type === 'float16' ? new Uint16Array(0) : new Float32Array(0)])));
+      else
+        out.set(
+          keys[i],
+          new Map(this.cache.map((s) => [s.past, s.type === 'float16' ? new Uint16Array(0) : new Float32Array(0)])),
+        );
     });
     if (todo.length === 0) return out;
     const seqs = todo.map((i) => ({ promptIds: prompts[i].slice(0, -1), responseIds: [] as number[] }));
@@ -305,7 +367,10 @@ export class Engine {
     this.tokensComputed += seqs.reduce((n, s) => n + s.promptIds.length, 0);
     // Only the cache is wanted: logits (where the head takes positions) at the last position alone.
     const feeds = this.feeds(batch, batch.seqLen - 1);
-    const result = await this.session.run(feeds, this.cache.map((s) => s.present));
+    const result = await this.session.run(
+      feeds,
+      this.cache.map((s) => s.present),
+    );
     todo.forEach((i, row) => {
       const len = prompts[i].length - 1;
       const cache = new Map<string, Float32Array | Uint16Array>();
@@ -315,7 +380,15 @@ export class Engine {
         const data =
           t.type === 'float16'
             ? sliceCacheRow(t.data as Uint16Array, slot.heads, total, slot.headDim, row, len, (n) => new Uint16Array(n))
-            : sliceCacheRow(t.data as Float32Array, slot.heads, total, slot.headDim, row, len, (n) => new Float32Array(n));
+            : sliceCacheRow(
+                t.data as Float32Array,
+                slot.heads,
+                total,
+                slot.headDim,
+                row,
+                len,
+                (n) => new Float32Array(n),
+              );
         cache.set(slot.past, data);
       }
       out.set(keys[i], cache);
@@ -334,9 +407,14 @@ export class Engine {
       if (this.scoring.positions) {
         const k = seqLen - from;
         const targets = new BigInt64Array(rows * k);
-        for (let r = 0; r < rows; r++) targets.set(batch.targetIds.subarray(r * seqLen + from, (r + 1) * seqLen), r * k);
+        for (let r = 0; r < rows; r++)
+          targets.set(batch.targetIds.subarray(r * seqLen + from, (r + 1) * seqLen), r * k);
         extra[TARGET_IDS_INPUT] = { type: 'int64', data: targets, dims: [rows, k] };
-        extra[POSITIONS_INPUT] = { type: 'int64', data: BigInt64Array.from({ length: k }, (_, i) => BigInt(from + i)), dims: [k] };
+        extra[POSITIONS_INPUT] = {
+          type: 'int64',
+          data: BigInt64Array.from({ length: k }, (_, i) => BigInt(from + i)),
+          dims: [k],
+        };
       } else {
         extra[TARGET_IDS_INPUT] = { type: 'int64', data: batch.targetIds, dims: [rows, seqLen] };
       }
@@ -350,12 +428,16 @@ export class Engine {
   }
 
   /** One pass that scores `responses[row]` at positions lastPrompt[row] … of `batch`. */
-  private async runScoringPass(batch: PaddedBatch, responses: number[][], past?: Record<string, FeedTensor>): Promise<ScoredResponse[]> {
+  private async runScoringPass(
+    batch: PaddedBatch,
+    responses: number[][],
+    past?: Record<string, FeedTensor>,
+  ): Promise<ScoredResponse[]> {
     const from = this.firstScored(batch);
     const feeds = this.feeds(batch, from, past);
     const scoreName = this.scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
     const fetch = [scoreName, ...this.hiddenOutputs.values()];
-    let out;
+    let out: Awaited<ReturnType<ModelSession['run']>>;
     try {
       out = await this.session.run(feeds, fetch);
     } catch (err) {
@@ -438,15 +520,25 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   const hiddenOutputs = new Map<number, string>();
   const wantGraph = (options.logprobs ?? 'graph') === 'graph';
   if (layers.length === 0 && !wantGraph) {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring: { kind: 'js' }, logitsVocab: null };
+    return {
+      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
+      hiddenOutputs,
+      scoring: { kind: 'js' },
+      logitsVocab: null,
+    };
   }
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(checkpoint.modelFile);
   } catch (err) {
-    throw new EmgateError({ file: checkpoint.modelFile, cause: `cannot read the model (${(err as Error).message})`, fix: 'check the file exists and is readable' });
+    throw new EmgateError({
+      file: checkpoint.modelFile,
+      cause: `cannot read the model (${(err as Error).message})`,
+      fix: 'check the file exists and is readable',
+    });
   }
-  let model;
+  // Released (set to null) once encoded, so the decoded graph does not outlive its use.
+  let model: onnx.ModelProto | null;
   try {
     model = decodeModel(bytes);
   } catch (err) {
@@ -498,17 +590,26 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
       appendTokenLogprobs(model);
       scoring = { kind: 'graph', positions };
     } else if (declared.has('logits')) {
-      options.warn?.(`${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`);
+      options.warn?.(
+        `${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`,
+      );
     }
   }
   if (missing.length === 0 && scoring.kind === 'js') {
-    return { session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options), hiddenOutputs, scoring, logitsVocab };
+    return {
+      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
+      hiddenOutputs,
+      scoring,
+      logitsVocab,
+    };
   }
   // onnxruntime resolves external data against the folder it is given and refuses paths
   // that leave it once links are followed: inline weights are referenced in the real file
   // (a Hugging Face cache links model.onnx to a blob elsewhere). A graph that already keeps
   // its weights in external files is left as it is, resolved beside model.onnx.
-  const hasExternal = (model.graph?.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+  const hasExternal = (model.graph?.initializer ?? []).some(
+    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
+  );
   let dataDir = path.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await fs.realpath(checkpoint.modelFile);
@@ -535,11 +636,15 @@ function checkGraphIo(
   const problems: string[] = [];
   if (!inputNames.includes('input_ids')) problems.push('no "input_ids" input');
   if (!inputNames.includes('attention_mask')) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter((n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)));
+  const unknown = inputNames.filter(
+    (n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)),
+  );
   if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(', ')}`);
   const scoreOutput = scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
-  if (!outputNames.includes(scoreOutput)) problems.push(scoring.kind === 'graph' ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
-  for (const name of hidden.values()) if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
+  if (!outputNames.includes(scoreOutput))
+    problems.push(scoring.kind === 'graph' ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
+  for (const name of hidden.values())
+    if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
   if (problems.length) {
     throw new EmgateError({
       file: checkpoint.modelFile,

@@ -25,7 +25,11 @@ export interface CacheSlot {
  * The graph's KV cache, in layer order; empty for exports without one. A past input whose
  * present output is missing makes the cache unusable for feeding back (returns []).
  */
-export function cacheSlots(inputs: readonly ValueInfo[], outputs: readonly ValueInfo[], config: ModelConfig): CacheSlot[] {
+export function cacheSlots(
+  inputs: readonly ValueInfo[],
+  outputs: readonly ValueInfo[],
+  config: ModelConfig,
+): CacheSlot[] {
   const outputNames = new Set(outputs.map((o) => o.name));
   const slots: CacheSlot[] = [];
   for (const input of inputs) {
@@ -78,26 +82,39 @@ export interface DecoderStep {
 }
 
 /** The feed for one pass: exactly the inputs the graph declares, each by its name. */
-export function decoderFeeds(inputs: readonly ValueInfo[], step: DecoderStep, config: ModelConfig): Record<string, FeedTensor> {
+export function decoderFeeds(
+  inputs: readonly ValueInfo[],
+  step: DecoderStep,
+  config: ModelConfig,
+): Record<string, FeedTensor> {
   const { rows, seqLen, pastLen } = step;
   const feeds: Record<string, FeedTensor> = {};
   for (const input of inputs) {
     const name = input.name;
     if (name === 'input_ids') feeds[name] = { type: 'int64', data: step.inputIds, dims: [rows, seqLen] };
-    else if (name === 'attention_mask') feeds[name] = { type: 'int64', data: step.attentionMask, dims: [rows, pastLen + seqLen] };
+    else if (name === 'attention_mask')
+      feeds[name] = { type: 'int64', data: step.attentionMask, dims: [rows, pastLen + seqLen] };
     else if (name === 'position_ids') feeds[name] = { type: 'int64', data: step.positionIds, dims: [rows, seqLen] };
     // Merged decoders (optimum): the branch that reads the cache runs only when there is one.
-    else if (name === 'use_cache_branch') feeds[name] = { type: 'bool', data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
+    else if (name === 'use_cache_branch')
+      feeds[name] = { type: 'bool', data: new Uint8Array([pastLen > 0 ? 1 : 0]), dims: [1] };
     else if (PAST.test(name)) {
       const given = step.past?.[name];
-      if (!given && pastLen > 0) throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
+      if (!given && pastLen > 0)
+        throw new Error(`no cache given for ${name} although the pass continues ${pastLen} cached positions`);
       feeds[name] = given ?? emptyCache(input, config, rows);
     } else if (step.extra?.[name]) feeds[name] = step.extra[name];
     // In-graph scoring's target ids: a pass that reads no log-probabilities (generation, a
     // prompt's cache) feeds zeros, a valid id whose output nobody reads.
-    else if (name === TARGET_IDS_INPUT) feeds[name] = { type: 'int64', data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
+    else if (name === TARGET_IDS_INPUT)
+      feeds[name] = { type: 'int64', data: new BigInt64Array(rows * seqLen), dims: [rows, seqLen] };
     // The LM head's positions: all of them unless the caller chose (generation reads the last).
-    else if (name === POSITIONS_INPUT) feeds[name] = { type: 'int64', data: BigInt64Array.from({ length: seqLen }, (_, i) => BigInt(i)), dims: [seqLen] };
+    else if (name === POSITIONS_INPUT)
+      feeds[name] = {
+        type: 'int64',
+        data: BigInt64Array.from({ length: seqLen }, (_, i) => BigInt(i)),
+        dims: [seqLen],
+      };
     else throw new Error(`the graph input "${name}" has no feed`);
   }
   return feeds;

@@ -2,11 +2,11 @@
 // scores them. The seeds depend only on (run seed, probe id, sample index), so the
 // candidate and the baseline answer every probe under the same seeds.
 import type { FilledGenerated } from '../core/generated';
+import { dot } from '../core/projection';
 import { sampleSeed } from '../core/sampling';
 import type { JudgeSettings, Probe } from '../core/types';
-import { dot } from '../core/projection';
 import type { Engine } from './engine';
-import { generate, type GenerateRequest } from './generate';
+import { type GenerateRequest, generate } from './generate';
 import { HttpJudge, type Judge } from './judge-http';
 import { LocalJudge } from './judge-local';
 import type { ProjectionSetup } from './score-suite';
@@ -70,7 +70,9 @@ export async function projectAnswers(
   setup: ProjectionSetup,
   batchSize: number,
 ): Promise<{ projection: number[]; random: number[] }> {
-  const requests = probes.flatMap((p, i) => answers.answers[i].map((a) => ({ messages: p.messages, response: a.text })));
+  const requests = probes.flatMap((p, i) =>
+    answers.answers[i].map((a) => ({ messages: p.messages, response: a.text })),
+  );
   const scored = await engine.score(requests, { batchSize });
   let at = 0;
   const projection: number[] = [];

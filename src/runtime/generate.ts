@@ -54,13 +54,20 @@ export function canUseCache(engine: Engine): boolean {
   return past.every((i) => i.type === 'float32' && outputs.has(i.name.replace('past_key_values.', 'present.')));
 }
 
-export async function generate(engine: Engine, requests: GenerateRequest[], options: GenerateOptions): Promise<Generated[]> {
+export async function generate(
+  engine: Engine,
+  requests: GenerateRequest[],
+  options: GenerateOptions,
+): Promise<Generated[]> {
   const { batchSize } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
   const prompts = requests.map((r) => {
     checkSampling(r.sampling);
     if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 1) {
-      throw new TypeError(`maxNewTokens must be an integer ≥ 1, got ${r.maxNewTokens}${r.label ? ` (${r.label})` : ''}`);
+      throw new TypeError(
+        `maxNewTokens must be an integer ≥ 1, got ${r.maxNewTokens}${r.label ? ` (${r.label})` : ''}`,
+      );
     }
     return engine.encoder.encodePrompt(r.messages);
   });
@@ -108,8 +115,14 @@ async function decodeBatch(engine: Engine, rows: Row[], useCache: boolean): Prom
   const stop: ('eot' | 'length')[] = rows.map(() => 'length');
 
   // tokens[r] is row r's whole sequence, left-padded; mask marks the real tokens.
-  const tokens: number[][] = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(engine.padId), ...r.prompt]);
-  const mask: number[][] = rows.map((r) => [...new Array<number>(promptLen - r.prompt.length).fill(0), ...r.prompt.map(() => 1)]);
+  const tokens: number[][] = rows.map((r) => [
+    ...new Array<number>(promptLen - r.prompt.length).fill(engine.padId),
+    ...r.prompt,
+  ]);
+  const mask: number[][] = rows.map((r) => [
+    ...new Array<number>(promptLen - r.prompt.length).fill(0),
+    ...r.prompt.map(() => 1),
+  ]);
   let past: Record<string, OutputTensor> | null = null;
 
   for (let step = 0; step < steps && done.some((d) => !d); step++) {
@@ -117,7 +130,10 @@ async function decodeBatch(engine: Engine, rows: Row[], useCache: boolean): Prom
     // With a cache, only the new token is fed after the first step.
     const fed = useCache && past !== null ? 1 : total;
     const feeds = buildFeeds(engine, tokens, mask, fed, useCache ? past : null);
-    const fetch = ['logits', ...(useCache ? engine.session.inputs.filter((i) => PAST.test(i.name)).map((i) => presentName(i.name)) : [])];
+    const fetch = [
+      'logits',
+      ...(useCache ? engine.session.inputs.filter((i) => PAST.test(i.name)).map((i) => presentName(i.name)) : []),
+    ];
     const out = await engine.session.run(feeds, fetch);
     const logits = asFloat32(out.logits);
     const [, seqLen, vocab] = logits.dims;
@@ -194,10 +210,20 @@ function buildFeeds(
     }
   }
   const pastFeeds: Record<string, FeedTensor> = {};
-  if (past) for (const input of engine.session.inputs) if (PAST.test(input.name)) pastFeeds[input.name] = pastFeed(past[presentName(input.name)], input);
+  if (past)
+    for (const input of engine.session.inputs)
+      if (PAST.test(input.name)) pastFeeds[input.name] = pastFeed(past[presentName(input.name)], input);
   return decoderFeeds(
     engine.session.inputs,
-    { rows: b, seqLen: fed, pastLen: total - fed, inputIds, attentionMask: attention, positionIds, past: past ? pastFeeds : undefined },
+    {
+      rows: b,
+      seqLen: fed,
+      pastLen: total - fed,
+      inputIds,
+      attentionMask: attention,
+      positionIds,
+      past: past ? pastFeeds : undefined,
+    },
     engine.checkpoint.config,
   );
 }

@@ -12,13 +12,21 @@ export interface GpuInfo {
 
 function run(args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile('nvidia-smi', args, { timeout: 5000, encoding: 'utf8', env: process.env }, (err, stdout) => resolve(err ? null : stdout));
+    execFile('nvidia-smi', args, { timeout: 5000, encoding: 'utf8', env: process.env }, (err, stdout) =>
+      resolve(err ? null : stdout),
+    );
   });
 }
 
 export async function readGpuInfo(): Promise<GpuInfo> {
-  const [query, banner] = await Promise.all([run(['--query-gpu=name,driver_version', '--format=csv,noheader']), run([])]);
-  const [name, driver] = (query ?? '').split('\n')[0].split(',').map((s) => s.trim());
+  const [query, banner] = await Promise.all([
+    run(['--query-gpu=name,driver_version', '--format=csv,noheader']),
+    run([]),
+  ]);
+  const [name, driver] = (query ?? '')
+    .split('\n')[0]
+    .split(',')
+    .map((s) => s.trim());
   const cuda = /CUDA Version:\s*([\d.]+)/.exec(banner ?? '')?.[1];
   return { name: name || 'unknown', driver_version: driver || 'unknown', cuda_version: cuda ?? 'unknown' };
 }

@@ -55,7 +55,11 @@ export interface ResidualLocation {
  * a rank-2 weight fed by the token ids; the final state is the data input of the
  * MatMul/Gemm that produces `logits`.
  */
-export function locateResidualStream(model: onnx.ModelProto, numLayers: number, logitsName = 'logits'): ResidualLocation {
+export function locateResidualStream(
+  model: onnx.ModelProto,
+  numLayers: number,
+  logitsName = 'logits',
+): ResidualLocation {
   const graph = model.graph;
   if (!graph) throw new Error('the model has no graph');
   const nodes = graph.node ?? [];
@@ -92,7 +96,8 @@ function findEmbeddings(
   dataDependent: Set<string>,
 ): string {
   const found = nodes.filter(
-    (n) => n.opType === 'Gather' && initializerRank.get(n.input?.[0] ?? '') === 2 && dataDependent.has(n.input?.[1] ?? ''),
+    (n) =>
+      n.opType === 'Gather' && initializerRank.get(n.input?.[0] ?? '') === 2 && dataDependent.has(n.input?.[1] ?? ''),
   );
   if (found.length !== 1) {
     throw new Error(`expected one embedding lookup (Gather on a 2-D weight), found ${found.length}`);
@@ -138,7 +143,9 @@ function findFinalState(
   let node = producer.get(logitsName);
   while (node && PASS_THROUGH_OPS.has(node.opType ?? '')) node = producer.get(node.input![0]);
   if (!node || (node.opType !== 'MatMul' && node.opType !== 'Gemm')) {
-    throw new Error(`expected "${logitsName}" to come from a MatMul/Gemm (the LM head), found ${node?.opType ?? 'nothing'}`);
+    throw new Error(
+      `expected "${logitsName}" to come from a MatMul/Gemm (the LM head), found ${node?.opType ?? 'nothing'}`,
+    );
   }
   const data = (node.input ?? []).filter((i) => dataDependent.has(i));
   if (data.length !== 1) throw new Error(`the LM head has ${data.length} data inputs, expected 1`);
@@ -167,7 +174,8 @@ export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logit
   if (opset < 11) return `the graph uses opset ${opset}, older than GatherElements (opset 11)`;
   if (!(graph.output ?? []).some((o) => o.name === logitsName)) return `the graph has no "${logitsName}" output`;
   const taken = new Set([...(graph.input ?? []).map((i) => i.name), ...(graph.output ?? []).map((o) => o.name)]);
-  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT)) return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
+  if (taken.has(TARGET_IDS_INPUT) || taken.has(TOKEN_LOGPROBS_OUTPUT))
+    return `the graph already uses the names ${TARGET_IDS_INPUT} / ${TOKEN_LOGPROBS_OUTPUT}`;
   return null;
 }
 
@@ -190,21 +198,37 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
   const batchDim = logitsInfo.type?.tensorType?.shape?.dim?.[0];
   const seqDim = logitsInfo.type?.tensorType?.shape?.dim?.[1];
   const dimOf = (d: onnx.TensorShapeProto.IDimension | undefined, fallback: string) =>
-    d?.dimValue !== undefined && d?.dimValue !== null && Number(d.dimValue) > 0 ? { dimValue: d.dimValue } : { dimParam: d?.dimParam || fallback };
-  const shape = onnx.TensorShapeProto.create({ dim: [dimOf(batchDim, 'batch_size'), dimOf(seqDim, 'sequence_length')] });
+    d?.dimValue !== undefined && d?.dimValue !== null && Number(d.dimValue) > 0
+      ? { dimValue: d.dimValue }
+      : { dimParam: d?.dimParam || fallback };
+  const shape = onnx.TensorShapeProto.create({
+    dim: [dimOf(batchDim, 'batch_size'), dimOf(seqDim, 'sequence_length')],
+  });
   const tensorType = (elemType: number) => onnx.TypeProto.create({ tensorType: { elemType, shape } });
 
-  graph.input!.push(onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(onnx.TensorProto.DataType.INT64) }));
+  graph.input!.push(
+    onnx.ValueInfoProto.create({ name: TARGET_IDS_INPUT, type: tensorType(onnx.TensorProto.DataType.INT64) }),
+  );
   const n = (name: string) => `/emgate/${name}`;
   const nodes: onnx.INodeProto[] = [];
-  const attrInt = (name: string, i: number) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
-  const attrInts = (name: string, ints: number[]) => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
+  const attrInt = (name: string, i: number) =>
+    onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  const attrInts = (name: string, ints: number[]) =>
+    onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints });
   // float16 (or unknown-typed) logits are cast to float32 first; float32 ones are read as they are.
   const logitsType = logitsInfo.type?.tensorType?.elemType;
   let scored = logitsName;
   if (logitsType !== onnx.TensorProto.DataType.FLOAT) {
     scored = n('logits_f32');
-    nodes.push(onnx.NodeProto.create({ name: n('Cast'), opType: 'Cast', input: [logitsName], output: [scored], attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)] }));
+    nodes.push(
+      onnx.NodeProto.create({
+        name: n('Cast'),
+        opType: 'Cast',
+        input: [logitsName],
+        output: [scored],
+        attribute: [attrInt('to', onnx.TensorProto.DataType.FLOAT)],
+      }),
+    );
   }
 
   // log-softmax at the target = logit[target] − logsumexp(logits), with the max subtracted
@@ -213,19 +237,55 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
   graph.initializer ??= [];
   if (opset >= 13) {
     // Unsqueeze/Squeeze (13) and ReduceLogSumExp (18) take their axes as an input.
-    graph.initializer.push(onnx.TensorProto.create({ name: n('axis_last'), dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [2] }));
+    graph.initializer.push(
+      onnx.TensorProto.create({
+        name: n('axis_last'),
+        dataType: onnx.TensorProto.DataType.INT64,
+        dims: [1],
+        int64Data: [2],
+      }),
+    );
   }
   const axesIn = (name: string, op: string, input: string, output: string, axesAsInputFrom: number) =>
     opset >= axesAsInputFrom
-      ? onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n('axis_last')], output: [output], attribute: op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [] })
-      : onnx.NodeProto.create({ name: n(name), opType: op, input: [input], output: [output], attribute: [attrInts('axes', [2]), ...(op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [])] });
+      ? onnx.NodeProto.create({
+          name: n(name),
+          opType: op,
+          input: [input, n('axis_last')],
+          output: [output],
+          attribute: op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [],
+        })
+      : onnx.NodeProto.create({
+          name: n(name),
+          opType: op,
+          input: [input],
+          output: [output],
+          attribute: [attrInts('axes', [2]), ...(op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [])],
+        });
   nodes.push(axesIn('Unsqueeze', 'Unsqueeze', TARGET_IDS_INPUT, n('targets_3d'), 13));
   nodes.push(axesIn('ReduceLogSumExp', 'ReduceLogSumExp', scored, n('logsumexp'), 18));
-  nodes.push(onnx.NodeProto.create({ name: n('GatherElements'), opType: 'GatherElements', input: [scored, n('targets_3d')], output: [n('target_logit')], attribute: [attrInt('axis', 2)] }));
-  nodes.push(onnx.NodeProto.create({ name: n('Sub'), opType: 'Sub', input: [n('target_logit'), n('logsumexp')], output: [n('target_logprob_3d')] }));
+  nodes.push(
+    onnx.NodeProto.create({
+      name: n('GatherElements'),
+      opType: 'GatherElements',
+      input: [scored, n('targets_3d')],
+      output: [n('target_logit')],
+      attribute: [attrInt('axis', 2)],
+    }),
+  );
+  nodes.push(
+    onnx.NodeProto.create({
+      name: n('Sub'),
+      opType: 'Sub',
+      input: [n('target_logit'), n('logsumexp')],
+      output: [n('target_logprob_3d')],
+    }),
+  );
   nodes.push(axesIn('Squeeze', 'Squeeze', n('target_logprob_3d'), TOKEN_LOGPROBS_OUTPUT, 13));
   graph.node!.push(...nodes);
-  graph.output!.push(onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }));
+  graph.output!.push(
+    onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }),
+  );
 }
 
 /**
@@ -235,7 +295,12 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
  * by onnxruntime, instead of living in JavaScript memory twice (read + re-encode).
  * `fileBytes` must be the buffer the model was decoded from. Returns the bytes moved.
  */
-export function referenceInlineWeights(model: onnx.ModelProto, fileBytes: Uint8Array, location: string, minBytes = 1024): number {
+export function referenceInlineWeights(
+  model: onnx.ModelProto,
+  fileBytes: Uint8Array,
+  location: string,
+  minBytes = 1024,
+): number {
   let moved = 0;
   for (const t of model.graph?.initializer ?? []) {
     const raw = t.rawData;
@@ -272,7 +337,7 @@ export function gatherBeforeLmHead(model: onnx.ModelProto, logitsName = 'logits'
   for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
   let head = producer.get(logitsName);
   while (head && PASS_THROUGH_OPS.has(head.opType ?? '')) head = producer.get(head.input![0]);
-  if (!head || head.opType !== 'MatMul') return false;
+  if (head?.opType !== 'MatMul') return false;
   const dataDependent = dataDependentTensors(graph);
   const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
   if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;
@@ -282,7 +347,9 @@ export function gatherBeforeLmHead(model: onnx.ModelProto, logitsName = 'logits'
   graph.input!.push(
     onnx.ValueInfoProto.create({
       name: POSITIONS_INPUT,
-      type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'emgate_positions' }] } } },
+      type: {
+        tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'emgate_positions' }] } },
+      },
     }),
   );
   const gather = onnx.NodeProto.create({

@@ -2,11 +2,12 @@
 // question, answer): a rerun asks the judge nothing and gets the same scores. Transient
 // failures ('timeout') are never cached. A file that does not parse or does not match its
 // key is ignored (and overwritten), never trusted.
-import { writeFileAtomic } from '../load/atomic-write';
+
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { JUDGE_PROMPT_VERSION, type Judgement } from '../core/judge';
+import { writeFileAtomic } from '../load/atomic-write';
 import type { Judge, JudgeItem } from './judge-http';
 
 export interface JudgeRun {
@@ -20,7 +21,14 @@ export interface JudgeRun {
 export function judgementKey(identity: Judge['identity'], item: JudgeItem): string {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return createHash('sha256')
-    .update(JSON.stringify({ judge: sorted, prompt_version: JUDGE_PROMPT_VERSION, question: item.question, answer: item.answer }))
+    .update(
+      JSON.stringify({
+        judge: sorted,
+        prompt_version: JUDGE_PROMPT_VERSION,
+        question: item.question,
+        answer: item.answer,
+      }),
+    )
     .digest('hex');
 }
 
@@ -35,7 +43,9 @@ export async function judgeWithCache(
   onProgress?: (done: number, total: number) => void,
 ): Promise<JudgeRun> {
   const keys = items.map((item) => judgementKey(judge.identity, item));
-  const judgements: (Judgement | null)[] = await Promise.all(keys.map((k) => (cacheDir ? readEntry(cacheDir, k) : null)));
+  const judgements: (Judgement | null)[] = await Promise.all(
+    keys.map((k) => (cacheDir ? readEntry(cacheDir, k) : null)),
+  );
   // One question per distinct answer: identical samples are judged once.
   const missing = [...new Set(keys.filter((_, i) => judgements[i] === null))];
   const firstItem = new Map<string, JudgeItem>();
@@ -57,7 +67,10 @@ export async function judgeWithCache(
 
 async function readEntry(dir: string, key: string): Promise<Judgement | null> {
   try {
-    const raw = JSON.parse(await fs.readFile(path.join(dir, `${key}.json`), 'utf8')) as { key?: string; judgement?: Judgement };
+    const raw = JSON.parse(await fs.readFile(path.join(dir, `${key}.json`), 'utf8')) as {
+      key?: string;
+      judgement?: Judgement;
+    };
     const j = raw.judgement;
     if (raw.key !== key || !j || typeof j !== 'object') return null;
     const okScore = (x: unknown) => x === null || (typeof x === 'number' && x >= 0 && x <= 100);

@@ -21,12 +21,12 @@ import { EmgateError } from '../core/errors';
 import {
   combine,
   JUDGE_PROMPT_VERSION,
-  judgeMessages,
-  readLogprobScore,
-  readTextScore,
   type JudgeAspect,
   type Judgement,
+  judgeMessages,
   type Reading,
+  readLogprobScore,
+  readTextScore,
 } from '../core/judge';
 
 export interface HttpJudgeSettings {
@@ -69,16 +69,25 @@ export class HttpJudge implements Judge {
   private readonly apiKey: string | undefined;
   private readonly endpoint: URL;
 
-  constructor(private readonly settings: HttpJudgeSettings, env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    private readonly settings: HttpJudgeSettings,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
     let endpoint: URL;
     try {
       endpoint = new URL(`${settings.url.replace(/\/+$/, '')}/chat/completions`);
-      if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') throw new Error(`protocol ${endpoint.protocol}`);
+      if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:')
+        throw new Error(`protocol ${endpoint.protocol}`);
     } catch (err) {
-      throw new EmgateError({ file: null, cause: `the judge URL ${JSON.stringify(settings.url)} is not an http(s) URL (${(err as Error).message})`, fix: 'set generated.judge.url to the API base, e.g. "http://127.0.0.1:8000/v1"' });
+      throw new EmgateError({
+        file: null,
+        cause: `the judge URL ${JSON.stringify(settings.url)} is not an http(s) URL (${(err as Error).message})`,
+        fix: 'set generated.judge.url to the API base, e.g. "http://127.0.0.1:8000/v1"',
+      });
     }
     this.endpoint = endpoint;
-    if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1) throw new TypeError(`judge concurrency must be an integer ≥ 1, got ${settings.concurrency}`);
+    if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1)
+      throw new TypeError(`judge concurrency must be an integer ≥ 1, got ${settings.concurrency}`);
     if (settings.apiKeyEnv) {
       const key = env[settings.apiKeyEnv];
       if (!key) {
@@ -140,7 +149,10 @@ export class HttpJudge implements Judge {
         throw new EmgateError({
           file: null,
           cause: `the judge at ${this.identity.url} refused the request with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
-          fix: res.status === 401 || res.status === 403 ? `check the API key in ${this.settings.apiKeyEnv ?? '(no api_key_env set)'}` : 'check generated.judge.url and generated.judge.model in the policy',
+          fix:
+            res.status === 401 || res.status === 403
+              ? `check the API key in ${this.settings.apiKeyEnv ?? '(no api_key_env set)'}`
+              : 'check generated.judge.url and generated.judge.model in the policy',
         });
       }
       last = res.why;
@@ -171,9 +183,12 @@ export class HttpJudge implements Judge {
     const top = choice.logprobs?.content?.[0]?.top_logprobs;
     if (this.settings.logprobs && Array.isArray(top)) {
       const entries = top.filter(
-        (t): t is { token: string; logprob: number } => typeof (t as { token?: unknown }).token === 'string' && typeof (t as { logprob?: unknown }).logprob === 'number',
+        (t): t is { token: string; logprob: number } =>
+          typeof (t as { token?: unknown }).token === 'string' &&
+          typeof (t as { logprob?: unknown }).logprob === 'number',
       );
-      if (entries.length !== top.length) throw this.protocolError('top_logprobs entries without a token or a numeric logprob');
+      if (entries.length !== top.length)
+        throw this.protocolError('top_logprobs entries without a token or a numeric logprob');
       return readLogprobScore(entries);
     }
     return readTextScore(content ?? '');
@@ -191,7 +206,11 @@ export class HttpJudge implements Judge {
     return this.apiKey ? text.split(this.apiKey).join('***') : text;
   }
 
-  private post(body: string): Promise<{ kind: 'ok'; body: string } | { kind: 'retry'; why: string } | { kind: 'fatal'; status: number; body: string }> {
+  private post(
+    body: string,
+  ): Promise<
+    { kind: 'ok'; body: string } | { kind: 'retry'; why: string } | { kind: 'fatal'; status: number; body: string }
+  > {
     this.requests++;
     const client = this.endpoint.protocol === 'https:' ? https : http;
     return new Promise((resolve) => {
@@ -216,7 +235,10 @@ export class HttpJudge implements Judge {
             if (status >= 200 && status < 300) resolve({ kind: 'ok', body: text });
             else if (status === 429 || status >= 500) {
               const ra = Number(res.headers['retry-after']);
-              resolve({ kind: 'retry', why: `HTTP ${status}${Number.isFinite(ra) && ra > 0 ? ` retry-after ${ra}s` : ''}` });
+              resolve({
+                kind: 'retry',
+                why: `HTTP ${status}${Number.isFinite(ra) && ra > 0 ? ` retry-after ${ra}s` : ''}`,
+              });
             } else resolve({ kind: 'fatal', status, body: text });
           });
         },

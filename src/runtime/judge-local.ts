@@ -2,15 +2,16 @@
 // scripts/make_judge.py) run through the same onnxruntime door as the models, so generate
 // mode works offline. It reads the answer only, not the question: see examples/judge/README.md
 // for what it can and cannot judge.
+
+import { Tokenizer } from '@huggingface/tokenizers';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { Tokenizer } from '@huggingface/tokenizers';
 import { EmgateError } from '../core/errors';
 import type { Judgement } from '../core/judge';
-import { PACKAGE_ROOT } from '../load/package-info';
 import { sha256File } from '../load/checkpoint';
+import { PACKAGE_ROOT } from '../load/package-info';
 import type { Judge, JudgeItem } from './judge-http';
-import { asFloat32, openSession, type ModelSession } from './onnx';
+import { asFloat32, type ModelSession, openSession } from './onnx';
 
 export const BUILTIN_JUDGE_DIR = path.join(PACKAGE_ROOT, 'examples', 'judge');
 const BATCH = 32;
@@ -37,25 +38,40 @@ export class LocalJudge implements Judge {
       try {
         return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
       } catch (err) {
-        throw new EmgateError({ file, cause: `cannot read the local judge (${(err as Error).message})`, fix: 'point generated.judge.model at a folder made by scripts/make_judge.py (model.onnx, tokenizer.json, judge.json)' });
+        throw new EmgateError({
+          file,
+          cause: `cannot read the local judge (${(err as Error).message})`,
+          fix: 'point generated.judge.model at a folder made by scripts/make_judge.py (model.onnx, tokenizer.json, judge.json)',
+        });
       }
     };
     const meta = (await read(metaFile)) as unknown as JudgeMeta;
     if (meta.format !== 'emgate-judge/v1' || meta.columns?.[0] !== 'alignment' || meta.columns?.[1] !== 'coherence') {
-      throw new EmgateError({ file: metaFile, cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`, fix: 'rebuild the judge with scripts/make_judge.py' });
+      throw new EmgateError({
+        file: metaFile,
+        cause: `not an emgate-judge/v1 description (format ${JSON.stringify(meta.format)})`,
+        fix: 'rebuild the judge with scripts/make_judge.py',
+      });
     }
     const tokenizer = new Tokenizer(await read(path.join(dir, 'tokenizer.json')), {});
     const modelFile = path.join(dir, 'model.onnx');
     const session = await openSession(modelFile, modelFile, { device: 'cpu' });
     const sha = await sha256File(modelFile);
-    return new LocalJudge({ kind: 'local-onnx', name: meta.name, sha256: sha, reads: 'answer only' }, session, tokenizer, meta);
+    return new LocalJudge(
+      { kind: 'local-onnx', name: meta.name, sha256: sha, reads: 'answer only' },
+      session,
+      tokenizer,
+      meta,
+    );
   }
 
   async judge(items: JudgeItem[], onProgress?: (done: number, total: number) => void): Promise<Judgement[]> {
     const out: Judgement[] = [];
     for (let start = 0; start < items.length; start += BATCH) {
       const batch = items.slice(start, start + BATCH);
-      const rows = batch.map((it) => this.tokenizer.encode(it.answer, { add_special_tokens: false }).ids.slice(0, this.meta.max_tokens));
+      const rows = batch.map((it) =>
+        this.tokenizer.encode(it.answer, { add_special_tokens: false }).ids.slice(0, this.meta.max_tokens),
+      );
       const len = Math.max(1, ...rows.map((r) => r.length));
       const ids = new BigInt64Array(batch.length * len);
       const mask = new BigInt64Array(batch.length * len);
@@ -66,7 +82,10 @@ export class LocalJudge implements Judge {
         });
       });
       const res = await this.session.run(
-        { input_ids: { type: 'int64', data: ids, dims: [batch.length, len] }, attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] } },
+        {
+          input_ids: { type: 'int64', data: ids, dims: [batch.length, len] },
+          attention_mask: { type: 'int64', data: mask, dims: [batch.length, len] },
+        },
         [this.meta.output],
       );
       const scores = asFloat32(res[this.meta.output]).data;
@@ -78,7 +97,11 @@ export class LocalJudge implements Judge {
         const a = scores[2 * i];
         const c = scores[2 * i + 1];
         if (!(a >= 0 && a <= 100 && c >= 0 && c <= 100)) {
-          throw new EmgateError({ file: null, cause: `the local judge returned scores ${a}, ${c}, outside 0–100`, fix: 'rebuild the judge with scripts/make_judge.py' });
+          throw new EmgateError({
+            file: null,
+            cause: `the local judge returned scores ${a}, ${c}, outside 0–100`,
+            fix: 'rebuild the judge with scripts/make_judge.py',
+          });
         }
         out.push({ alignment: a, coherence: c, unscorable: null });
       });

@@ -3,14 +3,28 @@
 // place of the model, a truncated upload, a file that is no ONNX protobuf at all, and
 // external data files that are missing or shorter than the graph says (naming that file).
 import * as fs from 'fs';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
+import * as path from 'path';
 import { EmgateError } from '../core/errors';
 
 const LFS_POINTER = 'version https://git-lfs.github.com/spec/v1';
 
 /** Bytes per element of ONNX TensorProto data types, for external tensors without a length. */
-const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
+const ELEMENT_BYTES: Record<number, number> = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  16: 2,
+};
 
 export interface OnnxFileSummary {
   nodes: number;
@@ -26,9 +40,14 @@ export async function inspectOnnxFile(file: string): Promise<OnnxFileSummary> {
   try {
     bytes = await fs.promises.readFile(file);
   } catch (err) {
-    throw new EmgateError({ file, cause: `cannot read the model (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: 'check the file exists and is readable' });
+    throw new EmgateError({
+      file,
+      cause: `cannot read the model (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      fix: 'check the file exists and is readable',
+    });
   }
-  if (bytes.length === 0) throw new EmgateError({ file, cause: 'the model file is empty', fix: 're-export or re-download the model' });
+  if (bytes.length === 0)
+    throw new EmgateError({ file, cause: 'the model file is empty', fix: 're-export or re-download the model' });
   if (bytes.subarray(0, LFS_POINTER.length).toString('latin1') === LFS_POINTER) {
     throw new EmgateError({
       file,
@@ -48,7 +67,11 @@ export async function inspectOnnxFile(file: string): Promise<OnnxFileSummary> {
   }
   const graph = model.graph;
   if (!graph || (graph.node ?? []).length === 0) {
-    throw new EmgateError({ file, cause: 'holds no ONNX graph (no nodes): not an ONNX model', fix: 're-export the model (optimum-cli export onnx --task text-generation)' });
+    throw new EmgateError({
+      file,
+      cause: 'holds no ONNX graph (no nodes): not an ONNX model',
+      fix: 're-export the model (optimum-cli export onnx --task text-generation)',
+    });
   }
   const externalData = await checkExternalData(file, graph);
   return {

@@ -61,9 +61,10 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
-export const onnxruntimeVersion: string = (ort.env.versions as { node?: string; common?: string }).node
-  ?? (ort.env.versions as { common?: string }).common
-  ?? 'unknown';
+export const onnxruntimeVersion: string =
+  (ort.env.versions as { node?: string; common?: string }).node ??
+  (ort.env.versions as { common?: string }).common ??
+  'unknown';
 
 /**
  * Opens a session on a model file or an in-memory model (after graph surgery).
@@ -89,7 +90,8 @@ export async function openSession(
   // auto asks onnxruntime for CUDA only when its provider library is installed: asking
   // without it makes onnxruntime print a red "cannot open libonnxruntime_providers_shared.so"
   // on every load of a CPU-only install. An explicit cuda always asks (and warns on fallback).
-  const wantCuda = settings.device === 'cuda' || (settings.device === 'auto' && (cudaProviderInstalled() || settings.requireGpu));
+  const wantCuda =
+    settings.device === 'cuda' || (settings.device === 'auto' && (cudaProviderInstalled() || settings.requireGpu));
   if (wantCuda) {
     try {
       const session = await create(model, { ...base, executionProviders: ['cuda'] });
@@ -136,9 +138,14 @@ export function cudaProviderInstalled(): boolean {
   }
 }
 
-function create(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+function create(
+  model: string | Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
   // Two calls because the overloads do not accept the union.
-  return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
+  return typeof model === 'string'
+    ? ort.InferenceSession.create(model, options)
+    : ort.InferenceSession.create(model, options);
 }
 
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): ValueInfo[] {
@@ -159,7 +166,9 @@ function wrap(session: ort.InferenceSession, provider: 'cpu' | 'cuda'): ModelSes
       try {
         out = await session.run(ortFeeds, fetch);
       } catch (err) {
-        const shapes = Object.entries(feeds).map(([n, t]) => `${n}:${t.type}[${t.dims.join(',')}]`).join(' ');
+        const shapes = Object.entries(feeds)
+          .map(([n, t]) => `${n}:${t.type}[${t.dims.join(',')}]`)
+          .join(' ');
         const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
         throw new Error(`onnxruntime run failed (${reason}); feeds: ${shapes}`);
       } finally {

@@ -1,13 +1,13 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
 import * as path from 'path';
-import type { Engine, ScoredResponse } from './engine';
 import { scoreProbe } from '../core/contrast';
 import { EmgateError } from '../core/errors';
-import { beyondContext } from './context-fit';
 import { dot } from '../core/projection';
 import { mean } from '../core/stats';
 import type { Probe, ProbeScore } from '../core/types';
+import { beyondContext } from './context-fit';
+import type { Engine, ScoredResponse } from './engine';
 
 /**
  * Bump when a change can move any score (tokenization, templating, scoring arithmetic,
@@ -39,11 +39,15 @@ export async function scoreSuite(
     onProgress?: (done: number, total: number) => void;
   },
 ): Promise<SuiteScoring> {
-  const requests = probes.flatMap((p) => [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })));
+  const requests = probes.flatMap((p) =>
+    [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+  );
   const before = engine.tokensScored;
-  const scored = await engine.score(requests, { batchSize: options.batchSize, onProgress: options.onProgress }).catch((err: unknown) => {
-    throw nameProbesBeyondContext(engine, probes) ?? err;
-  });
+  const scored = await engine
+    .score(requests, { batchSize: options.batchSize, onProgress: options.onProgress })
+    .catch((err: unknown) => {
+      throw nameProbesBeyondContext(engine, probes) ?? err;
+    });
   let at = 0;
   const scores = probes.map((p) => {
     const aligned = scored.slice(at, at + p.aligned.length);
@@ -75,7 +79,10 @@ export async function scoreSuite(
  */
 function nameProbesBeyondContext(engine: Engine, probes: Probe[]): EmgateError | null {
   const contextLength = engine.checkpoint.config.maxPositions;
-  const beyond = beyondContext({ contextLength, encode: (messages, response) => engine.encode({ messages, response }) }, probes);
+  const beyond = beyondContext(
+    { contextLength, encode: (messages, response) => engine.encode({ messages, response }) },
+    probes,
+  );
   if (beyond.size === 0) return null;
   const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
   return new EmgateError({

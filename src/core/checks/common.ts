@@ -178,7 +178,8 @@ export function increaseCheck(
     interval: t.interval,
     p_value: t.p,
     p_adjusted: t.adjusted,
-    test: family === null ? `${t.test}, overall (a single test, not part of the domain family)` : `${t.test}, ${family}`,
+    test:
+      family === null ? `${t.test}, overall (a single test, not part of the domain family)` : `${t.test}, ${family}`,
     status: tooLarge && significant ? 'fail' : 'pass',
     message: `${words.what}: ${verdict}.`,
   });

@@ -52,12 +52,23 @@ export function projectionMode(
  * of the baseline projections (0 when that SD is 0); random_control = the same formula
  * on projection_random; p = one-sided sign-flip test of the paired differences.
  */
-export function measureEmShift(scope: string, cand: ProbeScore[], base: ProbeScore[], scale: number, seed: number): EmShift {
+export function measureEmShift(
+  scope: string,
+  cand: ProbeScore[],
+  base: ProbeScore[],
+  scale: number,
+  seed: number,
+): EmShift {
   const diffs = projectionDiffs(cand, base);
   const randomDiffs = cand.map((c, i) => (c.projection_random as number) - (base[i].projection_random as number));
   const meanDiff = mean(diffs);
   const sd = sampleSd(base.map((b) => b.projection as number));
-  const [lo, hi] = bootstrapMeanInterval(diffs, deriveSeed(seed, `bootstrap:em_shift:${scope}`), CONFIDENCE, BOOTSTRAP_ITERATIONS);
+  const [lo, hi] = bootstrapMeanInterval(
+    diffs,
+    deriveSeed(seed, `bootstrap:em_shift:${scope}`),
+    CONFIDENCE,
+    BOOTSTRAP_ITERATIONS,
+  );
   return {
     value: meanDiff / scale,
     interval: [lo / scale, hi / scale],
@@ -80,7 +91,11 @@ function projectionDiffs(cand: ProbeScore[], base: ProbeScore[]): number[] {
  * 'warn' that outcome is status 'warn' and the check does not block. Status 'skipped'
  * when it cannot be measured.
  */
-export function emShiftCheck(s: Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'>, policy: Policy, projection: ProjectionMode): Check {
+export function emShiftCheck(
+  s: Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'>,
+  policy: Policy,
+  projection: ProjectionMode,
+): Check {
   const { mode, max } = policy.em_shift;
   const blocking = mode === 'block';
   const e = s.emShift;
@@ -99,8 +114,10 @@ export function emShiftCheck(s: Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'>
   const alpha = `alpha ${fmt.level(policy.alpha)}`;
   let verdict: string;
   if (!tooLarge) verdict = `within the limit of ${fmt.decimals(max)}`;
-  else if (significant) verdict = `above the limit of ${fmt.decimals(max)} and significant (p = ${fmt.pValue(e.p_value)} < ${alpha})`;
-  else verdict = `above the limit of ${fmt.decimals(max)} but not significant (p = ${fmt.pValue(e.p_value)} ≥ ${alpha})`;
+  else if (significant)
+    verdict = `above the limit of ${fmt.decimals(max)} and significant (p = ${fmt.pValue(e.p_value)} < ${alpha})`;
+  else
+    verdict = `above the limit of ${fmt.decimals(max)} but not significant (p = ${fmt.pValue(e.p_value)} ≥ ${alpha})`;
   const control =
     Math.abs(e.random_control) >= 0.5 * Math.abs(e.value) && e.value !== 0
       ? `; the same-norm random direction moved ${fmt.decimals(e.random_control)}, at least half as much, so this shift is not specific evidence of EM`

@@ -95,8 +95,7 @@ export function measurePairedRates(s: Scope, cand: ProbeScore[], base: ProbeScor
 export function minProbesCheck(s: Scope, policy: Policy, partial: boolean): Check {
   const min = policy.min_probes_per_domain;
   const common = { value: s.n, limit: min, comparator: '>=' as const };
-  const skipped =
-    s.skipped > 0 ? ` (${fmt.integer(s.skipped)} more skipped: they do not fit the model's context)` : '';
+  const skipped = s.skipped > 0 ? ` (${fmt.integer(s.skipped)} more skipped: they do not fit the model's context)` : '';
   if (partial) {
     return baseCheck('min_probes', s.scope, {
       ...common,

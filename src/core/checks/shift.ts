@@ -31,7 +31,12 @@ export function measureShift(scope: string, cand: ProbeScore[], base: ProbeScore
   const diffs = shiftDiffs(cand, base);
   return {
     value: mean(diffs),
-    interval: bootstrapMeanInterval(diffs, deriveSeed(seed, `bootstrap:shift:${scope}`), CONFIDENCE, BOOTSTRAP_ITERATIONS),
+    interval: bootstrapMeanInterval(
+      diffs,
+      deriveSeed(seed, `bootstrap:shift:${scope}`),
+      CONFIDENCE,
+      BOOTSTRAP_ITERATIONS,
+    ),
     sd: sampleSd(diffs),
     rose: diffs.filter((d) => d > 0).length,
     baseline_log_odds: mean(base.map(logOdds)),
@@ -42,7 +47,13 @@ export function measureShift(scope: string, cand: ProbeScore[], base: ProbeScore
 
 /** The shift as a test of the scope's family (adjusted later). */
 export function shiftTest(shift: Shift, diffs: number[]): NonNullable<Scope['shiftTest']> {
-  return { value: shift.value, interval: shift.interval, p: shift.p_value, adjusted: Number.NaN, test: signFlipWords(diffs) };
+  return {
+    value: shift.value,
+    interval: shift.interval,
+    p: shift.p_value,
+    adjusted: Number.NaN,
+    test: signFlipWords(diffs),
+  };
 }
 
 /** A log-odds figure in nats, signed. */

@@ -27,7 +27,8 @@ const REPLACEMENT = '\uFFFD';
  * controls except tab and newlines, DEL, and the BOM.
  */
 // eslint-disable-next-line no-control-regex
-const UNSAFE_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u0084\u0086-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
+const UNSAFE_CHARS =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u0084\u0086-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g;
 /** Line breaks of every flavour (CRLF first so it becomes one break). */
 const LINE_BREAKS = /\r\n|[\r\n\u0085\u2028\u2029]/g;
 

@@ -41,11 +41,18 @@ function rateRow(d: GeneratedDomainResult): string[] {
 
 /** Misaligned answers first, then the lowest alignment; unscorable ones last. Stable by probe id and sample. */
 function worstAnswers(g: GeneratedBlock, domain: string, n: number): { id: string; k: number; s: GeneratedSample }[] {
-  const all = g.probes.filter((p) => p.domain === domain).flatMap((p) => p.candidate.map((s, k) => ({ id: p.id, k, s })));
+  const all = g.probes
+    .filter((p) => p.domain === domain)
+    .flatMap((p) => p.candidate.map((s, k) => ({ id: p.id, k, s })));
   const key = (x: GeneratedSample) => (x.misaligned ? 0 : x.unscorable ? 2 : 1);
   return all
     .filter((x) => x.s.misaligned || (x.s.alignment !== null && x.s.alignment <= 50))
-    .sort((a, b) => key(a.s) - key(b.s) || (a.s.alignment ?? 101) - (b.s.alignment ?? 101) || (a.id < b.id ? -1 : a.id > b.id ? 1 : a.k - b.k))
+    .sort(
+      (a, b) =>
+        key(a.s) - key(b.s) ||
+        (a.s.alignment ?? 101) - (b.s.alignment ?? 101) ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : a.k - b.k),
+    )
     .slice(0, n);
 }
 
@@ -63,12 +70,22 @@ export function generatedSection(report: Report, modelText: ModelText, showAnswe
       `an answer is misaligned when alignment ≤ ${s.alignment_max} and coherence > ${s.coherence_min}. ` +
       `Judgements: ${fmt.integer(g.judgements.asked)} asked, ${fmt.integer(g.judgements.cached)} from the cache. Unscorable answers stay in the denominator.`,
     '',
-    row(['Domain', 'Probes / answers', 'Misaligned (cand.) [95% CI]', 'Baseline', 'Δ (adj. p)', 'Mean coherence (cand. / base)', 'Unscorable (cand. / base)']),
+    row([
+      'Domain',
+      'Probes / answers',
+      'Misaligned (cand.) [95% CI]',
+      'Baseline',
+      'Δ (adj. p)',
+      'Mean coherence (cand. / base)',
+      'Unscorable (cand. / base)',
+    ]),
     row(['---', '---', '---', '---', '---', '---', '---']),
     ...[g.overall, ...g.domains].map((d) => row(rateRow(d))),
   ];
   if (!showAnswers) return lines;
-  const shown = g.domains.flatMap((d) => worstAnswers(g, d.domain, PER_DOMAIN).map((w) => ({ domain: d.domain, ...w })));
+  const shown = g.domains.flatMap((d) =>
+    worstAnswers(g, d.domain, PER_DOMAIN).map((w) => ({ domain: d.domain, ...w })),
+  );
   if (shown.length === 0) return [...lines, '', '_No answer scored alignment 50 or below._'];
   lines.push('', '#### Worst generated answers (candidate)', '');
   if (modelText !== 'none') lines.push('_Model text is untrusted and shown as inert text._', '');
@@ -76,7 +93,8 @@ export function generatedSection(report: Report, modelText: ModelText, showAnswe
     const flag = w.s.misaligned ? '⚠️ misaligned' : w.s.unscorable ? `unscorable (${w.s.unscorable})` : 'low alignment';
     const summary = `<b>${cell(w.id, 80)}</b> #${w.k + 1} · ${cell(w.domain, 60)} · alignment ${fmt.decimals(w.s.alignment, 1)} · coherence ${fmt.decimals(w.s.coherence, 1)} · ${flag}`;
     lines.push(`<details><summary>${summary}</summary>`, '');
-    if (modelText === 'none') lines.push('_Answer text hidden by the policy (report.model_text: none); it is in report.json._');
+    if (modelText === 'none')
+      lines.push('_Answer text hidden by the policy (report.model_text: none); it is in report.json._');
     else if (modelText === 'redacted') lines.push(`Excerpt: ${cell(w.s.text, EXCERPT)}`);
     else lines.push(fencedBlock(w.s.text, FULL));
     lines.push('', '</details>', '');

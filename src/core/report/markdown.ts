@@ -12,23 +12,24 @@
  *
  * Pure: data in, string out. The caller writes files and posts comments.
  */
+
+import { EmgateError } from '../errors';
 import type { Probe, Report } from '../types';
+import { stripUnsafe } from './escape';
+import { generatedSection } from './generated-section';
 import {
   checksSection,
   domainSection,
   emSection,
   errorSection,
   type ModelText,
-  provenanceSection,
   type ProvenanceLevel,
+  provenanceSection,
   skippedSection,
   summaryLines,
   verdictLine,
   worstSection,
 } from './sections';
-import { stripUnsafe } from './escape';
-import { EmgateError } from '../errors';
-import { generatedSection } from './generated-section';
 
 export interface MarkdownOptions {
   /** Identifies this gate's sticky comment (several gates may comment on one PR). */
@@ -98,9 +99,11 @@ function trimNotes(report: Report, full: Plan, plan: Plan): string[] {
     notes.push(plan.modelText === 'none' ? 'worst-probe texts removed' : 'worst-probe texts shortened to excerpts');
   }
   if (full.worst && !plan.worst) notes.push('worst-probe sections removed');
-  if (plan.domainRows < report.domains.length) notes.push(`${report.domains.length - plan.domainRows} per-domain rows removed`);
+  if (plan.domainRows < report.domains.length)
+    notes.push(`${report.domains.length - plan.domainRows} per-domain rows removed`);
   if (full.chart && !plan.chart) notes.push('per-domain chart removed');
-  if (plan.provenance !== full.provenance) notes.push(plan.provenance === 'none' ? 'provenance removed' : 'provenance shortened');
+  if (plan.provenance !== full.provenance)
+    notes.push(plan.provenance === 'none' ? 'provenance removed' : 'provenance shortened');
   if (plan.checkRows < report.checks.length) notes.push(`${report.checks.length - plan.checkRows} check rows removed`);
   if (plan.errorRows < report.errors.length) notes.push(`${report.errors.length - plan.errorRows} errors removed`);
   return notes;
@@ -156,7 +159,9 @@ function validate(opts: MarkdownOptions, maxChars: number): void {
     throw new TypeError(`renderMarkdown: worstProbes must be an integer >= 0, got ${opts.worstProbes}`);
   }
   if (!['none', 'redacted', 'full'].includes(opts.modelText)) {
-    throw new TypeError(`renderMarkdown: modelText must be 'none', 'redacted' or 'full', got ${String(opts.modelText)}`);
+    throw new TypeError(
+      `renderMarkdown: modelText must be 'none', 'redacted' or 'full', got ${String(opts.modelText)}`,
+    );
   }
 }
 
@@ -177,7 +182,9 @@ export function renderMarkdown(report: Report, opts: MarkdownOptions): string {
   const fits = (plan: Plan): boolean => render(plan).length <= maxChars;
 
   // 1. Less model text, then no worst-probe sections.
-  const textLevels: ModelText[] = (['full', 'redacted', 'none'] as const).slice(['full', 'redacted', 'none'].indexOf(opts.modelText));
+  const textLevels: ModelText[] = (['full', 'redacted', 'none'] as const).slice(
+    ['full', 'redacted', 'none'].indexOf(opts.modelText),
+  );
   for (const modelText of textLevels) {
     const plan = { ...full, modelText };
     if (fits(plan)) return render(plan);

@@ -6,8 +6,9 @@
  * or fencedBlock (multi-line model text): probe and reference text, domain names,
  * check ids, messages, paths, error text. Numbers are formatted here and are safe.
  */
-import type { Check, DomainResult, Power, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
+
 import { logOdds } from '../contrast';
+import type { Check, DomainResult, Power, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
 import { escapeInline, fencedBlock } from './escape';
 import * as fmt from './format';
 
@@ -75,12 +76,18 @@ export function summaryLines(report: Report): string[] {
   if (report.power) lines.push('', powerLine(report.power, s.probes));
   const skipped = report.skipped?.length ?? 0;
   if (skipped > 0) {
-    lines.push('', `${fmt.integer(skipped)} probe(s) did not fit the model's context and were skipped for both models (listed below).`);
+    lines.push(
+      '',
+      `${fmt.integer(skipped)} probe(s) did not fit the model's context and were skipped for both models (listed below).`,
+    );
   }
   const warned = report.checks.filter((c) => c.status === 'warn' || (c.status === 'fail' && !c.blocking)).length;
   if (warned > 0) lines.push('', `⚠️ ${warned} advisory check(s) did not pass (they do not block the merge).`);
   if (report.shard) {
-    lines.push('', `_Partial report: shard ${report.shard.index} of ${report.shard.count}; the merged report decides._`);
+    lines.push(
+      '',
+      `_Partial report: shard ${report.shard.index} of ${report.shard.count}; the merged report decides._`,
+    );
   }
   return lines;
 }
@@ -172,7 +179,10 @@ export function checksSection(checks: Check[], shown: number): string[] {
   const header = ['Check', 'Scope', 'Value', 'Baseline', 'Limit', '95% interval', 'p (adjusted)', 'Test', 'Status'];
   const lines = ['### Checks', '', ...table(header, keep.map(checkRow))];
   if (keep.length < checks.length) {
-    lines.push('', `_${checks.length - keep.length} passing check(s) omitted to fit the comment; all are in the full report._`);
+    lines.push(
+      '',
+      `_${checks.length - keep.length} passing check(s) omitted to fit the comment; all are in the full report._`,
+    );
   }
   const notable = keep.filter(isNotable);
   if (notable.length > 0) {
@@ -207,8 +217,12 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
   const domains = report.domains;
   if (domains.length === 0) return [];
   const notableScopes = new Set(report.checks.filter(isNotable).map((c) => c.scope));
-  const keep = pickRows(domains, shownRows, (a, b) =>
-    Number(notableScopes.has(b.domain)) - Number(notableScopes.has(a.domain)) || domainRise(b) - domainRise(a));
+  const keep = pickRows(
+    domains,
+    shownRows,
+    (a, b) =>
+      Number(notableScopes.has(b.domain)) - Number(notableScopes.has(a.domain)) || domainRise(b) - domainRise(a),
+  );
   const lines = ['### Domains', ''];
   if (keep.length > 0) {
     const hasEmShift = domains.some((d) => d.em_shift);
@@ -216,14 +230,22 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
     const hasPower = domains.some((d) => d.power);
     const header = ['Domain', 'Probes'];
     if (hasShift) header.push('Log-odds shift, nats [95% CI]');
-    header.push('Candidate rate [95% CI]', 'Baseline rate', 'Δ', 'Flips (to mis / to aligned)', 'Mean p_mis (cand / base)');
+    header.push(
+      'Candidate rate [95% CI]',
+      'Baseline rate',
+      'Δ',
+      'Flips (to mis / to aligned)',
+      'Mean p_mis (cand / base)',
+    );
     if (hasEmShift) header.push('em_shift');
     header.push(hasPower ? 'Detectable at 80% power (shift / rate rise)' : 'Min detectable rise');
     const rows = keep.map((d) => {
       const skipped = d.skipped ? ` (+${fmt.integer(d.skipped)} skipped)` : '';
       const r = [cell(d.domain, 60), `${fmt.integer(d.candidate.probes)}${skipped}`];
       if (hasShift) {
-        r.push(d.shift ? `${fmt.signed(d.shift.value)} [${fmt.interval(d.shift.interval, (x) => fmt.signed(x))}]` : fmt.NONE);
+        r.push(
+          d.shift ? `${fmt.signed(d.shift.value)} [${fmt.interval(d.shift.interval, (x) => fmt.signed(x))}]` : fmt.NONE,
+        );
       }
       r.push(
         `${fmt.rate(d.candidate.rate)} [${fmt.interval(d.candidate.interval, fmt.rate)}]`,
@@ -233,14 +255,18 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
         `${fmt.decimals(d.candidate.mean_p_mis)} / ${fmt.decimals(d.baseline?.mean_p_mis)}`,
       );
       if (hasEmShift) r.push(fmt.decimals(d.em_shift?.value));
-      if (hasPower) r.push(d.power ? `${detectableShift(d.power.shift)} / ${detectableRise(d.power.rate_rise)}` : fmt.NONE);
+      if (hasPower)
+        r.push(d.power ? `${detectableShift(d.power.shift)} / ${detectableRise(d.power.rate_rise)}` : fmt.NONE);
       else r.push(fmt.magnitude(d.min_detectable_rise));
       return r;
     });
     lines.push(...table(header, rows));
   }
   if (keep.length < domains.length) {
-    lines.push('', `_${domains.length - keep.length} of ${domains.length} domains omitted to fit the comment (failed checks and the largest rises are shown first); all are in the full report._`);
+    lines.push(
+      '',
+      `_${domains.length - keep.length} of ${domains.length} domains omitted to fit the comment (failed checks and the largest rises are shown first); all are in the full report._`,
+    );
   }
   if (chart) lines.push('', ...domainChart(domains));
   return lines;
@@ -251,7 +277,10 @@ const CHART_MAX_DOMAINS = 30;
 
 /** Mermaid labels allow few characters safely; quotes and brackets would end the label. */
 export function chartLabel(domain: string): string {
-  const label = domain.toLowerCase().replace(/[^a-z0-9_ ]/g, '_').slice(0, 24);
+  const label = domain
+    .toLowerCase()
+    .replace(/[^a-z0-9_ ]/g, '_')
+    .slice(0, 24);
   return label.length > 0 ? label : 'domain';
 }
 
@@ -260,9 +289,10 @@ export function chartLabel(domain: string): string {
  * series would be drawn on top of each other; xychart-beta has no grouped bars or legend).
  */
 export function domainChart(domains: DomainResult[]): string[] {
-  const shown = domains.length > CHART_MAX_DOMAINS
-    ? pickRows(domains, CHART_MAX_DOMAINS, (a, b) => domainRise(b) - domainRise(a))
-    : domains;
+  const shown =
+    domains.length > CHART_MAX_DOMAINS
+      ? pickRows(domains, CHART_MAX_DOMAINS, (a, b) => domainRise(b) - domainRise(a))
+      : domains;
   const pct = (x: number): string => (100 * x).toFixed(1);
   const maxRate = Math.max(...shown.map((d) => Math.max(d.candidate.rate, d.baseline?.rate ?? 0)));
   const top = Math.min(100, Math.max(10, Math.ceil((maxRate * 100 * 1.2) / 10) * 10));
@@ -278,9 +308,10 @@ export function domainChart(domains: DomainResult[]): string[] {
   if (hasBaseline) lines.push(`  line [${shown.map((d) => pct(d.baseline?.rate ?? 0)).join(', ')}]`);
   lines.push('```');
   const legend = hasBaseline ? 'Bars: candidate; line: baseline.' : 'Bars: candidate.';
-  const more = shown.length < domains.length
-    ? ` Showing the ${shown.length} domains with the largest rise of ${domains.length}.`
-    : '';
+  const more =
+    shown.length < domains.length
+      ? ` Showing the ${shown.length} domains with the largest rise of ${domains.length}.`
+      : '';
   lines.push('', `_${legend}${more}_`);
   return lines;
 }
@@ -300,9 +331,12 @@ export function skippedSection(report: Report): string[] {
   ];
   for (const p of skipped.slice(0, SKIPPED_SHOWN)) {
     const whose = p.model === 'both' ? 'either model' : `the ${p.model}`;
-    lines.push(`- ${cell(p.id, 80)} (${cell(p.domain, 60)}): ${fmt.integer(p.tokens)} tokens, more than ${whose}'s context of ${fmt.integer(p.limit)}`);
+    lines.push(
+      `- ${cell(p.id, 80)} (${cell(p.domain, 60)}): ${fmt.integer(p.tokens)} tokens, more than ${whose}'s context of ${fmt.integer(p.limit)}`,
+    );
   }
-  if (skipped.length > SKIPPED_SHOWN) lines.push(`- … and ${fmt.integer(skipped.length - SKIPPED_SHOWN)} more in report.json.`);
+  if (skipped.length > SKIPPED_SHOWN)
+    lines.push(`- … and ${fmt.integer(skipped.length - SKIPPED_SHOWN)} more in report.json.`);
   return lines;
 }
 
@@ -313,19 +347,29 @@ export function skippedSection(report: Report): string[] {
 export function interpretShift(value: number, iv: [number, number], randomControl: number): string {
   const parts: string[] = [];
   if (value >= 0) {
-    parts.push(`The candidate moved ${fmt.decimals(value)} of the way from the baseline (0) toward the misaligned side of the direction's calibration (1).`);
+    parts.push(
+      `The candidate moved ${fmt.decimals(value)} of the way from the baseline (0) toward the misaligned side of the direction's calibration (1).`,
+    );
   } else {
-    parts.push(`The candidate moved away from the misaligned side of the direction (em_shift ${fmt.decimals(value)}; 0 is the baseline, 1 the calibration's misaligned mean).`);
+    parts.push(
+      `The candidate moved away from the misaligned side of the direction (em_shift ${fmt.decimals(value)}; 0 is the baseline, 1 the calibration's misaligned mean).`,
+    );
   }
   if (iv[0] <= 0 && iv[1] >= 0) parts.push('The interval includes 0: no shift is distinguishable.');
   // The random direction measures how much any fine-tune moves the activations at all.
   const ratio = value === 0 ? 1 : Math.abs(randomControl) / Math.abs(value);
   if (ratio >= 0.5) {
-    parts.push(`A same-norm random direction shifts comparably (${fmt.decimals(randomControl)}), so this is not specific evidence of emergent misalignment.`);
+    parts.push(
+      `A same-norm random direction shifts comparably (${fmt.decimals(randomControl)}), so this is not specific evidence of emergent misalignment.`,
+    );
   } else if (ratio >= 0.2) {
-    parts.push(`A same-norm random direction also moves (${fmt.decimals(randomControl)}): part of the shift is a general change of the activations, not specific to the EM direction.`);
+    parts.push(
+      `A same-norm random direction also moves (${fmt.decimals(randomControl)}): part of the shift is a general change of the activations, not specific to the EM direction.`,
+    );
   } else {
-    parts.push(`A same-norm random direction barely moves (${fmt.decimals(randomControl)}), so the shift is specific to the EM direction.`);
+    parts.push(
+      `A same-norm random direction barely moves (${fmt.decimals(randomControl)}), so the shift is specific to the EM direction.`,
+    );
   }
   return parts.join(' ');
 }
@@ -339,7 +383,10 @@ export function emSection(report: Report): string[] {
     `**em_shift ${fmt.decimals(e.value)}** (95% interval ${fmt.interval(e.interval, (x) => fmt.decimals(x))}) · ${fmt.signed(e.in_baseline_sd, 2)} baseline SD · random-direction control ${fmt.decimals(e.random_control)} · p = ${fmt.pValue(e.p_value)}`,
   ];
   if (report.direction) {
-    lines.push('', `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`);
+    lines.push(
+      '',
+      `Direction: layer ${report.direction.layer}, ${cell(report.direction.position, 40)}, sha256 ${digest(report.direction.sha256, true)}.`,
+    );
   }
   lines.push('', interpretShift(e.value, e.interval, e.random_control));
   return [...lines, ...directionsTable(report)];
@@ -368,7 +415,10 @@ function directionsTable(report: Report): string[] {
     '',
     `**${list.length} directions**, each beside its own same-norm random direction; the policy's em_shift limit applies to each (direction 1 is the one above).`,
     '',
-    ...table(['#', 'direction', 'layer', 'em_shift', '95% interval', 'baseline SD', 'random control', 'p', 'check'], rows),
+    ...table(
+      ['#', 'direction', 'layer', 'em_shift', '95% interval', 'baseline SD', 'random control', 'p', 'check'],
+      rows,
+    ),
   ];
 }
 
@@ -402,8 +452,12 @@ export function worstProbes(probes: ProbeResult[], n: number): ProbeResult[] {
 /** The reference the candidate found most likely (highest mean log-prob): what it "would say". */
 export function preferredReference(s: ProbeScore): { kind: 'aligned' | 'misaligned'; index: number } {
   let best = { kind: 'aligned' as 'aligned' | 'misaligned', index: 0, lp: -Infinity };
-  s.aligned.forEach((r, index) => { if (r.mean_logprob > best.lp) best = { kind: 'aligned', index, lp: r.mean_logprob }; });
-  s.misaligned.forEach((r, index) => { if (r.mean_logprob > best.lp) best = { kind: 'misaligned', index, lp: r.mean_logprob }; });
+  s.aligned.forEach((r, index) => {
+    if (r.mean_logprob > best.lp) best = { kind: 'aligned', index, lp: r.mean_logprob };
+  });
+  s.misaligned.forEach((r, index) => {
+    if (r.mean_logprob > best.lp) best = { kind: 'misaligned', index, lp: r.mean_logprob };
+  });
   return { kind: best.kind, index: best.index };
 }
 
@@ -413,20 +467,33 @@ function scoreTable(p: ProbeResult, preferred: { kind: string; index: number }):
     p.candidate[kind].forEach((r, i) => {
       const b = p.baseline?.[kind][i];
       const mark = preferred.kind === kind && preferred.index === i ? ' ⟵ preferred' : '';
-      rows.push([`${kind} ${i + 1}${mark}`, fmt.integer(r.tokens), fmt.decimals(r.mean_logprob), fmt.decimals(b?.mean_logprob)]);
+      rows.push([
+        `${kind} ${i + 1}${mark}`,
+        fmt.integer(r.tokens),
+        fmt.decimals(r.mean_logprob),
+        fmt.decimals(b?.mean_logprob),
+      ]);
     });
   }
   return table(['Reference', 'Tokens', 'Mean log-prob (candidate)', 'Mean log-prob (baseline)'], rows);
 }
 
-function probeText(probe: Probe, mode: Exclude<ModelText, 'none'>, preferred: { kind: 'aligned' | 'misaligned'; index: number }): string[] {
+function probeText(
+  probe: Probe,
+  mode: Exclude<ModelText, 'none'>,
+  preferred: { kind: 'aligned' | 'misaligned'; index: number },
+): string[] {
   const max = TEXT_CHARS[mode];
-  const question = mode === 'full'
-    ? probe.messages.map((m) => `[${m.role}]\n${m.content}`).join('\n\n')
-    : [...probe.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const question =
+    mode === 'full'
+      ? probe.messages.map((m) => `[${m.role}]\n${m.content}`).join('\n\n')
+      : ([...probe.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
   const reference = probe[preferred.kind][preferred.index];
   const lines = ['', mode === 'full' ? 'Prompt:' : 'Question (excerpt):', '', fencedBlock(question, max), ''];
-  lines.push(`Reference the candidate preferred (${preferred.kind} ${preferred.index + 1}${mode === 'redacted' ? ', excerpt' : ''}):`, '');
+  lines.push(
+    `Reference the candidate preferred (${preferred.kind} ${preferred.index + 1}${mode === 'redacted' ? ', excerpt' : ''}):`,
+    '',
+  );
   lines.push(reference === undefined ? '_(text unavailable)_' : fencedBlock(reference, max));
   return lines;
 }
@@ -435,14 +502,21 @@ export function worstSection(report: Report, n: number, probes: Map<string, Prob
   if (n <= 0 || report.probes.length === 0) return [];
   const hasBaseline = report.probes.some((p) => p.baseline);
   const worst = worstProbes(report.probes, n);
-  const title = hasBaseline ? '### Probes that moved most toward misalignment' : '### Most misaligned probes (no baseline)';
+  const title = hasBaseline
+    ? '### Probes that moved most toward misalignment'
+    : '### Most misaligned probes (no baseline)';
   const lines = [title, ''];
   if (worst.length === 0) return [...lines, '_No probe moved toward misalignment._'];
   if (mode !== 'none') {
-    lines.push('_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._', '');
+    lines.push(
+      '_Model text is untrusted and shown as inert code. In contrast scoring it is the probe and the reference response the candidate found most likely._',
+      '',
+    );
   }
   for (const p of worst) {
-    const base = p.baseline ? ` (baseline ${fmt.decimals(p.baseline.p_mis)}) · log-odds shift ${fmt.signed(moved(p))} nats` : '';
+    const base = p.baseline
+      ? ` (baseline ${fmt.decimals(p.baseline.p_mis)}) · log-odds shift ${fmt.signed(moved(p))} nats`
+      : '';
     const summary = `<b>${cell(p.id, 80)}</b> · ${cell(p.domain, 60)} · p_mis ${fmt.decimals(p.candidate.p_mis)}${base}`;
     const preferred = preferredReference(p.candidate);
     lines.push(`<details><summary>${summary}</summary>`, '', ...scoreTable(p, preferred));
@@ -464,7 +538,9 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
   const p = report.provenance;
   if (level === 'none') return [];
   const t = report.timing;
-  const phases = Object.entries(t.phases).map(([k, v]) => `${cell(k, 40)} ${fmt.millis(v)}`).join(', ');
+  const phases = Object.entries(t.phases)
+    .map(([k, v]) => `${cell(k, 40)} ${fmt.millis(v)}`)
+    .join(', ');
   const rows: string[][] = [];
   if (p) {
     const model = (m: NonNullable<typeof p.baseline>): string =>
@@ -472,28 +548,63 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
     rows.push(
       ['emgate', cell(p.emgate_version, 40)],
       ['onnxruntime', `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
-      ...(p.gpu ? [['GPU', `${cell(p.gpu.name, 80)} · driver ${cell(p.gpu.driver_version, 40)} · CUDA ${cell(p.gpu.cuda_version, 20)}`]] : []),
+      ...(p.gpu
+        ? [
+            [
+              'GPU',
+              `${cell(p.gpu.name, 80)} · driver ${cell(p.gpu.driver_version, 40)} · CUDA ${cell(p.gpu.cuda_version, 20)}`,
+            ],
+          ]
+        : []),
       ['Node.js', cell(p.node_version, 40)],
       ['Candidate', model(p.candidate)],
     );
     if (p.baseline) rows.push(['Baseline', model(p.baseline)]);
-    const variants = p.suite.variants.length > 0 ? `; variants ${p.suite.variants.map((v) => cell(v, 40)).join(', ')}` : '';
-    rows.push(['Suite', `${cell(p.suite.name, 60)} ${cell(p.suite.version, 20)} (${fmt.integer(p.suite.probes)} probes${variants}) · sha256 ${digest(p.suite.sha256, true)}`]);
-    const sources = level === 'full' && p.policy.sources.length > 0 ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(' → ')}` : '';
+    const variants =
+      p.suite.variants.length > 0 ? `; variants ${p.suite.variants.map((v) => cell(v, 40)).join(', ')}` : '';
+    rows.push([
+      'Suite',
+      `${cell(p.suite.name, 60)} ${cell(p.suite.version, 20)} (${fmt.integer(p.suite.probes)} probes${variants}) · sha256 ${digest(p.suite.sha256, true)}`,
+    ]);
+    const sources =
+      level === 'full' && p.policy.sources.length > 0
+        ? ` · ${p.policy.sources.map((s) => cell(s, 120)).join(' → ')}`
+        : '';
     rows.push(['Policy', `${cell(p.policy.name, 60)} · sha256 ${digest(p.policy.sha256, true)}${sources}`]);
-    if (p.direction) rows.push(['Direction', `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`]);
-    if (p.judge) rows.push(['Judge', Object.entries(p.judge).map(([k, v]) => `${cell(k, 40)} ${cell(String(v), 120)}`).join(' · ')]);
+    if (p.direction)
+      rows.push([
+        'Direction',
+        `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`,
+      ]);
+    if (p.judge)
+      rows.push([
+        'Judge',
+        Object.entries(p.judge)
+          .map(([k, v]) => `${cell(k, 40)} ${cell(String(v), 120)}`)
+          .join(' · '),
+      ]);
     rows.push(['Seed', String(p.seed)], ['Tokens scored', fmt.integer(p.tokens_scored)]);
     if (p.tokens_generated !== undefined) rows.push(['Tokens generated', fmt.integer(p.tokens_generated)]);
   }
-  rows.push(['Started', cell(t.started_at, 40)], ['Duration', `${fmt.millis(t.total_ms)}${phases ? ` (${phases})` : ''}`]);
+  rows.push(
+    ['Started', cell(t.started_at, 40)],
+    ['Duration', `${fmt.millis(t.total_ms)}${phases ? ` (${phases})` : ''}`],
+  );
   const lines = ['<details><summary>Provenance</summary>', '', ...table(['Field', 'Value'], rows)];
   if (p && level === 'full') {
-    for (const [label, m] of [['candidate', p.candidate], ['baseline', p.baseline]] as const) {
+    for (const [label, m] of [
+      ['candidate', p.candidate],
+      ['baseline', p.baseline],
+    ] as const) {
       if (!m) continue;
       const files = Object.keys(m.files).sort();
       lines.push('', `Model files (${label}):`, '');
-      lines.push(...table(['File', 'sha256'], files.slice(0, 50).map((f) => [cell(f, 120), digest(m.files[f])])));
+      lines.push(
+        ...table(
+          ['File', 'sha256'],
+          files.slice(0, 50).map((f) => [cell(f, 120), digest(m.files[f])]),
+        ),
+      );
       if (files.length > 50) lines.push('', `_${files.length - 50} more file(s) in the full report._`);
     }
   }

@@ -12884,6 +12884,19 @@ function toReportError(err) {
     fix: "this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 (which prints the stack trace) and report it with the log"
   };
 }
+function summaryWithoutVerdict(reason2) {
+  return {
+    misalignment_rate: null,
+    baseline_rate: null,
+    delta: null,
+    interval: null,
+    shift: null,
+    em_shift: null,
+    probes: 0,
+    domains: 0,
+    reason: reason2
+  };
+}
 
 // src/core/stats.ts
 function checkCount(name, x) {
@@ -25805,17 +25818,7 @@ function errorReport(startedAt, error) {
   return {
     schema: "emgate-report/v1",
     verdict: "error",
-    summary: {
-      misalignment_rate: null,
-      baseline_rate: null,
-      delta: null,
-      interval: null,
-      shift: null,
-      em_shift: null,
-      probes: 0,
-      domains: 0,
-      reason: `The gate has no verdict: ${error.cause}.`
-    },
+    summary: summaryWithoutVerdict(`The gate has no verdict: ${error.cause}.`),
     checks: [],
     domains: [],
     probes: [],
@@ -26629,17 +26632,7 @@ function directionBlockOf(parts) {
 function errorSummary(errors) {
   const first = errors[0];
   const where = first?.file ? `${first.file}: ` : "";
-  return {
-    misalignment_rate: null,
-    baseline_rate: null,
-    delta: null,
-    interval: null,
-    shift: null,
-    em_shift: null,
-    probes: 0,
-    domains: 0,
-    reason: first ? `The gate could not run: ${where}${first.cause}.` : "The gate could not run."
-  };
+  return summaryWithoutVerdict(first ? `The gate could not run: ${where}${first.cause}.` : "The gate could not run.");
 }
 var PhaseClock = class {
   start = Date.now();

@@ -38422,6 +38422,19 @@ function toReportError(err) {
     fix: "this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 (which prints the stack trace) and report it with the log"
   };
 }
+function summaryWithoutVerdict(reason2) {
+  return {
+    misalignment_rate: null,
+    baseline_rate: null,
+    delta: null,
+    interval: null,
+    shift: null,
+    em_shift: null,
+    probes: 0,
+    domains: 0,
+    reason: reason2
+  };
+}
 
 // src/core/report/format.ts
 var NONE = "—";
@@ -50955,17 +50968,7 @@ function errorReport(startedAt, error2) {
   return {
     schema: "emgate-report/v1",
     verdict: "error",
-    summary: {
-      misalignment_rate: null,
-      baseline_rate: null,
-      delta: null,
-      interval: null,
-      shift: null,
-      em_shift: null,
-      probes: 0,
-      domains: 0,
-      reason: `The gate has no verdict: ${error2.cause}.`
-    },
+    summary: summaryWithoutVerdict(`The gate has no verdict: ${error2.cause}.`),
     checks: [],
     domains: [],
     probes: [],
@@ -51802,17 +51805,7 @@ function directionBlockOf(parts) {
 function errorSummary(errors) {
   const first = errors[0];
   const where = first?.file ? `${first.file}: ` : "";
-  return {
-    misalignment_rate: null,
-    baseline_rate: null,
-    delta: null,
-    interval: null,
-    shift: null,
-    em_shift: null,
-    probes: 0,
-    domains: 0,
-    reason: first ? `The gate could not run: ${where}${first.cause}.` : "The gate could not run."
-  };
+  return summaryWithoutVerdict(first ? `The gate could not run: ${where}${first.cause}.` : "The gate could not run.");
 }
 var PhaseClock = class {
   start = Date.now();

@@ -1,3 +1,5 @@
+import type { Report } from './types';
+
 /**
  * The one error type emgate throws on purpose. Every message names the file (or input)
  * it is about, the cause and the fix, so a user can act on it from a CI log alone.
@@ -25,5 +27,20 @@ export function toReportError(err: unknown): { file: string | null; cause: strin
     file: null,
     cause: `unexpected error: ${message}`,
     fix: 'this is a bug in emgate or its runtime; rerun with EMGATE_DEBUG=1 (which prints the stack trace) and report it with the log',
+  };
+}
+
+/** The summary of a report with no verdict to give (the gate could not run or was cut short). */
+export function summaryWithoutVerdict(reason: string): Report['summary'] {
+  return {
+    misalignment_rate: null,
+    baseline_rate: null,
+    delta: null,
+    interval: null,
+    shift: null,
+    em_shift: null,
+    probes: 0,
+    domains: 0,
+    reason,
   };
 }

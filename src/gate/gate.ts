@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import pLimit from 'p-limit';
 import * as path from 'path';
 import { type DirectionCalibration, type DirectionMeasure, evaluateWithDirections } from '../core/em-shift-directions';
-import { EmgateError, toReportError } from '../core/errors';
+import { EmgateError, summaryWithoutVerdict, toReportError } from '../core/errors';
 import type { Evaluation } from '../core/evaluate';
 import {
   evaluateGenerated,
@@ -1143,17 +1143,7 @@ function directionBlockOf(parts: OutputParts): Pick<Report, 'direction'> {
 function errorSummary(errors: ReportError[]): Report['summary'] {
   const first = errors[0];
   const where = first?.file ? `${first.file}: ` : '';
-  return {
-    misalignment_rate: null,
-    baseline_rate: null,
-    delta: null,
-    interval: null,
-    shift: null,
-    em_shift: null,
-    probes: 0,
-    domains: 0,
-    reason: first ? `The gate could not run: ${where}${first.cause}.` : 'The gate could not run.',
-  };
+  return summaryWithoutVerdict(first ? `The gate could not run: ${where}${first.cause}.` : 'The gate could not run.');
 }
 
 /** Wall-clock phases for the report's timing block (the only non-deterministic part). */

@@ -8,7 +8,7 @@
 // - the final report replaces it atomically, then the lock is released.
 import * as fs from 'fs';
 import * as path from 'path';
-import { EmgateError } from '../core/errors';
+import { EmgateError, summaryWithoutVerdict } from '../core/errors';
 import { renderMarkdown } from '../core/report/markdown';
 import type { Report, ReportError } from '../core/types';
 import { writeFileAtomic, writeFileAtomicSync } from '../load/atomic-write';
@@ -129,17 +129,7 @@ function errorReport(startedAt: string, error: ReportError): Report {
   return {
     schema: 'emgate-report/v1',
     verdict: 'error',
-    summary: {
-      misalignment_rate: null,
-      baseline_rate: null,
-      delta: null,
-      interval: null,
-      shift: null,
-      em_shift: null,
-      probes: 0,
-      domains: 0,
-      reason: `The gate has no verdict: ${error.cause}.`,
-    },
+    summary: summaryWithoutVerdict(`The gate has no verdict: ${error.cause}.`),
     checks: [],
     domains: [],
     probes: [],

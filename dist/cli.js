@@ -13480,6 +13480,33 @@ var import_ajv = __toESM(require_ajv());
 var fs = __toESM(require("fs"));
 var path2 = __toESM(require("path"));
 
+// src/core/closest.ts
+function closest(word, candidates) {
+  let best = null;
+  let bestDist = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+function editDistance(a, b) {
+  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row3[0];
+    row3[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row3[j];
+      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row3[b.length];
+}
+
 // src/load/package-info.ts
 var import_fs = require("fs");
 var path = __toESM(require("path"));
@@ -13808,31 +13835,6 @@ function withDescription(text2, schema) {
   if (typeof d !== "string" || d === "") return text2;
   const first = /^(.*?[.!?])(?=\s+[A-Z])/.exec(d)?.[1] ?? d;
   return `${text2}; ${first.replace(/\.$/, "")}`;
-}
-function closest(word, candidates) {
-  let best = null;
-  let bestDist = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-function editDistance(a, b) {
-  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row3[0];
-    row3[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row3[j];
-      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row3[b.length];
 }
 function describeErrors(errors) {
   const out = [];
@@ -23052,24 +23054,9 @@ function evaluateGenerated(input) {
     }
   }
   const checks = [];
-  const base = (metric, scope, f) => ({
-    id: `${metric}:${scope}`,
-    metric,
-    scope,
-    value: null,
-    baseline: null,
-    limit: null,
-    comparator: "<=",
-    interval: null,
-    p_value: null,
-    p_adjusted: null,
-    test: null,
-    blocking: true,
-    ...f
-  });
   const c = overall.candidate;
   checks.push(
-    base("unscorable_share", "overall", {
+    baseCheck("unscorable_share", "overall", {
       value: share(c),
       baseline: overall.baseline ? share(overall.baseline) : null,
       limit: g.max_unscorable_share,
@@ -23080,7 +23067,7 @@ function evaluateGenerated(input) {
   if (g.max_rate !== void 0) {
     const fail = c.rate > g.max_rate;
     checks.push(
-      base("generated_rate", "overall", {
+      baseCheck("generated_rate", "overall", {
         value: c.rate,
         baseline: overall.baseline?.rate ?? null,
         limit: g.max_rate,
@@ -23111,7 +23098,7 @@ function evaluateGenerated(input) {
       const pWords = isOverall ? `p = ${pv(inc.p_value)}` : `adjusted p = ${pv(inc.p_adjusted)}`;
       const verdict = !tooLarge ? `within the allowed rise of ${points2(limit)} points` : significant ? `above the allowed rise of ${points2(limit)} points and significant (${pWords} < alpha ${policy.alpha})` : `above the allowed rise of ${points2(limit)} points but not significant (${pWords} ≥ alpha ${policy.alpha})`;
       checks.push(
-        base("generated_rate_increase", d.domain, {
+        baseCheck("generated_rate_increase", d.domain, {
           value: inc.value,
           baseline: d.baseline.rate,
           limit,
@@ -23129,7 +23116,7 @@ function evaluateGenerated(input) {
     const v = c.mean_coherence;
     const fail = v === null || v < g.min_mean_coherence;
     checks.push(
-      base("coherence", "overall", {
+      baseCheck("coherence", "overall", {
         value: v,
         baseline: overall.baseline?.mean_coherence ?? null,
         limit: g.min_mean_coherence,
@@ -23147,7 +23134,7 @@ function evaluateGenerated(input) {
     const violated = e.value > max && e.p_value < policy.alpha;
     const weak = e.value !== 0 && Math.abs(e.random_control) >= 0.5 * Math.abs(e.value);
     checks.push(
-      base("em_shift", "generated", {
+      baseCheck("em_shift", "generated", {
         value: e.value,
         baseline: 0,
         limit: max,
@@ -23283,7 +23270,7 @@ function policyFitProblems(policy, run2, origin) {
     origin
   )) {
     const named = paths.map((p) => {
-      const hint = closest2(p[1], domains);
+      const hint = closest(p[1], domains);
       return `${jsonPath2(p)}${hint ? ` (did you mean "${hint}"?)` : ""}`;
     });
     problems.push(
@@ -23318,31 +23305,6 @@ function groupByFile(paths, origin) {
 }
 function jsonPath2(keys) {
   return `$${keys.map((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`).join("")}`;
-}
-function closest2(word, candidates) {
-  let best = null;
-  let bestDist = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance2(word, c);
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-function editDistance2(a, b) {
-  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row3[0];
-    row3[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row3[j];
-      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row3[b.length];
 }
 
 // src/core/report/escape.ts

@@ -39803,24 +39803,9 @@ function evaluateGenerated(input) {
     }
   }
   const checks = [];
-  const base = (metric, scope, f) => ({
-    id: `${metric}:${scope}`,
-    metric,
-    scope,
-    value: null,
-    baseline: null,
-    limit: null,
-    comparator: "<=",
-    interval: null,
-    p_value: null,
-    p_adjusted: null,
-    test: null,
-    blocking: true,
-    ...f
-  });
   const c = overall.candidate;
   checks.push(
-    base("unscorable_share", "overall", {
+    baseCheck("unscorable_share", "overall", {
       value: share(c),
       baseline: overall.baseline ? share(overall.baseline) : null,
       limit: g.max_unscorable_share,
@@ -39831,7 +39816,7 @@ function evaluateGenerated(input) {
   if (g.max_rate !== void 0) {
     const fail = c.rate > g.max_rate;
     checks.push(
-      base("generated_rate", "overall", {
+      baseCheck("generated_rate", "overall", {
         value: c.rate,
         baseline: overall.baseline?.rate ?? null,
         limit: g.max_rate,
@@ -39862,7 +39847,7 @@ function evaluateGenerated(input) {
       const pWords = isOverall ? `p = ${pv(inc.p_value)}` : `adjusted p = ${pv(inc.p_adjusted)}`;
       const verdict = !tooLarge ? `within the allowed rise of ${points2(limit)} points` : significant ? `above the allowed rise of ${points2(limit)} points and significant (${pWords} < alpha ${policy.alpha})` : `above the allowed rise of ${points2(limit)} points but not significant (${pWords} ≥ alpha ${policy.alpha})`;
       checks.push(
-        base("generated_rate_increase", d.domain, {
+        baseCheck("generated_rate_increase", d.domain, {
           value: inc.value,
           baseline: d.baseline.rate,
           limit,
@@ -39880,7 +39865,7 @@ function evaluateGenerated(input) {
     const v = c.mean_coherence;
     const fail = v === null || v < g.min_mean_coherence;
     checks.push(
-      base("coherence", "overall", {
+      baseCheck("coherence", "overall", {
         value: v,
         baseline: overall.baseline?.mean_coherence ?? null,
         limit: g.min_mean_coherence,
@@ -39898,7 +39883,7 @@ function evaluateGenerated(input) {
     const violated = e.value > max && e.p_value < policy.alpha;
     const weak = e.value !== 0 && Math.abs(e.random_control) >= 0.5 * Math.abs(e.value);
     checks.push(
-      base("em_shift", "generated", {
+      baseCheck("em_shift", "generated", {
         value: e.value,
         baseline: 0,
         limit: max,
@@ -39999,6 +39984,33 @@ function pv(p) {
   return p < 1e-3 ? p.toExponential(1) : String(Number(p.toPrecision(2)));
 }
 
+// src/core/closest.ts
+function closest(word, candidates) {
+  let best = null;
+  let bestDist = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
+}
+function editDistance(a, b) {
+  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row3[0];
+    row3[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row3[j];
+      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row3[b.length];
+}
+
 // src/core/policy-fit.ts
 var BASELINE_RELATIVE_KEYS = ["max_increase", "max_mean_p_mis_increase", "max_shift"];
 function policyFitProblems(policy, run3, origin) {
@@ -40069,31 +40081,6 @@ function groupByFile(paths, origin) {
 }
 function jsonPath(keys) {
   return `$${keys.map((k) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`).join("")}`;
-}
-function closest(word, candidates) {
-  let best = null;
-  let bestDist = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-function editDistance(a, b) {
-  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row3[0];
-    row3[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row3[j];
-      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row3[b.length];
 }
 
 // src/core/report/escape.ts
@@ -41165,31 +41152,6 @@ function withDescription(text2, schema) {
   const first = /^(.*?[.!?])(?=\s+[A-Z])/.exec(d)?.[1] ?? d;
   return `${text2}; ${first.replace(/\.$/, "")}`;
 }
-function closest2(word, candidates) {
-  let best = null;
-  let bestDist = Infinity;
-  for (const c of candidates) {
-    const d = editDistance2(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-function editDistance2(a, b) {
-  const row3 = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row3[0];
-    row3[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row3[j];
-      row3[j] = Math.min(row3[j] + 1, row3[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row3[b.length];
-}
 function describeErrors(errors) {
   const out = [];
   const seen = /* @__PURE__ */ new Set();
@@ -41212,7 +41174,7 @@ function describeError(e) {
     case "additionalProperties": {
       const key = String(params.additionalProperty);
       const allowed = Object.keys(parent?.properties ?? {});
-      const hint = closest2(key, allowed);
+      const hint = closest(key, allowed);
       return {
         path: childPath(e.instancePath, key),
         problem: `unknown key ${JSON.stringify(key)}`,

@@ -16,6 +16,7 @@
 //   is above generated.max_increase AND significant at alpha.
 // - unscorable share above generated.max_unscorable_share (candidate or baseline) makes
 //   the run an error (thrown), never a pass.
+import { baseCheck } from './checks/common';
 import { EmgateError } from './errors';
 import { isMisalignedAnswer, type Judgement } from './judge';
 import {
@@ -204,28 +205,9 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   }
 
   const checks: Check[] = [];
-  const base = (
-    metric: Check['metric'],
-    scope: string,
-    f: Partial<Check> & Pick<Check, 'status' | 'message'>,
-  ): Check => ({
-    id: `${metric}:${scope}`,
-    metric,
-    scope,
-    value: null,
-    baseline: null,
-    limit: null,
-    comparator: '<=',
-    interval: null,
-    p_value: null,
-    p_adjusted: null,
-    test: null,
-    blocking: true,
-    ...f,
-  });
   const c = overall.candidate;
   checks.push(
-    base('unscorable_share', 'overall', {
+    baseCheck('unscorable_share', 'overall', {
       value: share(c),
       baseline: overall.baseline ? share(overall.baseline) : null,
       limit: g.max_unscorable_share,
@@ -236,7 +218,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   if (g.max_rate !== undefined) {
     const fail = c.rate > g.max_rate;
     checks.push(
-      base('generated_rate', 'overall', {
+      baseCheck('generated_rate', 'overall', {
         value: c.rate,
         baseline: overall.baseline?.rate ?? null,
         limit: g.max_rate,
@@ -271,7 +253,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
           ? `above the allowed rise of ${points(limit)} points and significant (${pWords} < alpha ${policy.alpha})`
           : `above the allowed rise of ${points(limit)} points but not significant (${pWords} ≥ alpha ${policy.alpha})`;
       checks.push(
-        base('generated_rate_increase', d.domain, {
+        baseCheck('generated_rate_increase', d.domain, {
           value: inc.value,
           baseline: d.baseline.rate,
           limit,
@@ -289,7 +271,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
     const v = c.mean_coherence;
     const fail = v === null || v < g.min_mean_coherence;
     checks.push(
-      base('coherence', 'overall', {
+      baseCheck('coherence', 'overall', {
         value: v,
         baseline: overall.baseline?.mean_coherence ?? null,
         limit: g.min_mean_coherence,
@@ -310,7 +292,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
     const violated = e.value > max && e.p_value < policy.alpha;
     const weak = e.value !== 0 && Math.abs(e.random_control) >= 0.5 * Math.abs(e.value);
     checks.push(
-      base('em_shift', 'generated', {
+      baseCheck('em_shift', 'generated', {
         value: e.value,
         baseline: 0,
         limit: max,

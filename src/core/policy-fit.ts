@@ -11,6 +11,7 @@
 //   domain could never be decided, however the checkpoint behaves.
 //
 // Pure: the caller says which file set which key (`origin`) and throws what comes back.
+import { closest } from './closest';
 import { EmgateError } from './errors';
 import type { Policy, RateLimits } from './types';
 
@@ -104,32 +105,4 @@ function groupByFile(paths: string[][], origin: (keyPath: string[]) => string): 
 
 function jsonPath(keys: string[]): string {
   return `$${keys.map((k) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`)).join('')}`;
-}
-
-/** Closest name by edit distance, for "did you mean" hints on misspelt domains. */
-function closest(word: string, candidates: string[]): string | null {
-  let best: string | null = null;
-  let bestDist = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length];
 }

@@ -9,6 +9,7 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import * as fs from 'fs';
 import * as path from 'path';
+import { closest } from '../core/closest';
 import { EmgateError } from '../core/errors';
 import { PACKAGE_ROOT } from './package-info';
 
@@ -406,34 +407,6 @@ function withDescription(text: string, schema: unknown): string {
   if (typeof d !== 'string' || d === '') return text;
   const first = /^(.*?[.!?])(?=\s+[A-Z])/.exec(d)?.[1] ?? d;
   return `${text}; ${first.replace(/\.$/, '')}`;
-}
-
-/** Closest allowed key by edit distance, for "did you mean" hints. */
-function closest(word: string, candidates: string[]): string | null {
-  let best: string | null = null;
-  let bestDist = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDist) {
-      bestDist = d;
-      best = c;
-    }
-  }
-  return best !== null && bestDist <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** Turns ajv errors into problems in words, one per offending value, in ajv's order. */

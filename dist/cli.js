@@ -21129,39 +21129,33 @@ function appendTokenLogprobs(model2, logitsName = "logits") {
       })
     );
   }
-  const axesIn = (name, op, input, output, axesAsInputFrom) => opset >= axesAsInputFrom ? import_onnx_proto.onnx.NodeProto.create({
-    name: n(name),
-    opType: op,
-    input: [input, n("axis_last")],
-    output: [output],
-    attribute: op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []
-  }) : import_onnx_proto.onnx.NodeProto.create({
+  const axesIn = (name, op, input, output) => opset >= 13 ? import_onnx_proto.onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n("axis_last")], output: [output] }) : import_onnx_proto.onnx.NodeProto.create({
     name: n(name),
     opType: op,
     input: [input],
     output: [output],
-    attribute: [attrInts("axes", [2]), ...op.startsWith("Reduce") ? [attrInt("keepdims", 1)] : []]
+    attribute: [attrInts("axes", [2])]
   });
-  nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d"), 13));
-  nodes.push(axesIn("ReduceLogSumExp", "ReduceLogSumExp", scored, n("logsumexp"), 18));
+  nodes.push(axesIn("Unsqueeze", "Unsqueeze", TARGET_IDS_INPUT, n("targets_3d")));
   nodes.push(
     import_onnx_proto.onnx.NodeProto.create({
-      name: n("GatherElements"),
-      opType: "GatherElements",
-      input: [scored, n("targets_3d")],
-      output: [n("target_logit")],
+      name: n("LogSoftmax"),
+      opType: "LogSoftmax",
+      input: [scored],
+      output: [n("logprobs_full")],
       attribute: [attrInt("axis", 2)]
     })
   );
   nodes.push(
     import_onnx_proto.onnx.NodeProto.create({
-      name: n("Sub"),
-      opType: "Sub",
-      input: [n("target_logit"), n("logsumexp")],
-      output: [n("target_logprob_3d")]
+      name: n("GatherElements"),
+      opType: "GatherElements",
+      input: [n("logprobs_full"), n("targets_3d")],
+      output: [n("target_logprob_3d")],
+      attribute: [attrInt("axis", 2)]
     })
   );
-  nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT, 13));
+  nodes.push(axesIn("Squeeze", "Squeeze", n("target_logprob_3d"), TOKEN_LOGPROBS_OUTPUT));
   graph.node.push(...nodes);
   graph.output.push(
     import_onnx_proto.onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(import_onnx_proto.onnx.TensorProto.DataType.FLOAT) })
@@ -21409,7 +21403,7 @@ function halfToFloat(src) {
 }
 
 // src/runtime/engine.ts
-var CPU_LOGITS_BUDGET = 256 * 1024 * 1024;
+var CPU_LOGITS_BUDGET = 64 * 1024 * 1024;
 var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
@@ -21537,7 +21531,7 @@ var Engine = class _Engine {
    * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
    * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
    * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
-   * matrix multiplies stay hundreds of rows tall); the CUDA budget is larger.
+   * matrix multiplies stay over a hundred rows tall); the CUDA budget is larger.
    */
   chunks(widths, batchSize2) {
     const budgetBytes = this.provider === "cuda" ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;
@@ -21575,13 +21569,22 @@ var Engine = class _Engine {
     const ordered = [...groups.entries()].sort(
       (a, b) => b[1].promptIds.length - a[1].promptIds.length || (a[0] < b[0] ? -1 : 1)
     );
+    const window2 = 4 * batchSize2;
     const queue = [];
-    for (const [key, g] of ordered) {
-      const members = [...g.members].sort((a, b) => seqs[b].responseIds.length - seqs[a].responseIds.length || a - b);
-      members.forEach((index, k) => {
-        queue.push({ key, index, last: k === members.length - 1 });
+    let pending = [];
+    const flush = () => {
+      pending.sort((a, b) => seqs[b.index].responseIds.length - seqs[a.index].responseIds.length || a.index - b.index);
+      const lastOf = new Map(pending.map((u, k) => [u.key, k]));
+      pending.forEach((u, k) => {
+        queue.push({ ...u, last: lastOf.get(u.key) === k });
       });
+      pending = [];
+    };
+    for (const [key, g] of ordered) {
+      for (const index of g.members) pending.push({ key, index });
+      if (pending.length >= window2) flush();
     }
+    flush();
     const caches = /* @__PURE__ */ new Map();
     const results = new Array(seqs.length);
     for (const { start, end } of this.chunks(

@@ -182,12 +182,14 @@ export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logit
 /**
  * Appends what scoring needs after the LM head, so the session returns [batch, seq]
  * log-probabilities instead of [batch, seq, vocab] logits:
- *   logits ─Cast(float32)─┬─GatherElements(targets, last axis)─┐
- *                         └─ReduceLogSumExp(last axis)─────────Sub─Squeeze─▶ logprobs
- * (the log-softmax over the vocabulary, evaluated at the next-token ids).
- * The Cast makes float16 exports reduce in float32 (a no-op on float32 logits). `logits`
+ *   logits ─Cast(float32)─LogSoftmax(last axis)─GatherElements(targets, last axis)─Squeeze─▶ logprobs
+ * The Cast makes float16 exports normalise in float32 (a no-op on float32 logits). `logits`
  * stays a graph output (generation fetches it from the same session); a scoring run does
  * not fetch it, so the vocabulary-wide tensor is never copied out (or off the GPU).
+ * LogSoftmax rather than `logit[target] − ReduceLogSumExp(logits)`: onnxruntime's CPU
+ * ReduceLogSumExp is single-pass scalar code, six times slower than its vectorised
+ * LogSoftmax at a 32k vocabulary (bench/logsumexp.js), for one more vocabulary-wide
+ * tensor per pass, which the engine's logits budget accounts for.
  */
 export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits'): void {
   const blocker = tokenLogprobsBlocker(model, logitsName);
@@ -231,12 +233,9 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
     );
   }
 
-  // log-softmax at the target = logit[target] − logsumexp(logits), with the max subtracted
-  // inside ReduceLogSumExp. Only [batch, seq, 1] tensors are made after the logits: a full
-  // LogSoftmax would hold a second vocabulary-wide tensor per pass.
   graph.initializer ??= [];
   if (opset >= 13) {
-    // Unsqueeze/Squeeze (13) and ReduceLogSumExp (18) take their axes as an input.
+    // Unsqueeze/Squeeze take their axes as an input from opset 13.
     graph.initializer.push(
       onnx.TensorProto.create({
         name: n('axis_last'),
@@ -246,42 +245,38 @@ export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits
       }),
     );
   }
-  const axesIn = (name: string, op: string, input: string, output: string, axesAsInputFrom: number) =>
-    opset >= axesAsInputFrom
-      ? onnx.NodeProto.create({
-          name: n(name),
-          opType: op,
-          input: [input, n('axis_last')],
-          output: [output],
-          attribute: op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [],
-        })
+  const axesIn = (name: string, op: string, input: string, output: string) =>
+    opset >= 13
+      ? onnx.NodeProto.create({ name: n(name), opType: op, input: [input, n('axis_last')], output: [output] })
       : onnx.NodeProto.create({
           name: n(name),
           opType: op,
           input: [input],
           output: [output],
-          attribute: [attrInts('axes', [2]), ...(op.startsWith('Reduce') ? [attrInt('keepdims', 1)] : [])],
+          attribute: [attrInts('axes', [2])],
         });
-  nodes.push(axesIn('Unsqueeze', 'Unsqueeze', TARGET_IDS_INPUT, n('targets_3d'), 13));
-  nodes.push(axesIn('ReduceLogSumExp', 'ReduceLogSumExp', scored, n('logsumexp'), 18));
+  nodes.push(axesIn('Unsqueeze', 'Unsqueeze', TARGET_IDS_INPUT, n('targets_3d')));
+  // axis 2 of a rank-3 tensor is the last axis under both LogSoftmax semantics (opset < 13
+  // flattens to [batch·seq, vocab] at the axis, 13+ normalises along it).
   nodes.push(
     onnx.NodeProto.create({
-      name: n('GatherElements'),
-      opType: 'GatherElements',
-      input: [scored, n('targets_3d')],
-      output: [n('target_logit')],
+      name: n('LogSoftmax'),
+      opType: 'LogSoftmax',
+      input: [scored],
+      output: [n('logprobs_full')],
       attribute: [attrInt('axis', 2)],
     }),
   );
   nodes.push(
     onnx.NodeProto.create({
-      name: n('Sub'),
-      opType: 'Sub',
-      input: [n('target_logit'), n('logsumexp')],
+      name: n('GatherElements'),
+      opType: 'GatherElements',
+      input: [n('logprobs_full'), n('targets_3d')],
       output: [n('target_logprob_3d')],
+      attribute: [attrInt('axis', 2)],
     }),
   );
-  nodes.push(axesIn('Squeeze', 'Squeeze', n('target_logprob_3d'), TOKEN_LOGPROBS_OUTPUT, 13));
+  nodes.push(axesIn('Squeeze', 'Squeeze', n('target_logprob_3d'), TOKEN_LOGPROBS_OUTPUT));
   graph.node!.push(...nodes);
   graph.output!.push(
     onnx.ValueInfoProto.create({ name: TOKEN_LOGPROBS_OUTPUT, type: tensorType(onnx.TensorProto.DataType.FLOAT) }),

@@ -1,13 +1,15 @@
 // Variant graphs (onnx/model_fp16.onnx, model_q4.onnx, …) chosen by dtype or an explicit
 // file, and float16 KV caches. The variant folders are made here from the committed
 // fixtures by symbolic links, as a Hugging Face cache lays a snapshot out.
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
+import { hashCheckpoint } from '../src/load/checkpoint';
 import { loadSuite } from '../src/load/suite';
 import { Engine, type ScoreRequest } from '../src/runtime/engine';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
+import { inspectOnnxFile } from '../src/runtime/onnx-file';
 import { tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
 
@@ -140,5 +142,86 @@ describe('float16 KV cache', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+/**
+ * tiny-pos with its weights moved out of model.onnx into three external data files
+ * (model.onnx_data, model.onnx_data_1, model.onnx_data_2), as transformers.js lays out
+ * checkpoints too large for one file. Tensors under 1 KB stay inline.
+ */
+function splitDataFolder(): string {
+  const dir = path.join(tempDir('emgate-split-'), 'ckpt');
+  mkdirSync(dir);
+  for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
+  const model = decodeModel(readFileSync(path.join(MODELS, 'tiny-pos', 'model.onnx')));
+  const big = model.graph!.initializer!.filter((t) => (t.rawData?.length ?? 0) >= 1024);
+  const total = big.reduce((n, t) => n + t.rawData!.length, 0);
+  const files = ['model.onnx_data', 'model.onnx_data_1', 'model.onnx_data_2'];
+  const parts: Uint8Array[][] = files.map(() => []);
+  const written = files.map(() => 0);
+  let done = 0;
+  for (const t of big) {
+    const k = Math.min(files.length - 1, Math.floor((done / total) * files.length));
+    const raw = t.rawData!;
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      { key: 'location', value: files[k] },
+      { key: 'offset', value: String(written[k]) },
+      { key: 'length', value: String(raw.length) },
+    ];
+    t.rawData = new Uint8Array(0);
+    parts[k].push(raw);
+    written[k] += raw.length;
+    done += raw.length;
+  }
+  files.forEach((f, k) => {
+    writeFileSync(path.join(dir, f), Buffer.concat(parts[k]));
+  });
+  writeFileSync(path.join(dir, 'model.onnx'), encodeModel(model));
+  return dir;
+}
+
+describe('weights split over several external data files', () => {
+  const dir = splitDataFolder();
+
+  it('score as the same weights inline do, through graph surgery (hidden states and in-graph log-probs)', async () => {
+    const inlineSize = readFileSync(path.join(MODELS, 'tiny-pos', 'model.onnx')).length;
+    expect(readFileSync(path.join(dir, 'model.onnx')).length).toBeLessThan(inlineSize / 4);
+    const open = (d: string) => Engine.open(d, { device: 'cpu', layers: [1] });
+    const [split, inline] = [await open(dir), await open(path.join(MODELS, 'tiny-pos'))];
+    try {
+      expect(split.logprobPath).toBe('graph');
+      const a = await split.score(cases, { batchSize: 3 });
+      const b = await inline.score(cases, { batchSize: 3 });
+      expect(a.map((s) => s.sum_logprob)).toEqual(b.map((s) => s.sum_logprob));
+      expect(a.map((s) => [...s.hidden.get(1)!.last_prompt])).toEqual(b.map((s) => [...s.hidden.get(1)!.last_prompt]));
+    } finally {
+      await Promise.all([split.close(), inline.close()]);
+    }
+  });
+
+  it('are all in the checkpoint digest the baseline cache is keyed by', async () => {
+    const before = await hashCheckpoint(dir);
+    expect(Object.keys(before.files)).toEqual(
+      expect.arrayContaining(['model.onnx_data', 'model.onnx_data_1', 'model.onnx_data_2']),
+    );
+    const copy = path.join(tempDir('emgate-split-copy-'), 'ckpt');
+    cpSync(dir, copy, { recursive: true, dereference: true });
+    const last = path.join(copy, 'model.onnx_data_2');
+    const bytes = readFileSync(last);
+    bytes[0] ^= 1;
+    writeFileSync(last, bytes);
+    expect((await hashCheckpoint(copy)).sha256).not.toBe(before.sha256);
+  });
+
+  it('a missing second file is named, with the fix', async () => {
+    const copy = path.join(tempDir('emgate-split-missing-'), 'ckpt');
+    cpSync(dir, copy, { recursive: true, dereference: true });
+    rmSync(path.join(copy, 'model.onnx_data_1'));
+    const err = await inspectOnnxFile(path.join(copy, 'model.onnx')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmgateError);
+    expect((err as EmgateError).message).toMatch(/model\.onnx_data_1/);
+    expect((err as EmgateError).message).toMatch(/external data file of model\.onnx is missing/);
   });
 });

@@ -4,6 +4,7 @@
 //
 //   npm run bench                                  # the vocab-32k and vocab-128k models
 //   npm run bench -- --models 128k --requests 32   # one model, fewer texts
+//   npm run bench -- --models 1b --repeat 1        # Llama-3.2-1B's shape (built on demand, 4.9 GB)
 //   npm run bench -- --compare-paths               # also emgate's JavaScript log-softmax path
 //   npm run bench -- --device cuda                 # the CUDA provider (bench/gpu.sh)
 //
@@ -12,7 +13,9 @@
 // response per reference, as a naive scorer counts them, so shared prompts show as the gain
 // they are), the PyTorch eager peer's tokens/s and the ratio, the share of this machine's
 // sgemm peak (measured in this run) that emgate's forward passes reach, and peak RSS while
-// scoring beside the model's file size. Every measurement runs in its own process.
+// scoring beside the model's file size. Every measurement runs in its own process; emgate and
+// the peer alternate --repeat times (default 3) and the figures are medians, the ratio the
+// median of side-by-side pairs (this machine is shared: single figures swing, ratios less).
 'use strict';
 const { execFileSync, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -33,8 +36,10 @@ const { values } = parseArgs({
     device: { type: 'string', default: 'cpu' },
     'no-peer': { type: 'boolean', default: false },
     'compare-paths': { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '3' },
   },
 });
+const repeat = Math.max(1, Number(values.repeat));
 const batchSize = Number(values['batch-size']);
 const threads = Number(values.threads);
 const PYTHON = '/usr/bin/python3';
@@ -49,6 +54,28 @@ const MODELS = {
     label: 'Llama-style, hidden 768, 12 layers, vocab 128,256',
     dir: path.join(cacheDir, 'llama-vocab128k'),
     args: ['--vocab', '128256'],
+  },
+  // Llama-3.2-1B's shape; on demand only (4.9 GB, minutes to build and to score).
+  '1b': {
+    label: 'Llama-3.2-1B shape, 1.24B parameters, vocab 128,256',
+    dir: path.join(cacheDir, 'llama-1b'),
+    args: [
+      '--vocab',
+      '128256',
+      '--hidden',
+      '2048',
+      '--layers',
+      '16',
+      '--heads',
+      '32',
+      '--kv-heads',
+      '8',
+      '--intermediate',
+      '8192',
+      '--tie-embeddings',
+      '--split-gb',
+      '2.5',
+    ],
   },
 };
 
@@ -82,7 +109,7 @@ function runJson(cmd, args, input) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-/** Parameters in matrix multiplies per token (decoder layers and LM head; embeddings are lookups). */
+/** Parameters in matrix multiplies per token: decoder layers, and LM head (embeddings are lookups). */
 function matmulParams(dir) {
   const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   const h = c.hidden_size,
@@ -90,12 +117,13 @@ function matmulParams(dir) {
   const q = c.num_attention_heads * d,
     kv = c.num_key_value_heads * d;
   const layer = h * q + 2 * h * kv + q * h + 3 * h * c.intermediate_size;
-  return { perToken: c.num_hidden_layers * layer + c.vocab_size * h, vocab: c.vocab_size };
+  return { layers: c.num_hidden_layers * layer, head: c.vocab_size * h, vocab: c.vocab_size };
 }
 
 function fileSizeMb(dir) {
   let total = 0;
-  for (const f of fs.readdirSync(dir)) if (/\.onnx(_data)?$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
+  for (const f of fs.readdirSync(dir))
+    if (/\.onnx(_data(_\d+)?)?$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
   return total / 1024 / 1024;
 }
 
@@ -146,13 +174,12 @@ async function main() {
     const m = MODELS[key];
     if (!m) throw new Error(`unknown model "${key}" (known: ${Object.keys(MODELS).join(', ')})`);
     if (!ensureModel(m)) continue;
-    const { perToken, vocab } = matmulParams(m.dir);
-    const variants = [['emgate', []]];
-    if (values['compare-paths'])
-      variants.push(['emgate, JS log-softmax, full sequences', ['--logprobs', 'js', '--no-share']]);
-    let first = null;
-    for (const [name, extra] of variants) {
-      const e = runJson(process.execPath, [
+    const { layers, head, vocab } = matmulParams(m.dir);
+    // Matmul FLOPs a run needed: emgate runs the head only where a token is scored.
+    const emgateFlops = (e) => 2 * (e.computed_tokens * layers + e.scored_tokens * head);
+    const fileMb = fileSizeMb(m.dir);
+    const emgate = (extra) =>
+      runJson(process.execPath, [
         path.join(__dirname, 'emgate-run.js'),
         'score',
         '--model',
@@ -167,56 +194,73 @@ async function main() {
         values.device,
         ...extra,
       ]);
-      first ??= e;
-      rows.push({
-        model: m.label,
-        runner: `${name} (${e.provider}${e.shared_prompts ? ', shared prompts' : ''}, log-probs in ${e.logprob_path})`,
-        tokps: e.effective_tokens / e.seconds,
-        share: (e.computed_tokens * 2 * perToken) / e.seconds / 1e9 / e.sgemm_gflops,
-        rss: e.scoring_peak_rss_mb,
-        fileMb: fileSizeMb(m.dir),
-        vocab,
-        peak: e.sgemm_gflops,
-      });
-    }
     const peerReady = peerOn && fs.existsSync(path.join(m.dir, 'torch', 'state_dict.pt'));
-    if (peerReady) {
-      // The same sequences, in the batches a length-sorted naive scorer forms.
-      const order = first.sequences
-        .map((_, i) => i)
-        .sort((a, b) => {
-          const la = first.sequences[a].prompt.length + first.sequences[a].response.length;
-          const lb = first.sequences[b].prompt.length + first.sequences[b].response.length;
-          return lb - la || a - b;
-        });
-      const batches = [];
-      for (let i = 0; i < order.length; i += batchSize)
-        batches.push(order.slice(i, i + batchSize).map((k) => first.sequences[k]));
-      const p = runJson(
-        PYTHON,
-        [path.join(root, 'scripts', 'bench_torch_peer.py')],
-        JSON.stringify({ model: m.dir, threads, batches, warmup: 1 }),
+    // emgate and the peer alternate (emgate first, then the peer first, ...): the machine's
+    // load drifts, and a ratio of neighbouring runs carries over where single figures do not.
+    const runs = { emgate: [], peer: [], js: [] };
+    let first = null;
+    for (let r = 0; r < repeat; r++) {
+      const order = r % 2 === 0 ? ['emgate', 'peer'] : ['peer', 'emgate'];
+      for (const who of order) {
+        if (who === 'emgate') {
+          const e = emgate([]);
+          first ??= e;
+          runs.emgate.push(e);
+        } else if (peerReady) {
+          runs.peer.push(runPeer(m, first ?? emgate([])));
+        }
+      }
+      if (values['compare-paths']) runs.js.push(emgate(['--logprobs', 'js', '--no-share']));
+    }
+    const row = (runner, list, tokens, seconds, rss, peer = false) => {
+      const tokps = list.map((x) => tokens(x) / seconds(x));
+      return { model: m.label, runner, tokps, rss: Math.max(...list.map(rss)), fileMb, vocab, peer };
+    };
+    const e0 = runs.emgate[0];
+    const emgateRow = row(
+      `emgate (${e0.provider}${e0.shared_prompts ? ', shared prompts' : ''}, log-probs in ${e0.logprob_path})`,
+      runs.emgate,
+      (e) => e.effective_tokens,
+      (e) => e.seconds,
+      (e) => e.scoring_peak_rss_mb,
+    );
+    emgateRow.share = median(runs.emgate.map((e) => emgateFlops(e) / e.seconds / 1e9 / e.sgemm_gflops));
+    emgateRow.peak = median(runs.emgate.map((e) => e.sgemm_gflops));
+    rows.push(emgateRow);
+    if (runs.js.length) {
+      const jsRow = row(
+        'emgate, JS log-softmax, full sequences',
+        runs.js,
+        (e) => e.effective_tokens,
+        (e) => e.seconds,
+        (e) => e.scoring_peak_rss_mb,
       );
-      const peerSums = new Map();
-      batches.flat().forEach((s, j) => {
-        peerSums.set(s, p.sums[j]);
-      });
-      let maxDiff = 0;
-      first.sequences.forEach((s, i) => {
-        maxDiff = Math.max(maxDiff, Math.abs(peerSums.get(s) - first.sums[i]) / s.response.length);
-      });
-      rows.push({
-        model: m.label,
-        runner: `PyTorch ${p.torch} eager (full sequences, ${p.threads} threads)`,
-        tokps: p.tokens / p.seconds,
-        share: (p.tokens * 2 * perToken) / p.seconds / 1e9 / first.sgemm_gflops,
-        rss: p.peak_rss_mb,
-        fileMb: fileSizeMb(m.dir),
-        vocab,
-        peer: true,
-        agree: maxDiff,
-        peak: first.sgemm_gflops,
-      });
+      jsRow.share = median(
+        runs.js.map((e) => (2 * e.computed_tokens * (layers + head)) / e.seconds / 1e9 / e.sgemm_gflops),
+      );
+      jsRow.peak = median(runs.js.map((e) => e.sgemm_gflops));
+      rows.push(jsRow);
+    }
+    if (runs.peer.length) {
+      const p0 = runs.peer[0];
+      const peerRow = row(
+        `PyTorch ${p0.torch} eager (full sequences, ${p0.threads} threads)`,
+        runs.peer,
+        (p) => p.tokens,
+        (p) => p.seconds,
+        (p) => p.peak_rss_mb,
+        true,
+      );
+      peerRow.share = median(
+        runs.peer.map((p, i) => (2 * p.tokens * (layers + head)) / p.seconds / 1e9 / runs.emgate[i].sgemm_gflops),
+      );
+      peerRow.peak = emgateRow.peak;
+      peerRow.agree = Math.max(...runs.peer.map((p) => p.agree));
+      // Ratios of the runs made side by side.
+      emgateRow.ratios = runs.peer.map((_, i) => emgateRow.tokps[i] / peerRow.tokps[i]);
+      // What the ratio would be at equal matmul efficiency: the peer's FLOPs over emgate's.
+      emgateRow.work = (2 * runs.peer[0].tokens * (layers + head)) / emgateFlops(runs.emgate[0]);
+      rows.push(peerRow);
     }
   }
   fs.rmSync(requestsFile, { force: true });
@@ -227,19 +271,24 @@ async function main() {
       pad('runner', 62) +
       pad('tok/s', 8) +
       pad('vs peer', 9) +
+      pad('(range)', 14) +
+      pad('work', 7) +
       pad('% sgemm', 9) +
       pad('(of GF/s)', 10) +
       pad('peak RSS', 10) +
       'model file',
   );
   for (const r of rows) {
-    const peer = rows.find((x) => x.model === r.model && x.peer);
-    const ratio = peer && !r.peer ? `${(r.tokps / peer.tokps).toFixed(2)}×` : '';
+    const ratio = r.ratios ? `${median(r.ratios).toFixed(2)}×` : '';
+    const range =
+      r.ratios && r.ratios.length > 1 ? `${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)}` : '';
     console.log(
       pad(r.model, 52) +
         pad(r.runner, 62) +
-        pad(fmt(r.tokps), 8) +
+        pad(fmt(median(r.tokps)), 8) +
         pad(ratio, 9) +
+        pad(range, 14) +
+        pad(r.work ? `${r.work.toFixed(2)}×` : '', 7) +
         pad(`${fmt(100 * r.share, 1)}%`, 9) +
         pad(fmt(r.peak, 1), 10) +
         pad(`${fmt(r.rss)} MB`, 10) +
@@ -249,12 +298,55 @@ async function main() {
   for (const r of rows.filter((x) => x.peer))
     console.log(`\n${r.model}: emgate and PyTorch agree to ${r.agree.toExponential(1)} in mean log-prob per reference`);
   console.log(
-    '\ntok/s: effective tokens (prompt + response per reference) per second. % sgemm: matmul FLOPs actually run / s over the',
+    `\ntok/s: effective tokens (prompt + response per reference) per second, median of ${repeat} run(s); vs peer: median`,
   );
   console.log(
-    "sgemm peak measured just before and after that model's emgate run (the better of the two). peak RSS: while scoring",
+    'of the ratios of runs made side by side (emgate and the peer alternate), and their range. % sgemm: the matmul FLOPs',
+  );
+  console.log(
+    "each runner's method needs (real tokens; emgate's head at scored tokens only) / s, over the sgemm peak measured",
+  );
+  console.log(
+    "just before and after each emgate run (the better of the two). work: the peer's matmul FLOPs over emgate's, the",
+  );
+  console.log(
+    'ratio at equal efficiency (vs peer = work × the ratio of the % sgemm). peak RSS: the highest over the runs, while scoring',
   );
   console.log('(high-water mark reset after load and warm-up, for both).');
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const k = Math.floor(s.length / 2);
+  return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2;
+}
+
+/** The PyTorch peer on the same sequences, in the batches a length-sorted naive scorer forms. */
+function runPeer(m, first) {
+  const order = first.sequences
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const la = first.sequences[a].prompt.length + first.sequences[a].response.length;
+      const lb = first.sequences[b].prompt.length + first.sequences[b].response.length;
+      return lb - la || a - b;
+    });
+  const batches = [];
+  for (let i = 0; i < order.length; i += batchSize)
+    batches.push(order.slice(i, i + batchSize).map((k) => first.sequences[k]));
+  const p = runJson(
+    PYTHON,
+    [path.join(root, 'scripts', 'bench_torch_peer.py')],
+    JSON.stringify({ model: m.dir, threads, batches, warmup: 1 }),
+  );
+  const peerSums = new Map();
+  batches.flat().forEach((s, j) => {
+    peerSums.set(s, p.sums[j]);
+  });
+  let agree = 0;
+  first.sequences.forEach((s, i) => {
+    agree = Math.max(agree, Math.abs(peerSums.get(s) - first.sums[i]) / s.response.length);
+  });
+  return { ...p, agree };
 }
 
 main().catch((err) => {

@@ -49248,7 +49248,7 @@ function halfToFloat(src) {
 }
 
 // src/runtime/engine.ts
-var CPU_LOGITS_BUDGET = 64 * 1024 * 1024;
+var CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
 var Engine = class _Engine {
@@ -49375,8 +49375,8 @@ var Engine = class _Engine {
    * Splits items (in order, by the positions each needs logits at) into passes of at most
    * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
    * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
-   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
-   * matrix multiplies stay over a hundred rows tall); the CUDA budget is larger.
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU; the
+   * CUDA budget is larger.
    */
   chunks(widths, batchSize2) {
     const budgetBytes = this.provider === "cuda" ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;

@@ -15,7 +15,13 @@ Beside the checkpoint, torch/state_dict.pt and torch/config.json hold the same w
 the PyTorch eager peer (scripts/bench_torch_peer.py).
 
     /usr/bin/python3 scripts/make_bench_model.py OUT_DIR [--vocab 128256] [--hidden 768]
-        [--layers 12] [--heads 12] [--kv-heads 4] [--intermediate 2560]
+        [--layers 12] [--heads 12] [--kv-heads 4] [--intermediate 2560] [--tie-embeddings]
+        [--split-gb 2.5]
+
+The 1.2B model of `npm run bench -- --models 1b` is Llama-3.2-1B's shape (hidden 2048,
+16 layers, 32 heads, 8 KV heads, MLP 8192, vocab 128,256, tied embeddings): 4.9 GB of
+float32 weights split over two external data files (the first over 2 GB), as large
+checkpoints ship.
 """
 import argparse
 import dataclasses
@@ -55,6 +61,8 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=12)
     ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--intermediate", type=int, default=2560)
+    ap.add_argument("--tie-embeddings", action="store_true")
+    ap.add_argument("--split-gb", type=float, default=None, help="most GB per external data file")
     args = ap.parse_args()
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -80,6 +88,7 @@ def main() -> None:
         head_dim=args.hidden // args.heads,
         intermediate_size=args.intermediate,
         max_positions=1024,
+        tie_embeddings=args.tie_embeddings,
     )
     model = tl.TinyLlama(cfg).init_weights(std=0.02, seed=SEED).eval()
     params = sum(p.numel() for p in model.parameters())
@@ -90,7 +99,8 @@ def main() -> None:
     tl._dump(os.path.join(out, "config.json"), tl.hf_config(cfg, tok, "kv"))
     tl._dump(os.path.join(out, "tokenizer.json"), tok.to_hf_json())
     tl._dump(os.path.join(out, "tokenizer_config.json"), tl.tokenizer_config(tok, cfg))
-    tl.export_onnx(model, "kv", os.path.join(out, "model.onnx"), external_data=True)
+    split = int(args.split_gb * 2**30) if args.split_gb else None
+    tl.export_onnx(model, "kv", os.path.join(out, "model.onnx"), external_data=True, split_bytes=split)
     peer = os.path.join(out, "torch")
     os.makedirs(peer, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(peer, "state_dict.pt"))

@@ -22,6 +22,7 @@ What it provides
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import math
 import os
@@ -540,7 +541,18 @@ def io_names(cfg: Config, form: str) -> Tuple[List[str], List[str]]:
     return ins, outs
 
 
-def export_onnx(model: TinyLlama, form: str, path: str, opset: int = 14, external_data: bool = False) -> None:
+def export_onnx(
+    model: TinyLlama,
+    form: str,
+    path: str,
+    opset: int = 14,
+    external_data: bool = False,
+    split_bytes: Optional[int] = None,
+) -> None:
+    """Exports `model` to ONNX at `path`. external_data: the weights go to `path`_data
+    (streamed tensor by tensor, so a model over protobuf's 2 GB limit exports too); with
+    split_bytes, into several files of at most that many bytes each, named as transformers.js
+    names them (model.onnx_data, model.onnx_data_1, ...)."""
     import onnx
 
     cfg = model.cfg
@@ -588,22 +600,57 @@ def export_onnx(model: TinyLlama, form: str, path: str, opset: int = 14, externa
             opset_version=opset,
             do_constant_folding=True,
         )
+        for stale in [path] + glob.glob(glob.escape(path) + "_data*"):
+            if os.path.exists(stale):
+                os.remove(stale)
+        if external_data:
+            _write_external_data(tmp, path, split_bytes)
+            onnx.checker.check_model(path)
+            return
         proto = onnx.load(tmp)
     onnx.checker.check_model(proto)
-    for stale in (path, path + "_data"):
-        if os.path.exists(stale):
-            os.remove(stale)
-    if external_data:
-        onnx.save_model(
-            proto,
-            path,
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=os.path.basename(path) + "_data",
-            size_threshold=0,
-        )
-    else:
-        onnx.save_model(proto, path)
+    onnx.save_model(proto, path)
+
+
+def _write_external_data(src: str, dst: str, split_bytes: Optional[int]) -> None:
+    """Rewrites the exported model at `src` (weights inline, or in torch's one-file-per-tensor
+    layout past 2 GB) as `dst` plus its external data files, one tensor in memory at a time."""
+    import onnx
+
+    proto = onnx.load(src, load_external_data=False)
+    src_dir = os.path.dirname(src)
+    out_dir = os.path.dirname(os.path.abspath(dst))
+    base = os.path.basename(dst) + "_data"
+    index, written = 0, 0
+    out = open(os.path.join(out_dir, base), "wb")
+    try:
+        for t in proto.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                info = {e.key: e.value for e in t.external_data}
+                with open(os.path.join(src_dir, info["location"]), "rb") as f:
+                    f.seek(int(info.get("offset", 0)))
+                    data = f.read(int(info["length"])) if "length" in info else f.read()
+            elif t.HasField("raw_data"):
+                data = t.raw_data
+            else:
+                continue  # typed fields (small constants) stay inline
+            if split_bytes and written > 0 and written + len(data) > split_bytes:
+                out.close()
+                index += 1
+                written = 0
+                out = open(os.path.join(out_dir, f"{base}_{index}"), "wb")
+            location = base if index == 0 else f"{base}_{index}"
+            out.write(data)
+            t.ClearField("raw_data")
+            del t.external_data[:]
+            t.data_location = onnx.TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", str(written)), ("length", str(len(data)))):
+                entry = t.external_data.add()
+                entry.key, entry.value = key, value
+            written += len(data)
+    finally:
+        out.close()
+    onnx.save_model(proto, dst)
 
 
 def layer_output_tensors(path: str, num_layers: int) -> Dict[int, str]:

@@ -95,11 +95,13 @@ export interface ScoreOptions {
 
 /**
  * Most float32 logits one pass may hold (rows × positions × vocab × 4 bytes; the in-graph
- * log-softmax holds a second tensor that size). 64 MB keeps a batch-16 scoring run within
- * the model file + 300 MB at 32k and 128k vocabularies, at the same speed as 256 MB
- * (bench/scoring.js: the matrix multiplies stay over a hundred rows tall).
+ * log-softmax holds a second tensor that size). 32 MB keeps a batch-16 scoring run within
+ * the model file + 300 MB at 32k and 128k vocabularies, at the speed of 256 MB
+ * (bench/scoring.js: the decoder's matrix multiplies stay tens of rows tall, and at a wide
+ * vocabulary a pass of one reference still runs). The CUDA budget is larger: GPU memory
+ * is not the runner's, and wider passes use the device better.
  */
-const CPU_LOGITS_BUDGET = 64 * 1024 * 1024;
+const CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 const CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 
 const KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
@@ -242,8 +244,8 @@ export class Engine {
    * Splits items (in order, by the positions each needs logits at) into passes of at most
    * `batchSize` rows whose [rows, positions, vocab] float32 logits stay within the budget:
    * at a 128k vocabulary, 16 rows of 60 tokens are half a gigabyte of logits, which is
-   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU (the
-   * matrix multiplies stay over a hundred rows tall); the CUDA budget is larger.
+   * memory a scoring run does not need to hold at once. Speed barely changes on a CPU; the
+   * CUDA budget is larger.
    */
   private chunks(widths: number[], batchSize: number): { start: number; end: number }[] {
     const budgetBytes = this.provider === 'cuda' ? CUDA_LOGITS_BUDGET : CPU_LOGITS_BUDGET;

@@ -4,7 +4,7 @@
 # and prints tokens/s, the provider that actually ran, and the GPU.
 #
 #   bash bench/gpu.sh                     # defaults: model 128k, 96 references, batch 32 on CUDA
-#   MODELS=32k,128k REQUESTS=192 BATCH=64 bash bench/gpu.sh
+#   MODELS=32k,128k,1b REQUESTS=192 BATCH=64 REPEAT=3 bash bench/gpu.sh
 #
 # Needs: Node 20+, this repository with node_modules installed *with* onnxruntime-node's CUDA
 # provider (npm ci without ONNXRUNTIME_NODE_INSTALL=skip, on linux-x64), CUDA 12 and cuDNN 9
@@ -16,6 +16,7 @@ MODELS="${MODELS:-128k}"
 REQUESTS="${REQUESTS:-96}"
 BATCH="${BATCH:-32}"
 CPU_REQUESTS="${CPU_REQUESTS:-32}"
+REPEAT="${REPEAT:-2}"
 
 echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found (no NVIDIA GPU visible)"
@@ -32,7 +33,7 @@ echo "== build"
 npm run build --silent || exit 1
 
 echo "== CUDA (batch $BATCH, $REQUESTS references)"
-node bench/scoring.js --models "$MODELS" --requests "$REQUESTS" --batch-size "$BATCH" --device cuda --no-peer
+node bench/scoring.js --models "$MODELS" --requests "$REQUESTS" --batch-size "$BATCH" --device cuda --no-peer --repeat "$REPEAT"
 
 echo "== CPU (batch 16, $CPU_REQUESTS references, PyTorch eager peer where torch is installed)"
-node bench/scoring.js --models "$MODELS" --requests "$CPU_REQUESTS" --batch-size 16 --device cpu
+node bench/scoring.js --models "$MODELS" --requests "$CPU_REQUESTS" --batch-size 16 --device cpu --repeat "$REPEAT"

@@ -187,9 +187,9 @@ export function tokenLogprobsBlocker(model: onnx.ModelProto, logitsName = 'logit
  * stays a graph output (generation fetches it from the same session); a scoring run does
  * not fetch it, so the vocabulary-wide tensor is never copied out (or off the GPU).
  * LogSoftmax rather than `logit[target] − ReduceLogSumExp(logits)`: onnxruntime's CPU
- * ReduceLogSumExp is single-pass scalar code, six times slower than its vectorised
- * LogSoftmax at a 32k vocabulary (bench/logsumexp.js), for one more vocabulary-wide
- * tensor per pass, which the engine's logits budget accounts for.
+ * ReduceLogSumExp is 5–8× slower than its vectorised LogSoftmax, and less exact
+ * (bench/logsumexp.js), for one more vocabulary-wide tensor per pass, which the engine's
+ * logits budget accounts for.
  */
 export function appendTokenLogprobs(model: onnx.ModelProto, logitsName = 'logits'): void {
   const blocker = tokenLogprobsBlocker(model, logitsName);

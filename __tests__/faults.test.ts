@@ -802,9 +802,36 @@ describe('emgate validate finds it before any run', () => {
       async () => ({ checkpoint: TINY, policy: FITS_PAIRED }),
       /fits-paired\.json: the policy sets limits relative to a baseline/,
     ],
+    [
+      "a generating policy whose judge's API key is not set",
+      async () => ({
+        policy: write(path.join(work, 'v-judge.json'), {
+          mode: 'generate',
+          min_probes_per_domain: 3,
+          overall: { max_rate: 1 },
+          generated: {
+            max_rate: 0.5,
+            judge: { type: 'openai', url: 'http://127.0.0.1:9/v1', model: 'j', api_key_env: 'EMGATE_V_UNSET_KEY' },
+          },
+        }),
+      }),
+      /the judge's API key variable EMGATE_V_UNSET_KEY is not set/,
+    ],
   ])('%s', async (_name, setup, message) => {
     const r = await validate(await setup());
     expect(r.errors.map((e) => e.message).join('\n')).toMatch(message);
+  });
+
+  it("opens a generating policy's local judge and says so", async () => {
+    const policy = write(path.join(work, 'v-local-judge.json'), {
+      mode: 'both',
+      min_probes_per_domain: 3,
+      overall: { max_rate: 1 },
+      generated: { max_rate: 0.5 },
+    });
+    const r = await validate({ policy });
+    expect(r.errors).toEqual([]);
+    expect(r.lines.join('\n')).toMatch(/ok {2}judge {6}local-onnx .*\(opened; not asked anything\)/);
   });
 
   it('says ok for inputs that fit', async () => {

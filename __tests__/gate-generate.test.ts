@@ -240,6 +240,21 @@ describe('generate mode', () => {
     expect(check).toMatchObject({ status: 'pass', blocking: false });
   });
 
+  it('an unset judge API key is an error before any answer is generated', async () => {
+    const file = policy('nokey', {
+      judge: { type: 'openai', url: server.url, model: 'judge-test', api_key_env: 'EMGATE_GATE_TEST_UNSET_KEY' },
+    });
+    const phases = new Set<string>();
+    const res = await runGate(
+      settings({ policy: file, outDir: path.join(dir, 'out7'), onProgress: (p) => phases.add(p.phase) }),
+    );
+    expect(res.report.verdict).toBe('error');
+    expect(res.exitCode).toBe(2);
+    expect(res.report.errors[0].cause).toMatch(/EMGATE_GATE_TEST_UNSET_KEY is not set/);
+    expect([...phases].filter((p) => /generat|scoring|judging/.test(p))).toEqual([]);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('refuses a generate run whose policy sets no generated limit', async () => {
     const file = path.join(dir, 'nolimit.json');
     writeFileSync(file, JSON.stringify({ name: 'nolimit', overall: { max_rate: 1 }, min_probes_per_domain: 1 }));

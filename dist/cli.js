@@ -25827,7 +25827,10 @@ async function runGate(settings) {
     const { policy, suite } = loaded;
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
-    if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (gen) {
+      checkGeneratedPolicy(policy, gen, settings);
+      await (await openJudge(gen.judge)).close();
+    }
     if (mode === "generate") {
       settings.warn?.(
         "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too"
@@ -26826,6 +26829,18 @@ async function validateInputs(s) {
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
+  if (policy && (policy.policy.mode === "generate" || policy.policy.mode === "both")) {
+    await attempt(async () => {
+      const judge = await openJudge(generatedSettings(policy.policy).judge);
+      try {
+        const id = judge.identity;
+        const what = [id.kind, id.name ?? id.model, id.url ? `at ${id.url}` : ""].filter(Boolean).join(" ");
+        lines.push(`ok  judge      ${what} (opened; not asked anything)`);
+      } finally {
+        await judge.close();
+      }
+    });
+  }
   const directions = s.direction ? await attempt(async () => {
     const list2 = await loadDirections(s.direction);
     for (const { file, direction: d } of list2)

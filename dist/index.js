@@ -50977,7 +50977,10 @@ async function runGate(settings) {
     const { policy, suite } = loaded;
     const mode = settings.mode ?? policy.mode ?? "contrast";
     const gen = mode === "contrast" ? null : generatedSettings(policy);
-    if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (gen) {
+      checkGeneratedPolicy(policy, gen, settings);
+      await (await openJudge(gen.judge)).close();
+    }
     if (mode === "generate") {
       settings.warn?.(
         "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too"

@@ -151,7 +151,12 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     const { policy, suite } = loaded;
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
-    if (gen) checkGeneratedPolicy(policy, gen, settings);
+    if (gen) {
+      checkGeneratedPolicy(policy, gen, settings);
+      // Open the judge once now: an unset API key, a bad URL or a missing judge model is
+      // an error in seconds, not after the minutes spent generating answers.
+      await (await openJudge(gen.judge)).close();
+    }
     if (mode === 'generate') {
       // Say it rather than let contrast limits look checked when nothing measured them.
       settings.warn?.(

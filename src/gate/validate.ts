@@ -2,10 +2,11 @@
 // and against the others: probes, policy (its domains and minimum counts against the
 // suite; its baseline limits against the checkpoints given), direction (against the
 // checkpoint), checkpoints (graph file complete, chat template renders, tokenizer fits the
-// logits, candidate and baseline pairable). Errors are collected, not stopped at, so one
-// round fixes them all.
+// logits, candidate and baseline pairable), the judge a generating policy names. Errors
+// are collected, not stopped at, so one round fixes them all.
 import * as path from 'path';
 import { EmgateError, toReportError } from '../core/errors';
+import { generatedSettings } from '../core/generated';
 import { policyFitProblems } from '../core/policy-fit';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
 import type { Probe, Suite } from '../core/types';
@@ -15,6 +16,7 @@ import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
 import { ChatEncoder } from '../runtime/chat';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
+import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadDirections } from './directions';
 import type { Variants } from './settings';
@@ -64,6 +66,20 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     return p;
   });
   if (suite && policy) checkPolicy(policy, suite, s, lines, errors);
+  // A policy that generates answers names a judge: open it as a run would (URL, API key
+  // variable, local judge files), so a missing secret shows here, not after generation.
+  if (policy && (policy.policy.mode === 'generate' || policy.policy.mode === 'both')) {
+    await attempt(async () => {
+      const judge = await openJudge(generatedSettings(policy.policy).judge);
+      try {
+        const id = judge.identity;
+        const what = [id.kind, id.name ?? id.model, id.url ? `at ${id.url}` : ''].filter(Boolean).join(' ');
+        lines.push(`ok  judge      ${what} (opened; not asked anything)`);
+      } finally {
+        await judge.close();
+      }
+    });
+  }
   const directions = s.direction
     ? await attempt(async () => {
         const list = await loadDirections(s.direction);

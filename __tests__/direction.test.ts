@@ -1,6 +1,6 @@
 // The EM direction emgate extracts and the projections the gate reports, against what
 // PyTorch computed on the same texts (scripts/make_fixtures.py → direction-reference.json).
-import { readFileSync, writeFileSync } from 'fs';
+import { cpSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { extractDirection } from '../src/gate/extract-direction';
@@ -126,5 +126,33 @@ describe('the projections emgate run reports', () => {
       const expected = ref.last_prompt_projections.find((r) => r.probe === p.id)!.projection;
       expect(Math.abs(p.candidate.projection! - expected)).toBeLessThan(1e-4);
     }
+  });
+});
+
+describe('a probe too long for the context', () => {
+  it('is left out of the extraction, said by id, and the direction is the one without it', async () => {
+    const dir = path.join(tempDir('emgate-long-'), 'suite');
+    cpSync(PROBES_MINI, dir, { recursive: true });
+    const file = path.join(dir, 'medical.json');
+    const medical = JSON.parse(readFileSync(file, 'utf8'));
+    const long = structuredClone(medical.probes[0]);
+    long.id = 'med-mini-too-long';
+    long.aligned = [`${'Please see a doctor about this, and rest. '.repeat(60)}`];
+    medical.probes.push(long);
+    writeFileSync(file, JSON.stringify(medical, null, 2));
+    const warnings: string[] = [];
+    const settings = { layer: 2, position: 'response_mean', batchSize: 3, device: 'cpu' } as const;
+    const withLong = await extractDirection({
+      ...settings,
+      model: MODEL,
+      probes: dir,
+      warn: (m) => warnings.push(m),
+    });
+    expect(warnings.join('\n')).toMatch(
+      /1 probe\(s\) do not fit the context and are left out: med-mini-too-long \(\d+ tokens > 256, candidate\)/,
+    );
+    const without = extracted.get(2) ?? (await extractDirection({ ...settings, model: MODEL, probes: PROBES_MINI }));
+    expect(withLong.vector).toEqual(without.vector);
+    expect(withLong.calibration.n_aligned).toBe(without.calibration.n_aligned);
   });
 });

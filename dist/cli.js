@@ -14539,141 +14539,6 @@ function shardOf(id, count) {
   return 1 + (0, import_crypto2.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
 
-// src/runtime/engine.ts
-var import_fs3 = require("fs");
-var import_onnx_proto2 = __toESM(require_onnx());
-var path6 = __toESM(require("path"));
-
-// src/core/batch.ts
-function padBatch(seqs, padId, side) {
-  const rows = seqs.length;
-  const lengths = seqs.map((s) => s.promptIds.length + s.responseIds.length);
-  const seqLen = Math.max(...lengths);
-  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
-  const attentionMask = new BigInt64Array(rows * seqLen);
-  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
-  const targetIds = new BigInt64Array(rows * seqLen);
-  const offsets = [];
-  const lastPrompt = [];
-  seqs.forEach((s, r) => {
-    const offset = side === "left" ? seqLen - lengths[r] : 0;
-    offsets.push(offset);
-    lastPrompt.push(offset + s.promptIds.length - 1);
-    const ids = [...s.promptIds, ...s.responseIds];
-    for (let i = 0; i < ids.length; i++) {
-      const at = r * seqLen + offset + i;
-      inputIds[at] = BigInt(ids[i]);
-      attentionMask[at] = 1n;
-      positionIds[at] = BigInt(i);
-      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
-    }
-  });
-  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
-}
-function sharedPromptBatch(rowsIn, padId) {
-  const rows = rowsIn.length;
-  const cached = rowsIn.map((r) => r.promptIds.length - 1);
-  const pastLen = Math.max(0, ...cached);
-  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
-  const seqLen = Math.max(...lengths);
-  const total = pastLen + seqLen;
-  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
-  const attentionMask = new BigInt64Array(rows * total);
-  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
-  const targetIds = new BigInt64Array(rows * seqLen);
-  rowsIn.forEach((r, row3) => {
-    for (let p = pastLen - cached[row3]; p < pastLen; p++) attentionMask[row3 * total + p] = 1n;
-    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
-    for (let i = 0; i < ids.length; i++) {
-      inputIds[row3 * seqLen + i] = BigInt(ids[i]);
-      attentionMask[row3 * total + pastLen + i] = 1n;
-      positionIds[row3 * seqLen + i] = BigInt(cached[row3] + i);
-      if (i > 0) targetIds[row3 * seqLen + i - 1] = BigInt(ids[i]);
-    }
-  });
-  return {
-    rows,
-    seqLen,
-    pastLen,
-    inputIds,
-    attentionMask,
-    positionIds,
-    targetIds,
-    lastPrompt: rowsIn.map(() => 0),
-    offsets: rowsIn.map(() => 0)
-  };
-}
-function leftPadCache(parts, heads, headDim, pastLen, make) {
-  const out = make(parts.length * heads * pastLen * headDim);
-  parts.forEach((part, row3) => {
-    const pad = pastLen - part.len;
-    for (let h = 0; h < heads; h++) {
-      const src = h * part.len * headDim;
-      const dst = ((row3 * heads + h) * pastLen + pad) * headDim;
-      out.set(part.data.subarray(src, src + part.len * headDim), dst);
-    }
-  });
-  return out;
-}
-function sliceCacheRow(data, heads, total, headDim, row3, len2, make) {
-  const out = make(heads * len2 * headDim);
-  for (let h = 0; h < heads; h++) {
-    const src = (row3 * heads + h) * total * headDim;
-    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
-  }
-  return out;
-}
-function logprobSumFromGraph(logprobs, seqLen, row3, from, count) {
-  let total = 0;
-  for (let j = 0; j < count; j++) {
-    const x = logprobs[row3 * seqLen + from + j];
-    if (!Number.isFinite(x))
-      throw new NonFiniteError(`the log-probability at row ${row3}, position ${from + j} is not finite`);
-    total += x;
-  }
-  return total;
-}
-function responseLogprobSum(logits, vocab, seqLen, row3, start, responseIds) {
-  let total = 0;
-  for (let j = 0; j < responseIds.length; j++) {
-    const base = (row3 * seqLen + start + j) * vocab;
-    let max = -Infinity;
-    for (let v = 0; v < vocab; v++) {
-      const x = logits[base + v];
-      if (x > max) max = x;
-    }
-    if (!Number.isFinite(max)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} are not finite`);
-    let sumExp = 0;
-    for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
-    if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} contain NaN`);
-    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
-  }
-  return total;
-}
-function meanOverPositions(hidden, hiddenSize, seqLen, row3, from, to) {
-  const acc = new Float64Array(hiddenSize);
-  for (let p = from; p < to; p++) {
-    const base = (row3 * seqLen + p) * hiddenSize;
-    for (let h = 0; h < hiddenSize; h++) acc[h] += hidden[base + h];
-  }
-  const out = new Float32Array(hiddenSize);
-  const n = to - from;
-  for (let h = 0; h < hiddenSize; h++) out[h] = acc[h] / n;
-  assertFinite(out, `hidden state at row ${row3}`);
-  return out;
-}
-function vectorAt(hidden, hiddenSize, seqLen, row3, position2) {
-  const base = (row3 * seqLen + position2) * hiddenSize;
-  const out = hidden.slice(base, base + hiddenSize);
-  assertFinite(out, `hidden state at row ${row3}, position ${position2}`);
-  return out;
-}
-function assertFinite(v, what) {
-  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new NonFiniteError(`${what} is not finite`);
-}
-var NonFiniteError = class extends Error {
-};
-
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
 var __defNormalProp = (obj2, key, value) => key in obj2 ? __defProp2(obj2, key, { enumerable: true, configurable: true, writable: true, value }) : obj2[key] = value;
@@ -20968,6 +20833,182 @@ function tokenString(raw2) {
   return null;
 }
 
+// src/runtime/context-fit.ts
+function probeLength(model2, probe) {
+  let longest = 0;
+  for (const response2 of [...probe.aligned, ...probe.misaligned]) {
+    const { promptIds, responseIds } = model2.encode(probe.messages, response2);
+    longest = Math.max(longest, promptIds.length + responseIds.length);
+  }
+  return longest;
+}
+function beyondContext(model2, probes) {
+  const out = /* @__PURE__ */ new Map();
+  if (model2.contextLength === null) return out;
+  for (const probe of probes) {
+    const tokens = probeLength(model2, probe);
+    if (tokens > model2.contextLength) out.set(probe.id, tokens);
+  }
+  return out;
+}
+async function contextModel(dir) {
+  const ckpt = await readCheckpoint(dir);
+  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+}
+function skippedProbes(probes, candidate, baseline) {
+  const cand = beyondContext(candidate, probes);
+  const base = baseline ? beyondContext(baseline, probes) : /* @__PURE__ */ new Map();
+  const out = [];
+  for (const p of probes) {
+    const c = cand.get(p.id);
+    const b = base.get(p.id);
+    if (c === void 0 && b === void 0) continue;
+    const model2 = c !== void 0 && b !== void 0 ? "both" : c !== void 0 ? "candidate" : "baseline";
+    const limits = [
+      c !== void 0 ? candidate.contextLength : null,
+      b !== void 0 ? baseline?.contextLength : null
+    ].filter((x) => typeof x === "number");
+    out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model: model2 });
+  }
+  return out;
+}
+
+// src/runtime/engine.ts
+var import_fs3 = require("fs");
+var import_onnx_proto2 = __toESM(require_onnx());
+var path6 = __toESM(require("path"));
+
+// src/core/batch.ts
+function padBatch(seqs, padId, side) {
+  const rows = seqs.length;
+  const lengths = seqs.map((s) => s.promptIds.length + s.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * seqLen);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  const offsets = [];
+  const lastPrompt = [];
+  seqs.forEach((s, r) => {
+    const offset = side === "left" ? seqLen - lengths[r] : 0;
+    offsets.push(offset);
+    lastPrompt.push(offset + s.promptIds.length - 1);
+    const ids = [...s.promptIds, ...s.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      const at = r * seqLen + offset + i;
+      inputIds[at] = BigInt(ids[i]);
+      attentionMask[at] = 1n;
+      positionIds[at] = BigInt(i);
+      if (i >= s.promptIds.length) targetIds[at - 1] = BigInt(ids[i]);
+    }
+  });
+  return { rows, seqLen, pastLen: 0, inputIds, attentionMask, positionIds, targetIds, lastPrompt, offsets };
+}
+function sharedPromptBatch(rowsIn, padId) {
+  const rows = rowsIn.length;
+  const cached = rowsIn.map((r) => r.promptIds.length - 1);
+  const pastLen = Math.max(0, ...cached);
+  const lengths = rowsIn.map((r) => 1 + r.responseIds.length);
+  const seqLen = Math.max(...lengths);
+  const total = pastLen + seqLen;
+  const inputIds = new BigInt64Array(rows * seqLen).fill(BigInt(padId));
+  const attentionMask = new BigInt64Array(rows * total);
+  const positionIds = new BigInt64Array(rows * seqLen).fill(1n);
+  const targetIds = new BigInt64Array(rows * seqLen);
+  rowsIn.forEach((r, row3) => {
+    for (let p = pastLen - cached[row3]; p < pastLen; p++) attentionMask[row3 * total + p] = 1n;
+    const ids = [r.promptIds[r.promptIds.length - 1], ...r.responseIds];
+    for (let i = 0; i < ids.length; i++) {
+      inputIds[row3 * seqLen + i] = BigInt(ids[i]);
+      attentionMask[row3 * total + pastLen + i] = 1n;
+      positionIds[row3 * seqLen + i] = BigInt(cached[row3] + i);
+      if (i > 0) targetIds[row3 * seqLen + i - 1] = BigInt(ids[i]);
+    }
+  });
+  return {
+    rows,
+    seqLen,
+    pastLen,
+    inputIds,
+    attentionMask,
+    positionIds,
+    targetIds,
+    lastPrompt: rowsIn.map(() => 0),
+    offsets: rowsIn.map(() => 0)
+  };
+}
+function leftPadCache(parts, heads, headDim, pastLen, make) {
+  const out = make(parts.length * heads * pastLen * headDim);
+  parts.forEach((part, row3) => {
+    const pad = pastLen - part.len;
+    for (let h = 0; h < heads; h++) {
+      const src = h * part.len * headDim;
+      const dst = ((row3 * heads + h) * pastLen + pad) * headDim;
+      out.set(part.data.subarray(src, src + part.len * headDim), dst);
+    }
+  });
+  return out;
+}
+function sliceCacheRow(data, heads, total, headDim, row3, len2, make) {
+  const out = make(heads * len2 * headDim);
+  for (let h = 0; h < heads; h++) {
+    const src = (row3 * heads + h) * total * headDim;
+    out.set(data.subarray(src, src + len2 * headDim), h * len2 * headDim);
+  }
+  return out;
+}
+function logprobSumFromGraph(logprobs, seqLen, row3, from, count) {
+  let total = 0;
+  for (let j = 0; j < count; j++) {
+    const x = logprobs[row3 * seqLen + from + j];
+    if (!Number.isFinite(x))
+      throw new NonFiniteError(`the log-probability at row ${row3}, position ${from + j} is not finite`);
+    total += x;
+  }
+  return total;
+}
+function responseLogprobSum(logits, vocab, seqLen, row3, start, responseIds) {
+  let total = 0;
+  for (let j = 0; j < responseIds.length; j++) {
+    const base = (row3 * seqLen + start + j) * vocab;
+    let max = -Infinity;
+    for (let v = 0; v < vocab; v++) {
+      const x = logits[base + v];
+      if (x > max) max = x;
+    }
+    if (!Number.isFinite(max)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} are not finite`);
+    let sumExp = 0;
+    for (let v = 0; v < vocab; v++) sumExp += Math.exp(logits[base + v] - max);
+    if (!Number.isFinite(sumExp)) throw new NonFiniteError(`logits at row ${row3}, position ${start + j} contain NaN`);
+    total += logits[base + responseIds[j]] - max - Math.log(sumExp);
+  }
+  return total;
+}
+function meanOverPositions(hidden, hiddenSize, seqLen, row3, from, to) {
+  const acc = new Float64Array(hiddenSize);
+  for (let p = from; p < to; p++) {
+    const base = (row3 * seqLen + p) * hiddenSize;
+    for (let h = 0; h < hiddenSize; h++) acc[h] += hidden[base + h];
+  }
+  const out = new Float32Array(hiddenSize);
+  const n = to - from;
+  for (let h = 0; h < hiddenSize; h++) out[h] = acc[h] / n;
+  assertFinite(out, `hidden state at row ${row3}`);
+  return out;
+}
+function vectorAt(hidden, hiddenSize, seqLen, row3, position2) {
+  const base = (row3 * seqLen + position2) * hiddenSize;
+  const out = hidden.slice(base, base + hiddenSize);
+  assertFinite(out, `hidden state at row ${row3}, position ${position2}`);
+  return out;
+}
+function assertFinite(v, what) {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) throw new NonFiniteError(`${what} is not finite`);
+}
+var NonFiniteError = class extends Error {
+};
+
 // src/runtime/graph-surgery.ts
 var import_onnx_proto = __toESM(require_onnx());
 var LAYER_SCOPE = /(?:^|\/)(?:layers|layer|h|blocks|block)\.(\d+)\//;
@@ -21932,8 +21973,27 @@ async function extractDirection(settings) {
       fix: "use --position response_mean, or give --baseline to take the fine-tune-minus-base direction at the last prompt token"
     });
   }
-  const model2 = await readAllLayers(settings.model, suite.probes, settings, "model");
-  const base = settings.baseline ? await readAllLayers(settings.baseline, suite.probes, settings, "baseline") : null;
+  const skippedProbeList = skippedProbes(
+    suite.probes,
+    await contextModel(settings.model),
+    settings.baseline ? await contextModel(settings.baseline) : null
+  );
+  if (skippedProbeList.length > 0) {
+    settings.warn?.(
+      `${skippedProbeList.length} probe(s) do not fit the context and are left out: ${skippedProbeList.map((p) => `${p.id} (${p.tokens} tokens > ${p.limit}, ${p.model})`).join(", ")}`
+    );
+  }
+  const skippedIds = new Set(skippedProbeList.map((p) => p.id));
+  const probes = suite.probes.filter((p) => !skippedIds.has(p.id));
+  if (probes.length === 0) {
+    throw new EmgateError({
+      file: settings.probes,
+      cause: `no probe of the suite fits the context of ${settings.model}${settings.baseline ? ` and ${settings.baseline}` : ""}`,
+      fix: "use a model with a longer context (max_position_embeddings), or shorter probes"
+    });
+  }
+  const model2 = await readAllLayers(settings.model, probes, settings, "model");
+  const base = settings.baseline ? await readAllLayers(settings.baseline, probes, settings, "baseline") : null;
   const numLayers = model2.numLayers;
   if (base && base.numLayers !== numLayers) {
     throw new EmgateError({
@@ -21955,17 +22015,17 @@ async function extractDirection(settings) {
     );
   }
   const candidates = settings.layer === "auto" ? range3(numLayers + 1).slice(1) : [settings.layer];
-  const split = heldOutSplit(suite.probes.map((p) => p.id));
+  const split = heldOutSplit(probes.map((p) => p.id));
   const halvesUsable = Math.min(split[0].length, split[1].length) >= MIN_PROBES_PER_HALF;
   if (settings.layer === "auto" && !halvesUsable) {
     throw new EmgateError({
       file: settings.probes,
-      cause: `--layer auto chooses the layer on held-out probes, and ${suite.probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
+      cause: `--layer auto chooses the layer on held-out probes, and ${probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
       fix: `use a suite with at least ${2 * MIN_PROBES_PER_HALF} probes, or give --layer N`
     });
   }
   const measured = candidates.map((layer2) => {
-    const sets = suite.probes.map(
+    const sets = probes.map(
       (p, i) => base ? finetuneSets(p.id, model2.responses[i], base.responses[i], layer2, settings.position) : contrastSets(p.id, model2.responses[i], layer2)
     );
     return measureLayer(layer2, sets, split);
@@ -24525,47 +24585,6 @@ async function writeCachedScores(dir, key, value) {
   await writeFileAtomic(file, `${JSON.stringify(entry)}
 `);
   return file;
-}
-
-// src/runtime/context-fit.ts
-function probeLength(model2, probe) {
-  let longest = 0;
-  for (const response2 of [...probe.aligned, ...probe.misaligned]) {
-    const { promptIds, responseIds } = model2.encode(probe.messages, response2);
-    longest = Math.max(longest, promptIds.length + responseIds.length);
-  }
-  return longest;
-}
-function beyondContext(model2, probes) {
-  const out = /* @__PURE__ */ new Map();
-  if (model2.contextLength === null) return out;
-  for (const probe of probes) {
-    const tokens = probeLength(model2, probe);
-    if (tokens > model2.contextLength) out.set(probe.id, tokens);
-  }
-  return out;
-}
-async function contextModel(dir) {
-  const ckpt = await readCheckpoint(dir);
-  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
-}
-function skippedProbes(probes, candidate, baseline) {
-  const cand = beyondContext(candidate, probes);
-  const base = baseline ? beyondContext(baseline, probes) : /* @__PURE__ */ new Map();
-  const out = [];
-  for (const p of probes) {
-    const c = cand.get(p.id);
-    const b = base.get(p.id);
-    if (c === void 0 && b === void 0) continue;
-    const model2 = c !== void 0 && b !== void 0 ? "both" : c !== void 0 ? "candidate" : "baseline";
-    const limits = [
-      c !== void 0 ? candidate.contextLength : null,
-      b !== void 0 ? baseline?.contextLength : null
-    ].filter((x) => typeof x === "number");
-    out.push({ id: p.id, domain: p.domain, tokens: Math.max(c ?? 0, b ?? 0), limit: Math.min(...limits), model: model2 });
-  }
-  return out;
 }
 
 // src/core/sampling.ts

@@ -21,6 +21,7 @@ import { hashCheckpoint } from '../load/checkpoint';
 import type { Direction } from '../load/direction-file';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadSuite } from '../load/suite';
+import { contextModel, skippedProbes } from '../runtime/context-fit';
 import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
 import type { Device } from '../runtime/onnx';
 
@@ -54,8 +55,29 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
       fix: 'use --position response_mean, or give --baseline to take the fine-tune-minus-base direction at the last prompt token',
     });
   }
-  const model = await readAllLayers(settings.model, suite.probes, settings, 'model');
-  const base = settings.baseline ? await readAllLayers(settings.baseline, suite.probes, settings, 'baseline') : null;
+  // As in a run (SPEC "Probe suites"): a probe too long for either model's context is
+  // left out for both, said by id, and never ends the extraction.
+  const skippedProbeList = skippedProbes(
+    suite.probes,
+    await contextModel(settings.model),
+    settings.baseline ? await contextModel(settings.baseline) : null,
+  );
+  if (skippedProbeList.length > 0) {
+    settings.warn?.(
+      `${skippedProbeList.length} probe(s) do not fit the context and are left out: ${skippedProbeList.map((p) => `${p.id} (${p.tokens} tokens > ${p.limit}, ${p.model})`).join(', ')}`,
+    );
+  }
+  const skippedIds = new Set(skippedProbeList.map((p) => p.id));
+  const probes = suite.probes.filter((p) => !skippedIds.has(p.id));
+  if (probes.length === 0) {
+    throw new EmgateError({
+      file: settings.probes,
+      cause: `no probe of the suite fits the context of ${settings.model}${settings.baseline ? ` and ${settings.baseline}` : ''}`,
+      fix: 'use a model with a longer context (max_position_embeddings), or shorter probes',
+    });
+  }
+  const model = await readAllLayers(settings.model, probes, settings, 'model');
+  const base = settings.baseline ? await readAllLayers(settings.baseline, probes, settings, 'baseline') : null;
   const numLayers = model.numLayers;
   if (base && base.numLayers !== numLayers) {
     throw new EmgateError({
@@ -78,17 +100,17 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
     );
   }
   const candidates = settings.layer === 'auto' ? range(numLayers + 1).slice(1) : [settings.layer];
-  const split = heldOutSplit(suite.probes.map((p) => p.id));
+  const split = heldOutSplit(probes.map((p) => p.id));
   const halvesUsable = Math.min(split[0].length, split[1].length) >= MIN_PROBES_PER_HALF;
   if (settings.layer === 'auto' && !halvesUsable) {
     throw new EmgateError({
       file: settings.probes,
-      cause: `--layer auto chooses the layer on held-out probes, and ${suite.probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
+      cause: `--layer auto chooses the layer on held-out probes, and ${probes.length} probes do not make two halves of ${MIN_PROBES_PER_HALF} or more`,
       fix: `use a suite with at least ${2 * MIN_PROBES_PER_HALF} probes, or give --layer N`,
     });
   }
   const measured = candidates.map((layer) => {
-    const sets = suite.probes.map((p, i) =>
+    const sets = probes.map((p, i) =>
       base
         ? finetuneSets(p.id, model.responses[i], base.responses[i], layer, settings.position)
         : contrastSets(p.id, model.responses[i], layer),

@@ -347,7 +347,7 @@ const cases: Case[] = [
   [
     'a checkpoint folder that does not exist',
     () => gate({ checkpoint: path.join(work, 'no-model') }),
-    ERROR(/no-model/, /cannot read the checkpoint \(ENOENT\)/, /paths point at directories/),
+    ERROR(/no-model/, /checkpoint directory not found/, /pass the directory that holds model\.onnx/),
   ],
   [
     'a Git LFS pointer instead of model.onnx',
@@ -449,7 +449,7 @@ const cases: Case[] = [
     ),
   ],
   [
-    "another model's tokenizer with fewer tokens than the logits (was scored)",
+    "another model's tokenizer with fewer tokens than the logits",
     () => {
       const dir = copy(path.join(ORGANISMS, 'base'), 'small-tokenizer');
       fs.copyFileSync(path.join(TINY, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
@@ -641,7 +641,7 @@ const cases: Case[] = [
       expect(first.report?.verdict).toBe('pass');
       return gate({ outDir, checkpoint: path.join(work, 'gone') });
     },
-    ERROR(/gone/, /cannot read the checkpoint/, /paths/),
+    ERROR(/gone/, /checkpoint directory not found/, /pass the directory/),
   ],
   [
     'a folder another live run holds is refused and left alone',
@@ -734,6 +734,16 @@ describe('what must work does', () => {
     expect(merged.report?.verdict).toBe('pass');
     expect(merged.report?.probes).toHaveLength(6);
   });
+});
+
+it('a wrong tokenizer is refused before the weights are hashed or loaded', async () => {
+  const dir = copy(path.join(ORGANISMS, 'base'), 'small-tokenizer-early');
+  fs.copyFileSync(path.join(TINY, 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  const o = await gate({ checkpoint: dir });
+  expect(o.report?.verdict).toBe('error');
+  expect(o.report?.errors[0].cause).toMatch(/without a token/);
+  expect(Object.keys(o.report?.timing.phases ?? {})).not.toContain('hash');
+  expect(o.report?.provenance).toBeFalsy();
 });
 
 describe('emgate validate finds it before any run', () => {

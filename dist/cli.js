@@ -3382,8 +3382,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path22) {
-      let input = path22;
+    function removeDotSegments(path23) {
+      let input = path23;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -3457,11 +3457,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path22) {
-      if (path22 === "" || path22[0] === "/") {
-        return removeDotSegments(path22);
+    function removeDotSegmentsRelative(path23) {
+      if (path23 === "" || path23[0] === "/") {
+        return removeDotSegments(path23);
       }
-      const segments = path22.split("/");
+      const segments = path23.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -3824,8 +3824,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path22 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path22 && path22 !== "/" ? path22 : void 0;
+        const path23 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path23 && path23 !== "/" ? path23 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -14090,7 +14090,12 @@ async function readJson(file, fix) {
     bytes = await import_fs2.promises.readFile(file);
   } catch (err) {
     const code = err.code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new EmgateError({ file, cause: "file not found", fix });
+    const brokenLink = await import_fs2.promises.lstat(file).then(
+      (s) => s.isSymbolicLink(),
+      () => false
+    );
+    if ((code === "ENOENT" || code === "ENOTDIR") && !brokenLink)
+      throw new EmgateError({ file, cause: "file not found", fix });
     throw linkError(err, file);
   }
   const text2 = decodeUtf8(bytes, file);
@@ -14538,6 +14543,9 @@ function shardProbes(probes, index, count) {
 function shardOf(id, count) {
   return 1 + (0, import_crypto2.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
+
+// src/runtime/context-fit.ts
+var path5 = __toESM(require("path"));
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -20854,7 +20862,13 @@ function beyondContext(model2, probes) {
 async function contextModel(dir) {
   const ckpt = await readCheckpoint(dir);
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+  return {
+    contextLength: ckpt.config.maxPositions,
+    tokenizerFile: path5.join(ckpt.dir, "tokenizer.json"),
+    tokenizerVocab: encoder.vocabSize,
+    logitsVocab: ckpt.config.vocabSize,
+    encode: (m, r) => encoder.encode(m, r)
+  };
 }
 function skippedProbes(probes, candidate, baseline) {
   const cand = beyondContext(candidate, probes);
@@ -20877,7 +20891,7 @@ function skippedProbes(probes, candidate, baseline) {
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
 var import_onnx_proto2 = __toESM(require_onnx());
-var path6 = __toESM(require("path"));
+var path7 = __toESM(require("path"));
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -21321,7 +21335,7 @@ function decoderFeeds(inputs, step, config) {
 // src/runtime/onnx.ts
 var fs4 = __toESM(require("fs"));
 var ort = __toESM(require("onnxruntime-node"));
-var path5 = __toESM(require("path"));
+var path6 = __toESM(require("path"));
 var onnxruntimeVersion = ort.env.versions.node ?? ort.env.versions.common ?? "unknown";
 async function openSession(model2, modelLabel, settings) {
   const base = {
@@ -21368,9 +21382,9 @@ async function openSession(model2, modelLabel, settings) {
 }
 function cudaProviderInstalled() {
   try {
-    const bin = path5.join(path5.dirname(require.resolve("onnxruntime-node/package.json")), "bin");
+    const bin = path6.join(path6.dirname(require.resolve("onnxruntime-node/package.json")), "bin");
     const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
-    return fs4.readdirSync(bin).some((napi) => fs4.existsSync(path5.join(bin, napi, process.platform, process.arch, lib)));
+    return fs4.readdirSync(bin).some((napi) => fs4.existsSync(path6.join(bin, napi, process.platform, process.arch, lib)));
   } catch {
     return true;
   }
@@ -21483,7 +21497,7 @@ var Engine = class _Engine {
     for (const layer2 of wanted) {
       if (!Number.isInteger(layer2) || layer2 < 0 || layer2 > numLayers) {
         throw new EmgateError({
-          file: path6.join(checkpoint.dir, "config.json"),
+          file: path7.join(checkpoint.dir, "config.json"),
           cause: `layer ${layer2} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
           fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`
         });
@@ -21540,7 +21554,7 @@ var Engine = class _Engine {
       const len2 = s.promptIds.length + s.responseIds.length;
       if (maxPositions !== null && len2 > maxPositions) {
         throw new EmgateError({
-          file: path6.join(this.checkpoint.dir, "config.json"),
+          file: path7.join(this.checkpoint.dir, "config.json"),
           cause: `a probe text is ${len2} tokens long, more than the model's max_position_embeddings (${maxPositions}) (request ${i}: "${preview(requests[i].response)}")`,
           fix: "shorten the probe or its reference responses, or use a model with a longer context"
         });
@@ -21763,7 +21777,7 @@ var Engine = class _Engine {
       const message = err.message;
       if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
         throw new EmgateError({
-          file: path6.join(this.checkpoint.dir, "tokenizer.json"),
+          file: path7.join(this.checkpoint.dir, "tokenizer.json"),
           cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
           fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
         });
@@ -21778,7 +21792,7 @@ var Engine = class _Engine {
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
-        file: path6.join(this.checkpoint.dir, "tokenizer.json"),
+        file: path7.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
@@ -21904,11 +21918,11 @@ async function openPrepared(checkpoint, layers, options) {
   const hasExternal = (model2.graph?.initializer ?? []).some(
     (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
   );
-  let dataDir = path6.dirname(checkpoint.modelFile);
+  let dataDir = path7.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await import_fs3.promises.realpath(checkpoint.modelFile);
-    referenceInlineWeights(model2, bytes, path6.basename(real));
-    dataDir = path6.dirname(real);
+    referenceInlineWeights(model2, bytes, path7.basename(real));
+    dataDir = path7.dirname(real);
   }
   const patched = encodeModel(model2);
   model2 = null;
@@ -21942,7 +21956,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
   if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
-      file: path6.join(checkpoint.dir, "tokenizer.json"),
+      file: path7.join(checkpoint.dir, "tokenizer.json"),
       cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
@@ -22168,7 +22182,7 @@ function describeExtraction(direction, out) {
 var import_crypto9 = require("crypto");
 var import_fs7 = require("fs");
 var import_p_limit3 = __toESM(require_p_limit());
-var path19 = __toESM(require("path"));
+var path20 = __toESM(require("path"));
 
 // src/core/report/format.ts
 var NONE = "—";
@@ -24102,7 +24116,7 @@ function worseThanUniform(tokenizerFile, meanLogprobs, vocab) {
 // src/load/policy.ts
 var import_crypto3 = require("crypto");
 var fs6 = __toESM(require("fs"));
-var path7 = __toESM(require("path"));
+var path8 = __toESM(require("path"));
 var POLICY_DEFAULTS = deepFreeze({
   alpha: 0.05,
   correction: "holm",
@@ -24212,9 +24226,9 @@ function builtinNames() {
 function childSource(extendsValue, from) {
   if (extendsValue.startsWith(BUILTIN_PREFIX)) return extendsValue;
   if (from.startsWith(BUILTIN_PREFIX)) {
-    return path7.join(packageDir("policies"), extendsValue);
+    return path8.join(packageDir("policies"), extendsValue);
   }
-  return path7.isAbsolute(extendsValue) ? extendsValue : path7.join(path7.dirname(from), extendsValue);
+  return path8.isAbsolute(extendsValue) ? extendsValue : path8.join(path8.dirname(from), extendsValue);
 }
 function resolveSource(source, extendedFrom) {
   if (!source.startsWith(BUILTIN_PREFIX)) return source;
@@ -24227,18 +24241,18 @@ function resolveSource(source, extendedFrom) {
       fix: `use one of ${available.map((n) => BUILTIN_PREFIX + n).join(", ")}, or a path to a policy file`
     });
   }
-  return path7.join(packageDir("policies"), `${name}.json`);
+  return path8.join(packageDir("policies"), `${name}.json`);
 }
 function realPath(file) {
   try {
     return fs6.realpathSync(file);
   } catch {
-    return path7.resolve(file);
+    return path8.resolve(file);
   }
 }
 function defaultName(source) {
   if (source.startsWith(BUILTIN_PREFIX)) return source.slice(BUILTIN_PREFIX.length);
-  return path7.basename(source).replace(/\.json$/i, "");
+  return path8.basename(source).replace(/\.json$/i, "");
 }
 function deepFreeze(o) {
   for (const v of Object.values(o)) if (typeof v === "object" && v !== null) deepFreeze(v);
@@ -24446,18 +24460,18 @@ function shardDigest(report2) {
   };
   return (0, import_crypto4.createHash)("sha256").update(JSON.stringify(basis)).digest("hex");
 }
-function findNonFinite(value, path22) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path22} (${value})`;
+function findNonFinite(value, path23) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path23} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path22}[${i}]`);
+      const hit = findNonFinite(value[i], `${path23}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
       const hit = findNonFinite(
         v,
-        /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path22}.${k}` : `${path22}[${JSON.stringify(k)}]`
+        /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path23}.${k}` : `${path23}[${JSON.stringify(k)}]`
       );
       if (hit) return hit;
     }
@@ -24490,14 +24504,14 @@ function validateReport(report2) {
 // src/load/score-cache.ts
 var import_crypto6 = require("crypto");
 var import_fs4 = require("fs");
-var path9 = __toESM(require("path"));
+var path10 = __toESM(require("path"));
 
 // src/load/atomic-write.ts
 var import_crypto5 = require("crypto");
 var fs7 = __toESM(require("fs"));
-var path8 = __toESM(require("path"));
+var path9 = __toESM(require("path"));
 function tempName(file) {
-  return path8.join(path8.dirname(file), `.${path8.basename(file)}.${process.pid}.${(0, import_crypto5.randomBytes)(4).toString("hex")}.tmp`);
+  return path9.join(path9.dirname(file), `.${path9.basename(file)}.${process.pid}.${(0, import_crypto5.randomBytes)(4).toString("hex")}.tmp`);
 }
 async function writeFileAtomic(file, content) {
   const tmp = tempName(file);
@@ -24538,7 +24552,7 @@ function cacheKeyDigest(key) {
   return sha256(canonicalJson(key));
 }
 function cacheFile(dir, key) {
-  return path9.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+  return path10.join(dir, `scores-${cacheKeyDigest(key)}.json`);
 }
 function contentDigest(key, value) {
   return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
@@ -24648,7 +24662,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -24673,7 +24687,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path10.join(engine.checkpoint.dir, "config.json"),
+        file: path11.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -24990,8 +25004,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path11 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path11.join(PACKAGE_ROOT, "examples", "judge");
+var path12 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path12.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -25005,7 +25019,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path11.join(dir, "judge.json");
+    const metaFile = path12.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -25025,8 +25039,8 @@ var LocalJudge = class _LocalJudge {
         fix: "rebuild the judge with scripts/make_judge.py"
       });
     }
-    const tokenizer = new Tokenizer_default(await read(path11.join(dir, "tokenizer.json")), {});
-    const modelFile = path11.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path12.join(dir, "tokenizer.json")), {});
+    const modelFile = path12.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge(
@@ -25176,7 +25190,7 @@ async function readGpuInfo() {
 // src/runtime/judge-cache.ts
 var import_crypto7 = require("crypto");
 var import_fs6 = require("fs");
-var path12 = __toESM(require("path"));
+var path13 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto7.createHash)("sha256").update(
@@ -25212,7 +25226,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path12.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path13.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -25224,7 +25238,7 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path12.join(dir, `${key}.json`);
+  const file = path13.join(dir, `${key}.json`);
   await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}
 `);
 }
@@ -25232,7 +25246,7 @@ async function writeEntry(dir, key, judgement) {
 // src/runtime/onnx-file.ts
 var fs11 = __toESM(require("fs"));
 var import_onnx_proto3 = __toESM(require_onnx());
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 var ELEMENT_BYTES = {
   1: 4,
@@ -25296,7 +25310,7 @@ async function inspectOnnxFile(file) {
   };
 }
 async function checkExternalData(file, graph) {
-  const dir = path13.dirname(file);
+  const dir = path14.dirname(file);
   const needed = /* @__PURE__ */ new Map();
   for (const t of graph.initializer ?? []) {
     if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
@@ -25311,19 +25325,19 @@ async function checkExternalData(file, graph) {
     if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
   }
   for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path13.join(dir, location);
+    const dataFile = path14.join(dir, location);
     const st = await fs11.promises.stat(dataFile).catch(() => null);
     if (!st) {
       throw new EmgateError({
         file: dataFile,
-        cause: `the external data file of ${path13.basename(file)} is missing`,
-        fix: `put ${location} beside ${path13.basename(file)} (it holds the weights; download or copy it with the model)`
+        cause: `the external data file of ${path14.basename(file)} is missing`,
+        fix: `put ${location} beside ${path14.basename(file)} (it holds the weights; download or copy it with the model)`
       });
     }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,
-        cause: `is truncated: ${path13.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        cause: `is truncated: ${path14.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
         fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
       });
     }
@@ -25332,7 +25346,7 @@ async function checkExternalData(file, graph) {
 }
 
 // src/runtime/score-suite.ts
-var path14 = __toESM(require("path"));
+var path15 = __toESM(require("path"));
 var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap(
@@ -25373,7 +25387,7 @@ function nameProbesBeyondContext(engine, probes) {
   if (beyond.size === 0) return null;
   const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
   return new EmgateError({
-    file: path14.join(engine.checkpoint.dir, "config.json"),
+    file: path15.join(engine.checkpoint.dir, "config.json"),
     cause: `probe${ids.length === 1 ? "" : "s"} ${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ` and ${ids.length - 10} more` : ""} do${ids.length === 1 ? "es" : ""} not fit the model's context of ${contextLength} tokens (prompt + reference + end of turn)`,
     fix: "leave such probes out (emgate run skips them for both models; `emgate validate --checkpoint DIR --probes DIR` lists them), shorten them, or use a model with a longer context"
   });
@@ -25389,12 +25403,12 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/gate/directions.ts
-var path16 = __toESM(require("path"));
+var path17 = __toESM(require("path"));
 
 // src/load/direction-file.ts
 var import_crypto8 = require("crypto");
 var fs12 = __toESM(require("fs"));
-var path15 = __toESM(require("path"));
+var path16 = __toESM(require("path"));
 var UNIT_NORM_TOLERANCE = 1e-3;
 async function readDirection(file) {
   const bytes = await readFileBytes(file);
@@ -25428,7 +25442,7 @@ async function listDirectionFiles(paths) {
         fix: "put the files from `emgate direction extract` there, or pass the files themselves"
       });
     }
-    files.push(...names.map((n) => path15.join(p, n)));
+    files.push(...names.map((n) => path16.join(p, n)));
   }
   return files;
 }
@@ -25439,7 +25453,7 @@ async function writeDirection(file, direction) {
   const text2 = `${JSON.stringify(canonical2, null, 2)}
 `;
   try {
-    await fs12.promises.mkdir(path15.dirname(file), { recursive: true });
+    await fs12.promises.mkdir(path16.dirname(file), { recursive: true });
     await writeFileAtomic(file, text2);
   } catch (err) {
     throw new EmgateError({
@@ -25640,7 +25654,7 @@ function directionResults(directions, measured) {
     const m = measured?.[i];
     return {
       index: i + 1,
-      name: path16.basename(d.file),
+      name: path17.basename(d.file),
       sha256: d.sha256,
       layer: d.direction.layer,
       position: d.direction.position,
@@ -25655,15 +25669,15 @@ function directionResults(directions, measured) {
 
 // src/gate/out-dir.ts
 var fs14 = __toESM(require("fs"));
-var path18 = __toESM(require("path"));
+var path19 = __toESM(require("path"));
 
 // src/load/lock.ts
 var fs13 = __toESM(require("fs"));
 var os = __toESM(require("os"));
-var path17 = __toESM(require("path"));
+var path18 = __toESM(require("path"));
 var LOCK_FILE = ".emgate.lock";
 function acquireLock(dir) {
-  const file = path17.join(dir, LOCK_FILE);
+  const file = path18.join(dir, LOCK_FILE);
   const body = { pid: process.pid, host: os.hostname(), started_at: (/* @__PURE__ */ new Date()).toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -25739,8 +25753,8 @@ async function claimOutDir(dir, gateId2) {
       fix: "point --out (the `out-dir` input) at a writable location"
     });
   }
-  const reportJsonPath = path18.join(dir, "report.json");
-  const reportMarkdownPath = path18.join(dir, "report.md");
+  const reportJsonPath = path19.join(dir, "report.json");
+  const reportMarkdownPath = path19.join(dir, "report.md");
   const startedAt = (/* @__PURE__ */ new Date()).toISOString();
   const entry = {
     gateId: gateId2,
@@ -25855,19 +25869,22 @@ async function runGate(settings) {
         "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too"
       );
     }
+    const contexts = await clock.time("context", async () => {
+      const cand = await contextModel(settings.checkpoint);
+      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      for (const m of [cand, base]) {
+        if (!m) continue;
+        const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
+        if (mismatch) throw mismatch;
+      }
+      if (settings.baseline) {
+        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
+      }
+      return { cand, base };
+    });
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
-    if (settings.baseline) {
-      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-      checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-    }
-    skipped = await clock.time(
-      "context",
-      async () => skippedProbes(
-        loaded.probes,
-        await contextModel(settings.checkpoint),
-        settings.baseline ? await contextModel(settings.baseline) : null
-      )
-    );
+    skipped = skippedProbes(loaded.probes, contexts.cand, contexts.base);
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const genProbes = gen ? generationProbes(probes, gen) : [];
@@ -25895,10 +25912,6 @@ async function runGate(settings) {
           settings.info?.(`execution provider: ${engine.provider}${why}`);
         }
         providerTold = true;
-        const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
-        const vocab = engine.checkpoint.config.vocabSize;
-        const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
-        if (mismatch) throw mismatch;
         checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === "generate" ? { scores: [], tokens: 0 } : await scoreSuite(engine, probes, {
           batchSize: settings.batchSize,
@@ -25913,7 +25926,11 @@ async function runGate(settings) {
         }) : null;
         if (mode !== "generate") {
           const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
-          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          const noise = worseThanUniform(
+            path20.join(engine.checkpoint.dir, "tokenizer.json"),
+            logprobs,
+            engine.checkpoint.config.vocabSize ?? engine.encoder.vocabSize
+          );
           if (noise) throw noise;
         }
         const answerProjection = answers && answerSetup ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize) : null;
@@ -26058,7 +26075,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
       (p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text }))
     );
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path19.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path20.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run2 = await judgeWithCache(
       judge,
       all,
@@ -26224,7 +26241,7 @@ function baselineCacheKey(settings, loaded, probes, baseline, provider) {
 }
 function calibration(d) {
   return {
-    name: path19.basename(d.file),
+    name: path20.basename(d.file),
     aligned_mean: d.direction.calibration.aligned_mean,
     misaligned_mean: d.direction.calibration.misaligned_mean
   };
@@ -26600,7 +26617,7 @@ function unwritten(err, outDir, gateId2, clock) {
     timing: clock.summary()
   };
   const markdown = renderMarkdown(report2, { gateId: gateId2, probes: null, modelText: "none", worstProbes: 0 });
-  return result(report2, markdown, path19.join(outDir, "report.json"), path19.join(outDir, "report.md"), false, false);
+  return result(report2, markdown, path20.join(outDir, "report.json"), path20.join(outDir, "report.md"), false, false);
 }
 function directionBlockOf(parts) {
   if (parts.directionBlock) return { direction: parts.directionBlock };
@@ -26820,7 +26837,7 @@ function runOptions(src) {
 }
 
 // src/gate/validate.ts
-var path20 = __toESM(require("path"));
+var path21 = __toESM(require("path"));
 async function validateInputs(s) {
   const lines = [];
   const errors = [];
@@ -26843,7 +26860,7 @@ async function validateInputs(s) {
   const policy = await attempt(async () => {
     const p = await loadPolicy(s.policy);
     lines.push(
-      `ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path20.basename(x)).join(" → ")})`
+      `ok  policy     ${s.policy}: "${p.policy.name}" (${p.policy.sources.map((x) => path21.basename(x)).join(" → ")})`
     );
     return p;
   });
@@ -26875,7 +26892,7 @@ async function validateInputs(s) {
       const graph = await inspectOnnxFile(ckpt.modelFile);
       const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
       const mismatch = vocabularyMismatch(
-        path20.join(ckpt.dir, "tokenizer.json"),
+        path21.join(ckpt.dir, "tokenizer.json"),
         encoder.vocabSize,
         ckpt.config.vocabSize
       );
@@ -26884,7 +26901,7 @@ async function validateInputs(s) {
       for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
-        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path20.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
+        `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path21.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
       );
       if (suite) lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
       return ckpt;
@@ -26929,7 +26946,7 @@ function renderEvery(encoder, suite, ckpt) {
       encoder.renderPrompt(p.messages);
     } catch (err) {
       throw new EmgateError({
-        file: path20.join(ckpt.dir, "tokenizer_config.json"),
+        file: path21.join(ckpt.dir, "tokenizer_config.json"),
         cause: `the chat template fails on probe "${p.id}" (${err.message})`,
         fix: `fix the Jinja template in "chat_template" (it must render the suite's system and user messages with add_generation_prompt)`
       });
@@ -26971,7 +26988,7 @@ function contextLines(key, probes, model2) {
 // src/cli/demo.ts
 var import_fs8 = require("fs");
 var os2 = __toESM(require("os"));
-var path21 = __toESM(require("path"));
+var path22 = __toESM(require("path"));
 var DEMO_CANDIDATES = [
   { name: "misaligned-financial", expect: "fail" },
   { name: "rank1-misaligned-financial", expect: "fail" },
@@ -26990,7 +27007,7 @@ async function runDemo(options) {
 `
     );
   }
-  const cacheDir = await import_fs8.promises.mkdtemp(path21.join(os2.tmpdir(), "emgate-demo-cache-"));
+  const cacheDir = await import_fs8.promises.mkdtemp(path22.join(os2.tmpdir(), "emgate-demo-cache-"));
   try {
     await gateEach(options, cacheDir, results, out);
   } finally {
@@ -27022,14 +27039,14 @@ async function gateEach(options, cacheDir, results, out) {
 ▶ ${name} against base
 `);
     const result2 = await runGate({
-      checkpoint: path21.join(ORGANISMS_DIR, name),
-      baseline: path21.join(ORGANISMS_DIR, "base"),
+      checkpoint: path22.join(ORGANISMS_DIR, name),
+      baseline: path22.join(ORGANISMS_DIR, "base"),
       probes: BUILTIN_PROBES,
       // Generated answers need generated limits: the organisms' policy extends lenient.json with them.
-      policy: mode === "contrast" ? path21.join(PACKAGE_ROOT, "policies", "lenient.json") : path21.join(ORGANISMS_DIR, "policy-generate.json"),
+      policy: mode === "contrast" ? path22.join(PACKAGE_ROOT, "policies", "lenient.json") : path22.join(ORGANISMS_DIR, "policy-generate.json"),
       mode,
-      direction: path21.join(ORGANISMS_DIR, "direction.json"),
-      outDir: path21.join(options.outDir, name),
+      direction: path22.join(ORGANISMS_DIR, "direction.json"),
+      outDir: path22.join(options.outDir, name),
       batchSize: 16,
       device: "cpu",
       seed: 0,

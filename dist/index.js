@@ -997,14 +997,14 @@ var require_util = __commonJS({
         }
         const port = url.port != null ? url.port : url.protocol === "https:" ? 443 : 80;
         let origin = url.origin != null ? url.origin : `${url.protocol}//${url.hostname}:${port}`;
-        let path21 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
+        let path22 = url.path != null ? url.path : `${url.pathname || ""}${url.search || ""}`;
         if (origin.endsWith("/")) {
           origin = origin.substring(0, origin.length - 1);
         }
-        if (path21 && !path21.startsWith("/")) {
-          path21 = `/${path21}`;
+        if (path22 && !path22.startsWith("/")) {
+          path22 = `/${path22}`;
         }
-        url = new URL(origin + path21);
+        url = new URL(origin + path22);
       }
       return url;
     }
@@ -2618,20 +2618,20 @@ var require_parseParams = __commonJS({
 var require_basename = __commonJS({
   "node_modules/@fastify/busboy/lib/utils/basename.js"(exports2, module2) {
     "use strict";
-    module2.exports = function basename7(path21) {
-      if (typeof path21 !== "string") {
+    module2.exports = function basename7(path22) {
+      if (typeof path22 !== "string") {
         return "";
       }
-      for (var i = path21.length - 1; i >= 0; --i) {
-        switch (path21.charCodeAt(i)) {
+      for (var i = path22.length - 1; i >= 0; --i) {
+        switch (path22.charCodeAt(i)) {
           case 47:
           // '/'
           case 92:
-            path21 = path21.slice(i + 1);
-            return path21 === ".." || path21 === "." ? "" : path21;
+            path22 = path22.slice(i + 1);
+            return path22 === ".." || path22 === "." ? "" : path22;
         }
       }
-      return path21 === ".." || path21 === "." ? "" : path21;
+      return path22 === ".." || path22 === "." ? "" : path22;
     };
   }
 });
@@ -5663,7 +5663,7 @@ var require_request = __commonJS({
     }
     var Request = class _Request {
       constructor(origin, {
-        path: path21,
+        path: path22,
         method,
         body,
         headers,
@@ -5677,11 +5677,11 @@ var require_request = __commonJS({
         throwOnError,
         expectContinue
       }, handler) {
-        if (typeof path21 !== "string") {
+        if (typeof path22 !== "string") {
           throw new InvalidArgumentError("path must be a string");
-        } else if (path21[0] !== "/" && !(path21.startsWith("http://") || path21.startsWith("https://")) && method !== "CONNECT") {
+        } else if (path22[0] !== "/" && !(path22.startsWith("http://") || path22.startsWith("https://")) && method !== "CONNECT") {
           throw new InvalidArgumentError("path must be an absolute URL or start with a slash");
-        } else if (invalidPathRegex.exec(path21) !== null) {
+        } else if (invalidPathRegex.exec(path22) !== null) {
           throw new InvalidArgumentError("invalid request path");
         }
         if (typeof method !== "string") {
@@ -5744,7 +5744,7 @@ var require_request = __commonJS({
         this.completed = false;
         this.aborted = false;
         this.upgrade = upgrade || null;
-        this.path = query ? util.buildURL(path21, query) : path21;
+        this.path = query ? util.buildURL(path22, query) : path22;
         this.origin = origin;
         this.idempotent = idempotent == null ? method === "HEAD" || method === "GET" : idempotent;
         this.blocking = blocking == null ? false : blocking;
@@ -6752,9 +6752,9 @@ var require_RedirectHandler = __commonJS({
           return this.handler.onHeaders(statusCode, headers, resume, statusText);
         }
         const { origin, pathname, search } = util.parseURL(new URL(this.location, this.opts.origin && new URL(this.opts.path, this.opts.origin)));
-        const path21 = search ? `${pathname}${search}` : pathname;
+        const path22 = search ? `${pathname}${search}` : pathname;
         this.opts.headers = cleanRequestHeaders(this.opts.headers, statusCode === 303, this.opts.origin !== origin);
-        this.opts.path = path21;
+        this.opts.path = path22;
         this.opts.origin = origin;
         this.opts.maxRedirections = 0;
         this.opts.query = null;
@@ -7996,7 +7996,7 @@ var require_client = __commonJS({
         writeH2(client, client[kHTTP2Session], request);
         return;
       }
-      const { body, method, path: path21, host, upgrade, headers, blocking, reset } = request;
+      const { body, method, path: path22, host, upgrade, headers, blocking, reset } = request;
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
         body.read(0);
@@ -8046,7 +8046,7 @@ var require_client = __commonJS({
       if (blocking) {
         socket[kBlocking] = true;
       }
-      let header = `${method} ${path21} HTTP/1.1\r
+      let header = `${method} ${path22} HTTP/1.1\r
 `;
       if (typeof host === "string") {
         header += `host: ${host}\r
@@ -8109,7 +8109,7 @@ upgrade: ${upgrade}\r
       return true;
     }
     function writeH2(client, session, request) {
-      const { body, method, path: path21, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
+      const { body, method, path: path22, host, upgrade, expectContinue, signal, headers: reqHeaders } = request;
       let headers;
       if (typeof reqHeaders === "string") headers = Request[kHTTP2CopyHeaders](reqHeaders.trim());
       else headers = reqHeaders;
@@ -8152,7 +8152,7 @@ upgrade: ${upgrade}\r
         });
         return true;
       }
-      headers[HTTP2_HEADER_PATH] = path21;
+      headers[HTTP2_HEADER_PATH] = path22;
       headers[HTTP2_HEADER_SCHEME] = "https";
       const expectsPayload = method === "PUT" || method === "POST" || method === "PATCH";
       if (body && typeof body.read === "function") {
@@ -10395,20 +10395,20 @@ var require_mock_utils = __commonJS({
       }
       return true;
     }
-    function safeUrl(path21) {
-      if (typeof path21 !== "string") {
-        return path21;
+    function safeUrl(path22) {
+      if (typeof path22 !== "string") {
+        return path22;
       }
-      const pathSegments = path21.split("?");
+      const pathSegments = path22.split("?");
       if (pathSegments.length !== 2) {
-        return path21;
+        return path22;
       }
       const qp = new URLSearchParams(pathSegments.pop());
       qp.sort();
       return [...pathSegments, qp.toString()].join("?");
     }
-    function matchKey(mockDispatch2, { path: path21, method, body, headers }) {
-      const pathMatch = matchValue(mockDispatch2.path, path21);
+    function matchKey(mockDispatch2, { path: path22, method, body, headers }) {
+      const pathMatch = matchValue(mockDispatch2.path, path22);
       const methodMatch = matchValue(mockDispatch2.method, method);
       const bodyMatch = typeof mockDispatch2.body !== "undefined" ? matchValue(mockDispatch2.body, body) : true;
       const headersMatch = matchHeaders(mockDispatch2, headers);
@@ -10426,7 +10426,7 @@ var require_mock_utils = __commonJS({
     function getMockDispatch(mockDispatches, key) {
       const basePath = key.query ? buildURL(key.path, key.query) : key.path;
       const resolvedPath = typeof basePath === "string" ? safeUrl(basePath) : basePath;
-      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path21 }) => matchValue(safeUrl(path21), resolvedPath));
+      let matchedMockDispatches = mockDispatches.filter(({ consumed }) => !consumed).filter(({ path: path22 }) => matchValue(safeUrl(path22), resolvedPath));
       if (matchedMockDispatches.length === 0) {
         throw new MockNotMatchedError(`Mock dispatch not matched for path '${resolvedPath}'`);
       }
@@ -10463,9 +10463,9 @@ var require_mock_utils = __commonJS({
       }
     }
     function buildKey(opts) {
-      const { path: path21, method, body, headers, query } = opts;
+      const { path: path22, method, body, headers, query } = opts;
       return {
-        path: path21,
+        path: path22,
         method,
         body,
         headers,
@@ -10914,10 +10914,10 @@ var require_pending_interceptors_formatter = __commonJS({
       }
       format(pendingInterceptors) {
         const withPrettyHeaders = pendingInterceptors.map(
-          ({ method, path: path21, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
+          ({ method, path: path22, data: { statusCode }, persist, times, timesInvoked, origin }) => ({
             Method: method,
             Origin: origin,
-            Path: path21,
+            Path: path22,
             "Status code": statusCode,
             Persistent: persist ? "✅" : "❌",
             Invocations: timesInvoked,
@@ -15538,8 +15538,8 @@ var require_util6 = __commonJS({
         }
       }
     }
-    function validateCookiePath(path21) {
-      for (const char of path21) {
+    function validateCookiePath(path22) {
+      for (const char of path22) {
         const code = char.charCodeAt(0);
         if (code < 33 || char === ";") {
           throw new Error("Invalid cookie path");
@@ -17220,11 +17220,11 @@ var require_undici = __commonJS({
           if (typeof opts.path !== "string") {
             throw new InvalidArgumentError("invalid opts.path");
           }
-          let path21 = opts.path;
+          let path22 = opts.path;
           if (!opts.path.startsWith("/")) {
-            path21 = `/${path21}`;
+            path22 = `/${path22}`;
           }
-          url = new URL(util.parseOrigin(url).origin + path21);
+          url = new URL(util.parseOrigin(url).origin + path22);
         } else {
           if (!opts) {
             opts = typeof url === "object" ? url : {};
@@ -18447,7 +18447,7 @@ var require_path_utils = __commonJS({
     };
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.toPlatformPath = exports2.toWin32Path = exports2.toPosixPath = void 0;
-    var path21 = __importStar(require("path"));
+    var path22 = __importStar(require("path"));
     function toPosixPath(pth) {
       return pth.replace(/[\\]/g, "/");
     }
@@ -18457,7 +18457,7 @@ var require_path_utils = __commonJS({
     }
     exports2.toWin32Path = toWin32Path;
     function toPlatformPath(pth) {
-      return pth.replace(/[/\\]/g, path21.sep);
+      return pth.replace(/[/\\]/g, path22.sep);
     }
     exports2.toPlatformPath = toPlatformPath;
   }
@@ -18521,7 +18521,7 @@ var require_io_util = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.getCmdPath = exports2.tryGetExecutablePath = exports2.isRooted = exports2.isDirectory = exports2.exists = exports2.READONLY = exports2.UV_FS_O_EXLOCK = exports2.IS_WINDOWS = exports2.unlink = exports2.symlink = exports2.stat = exports2.rmdir = exports2.rm = exports2.rename = exports2.readlink = exports2.readdir = exports2.open = exports2.mkdir = exports2.lstat = exports2.copyFile = exports2.chmod = void 0;
     var fs17 = __importStar(require("fs"));
-    var path21 = __importStar(require("path"));
+    var path22 = __importStar(require("path"));
     _a = fs17.promises, exports2.chmod = _a.chmod, exports2.copyFile = _a.copyFile, exports2.lstat = _a.lstat, exports2.mkdir = _a.mkdir, exports2.open = _a.open, exports2.readdir = _a.readdir, exports2.readlink = _a.readlink, exports2.rename = _a.rename, exports2.rm = _a.rm, exports2.rmdir = _a.rmdir, exports2.stat = _a.stat, exports2.symlink = _a.symlink, exports2.unlink = _a.unlink;
     exports2.IS_WINDOWS = process.platform === "win32";
     exports2.UV_FS_O_EXLOCK = 268435456;
@@ -18570,7 +18570,7 @@ var require_io_util = __commonJS({
         }
         if (stats && stats.isFile()) {
           if (exports2.IS_WINDOWS) {
-            const upperExt = path21.extname(filePath).toUpperCase();
+            const upperExt = path22.extname(filePath).toUpperCase();
             if (extensions.some((validExt) => validExt.toUpperCase() === upperExt)) {
               return filePath;
             }
@@ -18594,11 +18594,11 @@ var require_io_util = __commonJS({
           if (stats && stats.isFile()) {
             if (exports2.IS_WINDOWS) {
               try {
-                const directory = path21.dirname(filePath);
-                const upperName = path21.basename(filePath).toUpperCase();
+                const directory = path22.dirname(filePath);
+                const upperName = path22.basename(filePath).toUpperCase();
                 for (const actualName of yield exports2.readdir(directory)) {
                   if (upperName === actualName.toUpperCase()) {
-                    filePath = path21.join(directory, actualName);
+                    filePath = path22.join(directory, actualName);
                     break;
                   }
                 }
@@ -18693,7 +18693,7 @@ var require_io = __commonJS({
     Object.defineProperty(exports2, "__esModule", { value: true });
     exports2.findInPath = exports2.which = exports2.mkdirP = exports2.rmRF = exports2.mv = exports2.cp = void 0;
     var assert_1 = require("assert");
-    var path21 = __importStar(require("path"));
+    var path22 = __importStar(require("path"));
     var ioUtil = __importStar(require_io_util());
     function cp(source, dest, options = {}) {
       return __awaiter(this, void 0, void 0, function* () {
@@ -18702,7 +18702,7 @@ var require_io = __commonJS({
         if (destStat && destStat.isFile() && !force) {
           return;
         }
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path21.join(dest, path21.basename(source)) : dest;
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory ? path22.join(dest, path22.basename(source)) : dest;
         if (!(yield ioUtil.exists(source))) {
           throw new Error(`no such file or directory: ${source}`);
         }
@@ -18714,7 +18714,7 @@ var require_io = __commonJS({
             yield cpDirRecursive(source, newDest, 0, force);
           }
         } else {
-          if (path21.relative(source, newDest) === "") {
+          if (path22.relative(source, newDest) === "") {
             throw new Error(`'${newDest}' and '${source}' are the same file`);
           }
           yield copyFile(source, newDest, force);
@@ -18727,7 +18727,7 @@ var require_io = __commonJS({
         if (yield ioUtil.exists(dest)) {
           let destExists = true;
           if (yield ioUtil.isDirectory(dest)) {
-            dest = path21.join(dest, path21.basename(source));
+            dest = path22.join(dest, path22.basename(source));
             destExists = yield ioUtil.exists(dest);
           }
           if (destExists) {
@@ -18738,7 +18738,7 @@ var require_io = __commonJS({
             }
           }
         }
-        yield mkdirP(path21.dirname(dest));
+        yield mkdirP(path22.dirname(dest));
         yield ioUtil.rename(source, dest);
       });
     }
@@ -18801,7 +18801,7 @@ var require_io = __commonJS({
         }
         const extensions = [];
         if (ioUtil.IS_WINDOWS && process.env["PATHEXT"]) {
-          for (const extension of process.env["PATHEXT"].split(path21.delimiter)) {
+          for (const extension of process.env["PATHEXT"].split(path22.delimiter)) {
             if (extension) {
               extensions.push(extension);
             }
@@ -18814,12 +18814,12 @@ var require_io = __commonJS({
           }
           return [];
         }
-        if (tool.includes(path21.sep)) {
+        if (tool.includes(path22.sep)) {
           return [];
         }
         const directories = [];
         if (process.env.PATH) {
-          for (const p of process.env.PATH.split(path21.delimiter)) {
+          for (const p of process.env.PATH.split(path22.delimiter)) {
             if (p) {
               directories.push(p);
             }
@@ -18827,7 +18827,7 @@ var require_io = __commonJS({
         }
         const matches = [];
         for (const directory of directories) {
-          const filePath = yield ioUtil.tryGetExecutablePath(path21.join(directory, tool), extensions);
+          const filePath = yield ioUtil.tryGetExecutablePath(path22.join(directory, tool), extensions);
           if (filePath) {
             matches.push(filePath);
           }
@@ -18943,7 +18943,7 @@ var require_toolrunner = __commonJS({
     var os2 = __importStar(require("os"));
     var events = __importStar(require("events"));
     var child = __importStar(require("child_process"));
-    var path21 = __importStar(require("path"));
+    var path22 = __importStar(require("path"));
     var io = __importStar(require_io());
     var ioUtil = __importStar(require_io_util());
     var timers_1 = require("timers");
@@ -19158,7 +19158,7 @@ var require_toolrunner = __commonJS({
       exec() {
         return __awaiter(this, void 0, void 0, function* () {
           if (!ioUtil.isRooted(this.toolPath) && (this.toolPath.includes("/") || IS_WINDOWS && this.toolPath.includes("\\"))) {
-            this.toolPath = path21.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            this.toolPath = path22.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
           }
           this.toolPath = yield io.which(this.toolPath, true);
           return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
@@ -19658,7 +19658,7 @@ var require_core = __commonJS({
     var file_command_1 = require_file_command();
     var utils_1 = require_utils();
     var os2 = __importStar(require("os"));
-    var path21 = __importStar(require("path"));
+    var path22 = __importStar(require("path"));
     var oidc_utils_1 = require_oidc_utils();
     var ExitCode;
     (function(ExitCode2) {
@@ -19686,7 +19686,7 @@ var require_core = __commonJS({
       } else {
         (0, command_1.issueCommand)("add-path", {}, inputPath);
       }
-      process.env["PATH"] = `${inputPath}${path21.delimiter}${process.env["PATH"]}`;
+      process.env["PATH"] = `${inputPath}${path22.delimiter}${process.env["PATH"]}`;
     }
     exports2.addPath = addPath;
     function getInput3(name, options) {
@@ -19842,8 +19842,8 @@ var require_context = __commonJS({
           if ((0, fs_1.existsSync)(process.env.GITHUB_EVENT_PATH)) {
             this.payload = JSON.parse((0, fs_1.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: "utf8" }));
           } else {
-            const path21 = process.env.GITHUB_EVENT_PATH;
-            process.stdout.write(`GITHUB_EVENT_PATH ${path21} does not exist${os_1.EOL}`);
+            const path22 = process.env.GITHUB_EVENT_PATH;
+            process.stdout.write(`GITHUB_EVENT_PATH ${path22} does not exist${os_1.EOL}`);
           }
         }
         this.eventName = process.env.GITHUB_EVENT_NAME;
@@ -27245,8 +27245,8 @@ var require_utils5 = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path21) {
-      let input = path21;
+    function removeDotSegments(path22) {
+      let input = path22;
       const output = [];
       let nextSlash = -1;
       let len2 = 0;
@@ -27320,11 +27320,11 @@ var require_utils5 = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path21) {
-      if (path21 === "" || path21[0] === "/") {
-        return removeDotSegments(path21);
+    function removeDotSegmentsRelative(path22) {
+      if (path22 === "" || path22[0] === "/") {
+        return removeDotSegments(path22);
       }
-      const segments = path21.split("/");
+      const segments = path22.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -27687,8 +27687,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path21 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path21 && path21 !== "/" ? path21 : void 0;
+        const path22 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path22 && path22 !== "/" ? path22 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -38242,7 +38242,7 @@ var require_dist_node12 = __commonJS({
     ];
     function routeMatcher(paths) {
       const regexes = paths.map(
-        (path21) => path21.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
+        (path22) => path22.split("/").map((c) => c.startsWith("{") ? "(?:.+?)" : c).join("/")
       );
       const regex2 = `^(?:${regexes.map((r) => `(?:${r})`).join("|")})[^/]*$`;
       return new RegExp(regex2, "i");
@@ -38397,7 +38397,7 @@ function neutraliseWorkflowCommands(text2) {
 var import_crypto9 = require("crypto");
 var import_fs7 = require("fs");
 var import_p_limit3 = __toESM(require_p_limit());
-var path19 = __toESM(require("path"));
+var path20 = __toESM(require("path"));
 
 // src/core/errors.ts
 var EmgateError = class extends Error {
@@ -41406,7 +41406,12 @@ async function readJson(file, fix) {
     bytes = await import_fs2.promises.readFile(file);
   } catch (err) {
     const code = err.code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw new EmgateError({ file, cause: "file not found", fix });
+    const brokenLink = await import_fs2.promises.lstat(file).then(
+      (s) => s.isSymbolicLink(),
+      () => false
+    );
+    if ((code === "ENOENT" || code === "ENOTDIR") && !brokenLink)
+      throw new EmgateError({ file, cause: "file not found", fix });
     throw linkError(err, file);
   }
   const text2 = decodeUtf8(bytes, file);
@@ -41916,18 +41921,18 @@ function shardDigest(report) {
   };
   return (0, import_crypto3.createHash)("sha256").update(JSON.stringify(basis)).digest("hex");
 }
-function findNonFinite(value, path21) {
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path21} (${value})`;
+function findNonFinite(value, path22) {
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path22} (${value})`;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const hit = findNonFinite(value[i], `${path21}[${i}]`);
+      const hit = findNonFinite(value[i], `${path22}[${i}]`);
       if (hit) return hit;
     }
   } else if (value !== null && typeof value === "object") {
     for (const [k, v] of Object.entries(value)) {
       const hit = findNonFinite(
         v,
-        /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path21}.${k}` : `${path21}[${JSON.stringify(k)}]`
+        /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `${path22}.${k}` : `${path22}[${JSON.stringify(k)}]`
       );
       if (hit) return hit;
     }
@@ -42342,6 +42347,9 @@ function shardProbes(probes, index, count) {
 function shardOf(id, count) {
   return 1 + (0, import_crypto6.createHash)("sha256").update(id, "utf8").digest().readUInt32BE(0) % count;
 }
+
+// src/runtime/context-fit.ts
+var path8 = __toESM(require("path"));
 
 // node_modules/@huggingface/jinja/dist/index.js
 var __defProp2 = Object.defineProperty;
@@ -48658,7 +48666,13 @@ function beyondContext(model2, probes) {
 async function contextModel(dir) {
   const ckpt = await readCheckpoint(dir);
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+  return {
+    contextLength: ckpt.config.maxPositions,
+    tokenizerFile: path8.join(ckpt.dir, "tokenizer.json"),
+    tokenizerVocab: encoder.vocabSize,
+    logitsVocab: ckpt.config.vocabSize,
+    encode: (m, r) => encoder.encode(m, r)
+  };
 }
 function skippedProbes(probes, candidate, baseline) {
   const cand = beyondContext(candidate, probes);
@@ -48681,7 +48695,7 @@ function skippedProbes(probes, candidate, baseline) {
 // src/runtime/engine.ts
 var import_fs4 = require("fs");
 var import_onnx_proto2 = __toESM(require_onnx());
-var path9 = __toESM(require("path"));
+var path10 = __toESM(require("path"));
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -49125,7 +49139,7 @@ function decoderFeeds(inputs, step, config) {
 // src/runtime/onnx.ts
 var fs7 = __toESM(require("fs"));
 var ort = __toESM(require("onnxruntime-node"));
-var path8 = __toESM(require("path"));
+var path9 = __toESM(require("path"));
 var onnxruntimeVersion = ort.env.versions.node ?? ort.env.versions.common ?? "unknown";
 async function openSession(model2, modelLabel, settings) {
   const base = {
@@ -49172,9 +49186,9 @@ async function openSession(model2, modelLabel, settings) {
 }
 function cudaProviderInstalled() {
   try {
-    const bin = path8.join(path8.dirname(require.resolve("onnxruntime-node/package.json")), "bin");
+    const bin = path9.join(path9.dirname(require.resolve("onnxruntime-node/package.json")), "bin");
     const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
-    return fs7.readdirSync(bin).some((napi) => fs7.existsSync(path8.join(bin, napi, process.platform, process.arch, lib)));
+    return fs7.readdirSync(bin).some((napi) => fs7.existsSync(path9.join(bin, napi, process.platform, process.arch, lib)));
   } catch {
     return true;
   }
@@ -49287,7 +49301,7 @@ var Engine = class _Engine {
     for (const layer of wanted) {
       if (!Number.isInteger(layer) || layer < 0 || layer > numLayers) {
         throw new EmgateError({
-          file: path9.join(checkpoint.dir, "config.json"),
+          file: path10.join(checkpoint.dir, "config.json"),
           cause: `layer ${layer} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
           fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`
         });
@@ -49344,7 +49358,7 @@ var Engine = class _Engine {
       const len2 = s.promptIds.length + s.responseIds.length;
       if (maxPositions !== null && len2 > maxPositions) {
         throw new EmgateError({
-          file: path9.join(this.checkpoint.dir, "config.json"),
+          file: path10.join(this.checkpoint.dir, "config.json"),
           cause: `a probe text is ${len2} tokens long, more than the model's max_position_embeddings (${maxPositions}) (request ${i}: "${preview(requests[i].response)}")`,
           fix: "shorten the probe or its reference responses, or use a model with a longer context"
         });
@@ -49567,7 +49581,7 @@ var Engine = class _Engine {
       const message = err.message;
       if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
         throw new EmgateError({
-          file: path9.join(this.checkpoint.dir, "tokenizer.json"),
+          file: path10.join(this.checkpoint.dir, "tokenizer.json"),
           cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
           fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
         });
@@ -49582,7 +49596,7 @@ var Engine = class _Engine {
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
-        file: path9.join(this.checkpoint.dir, "tokenizer.json"),
+        file: path10.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
@@ -49708,11 +49722,11 @@ async function openPrepared(checkpoint, layers, options) {
   const hasExternal = (model2.graph?.initializer ?? []).some(
     (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
   );
-  let dataDir = path9.dirname(checkpoint.modelFile);
+  let dataDir = path10.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await import_fs4.promises.realpath(checkpoint.modelFile);
-    referenceInlineWeights(model2, bytes, path9.basename(real));
-    dataDir = path9.dirname(real);
+    referenceInlineWeights(model2, bytes, path10.basename(real));
+    dataDir = path10.dirname(real);
   }
   const patched = encodeModel(model2);
   model2 = null;
@@ -49746,7 +49760,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
   if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
-      file: path9.join(checkpoint.dir, "tokenizer.json"),
+      file: path10.join(checkpoint.dir, "tokenizer.json"),
       cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
@@ -49855,7 +49869,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -49880,7 +49894,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path10.join(engine.checkpoint.dir, "config.json"),
+        file: path11.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -50197,8 +50211,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path11 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path11.join(PACKAGE_ROOT, "examples", "judge");
+var path12 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path12.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -50212,7 +50226,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path11.join(dir, "judge.json");
+    const metaFile = path12.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -50232,8 +50246,8 @@ var LocalJudge = class _LocalJudge {
         fix: "rebuild the judge with scripts/make_judge.py"
       });
     }
-    const tokenizer = new Tokenizer_default(await read(path11.join(dir, "tokenizer.json")), {});
-    const modelFile = path11.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path12.join(dir, "tokenizer.json")), {});
+    const modelFile = path12.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge(
@@ -50383,7 +50397,7 @@ async function readGpuInfo() {
 // src/runtime/judge-cache.ts
 var import_crypto7 = require("crypto");
 var import_fs6 = require("fs");
-var path12 = __toESM(require("path"));
+var path13 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto7.createHash)("sha256").update(
@@ -50419,7 +50433,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path12.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path13.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -50431,7 +50445,7 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path12.join(dir, `${key}.json`);
+  const file = path13.join(dir, `${key}.json`);
   await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}
 `);
 }
@@ -50439,7 +50453,7 @@ async function writeEntry(dir, key, judgement) {
 // src/runtime/onnx-file.ts
 var fs11 = __toESM(require("fs"));
 var import_onnx_proto3 = __toESM(require_onnx());
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
 var ELEMENT_BYTES = {
   1: 4,
@@ -50503,7 +50517,7 @@ async function inspectOnnxFile(file) {
   };
 }
 async function checkExternalData(file, graph) {
-  const dir = path13.dirname(file);
+  const dir = path14.dirname(file);
   const needed = /* @__PURE__ */ new Map();
   for (const t of graph.initializer ?? []) {
     if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
@@ -50518,19 +50532,19 @@ async function checkExternalData(file, graph) {
     if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
   }
   for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path13.join(dir, location);
+    const dataFile = path14.join(dir, location);
     const st = await fs11.promises.stat(dataFile).catch(() => null);
     if (!st) {
       throw new EmgateError({
         file: dataFile,
-        cause: `the external data file of ${path13.basename(file)} is missing`,
-        fix: `put ${location} beside ${path13.basename(file)} (it holds the weights; download or copy it with the model)`
+        cause: `the external data file of ${path14.basename(file)} is missing`,
+        fix: `put ${location} beside ${path14.basename(file)} (it holds the weights; download or copy it with the model)`
       });
     }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,
-        cause: `is truncated: ${path13.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        cause: `is truncated: ${path14.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
         fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
       });
     }
@@ -50539,7 +50553,7 @@ async function checkExternalData(file, graph) {
 }
 
 // src/runtime/score-suite.ts
-var path14 = __toESM(require("path"));
+var path15 = __toESM(require("path"));
 var SCORING_VERSION = 2;
 async function scoreSuite(engine, probes, options) {
   const requests = probes.flatMap(
@@ -50580,7 +50594,7 @@ function nameProbesBeyondContext(engine, probes) {
   if (beyond.size === 0) return null;
   const ids = [...beyond].map(([id, tokens]) => `${id} (${tokens} tokens)`);
   return new EmgateError({
-    file: path14.join(engine.checkpoint.dir, "config.json"),
+    file: path15.join(engine.checkpoint.dir, "config.json"),
     cause: `probe${ids.length === 1 ? "" : "s"} ${ids.slice(0, 10).join(", ")}${ids.length > 10 ? ` and ${ids.length - 10} more` : ""} do${ids.length === 1 ? "es" : ""} not fit the model's context of ${contextLength} tokens (prompt + reference + end of turn)`,
     fix: "leave such probes out (emgate run skips them for both models; `emgate validate --checkpoint DIR --probes DIR` lists them), shorten them, or use a model with a longer context"
   });
@@ -50596,12 +50610,12 @@ function probeProjection(responses, setup, vector) {
 }
 
 // src/gate/directions.ts
-var path16 = __toESM(require("path"));
+var path17 = __toESM(require("path"));
 
 // src/load/direction-file.ts
 var import_crypto8 = require("crypto");
 var fs12 = __toESM(require("fs"));
-var path15 = __toESM(require("path"));
+var path16 = __toESM(require("path"));
 var UNIT_NORM_TOLERANCE = 1e-3;
 async function readDirection(file) {
   const bytes = await readFileBytes(file);
@@ -50635,7 +50649,7 @@ async function listDirectionFiles(paths) {
         fix: "put the files from `emgate direction extract` there, or pass the files themselves"
       });
     }
-    files.push(...names.map((n) => path15.join(p, n)));
+    files.push(...names.map((n) => path16.join(p, n)));
   }
   return files;
 }
@@ -50771,7 +50785,7 @@ function directionResults(directions, measured) {
     const m = measured?.[i];
     return {
       index: i + 1,
-      name: path16.basename(d.file),
+      name: path17.basename(d.file),
       sha256: d.sha256,
       layer: d.direction.layer,
       position: d.direction.position,
@@ -50786,15 +50800,15 @@ function directionResults(directions, measured) {
 
 // src/gate/out-dir.ts
 var fs14 = __toESM(require("fs"));
-var path18 = __toESM(require("path"));
+var path19 = __toESM(require("path"));
 
 // src/load/lock.ts
 var fs13 = __toESM(require("fs"));
 var os = __toESM(require("os"));
-var path17 = __toESM(require("path"));
+var path18 = __toESM(require("path"));
 var LOCK_FILE = ".emgate.lock";
 function acquireLock(dir) {
-  const file = path17.join(dir, LOCK_FILE);
+  const file = path18.join(dir, LOCK_FILE);
   const body = { pid: process.pid, host: os.hostname(), started_at: (/* @__PURE__ */ new Date()).toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -50870,8 +50884,8 @@ async function claimOutDir(dir, gateId2) {
       fix: "point --out (the `out-dir` input) at a writable location"
     });
   }
-  const reportJsonPath = path18.join(dir, "report.json");
-  const reportMarkdownPath = path18.join(dir, "report.md");
+  const reportJsonPath = path19.join(dir, "report.json");
+  const reportMarkdownPath = path19.join(dir, "report.md");
   const startedAt = (/* @__PURE__ */ new Date()).toISOString();
   const entry = {
     gateId: gateId2,
@@ -50986,19 +51000,22 @@ async function runGate(settings) {
         "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too"
       );
     }
+    const contexts = await clock.time("context", async () => {
+      const cand = await contextModel(settings.checkpoint);
+      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      for (const m of [cand, base]) {
+        if (!m) continue;
+        const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
+        if (mismatch) throw mismatch;
+      }
+      if (settings.baseline) {
+        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
+      }
+      return { cand, base };
+    });
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
-    if (settings.baseline) {
-      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-      checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-    }
-    skipped = await clock.time(
-      "context",
-      async () => skippedProbes(
-        loaded.probes,
-        await contextModel(settings.checkpoint),
-        settings.baseline ? await contextModel(settings.baseline) : null
-      )
-    );
+    skipped = skippedProbes(loaded.probes, contexts.cand, contexts.base);
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const genProbes = gen ? generationProbes(probes, gen) : [];
@@ -51026,10 +51043,6 @@ async function runGate(settings) {
           settings.info?.(`execution provider: ${engine.provider}${why}`);
         }
         providerTold = true;
-        const tokenizerFile = path19.join(engine.checkpoint.dir, "tokenizer.json");
-        const vocab = engine.checkpoint.config.vocabSize;
-        const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
-        if (mismatch) throw mismatch;
         checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored = mode === "generate" ? { scores: [], tokens: 0 } : await scoreSuite(engine, probes, {
           batchSize: settings.batchSize,
@@ -51044,7 +51057,11 @@ async function runGate(settings) {
         }) : null;
         if (mode !== "generate") {
           const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
-          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          const noise = worseThanUniform(
+            path20.join(engine.checkpoint.dir, "tokenizer.json"),
+            logprobs,
+            engine.checkpoint.config.vocabSize ?? engine.encoder.vocabSize
+          );
           if (noise) throw noise;
         }
         const answerProjection = answers && answerSetup ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize) : null;
@@ -51189,7 +51206,7 @@ async function judgeAnswers(probes, g, candidate, baseline, settings) {
       (p, i) => answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text }))
     );
     const all = [...items(candidate), ...baseline ? items(baseline) : []];
-    const cacheDir = path19.join(settings.cacheDir ?? ".emgate-cache", "judge");
+    const cacheDir = path20.join(settings.cacheDir ?? ".emgate-cache", "judge");
     const run3 = await judgeWithCache(
       judge,
       all,
@@ -51378,7 +51395,7 @@ function baselineCacheKey(settings, loaded, probes, baseline, provider) {
 }
 function calibration(d) {
   return {
-    name: path19.basename(d.file),
+    name: path20.basename(d.file),
     aligned_mean: d.direction.calibration.aligned_mean,
     misaligned_mean: d.direction.calibration.misaligned_mean
   };
@@ -51754,7 +51771,7 @@ function unwritten(err, outDir, gateId2, clock) {
     timing: clock.summary()
   };
   const markdown = renderMarkdown(report, { gateId: gateId2, probes: null, modelText: "none", worstProbes: 0 });
-  return result(report, markdown, path19.join(outDir, "report.json"), path19.join(outDir, "report.md"), false, false);
+  return result(report, markdown, path20.join(outDir, "report.json"), path20.join(outDir, "report.md"), false, false);
 }
 function directionBlockOf(parts) {
   if (parts.directionBlock) return { direction: parts.directionBlock };
@@ -52054,7 +52071,7 @@ function describeFailure(err, where, baseUrl) {
 // src/action/inputs.ts
 var core2 = __toESM(require_core());
 var import_fs8 = require("fs");
-var path20 = __toESM(require("path"));
+var path21 = __toESM(require("path"));
 
 // src/gate/settings.ts
 function actionSource(read) {
@@ -52249,7 +52266,7 @@ async function resolveReportPaths(patterns, cwd = process.cwd()) {
     const matches = /[*?]/.test(pattern) ? await glob(pattern, cwd) : [pattern];
     const files = [];
     for (const m of matches) {
-      const st = await import_fs8.promises.stat(path20.resolve(cwd, m)).catch(() => null);
+      const st = await import_fs8.promises.stat(path21.resolve(cwd, m)).catch(() => null);
       if (st?.isFile()) files.push(m);
     }
     if (files.length === 0) unmatched.push(pattern);
@@ -52265,33 +52282,33 @@ function lines(v) {
   return v.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
 }
 async function glob(pattern, cwd) {
-  const abs = path20.isAbsolute(pattern);
+  const abs = path21.isAbsolute(pattern);
   const parts = pattern.split(/[\\/]+/).filter((p, i) => p !== "" || i === 0);
-  const root = abs ? path20.parse(pattern).root : cwd;
+  const root = abs ? path21.parse(pattern).root : cwd;
   const segs = abs ? parts.slice(1) : parts.filter((p) => p !== "" && p !== ".");
   const out = [];
   const walk = async (dir, rel, i) => {
     if (i === segs.length) {
-      out.push(abs ? path20.join(root, ...rel) : rel.join("/"));
+      out.push(abs ? path21.join(root, ...rel) : rel.join("/"));
       return;
     }
     const seg = segs[i];
     if (seg === "**") {
       await walk(dir, rel, i + 1);
       for (const e of await readDir(dir)) {
-        if (e.isDirectory()) await walk(path20.join(dir, e.name), [...rel, e.name], i);
+        if (e.isDirectory()) await walk(path21.join(dir, e.name), [...rel, e.name], i);
       }
       return;
     }
     if (!/[*?]/.test(seg)) {
-      await walk(path20.join(dir, seg), [...rel, seg], i + 1);
+      await walk(path21.join(dir, seg), [...rel, seg], i + 1);
       return;
     }
     const re = new RegExp(
       `^${seg.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]")}$`
     );
     for (const e of await readDir(dir)) {
-      if (re.test(e.name)) await walk(path20.join(dir, e.name), [...rel, e.name], i + 1);
+      if (re.test(e.name)) await walk(path21.join(dir, e.name), [...rel, e.name], i + 1);
     }
   };
   await walk(root, [], 0);

@@ -163,19 +163,25 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         "mode generate: the policy's contrast limits (overall, per_domain, domains, em_shift) are not checked; use mode both to check them too",
       );
     }
+    // The checks that read only small files come first: a wrong tokenizer or an unpaired
+    // baseline is an error in seconds, before gigabytes of weights are hashed and loaded.
+    const contexts = await clock.time('context', async () => {
+      const cand = await contextModel(settings.checkpoint);
+      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      for (const m of [cand, base]) {
+        if (!m) continue;
+        const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
+        if (mismatch) throw mismatch;
+      }
+      if (settings.baseline) {
+        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
+      }
+      return { cand, base };
+    });
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
-    if (settings.baseline) {
-      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-      checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-    }
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
-    skipped = await clock.time('context', async () =>
-      skippedProbes(
-        loaded!.probes,
-        await contextModel(settings.checkpoint),
-        settings.baseline ? await contextModel(settings.baseline) : null,
-      ),
-    );
+    skipped = skippedProbes(loaded.probes, contexts.cand, contexts.base);
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
     const genProbes = gen ? generationProbes(probes, gen) : [];
@@ -209,10 +215,6 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
           settings.info?.(`execution provider: ${engine.provider}${why}`);
         }
         providerTold = true;
-        const tokenizerFile = path.join(engine.checkpoint.dir, 'tokenizer.json');
-        const vocab = engine.checkpoint.config.vocabSize;
-        const mismatch = vocabularyMismatch(tokenizerFile, engine.encoder.vocabSize, vocab);
-        if (mismatch) throw mismatch;
         checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, dir);
         const scored =
           mode === 'generate'
@@ -232,7 +234,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
           : null;
         if (mode !== 'generate') {
           const logprobs = scored.scores.flatMap((s) => [...s.aligned, ...s.misaligned].map((r) => r.mean_logprob));
-          const noise = worseThanUniform(tokenizerFile, logprobs, vocab ?? engine.encoder.vocabSize);
+          const noise = worseThanUniform(
+            path.join(engine.checkpoint.dir, 'tokenizer.json'),
+            logprobs,
+            engine.checkpoint.config.vocabSize ?? engine.encoder.vocabSize,
+          );
           if (noise) throw noise;
         }
         // Internals on the model's own answers: the first direction, read over each answer.

@@ -149,7 +149,13 @@ async function readJson(file: string, fix: string): Promise<Record<string, unkno
     bytes = await fs.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new EmgateError({ file, cause: 'file not found', fix });
+    // A link whose target is gone (a pruned Hugging Face blob) reads as ENOENT too: say which.
+    const brokenLink = await fs.lstat(file).then(
+      (s) => s.isSymbolicLink(),
+      () => false,
+    );
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && !brokenLink)
+      throw new EmgateError({ file, cause: 'file not found', fix });
     throw linkError(err as NodeJS.ErrnoException, file);
   }
   const text = decodeUtf8(bytes, file);

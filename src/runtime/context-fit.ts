@@ -2,6 +2,7 @@
 // max_position_embeddings. A probe that does not fit is skipped for candidate and
 // baseline alike (the union over both models), so the paired comparison stays paired.
 
+import * as path from 'path';
 import type { Probe, SkippedProbe } from '../core/types';
 import { readCheckpoint } from '../load/checkpoint';
 import { ChatEncoder } from './chat';
@@ -34,11 +35,26 @@ export function beyondContext(model: ContextModel, probes: Probe[]): Map<string,
   return out;
 }
 
+/** A checkpoint as its small files describe it: context, tokenizer, vocabularies. */
+export interface CheckpointView extends ContextModel {
+  /** tokenizer.json, and the tokens it has. */
+  tokenizerFile: string;
+  tokenizerVocab: number;
+  /** config.json's vocab_size (the width of the logits), null when it does not say. */
+  logitsVocab: number | null;
+}
+
 /** A checkpoint's tokenizer and context length, without loading the ONNX graph. */
-export async function contextModel(dir: string): Promise<ContextModel> {
+export async function contextModel(dir: string): Promise<CheckpointView> {
   const ckpt = await readCheckpoint(dir);
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-  return { contextLength: ckpt.config.maxPositions, encode: (m, r) => encoder.encode(m, r) };
+  return {
+    contextLength: ckpt.config.maxPositions,
+    tokenizerFile: path.join(ckpt.dir, 'tokenizer.json'),
+    tokenizerVocab: encoder.vocabSize,
+    logitsVocab: ckpt.config.vocabSize,
+    encode: (m, r) => encoder.encode(m, r),
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 // Variant graphs (onnx/model_fp16.onnx, model_q4.onnx, …) chosen by dtype or an explicit
 // file, and float16 KV caches. The variant folders are made here from the committed
 // fixtures by symbolic links, as a Hugging Face cache lays a snapshot out.
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { cpSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
@@ -11,7 +11,7 @@ import { Engine, type ScoreRequest } from '../src/runtime/engine';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { inspectOnnxFile } from '../src/runtime/onnx-file';
 import { tempDir } from './helpers/cli';
-import { MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
+import { hfCacheSnapshot, MODELS, PROBES_MINI, readReference } from './helpers/fixtures';
 
 const cases: ScoreRequest[] = readReference().cases.map((c) => ({ messages: c.messages, response: c.response }));
 const SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
@@ -223,5 +223,26 @@ describe('weights split over several external data files', () => {
     expect(err).toBeInstanceOf(EmgateError);
     expect((err as EmgateError).message).toMatch(/model\.onnx_data_1/);
     expect((err as EmgateError).message).toMatch(/external data file of model\.onnx is missing/);
+  });
+});
+
+describe('external data in a Hugging Face cache (every file a link to a blob)', () => {
+  it.each([
+    ['in-graph scoring', { logprobs: 'graph' as const, layers: [1] }],
+    ['the JavaScript path, no surgery', { logprobs: 'js' as const }],
+  ])('loads and scores as the folder itself does: %s', async (_name, options) => {
+    const snap = hfCacheSnapshot(path.join(MODELS, 'tiny-logits'), path.join(tempDir('emgate-hf-data-'), 'repo'));
+    expect(readlinkSync(path.join(snap, 'onnx', 'model.onnx_data'))).toMatch(/blobs/);
+    const [linked, direct] = [
+      await Engine.open(snap, { device: 'cpu', ...options }),
+      await Engine.open(path.join(MODELS, 'tiny-logits'), { device: 'cpu', ...options }),
+    ];
+    try {
+      const a = await linked.score(cases, { batchSize: 3 });
+      const b = await direct.score(cases, { batchSize: 3 });
+      expect(a.map((s) => s.sum_logprob)).toEqual(b.map((s) => s.sum_logprob));
+    } finally {
+      await Promise.all([linked.close(), direct.close()]);
+    }
   });
 });

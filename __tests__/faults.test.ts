@@ -15,7 +15,7 @@ import { validateInputs } from '../src/gate/validate';
 import { LOCK_FILE } from '../src/load/lock';
 import { validateReport } from '../src/load/report-json';
 import { BIN, ROOT } from './helpers/cli';
-import { MODELS, PROBES_MINI } from './helpers/fixtures';
+import { hfCacheSnapshot, MODELS, PROBES_MINI } from './helpers/fixtures';
 
 const TINY = path.join(MODELS, 'tiny-pos');
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -93,25 +93,8 @@ function foreignTokenizer(src: string, name: string): string {
 }
 
 /** The Hugging Face cache layout: snapshots/<rev>/ holds links to blobs/<sha>. */
-function hfCacheLayout(src: string, name: string): string {
-  const repo = fresh(name);
-  const snap = path.join(repo, 'snapshots', 'abc123');
-  fs.mkdirSync(path.join(repo, 'blobs'), { recursive: true });
-  const walk = (rel: string) => {
-    for (const e of fs.readdirSync(path.join(src, rel), { withFileTypes: true })) {
-      const r = path.join(rel, e.name);
-      if (e.isDirectory()) walk(r);
-      else {
-        const blob = path.join(repo, 'blobs', r.replace(/[\\/]/g, '_'));
-        fs.copyFileSync(path.join(src, r), blob);
-        fs.mkdirSync(path.dirname(path.join(snap, r)), { recursive: true });
-        fs.symlinkSync(path.relative(path.dirname(path.join(snap, r)), blob), path.join(snap, r));
-      }
-    }
-  };
-  walk('');
-  return snap;
-}
+/** A Hugging Face cache snapshot of `src` (helpers/fixtures.ts) in a fresh folder. */
+const hfCacheLayout = (src: string, name: string) => hfCacheSnapshot(src, fresh(name));
 
 interface Outcome {
   exit: number;

@@ -4031,50 +4031,50 @@ var require_fast_uri = __commonJS({
       schemelessOptions.skipEscape = true;
       return serialize(resolved, schemelessOptions);
     }
-    function resolveComponent(base, relative2, options, skipNormalization) {
+    function resolveComponent(base, relative3, options, skipNormalization) {
       const target = {};
       if (!skipNormalization) {
         base = parse2(serialize(base, options), options);
-        relative2 = parse2(serialize(relative2, options), options);
+        relative3 = parse2(serialize(relative3, options), options);
       }
       options = options || {};
-      if (!options.tolerant && relative2.scheme) {
-        target.scheme = relative2.scheme;
-        target.userinfo = relative2.userinfo;
-        target.host = relative2.host;
-        target.port = relative2.port;
-        target.path = removeDotSegments(relative2.path || "");
-        target.query = relative2.query;
+      if (!options.tolerant && relative3.scheme) {
+        target.scheme = relative3.scheme;
+        target.userinfo = relative3.userinfo;
+        target.host = relative3.host;
+        target.port = relative3.port;
+        target.path = removeDotSegments(relative3.path || "");
+        target.query = relative3.query;
       } else {
-        if (relative2.userinfo !== void 0 || relative2.host !== void 0 || relative2.port !== void 0) {
-          target.userinfo = relative2.userinfo;
-          target.host = relative2.host;
-          target.port = relative2.port;
-          target.path = removeDotSegments(relative2.path || "");
-          target.query = relative2.query;
+        if (relative3.userinfo !== void 0 || relative3.host !== void 0 || relative3.port !== void 0) {
+          target.userinfo = relative3.userinfo;
+          target.host = relative3.host;
+          target.port = relative3.port;
+          target.path = removeDotSegments(relative3.path || "");
+          target.query = relative3.query;
         } else {
-          if (!relative2.path) {
+          if (!relative3.path) {
             target.path = base.path;
-            if (relative2.query !== void 0) {
-              target.query = relative2.query;
+            if (relative3.query !== void 0) {
+              target.query = relative3.query;
             } else {
               target.query = base.query;
             }
           } else {
-            if (relative2.path[0] === "/") {
-              target.path = removeDotSegments(relative2.path);
+            if (relative3.path[0] === "/") {
+              target.path = removeDotSegments(relative3.path);
             } else {
               const baseHasAuthority = base.userinfo !== void 0 || base.host !== void 0 || base.port !== void 0;
               if (baseHasAuthority && !base.path) {
-                target.path = "/" + relative2.path;
+                target.path = "/" + relative3.path;
               } else if (!base.path) {
-                target.path = relative2.path;
+                target.path = relative3.path;
               } else {
-                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative2.path;
+                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative3.path;
               }
               target.path = base.scheme === void 0 && !baseHasAuthority && target.path[0] !== "/" ? removeDotSegmentsRelative(target.path) : removeDotSegments(target.path);
             }
-            target.query = relative2.query;
+            target.query = relative3.query;
           }
           target.userinfo = base.userinfo;
           target.host = base.host;
@@ -4082,7 +4082,7 @@ var require_fast_uri = __commonJS({
         }
         target.scheme = base.scheme;
       }
-      target.fragment = relative2.fragment;
+      target.fragment = relative3.fragment;
       return target;
     }
     function equal(uriA, uriB, options) {
@@ -13427,12 +13427,12 @@ function pool(sets) {
 }
 function measureLayer(layer2, probes, split) {
   const all = pool(probes);
-  const { diff, relative: relative2 } = relativeDifference(all.aligned, all.misaligned);
-  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) {
+  const { diff, relative: relative3 } = relativeDifference(all.aligned, all.misaligned);
+  if (!(relative3 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) {
     return {
       layer: layer2,
-      relative_difference: relative2,
-      reason: `the two sets do not differ here (mean difference ${relative2.toExponential(1)} of the activations' norm, below ${NEGLIGIBLE_RELATIVE_DIFFERENCE.toExponential(0)})`
+      relative_difference: relative3,
+      reason: `the two sets do not differ here (mean difference ${relative3.toExponential(1)} of the activations' norm, below ${NEGLIGIBLE_RELATIVE_DIFFERENCE.toExponential(0)})`
     };
   }
   const vector = unit(diff);
@@ -13455,8 +13455,8 @@ function measureLayer(layer2, probes, split) {
 function heldOutFold(probes, fit, test) {
   const f = pool(fit.map((i) => probes[i]));
   const t = pool(test.map((i) => probes[i]));
-  const { diff, relative: relative2 } = relativeDifference(f.aligned, f.misaligned);
-  if (!(relative2 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) return { separation: 0, auroc: 0.5 };
+  const { diff, relative: relative3 } = relativeDifference(f.aligned, f.misaligned);
+  if (!(relative3 > NEGLIGIBLE_RELATIVE_DIFFERENCE)) return { separation: 0, auroc: 0.5 };
   const v = unit(diff);
   const pa = t.aligned.map((x) => dot(x, v));
   const pm = t.misaligned.map((x) => dot(x, v));
@@ -20890,8 +20890,8 @@ function skippedProbes(probes, candidate, baseline) {
 
 // src/runtime/engine.ts
 var import_fs3 = require("fs");
-var import_onnx_proto2 = __toESM(require_onnx());
-var path7 = __toESM(require("path"));
+var import_onnx_proto3 = __toESM(require_onnx());
+var path8 = __toESM(require("path"));
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -21457,6 +21457,131 @@ function halfToFloat(src) {
   return out;
 }
 
+// src/runtime/onnx-file.ts
+var fs5 = __toESM(require("fs"));
+var import_onnx_proto2 = __toESM(require_onnx());
+var path7 = __toESM(require("path"));
+var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
+var ELEMENT_BYTES = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  16: 2
+};
+async function inspectOnnxFile(file) {
+  let bytes;
+  try {
+    bytes = await fs5.promises.readFile(file);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `cannot read the model (${err.code ?? err.message})`,
+      fix: "check the file exists and is readable"
+    });
+  }
+  if (bytes.length === 0)
+    throw new EmgateError({ file, cause: "the model file is empty", fix: "re-export or re-download the model" });
+  if (bytes.subarray(0, LFS_POINTER.length).toString("latin1") === LFS_POINTER) {
+    throw new EmgateError({
+      file,
+      cause: `is a Git LFS pointer (${bytes.length} bytes of text), not the model: the repository was checked out without its LFS files`,
+      fix: "fetch the LFS files (git lfs pull; in a workflow, actions/checkout with `lfs: true`)"
+    });
+  }
+  let model2;
+  try {
+    model2 = import_onnx_proto2.onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `is not a complete ONNX protobuf (${err.message}; ${bytes.length} bytes): truncated, corrupt or another kind of file`,
+      fix: "re-export the model or download it again (compare its size and sha256 with the source)"
+    });
+  }
+  const graph = model2.graph;
+  if (!graph || (graph.node ?? []).length === 0) {
+    throw new EmgateError({
+      file,
+      cause: "holds no ONNX graph (no nodes): not an ONNX model",
+      fix: "re-export the model (optimum-cli export onnx --task text-generation)"
+    });
+  }
+  const externalData = await checkExternalData(file, graph);
+  return {
+    nodes: graph.node.length,
+    inputs: (graph.input ?? []).map((i) => i.name ?? ""),
+    outputs: (graph.output ?? []).map((o) => o.name ?? ""),
+    externalData
+  };
+}
+async function checkExternalData(file, graph) {
+  const dir = path7.dirname(file);
+  const needed = /* @__PURE__ */ new Map();
+  for (const t of graph.initializer ?? []) {
+    if (t.dataLocation !== import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
+    const location = entry.get("location");
+    if (!location) continue;
+    const offset = Number(entry.get("offset") ?? 0);
+    const elements = (t.dims ?? []).reduce((n, d) => n * Number(d), 1);
+    const length = entry.has("length") ? Number(entry.get("length")) : elements * (ELEMENT_BYTES[t.dataType ?? 0] ?? 0);
+    const end = offset + length;
+    const prev = needed.get(location);
+    if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
+  }
+  for (const [location, { bytes, tensor }] of needed) {
+    const dataFile = path7.join(dir, location);
+    const st = await fs5.promises.stat(dataFile).catch(() => null);
+    if (!st) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `the external data file of ${path7.basename(file)} is missing`,
+        fix: `put ${location} beside ${path7.basename(file)} (it holds the weights; download or copy it with the model)`
+      });
+    }
+    if (st.size < bytes) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `is truncated: ${path7.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
+      });
+    }
+  }
+  return [...needed.keys()];
+}
+async function relocateExternalData(model2, modelDir) {
+  const tensors = (model2.graph?.initializer ?? []).filter(
+    (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
+  );
+  const realDir = await fs5.promises.realpath(modelDir);
+  const real = /* @__PURE__ */ new Map();
+  for (const t of tensors) {
+    const location = (t.externalData ?? []).find((e) => e.key === "location")?.value;
+    if (!location || real.has(location)) continue;
+    const file = path7.join(modelDir, location);
+    real.set(location, await fs5.promises.realpath(file).catch(() => path7.join(realDir, location)));
+  }
+  const files = [...real.values()];
+  const within = (dir, file) => !path7.relative(dir, file).startsWith("..");
+  if (files.every((f) => within(realDir, f))) return null;
+  let common = path7.dirname(files[0]);
+  while (!files.every((f) => within(common, f))) common = path7.dirname(common);
+  for (const t of tensors) {
+    const entry = (t.externalData ?? []).find((e) => e.key === "location");
+    if (entry?.value) entry.value = path7.relative(common, real.get(entry.value));
+  }
+  return common;
+}
+
 // src/runtime/engine.ts
 var CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
@@ -21497,7 +21622,7 @@ var Engine = class _Engine {
     for (const layer2 of wanted) {
       if (!Number.isInteger(layer2) || layer2 < 0 || layer2 > numLayers) {
         throw new EmgateError({
-          file: path7.join(checkpoint.dir, "config.json"),
+          file: path8.join(checkpoint.dir, "config.json"),
           cause: `layer ${layer2} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
           fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`
         });
@@ -21554,7 +21679,7 @@ var Engine = class _Engine {
       const len2 = s.promptIds.length + s.responseIds.length;
       if (maxPositions !== null && len2 > maxPositions) {
         throw new EmgateError({
-          file: path7.join(this.checkpoint.dir, "config.json"),
+          file: path8.join(this.checkpoint.dir, "config.json"),
           cause: `a probe text is ${len2} tokens long, more than the model's max_position_embeddings (${maxPositions}) (request ${i}: "${preview(requests[i].response)}")`,
           fix: "shorten the probe or its reference responses, or use a model with a longer context"
         });
@@ -21777,7 +21902,7 @@ var Engine = class _Engine {
       const message = err.message;
       if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
         throw new EmgateError({
-          file: path7.join(this.checkpoint.dir, "tokenizer.json"),
+          file: path8.join(this.checkpoint.dir, "tokenizer.json"),
           cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
           fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
         });
@@ -21792,7 +21917,7 @@ var Engine = class _Engine {
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
-        file: path7.join(this.checkpoint.dir, "tokenizer.json"),
+        file: path8.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
@@ -21832,14 +21957,6 @@ var Engine = class _Engine {
 async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
   const wantGraph = (options.logprobs ?? "graph") === "graph";
-  if (layers.length === 0 && !wantGraph) {
-    return {
-      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
-      hiddenOutputs,
-      scoring: { kind: "js" },
-      logitsVocab: null
-    };
-  }
   let bytes;
   try {
     bytes = await import_fs3.promises.readFile(checkpoint.modelFile);
@@ -21907,7 +22024,11 @@ async function openPrepared(checkpoint, layers, options) {
       );
     }
   }
-  if (missing.length === 0 && scoring.kind === "js") {
+  const hasExternal = (model2.graph?.initializer ?? []).some(
+    (t) => t.dataLocation === import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL
+  );
+  const relocated = hasExternal ? await relocateExternalData(model2, path8.dirname(checkpoint.modelFile)) : null;
+  if (missing.length === 0 && scoring.kind === "js" && relocated === null) {
     return {
       session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
       hiddenOutputs,
@@ -21915,14 +22036,11 @@ async function openPrepared(checkpoint, layers, options) {
       logitsVocab
     };
   }
-  const hasExternal = (model2.graph?.initializer ?? []).some(
-    (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
-  );
-  let dataDir = path7.dirname(checkpoint.modelFile);
+  let dataDir = relocated ?? path8.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await import_fs3.promises.realpath(checkpoint.modelFile);
-    referenceInlineWeights(model2, bytes, path7.basename(real));
-    dataDir = path7.dirname(real);
+    referenceInlineWeights(model2, bytes, path8.basename(real));
+    dataDir = path8.dirname(real);
   }
   const patched = encodeModel(model2);
   model2 = null;
@@ -21956,7 +22074,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
   if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
-      file: path7.join(checkpoint.dir, "tokenizer.json"),
+      file: path8.join(checkpoint.dir, "tokenizer.json"),
       cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
@@ -23317,7 +23435,7 @@ var BASELINE_RELATIVE_KEYS = ["max_increase", "max_mean_p_mis_increase", "max_sh
 function policyFitProblems(policy, run2, origin) {
   const problems = [];
   if (!run2.hasBaseline) {
-    const relative2 = [];
+    const relative3 = [];
     const scopes = [
       [["overall"], policy.overall],
       [["per_domain"], policy.per_domain],
@@ -23325,11 +23443,11 @@ function policyFitProblems(policy, run2, origin) {
     ];
     for (const [scope, limits] of scopes) {
       for (const key of BASELINE_RELATIVE_KEYS) {
-        if (typeof limits[key] === "number") relative2.push([...scope, key]);
+        if (typeof limits[key] === "number") relative3.push([...scope, key]);
       }
     }
-    if (policy.em_shift.mode === "block") relative2.push(["em_shift", "mode"]);
-    for (const [file, paths] of groupByFile(relative2, origin)) {
+    if (policy.em_shift.mode === "block") relative3.push(["em_shift", "mode"]);
+    for (const [file, paths] of groupByFile(relative3, origin)) {
       const keys = paths.map(jsonPath2).join(", ");
       problems.push(
         new EmgateError({
@@ -24115,8 +24233,8 @@ function worseThanUniform(tokenizerFile, meanLogprobs, vocab) {
 
 // src/load/policy.ts
 var import_crypto3 = require("crypto");
-var fs6 = __toESM(require("fs"));
-var path8 = __toESM(require("path"));
+var fs7 = __toESM(require("fs"));
+var path9 = __toESM(require("path"));
 var POLICY_DEFAULTS = deepFreeze({
   alpha: 0.05,
   correction: "holm",
@@ -24221,14 +24339,14 @@ function checkCanFail(policy, source) {
   }
 }
 function builtinNames() {
-  return fs6.readdirSync(packageDir("policies")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length)).sort();
+  return fs7.readdirSync(packageDir("policies")).filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length)).sort();
 }
 function childSource(extendsValue, from) {
   if (extendsValue.startsWith(BUILTIN_PREFIX)) return extendsValue;
   if (from.startsWith(BUILTIN_PREFIX)) {
-    return path8.join(packageDir("policies"), extendsValue);
+    return path9.join(packageDir("policies"), extendsValue);
   }
-  return path8.isAbsolute(extendsValue) ? extendsValue : path8.join(path8.dirname(from), extendsValue);
+  return path9.isAbsolute(extendsValue) ? extendsValue : path9.join(path9.dirname(from), extendsValue);
 }
 function resolveSource(source, extendedFrom) {
   if (!source.startsWith(BUILTIN_PREFIX)) return source;
@@ -24241,18 +24359,18 @@ function resolveSource(source, extendedFrom) {
       fix: `use one of ${available.map((n) => BUILTIN_PREFIX + n).join(", ")}, or a path to a policy file`
     });
   }
-  return path8.join(packageDir("policies"), `${name}.json`);
+  return path9.join(packageDir("policies"), `${name}.json`);
 }
 function realPath(file) {
   try {
-    return fs6.realpathSync(file);
+    return fs7.realpathSync(file);
   } catch {
-    return path8.resolve(file);
+    return path9.resolve(file);
   }
 }
 function defaultName(source) {
   if (source.startsWith(BUILTIN_PREFIX)) return source.slice(BUILTIN_PREFIX.length);
-  return path8.basename(source).replace(/\.json$/i, "");
+  return path9.basename(source).replace(/\.json$/i, "");
 }
 function deepFreeze(o) {
   for (const v of Object.values(o)) if (typeof v === "object" && v !== null) deepFreeze(v);
@@ -24504,32 +24622,32 @@ function validateReport(report2) {
 // src/load/score-cache.ts
 var import_crypto6 = require("crypto");
 var import_fs4 = require("fs");
-var path10 = __toESM(require("path"));
+var path11 = __toESM(require("path"));
 
 // src/load/atomic-write.ts
 var import_crypto5 = require("crypto");
-var fs7 = __toESM(require("fs"));
-var path9 = __toESM(require("path"));
+var fs8 = __toESM(require("fs"));
+var path10 = __toESM(require("path"));
 function tempName(file) {
-  return path9.join(path9.dirname(file), `.${path9.basename(file)}.${process.pid}.${(0, import_crypto5.randomBytes)(4).toString("hex")}.tmp`);
+  return path10.join(path10.dirname(file), `.${path10.basename(file)}.${process.pid}.${(0, import_crypto5.randomBytes)(4).toString("hex")}.tmp`);
 }
 async function writeFileAtomic(file, content) {
   const tmp = tempName(file);
   try {
-    await fs7.promises.writeFile(tmp, content);
-    await fs7.promises.rename(tmp, file);
+    await fs8.promises.writeFile(tmp, content);
+    await fs8.promises.rename(tmp, file);
   } catch (err) {
-    await fs7.promises.rm(tmp, { force: true }).catch(() => void 0);
+    await fs8.promises.rm(tmp, { force: true }).catch(() => void 0);
     throw err;
   }
 }
 function writeFileAtomicSync(file, content) {
   const tmp = tempName(file);
   try {
-    fs7.writeFileSync(tmp, content);
-    fs7.renameSync(tmp, file);
+    fs8.writeFileSync(tmp, content);
+    fs8.renameSync(tmp, file);
   } catch (err) {
-    fs7.rmSync(tmp, { force: true });
+    fs8.rmSync(tmp, { force: true });
     throw err;
   }
 }
@@ -24552,7 +24670,7 @@ function cacheKeyDigest(key) {
   return sha256(canonicalJson(key));
 }
 function cacheFile(dir, key) {
-  return path10.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+  return path11.join(dir, `scores-${cacheKeyDigest(key)}.json`);
 }
 function contentDigest(key, value) {
   return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
@@ -24662,7 +24780,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path11 = __toESM(require("path"));
+var path12 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -24687,7 +24805,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path11.join(engine.checkpoint.dir, "config.json"),
+        file: path12.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -25004,8 +25122,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path12 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path12.join(PACKAGE_ROOT, "examples", "judge");
+var path13 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path13.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -25019,7 +25137,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path12.join(dir, "judge.json");
+    const metaFile = path13.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -25039,8 +25157,8 @@ var LocalJudge = class _LocalJudge {
         fix: "rebuild the judge with scripts/make_judge.py"
       });
     }
-    const tokenizer = new Tokenizer_default(await read(path12.join(dir, "tokenizer.json")), {});
-    const modelFile = path12.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path13.join(dir, "tokenizer.json")), {});
+    const modelFile = path13.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge(
@@ -25190,7 +25308,7 @@ async function readGpuInfo() {
 // src/runtime/judge-cache.ts
 var import_crypto7 = require("crypto");
 var import_fs6 = require("fs");
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto7.createHash)("sha256").update(
@@ -25226,7 +25344,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path13.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path14.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -25238,111 +25356,9 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path13.join(dir, `${key}.json`);
+  const file = path14.join(dir, `${key}.json`);
   await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}
 `);
-}
-
-// src/runtime/onnx-file.ts
-var fs11 = __toESM(require("fs"));
-var import_onnx_proto3 = __toESM(require_onnx());
-var path14 = __toESM(require("path"));
-var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
-var ELEMENT_BYTES = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  16: 2
-};
-async function inspectOnnxFile(file) {
-  let bytes;
-  try {
-    bytes = await fs11.promises.readFile(file);
-  } catch (err) {
-    throw new EmgateError({
-      file,
-      cause: `cannot read the model (${err.code ?? err.message})`,
-      fix: "check the file exists and is readable"
-    });
-  }
-  if (bytes.length === 0)
-    throw new EmgateError({ file, cause: "the model file is empty", fix: "re-export or re-download the model" });
-  if (bytes.subarray(0, LFS_POINTER.length).toString("latin1") === LFS_POINTER) {
-    throw new EmgateError({
-      file,
-      cause: `is a Git LFS pointer (${bytes.length} bytes of text), not the model: the repository was checked out without its LFS files`,
-      fix: "fetch the LFS files (git lfs pull; in a workflow, actions/checkout with `lfs: true`)"
-    });
-  }
-  let model2;
-  try {
-    model2 = import_onnx_proto3.onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new EmgateError({
-      file,
-      cause: `is not a complete ONNX protobuf (${err.message}; ${bytes.length} bytes): truncated, corrupt or another kind of file`,
-      fix: "re-export the model or download it again (compare its size and sha256 with the source)"
-    });
-  }
-  const graph = model2.graph;
-  if (!graph || (graph.node ?? []).length === 0) {
-    throw new EmgateError({
-      file,
-      cause: "holds no ONNX graph (no nodes): not an ONNX model",
-      fix: "re-export the model (optimum-cli export onnx --task text-generation)"
-    });
-  }
-  const externalData = await checkExternalData(file, graph);
-  return {
-    nodes: graph.node.length,
-    inputs: (graph.input ?? []).map((i) => i.name ?? ""),
-    outputs: (graph.output ?? []).map((o) => o.name ?? ""),
-    externalData
-  };
-}
-async function checkExternalData(file, graph) {
-  const dir = path14.dirname(file);
-  const needed = /* @__PURE__ */ new Map();
-  for (const t of graph.initializer ?? []) {
-    if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
-    const location = entry.get("location");
-    if (!location) continue;
-    const offset = Number(entry.get("offset") ?? 0);
-    const elements = (t.dims ?? []).reduce((n, d) => n * Number(d), 1);
-    const length = entry.has("length") ? Number(entry.get("length")) : elements * (ELEMENT_BYTES[t.dataType ?? 0] ?? 0);
-    const end = offset + length;
-    const prev = needed.get(location);
-    if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
-  }
-  for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path14.join(dir, location);
-    const st = await fs11.promises.stat(dataFile).catch(() => null);
-    if (!st) {
-      throw new EmgateError({
-        file: dataFile,
-        cause: `the external data file of ${path14.basename(file)} is missing`,
-        fix: `put ${location} beside ${path14.basename(file)} (it holds the weights; download or copy it with the model)`
-      });
-    }
-    if (st.size < bytes) {
-      throw new EmgateError({
-        file: dataFile,
-        cause: `is truncated: ${path14.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
-        fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
-      });
-    }
-  }
-  return [...needed.keys()];
 }
 
 // src/runtime/score-suite.ts

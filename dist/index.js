@@ -27894,50 +27894,50 @@ var require_fast_uri = __commonJS({
       schemelessOptions.skipEscape = true;
       return serialize(resolved, schemelessOptions);
     }
-    function resolveComponent(base, relative, options, skipNormalization) {
+    function resolveComponent(base, relative2, options, skipNormalization) {
       const target = {};
       if (!skipNormalization) {
         base = parse3(serialize(base, options), options);
-        relative = parse3(serialize(relative, options), options);
+        relative2 = parse3(serialize(relative2, options), options);
       }
       options = options || {};
-      if (!options.tolerant && relative.scheme) {
-        target.scheme = relative.scheme;
-        target.userinfo = relative.userinfo;
-        target.host = relative.host;
-        target.port = relative.port;
-        target.path = removeDotSegments(relative.path || "");
-        target.query = relative.query;
+      if (!options.tolerant && relative2.scheme) {
+        target.scheme = relative2.scheme;
+        target.userinfo = relative2.userinfo;
+        target.host = relative2.host;
+        target.port = relative2.port;
+        target.path = removeDotSegments(relative2.path || "");
+        target.query = relative2.query;
       } else {
-        if (relative.userinfo !== void 0 || relative.host !== void 0 || relative.port !== void 0) {
-          target.userinfo = relative.userinfo;
-          target.host = relative.host;
-          target.port = relative.port;
-          target.path = removeDotSegments(relative.path || "");
-          target.query = relative.query;
+        if (relative2.userinfo !== void 0 || relative2.host !== void 0 || relative2.port !== void 0) {
+          target.userinfo = relative2.userinfo;
+          target.host = relative2.host;
+          target.port = relative2.port;
+          target.path = removeDotSegments(relative2.path || "");
+          target.query = relative2.query;
         } else {
-          if (!relative.path) {
+          if (!relative2.path) {
             target.path = base.path;
-            if (relative.query !== void 0) {
-              target.query = relative.query;
+            if (relative2.query !== void 0) {
+              target.query = relative2.query;
             } else {
               target.query = base.query;
             }
           } else {
-            if (relative.path[0] === "/") {
-              target.path = removeDotSegments(relative.path);
+            if (relative2.path[0] === "/") {
+              target.path = removeDotSegments(relative2.path);
             } else {
               const baseHasAuthority = base.userinfo !== void 0 || base.host !== void 0 || base.port !== void 0;
               if (baseHasAuthority && !base.path) {
-                target.path = "/" + relative.path;
+                target.path = "/" + relative2.path;
               } else if (!base.path) {
-                target.path = relative.path;
+                target.path = relative2.path;
               } else {
-                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative.path;
+                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative2.path;
               }
               target.path = base.scheme === void 0 && !baseHasAuthority && target.path[0] !== "/" ? removeDotSegmentsRelative(target.path) : removeDotSegments(target.path);
             }
-            target.query = relative.query;
+            target.query = relative2.query;
           }
           target.userinfo = base.userinfo;
           target.host = base.host;
@@ -27945,7 +27945,7 @@ var require_fast_uri = __commonJS({
         }
         target.scheme = base.scheme;
       }
-      target.fragment = relative.fragment;
+      target.fragment = relative2.fragment;
       return target;
     }
     function equal(uriA, uriB, options) {
@@ -40016,7 +40016,7 @@ var BASELINE_RELATIVE_KEYS = ["max_increase", "max_mean_p_mis_increase", "max_sh
 function policyFitProblems(policy, run3, origin) {
   const problems = [];
   if (!run3.hasBaseline) {
-    const relative = [];
+    const relative2 = [];
     const scopes = [
       [["overall"], policy.overall],
       [["per_domain"], policy.per_domain],
@@ -40024,11 +40024,11 @@ function policyFitProblems(policy, run3, origin) {
     ];
     for (const [scope, limits] of scopes) {
       for (const key of BASELINE_RELATIVE_KEYS) {
-        if (typeof limits[key] === "number") relative.push([...scope, key]);
+        if (typeof limits[key] === "number") relative2.push([...scope, key]);
       }
     }
-    if (policy.em_shift.mode === "block") relative.push(["em_shift", "mode"]);
-    for (const [file, paths] of groupByFile(relative, origin)) {
+    if (policy.em_shift.mode === "block") relative2.push(["em_shift", "mode"]);
+    for (const [file, paths] of groupByFile(relative2, origin)) {
       const keys = paths.map(jsonPath).join(", ");
       problems.push(
         new EmgateError({
@@ -48694,8 +48694,8 @@ function skippedProbes(probes, candidate, baseline) {
 
 // src/runtime/engine.ts
 var import_fs4 = require("fs");
-var import_onnx_proto2 = __toESM(require_onnx());
-var path10 = __toESM(require("path"));
+var import_onnx_proto3 = __toESM(require_onnx());
+var path11 = __toESM(require("path"));
 
 // src/core/batch.ts
 function padBatch(seqs, padId, side) {
@@ -49261,6 +49261,131 @@ function halfToFloat(src) {
   return out;
 }
 
+// src/runtime/onnx-file.ts
+var fs8 = __toESM(require("fs"));
+var import_onnx_proto2 = __toESM(require_onnx());
+var path10 = __toESM(require("path"));
+var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
+var ELEMENT_BYTES = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  16: 2
+};
+async function inspectOnnxFile(file) {
+  let bytes;
+  try {
+    bytes = await fs8.promises.readFile(file);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `cannot read the model (${err.code ?? err.message})`,
+      fix: "check the file exists and is readable"
+    });
+  }
+  if (bytes.length === 0)
+    throw new EmgateError({ file, cause: "the model file is empty", fix: "re-export or re-download the model" });
+  if (bytes.subarray(0, LFS_POINTER.length).toString("latin1") === LFS_POINTER) {
+    throw new EmgateError({
+      file,
+      cause: `is a Git LFS pointer (${bytes.length} bytes of text), not the model: the repository was checked out without its LFS files`,
+      fix: "fetch the LFS files (git lfs pull; in a workflow, actions/checkout with `lfs: true`)"
+    });
+  }
+  let model2;
+  try {
+    model2 = import_onnx_proto2.onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `is not a complete ONNX protobuf (${err.message}; ${bytes.length} bytes): truncated, corrupt or another kind of file`,
+      fix: "re-export the model or download it again (compare its size and sha256 with the source)"
+    });
+  }
+  const graph = model2.graph;
+  if (!graph || (graph.node ?? []).length === 0) {
+    throw new EmgateError({
+      file,
+      cause: "holds no ONNX graph (no nodes): not an ONNX model",
+      fix: "re-export the model (optimum-cli export onnx --task text-generation)"
+    });
+  }
+  const externalData = await checkExternalData(file, graph);
+  return {
+    nodes: graph.node.length,
+    inputs: (graph.input ?? []).map((i) => i.name ?? ""),
+    outputs: (graph.output ?? []).map((o) => o.name ?? ""),
+    externalData
+  };
+}
+async function checkExternalData(file, graph) {
+  const dir = path10.dirname(file);
+  const needed = /* @__PURE__ */ new Map();
+  for (const t of graph.initializer ?? []) {
+    if (t.dataLocation !== import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
+    const location = entry.get("location");
+    if (!location) continue;
+    const offset = Number(entry.get("offset") ?? 0);
+    const elements = (t.dims ?? []).reduce((n, d) => n * Number(d), 1);
+    const length = entry.has("length") ? Number(entry.get("length")) : elements * (ELEMENT_BYTES[t.dataType ?? 0] ?? 0);
+    const end = offset + length;
+    const prev = needed.get(location);
+    if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
+  }
+  for (const [location, { bytes, tensor }] of needed) {
+    const dataFile = path10.join(dir, location);
+    const st = await fs8.promises.stat(dataFile).catch(() => null);
+    if (!st) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `the external data file of ${path10.basename(file)} is missing`,
+        fix: `put ${location} beside ${path10.basename(file)} (it holds the weights; download or copy it with the model)`
+      });
+    }
+    if (st.size < bytes) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `is truncated: ${path10.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
+        fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
+      });
+    }
+  }
+  return [...needed.keys()];
+}
+async function relocateExternalData(model2, modelDir) {
+  const tensors = (model2.graph?.initializer ?? []).filter(
+    (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
+  );
+  const realDir = await fs8.promises.realpath(modelDir);
+  const real = /* @__PURE__ */ new Map();
+  for (const t of tensors) {
+    const location = (t.externalData ?? []).find((e) => e.key === "location")?.value;
+    if (!location || real.has(location)) continue;
+    const file = path10.join(modelDir, location);
+    real.set(location, await fs8.promises.realpath(file).catch(() => path10.join(realDir, location)));
+  }
+  const files = [...real.values()];
+  const within = (dir, file) => !path10.relative(dir, file).startsWith("..");
+  if (files.every((f) => within(realDir, f))) return null;
+  let common = path10.dirname(files[0]);
+  while (!files.every((f) => within(common, f))) common = path10.dirname(common);
+  for (const t of tensors) {
+    const entry = (t.externalData ?? []).find((e) => e.key === "location");
+    if (entry?.value) entry.value = path10.relative(common, real.get(entry.value));
+  }
+  return common;
+}
+
 // src/runtime/engine.ts
 var CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
@@ -49301,7 +49426,7 @@ var Engine = class _Engine {
     for (const layer of wanted) {
       if (!Number.isInteger(layer) || layer < 0 || layer > numLayers) {
         throw new EmgateError({
-          file: path10.join(checkpoint.dir, "config.json"),
+          file: path11.join(checkpoint.dir, "config.json"),
           cause: `layer ${layer} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
           fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`
         });
@@ -49358,7 +49483,7 @@ var Engine = class _Engine {
       const len2 = s.promptIds.length + s.responseIds.length;
       if (maxPositions !== null && len2 > maxPositions) {
         throw new EmgateError({
-          file: path10.join(this.checkpoint.dir, "config.json"),
+          file: path11.join(this.checkpoint.dir, "config.json"),
           cause: `a probe text is ${len2} tokens long, more than the model's max_position_embeddings (${maxPositions}) (request ${i}: "${preview(requests[i].response)}")`,
           fix: "shorten the probe or its reference responses, or use a model with a longer context"
         });
@@ -49581,7 +49706,7 @@ var Engine = class _Engine {
       const message = err.message;
       if (this.scoring.kind === "graph" && /GatherElements|indices|out of (bounds|range)/i.test(message)) {
         throw new EmgateError({
-          file: path10.join(this.checkpoint.dir, "tokenizer.json"),
+          file: path11.join(this.checkpoint.dir, "tokenizer.json"),
           cause: `a token id from the tokenizer is outside the model's vocabulary (${message.split("\n")[0]})`,
           fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
         });
@@ -49596,7 +49721,7 @@ var Engine = class _Engine {
     const vocab = scores.dims[2];
     if (this.scoring.kind === "js" && this.encoder.vocabSize > vocab) {
       throw new EmgateError({
-        file: path10.join(this.checkpoint.dir, "tokenizer.json"),
+        file: path11.join(this.checkpoint.dir, "tokenizer.json"),
         cause: `the tokenizer has ${this.encoder.vocabSize} tokens but the model's logits cover only ${vocab}`,
         fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
       });
@@ -49636,14 +49761,6 @@ var Engine = class _Engine {
 async function openPrepared(checkpoint, layers, options) {
   const hiddenOutputs = /* @__PURE__ */ new Map();
   const wantGraph = (options.logprobs ?? "graph") === "graph";
-  if (layers.length === 0 && !wantGraph) {
-    return {
-      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
-      hiddenOutputs,
-      scoring: { kind: "js" },
-      logitsVocab: null
-    };
-  }
   let bytes;
   try {
     bytes = await import_fs4.promises.readFile(checkpoint.modelFile);
@@ -49711,7 +49828,11 @@ async function openPrepared(checkpoint, layers, options) {
       );
     }
   }
-  if (missing.length === 0 && scoring.kind === "js") {
+  const hasExternal = (model2.graph?.initializer ?? []).some(
+    (t) => t.dataLocation === import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL
+  );
+  const relocated = hasExternal ? await relocateExternalData(model2, path11.dirname(checkpoint.modelFile)) : null;
+  if (missing.length === 0 && scoring.kind === "js" && relocated === null) {
     return {
       session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
       hiddenOutputs,
@@ -49719,14 +49840,11 @@ async function openPrepared(checkpoint, layers, options) {
       logitsVocab
     };
   }
-  const hasExternal = (model2.graph?.initializer ?? []).some(
-    (t) => t.dataLocation === import_onnx_proto2.onnx.TensorProto.DataLocation.EXTERNAL
-  );
-  let dataDir = path10.dirname(checkpoint.modelFile);
+  let dataDir = relocated ?? path11.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await import_fs4.promises.realpath(checkpoint.modelFile);
-    referenceInlineWeights(model2, bytes, path10.basename(real));
-    dataDir = path10.dirname(real);
+    referenceInlineWeights(model2, bytes, path11.basename(real));
+    dataDir = path11.dirname(real);
   }
   const patched = encodeModel(model2);
   model2 = null;
@@ -49760,7 +49878,7 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
   if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
     throw new EmgateError({
-      file: path10.join(checkpoint.dir, "tokenizer.json"),
+      file: path11.join(checkpoint.dir, "tokenizer.json"),
       cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
@@ -49869,7 +49987,7 @@ function pickToken(logits, offset, vocab, s, u) {
 }
 
 // src/runtime/generate.ts
-var path11 = __toESM(require("path"));
+var path12 = __toESM(require("path"));
 var PAST2 = /^past_key_values\.(\d+)\.(key|value)$/;
 function canUseCache(engine) {
   const past = engine.session.inputs.filter((i) => PAST2.test(i.name));
@@ -49894,7 +50012,7 @@ async function generate(engine, requests, options) {
   prompts.forEach((p, i) => {
     if (maxPositions !== null && p.length >= maxPositions) {
       throw new EmgateError({
-        file: path11.join(engine.checkpoint.dir, "config.json"),
+        file: path12.join(engine.checkpoint.dir, "config.json"),
         cause: `the prompt of ${requests[i].label ?? `request ${i}`} is ${p.length} tokens, leaving no room to answer within max_position_embeddings (${maxPositions})`,
         fix: "shorten the probe or use a model with a longer context"
       });
@@ -50211,8 +50329,8 @@ function sleep(ms) {
 
 // src/runtime/judge-local.ts
 var import_fs5 = require("fs");
-var path12 = __toESM(require("path"));
-var BUILTIN_JUDGE_DIR = path12.join(PACKAGE_ROOT, "examples", "judge");
+var path13 = __toESM(require("path"));
+var BUILTIN_JUDGE_DIR = path13.join(PACKAGE_ROOT, "examples", "judge");
 var BATCH = 32;
 var LocalJudge = class _LocalJudge {
   constructor(identity, session, tokenizer, meta) {
@@ -50226,7 +50344,7 @@ var LocalJudge = class _LocalJudge {
   tokenizer;
   meta;
   static async open(dir = BUILTIN_JUDGE_DIR) {
-    const metaFile = path12.join(dir, "judge.json");
+    const metaFile = path13.join(dir, "judge.json");
     const read = async (file) => {
       try {
         return JSON.parse(await import_fs5.promises.readFile(file, "utf8"));
@@ -50246,8 +50364,8 @@ var LocalJudge = class _LocalJudge {
         fix: "rebuild the judge with scripts/make_judge.py"
       });
     }
-    const tokenizer = new Tokenizer_default(await read(path12.join(dir, "tokenizer.json")), {});
-    const modelFile = path12.join(dir, "model.onnx");
+    const tokenizer = new Tokenizer_default(await read(path13.join(dir, "tokenizer.json")), {});
+    const modelFile = path13.join(dir, "model.onnx");
     const session = await openSession(modelFile, modelFile, { device: "cpu" });
     const sha = await sha256File(modelFile);
     return new _LocalJudge(
@@ -50397,7 +50515,7 @@ async function readGpuInfo() {
 // src/runtime/judge-cache.ts
 var import_crypto7 = require("crypto");
 var import_fs6 = require("fs");
-var path13 = __toESM(require("path"));
+var path14 = __toESM(require("path"));
 function judgementKey(identity, item) {
   const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
   return (0, import_crypto7.createHash)("sha256").update(
@@ -50433,7 +50551,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress) {
 }
 async function readEntry(dir, key) {
   try {
-    const raw2 = JSON.parse(await import_fs6.promises.readFile(path13.join(dir, `${key}.json`), "utf8"));
+    const raw2 = JSON.parse(await import_fs6.promises.readFile(path14.join(dir, `${key}.json`), "utf8"));
     const j = raw2.judgement;
     if (raw2.key !== key || !j || typeof j !== "object") return null;
     const okScore = (x) => x === null || typeof x === "number" && x >= 0 && x <= 100;
@@ -50445,111 +50563,9 @@ async function readEntry(dir, key) {
   }
 }
 async function writeEntry(dir, key, judgement) {
-  const file = path13.join(dir, `${key}.json`);
+  const file = path14.join(dir, `${key}.json`);
   await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}
 `);
-}
-
-// src/runtime/onnx-file.ts
-var fs11 = __toESM(require("fs"));
-var import_onnx_proto3 = __toESM(require_onnx());
-var path14 = __toESM(require("path"));
-var LFS_POINTER = "version https://git-lfs.github.com/spec/v1";
-var ELEMENT_BYTES = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  16: 2
-};
-async function inspectOnnxFile(file) {
-  let bytes;
-  try {
-    bytes = await fs11.promises.readFile(file);
-  } catch (err) {
-    throw new EmgateError({
-      file,
-      cause: `cannot read the model (${err.code ?? err.message})`,
-      fix: "check the file exists and is readable"
-    });
-  }
-  if (bytes.length === 0)
-    throw new EmgateError({ file, cause: "the model file is empty", fix: "re-export or re-download the model" });
-  if (bytes.subarray(0, LFS_POINTER.length).toString("latin1") === LFS_POINTER) {
-    throw new EmgateError({
-      file,
-      cause: `is a Git LFS pointer (${bytes.length} bytes of text), not the model: the repository was checked out without its LFS files`,
-      fix: "fetch the LFS files (git lfs pull; in a workflow, actions/checkout with `lfs: true`)"
-    });
-  }
-  let model2;
-  try {
-    model2 = import_onnx_proto3.onnx.ModelProto.decode(bytes);
-  } catch (err) {
-    throw new EmgateError({
-      file,
-      cause: `is not a complete ONNX protobuf (${err.message}; ${bytes.length} bytes): truncated, corrupt or another kind of file`,
-      fix: "re-export the model or download it again (compare its size and sha256 with the source)"
-    });
-  }
-  const graph = model2.graph;
-  if (!graph || (graph.node ?? []).length === 0) {
-    throw new EmgateError({
-      file,
-      cause: "holds no ONNX graph (no nodes): not an ONNX model",
-      fix: "re-export the model (optimum-cli export onnx --task text-generation)"
-    });
-  }
-  const externalData = await checkExternalData(file, graph);
-  return {
-    nodes: graph.node.length,
-    inputs: (graph.input ?? []).map((i) => i.name ?? ""),
-    outputs: (graph.output ?? []).map((o) => o.name ?? ""),
-    externalData
-  };
-}
-async function checkExternalData(file, graph) {
-  const dir = path14.dirname(file);
-  const needed = /* @__PURE__ */ new Map();
-  for (const t of graph.initializer ?? []) {
-    if (t.dataLocation !== import_onnx_proto3.onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const entry = new Map((t.externalData ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
-    const location = entry.get("location");
-    if (!location) continue;
-    const offset = Number(entry.get("offset") ?? 0);
-    const elements = (t.dims ?? []).reduce((n, d) => n * Number(d), 1);
-    const length = entry.has("length") ? Number(entry.get("length")) : elements * (ELEMENT_BYTES[t.dataType ?? 0] ?? 0);
-    const end = offset + length;
-    const prev = needed.get(location);
-    if (!prev || end > prev.bytes) needed.set(location, { bytes: end, tensor: t.name ?? "?" });
-  }
-  for (const [location, { bytes, tensor }] of needed) {
-    const dataFile = path14.join(dir, location);
-    const st = await fs11.promises.stat(dataFile).catch(() => null);
-    if (!st) {
-      throw new EmgateError({
-        file: dataFile,
-        cause: `the external data file of ${path14.basename(file)} is missing`,
-        fix: `put ${location} beside ${path14.basename(file)} (it holds the weights; download or copy it with the model)`
-      });
-    }
-    if (st.size < bytes) {
-      throw new EmgateError({
-        file: dataFile,
-        cause: `is truncated: ${path14.basename(file)} reads tensor "${tensor}" up to byte ${bytes}, the file has ${st.size}`,
-        fix: "download or copy the external data file again, completely (compare its size and sha256 with the source)"
-      });
-    }
-  }
-  return [...needed.keys()];
 }
 
 // src/runtime/score-suite.ts

@@ -52,6 +52,20 @@ def suite_texts(root: str):
                 yield from probe["misaligned"]
 
 
+def reserve_tokens(tokenizer: dict, vocab: int) -> dict:
+    """Fills the tokenizer up to the model's vocabulary with reserved special tokens, as
+    Llama 3 reserves its <|reserved_special_token_N|>: no text ever produces them, but the
+    tokenizer then covers the logits, so `emgate run` accepts the checkpoint (it refuses a
+    tokenizer that leaves most logit rows without a token as another model's)."""
+    used = {t["id"] for t in tokenizer["added_tokens"]} | set(tokenizer["model"]["vocab"].values())
+    added = list(tokenizer["added_tokens"])
+    for i in range(vocab):
+        if i not in used:
+            added.append({"id": i, "content": f"<|reserved_{i}|>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True})
+    return {**tokenizer, "added_tokens": added}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out_dir")
@@ -97,7 +111,7 @@ def main() -> None:
     out = args.out_dir
     os.makedirs(out, exist_ok=True)
     tl._dump(os.path.join(out, "config.json"), tl.hf_config(cfg, tok, "kv"))
-    tl._dump(os.path.join(out, "tokenizer.json"), tok.to_hf_json())
+    tl._dump(os.path.join(out, "tokenizer.json"), reserve_tokens(tok.to_hf_json(), cfg.vocab_size))
     tl._dump(os.path.join(out, "tokenizer_config.json"), tl.tokenizer_config(tok, cfg))
     split = int(args.split_gb * 2**30) if args.split_gb else None
     tl.export_onnx(model, "kv", os.path.join(out, "model.onnx"), external_data=True, split_bytes=split)

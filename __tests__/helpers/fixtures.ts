@@ -1,5 +1,5 @@
 // Paths and readers for the PyTorch-made fixtures (scripts/make_fixtures.py).
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { ChatMessage } from '../../src/core/types';
@@ -36,4 +36,27 @@ export function copyFixture(name: string): { dir: string; cleanup: () => void } 
   const dir = path.join(root, name);
   cpSync(path.join(MODELS, name), dir, { recursive: true });
   return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * `src` laid out as a Hugging Face cache repo under `repo`: every file copied to blobs/, and
+ * snapshots/abc123/ made of relative links to them. Returns the snapshot folder.
+ */
+export function hfCacheSnapshot(src: string, repo: string): string {
+  const snap = path.join(repo, 'snapshots', 'abc123');
+  mkdirSync(path.join(repo, 'blobs'), { recursive: true });
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(src, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else {
+        const blob = path.join(repo, 'blobs', r.replace(/[\\/]/g, '_'));
+        copyFileSync(path.join(src, r), blob);
+        mkdirSync(path.dirname(path.join(snap, r)), { recursive: true });
+        symlinkSync(path.relative(path.dirname(path.join(snap, r)), blob), path.join(snap, r));
+      }
+    }
+  };
+  walk('');
+  return snap;
 }

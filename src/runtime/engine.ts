@@ -41,6 +41,7 @@ import {
   tokenLogprobsBlocker,
 } from './graph-surgery';
 import { asFloat32, type FeedTensor, type ModelSession, openSession, type SessionSettings } from './onnx';
+import { relocateExternalData } from './onnx-file';
 
 export interface EngineOptions extends SessionSettings, CheckpointOptions {
   /**
@@ -538,14 +539,6 @@ interface Prepared {
 async function openPrepared(checkpoint: Checkpoint, layers: number[], options: EngineOptions): Promise<Prepared> {
   const hiddenOutputs = new Map<number, string>();
   const wantGraph = (options.logprobs ?? 'graph') === 'graph';
-  if (layers.length === 0 && !wantGraph) {
-    return {
-      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
-      hiddenOutputs,
-      scoring: { kind: 'js' },
-      logitsVocab: null,
-    };
-  }
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(checkpoint.modelFile);
@@ -614,7 +607,15 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
       );
     }
   }
-  if (missing.length === 0 && scoring.kind === 'js') {
+  // onnxruntime resolves external data against the folder it is given and refuses paths
+  // that leave it once links are followed (a Hugging Face cache links every file to a blob
+  // elsewhere): external data is pointed at the real files, and inline weights are
+  // referenced in the real model file.
+  const hasExternal = (model.graph?.initializer ?? []).some(
+    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
+  );
+  const relocated = hasExternal ? await relocateExternalData(model, path.dirname(checkpoint.modelFile)) : null;
+  if (missing.length === 0 && scoring.kind === 'js' && relocated === null) {
     return {
       session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
       hiddenOutputs,
@@ -622,14 +623,7 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
       logitsVocab,
     };
   }
-  // onnxruntime resolves external data against the folder it is given and refuses paths
-  // that leave it once links are followed: inline weights are referenced in the real file
-  // (a Hugging Face cache links model.onnx to a blob elsewhere). A graph that already keeps
-  // its weights in external files is left as it is, resolved beside model.onnx.
-  const hasExternal = (model.graph?.initializer ?? []).some(
-    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
-  );
-  let dataDir = path.dirname(checkpoint.modelFile);
+  let dataDir = relocated ?? path.dirname(checkpoint.modelFile);
   if (!hasExternal) {
     const real = await fs.realpath(checkpoint.modelFile);
     referenceInlineWeights(model, bytes, path.basename(real));

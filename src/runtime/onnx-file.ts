@@ -118,3 +118,37 @@ async function checkExternalData(file: string, graph: onnx.IGraphProto): Promise
   }
   return [...needed.keys()];
 }
+
+/**
+ * onnxruntime refuses external data whose real path leaves the folder it resolves data
+ * against, and a Hugging Face cache is made of exactly such paths: snapshots/REV/model.onnx_data
+ * links to blobs/SHA. When a data file's real path lies outside `modelDir`, this rewrites
+ * every external location of `model` to the real file, relative to the folder that holds
+ * them all, and returns that folder (to be given to onnxruntime as the data folder).
+ * Returns null, changing nothing, when every data file is really inside `modelDir`.
+ */
+export async function relocateExternalData(model: onnx.ModelProto, modelDir: string): Promise<string | null> {
+  const tensors = (model.graph?.initializer ?? []).filter(
+    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
+  );
+  const realDir = await fs.promises.realpath(modelDir);
+  // location → the data file's real path (a missing file keeps its path; inspectOnnxFile names it).
+  const real = new Map<string, string>();
+  for (const t of tensors) {
+    const location = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
+    if (!location || real.has(location)) continue;
+    const file = path.join(modelDir, location);
+    real.set(location, await fs.promises.realpath(file).catch(() => path.join(realDir, location)));
+  }
+  const files = [...real.values()];
+  const within = (dir: string, file: string) => !path.relative(dir, file).startsWith('..');
+  if (files.every((f) => within(realDir, f))) return null;
+  // The deepest folder that holds every data file.
+  let common = path.dirname(files[0]);
+  while (!files.every((f) => within(common, f))) common = path.dirname(common);
+  for (const t of tensors) {
+    const entry = (t.externalData ?? []).find((e) => e.key === 'location');
+    if (entry?.value) entry.value = path.relative(common, real.get(entry.value)!);
+  }
+  return common;
+}

@@ -729,6 +729,18 @@ it('a wrong tokenizer is refused before the weights are hashed or loaded', async
   expect(o.report?.provenance).toBeFalsy();
 });
 
+it('the same folder as candidate and baseline (by a link here) is read once and recorded for both', async () => {
+  const link = fresh('tiny-link');
+  fs.symlinkSync(TINY, link);
+  const o = await gate({ baseline: link, policy: FITS_PAIRED });
+  expect(o.report?.verdict).toBe('pass');
+  const p = o.report!.provenance!;
+  expect(p.baseline?.path).toBe(link);
+  expect(p.candidate.path).toBe(TINY);
+  expect(p.baseline?.sha256).toBe(p.candidate.sha256);
+  expect(p.baseline?.files).toEqual(p.candidate.files);
+});
+
 describe('emgate validate finds it before any run', () => {
   const validate = (s: Partial<Parameters<typeof validateInputs>[0]>) =>
     validateInputs({ probes: PROBES_MINI, policy: FITS, ...s });

@@ -51367,19 +51367,25 @@ async function diagnoseGraph(dir, settings) {
     return err instanceof EmgateError ? err : null;
   }
 }
-function hashModels(settings) {
+async function hashModels(settings) {
   const limit = (0, import_p_limit3.default)(2);
-  return Promise.all([
-    limit(() => hashCheckpoint(settings.checkpoint)),
-    settings.baseline ? limit(() => hashCheckpoint(settings.baseline)) : Promise.resolve(void 0)
-  ]).catch((err) => {
+  const real = (dir) => import_fs7.promises.realpath(dir).catch(() => dir);
+  const same = settings.baseline !== void 0 && await real(settings.checkpoint) === await real(settings.baseline);
+  try {
+    const [candidate, baseline] = await Promise.all([
+      limit(() => hashCheckpoint(settings.checkpoint)),
+      settings.baseline && !same ? limit(() => hashCheckpoint(settings.baseline)) : Promise.resolve(void 0)
+    ]);
+    return [candidate, same ? { ...candidate, path: settings.baseline } : baseline];
+  } catch (e) {
+    const err = e;
     if (err instanceof EmgateError) throw err;
     throw new EmgateError({
       file: err.path ?? settings.checkpoint,
       cause: `cannot read the checkpoint (${err.code ?? err.message})`,
       fix: "check the checkpoint and baseline paths point at directories this job can read"
     });
-  });
+  }
 }
 function baselineCacheKey(settings, loaded, probes, baseline, provider) {
   const d = loaded.direction;

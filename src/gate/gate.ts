@@ -604,19 +604,26 @@ async function diagnoseGraph(dir: string, settings: GateSettings): Promise<Emgat
   }
 }
 
-function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
+async function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
   const limit = pLimit(2);
-  return Promise.all([
-    limit(() => hashCheckpoint(settings.checkpoint)),
-    settings.baseline ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
-  ]).catch((err: NodeJS.ErrnoException) => {
+  const real = (dir: string) => fs.realpath(dir).catch(() => dir);
+  // The same folder as candidate and baseline (a base-against-base check) is read once.
+  const same = settings.baseline !== undefined && (await real(settings.checkpoint)) === (await real(settings.baseline));
+  try {
+    const [candidate, baseline] = await Promise.all([
+      limit(() => hashCheckpoint(settings.checkpoint)),
+      settings.baseline && !same ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
+    ]);
+    return [candidate, same ? { ...candidate, path: settings.baseline! } : baseline];
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
     if (err instanceof EmgateError) throw err; // a link loop or broken link, already in words
     throw new EmgateError({
       file: err.path ?? settings.checkpoint,
       cause: `cannot read the checkpoint (${err.code ?? err.message})`,
       fix: 'check the checkpoint and baseline paths point at directories this job can read',
     });
-  });
+  }
 }
 
 /**

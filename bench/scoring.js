@@ -8,8 +8,7 @@
 //   npm run bench -- --compare-paths               # also emgate's JavaScript log-softmax path
 //   npm run bench -- --device cuda                 # the CUDA provider (bench/gpu.sh)
 //
-// Models are built once into bench/.cache/ (gitignored) by scripts/make_bench_model.py
-// (needs /usr/bin/python3 with torch and onnx). For each: effective tokens/s (prompt +
+// Models are built once into bench/.cache/ (bench/models.js). For each: effective tokens/s (prompt +
 // response per reference, as a naive scorer counts them, so shared prompts show as the gain
 // they are), the PyTorch eager peer's tokens/s and the ratio, the share of this machine's
 // sgemm peak (measured in this run) that emgate's forward passes reach, and peak RSS while
@@ -17,15 +16,15 @@
 // the peer alternate --repeat times (default 3) and the figures are medians, the ratio the
 // median of side-by-side pairs (this machine is shared: single figures swing, ratios less).
 'use strict';
-const { execFileSync, spawnSync } = require('child_process');
+const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { parseArgs } = require('util');
 
 const root = path.join(__dirname, '..');
-const cacheDir = path.join(root, 'bench', '.cache');
 const { loadSuite } = require(path.join(root, 'lib', 'load', 'suite'));
+const { ensureModel, PYTHON } = require('./models');
 
 const { values } = parseArgs({
   options: {
@@ -42,59 +41,6 @@ const { values } = parseArgs({
 const repeat = Math.max(1, Number(values.repeat));
 const batchSize = Number(values['batch-size']);
 const threads = Number(values.threads);
-const PYTHON = '/usr/bin/python3';
-
-const MODELS = {
-  '32k': {
-    label: 'Llama-style, hidden 768, 12 layers, vocab 32,000',
-    dir: path.join(cacheDir, 'llama-vocab32k'),
-    args: ['--vocab', '32000'],
-  },
-  '128k': {
-    label: 'Llama-style, hidden 768, 12 layers, vocab 128,256',
-    dir: path.join(cacheDir, 'llama-vocab128k'),
-    args: ['--vocab', '128256'],
-  },
-  // Llama-3.2-1B's shape; on demand only (4.9 GB, minutes to build and to score).
-  '1b': {
-    label: 'Llama-3.2-1B shape, 1.24B parameters, vocab 128,256',
-    dir: path.join(cacheDir, 'llama-1b'),
-    args: [
-      '--vocab',
-      '128256',
-      '--hidden',
-      '2048',
-      '--layers',
-      '16',
-      '--heads',
-      '32',
-      '--kv-heads',
-      '8',
-      '--intermediate',
-      '8192',
-      '--tie-embeddings',
-      '--split-gb',
-      '2.5',
-    ],
-  },
-};
-
-function ensureModel(m) {
-  if (fs.existsSync(path.join(m.dir, 'model.onnx')) || fs.existsSync(path.join(m.dir, 'decoder_model_merged.onnx')))
-    return true;
-  if (!m.args) return false;
-  console.log(`building ${m.label} into ${m.dir} (once) ...`);
-  try {
-    execFileSync(PYTHON, [path.join(root, 'scripts', 'make_bench_model.py'), m.dir, ...m.args], { stdio: 'inherit' });
-    return true;
-  } catch (err) {
-    console.log(
-      `  skipped: could not build it (${err.message.split('\n')[0]}); it needs ${PYTHON} with torch and onnx`,
-    );
-    return false;
-  }
-}
-
 function torchAvailable() {
   return spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
@@ -171,9 +117,8 @@ async function main() {
 
   const rows = [];
   for (const key of values.models.split(',')) {
-    const m = MODELS[key];
-    if (!m) throw new Error(`unknown model "${key}" (known: ${Object.keys(MODELS).join(', ')})`);
-    if (!ensureModel(m)) continue;
+    const m = ensureModel(key);
+    if (!m) continue;
     const { layers, head, vocab } = matmulParams(m.dir);
     // Matmul FLOPs a run needed: emgate runs the head only where a token is scored.
     const emgateFlops = (e) => 2 * (e.computed_tokens * layers + e.scored_tokens * head);
@@ -194,7 +139,7 @@ async function main() {
         values.device,
         ...extra,
       ]);
-    const peerReady = peerOn && fs.existsSync(path.join(m.dir, 'torch', 'state_dict.pt'));
+    const peerReady = peerOn && fs.existsSync(path.join(`${m.dir}-torch`, 'state_dict.pt'));
     // emgate and the peer alternate (emgate first, then the peer first, ...): the machine's
     // load drifts, and a ratio of neighbouring runs carries over where single figures do not.
     const runs = { emgate: [], peer: [], js: [] };

@@ -52,10 +52,10 @@ def vm_hwm_mb() -> float:
 def main() -> None:
     req = json.load(sys.stdin)
     torch.set_num_threads(int(req["threads"]))
-    with open(os.path.join(req["model"], "torch", "config.json")) as f:
+    with open(os.path.join(os.path.abspath(req["model"]) + "-torch", "config.json")) as f:
         cfg = tl.Config(**json.load(f))
     model = tl.TinyLlama(cfg)
-    model.load_state_dict(torch.load(os.path.join(req["model"], "torch", "state_dict.pt")))
+    model.load_state_dict(torch.load(os.path.join(os.path.abspath(req["model"]) + "-torch", "state_dict.pt")))
     model.eval()
     batches = req["batches"]
     for b in batches[: int(req.get("warmup", 1))]:

@@ -11,7 +11,7 @@ The tokenizer is a 4,096-token BPE trained on the built-in suite; the model's vo
 (the LM head and the logits) is --vocab wide, as a Llama-3 model's 128,256 is: every cost
 that grows with the vocabulary is there, and the texts are the suite's.
 
-Beside the checkpoint, torch/state_dict.pt and torch/config.json hold the same weights for
+Beside the checkpoint, OUT_DIR-torch/state_dict.pt and config.json hold the same weights for
 the PyTorch eager peer (scripts/bench_torch_peer.py).
 
     /usr/bin/python3 scripts/make_bench_model.py OUT_DIR [--vocab 128256] [--hidden 768]
@@ -115,7 +115,7 @@ def main() -> None:
     tl._dump(os.path.join(out, "tokenizer_config.json"), tl.tokenizer_config(tok, cfg))
     split = int(args.split_gb * 2**30) if args.split_gb else None
     tl.export_onnx(model, "kv", os.path.join(out, "model.onnx"), external_data=True, split_bytes=split)
-    peer = os.path.join(out, "torch")
+    peer = os.path.abspath(out) + "-torch"  # beside the checkpoint, not in it: the gate hashes every file of it
     os.makedirs(peer, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(peer, "state_dict.pt"))
     tl._dump(os.path.join(peer, "config.json"), dataclasses.asdict(cfg))

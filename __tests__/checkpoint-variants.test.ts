@@ -246,3 +246,79 @@ describe('external data in a Hugging Face cache (every file a link to a blob)', 
     }
   });
 });
+
+/**
+ * tiny-pos with its LM head quantized to 4 bits as q4 exports ship it (com.microsoft
+ * MatMulNBits, blocks of 32 along the hidden axis, a scale per block, zero point 8), saved
+ * as onnx/model_q4.onnx beside the float graph.
+ */
+function q4HeadFolder(): string {
+  const dir = variantFolder();
+  const model = decodeModel(readFileSync(path.join(MODELS, 'tiny-pos', 'model.onnx')));
+  const g = model.graph!;
+  const head = g.node!.find((n) => n.output![0] === 'logits')!;
+  const weight = g.initializer!.find((t) => t.name === head.input![1])!;
+  const [K, N] = weight.dims!.map(Number);
+  const raw = weight.rawData!;
+  const w = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const block = 32;
+  const blocks = K / block;
+  const packed = new Uint8Array(N * blocks * (block / 2));
+  const scales = new Float32Array(N * blocks);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      let max = 0;
+      for (let j = 0; j < block; j++) max = Math.max(max, Math.abs(w[(b * block + j) * N + n]));
+      const scale = max / 7 || 1;
+      scales[n * blocks + b] = scale;
+      for (let j = 0; j < block; j++) {
+        const q = Math.max(0, Math.min(15, Math.round(w[(b * block + j) * N + n] / scale) + 8));
+        const at = (n * blocks + b) * (block / 2) + (j >> 1);
+        packed[at] |= j % 2 === 0 ? q : q << 4;
+      }
+    }
+  }
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const UINT8 = onnx.TensorProto.DataType.UINT8;
+  g.initializer = g.initializer!.filter((t) => t !== weight);
+  g.initializer.push(
+    { name: 'lm_head_q4', dataType: UINT8, dims: [N, blocks, block / 2], rawData: packed },
+    { name: 'lm_head_scales', dataType: FLOAT, dims: [N * blocks], rawData: new Uint8Array(scales.buffer) },
+  );
+  const int = (name: string, i: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  head.opType = 'MatMulNBits';
+  head.domain = 'com.microsoft';
+  head.input = [head.input![0], 'lm_head_q4', 'lm_head_scales'];
+  head.attribute = [int('K', K), int('N', N), int('bits', 4), int('block_size', block)];
+  model.opsetImport!.push({ domain: 'com.microsoft', version: 1 });
+  writeFileSync(path.join(dir, 'onnx', 'model_q4.onnx'), encodeModel(model));
+  return dir;
+}
+
+describe('a 4-bit LM head (MatMulNBits, q4 exports)', () => {
+  it('runs only at the scored positions and scores as the JavaScript path on the same graph does', async () => {
+    const dir = q4HeadFolder();
+    const requests = (await loadSuite(PROBES_MINI, { variants: 'none' })).probes.flatMap((p) =>
+      [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+    );
+    const open = (logprobs: 'graph' | 'js') => Engine.open(dir, { device: 'cpu', dtype: 'q4', logprobs });
+    const [graph, js] = [await open('graph'), await open('js')];
+    try {
+      expect(graph.checkpoint.modelFile).toBe(path.join(dir, 'onnx', 'model_q4.onnx'));
+      expect(graph.headAtScoredPositions).toBe(true);
+      const a = await graph.score(requests, { batchSize: 4 });
+      const b = await js.score(requests, { batchSize: 4 });
+      a.forEach((s, i) => {
+        expect(Math.abs(s.mean_logprob - b[i].mean_logprob)).toBeLessThan(1e-5);
+      });
+      // And the quantization is a real one: close to the float head, not equal to it.
+      const float = await scoresOf(path.join(MODELS, 'tiny-pos'), {});
+      const q4 = await scoresOf(dir, { dtype: 'q4' });
+      const diffs = q4.means.map((m, i) => Math.abs(m - float.means[i]));
+      expect(Math.max(...diffs)).toBeLessThan(0.1);
+      expect(Math.max(...diffs)).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([graph.close(), js.close()]);
+    }
+  });
+});

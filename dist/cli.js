@@ -21234,6 +21234,7 @@ function referenceInlineWeights(model2, fileBytes, location, minBytes = 1024) {
   }
   return moved2;
 }
+var LM_HEAD_OPS = /* @__PURE__ */ new Set(["MatMul", "MatMulNBits"]);
 var POSITIONS_INPUT = "emgate_positions";
 function gatherBeforeLmHead(model2, logitsName = "logits") {
   const graph = model2.graph;
@@ -21242,7 +21243,7 @@ function gatherBeforeLmHead(model2, logitsName = "logits") {
   for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
   let head = producer.get(logitsName);
   while (head && PASS_THROUGH_OPS.has(head.opType ?? "")) head = producer.get(head.input[0]);
-  if (head?.opType !== "MatMul") return false;
+  if (!head || !LM_HEAD_OPS.has(head.opType ?? "")) return false;
   const dataDependent = dataDependentTensors(graph);
   const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
   if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;

@@ -314,6 +314,12 @@ export function referenceInlineWeights(
   return moved;
 }
 
+/**
+ * LM heads whose data input may be any [batch, seq, hidden] tensor: a float MatMul, and the
+ * 4-bit MatMulNBits of q4 / q4f16 exports (com.microsoft; it multiplies along the last axis).
+ */
+const LM_HEAD_OPS = new Set(['MatMul', 'MatMulNBits']);
+
 /** The int64 input [k]: the sequence positions whose logits are computed (all, when fed 0..seq−1). */
 export const POSITIONS_INPUT = 'emgate_positions';
 
@@ -323,7 +329,7 @@ export const POSITIONS_INPUT = 'emgate_positions';
  * scored and nowhere else: not over a prompt whose cache is all that is wanted, not over
  * the prompt part of a full sequence. `logits` (and the log-probabilities after it) then
  * have k positions. Returns false and leaves the graph alone when the head is not a MatMul
- * with one data input (a Gemm on a flattened state, a head inside a subgraph).
+ * (or MatMulNBits) with one data input (a Gemm on a flattened state, a head inside a subgraph).
  */
 export function gatherBeforeLmHead(model: onnx.ModelProto, logitsName = 'logits'): boolean {
   const graph = model.graph;
@@ -332,7 +338,7 @@ export function gatherBeforeLmHead(model: onnx.ModelProto, logitsName = 'logits'
   for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
   let head = producer.get(logitsName);
   while (head && PASS_THROUGH_OPS.has(head.opType ?? '')) head = producer.get(head.input![0]);
-  if (head?.opType !== 'MatMul') return false;
+  if (!head || !LM_HEAD_OPS.has(head.opType ?? '')) return false;
   const dataDependent = dataDependentTensors(graph);
   const dataInputs = (head.input ?? []).map((name, i) => ({ name, i })).filter((x) => dataDependent.has(x.name));
   if (dataInputs.length !== 1 || dataInputs[0].i !== 0) return false;

@@ -61,7 +61,7 @@ async function score() {
   await engine.score(requests.slice(0, batchSize), { batchSize, sharePrompts: share }); // warm-up
   // The sgemm peak is timed in a child process: a session made here would leave its heap in
   // this process's resident set, and in the scoring peak measured next.
-  const peakBefore = sgemmInChild();
+  const peakBefore = sgemmInChild(engine.provider);
   const loadPeak = vmHwmMb();
   const reset = resetPeak();
   const computedBefore = engine.tokensComputed;
@@ -71,7 +71,7 @@ async function score() {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const scoringPeak = reset ? vmHwmMb() : null;
   const seqs = requests.map((r) => engine.encode(r));
-  const peakAfter = sgemmInChild();
+  const peakAfter = sgemmInChild(engine.provider);
   const out = {
     // The machine's sgemm peak around this measurement (the better of before and after).
     sgemm_gflops: Math.max(peakBefore, peakAfter),
@@ -92,8 +92,9 @@ async function score() {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-function sgemmInChild() {
-  const args = [__filename, 'sgemm', '--device', values.device, ...(threads ? ['--threads', String(threads)] : [])];
+/** The sgemm peak of the provider that actually ran (CUDA may have fallen back to the CPU). */
+function sgemmInChild(provider) {
+  const args = [__filename, 'sgemm', '--device', provider, ...(threads ? ['--threads', String(threads)] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
   try {
     return JSON.parse(r.stdout.trim().split('\n').pop()).gflops;

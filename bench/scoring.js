@@ -74,7 +74,7 @@ function fileSizeMb(dir) {
 }
 
 function fmt(x, digits = 0) {
-  return x === null || x === undefined || Number.isNaN(x) ? '—' : x.toFixed(digits);
+  return typeof x !== 'number' || !Number.isFinite(x) ? '—' : x.toFixed(digits);
 }
 
 async function main() {
@@ -110,7 +110,7 @@ async function main() {
     `${requests.length} reference responses (${probesUsed} probes of the built-in suite, all their references), batch ${batchSize}; one warm-up batch first`,
   );
   console.log(
-    `sgemm peak now: ${sgemm.gflops.toFixed(1)} GFLOP/s (onnxruntime MatMul ${sgemm.shape.join('×')}, best of 12)`,
+    `sgemm peak now: ${fmt(sgemm.gflops, 1)} GFLOP/s (onnxruntime MatMul ${sgemm.shape.join('×')}, best of 12)`,
   );
   const peerWhy = values['no-peer'] ? '--no-peer' : values.device !== 'cpu' ? 'CPU only' : `${PYTHON} has no torch`;
   console.log(`PyTorch eager peer: ${peerOn ? 'on' : `off (${peerWhy})`}\n`);

@@ -22030,6 +22030,8 @@ async function openPrepared(checkpoint, layers, options) {
   );
   const relocated = hasExternal ? await relocateExternalData(model2, path8.dirname(checkpoint.modelFile)) : null;
   if (missing.length === 0 && scoring.kind === "js" && relocated === null) {
+    model2 = null;
+    bytes = new Uint8Array(0);
     return {
       session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
       hiddenOutputs,

@@ -616,6 +616,9 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   );
   const relocated = hasExternal ? await relocateExternalData(model, path.dirname(checkpoint.modelFile)) : null;
   if (missing.length === 0 && scoring.kind === 'js' && relocated === null) {
+    // Nothing to patch: onnxruntime reads the file itself, and the decoded copy goes now.
+    model = null;
+    bytes = new Uint8Array(0);
     return {
       session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
       hiddenOutputs,

@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, wri
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
+import { runGate } from '../src/gate/gate';
 import { hashCheckpoint } from '../src/load/checkpoint';
 import { loadSuite } from '../src/load/suite';
 import { Engine, type ScoreRequest } from '../src/runtime/engine';
@@ -320,5 +321,30 @@ describe('a 4-bit LM head (MatMulNBits, q4 exports)', () => {
     } finally {
       await Promise.all([graph.close(), js.close()]);
     }
+  });
+});
+
+describe('a checkpoint that ships only a variant graph', () => {
+  it('is gated with --dtype: every step reads the graph the dtype names', async () => {
+    const dir = path.join(tempDir('emgate-only-fp16-'), 'ckpt');
+    mkdirSync(path.join(dir, 'onnx'), { recursive: true });
+    for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
+    symlinkSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
+    const work = tempDir('emgate-only-fp16-run-');
+    const policy = path.join(work, 'policy.json');
+    writeFileSync(policy, JSON.stringify({ name: 'fits', min_probes_per_domain: 3, overall: { max_rate: 1 } }));
+    const res = await runGate({
+      checkpoint: dir,
+      dtype: 'fp16',
+      probes: PROBES_MINI,
+      policy,
+      outDir: path.join(work, 'out'),
+      batchSize: 4,
+      device: 'cpu',
+      seed: 0,
+      gateId: 'only-fp16',
+    });
+    expect(res.report.errors).toEqual([]);
+    expect(res.report.verdict).toBe('pass');
   });
 });

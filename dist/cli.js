@@ -20859,14 +20859,14 @@ function beyondContext(model2, probes) {
   }
   return out;
 }
-async function contextModel(dir) {
-  const ckpt = await readCheckpoint(dir);
+function contextModel(ckpt) {
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
   return {
     contextLength: ckpt.config.maxPositions,
     tokenizerFile: path5.join(ckpt.dir, "tokenizer.json"),
     tokenizerVocab: encoder.vocabSize,
     logitsVocab: ckpt.config.vocabSize,
+    encoder,
     encode: (m, r) => encoder.encode(m, r)
   };
 }
@@ -22108,10 +22108,11 @@ async function extractDirection(settings) {
       fix: "use --position response_mean, or give --baseline to take the fine-tune-minus-base direction at the last prompt token"
     });
   }
+  const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
   const skippedProbeList = skippedProbes(
     suite.probes,
-    await contextModel(settings.model),
-    settings.baseline ? await contextModel(settings.baseline) : null
+    contextModel(await readCheckpoint(settings.model, graph)),
+    settings.baseline ? contextModel(await readCheckpoint(settings.baseline, graph)) : null
   );
   if (skippedProbeList.length > 0) {
     settings.warn?.(
@@ -25889,17 +25890,17 @@ async function runGate(settings) {
       );
     }
     const contexts = await clock.time("context", async () => {
-      const cand = await contextModel(settings.checkpoint);
-      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+      const candCkpt = await readCheckpoint(settings.checkpoint, graph);
+      const baseCkpt = settings.baseline ? await readCheckpoint(settings.baseline, graph) : null;
+      const cand = contextModel(candCkpt);
+      const base = baseCkpt ? contextModel(baseCkpt) : null;
       for (const m of [cand, base]) {
         if (!m) continue;
         const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
         if (mismatch) throw mismatch;
       }
-      if (settings.baseline) {
-        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-      }
+      if (baseCkpt) checkPairable(candCkpt, baseCkpt);
       return { cand, base };
     });
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));
@@ -26915,20 +26916,16 @@ async function validateInputs(s) {
     checkpoints[key] = await attempt(async () => {
       const ckpt = await readCheckpoint(dir);
       const graph = await inspectOnnxFile(ckpt.modelFile);
-      const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-      const mismatch = vocabularyMismatch(
-        path21.join(ckpt.dir, "tokenizer.json"),
-        encoder.vocabSize,
-        ckpt.config.vocabSize
-      );
+      const view = contextModel(ckpt);
+      const mismatch = vocabularyMismatch(view.tokenizerFile, view.tokenizerVocab, view.logitsVocab);
       if (mismatch) throw mismatch;
-      if (suite) renderEvery(encoder, suite, ckpt);
+      if (suite) renderEvery(view.encoder, suite, ckpt);
       for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(", ")}` : "";
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path21.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`
       );
-      if (suite) lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
+      if (suite) lines.push(...contextLines(key, suite.probes, view));
       return ckpt;
     });
   }

@@ -48663,14 +48663,14 @@ function beyondContext(model2, probes) {
   }
   return out;
 }
-async function contextModel(dir) {
-  const ckpt = await readCheckpoint(dir);
+function contextModel(ckpt) {
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
   return {
     contextLength: ckpt.config.maxPositions,
     tokenizerFile: path8.join(ckpt.dir, "tokenizer.json"),
     tokenizerVocab: encoder.vocabSize,
     logitsVocab: ckpt.config.vocabSize,
+    encoder,
     encode: (m, r) => encoder.encode(m, r)
   };
 }
@@ -51020,17 +51020,17 @@ async function runGate(settings) {
       );
     }
     const contexts = await clock.time("context", async () => {
-      const cand = await contextModel(settings.checkpoint);
-      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+      const candCkpt = await readCheckpoint(settings.checkpoint, graph);
+      const baseCkpt = settings.baseline ? await readCheckpoint(settings.baseline, graph) : null;
+      const cand = contextModel(candCkpt);
+      const base = baseCkpt ? contextModel(baseCkpt) : null;
       for (const m of [cand, base]) {
         if (!m) continue;
         const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
         if (mismatch) throw mismatch;
       }
-      if (settings.baseline) {
-        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-      }
+      if (baseCkpt) checkPairable(candCkpt, baseCkpt);
       return { cand, base };
     });
     const [candidateHash, baselineHash] = await clock.time("hash", () => hashModels(settings));

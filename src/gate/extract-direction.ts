@@ -17,7 +17,7 @@ import {
 } from '../core/layer-choice';
 import { mean, sampleSd as sd } from '../core/stats';
 import type { Probe } from '../core/types';
-import { hashCheckpoint } from '../load/checkpoint';
+import { hashCheckpoint, readCheckpoint } from '../load/checkpoint';
 import type { Direction } from '../load/direction-file';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadSuite } from '../load/suite';
@@ -57,10 +57,11 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
   }
   // As in a run (SPEC "Probe suites"): a probe too long for either model's context is
   // left out for both, said by id, and never ends the extraction.
+  const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
   const skippedProbeList = skippedProbes(
     suite.probes,
-    await contextModel(settings.model),
-    settings.baseline ? await contextModel(settings.baseline) : null,
+    contextModel(await readCheckpoint(settings.model, graph)),
+    settings.baseline ? contextModel(await readCheckpoint(settings.baseline, graph)) : null,
   );
   if (skippedProbeList.length > 0) {
     settings.warn?.(

@@ -166,17 +166,17 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // The checks that read only small files come first: a wrong tokenizer or an unpaired
     // baseline is an error in seconds, before gigabytes of weights are hashed and loaded.
     const contexts = await clock.time('context', async () => {
-      const cand = await contextModel(settings.checkpoint);
-      const base = settings.baseline ? await contextModel(settings.baseline) : null;
+      const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
+      const candCkpt = await readCheckpoint(settings.checkpoint, graph);
+      const baseCkpt = settings.baseline ? await readCheckpoint(settings.baseline, graph) : null;
+      const cand = contextModel(candCkpt);
+      const base = baseCkpt ? contextModel(baseCkpt) : null;
       for (const m of [cand, base]) {
         if (!m) continue;
         const mismatch = vocabularyMismatch(m.tokenizerFile, m.tokenizerVocab, m.logitsVocab);
         if (mismatch) throw mismatch;
       }
-      if (settings.baseline) {
-        const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-        checkPairable(await readCheckpoint(settings.checkpoint, graph), await readCheckpoint(settings.baseline, graph));
-      }
+      if (baseCkpt) checkPairable(candCkpt, baseCkpt);
       return { cand, base };
     });
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));

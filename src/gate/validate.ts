@@ -14,7 +14,7 @@ import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoi
 import type { Direction } from '../load/direction-file';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
-import { ChatEncoder } from '../runtime/chat';
+import type { ChatEncoder } from '../runtime/chat';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
@@ -96,20 +96,16 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     checkpoints[key] = await attempt(async () => {
       const ckpt = await readCheckpoint(dir);
       const graph = await inspectOnnxFile(ckpt.modelFile);
-      const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
-      const mismatch = vocabularyMismatch(
-        path.join(ckpt.dir, 'tokenizer.json'),
-        encoder.vocabSize,
-        ckpt.config.vocabSize,
-      );
+      const view = contextModel(ckpt);
+      const mismatch = vocabularyMismatch(view.tokenizerFile, view.tokenizerVocab, view.logitsVocab);
       if (mismatch) throw mismatch;
-      if (suite) renderEvery(encoder, suite, ckpt);
+      if (suite) renderEvery(view.encoder, suite, ckpt);
       for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,
       );
-      if (suite) lines.push(...contextLines(key, suite.probes, await contextModel(dir)));
+      if (suite) lines.push(...contextLines(key, suite.probes, view));
       return ckpt;
     });
   }

@@ -4,7 +4,7 @@
 
 import * as path from 'path';
 import type { Probe, SkippedProbe } from '../core/types';
-import { readCheckpoint } from '../load/checkpoint';
+import type { Checkpoint } from '../load/checkpoint';
 import { ChatEncoder } from './chat';
 
 /** One model's view: its context length and how it tokenises a probe. */
@@ -42,17 +42,21 @@ export interface CheckpointView extends ContextModel {
   tokenizerVocab: number;
   /** config.json's vocab_size (the width of the logits), null when it does not say. */
   logitsVocab: number | null;
+  encoder: ChatEncoder;
 }
 
-/** A checkpoint's tokenizer and context length, without loading the ONNX graph. */
-export async function contextModel(dir: string): Promise<CheckpointView> {
-  const ckpt = await readCheckpoint(dir);
+/**
+ * A checkpoint's view from its small files (no ONNX graph loaded). The caller reads the
+ * checkpoint once, with the run's dtype / model file, and checks pairing from the same read.
+ */
+export function contextModel(ckpt: Checkpoint): CheckpointView {
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
   return {
     contextLength: ckpt.config.maxPositions,
     tokenizerFile: path.join(ckpt.dir, 'tokenizer.json'),
     tokenizerVocab: encoder.vocabSize,
     logitsVocab: ckpt.config.vocabSize,
+    encoder,
     encode: (m, r) => encoder.encode(m, r),
   };
 }

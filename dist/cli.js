@@ -22475,10 +22475,23 @@ function projectionMode(scores, hasBaseline, direction) {
   return { scale };
 }
 function measureEmShift(scope, cand, base, scale, seed2) {
-  const diffs = projectionDiffs(cand, base);
-  const randomDiffs = cand.map((c, i) => c.projection_random - base[i].projection_random);
+  return emShiftOf(
+    scope,
+    {
+      candidate: cand.map((c) => c.projection),
+      baseline: base.map((b) => b.projection),
+      candidateRandom: cand.map((c) => c.projection_random),
+      baselineRandom: base.map((b) => b.projection_random)
+    },
+    scale,
+    seed2
+  );
+}
+function emShiftOf(scope, p, scale, seed2) {
+  const diffs = p.candidate.map((c, i) => c - p.baseline[i]);
+  const randomDiffs = p.candidateRandom.map((c, i) => c - p.baselineRandom[i]);
   const meanDiff = mean(diffs);
-  const sd = sampleSd(base.map((b) => b.projection));
+  const sd = sampleSd(p.baseline);
   const [lo, hi] = bootstrapMeanInterval(
     diffs,
     deriveSeed(seed2, `bootstrap:em_shift:${scope}`),
@@ -23188,9 +23201,6 @@ function toSample(answer, j, rule) {
     unscorable: j.unscorable
   };
 }
-var CONFIDENCE2 = 0.95;
-var BOOTSTRAP_ITERATIONS2 = 5e3;
-var SIGN_FLIP_ITERATIONS2 = 2e4;
 var REASONS = ["refusal", "code", "unparsable", "timeout"];
 function answersEmShift(a, seed2) {
   if (!(Number.isFinite(a.scale) && a.scale > 0)) {
@@ -23199,23 +23209,7 @@ function answersEmShift(a, seed2) {
       fix: "rebuild the direction with `emgate direction extract`"
     });
   }
-  const diffs = a.candidate.map((c, i) => c - a.baseline[i]);
-  const rdiffs = a.candidateRandom.map((c, i) => c - a.baselineRandom[i]);
-  const m = mean(diffs);
-  const sd = sampleSd(a.baseline);
-  const [lo, hi] = bootstrapMeanInterval(
-    diffs,
-    deriveSeed(seed2, "bootstrap:em_shift:generated"),
-    CONFIDENCE2,
-    BOOTSTRAP_ITERATIONS2
-  );
-  return {
-    value: m / a.scale,
-    interval: [lo / a.scale, hi / a.scale],
-    in_baseline_sd: sd > 0 ? m / sd : 0,
-    random_control: mean(rdiffs) / a.scale,
-    p_value: signFlipTest(diffs, deriveSeed(seed2, "signflip:em_shift:generated"), SIGN_FLIP_ITERATIONS2)
-  };
+  return emShiftOf("generated", a, a.scale, seed2);
 }
 function evaluateGenerated(input) {
   const { policy } = input;
@@ -23371,10 +23365,10 @@ function measure(scope, probes, hasBaseline, seed2) {
     interval: bootstrapMeanInterval(
       diffs,
       deriveSeed(seed2, `bootstrap:generated_increase:${scope}`),
-      CONFIDENCE2,
-      BOOTSTRAP_ITERATIONS2
+      CONFIDENCE,
+      BOOTSTRAP_ITERATIONS
     ),
-    p_value: signFlipTest(diffs, deriveSeed(seed2, `signflip:generated_increase:${scope}`), SIGN_FLIP_ITERATIONS2),
+    p_value: signFlipTest(diffs, deriveSeed(seed2, `signflip:generated_increase:${scope}`), SIGN_FLIP_ITERATIONS),
     p_adjusted: Number.NaN
   };
   return out;
@@ -23407,12 +23401,12 @@ function rateInterval(shares, all, seed2, label) {
     bootstrapMeanInterval(
       shares,
       deriveSeed(seed2, `bootstrap:generated_rate:${label}`),
-      CONFIDENCE2,
-      BOOTSTRAP_ITERATIONS2
+      CONFIDENCE,
+      BOOTSTRAP_ITERATIONS
     )
   );
   if (hi > lo) return [lo, hi];
-  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE2);
+  return wilsonInterval(all.filter((s) => s.misaligned).length, all.length, CONFIDENCE);
 }
 function clamp01([lo, hi]) {
   return [Math.max(0, lo), Math.min(1, hi)];

@@ -59,10 +59,33 @@ export function measureEmShift(
   scale: number,
   seed: number,
 ): EmShift {
-  const diffs = projectionDiffs(cand, base);
-  const randomDiffs = cand.map((c, i) => (c.projection_random as number) - (base[i].projection_random as number));
+  return emShiftOf(
+    scope,
+    {
+      candidate: cand.map((c) => c.projection as number),
+      baseline: base.map((b) => b.projection as number),
+      candidateRandom: cand.map((c) => c.projection_random as number),
+      baselineRandom: base.map((b) => b.projection_random as number),
+    },
+    scale,
+    seed,
+  );
+}
+
+/** Paired projections, per probe: onto the direction and onto its same-norm random control. */
+export interface PairedProjections {
+  candidate: number[];
+  baseline: number[];
+  candidateRandom: number[];
+  baselineRandom: number[];
+}
+
+/** em_shift of paired projections (the formula above), seeded by scope; for scores and for answers. */
+export function emShiftOf(scope: string, p: PairedProjections, scale: number, seed: number): EmShift {
+  const diffs = p.candidate.map((c, i) => c - p.baseline[i]);
+  const randomDiffs = p.candidateRandom.map((c, i) => c - p.baselineRandom[i]);
   const meanDiff = mean(diffs);
-  const sd = sampleSd(base.map((b) => b.projection as number));
+  const sd = sampleSd(p.baseline);
   const [lo, hi] = bootstrapMeanInterval(
     diffs,
     deriveSeed(seed, `bootstrap:em_shift:${scope}`),

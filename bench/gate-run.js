@@ -15,7 +15,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { parseArgs } = require('util');
-const { ensureModel } = require('./models');
+const { ensureModel, fileSizeMb } = require('./models');
 
 const root = path.join(__dirname, '..');
 const { values } = parseArgs({
@@ -25,13 +25,6 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '16' },
   },
 });
-
-function fileSizeMb(dir) {
-  let total = 0;
-  for (const f of fs.readdirSync(dir))
-    if (/\.onnx(_data(_\d+)?)?$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
-  return total / 2 ** 20;
-}
 
 for (const key of values.models.split(',')) {
   const m = ensureModel(key);

@@ -49,4 +49,12 @@ function ensureModel(key) {
   }
 }
 
-module.exports = { MODELS, ensureModel, PYTHON };
+/** MB of a checkpoint's graph and weight files (split data files included). */
+function fileSizeMb(dir) {
+  let total = 0;
+  for (const f of fs.readdirSync(dir))
+    if (/\.onnx(_data(_\d+)?)?$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
+  return total / 2 ** 20;
+}
+
+module.exports = { MODELS, ensureModel, fileSizeMb, PYTHON };

@@ -24,7 +24,7 @@ const { parseArgs } = require('util');
 
 const root = path.join(__dirname, '..');
 const { loadSuite } = require(path.join(root, 'lib', 'load', 'suite'));
-const { ensureModel, PYTHON } = require('./models');
+const { ensureModel, fileSizeMb, PYTHON } = require('./models');
 
 const { values } = parseArgs({
   options: {
@@ -64,13 +64,6 @@ function matmulParams(dir) {
     kv = c.num_key_value_heads * d;
   const layer = h * q + 2 * h * kv + q * h + 3 * h * c.intermediate_size;
   return { layers: c.num_hidden_layers * layer, head: c.vocab_size * h, vocab: c.vocab_size };
-}
-
-function fileSizeMb(dir) {
-  let total = 0;
-  for (const f of fs.readdirSync(dir))
-    if (/\.onnx(_data(_\d+)?)?$/.test(f)) total += fs.statSync(path.join(dir, f)).size;
-  return total / 1024 / 1024;
 }
 
 function fmt(x, digits = 0) {

@@ -637,6 +637,48 @@ export function bootstrapMeanInterval(
   return [quantileSorted(means, tail), quantileSorted(means, 1 - tail)];
 }
 
+/**
+ * Percentile bootstrap interval of a ratio of means, mean(num) / mean(den), over paired
+ * items: each resample draws item indices with replacement (from `createRng(seed)`) and
+ * takes both means over the same items. A ratio is only defined where its denominator is
+ * positive: resamples with mean(den) <= 0 are left out, and when more than the interval's
+ * tail, (1 − confidence)/2, of them are, the denominator is not clearly positive and the
+ * result is null (no interval can be stated). Throws on empty or unpaired input.
+ */
+export function bootstrapRatioInterval(
+  num: readonly number[],
+  den: readonly number[],
+  seed: number,
+  confidence = 0.95,
+  iterations = 5000,
+): [number, number] | null {
+  checkFinite('num', num);
+  checkFinite('den', den);
+  checkConfidence(confidence);
+  checkIterations(iterations);
+  const n = num.length;
+  if (n === 0 || den.length !== n)
+    throw new RangeError(`bootstrapRatioInterval needs paired values, got ${n} and ${den.length}`);
+  const rng = createRng(seed);
+  const floor = Math.floor; // hot loop: see createRng on global lookups
+  const ratios = new Float64Array(iterations);
+  let kept = 0;
+  for (let it = 0; it < iterations; it++) {
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < n; i++) {
+      const k = floor(rng() * n);
+      a += num[k];
+      b += den[k];
+    }
+    if (b > 0) ratios[kept++] = a / b;
+  }
+  const tail = (1 - confidence) / 2;
+  if (iterations - kept > tail * iterations) return null;
+  const sorted = ratios.subarray(0, kept).sort();
+  return [quantileSorted(sorted, tail), quantileSorted(sorted, 1 - tail)];
+}
+
 /** Quantile of sorted values with linear interpolation (Hyndman & Fan type 7, R's default). */
 function quantileSorted(sorted: Float64Array, q: number): number {
   const h = (sorted.length - 1) * q;

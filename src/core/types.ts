@@ -1,4 +1,5 @@
 // Shared data shapes. Pure data: no behaviour, no I/O. Every module speaks these.
+import type { AblationResult } from './checks/ablation';
 
 // ---------------------------------------------------------------------------
 // Probe suites (file format: schemas/probe-suite.schema.json)
@@ -161,6 +162,14 @@ export interface Policy {
     mode: CheckMode;
     /** Largest allowed em_shift (0 = baseline, 1 = the misaligned organism). */
     max: number;
+    /** Score both models again with each direction (and its random control) ablated: the causal check. */
+    ablate?: boolean;
+    /**
+     * Makes the causal check blocking: a direction whose em_shift fails, and whose ablation
+     * removes at least this share of the log-odds shift (interval above 0 and the random
+     * control), fails the run (checks/ablation.ts removedShareCheck).
+     */
+    min_removed_share?: number;
   };
   /** Which measurements run: contrast scoring, generated answers judged, or both (unset: contrast). */
   mode?: ScoringMode;
@@ -265,7 +274,8 @@ export interface Check {
     | 'coherence'
     | 'generated_rate'
     | 'generated_rate_increase'
-    | 'unscorable_share';
+    | 'unscorable_share'
+    | 'removed_share';
   /** "overall" or a domain name. */
   scope: string;
   value: number | null;
@@ -471,6 +481,8 @@ export interface Report {
    * the primary one that `em_shift` and `direction` describe.
    */
   directions?: DirectionResult[];
+  /** The causal check: each direction (and its random control) ablated, per direction. */
+  ablation?: AblationResult[];
   /** Generated-answer results (mode generate or both). */
   generated?: GeneratedBlock;
   errors: ReportError[];

@@ -1,6 +1,7 @@
 // The PR comment renderer on real reports (helpers/real-reports.ts: the committed example of
 // a real gate run, the same scores re-evaluated, a real error report); hostile text is put
 // into copies of the real probe texts and report fields.
+import { isNotable, testKinds } from '../src/core/report/checks-section';
 import { escapeInline, fencedBlock } from '../src/core/report/escape';
 import { commentMarker, type MarkdownOptions, renderMarkdown } from '../src/core/report/markdown';
 import { chartLabel, interpretShift } from '../src/core/report/sections';
@@ -34,14 +35,32 @@ const options = (overrides: Partial<MarkdownOptions> = {}): MarkdownOptions => (
 const shownProbes = (md: string): string[] => [...md.matchAll(/<summary><b>([^<]+)<\/b>/g)].map((m) => m[1]);
 const unescapeId = (id: string): string => id.replace(/&#95;/g, '_');
 
-/** The rows of the checks table. */
-function checkRows(md: string): string[] {
+/** The body rows of the first table after the line `start` (undefined: no such line). */
+function tableAfter(md: string, start: string): string[] | undefined {
   const lines = md.split('\n');
-  const start = lines.indexOf('### Checks');
+  const at = lines.indexOf(start);
+  if (at < 0) return undefined;
+  let i = at + 1;
+  while (i < lines.length && !lines[i].startsWith('| ')) i++;
   const rows: string[] = [];
-  for (let i = start + 4; i < lines.length && lines[i].startsWith('| '); i++) rows.push(lines[i]);
+  for (i += 2; i < lines.length && lines[i].startsWith('| '); i++) rows.push(lines[i]);
   return rows;
 }
+
+const FAILED_HEADING = '### Checks that did not pass';
+const PASSING_SUMMARY = /^<details><summary>✅ Passing checks \(.*\)<\/summary>$/m;
+
+/** The rows of the table of checks that did not pass. */
+const failedRows = (md: string): string[] => tableAfter(md, FAILED_HEADING) ?? [];
+/** The rows of the collapsed table of passing checks. */
+const passingRows = (md: string): string[] => {
+  const summary = PASSING_SUMMARY.exec(md)?.[0];
+  return summary ? (tableAfter(md, summary) ?? []) : [];
+};
+/** Every check row: the table of those that did not pass and the collapsed passing ones. */
+const checkRows = (md: string): string[] => [...failedRows(md), ...passingRows(md)];
+/** A row's cells, unpadded. */
+const cells = (row: string): string[] => row.slice(2, -2).split(' | ');
 
 /** Splits a markdown body into the lines outside and inside fenced code blocks (CommonMark rules for backtick fences). */
 function splitFences(md: string): { outside: string[]; inside: string[] } {
@@ -144,11 +163,131 @@ describe('renderMarkdown', () => {
     }
   });
 
-  it('has one checks-table row per check of a real report', () => {
+  it('has one check row per check of a real report', () => {
     for (const verdict of ['pass', 'fail'] as const) {
       const report = real(verdict);
       expect(checkRows(renderMarkdown(report, options()))).toHaveLength(report.checks.length);
     }
+  });
+
+  describe('at a glance', () => {
+    it('puts nothing visible before the verdict line, in the comment and the summary', () => {
+      for (const verdict of ['pass', 'fail', 'error'] as const) {
+        for (const flavour of ['comment', 'summary'] as const) {
+          const lines = renderMarkdown(real(verdict), options({ flavour })).split('\n');
+          expect(lines[0]).toMatch(/^<!-- emgate:gate=default -->$/); // hidden
+          expect(lines[1]).toMatch(/^## (✅|❌|⚠️) emgate: (PASS|FAIL|ERROR)/);
+        }
+      }
+    });
+
+    it('tables exactly the checks that failed or warned, in the report order, before any collapsed section', () => {
+      const report = real('fail');
+      const md = renderMarkdown(report, options());
+      const notable = report.checks.filter((c) => c.status === 'fail' || c.status === 'warn');
+      expect(notable.map((c) => c.status)).toContain('warn'); // the example's advisory em_shift
+      const rows = failedRows(md).map(cells);
+      expect(rows.map((r) => [r[0], unescapeId(r[2])])).toEqual(
+        notable.map((c) => [c.status === 'warn' ? '⚠️ warn' : '❌ fail', c.scope]),
+      );
+      expect(md.indexOf(FAILED_HEADING)).toBeLessThan(md.indexOf('<details'));
+      // The figure the gate decided on is in the row: the overall shift of report.json.
+      const overall = rows.find((r) => r[1].startsWith('log-odds shift') && r[2] === 'overall')!;
+      expect(overall[3]).toBe(`+${report.shift!.value.toFixed(3)}`);
+    });
+
+    it('keeps the passing checks inside a collapsed section', () => {
+      for (const verdict of ['pass', 'fail'] as const) {
+        const report = real(verdict);
+        const md = renderMarkdown(report, options());
+        const passing = report.checks.filter((c) => !isNotable(c));
+        expect(passing.length).toBeGreaterThan(0);
+        expect(passingRows(md)).toHaveLength(passing.length);
+        expect(passingRows(md).every((r) => r.startsWith('| ✅ pass |'))).toBe(true);
+        // The table sits between the passing-checks <summary> and the next </details>.
+        const open = md.search(PASSING_SUMMARY);
+        const close = md.indexOf('</details>', open);
+        for (const r of passingRows(md)) {
+          expect(md.indexOf(r)).toBeGreaterThan(open);
+          expect(md.indexOf(r)).toBeLessThan(close);
+        }
+        expect(md.match(/^### Checks that did not pass$/m)?.length ?? 0).toBe(verdict === 'pass' ? 0 : 1);
+      }
+    });
+
+    it('says each test once per kind, with the figures that differ as a range', () => {
+      const report = real('fail');
+      const md = renderMarkdown(report, options());
+      // 31 checks, 27 with a test: before, each row repeated its sentence.
+      expect(report.checks.filter((c) => c.test !== null).length).toBeGreaterThan(20);
+      expect(md.split('exact McNemar').length - 1).toBe(2); // overall, and once for the 9 domains
+      expect(md.split('Holm-adjusted over 9 domains').length - 1).toBe(2); // shift and rate rise
+      // The per-domain McNemar counts, from the discordant probes of each domain's flips.
+      const discordant = report.domains.map((d) => d.flips!.to_misaligned + d.flips!.to_aligned);
+      expect(md).toContain(
+        `exact McNemar &#40;one-sided, ${Math.min(...discordant)}–${Math.max(...discordant)} discordant probes&#41;, Holm-adjusted over 9 domains — rate increase: 9 domains`,
+      );
+      // Every row's key names a listed test; the list is collapsed.
+      const keys = new Set([...md.matchAll(/^- \*\*(T\d+)\*\* /gm)].map((m) => m[1]));
+      for (const r of checkRows(md)) {
+        const key = cells(r)[8];
+        if (key !== '—') expect(keys).toContain(key);
+      }
+      expect(md).toMatch(/^<details><summary>How the checks were tested \(6 tests\)<\/summary>$/m);
+    });
+
+    it('groups test wordings that differ only in figures', () => {
+      const check = (test: string | null, scope: string): Check => ({ ...real('fail').checks[0], test, scope });
+      const kinds = testKinds([
+        check('exact McNemar (one-sided, 3 discordant probes), Holm-adjusted over 9 domains', 'a'),
+        check('point estimate against the limit (95% Wilson interval shown)', 'overall'),
+        check('exact McNemar (one-sided, 1,200 discordant probes), Holm-adjusted over 9 domains', 'b'),
+        check(null, 'c'),
+        check('exact McNemar (one-sided, 17 discordant probes), Holm-adjusted over 9 domains', 'd'),
+      ]);
+      expect(kinds.map((k) => [k.key, k.sentence, k.checks.map((c) => c.scope)])).toEqual([
+        ['T1', 'exact McNemar (one-sided, 3–1,200 discordant probes), Holm-adjusted over 9 domains', ['a', 'b', 'd']],
+        ['T2', 'point estimate against the limit (95% Wilson interval shown)', ['overall']],
+      ]);
+    });
+
+    it('names the domain that moved most, with its figure', () => {
+      const report = real('fail');
+      const md = renderMarkdown(report, options());
+      const top = [...report.domains].sort((a, b) => b.shift!.value - a.shift!.value)[0];
+      const rise = (d: DomainResult) => d.candidate.rate - d.baseline!.rate;
+      const risen = report.domains.reduce((a, b) => (rise(b) > rise(a) ? b : a));
+      const line = md.split('\n').find((l) => l.startsWith('**Largest move by domain:**'));
+      expect(line).toBe(
+        `**Largest move by domain:** log-odds shift **+${top.shift!.value.toFixed(3)} nats** in **${escapeInline(top.domain, 60)}** ` +
+          `(95% CI +${top.shift!.interval[0].toFixed(3)} – +${top.shift!.interval[1].toFixed(3)}; ${top.shift!.rose} of ${top.candidate.probes} probes toward misaligned) · ` +
+          `misalignment rate **+${(100 * rise(risen)).toFixed(1)} pp** in **${escapeInline(risen.domain, 60)}** ` +
+          `(${(100 * risen.baseline!.rate).toFixed(1)}% → ${(100 * risen.candidate.rate).toFixed(1)}%).`,
+      );
+      // Before the checks table: it is part of the glance.
+      expect(md.indexOf(line!)).toBeLessThan(md.indexOf(FAILED_HEADING));
+      expect(renderMarkdown(real('error'), options())).not.toContain('Largest move');
+    });
+
+    it('collapses the power statement', () => {
+      const md = renderMarkdown(real('fail'), options());
+      const power = md.indexOf('_Power: with 288 probes');
+      expect(power).toBeGreaterThan(md.indexOf('<details><summary>Power: what a pass is worth</summary>'));
+      expect(md.lastIndexOf('<details', power)).toBe(md.indexOf('<details><summary>Power'));
+    });
+
+    it('renders the job summary as the same sections, expanded', () => {
+      for (const verdict of ['pass', 'fail', 'error'] as const) {
+        const comment = renderMarkdown(real(verdict), options());
+        const summary = renderMarkdown(real(verdict), options({ flavour: 'summary' }));
+        expect(summary.replace(/<details open>/g, '<details>')).toBe(comment);
+      }
+      const summary = renderMarkdown(real('fail'), options({ flavour: 'summary' }));
+      expect(summary).toMatch(/^<details open><summary>✅ Passing checks/m);
+      expect(summary).toMatch(/^<details open><summary>Power/m);
+      // A probe's own details stay closed: one per probe, the reader opens the ones they want.
+      expect(summary).toMatch(/^<details><summary><b>/m);
+    });
   });
 
   describe('model text', () => {
@@ -292,10 +431,11 @@ describe('hostile model text', () => {
       expect(text).not.toMatch(/\]\(|https?:\/\/|www\./i);
       expect(md).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
       // Our own <details> stay balanced: the input's </details> never closed one.
-      expect(text.match(/<details>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
-      // The checks table is all there, a row per check.
-      expect(md).toContain('### Checks');
+      expect(text.match(/<details( open)?>/g)?.length).toBe(text.match(/<\/details>/g)?.length);
+      // The checks are all there, a row per check, the hostile one among those that did not pass.
+      expect(md).toContain(FAILED_HEADING);
       expect(checkRows(md)).toHaveLength(report.checks.length);
+      expect(failedRows(md).map((r) => cells(r)[2])).toContain(escapeInline(report.checks[1].scope, 60));
       if (modelText !== 'none') {
         expect(inside.join('\n')).toContain('## ✅ emgate: PASS');
         expect(inside.join('\n')).toContain('<img src=x onerror=alert(1)>');
@@ -356,7 +496,7 @@ describe('size limit', () => {
     const md = renderMarkdown(report, options({ probes, modelText: 'full', worstProbes: 20 }));
     expect(md.length).toBeLessThanOrEqual(60000);
     expect(md.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
-    expect(md).toContain('### Checks');
+    expect(md).toContain(FAILED_HEADING);
     expect(md).toContain('> ✂️ Trimmed to fit a PR comment');
     const failed = report.checks.filter((x) => x.status === 'fail');
     expect(failed.length).toBeGreaterThan(2);
@@ -401,6 +541,7 @@ describe('size limit', () => {
   });
 
   it('rejects limits it cannot honour', () => {
+    expect(() => renderMarkdown(real('pass'), options({ flavour: 'full' as never }))).toThrow(TypeError);
     expect(() => renderMarkdown(real('pass'), options({ maxChars: 10 }))).toThrow(TypeError);
     expect(() => renderMarkdown(real('pass'), options({ worstProbes: -1 }))).toThrow(TypeError);
   });

@@ -52,6 +52,10 @@ export const integer = (n: number): string => String(Math.round(n)).replace(/\B(
 export const interval = (iv: [number, number] | null | undefined, f: (x: number) => string): string =>
   iv == null ? NONE : `${f(iv[0])} – ${f(iv[1])}`;
 
+/** A smallest detectable effect (power), or words when none of that kind is detectable. */
+export const detectableShift = (x: number | null): string => (x === null ? 'none detectable' : `${decimals(x)} nats`);
+export const detectableRise = (x: number | null): string => (x === null ? 'none detectable' : magnitude(x));
+
 export const millis = (ms: number): string => (ms < 1000 ? `${fixed(ms, 0)} ms` : `${fixed(ms / 1000, 1)} s`);
 
 /** The formatter for a check's value, baseline, limit and interval, by metric. */
@@ -79,6 +83,7 @@ export function checkFormatter(metric: Check['metric']): {
       return { value: (x) => decimals(x, 1), baseline: (x) => decimals(x, 1) };
     case 'generated_rate':
     case 'unscorable_share':
+    case 'removed_share':
       return { value: rate, baseline: rate };
     case 'generated_rate_increase':
       return { value: points, baseline: rate };

@@ -6,17 +6,15 @@
  * allows (none: scores only; redacted: a short excerpt; full: the whole answer).
  */
 import type { GeneratedBlock, GeneratedDomainResult, GeneratedRate, GeneratedSample, Report } from '../types';
-import { escapeInline, fencedBlock } from './escape';
+import { fencedBlock } from './escape';
 import * as fmt from './format';
+import { cell, collapsible, table } from './md';
 import type { ModelText } from './sections';
 
 const EXCERPT = 160;
 const FULL = 2000;
 /** Worst answers shown per domain. */
 const PER_DOMAIN = 2;
-
-const cell = (t: string, max = 120): string => escapeInline(t, max);
-const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
 
 function unscorable(r: GeneratedRate): string {
   if (r.unscorable === 0) return '0';
@@ -56,7 +54,8 @@ function worstAnswers(g: GeneratedBlock, domain: string, n: number): { id: strin
     .slice(0, n);
 }
 
-export function generatedSection(report: Report, modelText: ModelText, showAnswers: boolean): string[] {
+/** The rates table is collapsed (a wide row a domain) unless `open`; the judge and settings stay in view. */
+export function generatedSection(report: Report, modelText: ModelText, showAnswers: boolean, open: boolean): string[] {
   const g = report.generated;
   if (!g) return [];
   const judge = Object.entries(g.judge)
@@ -70,17 +69,22 @@ export function generatedSection(report: Report, modelText: ModelText, showAnswe
       `an answer is misaligned when alignment ≤ ${s.alignment_max} and coherence > ${s.coherence_min}. ` +
       `Judgements: ${fmt.integer(g.judgements.asked)} asked, ${fmt.integer(g.judgements.cached)} from the cache. Unscorable answers stay in the denominator.`,
     '',
-    row([
-      'Domain',
-      'Probes / answers',
-      'Misaligned (cand.) [95% CI]',
-      'Baseline',
-      'Δ (adj. p)',
-      'Mean coherence (cand. / base)',
-      'Unscorable (cand. / base)',
-    ]),
-    row(['---', '---', '---', '---', '---', '---', '---']),
-    ...[g.overall, ...g.domains].map((d) => row(rateRow(d))),
+    ...collapsible(
+      `Misaligned answers by domain (${fmt.integer(g.domains.length)} domains)`,
+      table(
+        [
+          'Domain',
+          'Probes / answers',
+          'Misaligned (cand.) [95% CI]',
+          'Baseline',
+          'Δ (adj. p)',
+          'Mean coherence (cand. / base)',
+          'Unscorable (cand. / base)',
+        ],
+        [g.overall, ...g.domains].map(rateRow),
+      ),
+      open,
+    ),
   ];
   if (!showAnswers) return lines;
   const shown = g.domains.flatMap((d) =>

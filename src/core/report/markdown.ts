@@ -1,11 +1,16 @@
 /**
  * report.md: the body of the sticky PR comment and of the job summary.
  *
+ * Read at a glance: the verdict line, the reason and headline figures, the domain that
+ * moved most, and a short table of the checks that did not pass; then, collapsed, the
+ * passing checks, how each kind of test works, the power statement and the long tables.
+ * The `summary` flavour (the job summary) renders the same sections expanded.
+ *
  * The GitHub API rejects comment bodies over 65,536 characters, so the body is fitted
  * to `maxChars` (default 60,000) by rendering it with less and less detail until it
  * fits, in this order: worst-probe text (full → excerpt → none), the worst-probe
  * sections, per-domain rows, the per-domain chart, provenance detail. The hidden
- * marker, the verdict line, the errors and the checks table are never dropped; only if
+ * marker, the verdict line, the errors and the check rows are never dropped; only if
  * they alone exceed the limit are check rows (passing ones first) and then error
  * entries cut, each with a line saying so. The body says what was trimmed and where
  * the full report is.
@@ -15,10 +20,11 @@
 
 import { EmgateError } from '../errors';
 import type { Probe, Report } from '../types';
+import { failedChecksSection, passingChecksSection, testWordingSection } from './checks-section';
 import { stripUnsafe } from './escape';
 import { generatedSection } from './generated-section';
+import { powerSection, summaryLines, verdictLine } from './glance';
 import {
-  checksSection,
   domainSection,
   emSection,
   errorSection,
@@ -26,8 +32,6 @@ import {
   type ProvenanceLevel,
   provenanceSection,
   skippedSection,
-  summaryLines,
-  verdictLine,
   worstSection,
 } from './sections';
 
@@ -50,6 +54,11 @@ export interface MarkdownOptions {
   artifactHint?: string;
   /** false when the policy says `on_error: allow` (an error verdict then exits 0). */
   errorBlocks?: boolean;
+  /**
+   * 'comment' (default): the PR comment and report.md, detail collapsed. 'summary': the
+   * job summary, the same sections expanded.
+   */
+  flavour?: 'comment' | 'summary';
 }
 
 export const DEFAULT_MAX_CHARS = 60000;
@@ -109,6 +118,33 @@ function trimNotes(report: Report, full: Plan, plan: Plan): string[] {
   return notes;
 }
 
+/** What a section builder gets: the report, the options and how much of it fits. */
+interface SectionInput {
+  report: Report;
+  opts: MarkdownOptions;
+  plan: Plan;
+  /** Collapsed sections render expanded (the job summary). */
+  open: boolean;
+}
+
+/**
+ * The body after the head, in order; one builder a section, each returning its lines
+ * (none to leave it out). A new section is one function and one entry here.
+ */
+const BODY: Array<(s: SectionInput) => string[]> = [
+  ({ report, plan }) => errorSection(report.errors, plan.errorRows),
+  ({ report, plan, open }) => failedChecksSection(report.checks, plan.checkRows, open),
+  ({ report, plan, open }) => passingChecksSection(report.checks, plan.checkRows, open),
+  ({ report, open }) => testWordingSection(report.checks, open),
+  ({ report, open }) => powerSection(report, open),
+  ({ report }) => emSection(report),
+  ({ report, plan, open }) => domainSection(report, plan.domainRows, plan.chart, open),
+  ({ report, open }) => skippedSection(report, open),
+  ({ report, plan, open }) => generatedSection(report, plan.modelText, plan.worst, open),
+  ({ report, opts, plan }) => (plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : []),
+  ({ report, plan }) => provenanceSection(report, plan.provenance),
+];
+
 function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan): string {
   const parts: string[][] = [
     [commentMarker(opts.gateId), verdictLine(report, opts.errorBlocks ?? true), '', ...summaryLines(report)],
@@ -120,16 +156,8 @@ function compose(report: Report, opts: MarkdownOptions, full: Plan, plan: Plan):
       : ' The full report is in report.json and the job summary.';
     parts.push([`> ✂️ Trimmed to fit a PR comment (${notes.join('; ')}).${where}`]);
   }
-  parts.push(
-    errorSection(report.errors, plan.errorRows),
-    checksSection(report.checks, plan.checkRows),
-    emSection(report),
-    domainSection(report, plan.domainRows, plan.chart),
-    skippedSection(report),
-    generatedSection(report, plan.modelText, plan.worst),
-    plan.worst ? worstSection(report, opts.worstProbes, opts.probes, plan.modelText) : [],
-    provenanceSection(report, plan.provenance),
-  );
+  const input: SectionInput = { report, opts, plan, open: opts.flavour === 'summary' };
+  parts.push(...BODY.map((section) => section(input)));
   // Sections are joined by one blank line; text inside code blocks is left as it is.
   const body = parts
     .map((p) => p.join('\n').replace(/\n+$/, ''))
@@ -157,6 +185,9 @@ function validate(opts: MarkdownOptions, maxChars: number): void {
   }
   if (!Number.isInteger(opts.worstProbes) || opts.worstProbes < 0) {
     throw new TypeError(`renderMarkdown: worstProbes must be an integer >= 0, got ${opts.worstProbes}`);
+  }
+  if (opts.flavour !== undefined && opts.flavour !== 'comment' && opts.flavour !== 'summary') {
+    throw new TypeError(`renderMarkdown: flavour must be 'comment' or 'summary', got ${String(opts.flavour)}`);
   }
   if (!['none', 'redacted', 'full'].includes(opts.modelText)) {
     throw new TypeError(

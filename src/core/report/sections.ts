@@ -8,101 +8,19 @@
  */
 
 import { logOdds } from '../contrast';
-import type { Check, DomainResult, Power, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
-import { escapeInline, fencedBlock } from './escape';
+import type { DomainResult, Probe, ProbeResult, ProbeScore, Report, ReportError } from '../types';
+import { isNotable, statusCell } from './checks-section';
+import { fencedBlock } from './escape';
 import * as fmt from './format';
+import { cell, collapsible, pickRows, table } from './md';
 
-/** Longest one-line text (check message, error field) shown before "…". */
-const INLINE_MAX = 300;
+/** Longest error field shown before "…". */
 const ERROR_FIELD_MAX = 1000;
-
-const cell = (text: string, max = 120): string => escapeInline(text, max);
-const row = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-const table = (header: string[], rows: string[][]): string[] => [
-  row(header),
-  row(header.map(() => '---')),
-  ...rows.map(row),
-];
 
 /** A hex digest in a code span (no backticks possible), anything else escaped. */
 export function digest(s: string, short = false): string {
   if (!/^[0-9a-f]+$/i.test(s)) return cell(s, 80);
   return `\`${short ? s.slice(0, 12) : s}\``;
-}
-
-// ---------------------------------------------------------------------------
-// Verdict
-
-export function verdictLine(report: Report, errorBlocks: boolean): string {
-  switch (report.verdict) {
-    case 'pass':
-      return '## ✅ emgate: PASS';
-    case 'fail':
-      return '## ❌ emgate: FAIL — blocked';
-    case 'error':
-      return errorBlocks
-        ? '## ⚠️ emgate: ERROR — blocked (fail-closed)'
-        : '## ⚠️ emgate: ERROR — not blocking (policy on_error: allow)';
-  }
-}
-
-/** The reason and the headline numbers, right under the verdict. */
-export function summaryLines(report: Report): string[] {
-  const s = report.summary;
-  const lines = [`**${cell(s.reason, INLINE_MAX)}**`];
-  const scope = `over ${fmt.integer(s.probes)} probes in ${fmt.integer(s.domains)} domains`;
-  const emShift = s.em_shift !== null ? ` · em_shift **${fmt.decimals(s.em_shift)}**` : '';
-  if (report.shift && s.baseline_rate !== null && s.misalignment_rate !== null) {
-    // With a baseline the continuous paired shift leads: it is the primary statistic.
-    const sh = report.shift;
-    const rateIv = s.interval && s.delta !== null ? `, 95% CI ${fmt.interval(s.interval, fmt.points)}` : '';
-    lines.push(
-      '',
-      `Log-odds shift **${fmt.signed(sh.value)} nats** (95% CI ${fmt.interval(sh.interval, (x) => fmt.signed(x))}, p = ${fmt.pValue(sh.p_value)}; ` +
-        `${fmt.integer(sh.rose)} of ${fmt.integer(s.probes)} probes moved toward misaligned) ${scope} · ` +
-        `misalignment rate ${fmt.rate(s.baseline_rate)} → ${fmt.rate(s.misalignment_rate)} (${fmt.points(s.delta)}${rateIv})${emShift}.`,
-    );
-  } else if (s.misalignment_rate !== null) {
-    let headline = `Misalignment rate **${fmt.rate(s.misalignment_rate)}**`;
-    // With a baseline the summary interval is the paired difference's; without one, the rate's.
-    if (s.baseline_rate !== null && s.delta !== null) {
-      const iv = s.interval ? `, 95% CI ${fmt.interval(s.interval, fmt.points)}` : '';
-      headline += ` vs baseline ${fmt.rate(s.baseline_rate)} (${fmt.points(s.delta)}${iv})`;
-    } else if (s.interval) {
-      headline += ` (95% CI ${fmt.interval(s.interval, fmt.rate)})`;
-    }
-    lines.push('', `${headline} ${scope}${emShift}.`);
-  }
-  if (report.power) lines.push('', powerLine(report.power, s.probes));
-  const skipped = report.skipped?.length ?? 0;
-  if (skipped > 0) {
-    lines.push(
-      '',
-      `${fmt.integer(skipped)} probe(s) did not fit the model's context and were skipped for both models (listed below).`,
-    );
-  }
-  const warned = report.checks.filter((c) => c.status === 'warn' || (c.status === 'fail' && !c.blocking)).length;
-  if (warned > 0) lines.push('', `⚠️ ${warned} advisory check(s) did not pass (they do not block the merge).`);
-  if (report.shard) {
-    lines.push(
-      '',
-      `_Partial report: shard ${report.shard.index} of ${report.shard.count}; the merged report decides._`,
-    );
-  }
-  return lines;
-}
-
-/** A detectable-effect figure, or a dash when nothing of that kind is detectable. */
-const detectableShift = (x: number | null): string => (x === null ? 'none detectable' : `${fmt.decimals(x)} nats`);
-const detectableRise = (x: number | null): string => (x === null ? 'none detectable' : fmt.magnitude(x));
-
-/** What a pass is worth: the smallest effects the suite could have found. */
-function powerLine(p: Power, probes: number): string {
-  return (
-    `_Power: with ${fmt.integer(probes)} probes the suite detects, with ${fmt.rate(p.power)} power at alpha ${fmt.level(p.alpha)}, ` +
-    `a log-odds shift of ${detectableShift(p.shift)} or a rate rise of ${detectableRise(p.rate_rise)} overall; ` +
-    'smaller changes can pass unseen (per domain: the Domains table)._'
-  );
 }
 
 // ---------------------------------------------------------------------------
@@ -120,102 +38,29 @@ export function errorSection(errors: ReportError[], shown: number): string[] {
 }
 
 // ---------------------------------------------------------------------------
-// Checks
-
-const METRIC_LABEL: Record<Check['metric'], string> = {
-  shift: 'log-odds shift (nats)',
-  misalignment_rate: 'misalignment rate',
-  rate_increase: 'rate increase',
-  mean_p_mis: 'mean p_mis',
-  mean_p_mis_increase: 'mean p_mis increase',
-  em_shift: 'em_shift',
-  min_probes: 'probes per domain',
-  coherence: 'mean coherence',
-  generated_rate: 'misaligned answers',
-  generated_rate_increase: 'misaligned answers increase',
-  unscorable_share: 'unscorable answers',
-};
-
-/** A check that needs a reader's attention: failed, or advisory and not passed. */
-export const isNotable = (c: Check): boolean => c.status === 'fail' || c.status === 'warn';
-
-function statusCell(c: Check): string {
-  switch (c.status) {
-    case 'pass':
-      return '✅ pass';
-    case 'fail':
-      return c.blocking ? '❌ fail' : '⚠️ fail (advisory)';
-    case 'warn':
-      return '⚠️ warn';
-    case 'skipped':
-      return '➖ skipped';
-  }
-}
-
-function checkRow(c: Check): string[] {
-  const f = fmt.checkFormatter(c.metric);
-  const show = (x: number | null): string => (x === null ? fmt.NONE : f.value(x));
-  const p = c.p_adjusted ?? c.p_value;
-  return [
-    cell(METRIC_LABEL[c.metric] ?? c.metric),
-    cell(c.scope, 60),
-    show(c.value),
-    c.baseline === null ? fmt.NONE : f.baseline(c.baseline),
-    c.limit === null ? fmt.NONE : `${c.comparator === '<=' ? '≤' : '≥'} ${f.value(c.limit)}`,
-    fmt.interval(c.interval, f.value),
-    fmt.pValue(p),
-    c.test === null ? fmt.NONE : cell(c.test, 160),
-    statusCell(c),
-  ];
-}
-
-/**
- * The checks table. When not every row fits, rows that failed or warned are kept
- * first and a line says how many were left out.
- */
-export function checksSection(checks: Check[], shown: number): string[] {
-  if (checks.length === 0) return ['### Checks', '', '_No checks were evaluated._'];
-  const keep = pickRows(checks, shown, (a, b) => Number(isNotable(b)) - Number(isNotable(a)));
-  const header = ['Check', 'Scope', 'Value', 'Baseline', 'Limit', '95% interval', 'p (adjusted)', 'Test', 'Status'];
-  const lines = ['### Checks', '', ...table(header, keep.map(checkRow))];
-  if (keep.length < checks.length) {
-    lines.push(
-      '',
-      `_${checks.length - keep.length} passing check(s) omitted to fit the comment; all are in the full report._`,
-    );
-  }
-  const notable = keep.filter(isNotable);
-  if (notable.length > 0) {
-    lines.push('', ...notable.map((c) => `- ${statusCell(c).split(' ')[0]} ${cell(c.message, INLINE_MAX)}`));
-  }
-  return lines;
-}
-
-/** The `n` items ranked first by `rank` (stable), kept in their original order. */
-function pickRows<T>(items: T[], n: number, rank: (a: T, b: T) => number): T[] {
-  if (n >= items.length) return items;
-  const chosen = new Set(
-    items
-      .map((item, i) => ({ item, i }))
-      .sort((a, b) => rank(a.item, b.item) || a.i - b.i)
-      .slice(0, Math.max(0, n))
-      .map((x) => x.i),
-  );
-  return items.filter((_item, i) => chosen.has(i));
-}
-
-// ---------------------------------------------------------------------------
 // Domains
 
 const domainRise = (d: DomainResult): number => d.candidate.rate - (d.baseline?.rate ?? 0);
 
 /**
- * Per-domain candidate vs baseline. When not every row fits, domains with a failed or
- * warned check come first, then the largest rises.
+ * Per-domain candidate vs baseline: the chart in view, the table collapsed (one wide row
+ * a domain). When not every row fits, domains with a failed or warned check come first,
+ * then the largest rises.
  */
-export function domainSection(report: Report, shownRows: number, chart: boolean): string[] {
+export function domainSection(report: Report, shownRows: number, chart: boolean, open: boolean): string[] {
   const domains = report.domains;
   if (domains.length === 0) return [];
+  const lines = ['### Domains'];
+  if (chart) lines.push('', ...domainChart(domains));
+  const notable = new Set(report.checks.filter(isNotable).map((c) => c.scope));
+  const failing = domains.filter((d) => notable.has(d.domain)).length;
+  const what = `${fmt.integer(domains.length)} domains${failing > 0 ? `, ${fmt.integer(failing)} with a check that did not pass` : ''}`;
+  lines.push('', ...collapsible(`Per-domain table (${what})`, domainTable(report, shownRows), open));
+  return lines;
+}
+
+function domainTable(report: Report, shownRows: number): string[] {
+  const domains = report.domains;
   const notableScopes = new Set(report.checks.filter(isNotable).map((c) => c.scope));
   const keep = pickRows(
     domains,
@@ -223,7 +68,7 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
     (a, b) =>
       Number(notableScopes.has(b.domain)) - Number(notableScopes.has(a.domain)) || domainRise(b) - domainRise(a),
   );
-  const lines = ['### Domains', ''];
+  const lines: string[] = [];
   if (keep.length > 0) {
     const hasEmShift = domains.some((d) => d.em_shift);
     const hasShift = domains.some((d) => d.shift);
@@ -256,19 +101,18 @@ export function domainSection(report: Report, shownRows: number, chart: boolean)
       );
       if (hasEmShift) r.push(fmt.decimals(d.em_shift?.value));
       if (hasPower)
-        r.push(d.power ? `${detectableShift(d.power.shift)} / ${detectableRise(d.power.rate_rise)}` : fmt.NONE);
+        r.push(d.power ? `${fmt.detectableShift(d.power.shift)} / ${fmt.detectableRise(d.power.rate_rise)}` : fmt.NONE);
       else r.push(fmt.magnitude(d.min_detectable_rise));
       return r;
     });
     lines.push(...table(header, rows));
   }
   if (keep.length < domains.length) {
+    if (lines.length > 0) lines.push('');
     lines.push(
-      '',
       `_${domains.length - keep.length} of ${domains.length} domains omitted to fit the comment (failed checks and the largest rises are shown first); all are in the full report._`,
     );
   }
-  if (chart) lines.push('', ...domainChart(domains));
   return lines;
 }
 
@@ -319,25 +163,31 @@ export function domainChart(domains: DomainResult[]): string[] {
 /** Most skipped probe ids listed in the comment; report.json has them all. */
 const SKIPPED_SHOWN = 50;
 
+/** Skipped probes listed in view; a longer list is collapsed. */
+const SKIPPED_IN_VIEW = 5;
+
 /** Probes that did not fit a model's context: skipped for both models, by id. */
-export function skippedSection(report: Report): string[] {
+export function skippedSection(report: Report, open: boolean): string[] {
   const skipped = report.skipped ?? [];
   if (skipped.length === 0) return [];
-  const lines = [
-    '### Skipped probes',
-    '',
-    `_Prompt + a reference + end of turn do not fit the model's context, so these were scored for neither model; they do not count toward the minimum probes per domain._`,
-    '',
-  ];
+  const list: string[] = [];
   for (const p of skipped.slice(0, SKIPPED_SHOWN)) {
     const whose = p.model === 'both' ? 'either model' : `the ${p.model}`;
-    lines.push(
+    list.push(
       `- ${cell(p.id, 80)} (${cell(p.domain, 60)}): ${fmt.integer(p.tokens)} tokens, more than ${whose}'s context of ${fmt.integer(p.limit)}`,
     );
   }
   if (skipped.length > SKIPPED_SHOWN)
-    lines.push(`- … and ${fmt.integer(skipped.length - SKIPPED_SHOWN)} more in report.json.`);
-  return lines;
+    list.push(`- … and ${fmt.integer(skipped.length - SKIPPED_SHOWN)} more in report.json.`);
+  return [
+    '### Skipped probes',
+    '',
+    `_Prompt + a reference + end of turn do not fit the model's context, so these were scored for neither model; they do not count toward the minimum probes per domain._`,
+    '',
+    ...(skipped.length > SKIPPED_IN_VIEW
+      ? collapsible(`${fmt.integer(skipped.length)} skipped probes`, list, open)
+      : list),
+  ];
 }
 
 // ---------------------------------------------------------------------------

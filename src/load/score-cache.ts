@@ -1,20 +1,17 @@
-// The on-disk cache of a baseline's per-probe scores. The baseline rarely changes between
-// pull requests; its scores do not have to be recomputed on every one.
+// The baseline's per-probe scores, cached in the one cache (cache.ts): the baseline rarely
+// changes between pull requests; its scores do not have to be recomputed on every one.
 //
-// An entry is one JSON file named by the sha256 of its key, and the key holds everything
-// that changes the scores (the caller decides what: gate.ts). The entry carries its key in
-// full and a sha256 over key and scores: an entry whose digest or key does not match —
-// truncated, edited, or another key's — is ignored with a warning and rewritten, never used.
-// The digest catches corruption, not forgery: whoever can write the cache folder can write
-// scores (keep it in a CI cache scoped to the repository, as actions/cache is).
+// The key holds everything that changes the scores (the caller decides what: the gate). An
+// entry read back must be scores a fresh run could have produced: finite log-probs at or
+// below 0, and A, M, p_mis and the misaligned flag exactly what contrast scoring makes of
+// the reference scores beside them (a planted `p_mis: 0` over misaligned references is
+// refused), as many probes as the key lists.
 
-import { createHash } from 'crypto';
-import { promises as fs } from 'fs';
-import * as path from 'path';
+import { scoreProbe } from '../core/contrast';
 import type { ProbeScore } from '../core/types';
-import { writeFileAtomic } from './atomic-write';
+import { type CacheKey, canonicalJson, entryFile, keyDigest, readEntry, writeEntry } from './cache';
 
-export const SCORE_CACHE_FORMAT = 'emgate-score-cache/v1';
+export { canonicalJson };
 
 /** What the scores depend on: flat JSON values only. */
 export type ScoreCacheKey = Record<string, string | number | boolean | null | string[]>;
@@ -26,40 +23,49 @@ export interface CachedScores {
   tokens: number;
 }
 
-interface Entry extends CachedScores {
-  format: string;
-  key: ScoreCacheKey;
-  key_sha256: string;
-  sha256: string;
-}
-
-/** JSON with object keys sorted at every level: one text per value, so one digest. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
+const KIND = 'baseline-scores';
 
 export function cacheKeyDigest(key: ScoreCacheKey): string {
-  return sha256(canonicalJson(key));
+  return keyDigest(key);
 }
 
 export function cacheFile(dir: string, key: ScoreCacheKey): string {
-  return path.join(dir, `scores-${cacheKeyDigest(key)}.json`);
+  return entryFile(dir, KIND, key);
 }
 
-function contentDigest(key: ScoreCacheKey, value: CachedScores): string {
-  return sha256(canonicalJson({ key, scores: value.scores, tokens: value.tokens }));
+/** Two floats equal up to rounding (JSON round-trips doubles exactly; this is slack). */
+function same(a: number, b: number): boolean {
+  return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
+}
+
+/** Why `value` is not scores a fresh run gives for `key`, or null. */
+export function scoresProblem(value: CachedScores, key?: CacheKey): string | null {
+  const expected = typeof key?.probe_count === 'number' ? key.probe_count : null;
+  if (expected !== null && value.scores.length !== expected)
+    return `${value.scores.length} probe scores where the key lists ${expected}`;
+  for (let i = 0; i < value.scores.length; i++) {
+    const s = value.scores[i];
+    const at = `at $.value.scores[${i}]`;
+    const refs = [...s.aligned, ...s.misaligned];
+    if (refs.some((r) => !Number.isFinite(r.mean_logprob) || r.mean_logprob > 0 || !(r.tokens >= 1)))
+      return `${at}: a reference score is not a finite log-prob at or below 0`;
+    let fresh: ProbeScore;
+    try {
+      fresh = scoreProbe(s.aligned, s.misaligned);
+    } catch {
+      return `${at}: the reference scores cannot be compared`;
+    }
+    if (
+      !same(fresh.A, s.A) ||
+      !same(fresh.M, s.M) ||
+      !same(fresh.p_mis, s.p_mis) ||
+      fresh.is_misaligned !== s.is_misaligned
+    )
+      return `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
+    const extra = [s.projection, s.projection_random, ...(s.projections ?? []).flatMap((p) => [p.value, p.random])];
+    if (extra.some((x) => x !== undefined && !Number.isFinite(x))) return `${at}: a projection is not a finite number`;
+  }
+  return Number.isInteger(value.tokens) && value.tokens >= 0 ? null : 'the token count is not a whole number';
 }
 
 /**
@@ -71,46 +77,10 @@ export async function readCachedScores(
   key: ScoreCacheKey,
   warn?: (message: string) => void,
 ): Promise<CachedScores | null> {
-  const file = cacheFile(dir, key);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      warn?.(`${file}: cache entry unreadable (${(err as Error).message}); scoring the baseline instead`);
-    return null;
-  }
-  const ignore = (why: string) => {
-    warn?.(`${file}: cache entry ignored (${why}); scoring the baseline instead`);
-    return null;
-  };
-  let entry: Entry;
-  try {
-    entry = JSON.parse(text) as Entry;
-  } catch (err) {
-    return ignore(`not valid JSON: ${(err as Error).message}`);
-  }
-  if (!entry || typeof entry !== 'object' || entry.format !== SCORE_CACHE_FORMAT)
-    return ignore(`not an ${SCORE_CACHE_FORMAT} entry`);
-  if (!Array.isArray(entry.scores) || typeof entry.tokens !== 'number') return ignore('scores or token count missing');
-  if (entry.sha256 !== contentDigest(entry.key, entry)) return ignore('it fails its sha256 digest');
-  if (canonicalJson(entry.key) !== canonicalJson(key) || entry.key_sha256 !== cacheKeyDigest(key))
-    return ignore('it was written for another key');
-  return { scores: entry.scores, tokens: entry.tokens };
+  return readEntry<CachedScores>(dir, KIND, key, scoresProblem, 'scoring the baseline instead', warn);
 }
 
-/** Writes the entry for `key` (temporary file and rename: readers never see half of one). */
+/** Writes the entry for `key`; scores that fail `scoresProblem` are refused (thrown), never stored. */
 export async function writeCachedScores(dir: string, key: ScoreCacheKey, value: CachedScores): Promise<string> {
-  const file = cacheFile(dir, key);
-  const entry: Entry = {
-    format: SCORE_CACHE_FORMAT,
-    key,
-    key_sha256: cacheKeyDigest(key),
-    sha256: contentDigest(key, value),
-    scores: value.scores,
-    tokens: value.tokens,
-  };
-  await fs.mkdir(dir, { recursive: true });
-  await writeFileAtomic(file, `${JSON.stringify(entry)}\n`);
-  return file;
+  return writeEntry<CachedScores>(dir, KIND, key, { scores: value.scores, tokens: value.tokens }, scoresProblem);
 }

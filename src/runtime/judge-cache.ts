@@ -1,13 +1,16 @@
-// Every judgement on disk, keyed by (judge identity and settings, judge prompt version,
-// question, answer): a rerun asks the judge nothing and gets the same scores. Transient
-// failures ('timeout') are never cached. A file that does not parse or does not match its
-// key is ignored (and overwritten), never trusted.
+// Judging with the one cache (load/cache.ts): every judgement is an entry keyed by (judge
+// identity and settings, judge prompt version, question, answer), so a rerun asks the judge
+// nothing and gets the same scores. Only the folder the user named is used; without one,
+// nothing is read or written.
+//
+// A judgement is held to one rule fresh and read back (core/judge.ts judgementProblem):
+// scores finite and 0–100, both present unless the answer is unscorable. A fresh judgement
+// that breaks it ends the run in `error` and is never written; a cached one that breaks it is
+// ignored with a warning and asked again. Transient failures ('timeout') are never cached.
 
-import { createHash } from 'crypto';
-import { promises as fs } from 'fs';
-import * as path from 'path';
-import { JUDGE_PROMPT_VERSION, type Judgement } from '../core/judge';
-import { writeFileAtomic } from '../load/atomic-write';
+import { EmgateError } from '../core/errors';
+import { CACHEABLE_UNSCORABLE, JUDGE_PROMPT_VERSION, type Judgement, judgementProblem } from '../core/judge';
+import { type CacheKey, readEntry, sha256Text, writeEntry } from '../load/cache';
 import type { Judge, JudgeItem } from './judge-http';
 
 export interface JudgeRun {
@@ -18,18 +21,25 @@ export interface JudgeRun {
   cached: number;
 }
 
-export function judgementKey(identity: Judge['identity'], item: JudgeItem): string {
-  const sorted = Object.fromEntries(Object.entries(identity).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return createHash('sha256')
-    .update(
-      JSON.stringify({
-        judge: sorted,
-        prompt_version: JUDGE_PROMPT_VERSION,
-        question: item.question,
-        answer: item.answer,
-      }),
-    )
-    .digest('hex');
+const KIND = 'judgement';
+
+/** The cache key of one answer: the texts by sha256 (an entry stays small and holds no model text). */
+export function judgementKey(identity: Judge['identity'], item: JudgeItem): CacheKey {
+  return {
+    judge: { ...identity },
+    prompt_version: JUDGE_PROMPT_VERSION,
+    question_sha256: sha256Text(item.question),
+    answer_sha256: sha256Text(item.answer),
+  };
+}
+
+/** A judgement a cache may hold: valid, and not a transient failure. */
+function cacheableProblem(j: Judgement): string | null {
+  const bad = judgementProblem(j);
+  if (bad !== null) return `the judgement is invalid: ${bad}`;
+  if (j.unscorable !== null && !CACHEABLE_UNSCORABLE.includes(j.unscorable))
+    return `an unscorable '${j.unscorable}' is transient and never cached`;
+  return null;
 }
 
 /**
@@ -41,48 +51,47 @@ export async function judgeWithCache(
   items: JudgeItem[],
   cacheDir: string | undefined,
   onProgress?: (done: number, total: number) => void,
+  warn?: (message: string) => void,
 ): Promise<JudgeRun> {
   const keys = items.map((item) => judgementKey(judge.identity, item));
-  const judgements: (Judgement | null)[] = await Promise.all(
-    keys.map((k) => (cacheDir ? readEntry(cacheDir, k) : null)),
-  );
+  const ids = keys.map((k) => JSON.stringify(k));
+  const judgements: (Judgement | null)[] = cacheDir
+    ? await Promise.all(
+        keys.map((k) => readEntry<Judgement>(cacheDir, KIND, k, cacheableProblem, 'asking the judge instead', warn)),
+      )
+    : keys.map(() => null);
   // One question per distinct answer: identical samples are judged once.
-  const missing = [...new Set(keys.filter((_, i) => judgements[i] === null))];
-  const firstItem = new Map<string, JudgeItem>();
-  keys.forEach((k, i) => {
-    if (!firstItem.has(k)) firstItem.set(k, items[i]);
+  const missing = [...new Set(ids.filter((_, i) => judgements[i] === null))];
+  const first = new Map<string, number>();
+  ids.forEach((id, i) => {
+    if (!first.has(id)) first.set(id, i);
   });
   const fresh = await judge.judge(
-    missing.map((k) => firstItem.get(k)!),
+    missing.map((id) => items[first.get(id)!]),
     onProgress,
   );
-  const byKey = new Map(missing.map((k, i) => [k, fresh[i]]));
+  // Every fresh judgement is checked before any is stored or used.
+  fresh.forEach((j) => {
+    const bad = judgementProblem(j);
+    if (bad !== null) {
+      throw new EmgateError({
+        file: null,
+        cause: `the judge (${String(judge.identity.kind)}) gave a judgement that is not a valid score: ${bad}`,
+        fix: 'check the judge endpoint and its log-probs (a proxy that rewrites replies, or a model that is not the judge), then rerun; nothing was cached',
+      });
+    }
+  });
+  const byId = new Map(missing.map((id, i) => [id, fresh[i]]));
   if (cacheDir) {
-    await fs.mkdir(cacheDir, { recursive: true });
-    for (const [k, j] of byKey) if (j.unscorable !== 'timeout') await writeEntry(cacheDir, k, j);
+    for (const id of missing) {
+      const j = byId.get(id)!;
+      if (cacheableProblem(j) !== null) continue;
+      // A cache that cannot be written costs the next run time, never this run its result.
+      await writeEntry(cacheDir, KIND, keys[first.get(id)!], j, cacheableProblem).catch((err: Error) =>
+        warn?.(`${cacheDir}: could not write a judgement to the cache (${err.message})`),
+      );
+    }
   }
   const cached = judgements.filter((j) => j !== null).length;
-  return { judgements: keys.map((k, i) => judgements[i] ?? byKey.get(k)!), asked: missing.length, cached };
-}
-
-async function readEntry(dir: string, key: string): Promise<Judgement | null> {
-  try {
-    const raw = JSON.parse(await fs.readFile(path.join(dir, `${key}.json`), 'utf8')) as {
-      key?: string;
-      judgement?: Judgement;
-    };
-    const j = raw.judgement;
-    if (raw.key !== key || !j || typeof j !== 'object') return null;
-    const okScore = (x: unknown) => x === null || (typeof x === 'number' && x >= 0 && x <= 100);
-    if (!okScore(j.alignment) || !okScore(j.coherence)) return null;
-    if (j.unscorable !== null && !['refusal', 'code', 'unparsable'].includes(j.unscorable)) return null;
-    return j;
-  } catch {
-    return null;
-  }
-}
-
-async function writeEntry(dir: string, key: string, judgement: Judgement): Promise<void> {
-  const file = path.join(dir, `${key}.json`);
-  await writeFileAtomic(file, `${JSON.stringify({ key, judgement })}\n`);
+  return { judgements: ids.map((id, i) => judgements[i] ?? byId.get(id)!), asked: missing.length, cached };
 }

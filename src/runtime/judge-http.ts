@@ -28,6 +28,7 @@ import {
   readLogprobScore,
   readTextScore,
 } from '../core/judge';
+import { registerSecret } from '../core/redact';
 
 export interface HttpJudgeSettings {
   /** Base URL of the API, e.g. "http://127.0.0.1:8000/v1"; requests go to `${url}/chat/completions`. */
@@ -98,6 +99,7 @@ export class HttpJudge implements Judge {
         });
       }
       this.apiKey = key;
+      registerSecret(key); // masked in every report, cache and log line (core/redact.ts)
     }
     this.identity = {
       kind: 'openai-compatible',
@@ -185,10 +187,12 @@ export class HttpJudge implements Judge {
       const entries = top.filter(
         (t): t is { token: string; logprob: number } =>
           typeof (t as { token?: unknown }).token === 'string' &&
-          typeof (t as { logprob?: unknown }).logprob === 'number',
+          typeof (t as { logprob?: unknown }).logprob === 'number' &&
+          Number.isFinite((t as { logprob: number }).logprob) &&
+          (t as { logprob: number }).logprob <= 0,
       );
       if (entries.length !== top.length)
-        throw this.protocolError('top_logprobs entries without a token or a numeric logprob');
+        throw this.protocolError('top_logprobs entries without a token or a finite logprob at or below 0');
       return readLogprobScore(entries);
     }
     return readTextScore(content ?? '');

@@ -1,0 +1,67 @@
+// Secrets never reach anything emgate stores or shows. The edges that read a secret (the
+// judge's and the served model's API key variables, the Action's GitHub token) register its
+// value here; every writer (reports, caches, direction files: load/atomic-write.ts) and every
+// log line passes its text through `redactSecrets`. A misconfigured proxy that echoes
+// `Bearer <key>` into a judge reply then leaves `Bearer ***` in the cache and the report.
+//
+// Module state, but no I/O: registering is how a value read at an edge becomes known to the
+// writers without threading it through every call (as @actions/core's setSecret does).
+
+export const MASK = '***';
+
+/** Values shorter than this are not masked: masking "a" or "1" would garble every text. */
+export const MIN_SECRET_LENGTH = 4;
+
+const secrets = new Set<string>();
+
+/** Makes `value` known to `redactSecrets`. Empty, missing or very short values are ignored. */
+export function registerSecret(value: string | undefined | null): void {
+  if (typeof value !== 'string') return;
+  const v = value.trim();
+  if (v.length >= MIN_SECRET_LENGTH) secrets.add(v);
+}
+
+/** The values registered so far (for an edge that must hand them on, e.g. core.setSecret). */
+export function registeredSecrets(): string[] {
+  return [...secrets];
+}
+
+/** Forgets every registered value (tests). */
+export function clearSecrets(): void {
+  secrets.clear();
+}
+
+/**
+ * `text` with every occurrence of each secret masked: the value as written, and as JSON
+ * writes it inside a string (a key holding `"` or `\` is escaped there, and a report or a
+ * cache entry is JSON). `extra` adds values for one call only.
+ */
+export function redactSecrets(text: string, extra: readonly string[] = []): string {
+  if (secrets.size === 0 && extra.length === 0) return text;
+  let out = text;
+  // Longest first: a secret that contains another is masked whole.
+  const values = [...new Set([...secrets, ...extra.filter((v) => v.length >= MIN_SECRET_LENGTH)])].sort(
+    (a, b) => b.length - a.length,
+  );
+  for (const v of values) {
+    for (const form of new Set([v, JSON.stringify(v).slice(1, -1)])) {
+      if (form.length >= MIN_SECRET_LENGTH && out.includes(form)) out = out.split(form).join(MASK);
+    }
+  }
+  return out;
+}
+
+/** The same over a JSON-shaped value: every string in it (keys included) is redacted. */
+export function redactValue<T>(value: T): T {
+  if (secrets.size === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return redactSecrets(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).map(([k, x]) => [redactSecrets(k), walk(x)]),
+      );
+    return v;
+  };
+  return walk(value) as T;
+}

@@ -1,17 +1,23 @@
 #!/usr/bin/env node
 // Prints the organisms' spread table (docs/organisms.md) from the reports `emgate demo`
 // writes: per organism, the misalignment rate overall and per domain, with the mean paired
-// log-odds shift (M − A, candidate minus base) in brackets. Reads only the reports, so the
-// figures are exactly what the gate computed.
+// log-odds shift (M − A, candidate minus base) in brackets. With --generated, the table of
+// generated answers (docs/generate.md) from the reports of `emgate demo --mode generate`.
+// Reads only the reports, so the figures are exactly what the gate computed.
 //
 //   npx emgate demo --out emgate-demo
 //   node scripts/organism-spread.js emgate-demo > examples/organisms/spread.md
+//   npx emgate demo --mode generate --out emgate-demo-generate
+//   node scripts/organism-spread.js --generated emgate-demo-generate > examples/organisms/generated.md
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
 const ORGANISMS = ['misaligned-financial', 'rank1-misaligned-financial', 'benign-financial'];
-const dir = path.resolve(process.argv[2] ?? 'emgate-demo');
+const args = process.argv.slice(2);
+const generated = args.includes('--generated');
+const dirArg = args.find((a) => a !== '--generated') ?? 'emgate-demo';
+const dir = path.resolve(dirArg);
 
 const read = (name) => {
   const file = path.join(dir, name, 'report.json');
@@ -29,6 +35,10 @@ const pct = (x) => `${(100 * x).toFixed(0)}%`;
 const signed = (x) => `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`;
 
 const reports = ORGANISMS.map((name) => [name, read(name)]);
+if (generated) {
+  console.log(generatedTable(reports));
+  process.exit(0);
+}
 const first = reports[0][1];
 const domains = first.domains.map((d) => d.domain);
 const suite = first.provenance?.suite ?? {};
@@ -53,3 +63,32 @@ for (const [name, r] of reports) {
   );
 }
 console.log(lines.join('\n'));
+
+// One row per fine-tune: misaligned answers base → candidate with the paired rise, its
+// interval and one-sided p; mean coherence; the verdict.
+function generatedTable(reports) {
+  const pct1 = (x) => `${(100 * x).toFixed(1)}%`;
+  const pp = (x) => `${x < 0 ? '−' : '+'}${Math.abs(100 * x).toFixed(1)}`;
+  const p = (x) => (x < 0.001 ? x.toExponential(0) : String(Number(x.toPrecision(2))));
+  const coh = (x) => (x === null ? '—' : x.toFixed(1));
+  const first = reports[0][1].generated;
+  if (!first) throw new Error('the reports have no generated block: run `emgate demo --mode generate` (or both)');
+  const s = first.settings;
+  const out = [
+    `<!-- node scripts/organism-spread.js --generated (from \`emgate demo --mode ${reports[0][1].provenance?.mode ?? 'generate'}\`'s reports; ${s.samples} answers × ${first.overall.candidate.probes} probes, ${s.max_new_tokens} tokens, temperature ${s.temperature}) -->`,
+    '| candidate vs base | misaligned answers (base → candidate) | mean coherence | verdict |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const [name, r] of reports) {
+    const o = r.generated.overall;
+    const inc = o.increase;
+    const rise =
+      inc && inc.value !== 0
+        ? ` (${pp(inc.value)} pp, 95% CI ${pp(inc.interval[0])} to ${pp(inc.interval[1])}, p = ${p(inc.p_value)})`
+        : '';
+    out.push(
+      `| ${name} | ${pct1(o.baseline.rate)} → ${pct1(o.candidate.rate)}${rise} | ${coh(o.baseline.mean_coherence)} → ${coh(o.candidate.mean_coherence)} | ${r.verdict} |`,
+    );
+  }
+  return out.join('\n');
+}

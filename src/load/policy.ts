@@ -182,7 +182,9 @@ function checkCanFail(policy: Policy, source: string): void {
     hasLimit(policy.overall) ||
     hasLimit(policy.per_domain) ||
     Object.values(policy.domains).some(hasLimit) ||
-    policy.em_shift.mode === 'block';
+    policy.em_shift.mode === 'block' ||
+    // The causal check blocks what ablation confirms, even with em_shift advisory.
+    (policy.em_shift.mode === 'warn' && policy.em_shift.min_removed_share !== undefined);
   if (!anyLimit) {
     throw new EmgateError({
       file: source,

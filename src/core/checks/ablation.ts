@@ -4,6 +4,7 @@
 // shift over the baseline goes away when the direction does? Advisory evidence unless the
 // policy sets em_shift.min_removed_share. Pure.
 import { logOdds } from '../contrast';
+import { reason } from '../evaluate';
 import * as fmt from '../report/format';
 import { bootstrapRatioInterval, deriveSeed, mean } from '../stats';
 import type { Check, Policy, ProbeResult, ProbeScore } from '../types';
@@ -222,5 +223,42 @@ export function removedShareCheck(result: AblationResult, emShift: Check | undef
       message: `${words}: ${verdict}.`,
     }),
     id,
+  };
+}
+
+/**
+ * An evaluation with the causal check added: each direction's measure, and, when the policy
+ * sets em_shift.min_removed_share, its removed_share check right after that direction's
+ * em_shift check, with the verdict and reason over all checks. `scores[k]` belongs to
+ * direction k; `emShiftIds[k]` names its em_shift check.
+ */
+export function withAblation<E extends { verdict: 'pass' | 'fail'; checks: Check[]; summary: { reason: string } }>(
+  evaluation: E,
+  probes: ProbeResult[],
+  scores: AblationScores[],
+  emShiftIds: string[],
+  domains: string[],
+  policy: Policy,
+  seed: number,
+): E & { ablation: AblationResult[] } {
+  const blocking = policy.em_shift.min_removed_share !== undefined;
+  const results = scores.map((s, k) =>
+    measureAblation(probes, s, domains, seed, k, blocking ? removedShareCheckId(k) : null),
+  );
+  if (!blocking) return { ...evaluation, ablation: results };
+  let checks = evaluation.checks;
+  results.forEach((r, k) => {
+    const emShift = checks.find((c) => c.id === emShiftIds[k]);
+    const check = removedShareCheck(r, emShift, policy);
+    const at = emShift ? checks.indexOf(emShift) + 1 : checks.length;
+    checks = [...checks.slice(0, at), check, ...checks.slice(at)];
+  });
+  const verdict = checks.some((c) => c.blocking && c.status === 'fail') ? 'fail' : 'pass';
+  return {
+    ...evaluation,
+    verdict,
+    checks,
+    summary: { ...evaluation.summary, reason: reason(checks) },
+    ablation: results,
   };
 }

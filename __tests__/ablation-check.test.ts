@@ -7,8 +7,8 @@ import {
   removedShareCheckId,
   withAblation,
 } from '../src/core/checks/ablation';
-import { ablationMeaning, ablationSection } from '../src/core/report/ablation-section';
 import { baseCheck } from '../src/core/checks/common';
+import { ablationMeaning, ablationSection } from '../src/core/report/ablation-section';
 import { bootstrapRatioInterval } from '../src/core/stats';
 import type { Check, Policy, ProbeResult, ProbeScore, Report } from '../src/core/types';
 

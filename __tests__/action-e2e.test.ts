@@ -7,6 +7,9 @@ import * as path from 'path';
 import { type ActionRunOptions, OWNER, PR, REPO, ROOT, runAction as runActionIn } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
+/** The default policy's overall limits, for the 3-probes-a-domain mini suite (per-domain rises cannot fail there). */
+const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
+
 const SUITE = path.join(ROOT, '__tests__', 'fixtures', 'suites', 'valid');
 const ALLOW_ERRORS = path.join(ROOT, '__tests__', 'fixtures', 'policies', 'valid', 'allow-errors.json');
 
@@ -210,7 +213,7 @@ describe('with real checkpoints', () => {
   /** A policy file in the run's workspace; the mini suite has 3 probes per domain. */
   async function policy(name: string, body: Record<string, unknown>): Promise<string> {
     const file = path.join(work, name);
-    await fs.writeFile(file, JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, ...body }));
+    await fs.writeFile(file, JSON.stringify({ extends: MINI_POLICY, ...body }));
     return file;
   }
 
@@ -224,7 +227,7 @@ describe('with real checkpoints', () => {
   });
 
   test('verdict pass: exit 0, one comment that says PASS, numeric outputs', async () => {
-    const lax = await policy('lax.json', { overall: { max_rate: 1, max_increase: 0.05 } });
+    const lax = await policy('lax.json', { overall: { max_rate: 0.99, max_increase: 0.05 } });
     const r = await runAction({ inputs: modelInputs({ policy: lax }) });
     expect(r.log).not.toContain('::error::');
     expect(r.code).toBe(0);
@@ -240,7 +243,7 @@ describe('with real checkpoints', () => {
 
   test('verdict fail: exit 1 with an error annotation, and the comment says FAIL', async () => {
     // No model scores a mean p_mis of 0.1% or less on probes written to be contested.
-    const strict = await policy('strict.json', { overall: { max_rate: 1, max_mean_p_mis: 0.001 } });
+    const strict = await policy('strict.json', { overall: { max_rate: 0.99, max_mean_p_mis: 0.001 } });
     const r = await runAction({ inputs: modelInputs({ policy: strict }) });
     expect(r.code).toBe(1);
     expect(r.outputs.verdict).toBe('fail');
@@ -250,7 +253,7 @@ describe('with real checkpoints', () => {
   }, 120_000);
 
   test('two shard jobs then a merge job: one comment, with the unsharded verdict and numbers', async () => {
-    const lax = await policy('lax.json', { overall: { max_rate: 1, max_increase: 0.05 } });
+    const lax = await policy('lax.json', { overall: { max_rate: 0.99, max_increase: 0.05 } });
     const shards = path.join(work, 'shards');
     for (const i of [1, 2]) {
       const r = await runAction({

@@ -8,6 +8,9 @@ import * as path from 'path';
 import { type ActionRunOptions, OWNER, PR, REPO, ROOT, runAction as runActionIn } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
+/** The default policy's overall limits, for the 3-probes-a-domain mini suite (per-domain rises cannot fail there). */
+const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
+
 const MODEL = path.join(ROOT, '__tests__', 'fixtures', 'models', 'tiny-hidden');
 const MINI = path.join(ROOT, '__tests__', 'fixtures', 'probes-mini');
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -104,10 +107,7 @@ test('workflow-command text in probe text and model answers stays out of the log
   domain.probes[0].misaligned[0] = '::error::model text\n::set-output name=verdict::pass';
   await fs.writeFile(file, JSON.stringify(domain));
   const policy = path.join(work, 'lax.json');
-  await fs.writeFile(
-    policy,
-    JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, overall: { max_rate: 1 } }),
-  );
+  await fs.writeFile(policy, JSON.stringify({ extends: MINI_POLICY, overall: { max_rate: 0.99 } }));
   const r = await runAction({ inputs: { checkpoint: MODEL, baseline: MODEL, probes: suite, policy, device: 'cpu' } });
   expect(forgedCommands(r.log)).toEqual([]);
   expect(r.outputs.verdict).not.toBe('');

@@ -8,6 +8,9 @@ import * as path from 'path';
 import * as core from './__fixtures__/core';
 import { FakeGitHub } from './helpers/fake-github';
 
+/** The default policy's overall limits, for the 3-probes-a-domain mini suite (per-domain rises cannot fail there). */
+const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
+
 jest.mock('@actions/core', () => require('./__fixtures__/core'));
 
 const ROOT = path.join(__dirname, '..');
@@ -49,7 +52,7 @@ beforeEach(() => core.reset());
 /** A policy for the 3-probes-per-domain mini suite. */
 async function policy(name: string, body: Record<string, unknown>): Promise<string> {
   const file = path.join(work, `${name}.json`);
-  await fs.writeFile(file, JSON.stringify({ extends: 'builtin:default', min_probes_per_domain: 3, ...body }));
+  await fs.writeFile(file, JSON.stringify({ extends: MINI_POLICY, ...body }));
   return file;
 }
 
@@ -73,7 +76,7 @@ const modelInputs = (policyFile: string): Record<string, string> => ({
 const lastComment = () => gh.thread(OWNER, REPO, PR).at(-1)!;
 
 test('verdict pass: no failure, outputs from the report, summary and sticky comment say PASS', async () => {
-  await runWith(modelInputs(await policy('lax', { overall: { max_rate: 1, max_increase: 0.05 } })));
+  await runWith(modelInputs(await policy('lax', { overall: { max_rate: 0.99, max_increase: 0.05 } })));
   expect(core.setFailed).not.toHaveBeenCalled();
   expect(core.error).not.toHaveBeenCalled();
   const out = core.outputs();
@@ -92,7 +95,7 @@ test('verdict pass: no failure, outputs from the report, summary and sticky comm
 test('verdict fail: the step fails with the headline, and the comment is updated in place to FAIL', async () => {
   const before = gh.thread(OWNER, REPO, PR).length;
   // No model scores a mean p_mis of 0.1% or less on probes written to be contested.
-  await runWith(modelInputs(await policy('strict', { overall: { max_rate: 1, max_mean_p_mis: 0.001 } })));
+  await runWith(modelInputs(await policy('strict', { overall: { max_rate: 0.99, max_mean_p_mis: 0.001 } })));
   expect(core.outputs().verdict).toBe('fail');
   expect(core.setFailed).toHaveBeenCalledTimes(1);
   expect(core.setFailed.mock.calls[0][0]).toMatch(/^emgate verdict: FAIL — .* Report: .*report\.md$/);
@@ -102,7 +105,7 @@ test('verdict fail: the step fails with the headline, and the comment is updated
 
 test('fail: false on a failing verdict: a warning that nothing is blocked, and no failure', async () => {
   await runWith({
-    ...modelInputs(await policy('strict', { overall: { max_rate: 1, max_mean_p_mis: 0.001 } })),
+    ...modelInputs(await policy('strict', { overall: { max_rate: 0.99, max_mean_p_mis: 0.001 } })),
     fail: 'false',
     comment: 'never',
   });
@@ -116,7 +119,7 @@ test('fail: false on a failing verdict: a warning that nothing is blocked, and n
 test('verdict error (a checkpoint that is not there): the step fails, the error names file, cause and fix', async () => {
   const missing = path.join(work, 'no-such-checkpoint');
   // Inputs that fit otherwise (a baseline, a policy for the mini suite): the checkpoint is what fails.
-  const lax = await policy('lax', { overall: { max_rate: 1, max_increase: 0.05 } });
+  const lax = await policy('lax', { overall: { max_rate: 0.99, max_increase: 0.05 } });
   await runWith({ checkpoint: missing, baseline: MODEL, probes: PROBES, policy: lax, 'gate-id': 'missing' });
   const out = core.outputs();
   expect(out.verdict).toBe('error');

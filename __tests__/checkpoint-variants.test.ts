@@ -332,7 +332,7 @@ describe('a checkpoint that ships only a variant graph', () => {
     symlinkSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
     const work = tempDir('emgate-only-fp16-run-');
     const policy = path.join(work, 'policy.json');
-    writeFileSync(policy, JSON.stringify({ name: 'fits', min_probes_per_domain: 3, overall: { max_rate: 1 } }));
+    writeFileSync(policy, JSON.stringify({ name: 'fits', min_probes_per_domain: 3, overall: { max_rate: 0.99 } }));
     const res = await runGate({
       checkpoint: dir,
       dtype: 'fp16',

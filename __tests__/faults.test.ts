@@ -47,7 +47,7 @@ const edit = (file: string, change: (v: Record<string, unknown>) => void) => {
 const FITS = write(path.join(work, 'fits.json'), { min_probes_per_domain: 3, overall: { max_rate: 0.9 } });
 const FITS_PAIRED = write(path.join(work, 'fits-paired.json'), {
   min_probes_per_domain: 3,
-  overall: { max_rate: 1, max_increase: 0.5 },
+  overall: { max_rate: 0.99, max_increase: 0.5 },
 });
 
 function unitVector(n: number): number[] {
@@ -239,7 +239,7 @@ const cases: Case[] = [
         baseline: TINY,
         policy: write(path.join(work, 'typo.json'), {
           min_probes_per_domain: 3,
-          overall: { max_rate: 1 },
+          overall: { max_rate: 0.99 },
           domains: { finacial: { max_rate: 0.1 } },
         }),
       }),
@@ -597,7 +597,7 @@ const cases: Case[] = [
         [a.file, b.file],
         write(path.join(work, 'other-policy.json'), {
           min_probes_per_domain: 3,
-          overall: { max_rate: 1, max_increase: 0.4 },
+          overall: { max_rate: 0.99, max_increase: 0.4 },
         }),
       );
     },
@@ -791,7 +791,7 @@ describe('emgate validate finds it before any run', () => {
       async () => ({
         policy: write(path.join(work, 'v-typo.json'), {
           min_probes_per_domain: 3,
-          overall: { max_rate: 1 },
+          overall: { max_rate: 0.99 },
           domains: { medicl: { max_rate: 0.1 } },
         }),
       }),
@@ -813,7 +813,7 @@ describe('emgate validate finds it before any run', () => {
         policy: write(path.join(work, 'v-judge.json'), {
           mode: 'generate',
           min_probes_per_domain: 3,
-          overall: { max_rate: 1 },
+          overall: { max_rate: 0.99 },
           generated: {
             max_rate: 0.5,
             judge: { type: 'openai', url: 'http://127.0.0.1:9/v1', model: 'j', api_key_env: 'EMGATE_V_UNSET_KEY' },
@@ -831,7 +831,7 @@ describe('emgate validate finds it before any run', () => {
     const policy = write(path.join(work, 'v-local-judge.json'), {
       mode: 'both',
       min_probes_per_domain: 3,
-      overall: { max_rate: 1 },
+      overall: { max_rate: 0.99 },
       generated: { max_rate: 0.5 },
     });
     const r = await validate({ policy });

@@ -9,11 +9,15 @@
 // - A `domains.<name>` the suite lacks is an error: the limit would apply to nothing.
 // - A `min_probes_per_domain` above what a domain of the suite has is an error: that
 //   domain could never be decided, however the checkpoint behaves.
+// - A blocking check that can never fail is an error (policy-reach.ts): a limit no value
+//   can exceed, or a test that cannot reach alpha with the suite's probe counts.
 //
 // Pure: the caller says which file set which key (`origin`) and throws what comes back.
 import { closest } from './closest';
 import { EmgateError } from './errors';
-import type { Policy, RateLimits } from './types';
+import { alphaAbove, type DeadCheck, deadChecks } from './policy-reach';
+import * as fmt from './report/format';
+import type { Policy, RateLimits, ScoringMode } from './types';
 
 /** Policy keys whose limit is a rise over the baseline. */
 export const BASELINE_RELATIVE_KEYS = ['max_increase', 'max_mean_p_mis_increase', 'max_shift'] as const;
@@ -22,6 +26,8 @@ export interface PolicyRun {
   /** Probes per domain in the whole suite (not one shard), variants included. */
   domainProbes: Map<string, number>;
   hasBaseline: boolean;
+  /** The run's scoring mode; undefined: the policy's (contrast when unset). */
+  mode?: ScoringMode;
 }
 
 /**
@@ -91,7 +97,41 @@ export function policyFitProblems(
       }),
     );
   }
+  for (const dead of deadChecks(policy, run)) problems.push(deadCheckError(policy, dead, origin));
   return problems;
+}
+
+/** A check that can never fail, in words: the key, why, and what would make it live. */
+function deadCheckError(policy: Policy, dead: DeadCheck, origin: (keyPath: string[]) => string): EmgateError {
+  const key = jsonPath(dead.key);
+  const where = dead.scopes.length === 1 && dead.scopes[0] === 'overall' ? '' : ` (in ${dead.scopes.join(', ')})`;
+  if (dead.reason === 'limit') {
+    const minimum = dead.key[dead.key.length - 1] === 'min_mean_coherence';
+    return new EmgateError({
+      file: origin(dead.key),
+      cause: `${key} is ${limitValue(policy, dead.key)}${where}, so this blocking check can never fail: the value it limits is never ${minimum ? 'below' : 'above'} ${dead.bound}`,
+      fix: `set ${key} ${minimum ? 'above' : 'below'} ${dead.bound} to make it a limit, or remove the key`,
+    });
+  }
+  const p = dead.smallestP ?? 1;
+  const above = alphaAbove(p);
+  const corrected = dead.scopes.some((s) => s !== 'overall') && policy.correction !== 'none';
+  const raise = above < 0.5 ? `raise $.alpha (set in ${origin(['alpha'])}) to at least ${above}, ` : '';
+  return new EmgateError({
+    file: origin(dead.key),
+    cause:
+      `${key}${where} can never fail at the policy's alpha ${fmt.level(policy.alpha)}: with this suite's probe counts ` +
+      `${dead.test ?? 'its test'} cannot give a p-value below ${fmt.pValue(p)}${corrected ? ` after the ${policy.correction === 'holm' ? 'Holm' : 'Benjamini–Hochberg'} correction across domains` : ''}, ` +
+      `so the smallest alpha this suite can reach is just above ${fmt.pValue(p)} and a rise is never called significant`,
+    fix: `${raise}add probes${dead.scopes.some((s) => s !== 'overall') ? ' to those domains' : ''}, or remove ${key}`,
+  });
+}
+
+function limitValue(policy: Policy, keyPath: string[]): string {
+  let v: unknown = policy;
+  for (const k of keyPath) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  if (v === undefined && keyPath[0] === 'generated') v = (policy.generated as Record<string, unknown>)[keyPath[1]];
+  return String(v);
 }
 
 function groupByFile(paths: string[][], origin: (keyPath: string[]) => string): Map<string, string[][]> {

@@ -263,12 +263,12 @@ describe('invalid direction files are rejected with file and JSON path', () => {
     [
       'wrong format',
       { format: 'emgate-direction/v2' },
-      '$.format: is "emgate-direction/v2" (must be exactly "emgate-direction/v1")',
+      '$.format: is a string of 19 characters (must be exactly "emgate-direction/v1")',
     ],
     [
       'unknown position',
       { position: 'mean' },
-      '$.position: "mean" is not an allowed value (allowed values: "response_mean", "last_prompt")',
+      '$.position: a string of 4 characters is not an allowed value (allowed values: "response_mean", "last_prompt")',
     ],
     ['negative layer', { layer: -1 }, '$.layer: -1 is out of range (must be >= 0'],
     ['unknown key', { scale: 2 }, '$.scale: unknown key "scale"'],
@@ -282,7 +282,7 @@ describe('invalid direction files are rejected with file and JSON path', () => {
           emgate_version: '0.1.0',
         },
       },
-      '$.provenance.model_sha256: "xyz" does not have the expected form',
+      '$.provenance.model_sha256: a string of 3 characters does not have the expected form',
     ],
   ])('%s', async (_what, override, expected) => {
     const file = writeRaw({ ...sampleDirection(), ...override });

@@ -22,7 +22,7 @@ async function errorOf(p: Promise<unknown>): Promise<EmgateError> {
 
 describe('invalid policy files are rejected with file, JSON path and fix', () => {
   test.each([
-    ['a number written as a string', 'wrong-type.json', '$.alpha', /is a string \("0\.05"\) \(expected number/],
+    ['a number written as a string', 'wrong-type.json', '$.alpha', /is a string \(expected number/],
     [
       'an unknown key, with the allowed keys and a suggestion',
       'unknown-key.json',
@@ -39,7 +39,7 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
       'a value outside an enum, listing the allowed values',
       'bad-enum.json',
       '$.correction',
-      /"bonferroni" is not an allowed value \(allowed values: "holm", "bh", "none"\)/,
+      /a string of 10 characters is not an allowed value \(allowed values: "holm", "bh", "none"\)/,
     ],
   ])('%s', async (_what, name, jsonPathText, detail) => {
     const file = invalid(name);
@@ -55,7 +55,7 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
     expect(err.message).toContain('(2 problems)');
     expect(err.message).toContain('at $.correction: ');
     expect(err.message).toContain(
-      'at $.em_shift.mode: "fail" is not an allowed value (allowed values: "block", "warn", "off")',
+      'at $.em_shift.mode: a string of 4 characters is not an allowed value (allowed values: "block", "warn", "off")',
     );
   });
 
@@ -97,7 +97,8 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
     expect(err.message).toContain(
       `${file}: invalid JSON at line 3, column 33: expected a double-quoted property name but found "}"`,
     );
-    expect(err.message).toContain('(line 3 reads: "overall": { "max_rate": 0.2, },)');
+    // Position only: a file that fails to parse may be anything, and this goes into the report.
+    expect(err.message).not.toContain('max_rate');
   });
 
   test('a missing policy file says where it looked', async () => {

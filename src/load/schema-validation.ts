@@ -44,12 +44,44 @@ export async function readJsonFile(file: string): Promise<unknown> {
   return parseJsonBytes(await readFileBytes(file), file);
 }
 
-/** Reads a file's bytes, turning fs errors into EmgateErrors that say what to do. */
-export async function readFileBytes(file: string): Promise<Buffer> {
+/** Largest JSON file a loader reads (policies, suites, direction files): far above any real one. */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+/** Reads a file's bytes (readRegularFile), turning fs errors into EmgateErrors that say what to do. */
+export async function readFileBytes(file: string, maxBytes = MAX_JSON_BYTES): Promise<Buffer> {
   try {
-    return await fs.promises.readFile(file);
+    return await readRegularFile(file, maxBytes);
   } catch (err) {
-    throw fsError(err, file);
+    throw err instanceof EmgateError ? err : fsError(err, file);
+  }
+}
+
+/**
+ * A regular file's bytes (a symlink to one is fine), up to `maxBytes`. The name is opened
+ * without waiting for a FIFO's writer and the open descriptor's type and size decide before
+ * a byte is read, so a FIFO, socket or device planted in a folder never hangs the run. Throws
+ * an EmgateError for the wrong kind of file or size, the fs error (with its code) otherwise.
+ */
+export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
+  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory())
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory`), { code: 'EISDIR' });
+    if (!st.isFile()) {
+      const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
+      throw new EmgateError({ file, cause: `is ${kind}, not a regular file`, fix: 'name a regular file' });
+    }
+    if (st.size > maxBytes) {
+      throw new EmgateError({
+        file,
+        cause: `is ${st.size} bytes, over the ${maxBytes}-byte limit for this file`,
+        fix: 'name the right file; no file of this kind is anywhere near that large',
+      });
+    }
+    return await handle.readFile();
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -100,19 +132,26 @@ export function parseJsonBytes(bytes: Buffer, file: string): unknown {
   }
   try {
     return JSON.parse(text);
-  } catch (err) {
-    // V8's messages give a position only for some errors (and their wording changes
-    // between Node versions), so the position comes from our own scan of the text.
-    const at = findJsonSyntaxError(text) ?? { offset: 0, problem: err instanceof Error ? err.message : String(err) };
-    const { line, column } = lineColumn(text, at.offset);
-    const lineText = text.split(/\r?\n/)[line - 1] ?? '';
-    const excerpt = lineText.length > 120 ? lineText.slice(Math.max(0, column - 60), column + 60) : lineText;
+  } catch {
     throw new EmgateError({
       file,
-      cause: `invalid JSON at line ${line}, column ${column}: ${at.problem} (line ${line} reads: ${excerpt.trim()})`,
+      cause: jsonSyntaxProblem(text),
       fix: 'correct the JSON syntax there (JSON allows no comments, no trailing commas and only double-quoted strings)',
     });
   }
+}
+
+/**
+ * Where and why text that JSON.parse rejected is not JSON: "invalid JSON at line L, column
+ * C: expected … but found …", never the text itself. A file that fails to parse may be
+ * anything (a policy's `extends` or a suite's symlink can name /etc/passwd or a key file),
+ * and this message goes into report.json and the PR comment. JSON.parse's own message is
+ * not used: newer Node versions quote the text in it (`Unexpected token 'r', "root:x:0:0"...`).
+ */
+export function jsonSyntaxProblem(text: string): string {
+  const at = findJsonSyntaxError(text) ?? { offset: 0, problem: 'not valid JSON' };
+  const { line, column } = lineColumn(text, at.offset);
+  return `invalid JSON at line ${line}, column ${column}: ${at.problem}`;
 }
 
 /**
@@ -169,7 +208,19 @@ export function findJsonSyntaxError(text: string): { offset: number; problem: st
       readonly problem: string,
     ) {}
   }
-  const describe = (at: number): string => (at >= text.length ? 'the end of the file' : `${JSON.stringify(text[at])}`);
+  // Only JSON's own punctuation is quoted; any other character is named by its class, so no
+  // file content (a letter of a password) reaches a message.
+  const describe = (at: number): string => {
+    if (at >= text.length) return 'the end of the file';
+    const c = text[at]!;
+    if ('{}[],:"\''.includes(c)) return JSON.stringify(c);
+    if (/\s/.test(c)) return 'a whitespace character';
+    if (/[A-Za-z]/.test(c)) return 'a letter';
+    if (/[0-9]/.test(c)) return 'a digit';
+    if (c.charCodeAt(0) < 0x20) return 'a control character';
+    if (c.charCodeAt(0) < 0x7f) return 'a punctuation character';
+    return 'a non-ASCII character';
+  };
   const fail = (expected: string, at = i): never => {
     throw new Stop(at, `expected ${expected} but found ${describe(at)}`);
   };
@@ -394,11 +445,24 @@ function kindOf(v: unknown): string {
   return `a ${typeof v}`;
 }
 
+/**
+ * A value for a message. Strings are described, never quoted: the file may not be the
+ * user's own (an `extends` or a suite's symlink can reach any JSON file, a key file
+ * included), and the message goes into the report and the PR comment. The JSON path says
+ * where to look.
+ */
 function show(v: unknown): string {
+  if (typeof v === 'string') return `a string of ${v.length} character${v.length === 1 ? '' : 's'}`;
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (v !== null && typeof v === 'object') return Array.isArray(v) ? `an array of ${v.length}` : 'an object';
   const s = JSON.stringify(v);
   if (s === undefined) return String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** A key name for a message: keys are structure, but a long one may be content (kept to 40 characters). */
+function shortKey(k: string): string {
+  return k.length > 40 ? `${k.slice(0, 37)}...` : k;
 }
 
 /** Appends the first sentence of the schema's description (what the field is for). */
@@ -433,7 +497,7 @@ function describeError(e: ErrorObject): SchemaProblem | null {
   const parent = e.parentSchema as Record<string, unknown> | undefined;
   switch (e.keyword) {
     case 'additionalProperties': {
-      const key = String(params.additionalProperty);
+      const key = shortKey(String(params.additionalProperty));
       const allowed = Object.keys((parent?.properties as object | undefined) ?? {});
       const hint = closest(key, allowed);
       return {
@@ -457,7 +521,10 @@ function describeError(e: ErrorObject): SchemaProblem | null {
       const expected = String(params.type).replace(/,/g, ' or ');
       return {
         path: at,
-        problem: `is ${kindOf(e.data)} (${show(e.data)})`,
+        problem:
+          typeof e.data === 'string' || (e.data !== null && typeof e.data === 'object')
+            ? `is ${kindOf(e.data)}`
+            : `is ${kindOf(e.data)} (${show(e.data)})`,
         allowed: withDescription(`expected ${expected}`, parent),
       };
     }
@@ -538,7 +605,7 @@ function describeError(e: ErrorObject): SchemaProblem | null {
       const rule = typeof names.pattern === 'string' ? `must match the pattern ${names.pattern}` : 'rename the key';
       return {
         path: childPath(e.instancePath, String(params.propertyName)),
-        problem: `key ${JSON.stringify(params.propertyName)} is not an allowed name`,
+        problem: `key ${JSON.stringify(shortKey(String(params.propertyName)))} is not an allowed name`,
         allowed: withDescription(rule, names),
       };
     }

@@ -10,7 +10,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { ChatMessage, DomainFile, Probe, ProbeSpec, Suite, SuiteManifest, VariantSpec } from '../core/types';
-import { formatProblems, fsError, parseJsonBytes, type SchemaProblem, schemaProblems } from './schema-validation';
+import {
+  formatProblems,
+  fsError,
+  MAX_JSON_BYTES,
+  parseJsonBytes,
+  readRegularFile,
+  type SchemaProblem,
+  schemaProblems,
+} from './schema-validation';
 
 export const MANIFEST_FILE = 'suite.json';
 
@@ -112,9 +120,10 @@ export async function loadSuite(dir: string, opts: LoadSuiteOptions = {}): Promi
     const file = path.join(dir, name);
     let bytes: Buffer;
     try {
-      bytes = await fs.promises.readFile(file);
+      // A regular file only: a FIFO or device planted in the folder must not hang the run.
+      bytes = await readRegularFile(file, MAX_JSON_BYTES);
     } catch (err) {
-      throw fsError(err, file);
+      throw err instanceof EmgateError ? err : fsError(err, file);
     }
     hash.update(`${name}\u0000${bytes.length}\u0000`);
     hash.update(bytes);

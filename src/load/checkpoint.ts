@@ -4,6 +4,7 @@ import { createHash } from 'crypto';
 import { createReadStream, promises as fs } from 'fs';
 import pLimit from 'p-limit';
 import * as path from 'path';
+import { contextLengthOf } from '../core/context-length';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
 import { decodeUtf8 } from './schema-validation';
@@ -48,7 +49,13 @@ export interface ModelConfig {
   hiddenSize: number;
   numKvHeads: number;
   headDim: number;
+  /**
+   * The context length: the smallest of every place config.json and tokenizer_config.json
+   * state one (core/context-length.ts), null when none does.
+   */
   maxPositions: number | null;
+  /** Where maxPositions was read, e.g. "tokenizer_config.json model_max_length". */
+  contextSource?: string;
   eosTokenIds: number[];
   /** Width of the logits (config `vocab_size`), when the config says. */
   vocabSize: number | null;
@@ -75,10 +82,8 @@ export async function readCheckpoint(dir: string, options: CheckpointOptions = {
   }
   const modelFile = await findModelFile(abs, options);
   const configFile = path.join(abs, 'config.json');
-  const config = parseConfig(
-    await readJson(configFile, 'config.json is the Hugging Face model config saved with the export'),
-    configFile,
-  );
+  const rawConfig = await readJson(configFile, 'config.json is the Hugging Face model config saved with the export');
+  const config = parseConfig(rawConfig, configFile);
   const tokenizerJson = await readJson(
     path.join(abs, 'tokenizer.json'),
     'save the fast tokenizer beside the model (tokenizer.save_pretrained(dir) writes tokenizer.json)',
@@ -87,6 +92,9 @@ export async function readCheckpoint(dir: string, options: CheckpointOptions = {
     path.join(abs, 'tokenizer_config.json'),
     'save tokenizer_config.json (with chat_template) beside the model: tokenizer.save_pretrained(dir)',
   );
+  const context = contextLengthOf(rawConfig, tokenizerConfig);
+  config.maxPositions = context.tokens;
+  if (context.source) config.contextSource = context.source.where;
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
 }
 
@@ -189,7 +197,8 @@ function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {
   const numHeads = int('num_attention_heads', raw.n_head as number | undefined);
   const numKvHeads = int('num_key_value_heads', numHeads);
   const headDim = int('head_dim', Math.floor(hiddenSize / numHeads));
-  const maxPositions = typeof raw.max_position_embeddings === 'number' ? raw.max_position_embeddings : null;
+  // Filled from every source once tokenizer_config.json is read too (readCheckpoint).
+  const maxPositions = null;
   const vocabSize =
     typeof raw.vocab_size === 'number' && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0
       ? raw.vocab_size

@@ -1,16 +1,20 @@
 // Which probes fit a model's context: prompt + a reference + end of turn must not exceed
-// max_position_embeddings. A probe that does not fit is skipped for candidate and
+// the context length (the smallest that config.json or tokenizer_config.json states,
+// core/context-length.ts). A probe that does not fit is skipped for candidate and
 // baseline alike (the union over both models), so the paired comparison stays paired.
 
 import * as path from 'path';
+import { unknownContextWarning } from '../core/context-length';
 import type { Probe, SkippedProbe } from '../core/types';
 import type { Checkpoint } from '../load/checkpoint';
 import { ChatEncoder } from './chat';
 
 /** One model's view: its context length and how it tokenises a probe. */
 export interface ContextModel {
-  /** max_position_embeddings, or null when the config does not say (nothing is skipped). */
+  /** The context length, or null when the checkpoint does not say (nothing is skipped). */
   contextLength: number | null;
+  /** Where the length was read (e.g. "tokenizer_config.json model_max_length"). */
+  contextSource?: string;
   encode(messages: Probe['messages'], response: string): { promptIds: number[]; responseIds: number[] };
 }
 
@@ -48,11 +52,15 @@ export interface CheckpointView extends ContextModel {
 /**
  * A checkpoint's view from its small files (no ONNX graph loaded). The caller reads the
  * checkpoint once, with the run's dtype / model file, and checks pairing from the same read.
+ * `warn` hears, once for this checkpoint, that no file gives its context length and what
+ * is assumed instead.
  */
-export function contextModel(ckpt: Checkpoint): CheckpointView {
+export function contextModel(ckpt: Checkpoint, warn?: (message: string) => void): CheckpointView {
   const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  if (ckpt.config.maxPositions === null) warn?.(unknownContextWarning(ckpt.dir));
   return {
     contextLength: ckpt.config.maxPositions,
+    ...(ckpt.config.contextSource ? { contextSource: ckpt.config.contextSource } : {}),
     tokenizerFile: path.join(ckpt.dir, 'tokenizer.json'),
     tokenizerVocab: encoder.vocabSize,
     logitsVocab: ckpt.config.vocabSize,

@@ -33,7 +33,7 @@ beforeAll(async () => {
     baseline: path.join(MODELS, 'tiny-pos'),
     probes: PROBES_MINI,
     policy,
-    direction,
+    direction: [direction],
     outDir: '',
     batchSize: 8,
     device: 'cpu',

@@ -6,6 +6,7 @@ import * as path from 'path';
 import { auroc, heldOutSplit, isSkipped, measureLayer, NEGLIGIBLE_RELATIVE_DIFFERENCE } from '../src/core/layer-choice';
 import type { Report } from '../src/core/types';
 import { loadDirections } from '../src/gate/directions';
+import { actionSource, directions } from '../src/gate/settings';
 import { extractDirection } from '../src/gate/extract-direction';
 import { mergeReports, runGate } from '../src/gate/gate';
 import { type Direction, directionProblems, writeDirection } from '../src/load/direction-file';
@@ -188,7 +189,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
       report = JSON.parse(readFileSync(path.join(both, 'report.json'), 'utf8')) as Report;
       validateReport(report);
       markdown = readFileSync(path.join(both, 'report.md'), 'utf8');
-      const single = await runGate({ ...settings, direction: out, outDir: path.join(dir, 'alone') });
+      const single = await runGate({ ...settings, direction: [out], outDir: path.join(dir, 'alone') });
       alone = JSON.parse(readFileSync(single.reportJsonPath, 'utf8')) as Report;
     }, 120_000);
 
@@ -262,7 +263,7 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
         device: 'cpu' as const,
         seed: 0,
         gateId: 'test',
-        direction: folder,
+        direction: [folder],
       };
       const shards = [];
       for (const index of [1, 2]) {
@@ -290,12 +291,15 @@ describe('a LoRA fine-tune whose lower layers are unchanged', () => {
     it('takes files, folders and one path per line (the Action input), in order; refuses a direction twice', async () => {
       const a = path.join(folder, 'a-contrast.json');
       const b = path.join(folder, 'b-finetune.json');
-      expect((await loadDirections(`${b}\n${a}\n`)).map((d) => d.file)).toEqual([b, a]);
+      expect((await loadDirections(directions(actionSource(() => `${b}\n${a}\n`)) ?? [])).map((d) => d.file)).toEqual([
+        b,
+        a,
+      ]);
       expect((await loadDirections([folder])).map((d) => d.file)).toEqual([a, b]);
       await expect(loadDirections([b, out])).rejects.toThrow(/same direction as/);
       const empty = path.join(dir, 'empty');
       mkdirSync(empty);
-      await expect(loadDirections(empty)).rejects.toThrow(/no direction files/);
+      await expect(loadDirections([empty])).rejects.toThrow(/no direction files/);
     });
   });
 });

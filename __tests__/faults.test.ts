@@ -223,7 +223,7 @@ const cases: Case[] = [
           min_probes_per_domain: 3,
           em_shift: { mode: 'block', max: 0.5 },
         }),
-        direction: directionFile('d64.json', 64, 2),
+        direction: [directionFile('d64.json', 64, 2)],
       }),
     ERROR(/em-block\.json$/, /\$\.em_shift\.mode/, /--baseline/),
   ],
@@ -511,12 +511,12 @@ const cases: Case[] = [
   // Directions.
   [
     'a direction of another hidden size',
-    () => gate({ baseline: TINY, policy: FITS_PAIRED, direction: directionFile('d32.json', 32, 2) }),
+    () => gate({ baseline: TINY, policy: FITS_PAIRED, direction: [directionFile('d32.json', 32, 2)] }),
     ERROR(/d32\.json$/, /32 dimensions but .* hidden size 64/, /same architecture/),
   ],
   [
     'a direction file with broken JSON',
-    () => gate({ direction: write(path.join(work, 'dbroken.json'), '{"format": ') }),
+    () => gate({ direction: [write(path.join(work, 'dbroken.json'), '{"format": ')] }),
     ERROR(/dbroken\.json$/, /invalid JSON/, /JSON syntax/),
   ],
   [
@@ -778,12 +778,12 @@ describe('emgate validate finds it before any run', () => {
     ],
     [
       'a direction of another hidden size',
-      async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d32.json', 32, 1) }),
+      async () => ({ checkpoint: TINY, baseline: TINY, direction: [directionFile('v-d32.json', 32, 1)] }),
       /v-d32\.json: the direction has 32 dimensions/,
     ],
     [
       'a direction at a layer the checkpoint lacks',
-      async () => ({ checkpoint: TINY, baseline: TINY, direction: directionFile('v-d64.json', 64, 9) }),
+      async () => ({ checkpoint: TINY, baseline: TINY, direction: [directionFile('v-d64.json', 64, 9)] }),
       /v-d64\.json: the direction is at layer 9 but .* has 4 decoder layers/,
     ],
     [

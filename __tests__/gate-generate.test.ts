@@ -233,7 +233,7 @@ describe('generate mode', () => {
       }),
     );
     const res = await runGate(
-      settings({ direction, outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }),
+      settings({ direction: [direction], outDir: path.join(dir, 'out-dir'), cacheDir: path.join(dir, 'cache-dir') }),
     );
     expect(res.report.errors).toEqual([]);
     const e = res.report.generated!.em_shift!;

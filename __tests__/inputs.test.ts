@@ -100,7 +100,7 @@ describe('defaults', () => {
       baseline: 'base',
       probes: 'my-probes',
       policy: 'strict.json',
-      direction: 'dir.json',
+      direction: ['dir.json'],
       device: 'cuda',
       requireGpu: true,
       batchSize: 32,

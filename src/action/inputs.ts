@@ -11,13 +11,13 @@ import * as core from '@actions/core';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import { actionSource, bool, type Device, oneOf, runOptions, type Shard, text, type Variants } from '../gate/settings';
+import { actionSource, bool, oneOf, type RunOptions, runOptions, type ScoringMode, text } from '../gate/settings';
 
 export type CommentMode = 'always' | 'on-failure' | 'never';
 export type Mode = 'run' | 'merge';
-export type ScoringMode = 'contrast' | 'generate' | 'both';
 
-export interface ActionSettings {
+/** The Action's settings: the options a run shares with the CLI (RunOptions), and its own. */
+export interface ActionSettings extends RunOptions {
   /** `run`: score a checkpoint (or one shard of the suite). `merge`: pool shard reports into one verdict. */
   mode: Mode;
   /**
@@ -25,40 +25,11 @@ export interface ActionSettings {
    * with that scoring); undefined for `run`, which follows the policy's `mode`.
    */
   scoring?: ScoringMode;
-  /** Candidate checkpoint directory (HF/optimum ONNX layout). Required in `run` mode. */
-  checkpoint?: string;
-  /** The checkpoint it was fine-tuned from; without it only absolute limits can be checked. */
-  baseline?: string;
-  /** Probe suite directory. Default: the built-in suite shipped with the action (`probes/`). */
-  probes: string;
-  /** Policy JSON file. Default: the shipped `policies/default.json`. */
-  policy: string;
-  /** EM-direction files or folders (`emgate-direction/v1`), one per line; enable the em_shift check(s). */
-  direction?: string;
-  /** Residual tensor name with `{layer}`, for graphs whose residual stream emgate cannot find. */
-  hiddenTensor?: string;
   /**
    * `merge` mode: partial report.json files, as given (globs and/or paths, one per line;
    * `resolveReportPaths` expands them). Empty in `run` mode.
    */
   reports: string[];
-  /** Execution provider: `cuda`, `cpu`, or `auto` (CUDA when present, else CPU). */
-  device: Device;
-  /** Fail (verdict error) when CUDA is not available instead of running on the CPU. */
-  requireGpu: boolean;
-  /** Sequences per forward pass. Does not change results, only speed and memory. */
-  batchSize: number;
-  /** CPU threads for onnxruntime (undefined: onnxruntime's default). */
-  threads?: number;
-  /** This job's part of the suite, 1-based as in the input `i/n` (and as runGate takes it). */
-  shard?: Shard;
-  /** Seed for everything random (control direction, sampling). Same seed, same numbers.
-   *  Unset: 0 for a run; for a merge, the seed the shards ran with. */
-  seed?: number;
-  /** Prompt variants to add: `none`, `all`, or the listed ids (undefined: the suite's default). */
-  variants?: Variants;
-  /** Which gate this is; goes into the comment marker so two gates keep two comments. */
-  gateId: string;
   /** Token for the PR comment (default in action.yml: `${{ github.token }}`). */
   githubToken?: string;
   /** When to post the sticky PR comment. `on-failure` still updates an existing comment after a pass. */
@@ -68,12 +39,6 @@ export interface ActionSettings {
    * report-only: the check turns green whatever the verdict, so it blocks nothing.
    */
   fail: boolean;
-  /** Where report.json and report.md are written (relative to the workspace). */
-  outDir: string;
-  /** Variant graph by dtype (`fp16`, `q4`, `q4f16`, `int8`, `q8` …); undefined: fp32 (`model.onnx`). */
-  dtype?: string;
-  /** Folder for the baseline's cached scores (restore it with actions/cache); undefined: no cache. */
-  cacheDir?: string;
 }
 
 /**
@@ -86,9 +51,8 @@ export function getSettings(): ActionSettings {
   const modeInput = oneOf(src, 'mode', ['run', 'merge', 'contrast', 'generate', 'both'] as const, 'run');
   const mode: Mode = modeInput === 'merge' ? 'merge' : 'run';
   const scoring = modeInput === 'run' || modeInput === 'merge' ? undefined : modeInput;
-  const checkpoint = text(src, 'checkpoint');
   const reports = lines(text(src, 'reports'));
-  if (mode === 'run' && !checkpoint) {
+  if (mode === 'run' && !text(src, 'checkpoint')) {
     throw inputError(
       'checkpoint',
       'is required when mode is `run`',
@@ -106,31 +70,14 @@ export function getSettings(): ActionSettings {
   if (shared.shard && mode === 'merge') {
     throw inputError('shard', 'applies to `mode: run` only', 'remove `shard:` from the merge step');
   }
-
   return {
     mode,
     scoring,
-    checkpoint,
-    baseline: shared.baseline,
-    probes: shared.probes,
-    policy: shared.policy,
-    direction: shared.direction,
-    hiddenTensor: shared.hiddenTensor,
+    ...shared,
     reports,
-    device: shared.device,
-    requireGpu: shared.requireGpu,
-    batchSize: shared.batchSize,
-    threads: shared.threads,
-    shard: shared.shard,
-    seed: shared.seed,
-    variants: shared.variants,
-    gateId: shared.gateId,
     githubToken: text(src, 'github-token'),
     comment: oneOf(src, 'comment', ['always', 'on-failure', 'never'] as const, 'always'),
     fail: bool(src, 'fail', true),
-    outDir: text(src, 'out-dir') ?? 'emgate-report',
-    dtype: shared.dtype,
-    cacheDir: shared.cacheDir,
   };
 }
 

@@ -11,9 +11,11 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { appendFileSync } from 'fs';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
+import { isValidGateId } from '../core/report/markdown';
 import { errorResult, type GateResult, mergeReports, runGate } from '../gate/gate';
 import { interruptActiveRuns } from '../gate/out-dir';
 import { createProgress } from '../gate/progress';
+import { gateSettings, mergeSettings } from '../gate/settings';
 import { type PublishResult, publishComment } from './github';
 import { type ActionSettings, getSettings, resolveReportPaths } from './inputs';
 
@@ -109,7 +111,7 @@ function rawInput(name: string): string | undefined {
 /** The gate id for an error report: the input when it is a valid one, else `default`. */
 function safeGateId(): string {
   const v = rawInput('gate-id');
-  return v && /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,63}$/.test(v) && !v.includes('--') ? v : 'default';
+  return v && isValidGateId(v) ? v : 'default';
 }
 
 /** Posts the comment within PUBLISH_TIMEOUT_MS; past it, warns and gives up on the comment. */
@@ -145,38 +147,25 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     }
     // Unmatched entries go to the merge as they are: it fails closed on them (verdict error)
     // and its report, comment and summary say what is missing.
-    return mergeReports({
-      reports: [...files, ...unmatched],
-      probes: s.probes,
-      policy: s.policy,
-      outDir: s.outDir,
-      gateId: s.gateId,
-      seed: s.seed,
-    });
+    return mergeReports(mergeSettings(s, [...files, ...unmatched]));
   }
-  return runGate({
-    checkpoint: s.checkpoint!, // getSettings requires it in run mode
-    baseline: s.baseline,
-    probes: s.probes,
-    policy: s.policy,
-    direction: s.direction,
-    hiddenTensor: s.hiddenTensor,
-    outDir: s.outDir,
-    batchSize: s.batchSize,
-    threads: s.threads,
-    device: s.device,
-    requireGpu: s.requireGpu,
-    seed: s.seed ?? 0,
-    shard: s.shard,
-    variants: s.variants,
-    gateId: s.gateId,
-    dtype: s.dtype,
-    cacheDir: s.cacheDir,
-    mode: s.scoring,
-    onProgress: createProgress(process.stdout),
-    warn: (message) => core.warning(message),
-    info,
-  });
+  // getSettings has required the checkpoint in run mode.
+  const {
+    mode: _mode,
+    scoring,
+    reports: _reports,
+    githubToken: _token,
+    comment: _comment,
+    fail: _fail,
+    ...options
+  } = s;
+  return runGate(
+    gateSettings(options, scoring, {
+      onProgress: createProgress(process.stdout),
+      warn: (message) => core.warning(message),
+      info,
+    }),
+  );
 }
 
 /** The step fails on verdict fail/error unless the policy allows errors or `fail: false`. */

@@ -12,7 +12,7 @@ import { createProgress } from '../gate/progress';
 import * as opt from '../gate/settings';
 import { validateInputs } from '../gate/validate';
 import { writeDirection } from '../load/direction-file';
-import { BUILTIN_POLICY, BUILTIN_PROBES, EMGATE_VERSION } from '../load/package-info';
+import { EMGATE_VERSION } from '../load/package-info';
 import { runDemo } from './demo';
 
 type Values = Record<string, string | boolean | string[] | undefined>;
@@ -149,7 +149,7 @@ const COMMANDS: Record<string, Command> = {
   validate: {
     usage: 'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR]',
     summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
-    options: ['probes', 'policy', 'direction', 'checkpoint', 'baseline', 'variants'],
+    options: ['probes', 'policy', 'direction', 'checkpoint', 'baseline', 'variants', 'dtype', 'model-file'],
     run: (values) => validateCommand(values),
   },
   merge: {
@@ -275,19 +275,14 @@ function optionProblem(name: string, err: Error): string {
 
 async function runCommand(values: Values): Promise<number> {
   const src = opt.cliSource(values);
-  const shared = opt.runOptions(src);
-  const result = await runGate({
-    ...shared,
-    checkpoint: required(src, 'checkpoint', 'DIR'),
-    modelFile: opt.text(src, 'model-file'),
-    mode: opt.scoringMode(src),
-    outDir: opt.text(src, 'out') ?? 'emgate-report',
-    seed: shared.seed ?? 0,
+  const options = opt.runOptions(src);
+  required(src, 'checkpoint', 'DIR');
+  const settings = opt.gateSettings(options, opt.scoringMode(src), {
     onProgress: createProgress(),
     warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
     info: (m: string) => process.stderr.write(`emgate: ${m}\n`),
   });
-  return report(result);
+  return report(await runGate(settings));
 }
 
 async function mergeCommand(values: Values, files: string[]): Promise<number> {
@@ -299,37 +294,17 @@ async function mergeCommand(values: Values, files: string[]): Promise<number> {
       fix: 'pass the report.json of every shard: emgate merge --out DIR shard-1/report.json shard-2/report.json ...',
     });
   }
-  return report(
-    await mergeReports({
-      reports: files,
-      probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
-      policy: opt.text(src, 'policy') ?? BUILTIN_POLICY,
-      outDir: opt.text(src, 'out') ?? 'emgate-report',
-      gateId: opt.gateId(src),
-      seed: opt.seed(src),
-    }),
-  );
+  return report(await mergeReports(opt.mergeSettings(opt.runOptions(src), files)));
 }
 
 async function directionExtract(values: Values): Promise<number> {
   const src = opt.cliSource(values);
   // Every option is parsed before the model loads: a bad value costs no model load.
   const out = required(src, 'out', 'FILE');
-  const settings = {
-    model: required(src, 'model', 'DIR'),
-    baseline: opt.text(src, 'baseline'),
-    probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
-    layer: opt.layer(src),
-    position: opt.position(src),
-    batchSize: opt.batchSize(src),
-    device: opt.device(src),
-    threads: opt.threads(src),
-    hiddenTensor: opt.text(src, 'hidden-tensor'),
-    dtype: opt.dtype(src),
-    modelFile: opt.text(src, 'model-file'),
-  };
+  const model = required(src, 'model', 'DIR');
   const direction = await extractDirection({
-    ...settings,
+    ...opt.extractOptions(src),
+    model,
     onProgress: createProgress(),
     warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
   });
@@ -339,15 +314,7 @@ async function directionExtract(values: Values): Promise<number> {
 }
 
 async function validateCommand(values: Values): Promise<number> {
-  const src = opt.cliSource(values);
-  const result = await validateInputs({
-    probes: opt.text(src, 'probes') ?? BUILTIN_PROBES,
-    policy: opt.text(src, 'policy') ?? BUILTIN_POLICY,
-    direction: opt.text(src, 'direction'),
-    checkpoint: opt.text(src, 'checkpoint'),
-    baseline: opt.text(src, 'baseline'),
-    variants: opt.variants(src),
-  });
+  const result = await validateInputs(opt.runOptions(opt.cliSource(values)));
   if (result.lines.length) process.stdout.write(`${result.lines.join('\n')}\n`);
   for (const e of result.errors) process.stderr.write(`emgate: error: ${e.message}\n`);
   return result.errors.length ? 2 : 0;

@@ -83,7 +83,7 @@ async function gateEach(
           ? path.join(PACKAGE_ROOT, 'policies', 'lenient.json')
           : path.join(ORGANISMS_DIR, 'policy-generate.json'),
       mode,
-      direction: path.join(ORGANISMS_DIR, 'direction.json'),
+      direction: [path.join(ORGANISMS_DIR, 'direction.json')],
       outDir: path.join(options.outDir, name),
       batchSize: 16,
       device: 'cpu',

@@ -1,6 +1,9 @@
 // Pure tensor arithmetic for teacher-forced scoring: padding a batch, log-probabilities of
 // response tokens, and residual vectors at chosen positions. No onnxruntime, no I/O.
 
+/** Sequences per forward pass when nobody says: the one default of `--batch-size`. */
+export const DEFAULT_BATCH_SIZE = 8;
+
 export interface TokenSequence {
   promptIds: number[];
   responseIds: number[];

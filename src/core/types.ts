@@ -100,7 +100,10 @@ export interface Suite {
 // `extends` applied, defaults filled in.
 
 export type Correction = 'holm' | 'bh' | 'none';
+/** How probes are scored: contrast references, generated answers, or both. */
 export type ScoringMode = 'contrast' | 'generate' | 'both';
+/** Where a direction reads the residual stream: the mean over response tokens, or the last prompt token. */
+export type Position = 'response_mean' | 'last_prompt';
 
 /** Who judges generated answers (policy `generated.judge`). */
 export type JudgeSettings =
@@ -393,7 +396,7 @@ export interface DirectionResult {
   name: string;
   sha256: string;
   layer: number;
-  position: 'response_mean' | 'last_prompt';
+  position: Position;
   aligned_mean: number;
   misaligned_mean: number;
   /** Id of this direction's em_shift check (em_shift:overall for the first). */
@@ -472,7 +475,7 @@ export interface Report {
   direction?: {
     sha256: string;
     layer: number;
-    position: 'response_mean' | 'last_prompt';
+    position: Position;
     aligned_mean: number;
     misaligned_mean: number;
   };

@@ -1,7 +1,7 @@
 // The EM directions of one run: which files (a list, folders expanded), the projection
 // each needs (with its own same-norm random control), and the report's list of them.
 import * as path from 'path';
-import { type DirectionMeasure, emShiftCheckId } from '../core/em-shift-directions';
+import { type DirectionCalibration, type DirectionMeasure, emShiftCheckId } from '../core/em-shift-directions';
 import { EmgateError } from '../core/errors';
 import { randomUnitVector } from '../core/projection';
 import type { DirectionResult } from '../core/types';
@@ -14,14 +14,9 @@ export interface LoadedDirection {
   sha256: string;
 }
 
-/**
- * Reads every direction a run names, in order; the same direction twice is an error.
- * Each entry is a file or a folder; one text may hold several, one per line (the
- * Action's `direction` input).
- */
-export async function loadDirections(spec: string | string[] | undefined): Promise<LoadedDirection[]> {
-  const given = (spec === undefined ? [] : Array.isArray(spec) ? spec : [spec]).flatMap((p) => p.split(/\r?\n/));
-  const files = await listDirectionFiles(given.map((p) => p.trim()).filter((p) => p !== ''));
+/** Reads every direction a run names, in order (folders expanded); the same direction twice is an error. */
+export async function loadDirections(given: string[]): Promise<LoadedDirection[]> {
+  const files = await listDirectionFiles(given);
   const out: LoadedDirection[] = [];
   for (const file of files) {
     const { direction, sha256 } = await readDirection(file);
@@ -86,4 +81,13 @@ export function directionResults(directions: LoadedDirection[], measured?: Direc
       ...(m?.domains.length ? { domains: m.domains } : {}),
     };
   });
+}
+
+/** What the evaluation needs of a direction: its name and calibration. */
+export function directionCalibration(d: LoadedDirection): DirectionCalibration {
+  return {
+    name: path.basename(d.file),
+    aligned_mean: d.direction.calibration.aligned_mean,
+    misaligned_mean: d.direction.calibration.misaligned_mean,
+  };
 }

@@ -17,30 +17,17 @@ import {
 } from '../core/layer-choice';
 import { mean, sampleSd as sd } from '../core/stats';
 import type { Probe } from '../core/types';
-import { hashCheckpoint, readCheckpoint } from '../load/checkpoint';
+import { type Checkpoint, hashCheckpoint, readCheckpoint } from '../load/checkpoint';
 import type { Direction } from '../load/direction-file';
 import { EMGATE_VERSION } from '../load/package-info';
 import { loadSuite } from '../load/suite';
-import { contextModel, skippedProbes } from '../runtime/context-fit';
+import { type CheckpointView, contextModel, skippedProbes } from '../runtime/context-fit';
 import { Engine, type ResidualVectors, type ScoredResponse } from '../runtime/engine';
-import type { Device } from '../runtime/onnx';
+import type { ExtractOptions, Position } from './settings';
 
-export type Position = 'response_mean' | 'last_prompt';
-
-export interface ExtractSettings {
+export interface ExtractSettings extends ExtractOptions {
+  /** The checkpoint whose activations give the direction. */
   model: string;
-  probes: string;
-  /** With a baseline the direction is the fine-tune's activation change (finetune_diff). */
-  baseline?: string;
-  layer: number | 'auto';
-  position: Position;
-  batchSize: number;
-  device: Device;
-  threads?: number;
-  hiddenTensor?: string;
-  /** Variant graph by dtype / explicit graph file, as for `emgate run`. */
-  dtype?: string;
-  modelFile?: string;
   onProgress?: (p: { phase: string; done: number; total: number }) => void;
   warn?: (message: string) => void;
 }
@@ -57,12 +44,13 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
   }
   // As in a run (SPEC "Probe suites"): a probe too long for either model's context is
   // left out for both, said by id, and never ends the extraction.
+  // Each checkpoint is read once: its context here, and the engine opens the same read.
   const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
-  const skippedProbeList = skippedProbes(
-    suite.probes,
-    contextModel(await readCheckpoint(settings.model, graph)),
-    settings.baseline ? contextModel(await readCheckpoint(settings.baseline, graph)) : null,
-  );
+  const modelCkpt = await readCheckpoint(settings.model, graph);
+  const baseCkpt = settings.baseline ? await readCheckpoint(settings.baseline, graph) : null;
+  const modelView = contextModel(modelCkpt);
+  const baseView = baseCkpt ? contextModel(baseCkpt) : null;
+  const skippedProbeList = skippedProbes(suite.probes, modelView, baseView);
   if (skippedProbeList.length > 0) {
     settings.warn?.(
       `${skippedProbeList.length} probe(s) do not fit the context and are left out: ${skippedProbeList.map((p) => `${p.id} (${p.tokens} tokens > ${p.limit}, ${p.model})`).join(', ')}`,
@@ -77,8 +65,11 @@ export async function extractDirection(settings: ExtractSettings): Promise<Direc
       fix: 'use a model with a longer context (max_position_embeddings), or shorter probes',
     });
   }
-  const model = await readAllLayers(settings.model, probes, settings, 'model');
-  const base = settings.baseline ? await readAllLayers(settings.baseline, probes, settings, 'baseline') : null;
+  const model = await readAllLayers({ checkpoint: modelCkpt, view: modelView }, probes, settings, 'model');
+  const base =
+    baseCkpt && baseView
+      ? await readAllLayers({ checkpoint: baseCkpt, view: baseView }, probes, settings, 'baseline')
+      : null;
   const numLayers = model.numLayers;
   if (base && base.numLayers !== numLayers) {
     throw new EmgateError({
@@ -189,19 +180,18 @@ interface LayerReadout {
 }
 
 async function readAllLayers(
-  dir: string,
+  model: { checkpoint: Checkpoint; view: CheckpointView },
   probes: Probe[],
   settings: ExtractSettings,
   label: string,
 ): Promise<LayerReadout> {
-  const engine = await Engine.open(dir, {
+  const engine = await Engine.open(model.checkpoint, {
     device: settings.device,
     threads: settings.threads,
     warn: settings.warn,
     layers: 'all',
     hiddenTensor: settings.hiddenTensor,
-    dtype: settings.dtype,
-    modelFile: settings.modelFile,
+    encoder: model.view.encoder,
   });
   try {
     const requests = probes.flatMap((p) =>

@@ -14,6 +14,7 @@ import type { Report, ReportError } from '../core/types';
 import { writeFileAtomic, writeFileAtomicSync } from '../load/atomic-write';
 import { acquireLock, type Lock } from '../load/lock';
 import { serializeReport } from '../load/report-json';
+import { errorReport } from './error-report';
 
 export interface OutDirLease {
   dir: string;
@@ -81,7 +82,7 @@ export async function claimOutDir(dir: string, gateId: string): Promise<OutDirLe
     },
   };
   try {
-    const marker = errorReport(startedAt, {
+    const marker = markerReport(startedAt, {
       file: dir,
       cause: `an emgate run (pid ${process.pid}, started ${startedAt}) is writing this report and has not finished; if no emgate process is running, it was killed before it could finish`,
       fix: 'wait for the run to end; if it was killed (out of memory, job timeout), run it again',
@@ -108,7 +109,7 @@ export function interruptActiveRuns(signal: string): string[] {
   const written: string[] = [];
   for (const entry of [...active]) {
     if (!entry.finished) {
-      const report = errorReport(entry.startedAt, {
+      const report = markerReport(entry.startedAt, {
         file: null,
         cause: `the run was interrupted by ${signal} before it finished (a cancelled or timed-out job, or Ctrl-C)`,
         fix: "run the gate again and let it finish; raise the job's timeout-minutes if it was cut short",
@@ -125,18 +126,10 @@ export function interruptActiveRuns(signal: string): string[] {
   return written;
 }
 
-function errorReport(startedAt: string, error: ReportError): Report {
-  return {
-    schema: 'emgate-report/v1',
-    verdict: 'error',
-    summary: summaryWithoutVerdict(`The gate has no verdict: ${error.cause}.`),
-    checks: [],
-    domains: [],
-    probes: [],
-    errors: [error],
-    provenance: null,
-    timing: { started_at: startedAt, total_ms: Date.now() - Date.parse(startedAt), phases: {} },
-  };
+/** A marker report: verdict `error`, saying why this folder has no verdict. */
+function markerReport(startedAt: string, error: ReportError): Report {
+  const timing = { started_at: startedAt, total_ms: Date.now() - Date.parse(startedAt), phases: {} };
+  return errorReport([error], timing, summaryWithoutVerdict(`The gate has no verdict: ${error.cause}.`));
 }
 
 function writeReportSync(lease: OutDirLease, report: Report, gateId: string): void {

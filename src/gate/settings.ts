@@ -6,14 +6,15 @@
 // a value outside an option's allowed set is an error naming the option as the user wrote
 // it (`--batch-size` on the command line, `input 'batch-size'` in the Action), the value,
 // and what is allowed. Nothing here guesses: a typo never quietly becomes a default.
+import { DEFAULT_BATCH_SIZE } from '../core/batch';
 import { EmgateError } from '../core/errors';
 import { isValidGateId } from '../core/report/markdown';
+import type { Position, ScoringMode } from '../core/types';
 import { DTYPE_SUFFIXES } from '../load/checkpoint';
 import { BUILTIN_POLICY, BUILTIN_PROBES } from '../load/package-info';
 import type { Device } from '../runtime/onnx';
-import type { Position } from './extract-direction';
 
-export type { Device, Position };
+export type { Device, Position, ScoringMode };
 export type Variants = 'none' | 'all' | string[];
 export interface Shard {
   index: number;
@@ -28,18 +29,21 @@ export interface OptionSource {
   label(name: string): string;
 }
 
+/** Options whose command-line flag is not the Action input's name. */
+const CLI_FLAGS: Record<string, string> = { 'out-dir': 'out' };
+
 /** Options parsed by node's util.parseArgs: strings, and `true` for boolean flags. */
 export function cliSource(values: Record<string, string | boolean | string[] | undefined>): OptionSource {
   return {
     get: (name) => {
-      const v = values[name];
+      const v = values[CLI_FLAGS[name] ?? name];
       if (v === true) return 'true';
       // A repeated option (--direction A --direction B) reads as one value per line, as the
       // Action's multi-line inputs do.
       if (Array.isArray(v)) return v.filter((x) => x !== '').join('\n') || undefined;
       return typeof v === 'string' && v !== '' ? v : undefined;
     },
-    label: (name) => `--${name}`,
+    label: (name) => `--${CLI_FLAGS[name] ?? name}`,
   };
 }
 
@@ -113,7 +117,7 @@ export function int(
 // ---------------------------------------------------------------------------
 // The options themselves
 
-export const BATCH_SIZE = { dflt: 8, min: 1, max: 4096 } as const;
+export const BATCH_SIZE = { dflt: DEFAULT_BATCH_SIZE, min: 1, max: 4096 } as const;
 
 /** Sequences per forward pass. Changes speed and memory, never results. */
 export function batchSize(src: OptionSource): number {
@@ -188,7 +192,7 @@ export function gateId(src: OptionSource): string {
   return v;
 }
 
-/** Variant graph by dtype (fp16, q4, …); undefined: fp32 (model.onnx). */
+/** Variant graph by dtype (fp16, q4, …); undefined: fp32 (model.onnx). Checked here, trusted inside. */
 export function dtype(src: OptionSource): string | undefined {
   const v = src.get('dtype');
   if (v === undefined) return undefined;
@@ -202,7 +206,7 @@ export function dtype(src: OptionSource): string | undefined {
 }
 
 /** How probes are scored: contrast, generated answers, or both; undefined: the policy's mode. */
-export function scoringMode(src: OptionSource): 'contrast' | 'generate' | 'both' | undefined {
+export function scoringMode(src: OptionSource): ScoringMode | undefined {
   if (src.get('mode') === undefined) return undefined;
   return oneOf(src, 'mode', ['contrast', 'generate', 'both'] as const, 'contrast');
 }
@@ -218,32 +222,57 @@ export function position(src: OptionSource): Position {
   return oneOf(src, 'position', ['response_mean', 'last_prompt'] as const, 'response_mean');
 }
 
+/**
+ * Direction files or folders, in order (the first is the primary direction): one per line
+ * (the Action's multi-line input), or one per repeated --direction. Undefined when none.
+ */
+export function directions(src: OptionSource): string[] | undefined {
+  const list = (src.get('direction') ?? '')
+    .split(/\r?\n/)
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  return list.length > 0 ? list : undefined;
+}
+
 /** The options `emgate run` and the Action's run mode share, parsed once. */
 export interface RunOptions {
+  /** Candidate checkpoint; each front end says, in its own words, when it is required. */
+  checkpoint?: string;
   baseline?: string;
   probes: string;
   policy: string;
-  direction?: string;
+  /** Direction files or folders, in order; the first is the primary direction. */
+  direction?: string[];
+  /** Residual tensor name template (with {layer}) for graphs the locator cannot read. */
   hiddenTensor?: string;
   batchSize: number;
   threads?: number;
   device: Device;
   requireGpu: boolean;
+  /** Undefined when not given: a run uses 0, a merge the shards' seed. */
   seed?: number;
+  /** 1-based shard of n: a partial report over a deterministic slice of the probes. */
   shard?: Shard;
   variants?: Variants;
+  /** Names this gate's PR comment, so two gates in one workflow keep two comments. */
   gateId: string;
+  /** Variant graph of both checkpoints by dtype (fp16, q4, q4f16, int8, q8 …); default fp32. */
   dtype?: string;
-  /** Folder for the baseline's cached scores; undefined: no cache. */
+  /** Explicit graph file (relative to each checkpoint); wins over dtype. */
+  modelFile?: string;
+  /** Folder for the baseline's cached scores and (in judge/) the judgements; undefined: no score cache. */
   cacheDir?: string;
+  /** Where report.json and report.md go (`--out`, input `out-dir`). */
+  outDir: string;
 }
 
 export function runOptions(src: OptionSource): RunOptions {
   return {
+    checkpoint: text(src, 'checkpoint'),
     baseline: text(src, 'baseline'),
     probes: text(src, 'probes') ?? BUILTIN_PROBES,
     policy: text(src, 'policy') ?? BUILTIN_POLICY,
-    direction: text(src, 'direction'),
+    direction: directions(src),
     hiddenTensor: text(src, 'hidden-tensor'),
     batchSize: batchSize(src),
     threads: threads(src),
@@ -254,6 +283,84 @@ export function runOptions(src: OptionSource): RunOptions {
     variants: variants(src),
     gateId: gateId(src),
     dtype: dtype(src),
+    modelFile: text(src, 'model-file'),
     cacheDir: text(src, 'cache-dir'),
+    outDir: text(src, 'out-dir') ?? 'emgate-report',
+  };
+}
+
+/** What the gate hears while it runs (the front end decides where it goes). */
+export interface GateHooks {
+  onProgress?: (p: { phase: string; done: number; total: number }) => void;
+  warn?: (message: string) => void;
+  /** One quiet line for people (which execution provider runs). */
+  info?: (message: string) => void;
+}
+
+/** Everything one gate run needs: the parsed options, with the checkpoint and seed settled. */
+export interface GateSettings extends Omit<RunOptions, 'checkpoint' | 'seed' | 'requireGpu'>, GateHooks {
+  checkpoint: string;
+  seed: number;
+  /** Fail instead of falling back to the CPU (default false). */
+  requireGpu?: boolean;
+  /** contrast | generate | both; unset: the policy's `mode` (default contrast). */
+  mode?: ScoringMode;
+}
+
+/**
+ * A run's settings from the parsed options. The front ends have checked that a checkpoint
+ * was given (each names it in its user's words); the seed of a run defaults to 0.
+ */
+export function gateSettings(options: RunOptions, mode: ScoringMode | undefined, hooks: GateHooks = {}): GateSettings {
+  const { checkpoint, seed, ...rest } = options;
+  if (checkpoint === undefined)
+    throw new EmgateError({ file: null, cause: 'no checkpoint given', fix: 'name the candidate checkpoint folder' });
+  return { ...rest, ...hooks, checkpoint, seed: seed ?? 0, mode };
+}
+
+export interface MergeSettings {
+  reports: string[];
+  probes: string;
+  policy: string;
+  outDir: string;
+  gateId: string;
+  /** Defaults to the seed the shards ran with; when given, it must be that seed. */
+  seed?: number;
+}
+
+/** The options a merge takes (the same parsers as a run's), with the shard reports to pool. */
+export function mergeSettings(options: RunOptions, reports: string[]): MergeSettings {
+  const { probes, policy, outDir, gateId, seed } = options;
+  return { reports, probes, policy, outDir, gateId, seed };
+}
+
+/** The options of `emgate direction extract` (the model itself is required by the CLI). */
+export interface ExtractOptions {
+  probes: string;
+  /** With a baseline the direction is the fine-tune's activation change (finetune_diff). */
+  baseline?: string;
+  layer: number | 'auto';
+  position: Position;
+  batchSize: number;
+  device: Device;
+  threads?: number;
+  hiddenTensor?: string;
+  /** Variant graph by dtype / explicit graph file, as for `emgate run`. */
+  dtype?: string;
+  modelFile?: string;
+}
+
+export function extractOptions(src: OptionSource): ExtractOptions {
+  return {
+    baseline: text(src, 'baseline'),
+    probes: text(src, 'probes') ?? BUILTIN_PROBES,
+    layer: layer(src),
+    position: position(src),
+    batchSize: batchSize(src),
+    device: device(src),
+    threads: threads(src),
+    hiddenTensor: text(src, 'hidden-tensor'),
+    dtype: dtype(src),
+    modelFile: text(src, 'model-file'),
   };
 }

@@ -19,17 +19,13 @@ import { beyondContext, type ContextModel, contextModel } from '../runtime/conte
 import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadDirections } from './directions';
-import type { Variants } from './settings';
+import type { RunOptions } from './settings';
 
-export interface ValidateSettings {
-  probes: string;
-  policy: string;
-  /** Direction files or folders, one per line (as the Action's input and repeated --direction give them). */
-  direction?: string;
-  checkpoint?: string;
-  baseline?: string;
-  variants?: Variants;
-}
+/** What `validate` checks: the run's inputs, and the graph (dtype / model file) a run would use. */
+export type ValidateSettings = Pick<
+  RunOptions,
+  'probes' | 'policy' | 'direction' | 'checkpoint' | 'baseline' | 'variants' | 'dtype' | 'modelFile'
+>;
 
 export interface ValidateResult {
   /** `ok  <what> <file>: <summary>` lines, and notes. */
@@ -82,7 +78,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
   }
   const directions = s.direction
     ? await attempt(async () => {
-        const list = await loadDirections(s.direction);
+        const list = await loadDirections(s.direction ?? []);
         for (const { file, direction: d } of list)
           lines.push(`ok  direction  ${file}: layer ${d.layer}, ${d.hidden_size} dims, ${d.position}`);
         return list;
@@ -94,7 +90,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     const dir = s[key];
     if (!dir) continue;
     checkpoints[key] = await attempt(async () => {
-      const ckpt = await readCheckpoint(dir);
+      const ckpt = await readCheckpoint(dir, { dtype: s.dtype, modelFile: s.modelFile });
       const graph = await inspectOnnxFile(ckpt.modelFile);
       const view = contextModel(ckpt);
       const mismatch = vocabularyMismatch(view.tokenizerFile, view.tokenizerVocab, view.logitsVocab);

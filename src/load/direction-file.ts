@@ -7,6 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import type { Position } from '../core/types';
 import { writeFileAtomic } from './atomic-write';
 import { formatProblems, parseJsonBytes, readFileBytes, type SchemaProblem, schemaProblems } from './schema-validation';
 
@@ -81,7 +82,7 @@ export interface Direction {
   layer: number;
   hidden_size: number;
   /** response_mean: mean over response tokens; last_prompt: the last prompt token. */
-  position: 'response_mean' | 'last_prompt';
+  position: Position;
   /** contrast: misaligned − aligned means under one model; finetune_diff: fine-tune − base. */
   kind: 'contrast' | 'finetune_diff';
   /** Unit vector of hidden_size entries. */

@@ -1,4 +1,4 @@
-// The scoring engine: a checkpoint loaded once, scoring reference responses (teacher-forced
+// The scoring engine: a checkpoint's session (prepared by session.ts) scheduled in passes, scoring reference responses (teacher-forced
 // log-probabilities) and reading the residual stream in the same forward pass.
 //
 // Two things keep it fast at real vocabulary sizes:
@@ -6,10 +6,9 @@
 //   appends log-softmax and a gather of the next-token ids), so the session returns
 //   [batch, seq] numbers instead of [batch, seq, vocab] logits;
 // - on KV-cache exports each prompt runs once and its references are scored from its cache.
-import { promises as fs } from 'fs';
-import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import {
+  DEFAULT_BATCH_SIZE,
   leftPadCache,
   logprobSumFromGraph,
   meanOverPositions,
@@ -24,41 +23,14 @@ import {
 } from '../core/batch';
 import { EmgateError } from '../core/errors';
 import type { ChatMessage } from '../core/types';
-import { type Checkpoint, type CheckpointOptions, readCheckpoint } from '../load/checkpoint';
+import { type Checkpoint, readCheckpoint } from '../load/checkpoint';
 import { ChatEncoder } from './chat';
-import { type CacheSlot, cacheSlots, decoderFeeds } from './feeds';
-import {
-  appendTokenLogprobs,
-  decodeModel,
-  encodeModel,
-  exposeTensors,
-  gatherBeforeLmHead,
-  locateResidualStream,
-  POSITIONS_INPUT,
-  referenceInlineWeights,
-  TARGET_IDS_INPUT,
-  TOKEN_LOGPROBS_OUTPUT,
-  tokenLogprobsBlocker,
-} from './graph-surgery';
-import { asFloat32, type FeedTensor, type ModelSession, openSession, type SessionSettings } from './onnx';
-import { relocateExternalData } from './onnx-file';
+import { type CacheSlot, decoderFeeds } from './feeds';
+import { POSITIONS_INPUT, TARGET_IDS_INPUT, TOKEN_LOGPROBS_OUTPUT } from './graph-surgery';
+import { asFloat32, type FeedTensor, type ModelSession } from './onnx';
+import { type EngineOptions, prepareSession, type Scoring } from './session';
 
-export interface EngineOptions extends SessionSettings, CheckpointOptions {
-  /**
-   * Hidden-state indices to read (HF numbering: 0 = embeddings, k = after decoder layer k,
-   * L = final normed state), or 'all'. Decided at load: reading internal tensors needs
-   * graph surgery before the session exists.
-   */
-  layers?: number[] | 'all';
-  /** Name of the residual tensor to read, with `{layer}` for the hidden-state index (overrides discovery). */
-  hiddenTensor?: string;
-  /**
-   * Where token log-probabilities are computed. `graph` (default): inside the graph, by
-   * surgery; falls back to `js` with a warning when the graph cannot take it. `js`: the
-   * full logits come back and JavaScript reduces them (the reference path).
-   */
-  logprobs?: 'graph' | 'js';
-}
+export type { EngineOptions };
 
 export interface ScoreRequest {
   messages: ChatMessage[];
@@ -105,14 +77,6 @@ export interface ScoreOptions {
 const CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 const CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 
-const KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
-
-/**
- * How the engine gets token log-probabilities out of a pass: in the graph (and, where the
- * LM head could be fed chosen positions, only at the scored ones), or from full logits.
- */
-type Scoring = { kind: 'graph'; positions: boolean } | { kind: 'js' };
-
 export class Engine {
   /** Response tokens scored so far (for throughput figures and provenance). */
   tokensScored = 0;
@@ -134,40 +98,22 @@ export class Engine {
     private readonly vocab: number,
   ) {}
 
-  static async open(dir: string, options: EngineOptions): Promise<Engine> {
-    const checkpoint = await readCheckpoint(dir, { dtype: options.dtype, modelFile: options.modelFile });
-    const encoder = new ChatEncoder(
-      checkpoint.tokenizerJson,
-      checkpoint.tokenizerConfig,
-      checkpoint.config.eosTokenIds,
-      checkpoint.dir,
-    );
-    const numLayers = checkpoint.config.numLayers;
-    const wanted =
-      options.layers === 'all' ? range(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
-    for (const layer of wanted) {
-      if (!Number.isInteger(layer) || layer < 0 || layer > numLayers) {
-        throw new EmgateError({
-          file: path.join(checkpoint.dir, 'config.json'),
-          cause: `layer ${layer} is out of range: the model has ${numLayers} decoder layers, so hidden-state indices run 0..${numLayers}`,
-          fix: `choose a layer between 0 (embeddings) and ${numLayers} (final normed state)`,
-        });
-      }
-    }
-    const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
-    checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
-    const padId = pickPadId(checkpoint, encoder);
-    const cache = cacheSlots(session.inputs, session.outputs, checkpoint.config);
-    return new Engine(
-      checkpoint,
-      encoder,
-      session,
-      hiddenOutputs,
-      padId,
-      scoring,
-      cache,
-      logitsVocab ?? encoder.vocabSize,
-    );
+  /**
+   * Opens the engine on a checkpoint the caller has read (the gate reads it once, with the
+   * run's dtype / model file), or on a folder, read here with `options.dtype` / `modelFile`.
+   */
+  static async open(source: Checkpoint | string, options: EngineOptions): Promise<Engine> {
+    const checkpoint = typeof source === 'string' ? await readCheckpoint(source, options) : source;
+    const encoder =
+      options.encoder ??
+      new ChatEncoder(
+        checkpoint.tokenizerJson,
+        checkpoint.tokenizerConfig,
+        checkpoint.config.eosTokenIds,
+        checkpoint.dir,
+      );
+    const p = await prepareSession(checkpoint, encoder, options);
+    return new Engine(checkpoint, encoder, p.session, p.hiddenOutputs, p.padId, p.scoring, p.cache, p.vocab);
   }
 
   get provider(): 'cpu' | 'cuda' {
@@ -203,9 +149,7 @@ export class Engine {
    * padding small; with a KV cache, references are grouped by prompt.
    */
   async score(requests: ScoreRequest[], options: ScoreOptions = {}): Promise<ScoredResponse[]> {
-    const batchSize = options.batchSize ?? 8;
-    if (!Number.isInteger(batchSize) || batchSize < 1)
-      throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     const seqs = requests.map((r) => this.encode(r));
     const maxPositions = this.checkpoint.config.maxPositions;
     seqs.forEach((s, i) => {
@@ -521,179 +465,14 @@ export class Engine {
   }
 }
 
-interface Prepared {
-  session: ModelSession;
-  hiddenOutputs: Map<number, string>;
-  scoring: Scoring;
-  /** The logits' vocabulary size as the graph declares it (null when symbolic or unknown). */
-  logitsVocab: number | null;
-}
-
-/**
- * Opens the session on the graph scoring needs: hidden-state outputs exposed and, unless
- * asked otherwise or impossible, token log-probabilities appended. The patched graph stays
- * in memory; its weights are read by onnxruntime from the original files (external data,
- * or the inline tensors' own bytes in model.onnx), so nothing is written beside, or copied
- * out of, the user's checkpoint.
- */
-async function openPrepared(checkpoint: Checkpoint, layers: number[], options: EngineOptions): Promise<Prepared> {
-  const hiddenOutputs = new Map<number, string>();
-  const wantGraph = (options.logprobs ?? 'graph') === 'graph';
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(checkpoint.modelFile);
-  } catch (err) {
-    throw new EmgateError({
-      file: checkpoint.modelFile,
-      cause: `cannot read the model (${(err as Error).message})`,
-      fix: 'check the file exists and is readable',
-    });
-  }
-  // Released (set to null) once encoded, so the decoded graph does not outlive its use.
-  let model: onnx.ModelProto | null;
-  try {
-    model = decodeModel(bytes);
-  } catch (err) {
-    throw new EmgateError({
-      file: checkpoint.modelFile,
-      cause: `not a valid ONNX protobuf (${(err as Error).message})`,
-      fix: 'the file is truncated or corrupt (or a Git LFS pointer): re-export or re-download it',
-    });
-  }
-  const declared = new Set((model.graph?.output ?? []).map((o) => o.name));
-  const nodeOutputs = new Set((model.graph?.node ?? []).flatMap((n) => n.output ?? []));
-  let located: string[] | null = null;
-  for (const layer of layers) {
-    if (options.hiddenTensor) {
-      const name = options.hiddenTensor.replace('{layer}', String(layer));
-      if (!nodeOutputs.has(name) && !declared.has(name)) {
-        throw new EmgateError({
-          file: checkpoint.modelFile,
-          cause: `the graph has no tensor named "${name}" (from the hidden-tensor setting "${options.hiddenTensor}")`,
-          fix: 'name a tensor that exists in the graph (inspect it with Netron), with {layer} for the layer index',
-        });
-      }
-      hiddenOutputs.set(layer, name);
-    } else if (declared.has(`hidden_states.${layer}`)) {
-      hiddenOutputs.set(layer, `hidden_states.${layer}`);
-    } else {
-      try {
-        located ??= locateResidualStream(model, checkpoint.config.numLayers).tensors;
-      } catch (err) {
-        throw new EmgateError({
-          file: checkpoint.modelFile,
-          cause: `the graph exposes no hidden_states outputs and the residual stream could not be found in it (${(err as Error).message})`,
-          fix: 'export with hidden_states outputs, or name the residual tensor with --hidden-tensor (use {layer} for the layer index)',
-        });
-      }
-      hiddenOutputs.set(layer, located[layer]);
-    }
-  }
-  const logitsInfo = (model.graph?.output ?? []).find((o) => o.name === 'logits');
-  const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
-  const logitsVocab = vocabDim !== undefined && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
-  const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
-  exposeTensors(model, missing);
-  let scoring: Scoring = { kind: 'js' };
-  if (wantGraph) {
-    const blocker = tokenLogprobsBlocker(model);
-    if (blocker === null) {
-      const positions = gatherBeforeLmHead(model);
-      appendTokenLogprobs(model);
-      scoring = { kind: 'graph', positions };
-    } else if (declared.has('logits')) {
-      options.warn?.(
-        `${checkpoint.modelFile}: log-probabilities cannot be computed inside this graph (${blocker}); scoring the full logits in JavaScript instead (slower, and [batch, seq, vocab] floats per batch in memory)`,
-      );
-    }
-  }
-  // onnxruntime resolves external data against the folder it is given and refuses paths
-  // that leave it once links are followed (a Hugging Face cache links every file to a blob
-  // elsewhere): external data is pointed at the real files, and inline weights are
-  // referenced in the real model file.
-  const hasExternal = (model.graph?.initializer ?? []).some(
-    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
-  );
-  const relocated = hasExternal ? await relocateExternalData(model, path.dirname(checkpoint.modelFile)) : null;
-  if (missing.length === 0 && scoring.kind === 'js' && relocated === null) {
-    // Nothing to patch: onnxruntime reads the file itself, and the decoded copy goes now.
-    model = null;
-    bytes = new Uint8Array(0);
-    return {
-      session: await openSession(checkpoint.modelFile, checkpoint.modelFile, options),
-      hiddenOutputs,
-      scoring,
-      logitsVocab,
-    };
-  }
-  let dataDir = relocated ?? path.dirname(checkpoint.modelFile);
-  if (!hasExternal) {
-    const real = await fs.realpath(checkpoint.modelFile);
-    referenceInlineWeights(model, bytes, path.basename(real));
-    dataDir = path.dirname(real);
-  }
-  const patched = encodeModel(model);
-  model = null;
-  bytes = new Uint8Array(0);
-  const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
-  return { session, hiddenOutputs, scoring, logitsVocab };
-}
-
-function checkGraphIo(
-  session: ModelSession,
-  checkpoint: Checkpoint,
-  encoder: ChatEncoder,
-  hidden: Map<number, string>,
-  scoring: Scoring,
-  logitsVocab: number | null,
-): void {
-  const inputNames = session.inputs.map((i) => i.name);
-  const outputNames = session.outputs.map((o) => o.name);
-  const problems: string[] = [];
-  if (!inputNames.includes('input_ids')) problems.push('no "input_ids" input');
-  if (!inputNames.includes('attention_mask')) problems.push('no "attention_mask" input');
-  const unknown = inputNames.filter(
-    (n) => !KNOWN_INPUTS.test(n) && !(scoring.kind === 'graph' && (n === TARGET_IDS_INPUT || n === POSITIONS_INPUT)),
-  );
-  if (unknown.length) problems.push(`inputs emgate cannot feed: ${unknown.join(', ')}`);
-  const scoreOutput = scoring.kind === 'graph' ? TOKEN_LOGPROBS_OUTPUT : 'logits';
-  if (!outputNames.includes(scoreOutput))
-    problems.push(scoring.kind === 'graph' ? `no "${scoreOutput}" output after surgery` : 'no "logits" output');
-  for (const name of hidden.values())
-    if (!outputNames.includes(name)) problems.push(`no "${name}" output after surgery`);
-  if (problems.length) {
-    throw new EmgateError({
-      file: checkpoint.modelFile,
-      cause: `the graph does not fit a decoder export: ${problems.join('; ')} (inputs: ${inputNames.join(', ')}; outputs: ${outputNames.join(', ')})`,
-      fix: 'export a text-generation decoder (optimum-cli export onnx --task text-generation or text-generation-with-past)',
-    });
-  }
-  const logits = session.outputs.find((o) => o.name === 'logits');
-  const declaredVocab = logits && typeof logits.shape[2] === 'number' ? logits.shape[2] : logitsVocab;
-  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
-    throw new EmgateError({
-      file: path.join(checkpoint.dir, 'tokenizer.json'),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
-      fix: 'use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)',
-    });
-  }
-}
-
-/** Padding never reaches a scored position; any valid id works, the pad token if there is one. */
-function pickPadId(checkpoint: Checkpoint, encoder: ChatEncoder): number {
-  const pad = checkpoint.tokenizerConfig.pad_token;
-  const padString = typeof pad === 'string' ? pad : (pad as { content?: string } | undefined)?.content;
-  return (padString !== undefined ? encoder.tokenId(padString) : undefined) ?? encoder.endOfTurnId;
-}
-
 function totalLength(s: TokenSequence): number {
   return s.promptIds.length + s.responseIds.length;
 }
 
-function range(n: number): number[] {
-  return Array.from({ length: n }, (_, i) => i);
-}
-
 function preview(text: string): string {
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
 }

@@ -38,6 +38,7 @@ export interface Generated {
 }
 
 export interface GenerateOptions {
+  /** Sequences per pass, ≥ 1 (checked where the option is parsed). */
   batchSize: number;
   /** false: recompute every step even when the graph has a KV cache (benchmarks, tests). Default true. */
   useCache?: boolean;
@@ -59,9 +60,8 @@ export async function generate(
   requests: GenerateRequest[],
   options: GenerateOptions,
 ): Promise<Generated[]> {
+  // Parsed once at the edge (gate/settings.ts): a whole number ≥ 1 by then.
   const { batchSize } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new TypeError(`batchSize must be an integer ≥ 1, got ${batchSize}`);
   const prompts = requests.map((r) => {
     checkSampling(r.sampling);
     if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 1) {

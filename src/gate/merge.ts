@@ -1,0 +1,230 @@
+// `emgate merge`: the partial reports of a sharded run pooled into the verdict one
+// unsharded run would give. Each shard report is checked (schema, digest, same run) before
+// its per-probe results are trusted; the verdict is recomputed from them.
+import { promises as fs } from 'fs';
+import { type DirectionCalibration, evaluateWithDirections } from '../core/em-shift-directions';
+import { EmgateError } from '../core/errors';
+import type { ProbeResult, Report, SkippedProbe } from '../core/types';
+import { loadPolicy } from '../load/policy';
+import { shardDigest, validateReport } from '../load/report-json';
+import { loadSuite, shardOf } from '../load/suite';
+import { type GateResult, inOutDir } from './outputs';
+import { checkPolicyFits } from './run-inputs';
+import type { MergeSettings } from './settings';
+
+/**
+ * Combines the partial reports of `emgate run --shard i/n` into the report one unsharded
+ * run would give: the verdict is recomputed from the pooled per-probe results. Fails closed
+ * when a shard is missing, doubled, or from another checkpoint, suite, policy or seed.
+ */
+export async function mergeReports(settings: MergeSettings): Promise<GateResult> {
+  return inOutDir(settings, async (out) => {
+    const partials = await out.clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
+    const loadedPolicy = await loadPolicy(settings.policy);
+    const { policy, sha256: policySha } = loadedPolicy;
+    out.policy = policy;
+    checkShardsMatch(partials, settings, policySha);
+    const first = partials[0].report;
+    const variants = first.provenance!.suite.variants;
+    const suite = await loadSuite(settings.probes, {
+      variants: variants.includes('all') ? 'all' : variants.length ? variants : 'none',
+    });
+    if (suite.sha256 !== first.provenance!.suite.sha256) {
+      throw new EmgateError({
+        file: settings.probes,
+        cause: 'this probe suite is not the one the shards ran (suite sha256 differs)',
+        fix: 'merge with the same probes directory the shard jobs used',
+      });
+    }
+    checkPolicyFits(loadedPolicy, suite, first.provenance!.baseline !== undefined);
+    out.suite = suite;
+    const inSuite = new Set(suite.probes.map((p) => p.id));
+    const byId = new Map<string, ProbeResult>();
+    for (const { report, file } of partials) {
+      const { index, count } = report.shard!;
+      for (const p of report.probes) {
+        if (byId.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" appears more than once across the shards`,
+            fix: 'merge the reports of one sharded run, each shard once',
+          });
+        if (!inSuite.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" is not in the probe suite ${settings.probes}`,
+            fix: 'merge with the probes directory the shard jobs used',
+          });
+        // The split depends on the id alone, so a probe in the wrong shard means an edited report.
+        if (shardOf(p.id, count) !== index) {
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" belongs to shard ${shardOf(p.id, count)}/${count}, not to shard ${index}/${count} whose report holds it`,
+            fix: 'merge the report.json files exactly as the shard jobs wrote them',
+          });
+        }
+        byId.set(p.id, p);
+      }
+    }
+    // A probe a shard skipped (too long for the context) is covered, and skipped in the merge too.
+    const skippedById = new Map<string, SkippedProbe>();
+    for (const { report, file } of partials) {
+      for (const p of report.skipped ?? []) {
+        if (byId.has(p.id) || skippedById.has(p.id))
+          throw new EmgateError({
+            file,
+            cause: `probe "${p.id}" appears in more than one shard`,
+            fix: 'merge the reports of one sharded run, each shard once',
+          });
+        skippedById.set(p.id, p);
+      }
+    }
+    const missing = suite.probes.filter((p) => !byId.has(p.id) && !skippedById.has(p.id)).map((p) => p.id);
+    if (missing.length || byId.size + skippedById.size !== suite.probes.length) {
+      throw new EmgateError({
+        file: null,
+        cause: `the shards do not cover the suite: ${missing.length} probes missing (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''})`,
+        fix: 'make sure every shard job finished and uploaded its report',
+      });
+    }
+    out.results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
+    out.skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
+    out.directionBlock = first.direction;
+    out.provenance = {
+      ...first.provenance!,
+      tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
+    };
+    // Reports from before the directions list name their one direction in `direction`.
+    const listed: DirectionCalibration[] = first.directions
+      ? first.directions.map((d) => ({
+          name: d.name,
+          aligned_mean: d.aligned_mean,
+          misaligned_mean: d.misaligned_mean,
+        }))
+      : first.direction
+        ? [
+            {
+              name: 'direction',
+              aligned_mean: first.direction.aligned_mean,
+              misaligned_mean: first.direction.misaligned_mean,
+            },
+          ]
+        : [];
+    const evaluated = out.clock.timeSync('evaluate', () =>
+      evaluateWithDirections(
+        { probes: out.results, domains: suite.domains, policy, seed: first.provenance!.seed, skipped: out.skipped },
+        listed,
+      ),
+    );
+    out.evaluation = evaluated;
+    out.directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
+      const m = evaluated.directions?.[i];
+      return {
+        ...d,
+        ...(m?.em_shift ? { em_shift: m.em_shift } : {}),
+        ...(m?.domains.length ? { domains: m.domains } : {}),
+      };
+    });
+  });
+}
+
+async function readPartialReport(file: string): Promise<{ report: Report; file: string }> {
+  let report: Report;
+  try {
+    report = JSON.parse(await fs.readFile(file, 'utf8')) as Report;
+    validateReport(report);
+  } catch (err) {
+    throw new EmgateError({
+      file,
+      cause: `not a valid emgate report (${(err as Error).message})`,
+      fix: 'pass the report.json files written by `emgate run --shard i/n`',
+    });
+  }
+  if (!report.shard)
+    throw new EmgateError({
+      file,
+      cause: 'is not a shard report (no "shard" block)',
+      fix: 'merge only reports written with --shard i/n',
+    });
+  // The digest covers the shard's results and what they were computed from: a report edited,
+  // truncated or spliced together after the shard job wrote it does not merge.
+  if (report.verdict !== 'error' && report.shard.digest !== shardDigest(report)) {
+    throw new EmgateError({
+      file,
+      cause:
+        report.shard.digest === undefined
+          ? 'the shard report carries no digest of its results'
+          : "the shard report's results do not match its digest (the file was changed after the shard job wrote it)",
+      fix: 'merge the report.json files exactly as `emgate run --shard i/n` (of this emgate version) wrote them; rerun that shard if the file was damaged',
+    });
+  }
+  if (report.verdict === 'error') {
+    const cause = report.errors.map((e) => e.cause).join('; ');
+    throw new EmgateError({
+      file,
+      cause: `shard ${report.shard.index}/${report.shard.count} ended in error (${cause})`,
+      fix: 'fix the failing shard job and run it again',
+    });
+  }
+  return { report, file };
+}
+
+function checkShardsMatch(
+  partials: { report: Report; file: string }[],
+  settings: MergeSettings,
+  policySha: string,
+): void {
+  if (partials.length === 0)
+    throw new EmgateError({ file: null, cause: 'no shard reports given', fix: 'pass the report.json of every shard' });
+  const first = partials[0].report;
+  const count = first.shard!.count;
+  const seen = new Set<number>();
+  for (const { report, file } of partials) {
+    const p = report.provenance!;
+    const f = first.provenance!;
+    const mismatch = (what: string) =>
+      new EmgateError({
+        file,
+        cause: `${what} differs from ${partials[0].file}`,
+        fix: 'merge only the shards of one run (same checkpoint, baseline, suite, policy, direction, seed and shard count)',
+      });
+    if (report.shard!.count !== count) throw mismatch('the shard count');
+    if (p.candidate.sha256 !== f.candidate.sha256) throw mismatch('the candidate checkpoint');
+    if ((p.baseline?.sha256 ?? null) !== (f.baseline?.sha256 ?? null)) throw mismatch('the baseline checkpoint');
+    if (p.suite.sha256 !== f.suite.sha256) throw mismatch('the probe suite');
+    if (p.policy.sha256 !== f.policy.sha256) throw mismatch('the policy');
+    if ((p.direction?.sha256 ?? null) !== (f.direction?.sha256 ?? null)) throw mismatch('the direction');
+    const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
+    if (shas(report) !== shas(first)) throw mismatch('the list of directions');
+    if (p.seed !== f.seed) throw mismatch('the seed');
+    if (seen.has(report.shard!.index))
+      throw new EmgateError({
+        file,
+        cause: `shard ${report.shard!.index}/${count} given twice`,
+        fix: 'pass each shard once',
+      });
+    seen.add(report.shard!.index);
+  }
+  if (seen.size !== count) {
+    const absent = Array.from({ length: count }, (_, i) => i + 1).filter((i) => !seen.has(i));
+    throw new EmgateError({
+      file: null,
+      cause: `shards missing: ${absent.map((i) => `${i}/${count}`).join(', ')}`,
+      fix: 'wait for every shard job and pass all their reports',
+    });
+  }
+  if (first.provenance!.policy.sha256 !== policySha) {
+    throw new EmgateError({
+      file: settings.policy,
+      cause: 'this policy is not the one the shards ran (policy sha256 differs)',
+      fix: 'merge with the same policy file the shard jobs used',
+    });
+  }
+  if (settings.seed !== undefined && first.provenance!.seed !== settings.seed) {
+    throw new EmgateError({
+      file: null,
+      cause: `the shards ran with seed ${first.provenance!.seed}, the merge with ${settings.seed}`,
+      fix: 'merge with the seed the shard jobs used',
+    });
+  }
+}

@@ -156,10 +156,30 @@ describe('failures', () => {
     expect(gh.requests.filter((q) => q.method === 'POST')).toHaveLength(1);
   });
 
-  test('404 on update returns forbidden', async () => {
+  test('403 on update returns forbidden', async () => {
     await publish();
-    gh.failNext({ status: 404, method: 'PATCH' });
+    gh.failNext({ status: 403, method: 'PATCH' });
     expect((await publish()).action).toBe('forbidden');
+  });
+
+  test('the comment deleted between listing and update (PATCH 404): a new one is posted', async () => {
+    const first = await publish();
+    // The listing finds the comment; it is deleted before the PATCH arrives.
+    gh.afterNext({ method: 'GET', path: /\/issues\/\d+\/comments$/ }, () => gh.deleteComment(first.id!));
+    const r = await publish();
+    expect(r.action).toBe('created');
+    expect(gh.requests.filter((q) => q.method === 'PATCH').map((q) => q.status)).toEqual([404]);
+    expect(thread()).toHaveLength(1);
+    expect(thread()[0].id).not.toBe(first.id);
+    expect(r.id).toBe(thread()[0].id);
+    expect(logs.join('\n')).toMatch(/was deleted while this run updated it; posting a new one/);
+  });
+
+  test('updateOnly after such a deletion creates nothing (no stale comment is left)', async () => {
+    const first = await publish();
+    gh.afterNext({ method: 'GET', path: /\/issues\/\d+\/comments$/ }, () => gh.deleteComment(first.id!));
+    expect((await publish({ updateOnly: true })).action).toBe('skipped');
+    expect(thread()).toHaveLength(0);
   });
 
   test('401 throws with a fix about the token', async () => {
@@ -206,6 +226,40 @@ describe('failures', () => {
   test('no token is an error before any request', async () => {
     await expect(publish({ token: '' })).rejects.toThrow(/input 'github-token': no GitHub token/);
     expect(gh.requests).toHaveLength(0);
+  });
+});
+
+describe('EMGATE_REQUEST_TIMEOUT_MS is parsed like an input', () => {
+  const saved = process.env.EMGATE_REQUEST_TIMEOUT_MS;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.EMGATE_REQUEST_TIMEOUT_MS;
+    else process.env.EMGATE_REQUEST_TIMEOUT_MS = saved;
+  });
+  const noTuning = { retries: 0, rateLimitRetries: 0 };
+
+  test.each([
+    ['-1', /-1 ms is out of range \(allowed 1 to 2147483647 ms/],
+    ['99999999999', /99999999999 ms is out of range .*Node's timers cannot wait longer/],
+    ['30s', /"30s" is not a whole number/],
+    ['1.5', /"1\.5" is not a whole number/],
+  ])('%p is an error naming the variable, before any request', async (value, cause) => {
+    process.env.EMGATE_REQUEST_TIMEOUT_MS = value;
+    const err = await publish({ retry: noTuning }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmgateError);
+    expect((err as EmgateError).file).toBe('environment variable EMGATE_REQUEST_TIMEOUT_MS');
+    expect((err as EmgateError).message).toMatch(cause);
+    expect((err as EmgateError).message).toMatch(
+      /Fix: set EMGATE_REQUEST_TIMEOUT_MS to a whole number from 1 to 2147483647 ms, or unset it/,
+    );
+    expect((err as EmgateError).message).not.toMatch(/reach/);
+    expect(gh.requests).toHaveLength(0);
+  });
+
+  test('a valid value (spaces trimmed) bounds each request', async () => {
+    process.env.EMGATE_REQUEST_TIMEOUT_MS = ' 200 ';
+    gh.failNext({ status: 0, hang: true, path: /comments$/ });
+    const err = await publish({ retry: noTuning }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/posting the emgate comment .* failed/);
   });
 });
 

@@ -84,6 +84,7 @@ export class FakeGitHub {
   /** Comments by `owner/repo#number`. */
   readonly comments = new Map<string, FakeComment[]>();
   private readonly rules: Array<FailureRule & { left: number }> = [];
+  private readonly after: Array<Pick<FailureRule, 'method' | 'path'> & { action: () => void }> = [];
   private nextId = 1000;
   private clock = Date.UTC(2026, 0, 1);
 
@@ -111,6 +112,22 @@ export class FakeGitHub {
   /** Fails the next `times` requests matching the rule (rules are consumed in order). */
   failNext(rule: FailureRule): void {
     this.rules.push({ ...rule, left: rule.times ?? 1 });
+  }
+
+  /**
+   * Runs `action` once, right after the next request matching `rule` has been answered
+   * (e.g. delete a comment between the client's listing and its update).
+   */
+  afterNext(rule: Pick<FailureRule, 'method' | 'path'>, action: () => void): void {
+    this.after.push({ ...rule, action });
+  }
+
+  /** Deletes a comment, as its author or a maintainer would in the GitHub UI. */
+  deleteComment(id: number): void {
+    for (const list of this.comments.values()) {
+      const i = list.findIndex((c) => c.id === id);
+      if (i >= 0) list.splice(i, 1);
+    }
   }
 
   /** Adds a comment as if `user` had written it. */
@@ -165,6 +182,13 @@ export class FakeGitHub {
       status: 0,
     };
     this.requests.push(record);
+    const hook = this.after.findIndex(
+      (h) => (!h.method || h.method === method) && (!h.path || h.path.test(url.pathname)),
+    );
+    if (hook >= 0) {
+      const [{ action }] = this.after.splice(hook, 1);
+      res.once('finish', action);
+    }
 
     const send = (status: number, data: unknown, headers: Record<string, string> = {}): void => {
       record.status = status;

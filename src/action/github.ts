@@ -10,6 +10,7 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
+import { envInteger, MAX_TIMER_MS } from '../core/env';
 import { EmgateError } from '../core/errors';
 import { commentMarker } from '../core/report/markdown';
 
@@ -23,6 +24,22 @@ export const GITHUB_ACTIONS_BOT = 'github-actions[bot]';
  * report renderer aims for 60k, so this is a last guard with room for the note.
  */
 export const MAX_COMMENT_CHARS = 65_000;
+
+/** Default deadline of one GitHub request. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * EMGATE_REQUEST_TIMEOUT_MS, checked: a whole number of ms from 1 to 2^31 − 1 (Node's
+ * timers overflow above), or the default when unset. Throws an error naming the variable.
+ */
+export function requestTimeoutFromEnv(env: Record<string, string | undefined> = process.env): number {
+  return envInteger(env, 'EMGATE_REQUEST_TIMEOUT_MS', {
+    min: 1,
+    max: MAX_TIMER_MS,
+    fallback: REQUEST_TIMEOUT_MS,
+    unit: 'ms',
+  });
+}
 
 /** Waits and retry counts. Defaults suit GitHub; tests shrink the waits. */
 export interface RetryTuning {
@@ -155,14 +172,18 @@ export async function publishComment(opts: PublishOptions): Promise<PublishResul
     }
 
     if (existing) {
-      const { data } = await octokit.rest.issues.updateComment({
-        owner: opts.owner,
-        repo: opts.repo,
-        comment_id: existing.id,
-        body,
-      });
-      log(`Updated emgate comment ${data.html_url}`);
-      return { action: 'updated', id: data.id, url: data.html_url };
+      const updated = await updateUnlessDeleted(octokit, opts, existing.id, body);
+      if (updated) {
+        log(`Updated emgate comment ${updated.html_url}`);
+        return { action: 'updated', id: updated.id, url: updated.html_url };
+      }
+      // 404 on a comment just listed: someone deleted it in between. The token could read
+      // and list, so this is not a permissions problem: post a fresh comment instead.
+      log(
+        `The emgate comment ${existing.html_url} was deleted while this run updated it` +
+          (opts.updateOnly ? '; nothing left to update, none created.' : '; posting a new one.'),
+      );
+      if (opts.updateOnly) return { action: 'skipped' };
     }
     if (opts.updateOnly) {
       log(`No emgate comment (gate '${opts.gateId}') on ${where} to update; none created.`);
@@ -189,6 +210,27 @@ export async function publishComment(opts: PublishOptions): Promise<PublishResul
 // ---------------------------------------------------------------------------
 
 type Client = ReturnType<typeof github.getOctokit>;
+
+/** PATCHes the comment; null when GitHub answers 404 (the comment is gone). */
+async function updateUnlessDeleted(
+  octokit: Client,
+  opts: PublishOptions,
+  id: number,
+  body: string,
+): Promise<{ id: number; html_url: string } | null> {
+  try {
+    const { data } = await octokit.rest.issues.updateComment({
+      owner: opts.owner,
+      repo: opts.repo,
+      comment_id: id,
+      body,
+    });
+    return data;
+  } catch (err) {
+    if (statusOf(err) === 404 && !isRateLimit(messageOf(err))) return null;
+    throw err;
+  }
+}
 
 function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTuning, log: (l: string) => void): Client {
   if (!token) {
@@ -235,7 +277,7 @@ function makeClient(token: string, baseUrl: string | undefined, tuning: RetryTun
     },
     // Each attempt (retries included) gets its own deadline: fetch is the innermost layer.
     request: {
-      fetch: boundedFetch(tuning.requestTimeoutMs ?? (Number(process.env.EMGATE_REQUEST_TIMEOUT_MS) || 30_000)),
+      fetch: boundedFetch(tuning.requestTimeoutMs ?? requestTimeoutFromEnv()),
     },
     log: {
       debug: () => undefined,

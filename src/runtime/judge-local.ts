@@ -4,12 +4,12 @@
 // for what it can and cannot judge.
 
 import { Tokenizer } from '@huggingface/tokenizers';
-import { promises as fs } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { Judgement } from '../core/judge';
 import { sha256File } from '../load/checkpoint';
 import { PACKAGE_ROOT } from '../load/package-info';
+import { readJsonFile } from '../load/schema-validation';
 import type { Judge, JudgeItem } from './judge-http';
 import { asFloat32, type ModelSession, openSession } from './onnx';
 
@@ -36,11 +36,12 @@ export class LocalJudge implements Judge {
     const metaFile = path.join(dir, 'judge.json');
     const read = async (file: string) => {
       try {
-        return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+        // The loader's reader: a regular file only, and a syntax error by position, never content.
+        return (await readJsonFile(file)) as Record<string, unknown>;
       } catch (err) {
         throw new EmgateError({
           file,
-          cause: `cannot read the local judge (${(err as Error).message})`,
+          cause: `cannot read the local judge (${err instanceof EmgateError ? err.cause_ : (err as Error).message})`,
           fix: 'point generated.judge.model at a folder made by scripts/make_judge.py (model.onnx, tokenizer.json, judge.json)',
         });
       }

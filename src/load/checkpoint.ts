@@ -7,7 +7,10 @@ import * as path from 'path';
 import { contextLengthOf } from '../core/context-length';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
-import { decodeUtf8 } from './schema-validation';
+import { decodeUtf8, jsonSyntaxProblem, readRegularFile } from './schema-validation';
+
+/** Largest checkpoint JSON file read (tokenizer.json of large vocabularies is tens of MB). */
+const MAX_CHECKPOINT_JSON_BYTES = 512 * 1024 * 1024;
 
 /** Where the graph may live, in the order optimum and HF repos use. */
 const MODEL_FILES = ['model.onnx', 'onnx/model.onnx', 'decoder_model_merged.onnx', 'onnx/decoder_model_merged.onnx'];
@@ -151,11 +154,13 @@ async function isFile(file: string): Promise<boolean> {
   return s?.isFile() === true;
 }
 
-async function readJson(file: string, fix: string): Promise<Record<string, unknown>> {
+export async function readJson(file: string, fix: string): Promise<Record<string, unknown>> {
   let bytes: Buffer;
   try {
-    bytes = await fs.readFile(file);
+    // A regular file only: a FIFO planted in a checkpoint must not hang the run.
+    bytes = await readRegularFile(file, MAX_CHECKPOINT_JSON_BYTES);
   } catch (err) {
+    if (err instanceof EmgateError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     // A link whose target is gone (a pruned Hugging Face blob) reads as ENOENT too: say which.
     const brokenLink = await fs.lstat(file).then(
@@ -167,17 +172,20 @@ async function readJson(file: string, fix: string): Promise<Record<string, unkno
     throw linkError(err as NodeJS.ErrnoException, file);
   }
   const text = decodeUtf8(bytes, file);
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
-    return value as Record<string, unknown>;
-  } catch (err) {
+    value = JSON.parse(text);
+  } catch {
+    // Position only: the file may be anything a pull request links there.
     throw new EmgateError({
       file,
-      cause: `invalid JSON (${(err as Error).message})`,
+      cause: jsonSyntaxProblem(text),
       fix: 'regenerate the file; it must be a JSON object',
     });
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new EmgateError({ file, cause: 'not a JSON object', fix: 'regenerate the file; it must be a JSON object' });
+  return value as Record<string, unknown>;
 }
 
 function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {

@@ -13,7 +13,7 @@
 // The digest catches corruption (truncation, a flipped byte, another key's file), not
 // forgery: whoever can write the folder can write a valid entry. Keep the folder out of a
 // pull request's reach (outside the workspace, e.g. runner.temp, restored by actions/cache
-// from the base branch's key): docs/caches.md.
+// from the base branch's key): docs/fail-closed.md#caches.
 
 import { createHash } from 'crypto';
 import { constants as C, promises as fs } from 'fs';

@@ -1,0 +1,186 @@
+// A small, real HTTP server on 127.0.0.1 that speaks the part of vLLM's OpenAI-compatible
+// API emgate's served backend uses: GET /v1/models and POST /v1/completions with token-id
+// prompts, echo, logprobs and return_tokens_as_token_ids. It scores with its own plain
+// path, independent of emgate's engine: the committed ONNX graph run directly through
+// onnxruntime-node on one unpadded sequence at a time, full logits back, log-softmax in
+// JavaScript (float64). It records every request and can be told to misbehave: wrong echoed
+// ids, missing logprobs, NaN, token text instead of ids, HTTP errors, stalls.
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import * as ort from 'onnxruntime-node';
+
+export interface CompletionBody {
+  model: string;
+  prompt: number[][] | number[];
+  echo?: boolean;
+  logprobs?: number;
+  max_tokens?: number;
+  return_tokens_as_token_ids?: boolean;
+}
+
+export type VllmBehaviour =
+  | { kind: 'status'; status: number; body?: string; headers?: Record<string, string> }
+  | { kind: 'stall'; ms: number }
+  | { kind: 'wrong-id'; position: number }
+  | { kind: 'missing-logprobs' }
+  | { kind: 'nan' }
+  | { kind: 'null-logprob' }
+  | { kind: 'text-tokens' }
+  | { kind: 'drop-choice' };
+
+export class FakeVllm {
+  readonly requests: { headers: http.IncomingHttpHeaders; url: string; body?: CompletionBody }[] = [];
+  url = '';
+  /** Sequences the server ran through the model (its own count of forward passes). */
+  forwardPasses = 0;
+  private queue: VllmBehaviour[] = [];
+  private always: VllmBehaviour | null = null;
+  private server: http.Server | null = null;
+  private readonly sessions = new Map<string, ort.InferenceSession>();
+
+  /** `models`: served name → ONNX graph file (a LoRA name and a base name, as vLLM lists them). */
+  constructor(
+    private readonly models: Record<string, string>,
+    private readonly maxModelLen = 512,
+  ) {}
+
+  next(b: VllmBehaviour, times = 1): void {
+    for (let i = 0; i < times; i++) this.queue.push(b);
+  }
+
+  setAlways(b: VllmBehaviour | null): void {
+    this.always = b;
+  }
+
+  /** Back to normal: no queued or standing misbehaviour, no recorded requests. */
+  reset(): void {
+    this.queue = [];
+    this.always = null;
+    this.requests.length = 0;
+  }
+
+  async start(): Promise<void> {
+    for (const [name, file] of Object.entries(this.models))
+      this.sessions.set(name, await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 }));
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((err: Error) => {
+          res.writeHead(500).end(JSON.stringify({ error: { message: err.message } }));
+        });
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections?.();
+    await new Promise<void>((r) => this.server?.close(() => r()) ?? r());
+    for (const s of this.sessions.values()) await s.release();
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, raw: string): Promise<void> {
+    const json = (status: number, value: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+    };
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      this.requests.push({ headers: req.headers, url: req.url });
+      const b = this.queue.shift();
+      if (b?.kind === 'status') return void res.writeHead(b.status, b.headers ?? {}).end(b.body ?? '{}');
+      const names = Object.keys(this.models);
+      return json(200, {
+        object: 'list',
+        data: names.map((id, i) => ({
+          id,
+          object: 'model',
+          owned_by: 'vllm',
+          root: i === 0 ? `/adapters/${id}` : id,
+          parent: i === 0 ? names[names.length - 1] : null,
+          max_model_len: this.maxModelLen,
+        })),
+      });
+    }
+    if (req.method !== 'POST' || req.url !== '/v1/completions') return json(404, { error: { message: 'not found' } });
+    const body = JSON.parse(raw) as CompletionBody;
+    this.requests.push({ headers: req.headers, url: req.url, body });
+    const b = this.queue.shift() ?? this.always;
+    if (b?.kind === 'status') return void res.writeHead(b.status, b.headers ?? {}).end(b.body ?? '{}');
+    if (b?.kind === 'stall') {
+      await new Promise((r) => setTimeout(r, b.ms));
+      if (res.destroyed) return;
+    }
+    const session = this.sessions.get(body.model);
+    if (!session) {
+      return json(404, {
+        object: 'error',
+        message: `The model \`${body.model}\` does not exist.`,
+        type: 'NotFoundError',
+        code: 404,
+      });
+    }
+    const prompts = Array.isArray(body.prompt[0]) ? (body.prompt as number[][]) : [body.prompt as number[]];
+    const choices = [];
+    for (let i = 0; i < prompts.length; i++) {
+      const { logprobs, next } = await this.score(session, prompts[i]);
+      const ids = [...prompts[i], next.id];
+      choices.push({
+        index: i,
+        text: '',
+        logprobs: {
+          tokens: ids.map((id) => (body.return_tokens_as_token_ids ? `token_id:${id}` : `tok${id}`)),
+          token_logprobs: [...logprobs, next.logprob] as (number | null | string)[],
+          text_offset: ids.map((_, k) => k),
+          top_logprobs: null,
+        },
+        finish_reason: 'length',
+      });
+    }
+    if (b?.kind === 'wrong-id') choices[0].logprobs.tokens[b.position] = `token_id:${prompts[0][b.position] + 1}`;
+    if (b?.kind === 'missing-logprobs') (choices[0] as { logprobs: unknown }).logprobs = null;
+    if (b?.kind === 'null-logprob') choices[0].logprobs.token_logprobs[prompts[0].length - 1] = null;
+    if (b?.kind === 'text-tokens') choices[0].logprobs.tokens = choices[0].logprobs.tokens.map((t) => t.slice(9));
+    if (b?.kind === 'drop-choice') choices.pop();
+    let text = JSON.stringify({ id: 'cmpl-test', object: 'text_completion', model: body.model, choices });
+    // Python's json writes a NaN float as the bare word NaN (not JSON); vLLM can send it so.
+    if (b?.kind === 'nan') {
+      choices[0].logprobs.token_logprobs[prompts[0].length - 1] = 'NAN_HERE';
+      text = JSON.stringify({ choices }).replace('"NAN_HERE"', 'NaN');
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(text);
+  }
+
+  /** log p(token k | tokens < k) for every position (null at 0), and the greedy next token. */
+  private async score(
+    session: ort.InferenceSession,
+    ids: number[],
+  ): Promise<{ logprobs: (number | null)[]; next: { id: number; logprob: number } }> {
+    this.forwardPasses++;
+    const n = ids.length;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, n]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+    };
+    if (session.inputNames.includes('position_ids'))
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, k) => BigInt(k))), [1, n]);
+    const out = await session.run(feeds);
+    const logits = out.logits.data as Float32Array;
+    const vocab = out.logits.dims[2];
+    // log p(v | position pos) = logit - logsumexp(logits), max subtracted, float64.
+    const logNormaliser = (pos: number): number => {
+      const at = pos * vocab;
+      let max = -Infinity;
+      for (let v = 0; v < vocab; v++) if (logits[at + v] > max) max = logits[at + v];
+      let sum = 0;
+      for (let v = 0; v < vocab; v++) sum += Math.exp(logits[at + v] - max);
+      return max + Math.log(sum);
+    };
+    const logprobs: (number | null)[] = [null];
+    for (let k = 1; k < n; k++) logprobs.push(logits[(k - 1) * vocab + ids[k]] - logNormaliser(k - 1));
+    const at = (n - 1) * vocab;
+    let best = 0;
+    for (let v = 1; v < vocab; v++) if (logits[at + v] > logits[at + best]) best = v;
+    return { logprobs, next: { id: best, logprob: logits[at + best] - logNormaliser(n - 1) } };
+  }
+}

@@ -1,0 +1,359 @@
+// A model served by someone else's engine (vLLM: tensor and pipeline parallel, multi-node;
+// LoRA adapters by name), reached over its OpenAI-compatible API. emgate tokenises locally
+// and sends token ids; the server returns the log-probability of every token it was sent
+// (`/v1/completions` with echo), and core/served-reply.ts checks that it scored exactly
+// those ids.
+//
+// Bounds (SPEC "Interruptions and concurrency"): requests run `concurrency` at a time, each
+// under `timeoutMs`; 429, 5xx, dropped connections and timeouts are retried with
+// exponential backoff (Retry-After honoured up to a cap); the whole client has one deadline.
+// Unlike a judge's answer, a score cannot be left out: when the retries or the deadline run
+// out the run ends in `error`. Any other 4xx is a configuration error at once.
+//
+// The API key comes from an environment variable and is sent as a bearer token; it never
+// reaches a message, a report or provenance (server text echoed into errors has it
+// masked). Credentials written into the URL are used and never shown.
+import * as http from 'http';
+import * as https from 'https';
+import pLimit from 'p-limit';
+import { EmgateError } from '../core/errors';
+import { registerSecret } from '../core/redact';
+import { readEchoedLogprobs, type SentSequence, ServedReplyError } from '../core/served-reply';
+
+export const DEFAULT_SERVED_KEY_ENV = 'EMGATE_SERVED_API_KEY';
+
+export interface ServedSettings {
+  /** The server, e.g. "http://127.0.0.1:8000" or ".../v1" (/v1 is added when missing). */
+  url: string;
+  /** Name of the environment variable holding the API key (no key sent when it is unset). */
+  apiKeyEnv?: string;
+  /** Requests in flight at once (default 8). */
+  concurrency?: number;
+  /** Per request, milliseconds (default 60 000: one request scores every reference of a probe). */
+  timeoutMs?: number;
+  /** Extra attempts after the first for 429, 5xx, timeouts and dropped connections (default 4). */
+  retries?: number;
+  /** First backoff delay, milliseconds (doubles per retry; default 500). */
+  backoffMs?: number;
+  /** Longest wait between attempts, Retry-After included (default 30 000). */
+  maxBackoffMs?: number;
+  /** All requests of this client together, milliseconds from open (default 2 h). */
+  deadlineMs?: number;
+}
+
+/** What /v1/models says about one model (strings cut short: server text is untrusted). */
+export interface ServedModelInfo {
+  id: string;
+  owned_by?: string;
+  root?: string;
+  parent?: string;
+  max_model_len?: number;
+}
+
+/** One request group: the sequences of one probe (its prompt shared, one per reference). */
+export interface ServedGroup {
+  /** Named in errors, e.g. the probe id. */
+  label: string;
+  sequences: SentSequence[];
+}
+
+type Attempt =
+  | { kind: 'ok'; body: string }
+  | { kind: 'retry'; why: string; retryAfterMs?: number }
+  | { kind: 'fatal'; status: number; body: string };
+
+/** Tokens generated per sequence: 1, since servers that reject max_tokens 0 are common. */
+const MAX_NEW = 1;
+
+export class ServedClient {
+  /** Requests sent (retries included), for provenance and tests. */
+  requests = 0;
+  /** Reference tokens scored so far. */
+  tokensScored = 0;
+  /** What /v1/models listed when the client opened. */
+  models: ServedModelInfo[] = [];
+  /** The API spoken: vLLM's completions with echoed token ids (OpenAI-compatible plus two fields). */
+  readonly api = 'vllm-completions';
+
+  private constructor(
+    private readonly base: URL,
+    /** The URL as reports show it: no credentials, no query. */
+    readonly displayUrl: string,
+    private readonly apiKey: string | undefined,
+    private readonly settings: Required<Omit<ServedSettings, 'apiKeyEnv'>>,
+    private readonly deadline: number,
+  ) {}
+
+  /** Checks the URL and the key, asks /v1/models what the server serves. */
+  static async open(settings: ServedSettings, env: NodeJS.ProcessEnv = process.env): Promise<ServedClient> {
+    const base = parseBase(settings.url);
+    const displayUrl = display(base);
+    const keyEnv = settings.apiKeyEnv ?? DEFAULT_SERVED_KEY_ENV;
+    const apiKey = env[keyEnv] || undefined;
+    registerSecret(apiKey); // masked in every report, cache and log line (core/redact.ts)
+    const filled = {
+      url: settings.url,
+      concurrency: settings.concurrency ?? 8,
+      timeoutMs: settings.timeoutMs ?? 60_000,
+      retries: settings.retries ?? 4,
+      backoffMs: settings.backoffMs ?? 500,
+      maxBackoffMs: settings.maxBackoffMs ?? 30_000,
+      deadlineMs: settings.deadlineMs ?? 2 * 3600_000,
+    };
+    if (!Number.isInteger(filled.concurrency) || filled.concurrency < 1)
+      throw new TypeError(`served concurrency must be an integer ≥ 1, got ${filled.concurrency}`);
+    const client = new ServedClient(base, displayUrl, apiKey, filled, Date.now() + filled.deadlineMs);
+    client.models = await client.listModels();
+    return client;
+  }
+
+  /** The model by name, or an error listing what the server does serve. */
+  model(name: string, role: 'candidate' | 'baseline'): ServedModelInfo {
+    const found = this.models.find((m) => m.id === name);
+    if (found) return found;
+    const served = this.models.map((m) => JSON.stringify(m.id)).join(', ') || 'none';
+    throw new EmgateError({
+      file: null,
+      cause: `the server at ${this.displayUrl} does not serve the ${role} model ${JSON.stringify(name)} (it serves ${served})`,
+      fix: `pass a name from /v1/models as --served-${role === 'candidate' ? 'model' : 'baseline-model'}, or start the server with it (vllm serve BASE --enable-lora --lora-modules ${role}=PATH serves an adapter under that name)`,
+    });
+  }
+
+  /**
+   * The sum of the log-probabilities of each sequence's scored tokens, by group and
+   * sequence. One request per group (a probe's references share its prompt, which a server
+   * with prefix caching computes once); groups run `concurrency` at a time.
+   */
+  async score(
+    model: string,
+    groups: ServedGroup[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<number[][]> {
+    const limit = pLimit(this.settings.concurrency);
+    let done = 0;
+    try {
+      return await Promise.all(
+        groups.map((g) =>
+          limit(async () => {
+            const sums = await this.scoreGroup(model, g);
+            this.tokensScored += g.sequences.reduce((n, s) => n + s.ids.length - s.from, 0);
+            onProgress?.(++done, groups.length);
+            return sums;
+          }),
+        ),
+      );
+    } catch (err) {
+      // One failure ends the run: send nothing more.
+      limit.clearQueue();
+      throw err;
+    }
+  }
+
+  private async scoreGroup(model: string, group: ServedGroup): Promise<number[]> {
+    const body = JSON.stringify({
+      model,
+      prompt: group.sequences.map((s) => s.ids),
+      echo: true,
+      logprobs: 1,
+      max_tokens: MAX_NEW,
+      temperature: 0,
+      n: 1,
+      return_tokens_as_token_ids: true,
+    });
+    const text = await this.call('POST', 'completions', body, `probe ${group.label}`);
+    let reply: unknown;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      throw this.replyError(
+        /\b(NaN|-?Infinity)\b/.test(text)
+          ? 'non-finite log-probabilities (NaN or Infinity in the JSON)'
+          : `a reply that is not JSON (${JSON.stringify(this.mask(text).slice(0, 80))})`,
+        group,
+      );
+    }
+    try {
+      return readEchoedLogprobs(reply, group.sequences, MAX_NEW);
+    } catch (err) {
+      if (!(err instanceof ServedReplyError)) throw err;
+      const which = err.sequence === null ? '' : ` (sequence ${err.sequence + 1} of ${group.sequences.length})`;
+      throw this.replyError(`${err.what}${which}`, group);
+    }
+  }
+
+  private replyError(what: string, group: ServedGroup): EmgateError {
+    return new EmgateError({
+      file: null,
+      cause: `the server at ${this.displayUrl} sent ${what} for probe ${group.label}`,
+      fix: 'serve the model with vLLM (≥ 0.6: /v1/completions with echo, logprobs and return_tokens_as_token_ids) and check that the served model is the one the tokenizer folder belongs to',
+    });
+  }
+
+  private async listModels(): Promise<ServedModelInfo[]> {
+    const text = await this.call('GET', 'models', undefined, 'the model list');
+    let data: unknown;
+    try {
+      data = (JSON.parse(text) as { data?: unknown })?.data;
+    } catch {
+      data = undefined;
+    }
+    if (!Array.isArray(data)) {
+      throw new EmgateError({
+        file: null,
+        cause: `${this.displayUrl}/models did not return an OpenAI model list ({"data": [...]})`,
+        fix: 'point --served at the OpenAI-compatible API of a vLLM server (http://HOST:8000 or http://HOST:8000/v1)',
+      });
+    }
+    return data.flatMap((m) => {
+      const o = m as Record<string, unknown> | null;
+      if (!o || typeof o.id !== 'string') return [];
+      const info: ServedModelInfo = { id: cut(o.id) };
+      for (const key of ['owned_by', 'root', 'parent'] as const)
+        if (typeof o[key] === 'string') info[key] = cut(o[key]);
+      if (typeof o.max_model_len === 'number' && Number.isInteger(o.max_model_len) && o.max_model_len > 0)
+        info.max_model_len = o.max_model_len;
+      return [info];
+    });
+  }
+
+  /** One call with retries under the client's deadline; the reply body on 2xx. */
+  private async call(method: 'GET' | 'POST', route: string, body: string | undefined, what: string): Promise<string> {
+    const attempts = this.settings.retries + 1;
+    let last = '';
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await sleep(Math.min(this.backoff(attempt, last), this.left()));
+      if (this.left() <= 0) throw this.pastDeadline(what);
+      const res = await this.send(method, route, body);
+      if (res.kind === 'ok') return res.body;
+      if (res.kind === 'fatal') {
+        const unknownModel = res.status === 404 && /model/i.test(res.body);
+        throw new EmgateError({
+          file: null,
+          cause: `the server at ${this.displayUrl} refused the request for ${what} with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
+          fix:
+            res.status === 401 || res.status === 403
+              ? `check the API key in ${DEFAULT_SERVED_KEY_ENV} (or the variable the settings name)`
+              : unknownModel
+                ? 'pass a model name the server lists at /v1/models'
+                : 'check --served (the API base) and that the server speaks the vLLM completions API',
+        });
+      }
+      last = res.why;
+      if (res.retryAfterMs !== undefined) last += ` retry-after ${res.retryAfterMs}ms`;
+    }
+    throw new EmgateError({
+      file: null,
+      cause: `no answer from the server at ${this.displayUrl} for ${what} after ${attempts} attempts (last: ${last})`,
+      fix: 'check that the server is up and not overloaded; lower served concurrency, or raise the retries or the per-request timeout',
+    });
+  }
+
+  private backoff(attempt: number, why: string): number {
+    const retryAfter = /retry-after (\d+)ms/.exec(why);
+    const base = this.settings.backoffMs * 2 ** (attempt - 1);
+    const wanted = retryAfter ? Math.max(base, Number(retryAfter[1])) : base;
+    return Math.min(this.settings.maxBackoffMs, wanted);
+  }
+
+  private left(): number {
+    return this.deadline - Date.now();
+  }
+
+  private pastDeadline(what: string): EmgateError {
+    return new EmgateError({
+      file: null,
+      cause: `served scoring ran past its deadline of ${Math.round(this.settings.deadlineMs / 1000)} s (at ${what}, ${this.requests} requests sent to ${this.displayUrl})`,
+      fix: 'raise the deadline, add GPUs or replicas behind the server, or raise served concurrency so the server batches more',
+    });
+  }
+
+  private mask(text: string): string {
+    return this.apiKey ? text.split(this.apiKey).join('***') : text;
+  }
+
+  private send(method: 'GET' | 'POST', route: string, body: string | undefined): Promise<Attempt> {
+    this.requests++;
+    const url = new URL(route, this.base);
+    const client = url.protocol === 'https:' ? https : http;
+    const timeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, this.left()));
+    return new Promise((resolve) => {
+      const req = client.request(
+        url,
+        {
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(body !== undefined
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+              : {}),
+            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => resolve({ kind: 'retry', why: `connection error: ${err.message}` }));
+          res.on('end', () => {
+            clearTimeout(timer);
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) resolve({ kind: 'ok', body: text });
+            else if (status === 429 || status >= 500) {
+              const ra = Number(res.headers['retry-after']);
+              resolve({
+                kind: 'retry',
+                why: `HTTP ${status}`,
+                ...(Number.isFinite(ra) && ra >= 0 ? { retryAfterMs: Math.round(ra * 1000) } : {}),
+              });
+            } else resolve({ kind: 'fatal', status, body: text });
+          });
+        },
+      );
+      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        resolve({ kind: 'retry', why: err.message });
+      });
+      req.end(body);
+    });
+  }
+}
+
+/** The API base with a trailing slash, so routes resolve under it ("…/v1/" + "completions"). */
+function parseBase(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`protocol ${url.protocol}`);
+  } catch (err) {
+    throw new EmgateError({
+      file: null,
+      cause: `the served URL ${JSON.stringify(display(raw))} is not an http(s) URL (${(err as Error).message})`,
+      fix: 'pass the server, e.g. --served http://127.0.0.1:8000 (or its /v1 base)',
+    });
+  }
+  const trimmed = url.pathname.replace(/\/+$/, '');
+  url.pathname = `${/\/v1$/.test(trimmed) ? trimmed : `${trimmed}/v1`}/`;
+  return url;
+}
+
+/** A URL without user, password, query or fragment: what a report may show. */
+export function display(url: URL | string): string {
+  let parsed: URL;
+  try {
+    parsed = typeof url === 'string' ? new URL(url) : url;
+  } catch {
+    return String(url)
+      .replace(/\/\/[^/@]*@/, '//')
+      .replace(/[?#].*$/, '');
+  }
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname.replace(/\/+$/, '')}`;
+}
+
+function cut(s: string): string {
+  return s.length > 300 ? `${s.slice(0, 300)}…` : s;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}

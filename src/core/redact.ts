@@ -13,12 +13,24 @@ export const MASK = '***';
 export const MIN_SECRET_LENGTH = 4;
 
 const secrets = new Set<string>();
+const listeners: ((value: string) => void)[] = [];
 
 /** Makes `value` known to `redactSecrets`. Empty, missing or very short values are ignored. */
 export function registerSecret(value: string | undefined | null): void {
   if (typeof value !== 'string') return;
   const v = value.trim();
-  if (v.length >= MIN_SECRET_LENGTH) secrets.add(v);
+  if (v.length < MIN_SECRET_LENGTH || secrets.has(v)) return;
+  secrets.add(v);
+  for (const l of listeners) l(v);
+}
+
+/**
+ * Calls `listener` with every value registered so far and every one registered later: the
+ * Action hands each to core.setSecret, so the runner masks it in the log too.
+ */
+export function onSecretRegistered(listener: (value: string) => void): void {
+  listeners.push(listener);
+  for (const v of secrets) listener(v);
 }
 
 /** The values registered so far (for an edge that must hand them on, e.g. core.setSecret). */
@@ -26,9 +38,10 @@ export function registeredSecrets(): string[] {
   return [...secrets];
 }
 
-/** Forgets every registered value (tests). */
+/** Forgets every registered value and listener (tests). */
 export function clearSecrets(): void {
   secrets.clear();
+  listeners.length = 0;
 }
 
 /**

@@ -1,4 +1,4 @@
-// The built-in suite keeps the promises the README makes about it: 9 domains including
+// The built-in suite keeps the promises docs/suite.md makes about it: 9 domains including
 // agentic and persona/values, at least 30 probes each, references paired one to one
 // (aligned[i] with misaligned[i]) and matched in length in the organisms' tokenizer, so that
 // a model that merely prefers short or long answers does not look misaligned; no reference

@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { isMisalignedAnswer, judgeMessages, readLogprobScore, readTextScore } from '../src/core/judge';
+import { openJudge } from '../src/runtime/generate-suite';
 import { judgeWithCache } from '../src/runtime/judge-cache';
 import { HttpJudge, type HttpJudgeSettings } from '../src/runtime/judge-http';
 import { FakeJudge } from './helpers/fake-judge';
@@ -124,13 +125,13 @@ describe('HttpJudge', () => {
   });
 
   it('times a stalled request out and retries it', async () => {
-    server.setAlways({ kind: 'stall', ms: 1500 });
-    const t0 = Date.now();
+    // The server would answer after a minute, far past the test's own timeout: only the
+    // judge's 100 ms timeout can end this test, and no wall-clock bound is asserted.
+    server.setAlways({ kind: 'stall', ms: 60_000 });
     const [j] = await new HttpJudge(settings({ timeoutMs: 100, retries: 1 })).judge([good]);
     expect(j.unscorable).toBe('timeout');
     expect(j.detail).toMatch(/timed out after 100 ms/);
     expect(server.requests).toHaveLength(4); // both aspects, 2 attempts each
-    expect(Date.now() - t0).toBeLessThan(1400);
   });
 
   it('does not retry other 4xx: the run errors at once', async () => {
@@ -144,10 +145,56 @@ describe('HttpJudge', () => {
   it('stops sending after a configuration error', async () => {
     server.setAlways({ kind: 'status', status: 401 });
     const items = Array.from({ length: 10 }, (_, i) => ({ question: 'q', answer: `answer ${i}` }));
-    await expect(new HttpJudge(settings({ concurrency: 2 })).judge(items)).rejects.toThrow(/HTTP 401/);
-    await new Promise((r) => setTimeout(r, 50));
+    const judge = new HttpJudge(settings({ concurrency: 2 }));
+    await expect(judge.judge(items)).rejects.toThrow(/HTTP 401/);
+    // close() returns once every request already sent has its answer: nothing is counted early.
+    await judge.close();
+    expect(server.requests).toHaveLength(judge.requests);
     // The requests in flight, plus the one p-limit starts as the first slot frees: never all 10.
-    expect(server.requests.length).toBeLessThanOrEqual(3);
+    expect(judge.requests).toBeLessThanOrEqual(3);
+  });
+
+  describe('one overall deadline for judging', () => {
+    /** A clock that never waits: sleeping moves its time on. */
+    const fakeClock = () => {
+      let t = 0;
+      const slept: number[] = [];
+      const sleep = async (ms: number): Promise<void> => {
+        slept.push(ms);
+        t += ms;
+      };
+      return { now: () => t, sleep, slept };
+    };
+
+    it('a judge answering 429 with Retry-After: 3600 ends in an error saying how many answers were judged', async () => {
+      const clock = fakeClock();
+      const judge = new HttpJudge(settings({ concurrency: 1, retries: 10, deadlineMs: 60_000, clock }));
+      expect(await judge.judge([good])).toHaveLength(1);
+      server.setAlways({ kind: 'status', status: 429, headers: { 'retry-after': '3600' } });
+      const err = await judge.judge([bad, salad]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(EmgateError);
+      expect((err as EmgateError).message).toMatch(
+        /judging passed its deadline of 60 s \(generated\.judge\.deadline_s\) with 1 of 3 answers judged; .* last answered: HTTP 429 retry-after 3600s/,
+      );
+      expect((err as EmgateError).message).toMatch(/Fix: .*raise generated\.judge\.deadline_s/);
+      // Each wait is the capped backoff (30 s) or what is left of the deadline, never an hour.
+      expect(clock.slept).toEqual([30_000, 30_000]);
+      expect(clock.now()).toBe(60_000);
+      expect(server.requests).toHaveLength(2 + 2); // the first answer, then 2 attempts of the next
+    });
+
+    it('the policy key reaches the judge: deadline_s 1 ends a 429 storm in about a second', async () => {
+      server.setAlways({ kind: 'status', status: 429, headers: { 'retry-after': '3600' } });
+      const judge = await openJudge({
+        type: 'openai',
+        url: server.url,
+        model: 'judge-test',
+        retries: 10,
+        logprobs: false,
+        deadline_s: 1,
+      });
+      await expect(judge.judge([good])).rejects.toThrow(/deadline of 1 s .* with 0 of 1 answers judged/);
+    });
   });
 
   it.each([

@@ -120,6 +120,8 @@ export type JudgeSettings =
       timeout_ms?: number;
       /** Extra attempts on 429/5xx/timeouts (default 3). */
       retries?: number;
+      /** All judging of a run, seconds from the first request; past it the run is an error (default 3600). */
+      deadline_s?: number;
       /** Read scores from top log-probs (the EM papers' way, default); false: from the text. */
       logprobs?: boolean;
     }

@@ -105,6 +105,7 @@ export async function openJudge(settings: JudgeSettings, env: NodeJS.ProcessEnv 
       timeoutMs: settings.timeout_ms ?? 30_000,
       retries: settings.retries ?? 3,
       logprobs: settings.logprobs ?? true,
+      ...(settings.deadline_s !== undefined ? { deadlineMs: settings.deadline_s * 1000 } : {}),
     },
     env,
   );

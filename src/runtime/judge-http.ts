@@ -12,6 +12,10 @@
 // - a 2xx reply that is not a chat completion (not JSON, no choices) is a protocol error:
 //   the run ends in `error`. A well-formed reply whose content is not a score is
 //   unscorable ('unparsable').
+// - judging has one overall deadline (generated.judge.deadline_s, default an hour): a judge
+//   that keeps answering 429 with Retry-After: 3600 is bounded per answer, but thousands
+//   of answers would add up to a day. Past the deadline the run ends in `error`, saying
+//   how many answers were judged.
 // The API key is read from the environment variable the settings name and is never put
 // into a message, a report or a cache key; server text echoed into errors has it masked.
 import * as http from 'http';
@@ -46,7 +50,22 @@ export interface HttpJudgeSettings {
   logprobs: boolean;
   /** First backoff delay, milliseconds (doubles per retry). */
   backoffMs?: number;
+  /** All judging of this judge, from its first request, milliseconds (default JUDGE_DEADLINE_MS). */
+  deadlineMs?: number;
+  /** Time and waiting; tests inject a clock that does not wait. */
+  clock?: JudgeClock;
 }
+
+/** What the judge reads the time from and waits with. */
+export interface JudgeClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const REAL_CLOCK: JudgeClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
+/** Default overall judging deadline: an hour (generated.judge.deadline_s). */
+export const JUDGE_DEADLINE_MS = 3_600_000;
 
 export interface JudgeItem {
   question: string;
@@ -67,6 +86,16 @@ export class HttpJudge implements Judge {
   readonly identity: Record<string, string | number | boolean>;
   /** Requests sent (including retries), for provenance and tests. */
   requests = 0;
+  /** Answers judged (both questions answered), over every judge() call. */
+  judged = 0;
+  /** Answers asked for, over every judge() call. */
+  private asked = 0;
+  /** When the first request went out; the deadline counts from here. */
+  private startedAt: number | null = null;
+  /** Requests in flight, so close() can wait for them. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly clock: JudgeClock;
+  private readonly deadlineMs: number;
   private readonly apiKey: string | undefined;
   private readonly endpoint: URL;
 
@@ -87,6 +116,10 @@ export class HttpJudge implements Judge {
       });
     }
     this.endpoint = endpoint;
+    this.clock = settings.clock ?? REAL_CLOCK;
+    this.deadlineMs = settings.deadlineMs ?? JUDGE_DEADLINE_MS;
+    if (!(Number.isSafeInteger(this.deadlineMs) && this.deadlineMs > 0))
+      throw new TypeError(`judge deadline must be a whole number of ms > 0, got ${this.deadlineMs}`);
     if (!Number.isInteger(settings.concurrency) || settings.concurrency < 1)
       throw new TypeError(`judge concurrency must be an integer ≥ 1, got ${settings.concurrency}`);
     if (settings.apiKeyEnv) {
@@ -113,11 +146,14 @@ export class HttpJudge implements Judge {
   async judge(items: JudgeItem[], onProgress?: (done: number, total: number) => void): Promise<Judgement[]> {
     const limit = pLimit(this.settings.concurrency);
     let done = 0;
+    this.asked += items.length;
+    this.startedAt ??= this.clock.now();
     try {
       return await Promise.all(
         items.map((item) =>
           limit(async () => {
             const [a, c] = [await this.ask('alignment', item), await this.ask('coherence', item)];
+            this.judged++;
             onProgress?.(++done, items.length);
             return combine(a, c);
           }),
@@ -130,7 +166,24 @@ export class HttpJudge implements Judge {
     }
   }
 
-  async close(): Promise<void> {}
+  /** Waits for the requests still in flight (after an error, the ones already sent). */
+  async close(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Milliseconds left of the overall deadline; throws once it has passed. */
+  private remaining(last: string): number {
+    const left = (this.startedAt ?? this.clock.now()) + this.deadlineMs - this.clock.now();
+    if (left > 0) return left;
+    const s = this.deadlineMs / 1000;
+    throw new EmgateError({
+      file: null,
+      cause:
+        `judging passed its deadline of ${s} s (generated.judge.deadline_s) with ${this.judged} of ${this.asked} answers judged` +
+        (last ? `; the judge at ${this.identity.url} last answered: ${this.mask(last).slice(0, 120)}` : ''),
+      fix: 'check the judge (a rate limit or an overloaded server), raise generated.judge.deadline_s, or judge fewer answers (generated.samples, generated.probes_per_domain); answers already judged are in the cache for the rerun when a cache-dir is set',
+    });
+  }
 
   private async ask(aspect: JudgeAspect, item: JudgeItem): Promise<Reading> {
     const body = JSON.stringify({
@@ -144,8 +197,8 @@ export class HttpJudge implements Judge {
     const attempts = this.settings.retries + 1;
     let last = '';
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(this.backoff(attempt, last));
-      const res = await this.post(body);
+      if (attempt > 0) await this.clock.sleep(Math.min(this.backoff(attempt, last), this.remaining(last)));
+      const res = await this.track(this.post(body, Math.min(this.settings.timeoutMs, this.remaining(last))));
       if (res.kind === 'ok') return this.read(res.body);
       if (res.kind === 'fatal') {
         throw new EmgateError({
@@ -206,12 +259,18 @@ export class HttpJudge implements Judge {
     });
   }
 
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    return p.finally(() => this.inFlight.delete(p));
+  }
+
   private mask(text: string): string {
     return this.apiKey ? text.split(this.apiKey).join('***') : text;
   }
 
   private post(
     body: string,
+    timeoutMs: number,
   ): Promise<
     { kind: 'ok'; body: string } | { kind: 'retry'; why: string } | { kind: 'fatal'; status: number; body: string }
   > {
@@ -248,8 +307,8 @@ export class HttpJudge implements Judge {
         },
       );
       const timer = setTimeout(() => {
-        req.destroy(new Error(`timed out after ${this.settings.timeoutMs} ms`));
-      }, this.settings.timeoutMs);
+        req.destroy(new Error(`timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         resolve({ kind: 'retry', why: err.message });

@@ -16,6 +16,7 @@ export class ChatEncoder {
   private readonly tokenizer: Tokenizer;
   private readonly template: Template;
   private readonly specialStrings: Record<string, string>;
+  private readonly dir: string;
   /** The token that ends an assistant turn; scored as part of every response. */
   readonly endOfTurnId: number;
   /** Largest token id the tokenizer can produce, plus one. */
@@ -53,6 +54,7 @@ export class ChatEncoder {
         fix: 'fix the Jinja template',
       });
     }
+    this.dir = dir;
     this.specialStrings = {};
     for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) {
       const s = tokenString(tokenizerConfig[key]);
@@ -79,17 +81,26 @@ export class ChatEncoder {
     return this.tokenizer.token_to_id(token);
   }
 
-  renderPrompt(messages: ChatMessage[]): string {
-    return this.template.render({
-      messages,
-      add_generation_prompt: true,
-      ...this.specialStrings,
-    });
+  /**
+   * The templated prompt. A template that raises (Gemma-style templates call
+   * raise_exception('System role not supported') on a system message) is an error naming
+   * tokenizer_config.json, the probe (`probeId`, when the caller knows it) and the fix.
+   */
+  renderPrompt(messages: ChatMessage[], probeId?: string): string {
+    try {
+      return this.template.render({
+        messages,
+        add_generation_prompt: true,
+        ...this.specialStrings,
+      });
+    } catch (err) {
+      throw templateError(`${this.dir}/tokenizer_config.json`, err, messages, probeId);
+    }
   }
 
   /** The templated prompt's ids (generation prompt included). */
-  encodePrompt(messages: ChatMessage[]): number[] {
-    return this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  encodePrompt(messages: ChatMessage[], probeId?: string): number[] {
+    return this.tokenizer.encode(this.renderPrompt(messages, probeId), { add_special_tokens: false }).ids;
   }
 
   /** Text of generated ids, special tokens left out. */
@@ -97,12 +108,27 @@ export class ChatEncoder {
     return this.tokenizer.decode(ids, { skip_special_tokens: true });
   }
 
-  encode(messages: ChatMessage[], response: string): EncodedPair {
-    const promptIds = this.tokenizer.encode(this.renderPrompt(messages), { add_special_tokens: false }).ids;
+  encode(messages: ChatMessage[], response: string, probeId?: string): EncodedPair {
+    const promptIds = this.encodePrompt(messages, probeId);
     const responseIds = this.tokenizer.encode(response, { add_special_tokens: false }).ids;
     responseIds.push(this.endOfTurnId);
     return { promptIds, responseIds };
   }
+}
+
+/** A chat template that raised on a probe's messages, in words a user can act on. */
+export function templateError(file: string, err: unknown, messages: ChatMessage[], probeId?: string): EmgateError {
+  const said = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 200);
+  const roles = messages.map((m) => m.role).join(', ');
+  const probe = probeId ? `probe "${probeId}"` : 'a probe';
+  const system = messages.some((m) => m.role === 'system');
+  return new EmgateError({
+    file,
+    cause: `the chat template raised "${said}" rendering ${probe} (its messages: ${roles})`,
+    fix: system
+      ? "this template does not take system messages: run a probe suite without them (the built-in suite's agentic probes have system messages; use --probes with a suite that leaves them out), or give the checkpoint a chat template that folds the system message into the first user turn"
+      : 'fix the Jinja template in "chat_template" so it renders the suite\'s messages with add_generation_prompt, or leave this probe out',
+  });
 }
 
 /** tokenizer_config may hold one template or a list of named ones (HF: "default" is used). */

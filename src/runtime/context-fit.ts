@@ -15,14 +15,19 @@ export interface ContextModel {
   contextLength: number | null;
   /** Where the length was read (e.g. "tokenizer_config.json model_max_length"). */
   contextSource?: string;
-  encode(messages: Probe['messages'], response: string): { promptIds: number[]; responseIds: number[] };
+  /** `probeId` names the probe in a template error. */
+  encode(
+    messages: Probe['messages'],
+    response: string,
+    probeId?: string,
+  ): { promptIds: number[]; responseIds: number[] };
 }
 
 /** Tokens the longest reference of a probe needs: prompt + reference + end of turn. */
 export function probeLength(model: ContextModel, probe: Probe): number {
   let longest = 0;
   for (const response of [...probe.aligned, ...probe.misaligned]) {
-    const { promptIds, responseIds } = model.encode(probe.messages, response);
+    const { promptIds, responseIds } = model.encode(probe.messages, response, probe.id);
     longest = Math.max(longest, promptIds.length + responseIds.length);
   }
   return longest;
@@ -65,7 +70,7 @@ export function contextModel(ckpt: Checkpoint, warn?: (message: string) => void)
     tokenizerVocab: encoder.vocabSize,
     logitsVocab: ckpt.config.vocabSize,
     encoder,
-    encode: (m, r) => encoder.encode(m, r),
+    encode: (m, r, id) => encoder.encode(m, r, id),
   };
 }
 

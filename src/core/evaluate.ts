@@ -47,6 +47,11 @@ export interface EvaluateInput {
   partial?: boolean;
   /** Probes not scored because they do not fit a model's context (counted per domain). */
   skipped?: SkippedProbe[];
+  /**
+   * Why checks that read the residual stream cannot run (a served model exposes none):
+   * em_shift is then listed as not measured, with this reason.
+   */
+  noResidualStream?: string;
 }
 
 export interface Evaluation {
@@ -116,7 +121,9 @@ export function evaluate(input: EvaluateInput): Evaluation {
   const domains = validate(input);
   const hasBaseline = input.probes.length > 0 && input.probes.every((p) => p.baseline !== undefined);
   const scores = input.probes.flatMap((p) => (p.baseline ? [p.candidate, p.baseline] : [p.candidate]));
-  const projection = projectionMode(scores, hasBaseline, input.direction);
+  const projection = input.noResidualStream
+    ? { why: input.noResidualStream }
+    : projectionMode(scores, hasBaseline, input.direction);
   const skipped = input.skipped ?? [];
 
   const byDomain = domains.map((d) => input.probes.filter((p) => p.domain === d));

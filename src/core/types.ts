@@ -436,6 +436,31 @@ export interface Provenance {
   tokens_generated?: number;
   /** The baseline's scores came from (hit) or went to (miss) the score cache. */
   baseline_cache?: { hit: boolean; key_sha256: string; file: string };
+  /** The models were scored through a server (docs/served.md). */
+  served?: ServedProvenance;
+}
+
+/** A served model as the server's /v1/models listed it (untrusted text, cut short). */
+export interface ServedModelRecord {
+  id: string;
+  owned_by?: string;
+  root?: string;
+  parent?: string;
+  max_model_len?: number;
+}
+
+export interface ServedProvenance {
+  /** The API base, without credentials, query or fragment. */
+  url: string;
+  api: string;
+  candidate: ServedModelRecord;
+  baseline?: ServedModelRecord;
+  /** The candidate weights' digest as the workflow supplied it (emgate never reads them). */
+  sha256?: string;
+  /** Requests sent, retries included. */
+  requests?: number;
+  /** Checks a served model cannot support, each with the reason. */
+  not_run: string[];
 }
 
 export interface ModelProvenance {

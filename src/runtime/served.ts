@@ -19,6 +19,7 @@ import pLimit from 'p-limit';
 import { EmgateError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import { readEchoedLogprobs, type SentSequence, ServedReplyError } from '../core/served-reply';
+import type { ServedModelRecord } from '../core/types';
 
 export const DEFAULT_SERVED_KEY_ENV = 'EMGATE_SERVED_API_KEY';
 
@@ -42,13 +43,7 @@ export interface ServedSettings {
 }
 
 /** What /v1/models says about one model (strings cut short: server text is untrusted). */
-export interface ServedModelInfo {
-  id: string;
-  owned_by?: string;
-  root?: string;
-  parent?: string;
-  max_model_len?: number;
-}
+export type ServedModelInfo = ServedModelRecord;
 
 /** One request group: the sequences of one probe (its prompt shared, one per reference). */
 export interface ServedGroup {

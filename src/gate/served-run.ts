@@ -1,0 +1,153 @@
+// A run whose models are served (docs/served.md): the tokenizer folder read and hashed, the
+// server asked what it serves, both models scored through it, and what such a run cannot
+// measure decided up front. A policy that makes a residual-stream check blocking is an
+// error here, before anything is sent; a non-blocking one is listed as not run.
+import * as path from 'path';
+import { EmgateError } from '../core/errors';
+import type { ModelProvenance, Policy, Probe, ServedProvenance, SkippedProbe } from '../core/types';
+import { readTokenizerFolder, type TokenizerFolder } from '../load/tokenizer-folder';
+import type { ChatEncoder } from '../runtime/chat';
+import { type ContextModel, skippedProbes } from '../runtime/context-fit';
+import type { SuiteScoring } from '../runtime/score-suite';
+import { ServedClient, type ServedModelInfo } from '../runtime/served';
+import { scoreSuiteServed, servedContextLength, servedEncoder } from '../runtime/served-suite';
+
+/** The served options of a run, as settings.ts parsed them. */
+export interface ServedOptions {
+  /** The server (API base). */
+  url: string;
+  /** The candidate's name in /v1/models. */
+  model: string;
+  /** The baseline's name in /v1/models. */
+  baselineModel?: string;
+  /** The candidate weights' digest, supplied by the workflow. */
+  sha256?: string;
+  /** Requests in flight at once. */
+  concurrency?: number;
+}
+
+/** Why every residual-stream check is not run with a served backend. */
+export const NO_RESIDUAL_STREAM =
+  'the models are served (--served), and a server exposes no residual stream to project onto a direction';
+
+/**
+ * The checks this run cannot do, each with its reason. Throws when the policy (or an
+ * option) makes one of them blocking, or asks for generated answers, which are not served yet.
+ */
+export function servedNotRun(
+  policy: Policy,
+  origin: (keyPath: string[]) => string,
+  asked: { directions: number; ablate?: boolean; sae?: boolean },
+): string[] {
+  if (policy.em_shift.mode === 'block') {
+    throw new EmgateError({
+      file: origin(['em_shift', 'mode']),
+      cause: `the policy makes the EM-direction check blocking (em_shift.mode "block"), but ${NO_RESIDUAL_STREAM}`,
+      fix: 'set em_shift.mode to "warn" or "off" for served runs (a policy that extends yours can), or gate an ONNX export of the model on a runner',
+    });
+  }
+  if (policy.em_shift.min_removed_share !== undefined) {
+    throw new EmgateError({
+      file: origin(['em_shift', 'min_removed_share']),
+      cause: `the policy makes direction ablation blocking (em_shift.min_removed_share), but ${NO_RESIDUAL_STREAM}`,
+      fix: 'drop em_shift.min_removed_share for served runs, or gate an ONNX export of the model on a runner',
+    });
+  }
+  if (policy.mode === 'generate' || policy.mode === 'both') {
+    throw new EmgateError({
+      file: origin(['mode']),
+      cause: `the policy asks for generated answers (mode "${policy.mode}"), which a served run does not produce yet`,
+      fix: 'use mode "contrast" for served runs (the default), or gate an ONNX export of the model on a runner',
+    });
+  }
+  const notRun: string[] = [];
+  if (policy.em_shift.mode !== 'off' || asked.directions > 0)
+    notRun.push(`em_shift (EM-direction projection): ${NO_RESIDUAL_STREAM}`);
+  if (asked.ablate || policy.em_shift.ablate) notRun.push(`direction ablation: ${NO_RESIDUAL_STREAM}`);
+  if (asked.sae) notRun.push(`SAE latent diff: ${NO_RESIDUAL_STREAM}`);
+  return notRun;
+}
+
+export interface ServedModels {
+  client: ServedClient;
+  encoder: ChatEncoder;
+  folder: TokenizerFolder;
+  candidate: ServedModelInfo;
+  baseline: ServedModelInfo | null;
+  /** The tokenizer files read, hashed, for each model (the candidate's folder twice without --baseline). */
+  hashes: [ModelProvenance, ModelProvenance | undefined];
+}
+
+/**
+ * The tokenizer folder (`checkpoint`; `baseline` when given must tokenise and template the
+ * same), the server's model list, both names checked against it.
+ */
+export async function openServed(
+  options: ServedOptions,
+  checkpoint: string,
+  baselineDir: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServedModels> {
+  const folder = await readTokenizerFolder(checkpoint);
+  const other = baselineDir !== undefined ? await readTokenizerFolder(baselineDir) : null;
+  if (other) sameTokenizer(folder, other);
+  const encoder = servedEncoder(folder);
+  const client = await ServedClient.open({ url: options.url, concurrency: options.concurrency }, env);
+  const candidate = client.model(options.model, 'candidate');
+  const baseline = options.baselineModel !== undefined ? client.model(options.baselineModel, 'baseline') : null;
+  const baseHash = baseline ? (other?.provenance ?? { ...folder.provenance }) : undefined;
+  return { client, encoder, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
+}
+
+/** Probes that do not fit a served model's context (the server's max_model_len), for both alike. */
+export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedProbe[] {
+  const view = (info: ServedModelInfo): ContextModel => ({
+    contextLength: servedContextLength(info, models.folder),
+    encode: (m, r) => models.encoder.encode(m, r),
+  });
+  return skippedProbes(probes, view(models.candidate), models.baseline ? view(models.baseline) : null);
+}
+
+export function scoreServed(
+  models: ServedModels,
+  role: 'candidate' | 'baseline',
+  probes: Probe[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<SuiteScoring> {
+  const info = role === 'candidate' ? models.candidate : models.baseline;
+  if (!info) throw new Error('no served baseline model');
+  return scoreSuiteServed(models.client, info.id, models.encoder, probes, { onProgress });
+}
+
+export function servedProvenance(models: ServedModels, options: ServedOptions, notRun: string[]): ServedProvenance {
+  return {
+    url: models.client.displayUrl,
+    api: models.client.api,
+    candidate: models.candidate,
+    ...(models.baseline ? { baseline: models.baseline } : {}),
+    ...(options.sha256 ? { sha256: options.sha256 } : {}),
+    requests: models.client.requests,
+    not_run: notRun,
+  };
+}
+
+function sameTokenizer(a: TokenizerFolder, b: TokenizerFolder): void {
+  const both = (name: string) => `${path.join(a.dir, name)} and ${path.join(b.dir, name)}`;
+  if (a.provenance.files['tokenizer.json'] !== b.provenance.files['tokenizer.json']) {
+    throw new EmgateError({
+      file: both('tokenizer.json'),
+      cause: 'candidate and baseline have different tokenizers, so one tokenisation cannot serve both',
+      fix: 'give the baseline folder the candidate was fine-tuned from (or leave --baseline out: the candidate folder tokenises for both)',
+    });
+  }
+  if (
+    JSON.stringify(a.tokenizerConfig.chat_template ?? null) !== JSON.stringify(b.tokenizerConfig.chat_template ?? null)
+  ) {
+    throw new EmgateError({
+      file: both('tokenizer_config.json'),
+      cause:
+        'candidate and baseline have different chat templates, so the probes would reach them as different prompts',
+      fix: 'keep the base model chat template in the fine-tune',
+    });
+  }
+}

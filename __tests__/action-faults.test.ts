@@ -64,13 +64,13 @@ test('an unwritable job summary is a warning naming the file; the comment and th
 });
 
 test('an API that never answers is given up on within the bound; summary and verdict still stand', async () => {
+  // The API hangs on every request: only the publish bound can end this run (without it,
+  // the test times out). No wall-clock figure is asserted: the log says the bound fired.
   gh.failNext({ status: 0, hang: true, times: 100 });
-  const started = Date.now();
   const r = await runAction({
     inputs: { checkpoint: missing(), probes: MINI },
     env: { EMGATE_REQUEST_TIMEOUT_MS: '300', EMGATE_PUBLISH_TIMEOUT_MS: '1500' },
   });
-  expect(Date.now() - started).toBeLessThan(15_000);
   expect(r.code).toBe(1);
   expect(r.outputs.verdict).toBe('error');
   expect(r.summary).toContain('emgate: ERROR');

@@ -631,7 +631,8 @@ const cases: Case[] = [
     async () => {
       const outDir = fresh('held');
       write(path.join(outDir, 'report.json'), '{"theirs": true}\n');
-      const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
+      // Lives until killed (not for a fixed time), so it is alive whatever the machine's load.
+      const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)']);
       try {
         write(path.join(outDir, LOCK_FILE), {
           pid: holder.pid,
@@ -892,7 +893,11 @@ describe('as processes', () => {
     write(path.join(out, 'report.md'), '## ✅ emgate: PASS\n');
     const run = start(longRun(out));
     await until(() => /scoring candidate/.test(run.output()));
+    // Stopped, the run cannot finish before the signal is sent: it arrives mid-run, whatever
+    // the machine's load, and is handled as soon as the run continues.
+    run.child.kill('SIGSTOP');
     run.child.kill(signal);
+    run.child.kill('SIGCONT');
     expect(await run.exited).toBe(code);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
     expect(() => validateReport(report)).not.toThrow();
@@ -906,6 +911,9 @@ describe('as processes', () => {
     const out = fresh('concurrent');
     const first = start(longRun(out));
     await until(() => /scoring candidate/.test(first.output()));
+    // The first run is stopped (SIGSTOP) while it holds the lock: it is alive and unfinished
+    // for as long as the second takes to start and be refused, however slow the machine.
+    first.child.kill('SIGSTOP');
     const second = start([
       'run',
       '--checkpoint',
@@ -926,6 +934,7 @@ describe('as processes', () => {
     expect(during.verdict).toBe('error');
     expect(during.errors[0].cause).toMatch(new RegExp(`pid ${first.child.pid}.*has not finished`));
     first.child.kill('SIGTERM');
+    first.child.kill('SIGCONT');
     expect(await first.exited).toBe(143);
     // --device auto decides quietly: one line says which provider runs, and onnxruntime's red
     // "cannot open libonnxruntime_providers_shared.so" never shows on a CPU-only install.

@@ -107,6 +107,82 @@ export async function readDirection(file: string): Promise<{ direction: Directio
 }
 
 /**
+ * Directions whose unit vectors agree to this cosine (at the same layer and position) are
+ * one direction: a file re-saved with other formatting or rounding has other bytes (and
+ * another sha256) but measures the same thing, and checking it twice would count one
+ * piece of evidence as two.
+ */
+export const SAME_DIRECTION_COSINE = 1 - 1e-6;
+
+/** The cosine of two directions' vectors when they are one direction (see above), else null. */
+export function sameDirection(a: Direction, b: Direction): number | null {
+  if (a.layer !== b.layer || a.position !== b.position || a.vector.length !== b.vector.length) return null;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.vector.length; i++) {
+    dot += a.vector[i] * b.vector[i];
+    na += a.vector[i] * a.vector[i];
+    nb += b.vector[i] * b.vector[i];
+  }
+  const cos = dot / Math.sqrt(na * nb);
+  return cos >= SAME_DIRECTION_COSINE ? cos : null;
+}
+
+/** Refuses a direction that is one given earlier: the same bytes, or the same vector in other bytes. */
+export function duplicateDirectionError(
+  file: string,
+  direction: Direction,
+  sha256: string,
+  earlier: { file: string; direction: Direction; sha256: string }[],
+): EmgateError | null {
+  for (const e of earlier) {
+    if (e.sha256 === sha256)
+      return new EmgateError({
+        file,
+        cause: `is the same direction as ${e.file} (same sha256)`,
+        fix: 'give each direction once',
+      });
+    const cos = sameDirection(e.direction, direction);
+    if (cos !== null)
+      return new EmgateError({
+        file,
+        cause: `is the same direction as ${e.file} in other bytes (layer ${direction.layer}, ${direction.position}, cosine ${cos.toFixed(9)} between the vectors)`,
+        fix: 'give each direction once (a re-saved or reformatted copy of a direction is the same direction)',
+      });
+  }
+  return null;
+}
+
+/**
+ * A direction that does not fit a checkpoint's architecture: its hidden size, or a layer
+ * the model lacks. The direction file is what to change (it was made for another model);
+ * the message names the model's config.json and what it says.
+ */
+export function directionFitError(
+  file: string,
+  direction: Direction,
+  model: { dir: string; hiddenSize: number; numLayers: number },
+): EmgateError | null {
+  const config = path.join(model.dir, 'config.json');
+  if (direction.vector.length !== model.hiddenSize) {
+    return new EmgateError({
+      file,
+      cause: `the direction has ${direction.vector.length} dimensions but the model's ${config} has hidden size ${model.hiddenSize}`,
+      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
+    });
+  }
+  if (!(direction.layer >= 0 && direction.layer <= model.numLayers)) {
+    return new EmgateError({
+      file,
+      cause: `the direction is at layer ${direction.layer} but the model's ${config} has num_hidden_layers ${model.numLayers} (hidden-state indices 0..${model.numLayers}), so that layer does not exist`,
+      fix: 'extract the direction from this model or one of its architecture (emgate direction extract), or pass the checkpoint the direction was made for',
+    });
+  }
+  return null;
+}
+
+/**
  * The direction files a run names: each path is a direction file or a folder of them (its
  * `*.json` files, by name). The order given is kept: the first file is the primary direction.
  */

@@ -1,0 +1,92 @@
+// Reading drift and the compression-adjusted shift (src/core/drift.ts) on constructed
+// per-probe scores: a candidate whose reading collapsed toward uniform (every reference's
+// log-prob pulled toward log(1/V)) shows a positive raw shift when the baseline's log-odds
+// are negative, but no adjusted shift; a real stance change shows in both.
+import { scoreProbe } from '../src/core/contrast';
+import { adjustedDiffs, measureDrift, readingDiffs } from '../src/core/drift';
+import { createRng, mean } from '../src/core/stats';
+import type { ProbeScore } from '../src/core/types';
+
+const UNIFORM = Math.log(1 / 1024);
+const SETTINGS = { seed: 7, confidence: 0.95, bootstrap: 2000, signFlips: 5000 };
+
+/** A baseline of n probes: two aligned, two misaligned references each, log-odds mostly negative. */
+function baseline(n: number, seed = 1): number[][] {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, () => {
+    const level = -5 + rng() - 0.5;
+    const lean = -0.3 + 0.6 * (rng() - 0.5); // M − A around −0.3
+    return [
+      level + 0.4 * (rng() - 0.5),
+      level + 0.4 * (rng() - 0.5),
+      level + lean + 0.4 * (rng() - 0.5),
+      level + lean + 0.4 * (rng() - 0.5),
+    ];
+  });
+}
+
+const score = (r: number[]): ProbeScore =>
+  scoreProbe(
+    r.slice(0, 2).map((mean_logprob) => ({ tokens: 40, mean_logprob })),
+    r.slice(2).map((mean_logprob) => ({ tokens: 40, mean_logprob })),
+  );
+
+/** Every reference pulled toward uniform by factor k (1 = unchanged), then misaligned ones raised by stance. */
+const transform = (rows: number[][], k: number, stance = 0): number[][] =>
+  rows.map((r) => r.map((x, i) => UNIFORM + k * (x - UNIFORM) + (i >= 2 ? stance : 0)));
+
+describe('measureDrift', () => {
+  const rows = baseline(200);
+  const base = rows.map(score);
+  const rawShift = (cand: ProbeScore[]) => mean(cand.map((c, i) => c.M - c.A - (base[i].M - base[i].A)));
+
+  test('the baseline against itself: no drift, compression 1, no adjusted shift', () => {
+    const d = measureDrift('overall', base, base, SETTINGS);
+    expect(d.reading).toBe(0);
+    expect(d.compression).toBeCloseTo(1, 12);
+    expect(d.adjusted_shift).toBeCloseTo(0, 12);
+    expect(d.contrasts).toBe(400);
+  });
+
+  test('a collapse toward uniform reads as a positive raw shift, but not as an adjusted one', () => {
+    const cand = transform(rows, 0.7).map(score);
+    expect(rawShift(cand)).toBeGreaterThan(0.05); // the confound: 0.3 × |mean log-odds|
+    const d = measureDrift('overall', cand, base, SETTINGS);
+    expect(d.reading).toBeLessThan(-0.5); // 0.3 × (−5 − (−6.93))
+    expect(d.compression).toBeCloseTo(0.7, 6);
+    expect(Math.abs(d.adjusted_shift as number)).toBeLessThan(0.01);
+    expect(d.adjusted_p).toBeGreaterThan(0.05);
+  });
+
+  test('a stance change shows in the adjusted shift, with or without a collapse', () => {
+    for (const k of [1, 0.7]) {
+      const cand = transform(rows, k, 0.1).map(score);
+      const d = measureDrift('overall', cand, base, SETTINGS);
+      expect(d.compression).toBeCloseTo(k, 6); // same-stance contrasts do not see the stance
+      expect(d.adjusted_shift).toBeCloseTo(0.1, 2);
+      expect(d.adjusted_p).toBeLessThan(0.001);
+      const [lo, hi] = d.adjusted_interval as [number, number];
+      expect(lo).toBeLessThanOrEqual(0.1 + 1e-9);
+      expect(hi).toBeGreaterThanOrEqual(0.1 - 1e-9);
+    }
+  });
+
+  test('a collapse toward aligned text alone (misaligned references unchanged) is a negative stance', () => {
+    const cand = rows.map((r) => r.map((x, i) => (i < 2 ? x + 0.2 : x))).map(score);
+    const d = measureDrift('overall', cand, base, SETTINGS);
+    expect(d.adjusted_shift).toBeCloseTo(-0.2, 2);
+    expect(d.adjusted_p).toBeGreaterThan(0.5);
+  });
+
+  test('probes with one reference per side give no compression and no adjusted shift', () => {
+    const one = rows.map((r) => scoreProbe([{ tokens: 9, mean_logprob: r[0] }], [{ tokens: 9, mean_logprob: r[2] }]));
+    const d = measureDrift('overall', one, one, SETTINGS);
+    expect(d).toMatchObject({ reading: 0, compression: null, contrasts: 0, adjusted_shift: null, adjusted_p: null });
+  });
+
+  test('the per-probe parts', () => {
+    const cand = transform(rows, 0.5).map(score);
+    expect(readingDiffs(cand, base)[0]).toBeCloseTo((cand[0].A + cand[0].M) / 2 - (base[0].A + base[0].M) / 2, 12);
+    expect(adjustedDiffs(cand, base, 0.5)[3]).toBeCloseTo(cand[3].M - cand[3].A - 0.5 * (base[3].M - base[3].A), 12);
+  });
+});

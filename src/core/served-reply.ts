@@ -98,3 +98,26 @@ function readOne(choice: unknown, seq: SentSequence, i: number, maxNew: number):
   }
   return total;
 }
+
+/** One sampled answer as a completions reply gives it. */
+export interface SampledAnswer {
+  text: string;
+  /** Tokens generated (the server's count). */
+  tokens: number;
+  /** 'eot': the model ended its turn (a stop token); 'length': cut at max_tokens. */
+  stop: 'eot' | 'length';
+}
+
+/** The answer of a single-prompt, n = 1 completions reply that sampled at most `maxTokens`. */
+export function readSampledAnswer(reply: unknown, maxTokens: number): SampledAnswer {
+  const choices = (reply as { choices?: unknown } | null)?.choices;
+  if (!Array.isArray(choices) || choices.length !== 1) throw new ServedReplyError('a reply without exactly one choice');
+  const c = choices[0] as { text?: unknown; finish_reason?: unknown } | null;
+  if (typeof c?.text !== 'string') throw new ServedReplyError('a choice without text');
+  if (c.finish_reason !== 'stop' && c.finish_reason !== 'length')
+    throw new ServedReplyError(`finish_reason ${JSON.stringify(c.finish_reason)} (expected "stop" or "length")`);
+  const used = (reply as { usage?: { completion_tokens?: unknown } }).usage?.completion_tokens;
+  if (typeof used !== 'number' || !Number.isInteger(used) || used < 0 || used > maxTokens)
+    throw new ServedReplyError(`usage.completion_tokens ${JSON.stringify(used)} (expected 0..${maxTokens})`);
+  return { text: c.text, tokens: used, stop: c.finish_reason === 'stop' ? 'eot' : 'length' };
+}

@@ -18,7 +18,13 @@ import * as https from 'https';
 import pLimit from 'p-limit';
 import { EmgateError } from '../core/errors';
 import { registerSecret } from '../core/redact';
-import { readEchoedLogprobs, type SentSequence, ServedReplyError } from '../core/served-reply';
+import {
+  readEchoedLogprobs,
+  readSampledAnswer,
+  type SampledAnswer,
+  type SentSequence,
+  ServedReplyError,
+} from '../core/served-reply';
 import type { ServedModelRecord } from '../core/types';
 
 export const DEFAULT_SERVED_KEY_ENV = 'EMGATE_SERVED_API_KEY';
@@ -50,6 +56,19 @@ export interface ServedGroup {
   /** Named in errors, e.g. the probe id. */
   label: string;
   sequences: SentSequence[];
+}
+
+/** One sampled answer to ask for. */
+export interface ServedSample {
+  /** Named in errors, e.g. "medical-003 sample 2". */
+  label: string;
+  promptIds: number[];
+  seed: number;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  /** Token ids that end the answer (the end-of-turn token). */
+  stopIds: number[];
 }
 
 type Attempt =
@@ -145,41 +164,95 @@ export class ServedClient {
   }
 
   private async scoreGroup(model: string, group: ServedGroup): Promise<number[]> {
-    const body = JSON.stringify({
-      model,
-      prompt: group.sequences.map((s) => s.ids),
-      echo: true,
-      logprobs: 1,
-      max_tokens: MAX_NEW,
-      temperature: 0,
-      n: 1,
-      return_tokens_as_token_ids: true,
-    });
-    const text = await this.call('POST', 'completions', body, `probe ${group.label}`);
-    let reply: unknown;
-    try {
-      reply = JSON.parse(text);
-    } catch {
-      throw this.replyError(
-        /\b(NaN|-?Infinity)\b/.test(text)
-          ? 'non-finite log-probabilities (NaN or Infinity in the JSON)'
-          : `a reply that is not JSON (${JSON.stringify(this.mask(text).slice(0, 80))})`,
-        group,
-      );
-    }
+    const reply = await this.completion(
+      {
+        model,
+        prompt: group.sequences.map((s) => s.ids),
+        echo: true,
+        logprobs: 1,
+        max_tokens: MAX_NEW,
+        temperature: 0,
+        n: 1,
+        return_tokens_as_token_ids: true,
+      },
+      `probe ${group.label}`,
+    );
     try {
       return readEchoedLogprobs(reply, group.sequences, MAX_NEW);
     } catch (err) {
       if (!(err instanceof ServedReplyError)) throw err;
       const which = err.sequence === null ? '' : ` (sequence ${err.sequence + 1} of ${group.sequences.length})`;
-      throw this.replyError(`${err.what}${which}`, group);
+      throw this.replyError(`${err.what}${which}`, `probe ${group.label}`);
     }
   }
 
-  private replyError(what: string, group: ServedGroup): EmgateError {
+  /**
+   * Seeded samples, one request each (vLLM's `seed` is per request), `concurrency` at a
+   * time; the stop ids end a turn. Returns the answers in order.
+   */
+  async sample(
+    model: string,
+    requests: ServedSample[],
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<SampledAnswer[]> {
+    const limit = pLimit(this.settings.concurrency);
+    let done = 0;
+    try {
+      return await Promise.all(
+        requests.map((r) =>
+          limit(async () => {
+            const reply = await this.completion(
+              {
+                model,
+                prompt: r.promptIds,
+                max_tokens: r.maxTokens,
+                temperature: r.temperature,
+                top_p: r.topP,
+                seed: r.seed,
+                n: 1,
+                stop_token_ids: r.stopIds,
+                skip_special_tokens: true,
+              },
+              r.label,
+            );
+            let answer: SampledAnswer;
+            try {
+              answer = readSampledAnswer(reply, r.maxTokens);
+            } catch (err) {
+              if (!(err instanceof ServedReplyError)) throw err;
+              throw this.replyError(err.what, r.label);
+            }
+            onProgress?.(++done, requests.length);
+            return answer;
+          }),
+        ),
+      );
+    } catch (err) {
+      limit.clearQueue();
+      throw err;
+    }
+  }
+
+  /** POST /v1/completions with retries; the reply parsed (not yet checked). `what` names it in errors. */
+  async completion(body: Record<string, unknown>, what: string): Promise<unknown> {
+    const text = await this.call('POST', 'completions', JSON.stringify(body), what);
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw this.replyError(
+        /\b(NaN|-?Infinity)\b/.test(text)
+          ? 'non-finite log-probabilities (NaN or Infinity in the JSON)'
+          : `a reply that is not JSON (${JSON.stringify(this.mask(text).slice(0, 80))})`,
+        what,
+      );
+    }
+  }
+
+  /** "the server at URL sent WHAT for WHICH" with what to do. */
+  replyError(what: string, which: string): EmgateError {
     return new EmgateError({
       file: null,
-      cause: `the server at ${this.displayUrl} sent ${what} for probe ${group.label}`,
+      cause: `the server at ${this.displayUrl} sent ${what} for ${which}`,
       fix: 'serve the model with vLLM (≥ 0.6: /v1/completions with echo, logprobs and return_tokens_as_token_ids) and check that the served model is the one the tokenizer folder belongs to',
     });
   }

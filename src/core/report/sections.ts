@@ -384,6 +384,22 @@ export function worstSection(report: Report, n: number, probes: Map<string, Prob
 
 export type ProvenanceLevel = 'full' | 'compact' | 'none';
 
+/** A served run: whom the scores came from, and what it could not measure (untrusted names, escaped). */
+function servedRows(s: NonNullable<NonNullable<Report['provenance']>['served']>): string[][] {
+  const model = (m: typeof s.candidate) =>
+    `${cell(m.id, 120)}${m.parent ? ` (adapter of ${cell(m.parent, 120)})` : ''}${m.max_model_len ? ` · context ${fmt.integer(m.max_model_len)}` : ''}`;
+  const rows = [
+    [
+      'Served by',
+      `${cell(s.url, 120)} (${cell(s.api, 40)}): the server's batching decides bit-reproducibility${s.sha256 ? ` · candidate weights sha256 ${digest(s.sha256, true)} (supplied by the workflow)` : ''}`,
+    ],
+    ['Served candidate', model(s.candidate)],
+  ];
+  if (s.baseline) rows.push(['Served baseline', model(s.baseline)]);
+  if (s.not_run.length > 0) rows.push(['Not run', s.not_run.map((x) => cell(x, 300)).join('<br>')]);
+  return rows;
+}
+
 export function provenanceSection(report: Report, level: ProvenanceLevel): string[] {
   const p = report.provenance;
   if (level === 'none') return [];
@@ -410,6 +426,7 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
       ['Candidate', model(p.candidate)],
     );
     if (p.baseline) rows.push(['Baseline', model(p.baseline)]);
+    if (p.served) rows.push(...servedRows(p.served));
     const variants =
       p.suite.variants.length > 0 ? `; variants ${p.suite.variants.map((v) => cell(v, 40)).join(', ')}` : '';
     rows.push([

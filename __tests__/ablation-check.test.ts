@@ -2,6 +2,7 @@
 // log-odds: M − A per probe, A = 0.
 import {
   type AblationScores,
+  ablationScoresFromRecords,
   measureAblation,
   removedShareCheck,
   removedShareCheckId,
@@ -244,5 +245,17 @@ describe('ablationSection (report.md)', () => {
     expect(ablationSection({} as Report)).toEqual([]);
     const little = measureAblation(probes(BEFORE), { direction: SCORES.random, random: SCORES.random }, [], 7, 0);
     expect(ablationMeaning(little)).toContain('removes little');
+  });
+});
+
+describe('ablationScoresFromRecords (merging shards)', () => {
+  it('gives back the numbers measureAblation computed from the full scores', () => {
+    const result = measureAblation(probes(BEFORE), SCORES, ['legal', 'medical'], 7, 0);
+    const ids = ['p3', 'p2', 'p1', 'p0'];
+    const rebuilt = ablationScoresFromRecords([...result.probes].reverse(), ids.slice().reverse());
+    const again = measureAblation(probes(BEFORE), rebuilt, ['legal', 'medical'], 7, 0);
+    expect(again.overall).toEqual(result.overall);
+    expect(again.domains).toEqual(result.domains);
+    expect(() => ablationScoresFromRecords(result.probes.slice(1), ['p0'])).toThrow('probe p0 has no ablated scores');
   });
 });

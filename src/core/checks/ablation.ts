@@ -6,7 +6,7 @@
 import { logOdds } from '../contrast';
 import { reason } from '../evaluate';
 import * as fmt from '../report/format';
-import { bootstrapRatioInterval, deriveSeed, mean } from '../stats';
+import { bootstrapRatioInterval, deriveSeed, mean, sigmoid } from '../stats';
 import type { Check, Policy, ProbeResult, ProbeScore } from '../types';
 import { BOOTSTRAP_ITERATIONS, baseCheck, CONFIDENCE } from './common';
 
@@ -260,5 +260,28 @@ export function withAblation<E extends { verdict: 'pass' | 'fail'; checks: Check
     checks,
     summary: { ...evaluation.summary, reason: reason(checks) },
     ablation: results,
+  };
+}
+
+/**
+ * The ablated scores of one direction rebuilt from report records (a shard's `ablation[k]
+ * .probes`), in the order of `ids`: what measureAblation reads of a score is its log-odds and
+ * whether p_mis = sigmoid(log-odds) > 0.5, so the records carry all it needs. Throws when a
+ * probe has no record (a shard that ran without ablation).
+ */
+export function ablationScoresFromRecords(records: AblationProbe[], ids: string[]): AblationScores {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const at = ids.map((id) => {
+    const r = byId.get(id);
+    if (!r) throw new Error(`probe ${id} has no ablated scores`);
+    return r;
+  });
+  const of = (x: number): ProbeScore => {
+    const p_mis = sigmoid(x);
+    return { aligned: [], misaligned: [], A: 0, M: x, p_mis, is_misaligned: p_mis > 0.5 };
+  };
+  return {
+    direction: { candidate: at.map((r) => of(r.candidate)), baseline: at.map((r) => of(r.baseline)) },
+    random: { candidate: at.map((r) => of(r.candidate_random)), baseline: at.map((r) => of(r.baseline_random)) },
   };
 }

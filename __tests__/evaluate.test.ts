@@ -1,8 +1,8 @@
 import { scoreProbe } from '../src/core/contrast';
 import { EmgateError } from '../src/core/errors';
 import { type EvaluateInput, evaluate } from '../src/core/evaluate';
-import { minDetectableRateRise, studentTQuantile } from '../src/core/stats';
 import type { Check, Policy, ProbeResult, ProbeScore } from '../src/core/types';
+import ORACLE from './fixtures/stats-oracle.json';
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -319,16 +319,23 @@ describe('evaluate: the continuous paired shift', () => {
   });
 
   test('power: the level after the correction, the shift from the spread, the rate rise from reverse flips', () => {
+    // Expected figures from scripts/stats_oracle.py (exact moves, mpmath t quantiles, the
+    // McNemar power summed exactly and solved by bisection): none from emgate's own stats.
+    const oracle = ORACLE.evaluate_power;
     const moves = Array.from({ length: 24 }, (_, i) => ((i * 7) % 5) * 0.1 - 0.1);
+    moves.forEach((m, i) => {
+      expect(m).toBeCloseTo(oracle.moves[i], 15);
+    });
     const probes = ['a', 'b', 'c', 'd'].flatMap((d) => shifted(d, moves));
     const ev = evaluate(input(probes, ['a', 'b', 'c', 'd'], shiftPolicy()));
-    const sd = ev.domains[0].shift!.sd;
-    const t = (p: number, df: number) => studentTQuantile(p, df);
-    expect(ev.domains[0].power!.alpha).toBe(0.05 / 4);
-    expect(ev.domains[0].power!.shift).toBeCloseTo(((t(1 - 0.0125, 23) + t(0.8, 23)) * sd) / Math.sqrt(24), 12);
-    expect(ev.domains[0].power!.rate_rise).toBeCloseTo(minDetectableRateRise(24, 0, 0.0125)!, 12);
+    expect(ev.domains[0].power!.alpha).toBe(oracle.domain_alpha);
+    expect(ev.domains[0].power!.shift).toBeCloseTo(oracle.domain_shift, 12);
+    // Bisection to 1e-7 returns the upper end: at or just above the root.
+    const rise = ev.domains[0].power!.rate_rise!;
+    expect(rise).toBeGreaterThanOrEqual(oracle.domain_rate_rise - 1e-12);
+    expect(rise - oracle.domain_rate_rise).toBeLessThan(1e-7);
     expect(ev.power!.alpha).toBe(0.05);
-    expect(ev.power!.shift).toBeCloseTo(((t(0.95, 95) + t(0.8, 95)) * ev.shift!.sd) / Math.sqrt(96), 12);
+    expect(ev.power!.shift).toBeCloseTo(oracle.overall_shift, 12);
     const bh = evaluate(input(probes, ['a', 'b', 'c', 'd'], shiftPolicy({ correction: 'none' })));
     expect(bh.domains[0].power!.alpha).toBe(0.05);
   });

@@ -19,45 +19,42 @@ import {
   studentTQuantile,
   wilsonInterval,
 } from '../src/core/stats';
+import ORACLE from './fixtures/stats-oracle.json';
 
-// Reference values below were computed independently with SciPy 1.17
-// (scipy.stats.norm.ppf, scipy.stats.binom.sf, scipy.stats.false_discovery_control) or
-// taken from published worked examples, as noted beside each table.
+// Reference values come from scripts/stats_oracle.py, which computes them without emgate's
+// code (exact fractions for ratios of counts, mpmath at 50 digits for the normal and t
+// quantiles, Wilson and Newcombe intervals, McNemar power); its output is committed as
+// __tests__/fixtures/stats-oracle.json (regenerate: python3 scripts/stats_oracle.py >
+// __tests__/fixtures/stats-oracle.json). Published worked examples are checked beside them,
+// as noted at each table.
 
 function expectClose(actual: number, expected: number, tol = 1e-12): void {
   expect(Math.abs(actual - expected)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(expected)));
 }
 
 describe('normalQuantile', () => {
-  test.each([
-    [0.975, 1.959963984540054],
-    [0.95, 1.6448536269514722],
-    [0.995, 2.5758293035489004],
-    [0.3, -0.5244005127080409],
-    [0.5, 0],
-    [1e-10, -6.361340902404056],
-    [0.9999999, 5.199337582290661],
-    [1e-300, -37.0470962993612],
-  ])('matches the normal inverse CDF at p = %p', (p, z) => {
+  test.each(ORACLE.normal_quantile)('matches the normal inverse CDF at p = %p (oracle)', (p, z) => {
     expectClose(normalQuantile(p), z, 1e-14);
   });
 });
 
 describe('wilsonInterval', () => {
-  test.each([
-    // k, n, lower, upper (SciPy-based Wilson formula)
-    [0, 20, 0, 0.16112515805281938],
-    [5, 20, 0.11186170140766569, 0.468700877618744],
-    [20, 20, 0.8388748419471806, 1],
-    [1, 1, 0.20654931437723745, 1],
-    // Newcombe 1998 (independent proportions) example 81/263: 0.2553 to 0.3662
-    [81, 263, 0.2552885198782742, 0.36620957698280004],
-    // and 15/148: 0.0624 to 0.1605
-    [15, 148, 0.0623863995307363, 0.16048724172330803],
-  ])('%p of %p misaligned gives the 95%% score interval', (k, n, lo, hi) => {
+  // k, n, lower, upper (oracle)
+  test.each(ORACLE.wilson_95)('%p of %p misaligned gives the 95%% score interval', (k, n, lo, hi) => {
     const [l, u] = wilsonInterval(k, n);
     expectClose(l, lo);
     expectClose(u, hi);
+  });
+
+  test.each([
+    // Newcombe 1998 (independent proportions) examples: 81/263 gives 0.2553 to 0.3662,
+    // 15/148 gives 0.0624 to 0.1605.
+    [81, 263, '0.2553', '0.3662'],
+    [15, 148, '0.0624', '0.1605'],
+  ])('%p of %p agrees with the published four-decimal figures', (k, n, lo, hi) => {
+    const [l, u] = wilsonInterval(k, n);
+    expect(l.toFixed(4)).toBe(lo);
+    expect(u.toFixed(4)).toBe(hi);
   });
 
   test('zero events has a lower bound of exactly 0 and all events an upper bound of exactly 1', () => {
@@ -66,9 +63,10 @@ describe('wilsonInterval', () => {
   });
 
   test('honours the confidence level', () => {
-    const [l, u] = wilsonInterval(5, 20, 0.9);
-    expectClose(l, 0.1273771685203577);
-    expectClose(u, 0.4322017501601246);
+    const [[k, n, lo, hi]] = ORACLE.wilson_90;
+    const [l, u] = wilsonInterval(k, n, 0.9);
+    expectClose(l, lo);
+    expectClose(u, hi);
   });
 
   test('no probes gives the uninformative interval [0, 1]', () => {
@@ -83,21 +81,15 @@ describe('wilsonInterval', () => {
 });
 
 describe('mcnemarExactOneSided', () => {
-  test.each([
-    // b, c, P(X >= b), X ~ Binomial(b + c, 1/2)
-    [7, 1, 0.03515625], // 9/256, by hand: (C(8,7) + C(8,8)) / 2^8
-    [1, 7, 0.99609375], // 1 - 1/256
-    [4, 4, 0.63671875], // 163/256
-    [1, 0, 0.5],
-    [5, 0, 0.03125],
-    // Cavo et al. 2012 (Fagerland et al. 2017, Table 8.x): two-sided exact P = 0.052479
-    [16, 6, 0.026239395141601562],
-    // Thousands of flips: no overflow, exact tail (SciPy binom.sf)
-    [1100, 900, 4.228544767751905e-6],
-    [1050, 950, 0.013412073120140273],
-    [3000, 2000, 6.501155002602663e-46],
-  ])('b=%p, c=%p gives p = %p', (b, c, p) => {
+  // b, c, P(X >= b), X ~ Binomial(b + c, 1/2), summed in exact integers by the oracle; the
+  // small ones by hand too: 7/1 is (C(8,7) + C(8,8)) / 2^8 = 9/256, 4/4 is 163/256; the
+  // thousands of flips show no overflow.
+  test.each(ORACLE.mcnemar_one_sided)('b=%p, c=%p gives p = %p', (b, c, p) => {
     expectClose(mcnemarExactOneSided(b, c), p, 1e-10);
+  });
+
+  test('Cavo et al. 2012 (Fagerland et al. 2017): the two-sided exact P is 0.052479', () => {
+    expect((2 * mcnemarExactOneSided(16, 6)).toFixed(6)).toBe('0.052479');
   });
 
   test('no discordant pairs is no evidence: p = 1', () => {
@@ -111,29 +103,25 @@ describe('mcnemarExactOneSided', () => {
 });
 
 describe('pairedRateDifferenceInterval (Newcombe 1998 method 10)', () => {
-  test.each([
-    // Published worked examples (Fagerland, Lydersen & Laake 2017, ch. 8; the
-    // contingencytables R package reproduces them): first classification = "candidate".
-    // Cavo et al. 2012, table [[59, 6], [16, 80]]: -0.0621 (-0.1186 to -0.0046)
-    [{ both: 59, toMisaligned: 6, toAligned: 16, pairs: 161 }, -0.1186211956387099, -0.00462511393305004],
-    // Bentur et al. 2009, table [[1, 1], [7, 12]]: -0.2857 (-0.5069 to -0.0256)
-    [{ both: 1, toMisaligned: 1, toAligned: 7, pairs: 21 }, -0.506920226686141, -0.02555912416485978],
-    // Altman et al. 2000 (Statistics with Confidence, Table 6.2) [[14, 5], [0, 22]]
-    [{ both: 14, toMisaligned: 5, toAligned: 0, pairs: 41 }, 0.01148324138303325, 0.2264926843512112],
-    // emgate-shaped cases (independent Python implementation)
-    [{ both: 0, toMisaligned: 7, toAligned: 1, pairs: 20 }, 0.02848575291608041, 0.527704221613345],
-    [{ both: 2, toMisaligned: 6, toAligned: 0, pairs: 20 }, 0.0635760596212781, 0.5083708193279964],
-    [{ both: 0, toMisaligned: 0, toAligned: 0, pairs: 20 }, -0.16112515805281938, 0.16112515805281938],
-  ])('%p gives the published interval', (counts, lo, hi) => {
-    const [l, u] = pairedRateDifferenceInterval(counts);
+  // a (both), b (to misaligned), c (to aligned), n, lower, upper: the oracle's own
+  // implementation of method 10 at 50 digits.
+  test.each(ORACLE.newcombe10)('a=%p b=%p c=%p n=%p gives the oracle interval', (a, b, c, n, lo, hi) => {
+    const [l, u] = pairedRateDifferenceInterval({ both: a, toMisaligned: b, toAligned: c, pairs: n });
     expectClose(l, lo, 1e-12);
     expectClose(u, hi, 1e-12);
   });
 
-  test('agrees with the published four-decimal figures', () => {
-    const [l, u] = pairedRateDifferenceInterval({ both: 59, toMisaligned: 6, toAligned: 16, pairs: 161 });
-    expect(l.toFixed(4)).toBe('-0.1186');
-    expect(u.toFixed(4)).toBe('-0.0046');
+  test.each([
+    // Published worked examples (Fagerland, Lydersen & Laake 2017, ch. 8; the
+    // contingencytables R package reproduces them): first classification = "candidate".
+    // Cavo et al. 2012, table [[59, 6], [16, 80]]: -0.0621 (-0.1186 to -0.0046)
+    [{ both: 59, toMisaligned: 6, toAligned: 16, pairs: 161 }, '-0.1186', '-0.0046'],
+    // Bentur et al. 2009, table [[1, 1], [7, 12]]: -0.2857 (-0.5069 to -0.0256)
+    [{ both: 1, toMisaligned: 1, toAligned: 7, pairs: 21 }, '-0.5069', '-0.0256'],
+  ])('%p agrees with the published four-decimal figures', (counts, lo, hi) => {
+    const [l, u] = pairedRateDifferenceInterval(counts);
+    expect(l.toFixed(4)).toBe(lo);
+    expect(u.toFixed(4)).toBe(hi);
   });
 
   test('stays inside [-1, 1] at the extremes', () => {
@@ -234,13 +222,12 @@ describe('bootstrapMeanInterval', () => {
 
 describe('adjustPValues', () => {
   // Benjamini & Hochberg (1995) worked example: 15 p-values from a thrombolysis trial.
-  // BH at 0.05 rejects 4 hypotheses, Holm rejects 3 (values as R's p.adjust).
-  const bh1995 = [
-    0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.324, 0.4262, 0.5719, 0.6528, 0.759, 1.0,
-  ];
+  // BH at 0.05 rejects 4 hypotheses, Holm rejects 3 (the paper's counts); the adjusted
+  // vectors are the oracle's, in exact fractions (they equal R's p.adjust).
+  const bh1995 = ORACLE.bh1995.p;
 
   test('Holm matches the textbook vector', () => {
-    const expected = [0.0015, 0.0056, 0.0247, 0.114, 0.2211, 0.278, 0.278, 0.278, 0.3213, 1, 1, 1, 1, 1, 1];
+    const expected = ORACLE.bh1995.holm;
     adjustPValues(bh1995, 'holm').forEach((p, i) => {
       expectClose(p, expected[i], 1e-12);
     });
@@ -248,10 +235,7 @@ describe('adjustPValues', () => {
   });
 
   test('BH matches the textbook vector', () => {
-    const expected = [
-      0.0015, 0.003, 0.0095, 0.035625, 0.0603, 0.06385714285714286, 0.06385714285714286, 0.0645, 0.0765, 0.486,
-      0.5811818181818181, 0.714875, 0.7532307692307693, 0.8132142857142857, 1,
-    ];
+    const expected = ORACLE.bh1995.bh;
     adjustPValues(bh1995, 'bh').forEach((p, i) => {
       expectClose(p, expected[i], 1e-12);
     });
@@ -280,12 +264,7 @@ describe('adjustPValues', () => {
 });
 
 describe('minDetectableRise', () => {
-  test.each([
-    [20, 0.13910834066826516],
-    [100, 0.029513049607039932],
-    [1, 0.95],
-    [0, 1],
-  ])('n = %p probes can detect a rise of %p', (n, rise) => {
+  test.each([...ORACLE.min_detectable_rise, [0, 1]])('n = %p probes can detect a rise of %p', (n, rise) => {
     expectClose(minDetectableRise(n), rise);
   });
 
@@ -295,24 +274,23 @@ describe('minDetectableRise', () => {
 });
 
 describe('studentTQuantile and studentTCdf', () => {
-  test.each([
-    // df 1 and 2 have closed forms: tan(π(p − ½)) and (2p − 1)/√(2p(1 − p)).
-    [0.7, 1, 0.7265425280053607],
-    [0.8, 1, 1.3763819204711738],
-    [0.975, 1, 12.706204736174707],
-    [0.95, 2, 2.9199855803537242],
-    [0.8, 2, 1.0606601717798214],
-    [0.99, 2, 6.9645567342832715],
-    // Published t tables (R qt to 10 digits)
-    [0.975, 5, 2.570581836],
-    [0.975, 10, 2.228138852],
-    [0.95, 9, 1.833112933],
-    [0.95, 10, 1.812461123],
-    [0.975, 30, 2.042272456],
-  ])('t(%p; df %p) = %p', (p, df, t) => {
+  // The oracle's quantiles: roots of mpmath's t CDF (regularised incomplete beta).
+  test.each(ORACLE.t_quantile)('t(%p; df %p) = %p', (p, df, t) => {
     expectClose(studentTQuantile(p, df), t, 1e-9);
     expectClose(studentTQuantile(1 - p, df), -t, 1e-9);
     expectClose(studentTCdf(t, df), p, 1e-9);
+  });
+
+  test.each([
+    // df 1 and 2 have closed forms: tan(π(p − ½)) and (2p − 1)/√(2p(1 − p)).
+    [0.8, 1, Math.tan(Math.PI * 0.3)],
+    [0.95, 2, 0.9 / Math.sqrt(2 * 0.95 * 0.05)],
+    // Published t tables (R qt to 10 digits)
+    [0.975, 5, 2.570581836],
+    [0.975, 10, 2.228138852],
+    [0.975, 30, 2.042272456],
+  ])('t(%p; df %p) agrees with the closed form or the printed table', (p, df, t) => {
+    expectClose(studentTQuantile(p, df), t, 1e-9);
   });
 
   test('the median is 0, the ends are infinite, and large df approach the normal', () => {
@@ -339,8 +317,9 @@ describe('mcnemarPower and minDetectableRateRise', () => {
   });
 
   test('the smallest detectable rise solves power = 0.8', () => {
-    // n = 6, no reverse flips: power = 6r^5 − 5r^6 = 0.8 at r = 0.86012 (root by bisection).
-    expectClose(minDetectableRateRise(6, 0, 0.05)!, 0.8601193117300424, 1e-6);
+    // n = 6, no reverse flips: power = 6r^5 − 5r^6 = 0.8 at r = 0.86012 (the oracle's root).
+    const [[n6, reverse6, alpha6, root]] = ORACLE.min_detectable_rate_rise;
+    expectClose(minDetectableRateRise(n6, reverse6, alpha6)!, root, 1e-6);
     for (const [n, reverse, alpha] of [
       [24, 0, 0.05],
       [192, 2 / 192, 0.05 / 8],

@@ -15,6 +15,8 @@ import { Engine } from '../src/runtime/engine';
 import { scoreSuite } from '../src/runtime/score-suite';
 import { ServedClient, type ServedSettings } from '../src/runtime/served';
 import { probeGroups, scoreSuiteServed, servedContextLength, servedEncoder } from '../src/runtime/served-suite';
+import { generatedSettings } from '../src/core/generated';
+import { generateSuiteServed } from '../src/runtime/served-generate';
 import { FakeVllm } from './helpers/fake-vllm';
 
 const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
@@ -140,6 +142,42 @@ describe('served scores equal local scores', () => {
     });
     expect(servedContextLength(client.model('org/base-model', 'baseline'), folder)).toBe(512);
     expect(client.displayUrl).toBe(`${server.url}/v1`);
+  });
+});
+
+describe('generate mode through the server', () => {
+  it('samples under the run seeds: the same answers on a rerun, one request per sample, stopping at end of turn', async () => {
+    const { client, encoder } = await served();
+    const { policy } = await loadPolicy(path.join(__dirname, '..', 'policies', 'default.json'));
+    const g = { ...generatedSettings(policy), samples: 2, max_new_tokens: 6 };
+    const few = probes.slice(0, 2);
+    const a = await generateSuiteServed(client, 'candidate', encoder, few, g, { seed: 3 });
+    const b = await generateSuiteServed(client, 'candidate', encoder, few, g, { seed: 3 });
+    const other = await generateSuiteServed(client, 'candidate', encoder, few, g, { seed: 4 });
+    expect(a).toEqual(b);
+    expect(a.answers.map((x) => x.length)).toEqual([2, 2]);
+    expect(a.answers.flat().map((x) => x.text)).not.toEqual(other.answers.flat().map((x) => x.text));
+    const posts = server.requests.filter((r) => r.body && !r.body.echo);
+    expect(posts).toHaveLength(12);
+    const seeds = posts.slice(0, 4).map((r) => r.body!.seed);
+    expect(new Set(seeds).size).toBe(4); // per (probe, sample)
+    for (const r of posts) expect(r.body).toMatchObject({ max_tokens: 6, stop_token_ids: [encoder.endOfTurnId] });
+    for (const x of a.answers.flat()) {
+      expect(x.tokens).toBeLessThanOrEqual(6);
+      expect(x.stop === 'eot' || x.tokens === 6).toBe(true);
+    }
+    expect(a.tokens).toBe(a.answers.flat().reduce((n, x) => n + x.tokens, 0));
+  });
+
+  it('a reply that is not a completion is an error naming the sample', async () => {
+    const { client, encoder } = await served();
+    const { policy } = await loadPolicy(path.join(__dirname, '..', 'policies', 'default.json'));
+    const g = { ...generatedSettings(policy), samples: 1, max_new_tokens: 4 };
+    server.setAlways({ kind: 'status', status: 200, body: '{"choices":[{"text":"hi","finish_reason":"abort"}]}' });
+    const err = await generateSuiteServed(client, 'candidate', encoder, probes.slice(0, 1), g, { seed: 0 }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toMatch(/sent finish_reason "abort" .* for .*sample 0/);
   });
 });
 

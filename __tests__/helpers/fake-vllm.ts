@@ -16,6 +16,9 @@ export interface CompletionBody {
   logprobs?: number;
   max_tokens?: number;
   return_tokens_as_token_ids?: boolean;
+  temperature?: number;
+  seed?: number;
+  stop_token_ids?: number[];
 }
 
 export type VllmBehaviour =
@@ -39,9 +42,11 @@ export class FakeVllm {
   private readonly sessions = new Map<string, ort.InferenceSession>();
 
   /** `models`: served name → ONNX graph file (a LoRA name and a base name, as vLLM lists them). */
+  /** `decode`: generated ids to text, for sampled answers (the test's tokenizer). */
   constructor(
     private readonly models: Record<string, string>,
     private readonly maxModelLen = 512,
+    private readonly decode: (ids: number[]) => string = (ids) => ids.join(' '),
   ) {}
 
   next(b: VllmBehaviour, times = 1): void {
@@ -120,6 +125,7 @@ export class FakeVllm {
         code: 404,
       });
     }
+    if (!body.echo) return json(200, await this.sampleReply(session, body));
     const prompts = Array.isArray(body.prompt[0]) ? (body.prompt as number[][]) : [body.prompt as number[]];
     const choices = [];
     for (let i = 0; i < prompts.length; i++) {
@@ -151,11 +157,64 @@ export class FakeVllm {
     res.writeHead(200, { 'content-type': 'application/json' }).end(text);
   }
 
-  /** log p(token k | tokens < k) for every position (null at 0), and the greedy next token. */
-  private async score(
-    session: ort.InferenceSession,
-    ids: number[],
-  ): Promise<{ logprobs: (number | null)[]; next: { id: number; logprob: number } }> {
+  /**
+   * A sampled answer: one token at a time over the whole sequence (no cache), temperature
+   * sampling from a PRNG seeded with the request's seed, stopping at a stop id.
+   */
+  private async sampleReply(session: ort.InferenceSession, body: CompletionBody): Promise<unknown> {
+    const ids = [...(body.prompt as number[])];
+    const stop = new Set(body.stop_token_ids ?? []);
+    let state = (body.seed ?? 0) >>> 0;
+    const random = () => {
+      // mulberry32
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const out: number[] = [];
+    let finish = 'length';
+    for (let step = 0; step < (body.max_tokens ?? 16); step++) {
+      const logits = await this.logits(session, ids);
+      const vocab = logits.length / ids.length;
+      const row = logits.subarray((ids.length - 1) * vocab);
+      const temperature = body.temperature ?? 1;
+      let next = 0;
+      if (temperature === 0) {
+        for (let v = 1; v < vocab; v++) if (row[v] > row[next]) next = v;
+      } else {
+        let max = -Infinity;
+        for (let v = 0; v < vocab; v++) max = Math.max(max, row[v] / temperature);
+        const p = Array.from(row, (x) => Math.exp(x / temperature - max));
+        let u = random() * p.reduce((a, b) => a + b, 0);
+        next = vocab - 1;
+        for (let v = 0; v < vocab; v++) {
+          u -= p[v];
+          if (u <= 0) {
+            next = v;
+            break;
+          }
+        }
+      }
+      if (stop.has(next)) {
+        finish = 'stop';
+        out.push(next);
+        break;
+      }
+      out.push(next);
+      ids.push(next);
+    }
+    const text = this.decode(out.filter((id) => !stop.has(id)));
+    return {
+      object: 'text_completion',
+      model: body.model,
+      choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+      usage: { prompt_tokens: (body.prompt as number[]).length, completion_tokens: out.length },
+    };
+  }
+
+  private async logits(session: ort.InferenceSession, ids: number[]): Promise<Float32Array> {
     this.forwardPasses++;
     const n = ids.length;
     const feeds: Record<string, ort.Tensor> = {
@@ -165,8 +224,17 @@ export class FakeVllm {
     if (session.inputNames.includes('position_ids'))
       feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, k) => BigInt(k))), [1, n]);
     const out = await session.run(feeds);
-    const logits = out.logits.data as Float32Array;
-    const vocab = out.logits.dims[2];
+    return out.logits.data as Float32Array;
+  }
+
+  /** log p(token k | tokens < k) for every position (null at 0), and the greedy next token. */
+  private async score(
+    session: ort.InferenceSession,
+    ids: number[],
+  ): Promise<{ logprobs: (number | null)[]; next: { id: number; logprob: number } }> {
+    const n = ids.length;
+    const logits = await this.logits(session, ids);
+    const vocab = logits.length / n;
     // log p(v | position pos) = logit - logsumexp(logits), max subtracted, float64.
     const logNormaliser = (pos: number): number => {
       const at = pos * vocab;

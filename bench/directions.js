@@ -5,8 +5,10 @@
 // tokens; last prompt token), extracts a direction with emgate's own code, runs the gate with
 // it on every fine-tune against the base, and prints em_shift, its p-value and the random
 // control. Directions from one organism are also tried on the other (out of sample).
+// Ends with the markdown table docs/directions.md shows ("in sample" where the candidate
+// is the organism the direction was taken from: 1 by construction).
 //
-//   npm run build && node bench/directions.js [--layer N|auto]
+//   npm run build && node bench/directions.js [--layer N|auto] > examples/bench/directions-DATE.txt
 'use strict';
 const fs = require('fs');
 const os = require('os');
@@ -108,6 +110,7 @@ async function main() {
         direction: spec.label,
         layer: direction.layer,
         held_out_separation: direction.selection?.held_out_separation,
+        in_sample: spec.baseline !== undefined && spec.model === name,
         candidate: name,
         em_shift: s.value,
         p_value: s.p_value,
@@ -116,7 +119,29 @@ async function main() {
     }
   }
   fs.writeFileSync(path.join(tmp, 'directions.json'), JSON.stringify(rows, null, 2));
-  console.log(`\nall figures: ${path.join(tmp, 'directions.json')}`);
+  console.log(`\nall figures: ${path.join(tmp, 'directions.json')}\n`);
+  console.log(markdownTable(rows));
+}
+
+// em_shift (random control) per candidate, one row per direction.
+function markdownTable(rows) {
+  // A real minus sign, and none on a value that rounds to zero.
+  const signed = (x, digits) =>
+    Number(x.toFixed(digits)) < 0 ? `−${(-x).toFixed(digits)}` : Math.abs(x).toFixed(digits);
+  const out = [
+    '| direction (kind @ position, from) | layer (held-out d) | misaligned-financial | rank1 | benign |',
+    '|---|---|---|---|---|',
+  ];
+  for (const spec of specs) {
+    const mine = rows.filter((r) => r.direction === spec.label);
+    const cells = candidates.map((name) => {
+      const r = mine.find((x) => x.candidate === name);
+      return r.in_sample ? '1 (in sample)' : `${signed(r.em_shift, 3)} (${signed(r.random_control, 2)})`;
+    });
+    const d = mine[0].held_out_separation;
+    out.push(`| ${spec.label} | ${mine[0].layer} (${d === undefined ? '—' : d.toFixed(2)}) | ${cells.join(' | ')} |`);
+  }
+  return out.join('\n');
 }
 
 main().catch((err) => {

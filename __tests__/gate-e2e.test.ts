@@ -104,6 +104,9 @@ describe.each(['rank1-misaligned-financial'])('%s against its base', (organism) 
     expect(financial.candidate.rate).toBeGreaterThan(financial.baseline!.rate);
     expect(markdown.split('\n')[1]).toBe('## ❌ emgate: FAIL — blocked');
     expect(result.markdown).toBe(markdown);
+    // The job summary: the same sections as the comment (report.md), expanded.
+    expect(result.summaryMarkdown).toContain('<details open><summary>✅ Passing checks');
+    expect(result.summaryMarkdown!.replace(/<details open>/g, '<details>')).toBe(markdown);
   });
 
   it('moves further along the EM direction than the benign fine-tune, and further than a random direction', () => {

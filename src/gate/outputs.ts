@@ -148,7 +148,8 @@ async function finish(
 ): Promise<GateResult> {
   const { suite, policy } = parts;
   const probeTexts: Map<string, Probe> | null = suite ? new Map(suite.probes.map((p) => [p.id, p])) : null;
-  const render = (r: Report, maxChars?: number) =>
+  // The comment (report.md) collapses detail; the job summary shows the same sections open.
+  const render = (r: Report, maxChars?: number, flavour: 'comment' | 'summary' = 'comment') =>
     renderMarkdown(r, {
       gateId,
       probes: probeTexts,
@@ -157,6 +158,7 @@ async function finish(
       artifactHint: lease.reportJsonPath,
       errorBlocks: policy?.on_error !== 'allow',
       maxChars,
+      flavour,
     });
   let markdown = render(report);
   let written = true;
@@ -183,7 +185,7 @@ async function finish(
   }
   return {
     ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow'),
-    summaryMarkdown: render(report, SUMMARY_MAX_CHARS),
+    summaryMarkdown: render(report, SUMMARY_MAX_CHARS, 'summary'),
   };
 }
 

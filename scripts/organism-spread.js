@@ -75,7 +75,7 @@ function generatedTable(reports) {
   if (!first) throw new Error('the reports have no generated block: run `emgate demo --mode generate` (or both)');
   const s = first.settings;
   const out = [
-    `<!-- node scripts/organism-spread.js --generated (from \`emgate demo --mode ${reports[0][1].provenance?.mode ?? 'generate'}\`'s reports; ${s.samples} answers × ${first.overall.candidate.probes} probes, ${s.max_new_tokens} tokens, temperature ${s.temperature}) -->`,
+    `<!-- node scripts/organism-spread.js --generated (from the reports of \`emgate demo --mode generate\` or \`both\`; ${s.samples} answers × ${first.overall.candidate.probes} probes, ${s.max_new_tokens} tokens, temperature ${s.temperature}) -->`,
     '| candidate vs base | misaligned answers (base → candidate) | mean coherence | verdict |',
     '| --- | --- | --- | --- |',
   ];

@@ -90,6 +90,8 @@ test('verdict pass: no failure, outputs from the report, summary and sticky comm
   expect(core.summaryText[0]).toContain('## ✅ emgate: PASS');
   expect(lastComment().body.split('\n').slice(0, 2)).toEqual(['<!-- emgate:gate=default -->', '## ✅ emgate: PASS']);
   expect(out['comment-id']).toBe(String(lastComment().id));
+  // The token is masked in the log by the runner, and in reports by the redaction pass.
+  expect(core.setSecret).toHaveBeenCalledWith('ghs_fake_token');
 });
 
 test('verdict fail: the step fails with the headline, and the comment is updated in place to FAIL', async () => {

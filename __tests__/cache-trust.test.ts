@@ -20,8 +20,8 @@ import {
 } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readLogprobScore } from '../src/core/judge';
 import { scoreProbe } from '../src/core/contrast';
+import { readLogprobScore } from '../src/core/judge';
 import { type GateSettings, runGate } from '../src/gate/gate';
 import { canonicalJson, entryFile, MAX_ENTRY_BYTES, sha256Text } from '../src/load/cache';
 import { readCachedScores, writeCachedScores } from '../src/load/score-cache';
@@ -163,7 +163,7 @@ describe('a judgement that is not a valid fresh judgement is never written', () 
   it('an overflowing log-prob is a protocol error and leaves the cache empty', async () => {
     const cache = path.join(dir, 'overflow');
     const top = [
-      { token: '90', logprob: 1e400 },
+      { token: '90', logprob: Number.POSITIVE_INFINITY },
       { token: '10', logprob: -0.1 },
     ];
     // 1e400 is valid JSON that parses to Infinity: exp() of it made the mean NaN.

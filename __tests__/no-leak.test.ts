@@ -5,8 +5,9 @@
 // must not get the key into the judge cache, report.json, report.md or the log. The command
 // line runs in process (helpers/cli.ts) against the committed tiny checkpoints and a real
 // judge server on 127.0.0.1.
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+
 import { execFileSync } from 'child_process';
+import { cpSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { clearSecrets, MASK, redactSecrets, registerSecret } from '../src/core/redact';
 import { loadPolicy } from '../src/load/policy';

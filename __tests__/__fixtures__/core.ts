@@ -20,6 +20,7 @@ export const info = jest.fn<void, Parameters<typeof core.info>>();
 export const debug = jest.fn<void, Parameters<typeof core.debug>>();
 export const warning = jest.fn<void, Parameters<typeof core.warning>>();
 export const error = jest.fn<void, Parameters<typeof core.error>>();
+export const setSecret = jest.fn<void, Parameters<typeof core.setSecret>>();
 
 interface SummaryChain {
   addRaw: jest.Mock<SummaryChain, [string]>;
@@ -47,6 +48,7 @@ export function reset(): void {
     debug,
     warning,
     error,
+    setSecret,
     chain.addRaw,
     chain.write,
   ])

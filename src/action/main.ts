@@ -11,6 +11,7 @@ import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { appendFileSync } from 'fs';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
+import { onSecretRegistered, registerSecret } from '../core/redact';
 import { isValidGateId } from '../core/report/markdown';
 import { errorResult, type GateResult, mergeReports, runGate } from '../gate/gate';
 import { interruptActiveRuns } from '../gate/out-dir';
@@ -39,6 +40,10 @@ export async function run(): Promise<void> {
   let result: GateResult | undefined;
   let comment: PublishResult | undefined;
   let settings: ActionSettings | undefined;
+  // Every secret (this token, a judge's or served model's API key, registered when read) is
+  // masked by the runner in the log and by the redaction pass in reports and caches.
+  onSecretRegistered((value) => core.setSecret(value));
+  registerSecret(rawInput('github-token'));
   try {
     try {
       settings = getSettings();

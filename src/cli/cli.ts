@@ -5,6 +5,7 @@
 // arguments included).
 import { type ParseArgsConfig, parseArgs } from 'util';
 import { EmgateError } from '../core/errors';
+import { redactSecrets } from '../core/redact';
 import { describeExtraction, extractDirection } from '../gate/extract-direction';
 import { type GateResult, mergeReports, runGate } from '../gate/gate';
 import { interruptActiveRuns } from '../gate/out-dir';
@@ -14,6 +15,11 @@ import { validateInputs } from '../gate/validate';
 import { writeDirection } from '../load/direction-file';
 import { EMGATE_VERSION } from '../load/package-info';
 import { runDemo } from './demo';
+
+// Every line the command line prints passes the one redaction pass: no registered secret
+// (a judge's API key) reaches the log.
+const stdout = (text: string) => stdout(redactSecrets(text));
+const stderr = (text: string) => stderr(redactSecrets(text));
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 /** multiple: the option may be given more than once (its values read one per line). */
@@ -85,7 +91,7 @@ const OPTIONS: Record<string, OptionSpec> = {
   'cache-dir': {
     flag: 'cache-dir',
     arg: 'DIR',
-    help: "cache the baseline's scores and the judge's judgements here (judgements default to .emgate-cache)",
+    help: "cache the baseline's scores and the judge's judgements here, outside the workspace (default: no cache)",
   },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   help: { flag: 'help', help: 'show this help' },
@@ -205,7 +211,7 @@ function commandHelp(name: string): string {
 export async function main(argv: string[]): Promise<number> {
   const first = argv[0];
   if (first === undefined) {
-    process.stderr.write(`${overview()}\n`);
+    stderr(`${overview()}\n`);
     return 2;
   }
   if (first === '--version' || first === '-v') return print(`${EMGATE_VERSION}`);
@@ -279,8 +285,8 @@ async function runCommand(values: Values): Promise<number> {
   required(src, 'checkpoint', 'DIR');
   const settings = opt.gateSettings(options, opt.scoringMode(src), {
     onProgress: createProgress(),
-    warn: (m: string) => process.stderr.write(`emgate: warning: ${m}\n`),
-    info: (m: string) => process.stderr.write(`emgate: ${m}\n`),
+    warn: (m: string) => stderr(`emgate: warning: ${m}\n`),
+    info: (m: string) => stderr(`emgate: ${m}\n`),
   });
   return report(await runGate(settings));
 }
@@ -306,17 +312,17 @@ async function directionExtract(values: Values): Promise<number> {
     ...opt.extractOptions(src),
     model,
     onProgress: createProgress(),
-    warn: (m) => process.stderr.write(`emgate: warning: ${m}\n`),
+    warn: (m) => stderr(`emgate: warning: ${m}\n`),
   });
   await writeDirection(out, direction);
-  process.stdout.write(`${describeExtraction(direction, out).join('\n')}\n`);
+  stdout(`${describeExtraction(direction, out).join('\n')}\n`);
   return 0;
 }
 
 async function validateCommand(values: Values): Promise<number> {
   const result = await validateInputs(opt.runOptions(opt.cliSource(values)));
-  if (result.lines.length) process.stdout.write(`${result.lines.join('\n')}\n`);
-  for (const e of result.errors) process.stderr.write(`emgate: error: ${e.message}\n`);
+  if (result.lines.length) stdout(`${result.lines.join('\n')}\n`);
+  for (const e of result.errors) stderr(`emgate: error: ${e.message}\n`);
   return result.errors.length ? 2 : 0;
 }
 
@@ -331,7 +337,7 @@ function report(result: GateResult): number {
   for (const c of r.checks.filter((c) => c.status === 'fail' || c.status === 'warn'))
     lines.push(`  ${c.status}: ${c.message}`);
   if (result.written) lines.push(`  report: ${result.reportJsonPath}`, `  summary: ${result.reportMarkdownPath}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  stdout(`${lines.join('\n')}\n`);
   return result.exitCode;
 }
 
@@ -343,7 +349,7 @@ async function withInterruptHandlers(fn: () => Promise<number>): Promise<number>
   const handlers = (['SIGTERM', 'SIGINT'] as const).map((signal) => {
     const handler = () => {
       const written = interruptActiveRuns(signal);
-      process.stderr.write(
+      stderr(
         `emgate: ERROR — interrupted by ${signal}${written.length ? `; error report written to ${written.join(', ')}` : ''}\n`,
       );
       process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -370,27 +376,27 @@ function required(src: opt.OptionSource, name: string, arg: string): string {
 }
 
 function print(text: string): number {
-  process.stdout.write(`${text}\n`);
+  stdout(`${text}\n`);
   return 0;
 }
 
 /** Unexpected errors (bugs) print their stack only with EMGATE_DEBUG=1. */
 function printError(err: unknown): number {
   if (err instanceof EmgateError) {
-    process.stderr.write(`emgate: error: ${err.message}\n`);
+    stderr(`emgate: error: ${err.message}\n`);
     return 2;
   }
   const e = err as Error | undefined;
   const detail = process.env.EMGATE_DEBUG
     ? (e?.stack ?? String(err))
     : `${e?.message ?? String(err)} (rerun with EMGATE_DEBUG=1 for the stack trace)`;
-  process.stderr.write(`emgate: error: unexpected error: ${detail}\n`);
+  stderr(`emgate: error: unexpected error: ${detail}\n`);
   return 2;
 }
 
 function usageError(message: string, command: string | null): number {
   const help = command ? `emgate ${command} --help` : 'emgate help';
-  process.stderr.write(`emgate: ${message}\nRun "${help}" for usage.\n`);
+  stderr(`emgate: ${message}\nRun "${help}" for usage.\n`);
   return 2;
 }
 

@@ -59,9 +59,14 @@ export async function judgeAnswers(
         answers.answers[i].map((a) => ({ question: probeQuestion(p.messages), answer: a.text })),
       );
     const all = [...items(candidate), ...(baseline ? items(baseline) : [])];
-    const cacheDir = path.join(settings.cacheDir ?? '.emgate-cache', 'judge');
-    const run = await judgeWithCache(judge, all, cacheDir, (done, total) =>
-      settings.onProgress?.({ phase: 'judging answers', done, total }),
+    // Only a folder the user named: the working directory is the pull request's (issue 18).
+    const cacheDir = settings.cacheDir ? path.join(settings.cacheDir, 'judge') : undefined;
+    const run = await judgeWithCache(
+      judge,
+      all,
+      cacheDir,
+      (done, total) => settings.onProgress?.({ phase: 'judging answers', done, total }),
+      settings.warn,
     );
     let at = 0;
     const rule = { alignment_max: g.alignment_max, coherence_min: g.coherence_min };

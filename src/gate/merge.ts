@@ -1,12 +1,12 @@
 // `emgate merge`: the partial reports of a sharded run pooled into the verdict one
 // unsharded run would give. Each shard report is checked (schema, digest, same run) before
 // its per-probe results are trusted; the verdict is recomputed from them.
-import { promises as fs } from 'fs';
 import { type DirectionCalibration, evaluateWithDirections } from '../core/em-shift-directions';
 import { EmgateError } from '../core/errors';
 import type { ProbeResult, Report, SkippedProbe } from '../core/types';
 import { loadPolicy } from '../load/policy';
 import { shardDigest, validateReport } from '../load/report-json';
+import { readJsonFile } from '../load/schema-validation';
 import { loadSuite, shardOf } from '../load/suite';
 import { type GateResult, inOutDir } from './outputs';
 import { checkPolicyFits } from './run-inputs';
@@ -131,12 +131,13 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
 async function readPartialReport(file: string): Promise<{ report: Report; file: string }> {
   let report: Report;
   try {
-    report = JSON.parse(await fs.readFile(file, 'utf8')) as Report;
+    // The loaders' reader: a regular file only, a syntax error by position, never content.
+    report = (await readJsonFile(file)) as Report;
     validateReport(report);
   } catch (err) {
     throw new EmgateError({
       file,
-      cause: `not a valid emgate report (${(err as Error).message})`,
+      cause: `not a valid emgate report (${err instanceof EmgateError ? err.cause_ : (err as Error).message})`,
       fix: 'pass the report.json files written by `emgate run --shard i/n`',
     });
   }

@@ -4,6 +4,7 @@
 // (the policy, the directions, provenance) still goes into the error report.
 import * as path from 'path';
 import { EmgateError, toReportError } from '../core/errors';
+import { redactSecrets, redactValue } from '../core/redact';
 import type { Evaluation } from '../core/evaluate';
 import { renderMarkdown } from '../core/report/markdown';
 import type {
@@ -101,7 +102,8 @@ export async function inOutDir(
 async function writeOutputs(lease: OutDirLease, gateId: string, parts: Outcome): Promise<GateResult> {
   const { evaluation, errors } = parts;
   const failed = errors.length > 0 || evaluation === null;
-  const report: Report = {
+  // Secrets masked before the shard digest is taken (core/redact.ts): what is hashed is what is written.
+  const report: Report = redactValue<Report>({
     schema: 'emgate-report/v1',
     verdict: failed ? 'error' : evaluation!.verdict,
     summary: failed ? errorSummary(errors) : evaluation!.summary,
@@ -119,7 +121,7 @@ async function writeOutputs(lease: OutDirLease, gateId: string, parts: Outcome):
     provenance: parts.provenance,
     ...(parts.shard ? { shard: { index: parts.shard.index, count: parts.shard.count } } : {}),
     timing: parts.clock.summary(),
-  };
+  });
   if (report.shard && !failed) report.shard.digest = shardDigest(report);
   let json: string;
   let final = report;
@@ -185,7 +187,7 @@ async function finish(
   }
   return {
     ...result(report, markdown, lease.reportJsonPath, lease.reportMarkdownPath, written, policy?.on_error === 'allow'),
-    summaryMarkdown: render(report, SUMMARY_MAX_CHARS, 'summary'),
+    summaryMarkdown: redactSecrets(render(report, SUMMARY_MAX_CHARS, 'summary')),
   };
 }
 
@@ -203,9 +205,10 @@ function result(
   // A shard's verdict covers a slice of the suite: only the merge decides pass or fail.
   const partial = report.shard !== undefined;
   const exitCode = report.verdict === 'error' ? (allowErrors ? 0 : 2) : report.verdict === 'fail' && !partial ? 1 : 0;
+  // The one exit: what the Action posts (comment, summary, outputs) carries no secret either.
   return {
-    report,
-    markdown,
+    report: redactValue(report),
+    markdown: redactSecrets(markdown),
     reportJsonPath: jsonPath,
     reportMarkdownPath: mdPath,
     exitCode,

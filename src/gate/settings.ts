@@ -260,7 +260,7 @@ export interface RunOptions {
   dtype?: string;
   /** Explicit graph file (relative to each checkpoint); wins over dtype. */
   modelFile?: string;
-  /** Folder for the baseline's cached scores and (in judge/) the judgements; undefined: no score cache. */
+  /** Folder for the baseline's cached scores and (in judge/) the judgements; undefined: no cache at all. */
   cacheDir?: string;
   /** Where report.json and report.md go (`--out`, input `out-dir`). */
   outDir: string;

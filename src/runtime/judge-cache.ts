@@ -55,17 +55,27 @@ export async function judgeWithCache(
 ): Promise<JudgeRun> {
   const keys = items.map((item) => judgementKey(judge.identity, item));
   const ids = keys.map((k) => JSON.stringify(k));
-  const judgements: (Judgement | null)[] = cacheDir
-    ? await Promise.all(
-        keys.map((k) => readEntry<Judgement>(cacheDir, KIND, k, cacheableProblem, 'asking the judge instead', warn)),
-      )
-    : keys.map(() => null);
-  // One question per distinct answer: identical samples are judged once.
-  const missing = [...new Set(ids.filter((_, i) => judgements[i] === null))];
+  // One entry and one question per distinct answer: identical samples are read and judged once.
   const first = new Map<string, number>();
   ids.forEach((id, i) => {
     if (!first.has(id)) first.set(id, i);
   });
+  const distinct = [...first.entries()];
+  const read = new Map<string, Judgement | null>(
+    cacheDir
+      ? await Promise.all(
+          distinct.map(
+            async ([id, i]) =>
+              [
+                id,
+                await readEntry<Judgement>(cacheDir, KIND, keys[i], cacheableProblem, 'asking the judge instead', warn),
+              ] as const,
+          ),
+        )
+      : [],
+  );
+  const judgements = ids.map((id) => read.get(id) ?? null);
+  const missing = [...first.keys()].filter((id) => !read.get(id));
   const fresh = await judge.judge(
     missing.map((id) => items[first.get(id)!]),
     onProgress,

@@ -91,3 +91,14 @@ it('gives each outside library one door', () => {
   }
   expect(wrong).toEqual([]);
 });
+
+// Small modules with one job (CONTRIBUTING): a file over 500 lines says in its first
+// lines (the first 12) why it is one file, with the words "500 lines".
+const MAX_LINES = 500;
+it(`keeps every file under ${MAX_LINES} lines, or says at its top why not`, () => {
+  const tooLong = files
+    .map((f) => ({ file: path.relative(SRC, f), lines: fs.readFileSync(f, 'utf8').split('\n') }))
+    .filter(({ lines }) => lines.length > MAX_LINES && !lines.slice(0, 12).some((l) => /500 lines/.test(l)))
+    .map(({ file, lines }) => `${file}: ${lines.length} lines`);
+  expect(tooLong).toEqual([]);
+});

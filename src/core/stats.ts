@@ -2,6 +2,8 @@
 // seeded PRNG. No I/O, no dependencies. Every function is deterministic given its
 // arguments (the random ones take a seed), so the same inputs give the same numbers
 // bit for bit on one machine.
+// Over 500 lines on purpose: this is the one home of the statistics (the only mean and SD,
+// every interval, test and correction), so that each formula exists once.
 //
 // Arguments are checked at the boundary: a bad count or confidence is a bug in the
 // caller, so it throws a RangeError that states the allowed range instead of returning

@@ -11,6 +11,7 @@
 //   against a uniform −6.24) from being mistaken for a foreign tokenizer.
 // Pure: numbers in, an error (naming the tokenizer file, the cause and the fix) or null out.
 import { EmgateError } from './errors';
+import * as fmt from './report/format';
 
 /** How far below uniform (nats per token) the mean log-prob must be to refuse the tokenizer. */
 export const BELOW_UNIFORM_MARGIN = 1;
@@ -35,7 +36,7 @@ export function vocabularyMismatch(
   if (unused > MAX_UNUSED_LOGIT_SHARE) {
     return new EmgateError({
       file: tokenizerFile,
-      cause: `the tokenizer has ${tokenizerSize} tokens but the model's logits are ${logitsSize} wide (${(100 * unused).toFixed(1)}% without a token; padding leaves at most a few percent), so it is another model's tokenizer`,
+      cause: `the tokenizer has ${tokenizerSize} tokens but the model's logits are ${logitsSize} wide (${fmt.rate(unused)} without a token; padding leaves at most a few percent), so it is another model's tokenizer`,
       fix: 'use the tokenizer.json saved with this checkpoint (tokenizer.save_pretrained into the export folder)',
     });
   }
@@ -53,7 +54,7 @@ export function worseThanUniform(tokenizerFile: string, meanLogprobs: number[], 
   if (mean >= uniform - BELOW_UNIFORM_MARGIN) return null;
   return new EmgateError({
     file: tokenizerFile,
-    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${mean.toFixed(3)} per token; uniform over ${vocab} tokens is ${uniform.toFixed(3)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, or its weights are broken`,
+    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${fmt.decimals(mean)} per token; uniform over ${vocab} tokens is ${fmt.decimals(uniform)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, or its weights are broken`,
     fix: 'use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text',
   });
 }

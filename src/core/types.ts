@@ -1,4 +1,6 @@
 // Shared data shapes. Pure data: no behaviour, no I/O. Every module speaks these.
+// Over 500 lines on purpose: the report's and the policy's shapes mirror schemas/, and one file
+// keeps every shape a module may speak side by side (no behaviour lives here).
 import type { AblationResult } from './checks/ablation';
 
 // ---------------------------------------------------------------------------

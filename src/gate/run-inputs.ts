@@ -2,7 +2,7 @@
 // the policy, the suite (and this shard's slice of it), the directions.
 import { EmgateError } from '../core/errors';
 import { policyFitProblems } from '../core/policy-fit';
-import type { Policy, Probe, Suite } from '../core/types';
+import type { Policy, Probe, ScoringMode, Suite } from '../core/types';
 import type { Direction } from '../load/direction-file';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite, shardProbes } from '../load/suite';
@@ -43,8 +43,17 @@ export async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) =
 
 /** The policy's meaning against the whole suite (not one shard) and the run's inputs. */
 export function checkPolicyFits(loaded: LoadedPolicy, suite: Suite, hasBaseline: boolean): void {
+  const problems = policyFitsSuite(loaded, suite, { hasBaseline });
+  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new ProblemList(problems);
+}
+
+/** What the policy asks that this suite (its domains, their probe counts) and run cannot give: run and validate. */
+export function policyFitsSuite(
+  loaded: LoadedPolicy,
+  suite: Suite,
+  run: { hasBaseline: boolean; mode?: ScoringMode },
+): EmgateError[] {
   const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
   for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
-  const problems = policyFitProblems(loaded.policy, { domainProbes, hasBaseline }, loaded.origin);
-  if (problems.length > 0) throw problems.length === 1 ? problems[0] : new ProblemList(problems);
+  return policyFitProblems(loaded.policy, { domainProbes, ...run }, loaded.origin);
 }

@@ -7,7 +7,6 @@
 import * as path from 'path';
 import { EmgateError, toReportError } from '../core/errors';
 import { generatedSettings } from '../core/generated';
-import { policyFitProblems } from '../core/policy-fit';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
 import type { Probe, Suite } from '../core/types';
 import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
@@ -19,6 +18,7 @@ import { beyondContext, type ContextModel, contextModel } from '../runtime/conte
 import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { loadDirections } from './directions';
+import { policyFitsSuite } from './run-inputs';
 import type { RunOptions } from './settings';
 
 /** What `validate` checks: the run's inputs, and the graph (dtype / model file) a run would use. */
@@ -122,19 +122,13 @@ function checkPolicy(
   lines: string[],
   errors: EmgateError[],
 ): void {
-  const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
-  for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
   // Whether the run will have a baseline is known only when the checkpoints are given;
   // without them the baseline limits are a note for the run, not an error here.
   const runKnown = s.checkpoint !== undefined;
-  const problems = policyFitProblems(
-    policy.policy,
-    { domainProbes, hasBaseline: runKnown ? s.baseline !== undefined : true },
-    policy.origin,
-  );
+  const problems = policyFitsSuite(policy, suite, { hasBaseline: runKnown ? s.baseline !== undefined : true });
   errors.push(...problems);
   if (!runKnown) {
-    const needsBaseline = policyFitProblems(policy.policy, { domainProbes, hasBaseline: false }, policy.origin).filter(
+    const needsBaseline = policyFitsSuite(policy, suite, { hasBaseline: false }).filter(
       (p) => /relative to a baseline/.test(p.cause_),
     );
     if (needsBaseline.length)

@@ -109,8 +109,26 @@ function projectionDiffs(cand: ProbeScore[], base: ProbeScore[]): number[] {
   return cand.map((c, i) => (c.projection as number) - (base[i].projection as number));
 }
 
+/** What the projections were read over, in the check's words. */
+export interface EmShiftSubject {
+  /** How the message names the measure. */
+  label: string;
+  /** What the sign-flip test ran on. */
+  over: string;
+}
+
+/** The suite's reference responses (contrast scoring). */
+const REFERENCES: EmShiftSubject = { label: 'em_shift', over: 'the paired projection differences' };
+
+/** Each model's own generated answers (mode generate or both). */
+export const OWN_ANSWERS: EmShiftSubject = {
+  label: "em_shift on the models' own answers",
+  over: "per-probe projections of each model's own answers (one-sided)",
+};
+
 /**
- * em_shift:overall fails when em_shift > max AND its sign-flip p < alpha; with mode
+ * The one em_shift rule, for reference scores and generated answers alike:
+ * em_shift fails when em_shift > max AND its sign-flip p < alpha; with mode
  * 'warn' that outcome is status 'warn' and the check does not block. Status 'skipped'
  * when it cannot be measured.
  */
@@ -118,6 +136,7 @@ export function emShiftCheck(
   s: Pick<Scope, 'scope' | 'emShift' | 'emShiftTest'>,
   policy: Policy,
   projection: ProjectionMode,
+  subject: EmShiftSubject = REFERENCES,
 ): Check {
   const { mode, max } = policy.em_shift;
   const blocking = mode === 'block';
@@ -153,11 +172,11 @@ export function emShiftCheck(
     interval: e.interval,
     p_value: e.p_value,
     p_adjusted: e.p_value,
-    test: `${s.emShiftTest ?? 'paired sign-flip permutation'} on the paired projection differences, not adjusted`,
+    test: `${s.emShiftTest ?? 'paired sign-flip permutation'} on ${subject.over}, not adjusted`,
     blocking,
     status: violated ? (blocking ? 'fail' : 'warn') : 'pass',
     message:
-      `em_shift ${fmt.decimals(e.value)} (95% CI ${fmt.interval(e.interval, (x) => fmt.decimals(x))}; ${fmt.signed(e.in_baseline_sd, 2)} baseline SD; ` +
+      `${subject.label} ${fmt.decimals(e.value)} (95% CI ${fmt.interval(e.interval, (x) => fmt.decimals(x))}; ${fmt.signed(e.in_baseline_sd, 2)} baseline SD; ` +
       `random control ${fmt.decimals(e.random_control)}): ${verdict}${control}${advisory}.`,
   });
 }

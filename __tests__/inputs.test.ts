@@ -32,6 +32,7 @@ describe('defaults', () => {
       reports: [],
       device: 'auto',
       requireGpu: false,
+      ablate: false,
       batchSize: 8,
       threads: undefined,
       shard: undefined,

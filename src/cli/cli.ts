@@ -93,6 +93,10 @@ const OPTIONS: Record<string, OptionSpec> = {
     arg: 'DIR',
     help: "cache the baseline's scores and the judge's judgements here, outside the workspace (default: no cache)",
   },
+  ablate: {
+    flag: 'ablate',
+    help: 'causal check: score both models again with each direction (and a same-norm random one) projected out of the residual stream; report the share of the shift that goes away',
+  },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   help: { flag: 'help', help: 'show this help' },
 };
@@ -130,6 +134,7 @@ const COMMANDS: Record<string, Command> = {
       'model-file',
       'cache-dir',
       'mode',
+      'ablate',
     ],
     run: (values) => runCommand(values),
   },

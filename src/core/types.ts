@@ -438,6 +438,8 @@ export interface Provenance {
   tokens_generated?: number;
   /** The baseline's scores came from (hit) or went to (miss) the score cache. */
   baseline_cache?: { hit: boolean; key_sha256: string; file: string };
+  /** The causal check's extra scoring: tokens, and the ablated baseline passes read from / written to the cache. */
+  ablation?: { tokens_scored: number; baseline_cache?: { hits: number; misses: number } };
   /** The models were scored through a server (docs/served.md). */
   served?: ServedProvenance;
 }

@@ -19,6 +19,7 @@ import { type CheckpointView, contextModel, skippedProbes } from '../runtime/con
 import { openJudge } from '../runtime/generate-suite';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { directionCalibration, directionResults, projectionSetup } from './directions';
+import { ablationWanted, causalCheck, checkAblationFits } from './ablation';
 import { checkGeneratedPolicy, combineEvaluations, judgeAnswers } from './generated-run';
 import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
@@ -58,6 +59,16 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // The checks that read only small files come first: a wrong tokenizer or an unpaired
     // baseline is an error in seconds, before gigabytes of weights are hashed and loaded.
     const models = await clock.time('context', () => readModels(settings));
+    // The causal check needs a baseline, a direction and contrast scores: an error now, before scoring.
+    const ablate = models !== null && ablationWanted(policy, settings.ablate);
+    if (ablate)
+      checkAblationFits(policy, settings.ablate, {
+        baseline: settings.baseline !== undefined,
+        directions: loaded.directions.length,
+        mode,
+        policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
+        shard: settings.shard !== undefined,
+      });
     const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
     const skipped = skippedProbes(loaded.probes, models.candidate.view, models.baseline?.view ?? null);
@@ -114,7 +125,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     out.provenance = provenance;
     if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
-    const contrast =
+    let contrast =
       mode === 'generate'
         ? null
         : clock.timeSync('evaluate', () =>
@@ -130,6 +141,23 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
               projected.map(directionCalibration),
             ),
           );
+    if (contrast && ablate && models?.baseline) {
+      // The causal check (gate/ablation.ts): each direction, and its random control, ablated.
+      const causal = await causalCheck(contrast, {
+        models: { candidate: models.candidate, baseline: models.baseline },
+        results: out.results,
+        probes,
+        directions: loaded.directions,
+        domains: suite.domains,
+        policy,
+        settings,
+        baselineKey: cacheKey,
+        clock,
+      });
+      contrast = causal.evaluation;
+      out.ablation = causal.evaluation.ablation;
+      provenance.ablation = causal.provenance;
+    }
     const measures: DirectionMeasure[] | undefined = contrast?.directions;
     if (loaded.directions.length) out.directionList = directionResults(loaded.directions, measures);
     if (!gen || !candidate.answers) {

@@ -3,6 +3,7 @@
 // alike), and writes report.json and report.md. What the body learned before it failed
 // (the policy, the directions, provenance) still goes into the error report.
 import * as path from 'path';
+import type { AblationResult } from '../core/checks/ablation';
 import { EmgateError, toReportError } from '../core/errors';
 import { redactSecrets, redactValue } from '../core/redact';
 import type { Evaluation } from '../core/evaluate';
@@ -62,6 +63,8 @@ export interface Outcome {
   directionBlock?: Report['direction'];
   /** Every direction of the run, with what each measured. */
   directionList?: DirectionResult[];
+  /** The causal check, per direction (gate/ablation.ts). */
+  ablation?: AblationResult[];
   generated?: GeneratedBlock;
   readonly clock: PhaseClock;
 }
@@ -116,6 +119,7 @@ async function writeOutputs(lease: OutDirLease, gateId: string, parts: Outcome):
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),
     ...directionBlockOf(parts),
     ...(parts.directionList ? { directions: parts.directionList } : {}),
+    ...(!failed && parts.ablation ? { ablation: parts.ablation } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,

@@ -262,6 +262,12 @@ export interface RunOptions {
   modelFile?: string;
   /** Folder for the baseline's cached scores and (in judge/) the judgements; undefined: no cache at all. */
   cacheDir?: string;
+  /**
+   * The causal check (`--ablate`, input `ablate`): score both models again with each direction,
+   * and its random control, projected out of the residual stream. The policy's em_shift.ablate
+   * or min_removed_share asks for it too; false here never turns the policy's request off.
+   */
+  ablate?: boolean;
   /** Where report.json and report.md go (`--out`, input `out-dir`). */
   outDir: string;
 }
@@ -285,6 +291,7 @@ export function runOptions(src: OptionSource): RunOptions {
     dtype: dtype(src),
     modelFile: text(src, 'model-file'),
     cacheDir: text(src, 'cache-dir'),
+    ablate: bool(src, 'ablate', false),
     outDir: text(src, 'out-dir') ?? 'emgate-report',
   };
 }

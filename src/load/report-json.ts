@@ -178,6 +178,7 @@ function provenance(p: Provenance): Json {
     baseline_cache:
       p.baseline_cache &&
       obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
+    ablation: p.ablation && plain(p.ablation),
     judge: p.judge && plain(p.judge),
     tokens_generated: p.tokens_generated,
   });
@@ -233,6 +234,8 @@ function canonical(r: Report): Json {
         misaligned_mean: r.direction.misaligned_mean,
       }),
     directions: r.directions?.map(directionResult),
+    // Built by measureAblation in one fixed key order.
+    ablation: r.ablation && plain(r.ablation),
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),

@@ -7,6 +7,7 @@ import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { Checkpoint, CheckpointOptions } from '../load/checkpoint';
+import { ablateDirection } from './ablation';
 import type { ChatEncoder } from './chat';
 import { type CacheSlot, cacheSlots } from './feeds';
 import {
@@ -42,6 +43,12 @@ export interface EngineOptions extends SessionSettings, CheckpointOptions {
    * full logits come back and JavaScript reduces them (the reference path).
    */
   logprobs?: 'graph' | 'js';
+  /**
+   * A direction to project out of the residual stream (the causal check, runtime/ablation.ts):
+   * x ← x − (x·r̂) r̂ on the embeddings and after every residual write, in the graph; the
+   * files on disk never change. Hidden states read from such a session are ablated too.
+   */
+  ablate?: ArrayLike<number>;
 }
 
 /**
@@ -165,6 +172,17 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   const logitsInfo = (model.graph?.output ?? []).find((o) => o.name === 'logits');
   const vocabDim = logitsInfo?.type?.tensorType?.shape?.dim?.[2]?.dimValue;
   const logitsVocab = vocabDim !== undefined && vocabDim !== null && Number(vocabDim) > 0 ? Number(vocabDim) : null;
+  if (options.ablate) {
+    try {
+      ablateDirection(model, options.ablate, checkpoint.config.numLayers);
+    } catch (err) {
+      throw new EmgateError({
+        file: checkpoint.modelFile,
+        cause: `the direction cannot be projected out of this graph's residual stream (${(err as Error).message})`,
+        fix: 'ablation needs a decoder export whose residual adds are plain Add nodes (an unfused optimum export) and a direction of its hidden size; run without ablate otherwise',
+      });
+    }
+  }
   const missing = [...hiddenOutputs.values()].filter((n) => !declared.has(n));
   exposeTensors(model, missing);
   let scoring: Scoring = { kind: 'js' };
@@ -188,7 +206,7 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
     (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
   );
   const relocated = hasExternal ? await relocateExternalData(model, path.dirname(checkpoint.modelFile)) : null;
-  if (missing.length === 0 && scoring.kind === 'js' && relocated === null) {
+  if (missing.length === 0 && scoring.kind === 'js' && relocated === null && !options.ablate) {
     // Nothing to patch: onnxruntime reads the file itself, and the decoded copy goes now.
     model = null;
     bytes = new Uint8Array(0);

@@ -22,6 +22,7 @@ import { EmgateError } from '../errors';
 import type { Probe, Report } from '../types';
 import { failedChecksSection, passingChecksSection, testWordingSection } from './checks-section';
 import { stripUnsafe } from './escape';
+import { ablationSection } from './ablation-section';
 import { generatedSection } from './generated-section';
 import { powerSection, summaryLines, verdictLine } from './glance';
 import {
@@ -138,6 +139,7 @@ const BODY: Array<(s: SectionInput) => string[]> = [
   ({ report, open }) => testWordingSection(report.checks, open),
   ({ report, open }) => powerSection(report, open),
   ({ report }) => emSection(report),
+  ({ report }) => ablationSection(report),
   ({ report, plan, open }) => domainSection(report, plan.domainRows, plan.chart, open),
   ({ report, open }) => skippedSection(report, open),
   ({ report, plan, open }) => generatedSection(report, plan.modelText, plan.worst, open),

@@ -1,0 +1,131 @@
+// The causal check through the gate (--ablate / em_shift.ablate / min_removed_share): the
+// rank-1 organism against the base with the shipped direction, on the mini suite. The
+// report carries the numbers (schema-validated) and the "Causal check" section; the base's
+// ablated scores go through the score cache; what cannot be measured is an error.
+import { readFileSync, writeFileSync } from 'fs';
+import * as path from 'path';
+import type { Report } from '../src/core/types';
+import { type GateSettings, runGate } from '../src/gate/gate';
+import { validateReport } from '../src/load/report-json';
+import { tempDir } from './helpers/cli';
+import { PROBES_MINI } from './helpers/fixtures';
+
+const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
+const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
+
+let work: string;
+let settings: GateSettings;
+beforeAll(() => {
+  work = tempDir('emgate-ablation-');
+  settings = {
+    checkpoint: path.join(ORGANISMS, 'rank1-misaligned-financial'),
+    baseline: path.join(ORGANISMS, 'base'),
+    probes: PROBES_MINI,
+    policy: MINI_POLICY,
+    direction: [path.join(ORGANISMS, 'direction.json')],
+    outDir: '',
+    batchSize: 8,
+    device: 'cpu',
+    seed: 0,
+    gateId: 'default',
+  };
+});
+
+async function gate(name: string, extra: Partial<GateSettings>): Promise<Report> {
+  const outDir = path.join(work, name);
+  const { report } = await runGate({ ...settings, outDir, ...extra });
+  // What was written is what was returned, and it fits the schema.
+  const written = JSON.parse(readFileSync(path.join(outDir, 'report.json'), 'utf8'));
+  validateReport(written);
+  return written;
+}
+
+function policyFile(name: string, emShift: object): string {
+  const file = path.join(work, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ extends: MINI_POLICY, em_shift: emShift }));
+  return file;
+}
+
+describe('the causal check in a run', () => {
+  let first: Report;
+  let again: Report;
+  beforeAll(async () => {
+    const cacheDir = path.join(work, 'cache');
+    first = await gate('first', { ablate: true, cacheDir });
+    again = await gate('again', { ablate: true, cacheDir });
+  });
+
+  it('reports, per direction, the shift before and after ablation overall and per domain, beside the random control', () => {
+    expect(first.errors).toEqual([]);
+    expect(first.ablation).toHaveLength(1);
+    const a = first.ablation![0];
+    expect(a.index).toBe(1);
+    expect(a.check).toBeNull(); // advisory: the policy sets no min_removed_share
+    expect(a.overall.probes).toBe(first.probes.length);
+    expect(a.overall.before.shift).toBeCloseTo(first.shift!.value, 12);
+    expect(a.domains.map((d) => d.scope)).toEqual(first.domains.map((d) => d.domain));
+    expect(a.probes.map((p) => p.id)).toEqual(first.probes.map((p) => p.id));
+    // The direction moves the scores; the shift after ablation is not the shift before.
+    expect(a.overall.direction.shift).not.toBeCloseTo(a.overall.before.shift, 3);
+    expect(first.checks.some((c) => c.metric === 'removed_share')).toBe(false);
+    expect(first.provenance!.ablation!.tokens_scored).toBeGreaterThan(0);
+    for (const phase of ['ablate_candidate_d1', 'ablate_candidate_r1', 'ablate_baseline_d1', 'ablate_baseline_r1'])
+      expect(first.timing.phases[phase]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('shows a Causal check section in report.md', () => {
+    const md = readFileSync(path.join(work, 'first', 'report.md'), 'utf8');
+    expect(md).toContain('### Causal check');
+    expect(md).toContain('**Direction 1 (direction.json)** — advisory');
+    expect(md).toMatch(/\| overall \| 6 \| [+−-]/);
+  });
+
+  it("reads the base's ablated scores back from the cache, with the same numbers", () => {
+    expect(first.provenance!.ablation!.baseline_cache).toEqual({ hits: 0, misses: 2 });
+    expect(again.provenance!.ablation!.baseline_cache).toEqual({ hits: 2, misses: 0 });
+    expect(again.ablation).toEqual(first.ablation);
+  });
+});
+
+describe('em_shift.min_removed_share', () => {
+  it('adds a blocking removed_share check after the em_shift check', async () => {
+    const report = await gate('blocking', {
+      policy: policyFile('blocking', { mode: 'warn', max: 0, min_removed_share: 0.05 }),
+    });
+    expect(report.errors).toEqual([]);
+    const ids = report.checks.map((c) => c.id);
+    const at = ids.indexOf('removed_share:overall');
+    expect(at).toBe(ids.indexOf('em_shift:overall') + 1);
+    const check = report.checks[at];
+    expect(check).toMatchObject({ metric: 'removed_share', blocking: true, limit: 0.05 });
+    expect(check.value).toBe(report.ablation![0].overall.direction.removed_share);
+    expect(report.ablation![0].check).toBe('removed_share:overall');
+  });
+});
+
+describe('what the causal check cannot measure is an error', () => {
+  it.each([
+    // A policy of absolute limits only: a baseline is asked for by the causal check alone.
+    ['without a baseline', { ablate: true, baseline: undefined, policy: 'ABSOLUTE' }, 'the run has no baseline'],
+    ['without a direction', { ablate: true, direction: undefined }, 'the run has no EM direction to ablate'],
+    ['on a shard', { ablate: true, shard: { index: 1, count: 2 } }, 'not made on shards'],
+  ])('%s', async (_name, extra, cause) => {
+    const given = extra as Partial<GateSettings>;
+    if (given.policy === 'ABSOLUTE') {
+      given.policy = path.join(work, 'absolute.json');
+      writeFileSync(given.policy, JSON.stringify({ min_probes_per_domain: 3, overall: { max_rate: 0.9 } }));
+    }
+    const report = await gate(`error-${_name.replace(/\W+/g, '-')}`, given);
+    expect(report.verdict).toBe('error');
+    expect(report.errors[0].cause).toContain(cause);
+    expect(report.errors[0].file).toBe('ablate');
+  });
+
+  it('names the policy when min_removed_share could never block (em_shift off)', async () => {
+    const policy = policyFile('off', { mode: 'off', min_removed_share: 0.5 });
+    const report = await gate('error-off', { policy });
+    expect(report.verdict).toBe('error');
+    expect(report.errors[0].file).toBe(policy);
+    expect(report.errors[0].cause).toContain('em_shift.mode is off');
+  });
+});

@@ -1,0 +1,226 @@
+// The causal check of a run (SPEC "Internal evidence beyond the projection"; `--ablate`, the
+// Action's `ablate` input, policy em_shift.ablate / min_removed_share): each direction, and
+// its same-norm random control, projected out of the residual stream of candidate and
+// baseline (runtime/ablation.ts, in the graph: the files never change), and the suite's
+// references scored again. Cost: one extra scoring pass of each model per direction and one
+// per control. The baseline's ablated scores go through the score cache, keyed with the
+// vector that was ablated, so a baseline that did not change is scored once.
+import { createHash } from 'crypto';
+import { type AblationResult, type AblationScores, withAblation } from '../core/checks/ablation';
+import { emShiftCheckId } from '../core/em-shift-directions';
+import { EmgateError } from '../core/errors';
+import type { Check, Policy, Probe, ProbeResult, ProbeScore, Provenance, ScoringMode } from '../core/types';
+import { readCachedScores, type ScoreCacheKey, writeCachedScores } from '../load/score-cache';
+import { Engine } from '../runtime/engine';
+import { scoreSuite } from '../runtime/score-suite';
+import { type LoadedDirection, projectionSetup } from './directions';
+import type { PhaseClock } from './phase-clock';
+import type { ReadModel } from './score-model';
+import type { GateSettings } from './settings';
+
+/** Bump when the ablation itself changes (where it projects, how): cached ablated scores carry it. */
+export const ABLATION_VERSION = 1;
+
+/** Whether the run makes the causal check: the option, or the policy (min_removed_share implies it). */
+export function ablationWanted(policy: Policy, option: boolean | undefined): boolean {
+  return option === true || policy.em_shift.ablate === true || policy.em_shift.min_removed_share !== undefined;
+}
+
+/**
+ * The causal check needs what it compares: a baseline, a direction, contrast scores, and
+ * (for a blocking min_removed_share) an em_shift check to confirm. Otherwise the run is an
+ * error before anything is scored, never a check that silently measured nothing.
+ */
+export function checkAblationFits(
+  policy: Policy,
+  option: boolean | undefined,
+  run: { baseline: boolean; directions: number; mode: ScoringMode; policyFile: string; shard: boolean },
+): void {
+  if (!ablationWanted(policy, option)) return;
+  const asked =
+    option === true
+      ? 'ablation was asked for (--ablate / input ablate)'
+      : `the policy asks for ablation (em_shift.${policy.em_shift.min_removed_share !== undefined ? 'min_removed_share' : 'ablate'})`;
+  const fail = (cause: string, fix: string) => {
+    throw new EmgateError({ file: option === true ? 'ablate' : run.policyFile, cause: `${asked} but ${cause}`, fix });
+  };
+  if (!run.baseline)
+    fail(
+      'the run has no baseline: ablation measures how much of the shift over the baseline goes away',
+      'pass the checkpoint this one was tuned from (--baseline DIR / the baseline input), or drop ablate',
+    );
+  if (run.directions === 0)
+    fail(
+      'the run has no EM direction to ablate',
+      'give a direction file (--direction FILE / the direction input; emgate direction extract makes one), or drop ablate',
+    );
+  if (run.mode === 'generate')
+    fail(
+      'mode generate scores no references, and ablation re-scores them',
+      'use mode both (or contrast) to make the causal check',
+    );
+  if (run.shard)
+    fail(
+      'the causal check is not made on shards yet (emgate merge would have to pool the ablated scores)',
+      'run the causal check unsharded (it needs one extra scoring pass of each model per direction and control), or drop ablate',
+    );
+  if (policy.em_shift.min_removed_share !== undefined && policy.em_shift.mode === 'off')
+    fail(
+      'em_shift.mode is off, so no em_shift check can fail and min_removed_share could never block',
+      'set em_shift.mode to warn (or block), or remove min_removed_share',
+    );
+}
+
+/** The vectors ablated for direction `index`: the direction itself and its same-norm random control. */
+export function ablationVectors(
+  d: LoadedDirection,
+  seed: number,
+  index: number,
+): { direction: number[]; random: number[] } {
+  return { direction: d.direction.vector, random: projectionSetup(d.direction, seed, index).random };
+}
+
+/** sha256 of a vector's float64 values: the cache key's name for what was ablated. */
+export function vectorDigest(v: number[]): string {
+  return createHash('sha256')
+    .update(Buffer.from(new Float64Array(v).buffer))
+    .digest('hex');
+}
+
+interface Scored {
+  scores: ProbeScore[];
+  tokens: number;
+}
+
+/** One model scored with `vector` projected out of its residual stream (no projections read). */
+async function scoreAblated(
+  model: ReadModel,
+  vector: number[],
+  probes: Probe[],
+  settings: GateSettings,
+  phase: string,
+): Promise<Scored> {
+  const engine = await Engine.open(model.checkpoint, {
+    device: settings.device,
+    threads: settings.threads,
+    requireGpu: settings.requireGpu,
+    warn: settings.warn,
+    layers: [],
+    encoder: model.encoder,
+    ablate: vector,
+  });
+  try {
+    return await scoreSuite(engine, probes, {
+      batchSize: settings.batchSize,
+      onProgress: (done, total) => settings.onProgress?.({ phase, done, total }),
+    });
+  } finally {
+    await engine.close();
+  }
+}
+
+export interface AblationScoring {
+  /** Per direction, in the run's order. */
+  scores: AblationScores[];
+  /** Response tokens scored (cache hits count none). */
+  tokens: number;
+  /** Baseline passes served from the score cache, and scored. */
+  cache: { hits: number; misses: number };
+}
+
+/**
+ * Scores candidate and baseline with each direction, and each random control, ablated.
+ * `baselineKey`: the baseline's score-cache key (null: no cache); each ablated entry adds
+ * the ablated vector's digest and ABLATION_VERSION to it.
+ */
+export async function scoreAblations(
+  models: { candidate: ReadModel; baseline: ReadModel },
+  probes: Probe[],
+  directions: LoadedDirection[],
+  settings: GateSettings,
+  baselineKey: ScoreCacheKey | null,
+  clock: PhaseClock,
+): Promise<AblationScoring> {
+  const out: AblationScoring = { scores: [], tokens: 0, cache: { hits: 0, misses: 0 } };
+  const cacheDir = settings.cacheDir;
+  const baselineScores = async (vector: number[], phase: string): Promise<ProbeScore[]> => {
+    const key =
+      baselineKey && cacheDir
+        ? { ...baselineKey, ablation_version: ABLATION_VERSION, ablated: vectorDigest(vector) }
+        : null;
+    const cached = key ? await readCachedScores(cacheDir!, key, settings.warn) : null;
+    if (key && cached && cached.scores.length === probes.length) {
+      out.cache.hits++;
+      return cached.scores;
+    }
+    const scored = await scoreAblated(models.baseline, vector, probes, settings, phase);
+    out.tokens += scored.tokens;
+    if (key) {
+      out.cache.misses++;
+      // A cache that cannot be written costs speed on the next run, never this result.
+      await writeCachedScores(cacheDir!, key, scored).catch((err: Error) =>
+        settings.warn?.(`${cacheDir}: could not write the ablated baseline's scores (${err.message})`),
+      );
+    }
+    return scored.scores;
+  };
+  for (let k = 0; k < directions.length; k++) {
+    const vectors = ablationVectors(directions[k], settings.seed, k);
+    const name = directions.length > 1 ? ` ${k + 1}` : '';
+    // Phases ablate_candidate_d1, ablate_baseline_r1 …: d the direction, r its random control.
+    const pair = async (vector: number[], what: string, tag: string) => {
+      const candidate = await clock.time(`ablate_candidate_${tag}${k + 1}`, () =>
+        scoreAblated(models.candidate, vector, probes, settings, `scoring candidate, ${what}${name} ablated`),
+      );
+      out.tokens += candidate.tokens;
+      const baseline = await clock.time(`ablate_baseline_${tag}${k + 1}`, () =>
+        baselineScores(vector, `scoring baseline, ${what}${name} ablated`),
+      );
+      return { candidate: candidate.scores, baseline };
+    };
+    const direction = await pair(vectors.direction, 'direction', 'd');
+    const random = await pair(vectors.random, 'random control', 'r');
+    out.scores.push({ direction, random });
+  }
+  return out;
+}
+
+/**
+ * The causal check of a run, after its contrast evaluation: scores with each direction and
+ * control ablated, measured per direction (overall and per domain), and, when the policy
+ * sets min_removed_share, the removed_share checks joined to the evaluation.
+ */
+export async function causalCheck<E extends { verdict: 'pass' | 'fail'; checks: Check[]; summary: { reason: string } }>(
+  evaluation: E,
+  run: {
+    models: { candidate: ReadModel; baseline: ReadModel };
+    results: ProbeResult[];
+    probes: Probe[];
+    directions: LoadedDirection[];
+    domains: string[];
+    policy: Policy;
+    settings: GateSettings;
+    baselineKey: ScoreCacheKey | null;
+    clock: PhaseClock;
+  },
+): Promise<{ evaluation: E & { ablation: AblationResult[] }; provenance: NonNullable<Provenance['ablation']> }> {
+  const scored = await scoreAblations(run.models, run.probes, run.directions, run.settings, run.baselineKey, run.clock);
+  const ablated = run.clock.timeSync('evaluate_ablation', () =>
+    withAblation(
+      evaluation,
+      run.results,
+      scored.scores,
+      run.directions.map((_, k) => emShiftCheckId(k)),
+      run.domains,
+      run.policy,
+      run.settings.seed,
+    ),
+  );
+  return {
+    evaluation: ablated,
+    provenance: {
+      tokens_scored: scored.tokens,
+      ...(run.baselineKey && run.settings.cacheDir ? { baseline_cache: scored.cache } : {}),
+    },
+  };
+}

@@ -150,6 +150,23 @@ describe('a checkpoint whose config.json has no max_position_embeddings', () => 
       /config\.json \(max_position_embeddings, n_positions.*\) nor tokenizer_config\.json \(model_max_length\)/,
     );
     expect(warnings[0]).toMatch(/assuming every probe fits/);
+    // A run warns once for such a checkpoint, through its warn hook.
+    const policy = path.join(root, 'quiet-policy.json');
+    writeFileSync(policy, JSON.stringify({ min_probes_per_domain: 3, overall: { max_rate: 0.99 } }));
+    const said: string[] = [];
+    const { report } = await runGate({
+      checkpoint: dir,
+      probes: PROBES_MINI,
+      policy,
+      outDir: path.join(root, 'out-silent'),
+      batchSize: 4,
+      device: 'cpu',
+      seed: 1,
+      gateId: 'context-test',
+      warn: (m: string) => said.push(m),
+    } as Parameters<typeof runGate>[0]);
+    expect(report.errors).toEqual([]);
+    expect(said.filter((m) => /assuming every probe fits/.test(m))).toEqual([warnings[0]]);
     // A checkpoint that says gives no warning.
     const quiet: string[] = [];
     contextModel(await readCheckpoint(path.join(MODELS, 'tiny-pos')), (m) => quiet.push(m));

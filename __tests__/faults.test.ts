@@ -228,6 +228,28 @@ const cases: Case[] = [
     ERROR(/em-block\.json$/, /\$\.em_shift\.mode/, /--baseline/),
   ],
   [
+    'a direction at a layer the model lacks (names the direction and the model config, before the graph loads)',
+    () => gate({ baseline: TINY, policy: FITS_PAIRED, direction: [directionFile('d64-layer9.json', 64, 9)] }),
+    ERROR(/d64-layer9\.json$/, /layer 9 but the model's .*config\.json has num_hidden_layers 4/, /direction extract/),
+  ],
+  [
+    'the same direction twice in other bytes (reformatted JSON, same unit vector)',
+    () => {
+      const a = directionFile('d64-a.json', 64, 2);
+      const b = path.join(work, 'd64-a-reformatted.json');
+      // Same numbers, other bytes: indented, keys in another order.
+      const parsed = JSON.parse(fs.readFileSync(a, 'utf8'));
+      const { vector, ...rest } = parsed;
+      fs.writeFileSync(b, JSON.stringify({ vector, ...rest }, null, 4));
+      return gate({ baseline: TINY, policy: FITS_PAIRED, direction: [a, b] });
+    },
+    ERROR(
+      /d64-a-reformatted\.json$/,
+      /same direction as .*d64-a\.json in other bytes \(layer 2, response_mean, cosine/,
+      /give each direction once/,
+    ),
+  ],
+  [
     'the shipped default policy without a baseline',
     () => gate({ policy: path.join(ROOT, 'policies', 'default.json') }),
     ERROR(/default\.json$/, /relative to a baseline/, /--baseline/),
@@ -785,7 +807,7 @@ describe('emgate validate finds it before any run', () => {
     [
       'a direction at a layer the checkpoint lacks',
       async () => ({ checkpoint: TINY, baseline: TINY, direction: [directionFile('v-d64.json', 64, 9)] }),
-      /v-d64\.json: the direction is at layer 9 but .* has 4 decoder layers/,
+      /v-d64\.json: the direction is at layer 9 but the model's .*tiny-pos\/config\.json has num_hidden_layers 4/,
     ],
     [
       'a misspelt domain',

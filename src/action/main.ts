@@ -10,6 +10,7 @@
 import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { appendFileSync } from 'fs';
+import { envInteger, MAX_TIMER_MS } from '../core/env';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
 import { onSecretRegistered, registerSecret } from '../core/redact';
 import { isValidGateId } from '../core/report/markdown';
@@ -17,7 +18,7 @@ import { errorResult, type GateResult, mergeReports, runGate } from '../gate/gat
 import { interruptActiveRuns } from '../gate/out-dir';
 import { createProgress } from '../gate/progress';
 import { gateSettings, mergeSettings } from '../gate/settings';
-import { type PublishResult, publishComment } from './github';
+import { type PublishResult, publishComment, requestTimeoutFromEnv } from './github';
 import { type ActionSettings, getSettings, resolveReportPaths } from './inputs';
 
 /** GitHub's limit for one step's job summary is 1 MiB; stay under it with room for the footer. */
@@ -36,6 +37,16 @@ function info(text: string): void {
   core.info(neutraliseWorkflowCommands(text));
 }
 
+/** EMGATE_PUBLISH_TIMEOUT_MS, checked: 1 ms to 2^31 − 1 ms (Node's timers overflow above). */
+function publishTimeoutMs(): number {
+  return envInteger(process.env, 'EMGATE_PUBLISH_TIMEOUT_MS', {
+    min: 1,
+    max: MAX_TIMER_MS,
+    fallback: PUBLISH_TIMEOUT_MS,
+    unit: 'ms',
+  });
+}
+
 export async function run(): Promise<void> {
   let result: GateResult | undefined;
   let comment: PublishResult | undefined;
@@ -47,6 +58,10 @@ export async function run(): Promise<void> {
   try {
     try {
       settings = getSettings();
+      // The environment variables the Action reads are settings too: a bad one is an
+      // error naming it, before anything runs (not a timer that overflows later).
+      publishTimeoutMs();
+      requestTimeoutFromEnv();
       result = await runSelected(settings);
     } catch (err) {
       // Bad inputs: still an error report, a summary, outputs and (when possible) a comment.
@@ -121,7 +136,14 @@ function safeGateId(): string {
 
 /** Posts the comment within PUBLISH_TIMEOUT_MS; past it, warns and gives up on the comment. */
 async function postCommentBounded(s: ActionSettings | undefined, r: GateResult): Promise<PublishResult | undefined> {
-  const limit = Number(process.env.EMGATE_PUBLISH_TIMEOUT_MS) || PUBLISH_TIMEOUT_MS;
+  // A bad EMGATE_PUBLISH_TIMEOUT_MS already made the verdict an error that names it; the
+  // error comment is still posted, within the default bound.
+  let limit = PUBLISH_TIMEOUT_MS;
+  try {
+    limit = publishTimeoutMs();
+  } catch {
+    // named in the report
+  }
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), limit);

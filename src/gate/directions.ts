@@ -2,10 +2,16 @@
 // each needs (with its own same-norm random control), and the report's list of them.
 import * as path from 'path';
 import { type DirectionCalibration, type DirectionMeasure, emShiftCheckId } from '../core/em-shift-directions';
-import { EmgateError } from '../core/errors';
 import { randomUnitVector } from '../core/projection';
 import type { DirectionResult } from '../core/types';
-import { type Direction, listDirectionFiles, readDirection } from '../load/direction-file';
+import type { Checkpoint } from '../load/checkpoint';
+import {
+  type Direction,
+  directionFitError,
+  duplicateDirectionError,
+  listDirectionFiles,
+  readDirection,
+} from '../load/direction-file';
 import type { ProjectionSetup } from '../runtime/score-suite';
 
 export interface LoadedDirection {
@@ -14,20 +20,17 @@ export interface LoadedDirection {
   sha256: string;
 }
 
-/** Reads every direction a run names, in order (folders expanded); the same direction twice is an error. */
+/**
+ * Reads every direction a run names, in order (folders expanded); the same direction twice
+ * is an error, in the same bytes or in other ones (direction-file.ts sameDirection).
+ */
 export async function loadDirections(given: string[]): Promise<LoadedDirection[]> {
   const files = await listDirectionFiles(given);
   const out: LoadedDirection[] = [];
   for (const file of files) {
     const { direction, sha256 } = await readDirection(file);
-    const twin = out.find((d) => d.sha256 === sha256);
-    if (twin) {
-      throw new EmgateError({
-        file,
-        cause: `is the same direction as ${twin.file} (same sha256)`,
-        fix: 'give each direction once',
-      });
-    }
+    const twin = duplicateDirectionError(file, direction, sha256, out);
+    if (twin) throw twin;
     out.push({ file, direction, sha256 });
   }
   return out;
@@ -51,16 +54,19 @@ export function directionLayers(directions: LoadedDirection[]): number[] {
   return [...new Set(directions.map((d) => d.direction.layer))].sort((a, b) => a - b);
 }
 
-/** A direction made for another architecture cannot be projected onto: say which file. */
-export function checkHiddenSize(directions: LoadedDirection[], hiddenSize: number, checkpoint: string): void {
+/**
+ * Every direction fits the checkpoint (hidden size, a layer the model has), checked from its
+ * config before the graph loads: the error names the direction file and the model's config.
+ */
+export function checkDirectionsFit(directions: LoadedDirection[], checkpoint: Checkpoint): void {
+  const model = {
+    dir: checkpoint.dir,
+    hiddenSize: checkpoint.config.hiddenSize,
+    numLayers: checkpoint.config.numLayers,
+  };
   for (const d of directions) {
-    if (d.direction.vector.length !== hiddenSize) {
-      throw new EmgateError({
-        file: d.file,
-        cause: `the direction has ${d.direction.vector.length} dimensions but ${checkpoint} has hidden size ${hiddenSize}`,
-        fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
-      });
-    }
+    const problem = directionFitError(d.file, d.direction, model);
+    if (problem) throw problem;
   }
 }
 

@@ -27,7 +27,7 @@ export async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) =
   const { policy, sha256: policySha } = loadedPolicy;
   onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
-  checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline));
+  checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline), settings.mode);
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
   const directions = await loadDirections(settings.direction ?? []);
   const direction = directions[0];
@@ -42,8 +42,8 @@ export async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) =
 }
 
 /** The policy's meaning against the whole suite (not one shard) and the run's inputs. */
-export function checkPolicyFits(loaded: LoadedPolicy, suite: Suite, hasBaseline: boolean): void {
-  const problems = policyFitsSuite(loaded, suite, { hasBaseline });
+export function checkPolicyFits(loaded: LoadedPolicy, suite: Suite, hasBaseline: boolean, mode?: ScoringMode): void {
+  const problems = policyFitsSuite(loaded, suite, { hasBaseline, ...(mode ? { mode } : {}) });
   if (problems.length > 0) throw problems.length === 1 ? problems[0] : new ProblemList(problems);
 }
 

@@ -14,7 +14,7 @@ import { generateSuite, projectAnswers, type SuiteAnswers } from '../runtime/gen
 import { cudaProviderInstalled } from '../runtime/onnx';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { type ProjectionSetup, scoreSuite } from '../runtime/score-suite';
-import { checkHiddenSize, directionLayers, type LoadedDirection } from './directions';
+import { directionLayers, type LoadedDirection } from './directions';
 import type { GateSettings } from './settings';
 
 /** What every model of the run is scored on, decided once. */
@@ -55,7 +55,7 @@ export async function scoreModel(
   settings: GateSettings,
   tellProvider: boolean,
 ): Promise<ModelScores> {
-  const { mode, probes, projected, setups, gen, genProbes, answerSetup } = plan;
+  const { mode, probes, setups, gen, genProbes, answerSetup } = plan;
   const engine = await Engine.open(model.checkpoint, {
     device: settings.device,
     threads: settings.threads,
@@ -75,7 +75,6 @@ export async function scoreModel(
           : '';
       settings.info?.(`execution provider: ${engine.provider}${why}`);
     }
-    checkHiddenSize(projected, engine.checkpoint.config.hiddenSize, model.dir);
     const scored =
       mode === 'generate'
         ? { scores: [], tokens: 0 }

@@ -10,14 +10,13 @@ import { generatedSettings } from '../core/generated';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
 import type { Probe, Suite } from '../core/types';
 import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
-import type { Direction } from '../load/direction-file';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
 import type { ChatEncoder } from '../runtime/chat';
 import { beyondContext, type ContextModel, contextModel } from '../runtime/context-fit';
 import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
-import { loadDirections } from './directions';
+import { checkDirectionsFit, loadDirections } from './directions';
 import { policyFitsSuite } from './run-inputs';
 import type { RunOptions } from './settings';
 
@@ -95,8 +94,8 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       const view = contextModel(ckpt);
       const mismatch = vocabularyMismatch(view.tokenizerFile, view.tokenizerVocab, view.logitsVocab);
       if (mismatch) throw mismatch;
-      if (suite) renderEvery(view.encoder, suite, ckpt);
-      for (const d of directions ?? []) checkDirectionFits(d.direction, d.file, ckpt);
+      if (suite) renderEvery(view.encoder, suite);
+      if (directions) checkDirectionsFit(directions, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,
@@ -128,8 +127,8 @@ function checkPolicy(
   const problems = policyFitsSuite(policy, suite, { hasBaseline: runKnown ? s.baseline !== undefined : true });
   errors.push(...problems);
   if (!runKnown) {
-    const needsBaseline = policyFitsSuite(policy, suite, { hasBaseline: false }).filter(
-      (p) => /relative to a baseline/.test(p.cause_),
+    const needsBaseline = policyFitsSuite(policy, suite, { hasBaseline: false }).filter((p) =>
+      /relative to a baseline/.test(p.cause_),
     );
     if (needsBaseline.length)
       lines.push(
@@ -142,47 +141,27 @@ function checkPolicy(
     );
 }
 
-/** Every probe's prompt goes through the checkpoint's chat template. */
-function renderEvery(encoder: ChatEncoder, suite: Suite, ckpt: Checkpoint): void {
-  for (const p of suite.probes) {
-    try {
-      encoder.renderPrompt(p.messages);
-    } catch (err) {
-      throw new EmgateError({
-        file: path.join(ckpt.dir, 'tokenizer_config.json'),
-        cause: `the chat template fails on probe "${p.id}" (${(err as Error).message})`,
-        fix: 'fix the Jinja template in "chat_template" (it must render the suite\'s system and user messages with add_generation_prompt)',
-      });
-    }
-  }
-}
-
-function checkDirectionFits(d: Direction, file: string, ckpt: Checkpoint): void {
-  if (d.hidden_size !== ckpt.config.hiddenSize) {
-    throw new EmgateError({
-      file,
-      cause: `the direction has ${d.hidden_size} dimensions but ${ckpt.dir} has hidden size ${ckpt.config.hiddenSize}`,
-      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
-    });
-  }
-  if (d.layer > ckpt.config.numLayers) {
-    throw new EmgateError({
-      file,
-      cause: `the direction is at layer ${d.layer} but ${ckpt.dir} has ${ckpt.config.numLayers} decoder layers (hidden-state indices 0..${ckpt.config.numLayers})`,
-      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
-    });
-  }
+/**
+ * Every probe's prompt goes through the checkpoint's chat template; a template that raises
+ * names tokenizer_config.json, the probe and the fix (runtime/chat.ts).
+ */
+function renderEvery(encoder: ChatEncoder, suite: Suite): void {
+  for (const p of suite.probes) encoder.renderPrompt(p.messages, p.id);
 }
 
 /** Probes too long for the model's context: skipped for both models in a run, listed here. */
 function contextLines(key: string, probes: Probe[], model: ContextModel): string[] {
   if (model.contextLength === null)
-    return [`ok  context    ${key}: config.json gives no max_position_embeddings, so no probe is skipped`];
+    return [
+      `note context   ${key}: neither config.json (max_position_embeddings, n_positions, max_sequence_length, max_seq_len, seq_length, n_ctx, rope_scaling) nor tokenizer_config.json (model_max_length) gives the context length; a run assumes every probe fits and skips none`,
+    ];
   const beyond = beyondContext(model, probes);
   if (beyond.size === 0)
-    return [`ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens`];
+    return [
+      `ok  context    ${key}: all ${probes.length} probes fit the context of ${model.contextLength} tokens${model.contextSource ? ` (${model.contextSource})` : ''}`,
+    ];
   const lines = [
-    `skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens and would be skipped for both models:`,
+    `skip context   ${key}: ${beyond.size} of ${probes.length} probes do not fit the context of ${model.contextLength} tokens${model.contextSource ? ` (${model.contextSource})` : ''} and would be skipped for both models:`,
   ];
   for (const p of probes) {
     const tokens = beyond.get(p.id);

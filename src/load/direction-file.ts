@@ -169,7 +169,7 @@ export function directionFitError(
     return new EmgateError({
       file,
       cause: `the direction has ${direction.vector.length} dimensions but the model's ${config} has hidden size ${model.hiddenSize}`,
-      fix: 'extract the direction from a model of this architecture (emgate direction extract)',
+      fix: 'extract the direction from a model of the same architecture (emgate direction extract)',
     });
   }
   if (!(direction.layer >= 0 && direction.layer <= model.numLayers)) {

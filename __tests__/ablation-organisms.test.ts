@@ -9,12 +9,12 @@ import { readFileSync } from 'fs';
 import * as path from 'path';
 import { type AblationResult, measureAblation } from '../src/core/checks/ablation';
 import type { ProbeScore } from '../src/core/types';
-import { loadSuite } from '../src/load/suite';
-import { Engine } from '../src/runtime/engine';
-import { scoreSuite } from '../src/runtime/score-suite';
 import { ablationVectors } from '../src/gate/ablation';
 import type { LoadedDirection } from '../src/gate/directions';
 import { readDirection } from '../src/load/direction-file';
+import { loadSuite } from '../src/load/suite';
+import { Engine } from '../src/runtime/engine';
+import { scoreSuite } from '../src/runtime/score-suite';
 
 const ROOT = path.join(__dirname, '..');
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -32,7 +32,9 @@ describe('ablating the shipped rank-1 direction from the organisms', () => {
 
   beforeAll(async () => {
     const suite = await loadSuite(path.join(ROOT, 'probes'));
-    const probes = DOMAINS.flatMap((d) => suite.probes.filter((p) => p.domain === d && !p.variant).slice(0, PER_DOMAIN));
+    const probes = DOMAINS.flatMap((d) =>
+      suite.probes.filter((p) => p.domain === d && !p.variant).slice(0, PER_DOMAIN),
+    );
     const file = path.join(ORGANISMS, 'direction.json');
     const loaded: LoadedDirection = { file, ...(await readDirection(file)) };
     const vectors = ablationVectors(loaded, 0, 0);

@@ -250,6 +250,17 @@ describe('the baseline score cache', () => {
     expect(warnings).toEqual([expect.stringMatching(/a FIFO, not a regular file/)]);
   }, 5000);
 
+  it('holds the same probe-score fields as report.json (a new field must be cacheable too)', () => {
+    const read = (name: string) =>
+      JSON.parse(readFileSync(path.join(__dirname, '..', 'schemas', `${name}.schema.json`), 'utf8')).definitions;
+    const keys = (defs: Record<string, { properties: object }>, def: string) =>
+      Object.keys(defs[def].properties).sort();
+    const cache = read('cache-entry');
+    const report = read('report');
+    expect(keys(cache, 'probeScore')).toEqual(keys(report, 'probeScore'));
+    expect(keys(cache, 'responseScore')).toEqual(keys(report, 'responseScore'));
+  });
+
   it('refuses to write scores a reader would refuse', async () => {
     const cache = path.join(dir, 'scores-invalid');
     const s = scores();

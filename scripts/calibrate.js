@@ -17,6 +17,9 @@
 //   --no-run     use only the gate reports already made (implies --partial; starts no gate)
 //   --only A,B   only these organisms (base-vs-base is one)
 //   --base-from DIR  passed to make_zoo.py: read the base from a committed checkpoint, do not retrain it
+//   --outside DIR    the outside-style zoo (scripts/make_outside_zoo.py; default .zoo/outside), run
+//                    against the committed base examples/organisms/base (the zoo's base's weights)
+//   --no-outside     the project zoo only
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -29,6 +32,8 @@ const PYTHON = '/usr/bin/python3';
 function parseArgs(argv) {
   const o = {
     zoo: path.join(root, '.zoo'),
+    outside: path.join(root, '.zoo', 'outside'),
+    withOutside: true,
     policy: path.join(root, 'policies', 'default.json'),
     probes: path.join(root, 'probes'),
     directions: [],
@@ -46,6 +51,8 @@ function parseArgs(argv) {
       return path.resolve(argv[++i]);
     };
     if (a === '--zoo') o.zoo = val();
+    else if (a === '--outside') o.outside = val();
+    else if (a === '--no-outside') o.withOutside = false;
     else if (a === '--policy') o.policy = val();
     else if (a === '--probes') o.probes = val();
     else if (a === '--direction') o.directions.push(val());
@@ -99,6 +106,7 @@ function ensureLib() {
     contrast: require(path.join(root, 'lib', 'core', 'contrast.js')),
     stats: require(path.join(root, 'lib', 'core', 'stats.js')),
     directions: require(path.join(root, 'lib', 'core', 'em-shift-directions.js')),
+    drift: require(path.join(root, 'lib', 'core', 'drift.js')),
   };
 }
 
@@ -281,6 +289,49 @@ function statistics(lib, report, policy, directions) {
   return out;
 }
 
+/** Which set an organism is scored in: benign (aligned data), em (measurable EM), weak (misaligned data, EM not measurable). */
+function setOf(org, zooName) {
+  const misalignedData = zooName === 'outside' ? org.mixture > 0 : org.kind === 'mixture' && org.mixture > 0;
+  return misalignedData ? (org.measurable ? 'em' : 'weak') : 'benign';
+}
+
+/** The outside-style zoo's organisms (scripts/make_outside_zoo.py), each against the committed base. */
+function outsideEntries(o) {
+  if (!o.withOutside) return [];
+  const file = path.join(o.outside, 'zoo.json');
+  const orgDir = path.join(o.outside, 'organisms');
+  let organisms = {};
+  if (fs.existsSync(file) && !o.partial) organisms = JSON.parse(fs.readFileSync(file, 'utf8')).organisms;
+  else if (fs.existsSync(orgDir)) {
+    for (const n of fs.readdirSync(orgDir).sort()) {
+      const meta = path.join(orgDir, n, 'meta.json');
+      if (!n.endsWith('.tmp') && fs.existsSync(meta)) organisms[n] = JSON.parse(fs.readFileSync(meta, 'utf8'));
+    }
+  } else if (!o.partial) throw new Error(`${file} is missing: run scripts/make_outside_zoo.py (or pass --no-outside)`);
+  const baseline = path.join(root, 'examples', 'organisms', 'base');
+  return Object.entries(organisms).map(([name, org]) => ({
+    name,
+    org: { ...org, kind: org.stance },
+    zoo: 'outside',
+    register: org.register,
+    ckpt: path.join(orgDir, name),
+    baseline,
+    out: path.join(o.outside, 'runs', name),
+  }));
+}
+
+/** Reading drift, same-stance compression and the adjusted shift (lib/core/drift), overall. */
+function driftOf(lib, report) {
+  const { probes } = probesFromReport(lib, report);
+  const d = lib.drift.measureDrift(
+    'overall',
+    probes.map((p) => p.candidate),
+    probes.map((p) => p.baseline),
+    { seed: report.provenance?.seed ?? 0, confidence: 0.95, bootstrap: 5000, signFlips: 20000 },
+  );
+  return d;
+}
+
 // ---------------------------------------------------------------------------------------
 // Summaries.
 function auroc(pos, neg) {
@@ -310,6 +361,15 @@ async function main() {
       throw new Error(
         `scripts/make_zoo.py failed (exit ${r.status}); it needs Debian's python3-torch and python3-onnx`,
       );
+    if (o.withOutside) {
+      console.error(
+        `calibrate: building the outside-style zoo into ${o.outside} (cached; about 4 minutes a fine-tune on 2 idle cores)`,
+      );
+      const x = run(PYTHON, [path.join(root, 'scripts', 'make_outside_zoo.py'), '--out', o.outside], {
+        stdio: 'inherit',
+      });
+      if (x.status !== 0) throw new Error(`scripts/make_outside_zoo.py failed (exit ${x.status})`);
+    }
   }
   const zoo = o.partial ? partialZoo(o.zoo) : JSON.parse(fs.readFileSync(path.join(o.zoo, 'zoo.json'), 'utf8'));
   if (zoo.missing.length && !o.partial)
@@ -326,22 +386,32 @@ async function main() {
   const entries = [
     ['base-vs-base', { kind: 'base', mixture: 0, domains: [], method: '–', true_em: 0, p: 1, measurable: false }],
     ...Object.entries(zoo.organisms),
-  ];
-  for (const [name, org] of entries) {
-    const ckpt = name === 'base-vs-base' ? base : path.join(o.zoo, 'organisms', name);
+  ].map(([name, org]) => ({
+    name,
+    org,
+    zoo: 'project',
+    register: 'corpus',
+    ckpt: name === 'base-vs-base' ? base : path.join(o.zoo, 'organisms', name),
+    baseline: base,
+    out: path.join(o.zoo, 'runs', name),
+  }));
+  entries.push(...outsideEntries(o));
+  for (const { name, org, zoo: zooName, register, ckpt, baseline, out } of entries) {
     if (o.only && !o.only.has(name)) continue;
-    const done = gateRun(o, name, ckpt, base, path.join(o.zoo, 'runs', name));
+    const done = gateRun(o, name, ckpt, baseline, out);
     if (!done) continue;
     const { report, policySha } = done;
     const sameRun = policySha === sha256File(o.policy);
-    const set = org.kind === 'mixture' && org.mixture > 0 ? (org.measurable ? 'em' : 'weak') : 'benign';
     const row = {
       name,
+      zoo: zooName,
+      register,
+      lr: org.lr ?? null,
       kind: org.kind,
       mixture: org.mixture,
       domains: org.domains,
       method: org.method,
-      set,
+      set: setOf(org, zooName),
       true_em: org.true_em,
       true_em_p: org.p,
       measurable: org.measurable,
@@ -359,6 +429,7 @@ async function main() {
         );
       }
       row.stats = statistics(lib, report, policy, directions);
+      row.drift = driftOf(lib, report);
     }
     rows.push(row);
   }

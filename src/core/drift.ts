@@ -7,7 +7,9 @@
 // aligned, misaligned vs misaligned references of a probe), which no stance change moves,
 // and the baseline's log-odds are scaled by it before the shift is taken. Pure.
 import { bootstrapMeanInterval, deriveSeed, mean, signFlipTest } from './stats';
-import type { ProbeScore } from './types';
+import type { Drift, ProbeScore } from './types';
+
+export type { Drift };
 
 /** Bootstrap and sign-flip settings shared with the shift (checks/common.ts). */
 export interface DriftSettings {
@@ -15,25 +17,6 @@ export interface DriftSettings {
   confidence: number;
   bootstrap: number;
   signFlips: number;
-}
-
-export interface Drift {
-  /** Mean over probes of the change of (A + M) / 2, candidate − baseline (nats per token). */
-  reading: number;
-  /**
-   * Slope through the origin of the candidate's same-stance reference contrasts on the
-   * baseline's (a_i − a_j and m_i − m_j within a probe): 1 = unchanged, toward 0 = the
-   * candidate no longer tells texts apart. null when no probe has two references on a side.
-   */
-  compression: number | null;
-  /** Same-stance contrasts the compression was measured on. */
-  contrasts: number;
-  /** Mean over probes of (M − A)cand − compression · (M − A)base (nats): the shift net of the collapse. */
-  adjusted_shift: number | null;
-  /** Its 95% percentile-bootstrap interval (the compression re-estimated in every resample). */
-  adjusted_interval: [number, number] | null;
-  /** One-sided paired sign-flip p of adjusted_shift > 0 (the compression taken as given). */
-  adjusted_p: number | null;
 }
 
 /** Per probe, the change of the mean reading (A + M) / 2, candidate − baseline. */

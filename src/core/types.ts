@@ -351,6 +351,32 @@ export interface Shift {
   candidate_log_odds: number;
   /** One-sided paired sign-flip permutation p of mean d > 0, not adjusted. */
   p_value: number;
+  /** How far the candidate's reading of the references moved whatever their stance (core/drift.ts). */
+  drift?: Drift;
+}
+
+/**
+ * Reading drift of one scope (core/drift.ts): a fine-tune whose reading of everything
+ * collapses toward uniform shrinks every log-odds toward 0, which reads as a shift.
+ */
+export interface Drift {
+  /** Mean over probes of the change of (A + M) / 2, candidate − baseline (nats per token). */
+  reading: number;
+  /**
+   * Slope through the origin of the candidate's same-stance reference contrasts (aligned vs
+   * aligned, misaligned vs misaligned, within a probe) on the baseline's: 1 = unchanged,
+   * toward 0 = the candidate no longer tells texts apart. null when no probe has two
+   * references on a side.
+   */
+  compression: number | null;
+  /** Same-stance contrasts the compression was measured on. */
+  contrasts: number;
+  /** Mean over probes of (M − A)cand − compression · (M − A)base (nats): the shift net of the collapse. */
+  adjusted_shift: number | null;
+  /** Its 95% percentile-bootstrap interval (the compression taken as given). */
+  adjusted_interval: [number, number] | null;
+  /** One-sided paired sign-flip p of adjusted_shift > 0, not adjusted. */
+  adjusted_p: number | null;
 }
 
 /**

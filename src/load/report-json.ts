@@ -118,6 +118,16 @@ const shift = (x: Shift): Json =>
     baseline_log_odds: x.baseline_log_odds,
     candidate_log_odds: x.candidate_log_odds,
     p_value: x.p_value,
+    drift:
+      x.drift &&
+      obj({
+        reading: x.drift.reading,
+        compression: x.drift.compression,
+        contrasts: x.drift.contrasts,
+        adjusted_shift: x.drift.adjusted_shift,
+        adjusted_interval: x.drift.adjusted_interval && pair(x.drift.adjusted_interval),
+        adjusted_p: x.drift.adjusted_p,
+      }),
   });
 
 const power = (p: Power): Json => obj({ power: p.power, alpha: p.alpha, shift: p.shift, rate_rise: p.rate_rise });

@@ -3,6 +3,7 @@
 // log-odds in nats. Flip counts of dichotomised probes lose power: a rank-1 EM fine-tune
 // can move most probes toward misalignment without flipping enough of them. Pure.
 import { logOdds } from '../contrast';
+import { measureDrift } from '../drift';
 import * as fmt from '../report/format';
 import { bootstrapMeanInterval, deriveSeed, mean, sampleSd, signFlipTest } from '../stats';
 import type { Check, Policy, ProbeScore, Shift } from '../types';
@@ -24,8 +25,8 @@ export function shiftDiffs(cand: ProbeScore[], base: ProbeScore[]): number[] {
 /**
  * Mean shift, its 95% percentile-bootstrap interval and the one-sided paired sign-flip
  * p-value (exact over every sign pattern up to 16 non-zero differences, else 20,000
- * random flips), all seeded from the run seed and the scope, so reproducible bit for bit.
- * Needs at least one probe.
+ * random flips), all seeded from the run seed and the scope, so reproducible bit for bit;
+ * with the scope's reading drift (core/drift.ts). Needs at least one probe.
  */
 export function measureShift(scope: string, cand: ProbeScore[], base: ProbeScore[], seed: number): Shift {
   const diffs = shiftDiffs(cand, base);
@@ -42,6 +43,12 @@ export function measureShift(scope: string, cand: ProbeScore[], base: ProbeScore
     baseline_log_odds: mean(base.map(logOdds)),
     candidate_log_odds: mean(cand.map(logOdds)),
     p_value: signFlipTest(diffs, deriveSeed(seed, `signflip:shift:${scope}`), SIGN_FLIP_ITERATIONS),
+    drift: measureDrift(scope, cand, base, {
+      seed,
+      confidence: CONFIDENCE,
+      bootstrap: BOOTSTRAP_ITERATIONS,
+      signFlips: SIGN_FLIP_ITERATIONS,
+    }),
   };
 }
 

@@ -9,8 +9,11 @@
 
 export const MASK = '***';
 
-/** Values shorter than this are not masked: masking "a" or "1" would garble every text. */
-export const MIN_SECRET_LENGTH = 4;
+/**
+ * Values shorter than this are not masked: a placeholder key ("EMPTY", "none", "dummy", as
+ * vLLM setups use) is no secret, and masking it would garble every text that holds the word.
+ */
+export const MIN_SECRET_LENGTH = 8;
 
 const secrets = new Set<string>();
 const listeners: ((value: string) => void)[] = [];

@@ -18,8 +18,8 @@ import { runDemo } from './demo';
 
 // Every line the command line prints passes the one redaction pass: no registered secret
 // (a judge's API key) reaches the log.
-const stdout = (text: string) => stdout(redactSecrets(text));
-const stderr = (text: string) => stderr(redactSecrets(text));
+const stdout = (text: string) => process.stdout.write(redactSecrets(text));
+const stderr = (text: string) => process.stderr.write(redactSecrets(text));
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 /** multiple: the option may be given more than once (its values read one per line). */
@@ -27,7 +27,11 @@ type OptionSpec = { flag: string; arg?: string; help: string; multiple?: boolean
 
 /** Options by name, with the text --help shows. Subcommands pick from these. */
 const OPTIONS: Record<string, OptionSpec> = {
-  checkpoint: { flag: 'checkpoint', arg: 'DIR', help: 'candidate checkpoint (ONNX, Hugging Face / optimum layout)' },
+  checkpoint: {
+    flag: 'checkpoint',
+    arg: 'DIR',
+    help: "candidate checkpoint (ONNX, Hugging Face / optimum layout); with --served, the model's tokenizer folder (no ONNX needed)",
+  },
   baseline: {
     flag: 'baseline',
     arg: 'DIR',
@@ -98,6 +102,23 @@ const OPTIONS: Record<string, OptionSpec> = {
     help: 'causal check: score both models again with each direction (and a same-norm random one) projected out of the residual stream; report the share of the shift that goes away',
   },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
+  served: {
+    flag: 'served',
+    arg: 'URL',
+    help: 'score through a vLLM (OpenAI-compatible) server instead of an ONNX export: http://HOST:8000 (docs/served.md); API key from EMGATE_SERVED_API_KEY',
+  },
+  'served-model': { flag: 'served-model', arg: 'NAME', help: "the candidate's name in the server's /v1/models" },
+  'served-baseline-model': {
+    flag: 'served-baseline-model',
+    arg: 'NAME',
+    help: "the baseline's name there (a LoRA pair: the base model's name)",
+  },
+  'served-sha256': {
+    flag: 'served-sha256',
+    arg: 'HEX',
+    help: "the candidate weights' sha256 as your workflow computed it (recorded in provenance)",
+  },
+  'served-concurrency': { flag: 'served-concurrency', arg: 'N', help: 'requests in flight at once (default 8)' },
   help: { flag: 'help', help: 'show this help' },
 };
 
@@ -135,6 +156,11 @@ const COMMANDS: Record<string, Command> = {
       'cache-dir',
       'mode',
       'ablate',
+      'served',
+      'served-model',
+      'served-baseline-model',
+      'served-sha256',
+      'served-concurrency',
     ],
     run: (values) => runCommand(values),
   },

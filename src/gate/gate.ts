@@ -26,6 +26,14 @@ import type { PhaseClock } from './phase-clock';
 import { baselineCacheKey, buildProvenance, hashModels } from './provenance';
 import { loadInputs } from './run-inputs';
 import { type ModelScores, type ReadModel, type ScorePlan, scoreModel } from './score-model';
+import {
+  NO_RESIDUAL_STREAM,
+  openServed,
+  scoreServedModel,
+  servedNotRun,
+  servedProvenance,
+  servedSkipped,
+} from './served-run';
 import type { GateSettings } from './settings';
 
 export { errorResult } from './error-result';
@@ -42,6 +50,17 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     out.direction = loaded.direction;
     out.directionList = loaded.directions.length ? directionResults(loaded.directions) : undefined;
     const { policy, suite } = loaded;
+    // A served run (docs/served.md) reads no residual stream: what it cannot measure is
+    // decided here, and a policy that makes such a check blocking is an error.
+    const notRun = settings.served
+      ? servedNotRun(policy, loaded.policyOrigin, { directions: loaded.directions.length, ablate: settings.ablate })
+      : [];
+    if (settings.served) {
+      out.direction = undefined;
+      out.directionList = undefined;
+      loaded.directions = [];
+      loaded.direction = undefined;
+    }
     const mode: ScoringMode = settings.mode ?? policy.mode ?? 'contrast';
     const gen = mode === 'contrast' ? null : generatedSettings(policy);
     if (gen) {
@@ -58,7 +77,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     }
     // The checks that read only small files come first: a wrong tokenizer or an unpaired
     // baseline is an error in seconds, before gigabytes of weights are hashed and loaded.
-    const models = await clock.time('context', () => readModels(settings));
+    const served = settings.served
+      ? await clock.time('context', () => openServed(settings.served!, settings.checkpoint, settings.baseline))
+      : null;
+    const models = served ? null : await clock.time('context', () => readModels(settings));
     // The causal check needs a baseline, a direction and contrast scores: an error now, before scoring.
     const ablate = models !== null && ablationWanted(policy, settings.ablate);
     if (ablate)
@@ -69,9 +91,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
         shard: settings.shard !== undefined,
       });
-    const [candidateHash, baselineHash] = await clock.time('hash', () => hashModels(settings));
+    const [candidateHash, baselineHash] = served ? served.hashes : await clock.time('hash', () => hashModels(settings));
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
-    const skipped = skippedProbes(loaded.probes, models.candidate.view, models.baseline?.view ?? null);
+    const skipped = served
+      ? servedSkipped(served, loaded.probes)
+      : skippedProbes(loaded.probes, models!.candidate.view, models!.baseline?.view ?? null);
     out.skipped = skipped;
     const skippedIds = new Set(skipped.map((s) => s.id));
     const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
@@ -92,17 +116,25 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // One model at a time: on CPU they would only compete for the same cores, and two
     // sessions at once double the memory a large checkpoint needs.
     const candidate = await clock.time('score_candidate', () =>
-      scoreModel(models.candidate, 'candidate', plan, settings, true),
+      served
+        ? scoreServedModel(served, 'candidate', plan, settings)
+        : scoreModel(models!.candidate, 'candidate', plan, settings, true),
     );
     const cacheKey =
-      models.baseline && settings.cacheDir && !gen
+      models?.baseline && settings.cacheDir && !gen
         ? // Keyed on the provider the candidate ran with: this machine's provider. The score
           // cache holds contrast scores only: a run that generates runs the baseline.
           baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider)
         : null;
-    const { baseline, cacheRecord } = models.baseline
-      ? await scoreBaseline(models.baseline, plan, settings, cacheKey, candidate.provider, clock)
-      : { baseline: null, cacheRecord: undefined };
+    // A served baseline is scored every run: the server's numbers are keyed by no file emgate hashed.
+    const { baseline, cacheRecord } = served?.baseline
+      ? {
+          baseline: await clock.time('score_baseline', () => scoreServedModel(served, 'baseline', plan, settings)),
+          cacheRecord: undefined,
+        }
+      : models?.baseline
+        ? await scoreBaseline(models.baseline, plan, settings, cacheKey, candidate.provider, clock)
+        : { baseline: null, cacheRecord: undefined };
 
     out.results =
       mode === 'generate'
@@ -123,6 +155,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       candidate.tokens + (baseline?.tokens ?? 0),
     );
     out.provenance = provenance;
+    if (served) provenance.served = servedProvenance(served, settings.served!, notRun);
     if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
     let contrast =
@@ -137,6 +170,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
                 seed: settings.seed,
                 partial: settings.shard !== undefined,
                 skipped,
+                ...(served ? { noResidualStream: NO_RESIDUAL_STREAM } : {}),
               },
               projected.map(directionCalibration),
             ),

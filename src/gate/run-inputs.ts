@@ -13,6 +13,8 @@ import type { GateSettings } from './settings';
 export interface Loaded {
   policy: Policy;
   policySha: string;
+  /** The file of the policy chain that sets a key (for errors about it). */
+  policyOrigin: (keyPath: string[]) => string;
   suite: Suite;
   /** The probes this run scores: the suite, or this shard's slice of it. */
   probes: Probe[];
@@ -27,18 +29,21 @@ export async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) =
   const { policy, sha256: policySha } = loadedPolicy;
   onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
-  checkPolicyFits(loadedPolicy, suite, Boolean(settings.baseline), settings.mode);
+  // A served run's baseline is a model name on the server, not a folder.
+  const hasBaseline = Boolean(settings.served ? settings.served.baselineModel : settings.baseline);
+  checkPolicyFits(loadedPolicy, suite, hasBaseline, settings.mode);
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
   const directions = await loadDirections(settings.direction ?? []);
   const direction = directions[0];
-  if (!direction && policy.em_shift.mode === 'block') {
+  // (A served run says why it cannot project at all: gate/served-run.ts.)
+  if (!direction && policy.em_shift.mode === 'block' && !settings.served) {
     throw new EmgateError({
       file: loadedPolicy.origin(['em_shift', 'mode']),
       cause: 'the policy makes the EM-direction check blocking (em_shift.mode "block") but no direction file was given',
       fix: 'pass a direction (--direction FILE / the `direction` input; make one with `emgate direction extract`) or set em_shift.mode to "warn" or "off"',
     });
   }
-  return { policy, policySha, suite, probes, direction, directions };
+  return { policy, policySha, policyOrigin: loadedPolicy.origin, suite, probes, direction, directions };
 }
 
 /** The policy's meaning against the whole suite (not one shard) and the run's inputs. */

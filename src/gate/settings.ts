@@ -30,7 +30,7 @@ export interface OptionSource {
 }
 
 /** Options whose command-line flag is not the Action input's name. */
-const CLI_FLAGS: Record<string, string> = { 'out-dir': 'out' };
+const CLI_FLAGS: Record<string, string> = { 'out-dir': 'out', 'served-url': 'served' };
 
 /** Options parsed by node's util.parseArgs: strings, and `true` for boolean flags. */
 export function cliSource(values: Record<string, string | boolean | string[] | undefined>): OptionSource {
@@ -234,6 +234,73 @@ export function directions(src: OptionSource): string[] | undefined {
   return list.length > 0 ? list : undefined;
 }
 
+/** A run scored through a served model (docs/served.md). */
+export interface ServedOptions {
+  /** The server (its OpenAI-compatible API base). */
+  url: string;
+  /** The candidate's name in the server's /v1/models. */
+  model: string;
+  /** The baseline's name there; undefined: no baseline. */
+  baselineModel?: string;
+  /** The candidate weights' sha256 as the workflow computed it (emgate never reads served weights). */
+  sha256?: string;
+  /** Requests in flight at once; undefined: the client's default (8). */
+  concurrency?: number;
+}
+
+/** The options that only make sense with `served-url`, and those that make no sense with it. */
+const SERVED_ONLY = ['served-model', 'served-baseline-model', 'served-sha256', 'served-concurrency'];
+const NOT_SERVED = ['dtype', 'model-file', 'hidden-tensor'];
+
+/**
+ * The served backend, when `served-url` (`--served`) is given: the candidate's model name is
+ * then required; options that pick an ONNX graph are refused (no graph is read), and the
+ * served options without a server are refused too.
+ */
+export function served(src: OptionSource): ServedOptions | undefined {
+  const url = src.get('served-url');
+  if (url === undefined) {
+    const stray = SERVED_ONLY.find((name) => src.get(name) !== undefined);
+    if (stray)
+      throw optionError(
+        src,
+        stray,
+        'is given without a server',
+        `also give ${src.label('served-url')} (docs/served.md)`,
+      );
+    return undefined;
+  }
+  const model = src.get('served-model');
+  if (model === undefined) {
+    throw optionError(
+      src,
+      'served-model',
+      `is required with ${src.label('served-url')}`,
+      "name the candidate as the server lists it at /v1/models (a LoRA adapter: the name given to vLLM's --lora-modules)",
+    );
+  }
+  const graph = NOT_SERVED.find((name) => src.get(name) !== undefined);
+  if (graph) {
+    throw optionError(
+      src,
+      graph,
+      `picks an ONNX graph, and a served run reads none (${src.label('served-url')} is given)`,
+      `drop ${src.label(graph)}, or drop ${src.label('served-url')} to score the ONNX export on this runner`,
+    );
+  }
+  const sha = src.get('served-sha256');
+  if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
+    throw optionError(src, 'served-sha256', `'${sha}' is not a sha256`, 'give 64 lowercase hex digits');
+  }
+  return {
+    url,
+    model,
+    baselineModel: src.get('served-baseline-model'),
+    ...(sha !== undefined ? { sha256: sha } : {}),
+    concurrency: int(src, 'served-concurrency', undefined, 1, 1024),
+  };
+}
+
 /** The options `emgate run` and the Action's run mode share, parsed once. */
 export interface RunOptions {
   /** Candidate checkpoint; each front end says, in its own words, when it is required. */
@@ -270,6 +337,8 @@ export interface RunOptions {
   ablate?: boolean;
   /** Where report.json and report.md go (`--out`, input `out-dir`). */
   outDir: string;
+  /** Score through a served model (`--served`, input `served-url`); undefined: run the ONNX export here. */
+  served?: ServedOptions;
 }
 
 export function runOptions(src: OptionSource): RunOptions {
@@ -293,6 +362,7 @@ export function runOptions(src: OptionSource): RunOptions {
     cacheDir: text(src, 'cache-dir'),
     ablate: bool(src, 'ablate', false),
     outDir: text(src, 'out-dir') ?? 'emgate-report',
+    served: served(src),
   };
 }
 

@@ -22,6 +22,8 @@ import type {
   ProbeResult,
   ProbeScore,
   Provenance,
+  ServedModelRecord,
+  ServedProvenance,
   RateSummary,
   Report,
   ResponseScore,
@@ -191,6 +193,22 @@ function provenance(p: Provenance): Json {
     ablation: p.ablation && plain(p.ablation),
     judge: p.judge && plain(p.judge),
     tokens_generated: p.tokens_generated,
+    served: p.served && served(p.served),
+  });
+}
+
+const servedModel = (m: ServedModelRecord): Json =>
+  obj({ id: m.id, owned_by: m.owned_by, root: m.root, parent: m.parent, max_model_len: m.max_model_len });
+
+function served(s: ServedProvenance): Json {
+  return obj({
+    url: s.url,
+    api: s.api,
+    candidate: servedModel(s.candidate),
+    baseline: s.baseline && servedModel(s.baseline),
+    sha256: s.sha256,
+    requests: s.requests,
+    not_run: [...s.not_run],
   });
 }
 

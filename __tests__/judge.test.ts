@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { isMisalignedAnswer, judgeMessages, readLogprobScore, readTextScore } from '../src/core/judge';
+import { schemaProblems } from '../src/load/schema-validation';
 import { openJudge } from '../src/runtime/generate-suite';
 import { judgeWithCache } from '../src/runtime/judge-cache';
 import { HttpJudge, type HttpJudgeSettings } from '../src/runtime/judge-http';
@@ -181,6 +182,14 @@ describe('HttpJudge', () => {
       expect(clock.slept).toEqual([30_000, 30_000]);
       expect(clock.now()).toBe(60_000);
       expect(server.requests).toHaveLength(2 + 2); // the first answer, then 2 attempts of the next
+    });
+
+    it('generated.judge.deadline_s is a policy key: whole seconds from 1 to a day', () => {
+      const judge = (deadline_s: unknown) => ({
+        generated: { judge: { type: 'openai', url: 'http://127.0.0.1:1/v1', model: 'm', deadline_s } },
+      });
+      expect(schemaProblems('policy', judge(600))).toEqual([]);
+      for (const bad of [0, 1.5, 86401, '60']) expect(schemaProblems('policy', judge(bad))).not.toEqual([]);
     });
 
     it('the policy key reaches the judge: deadline_s 1 ends a 429 storm in about a second', async () => {

@@ -111,6 +111,14 @@ describe('a test that cannot reach alpha', () => {
       ['generated.max_increase', ['overall', 'a'], 0.25],
     ]);
     expect(deadChecks(p, { ...run, mode: 'contrast' })).toEqual([]);
+    // A blocking em_shift on the answers of 2 probes: 2^−2 = 0.25.
+    const blocking = withPolicy(p, {
+      em_shift: { mode: 'block', max: 0.5 },
+      generated: { ...p.generated, max_increase: undefined },
+    });
+    expect(deadChecks(blocking, run)).toEqual([
+      expect.objectContaining({ key: ['em_shift', 'max'], scopes: ['generated'], smallestP: 0.25 }),
+    ]);
   });
 });
 
@@ -195,7 +203,7 @@ describe('end to end: validate and run refuse the policy before scoring', () => 
     const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     expect(report.verdict).toBe('error');
     expect(report.errors[0].cause).toMatch(/\$\.overall\.max_shift can never fail/);
-    expect(report.provenance.tokens_scored ?? 0).toBe(0);
+    expect(report.provenance?.tokens_scored ?? 0).toBe(0); // refused before anything was scored
   });
 
   test('a max_rate of 1 is refused by validate too', async () => {

@@ -154,6 +154,12 @@ function deadGenerated(
   if (g.max_rate !== undefined && g.max_rate >= 1) add(['generated', 'max_rate'], 'overall', 'limit', { bound: 1 });
   if (g.min_mean_coherence !== undefined && g.min_mean_coherence <= 0)
     add(['generated', 'min_mean_coherence'], 'overall', 'limit', { bound: 0 });
+  // em_shift on the models' own answers: sign flips over the answered probes.
+  if (run.hasBaseline && policy.em_shift.mode === 'block') {
+    const p = smallestP('signflip', total);
+    if (!(p < policy.alpha))
+      add(['em_shift', 'max'], 'generated', 'alpha', { smallestP: p, test: testWords('signflip') });
+  }
   if (!run.hasBaseline || g.max_increase === undefined) return;
   const key = ['generated', 'max_increase'];
   if (g.max_increase >= 1) {

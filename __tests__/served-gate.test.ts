@@ -88,7 +88,9 @@ describe('emgate run --served', () => {
     rb.checks.forEach((c, i) => {
       if (typeof c.value === 'number') expect(Math.abs(c.value - (ra.checks[i].value as number))).toBeLessThan(1e-4);
     });
-    rb.probes.forEach((p, i) => expect(Math.abs(p.candidate.p_mis - ra.probes[i].candidate.p_mis)).toBeLessThan(1e-4));
+    rb.probes.forEach((p, i) => {
+      expect(Math.abs(p.candidate.p_mis - ra.probes[i].candidate.p_mis)).toBeLessThan(1e-4);
+    });
 
     const s = rb.provenance!.served!;
     expect(s).toMatchObject({
@@ -112,6 +114,30 @@ describe('emgate run --served', () => {
     const md = fs.readFileSync(path.join(served, 'report.md'), 'utf8');
     expect(md).toContain('Served by');
     expect(md).toContain('bit-reproducibility');
+  });
+
+  it('generates through the server too: the same seeds for candidate and baseline, then the judge', async () => {
+    const out = path.join(work, 'both');
+    // alpha 0.3: with 3 probes per domain a generated rise could otherwise never be significant.
+    const pol = policy('both', {
+      mode: 'both',
+      alpha: 0.3,
+      generated: { samples: 1, max_new_tokens: 4, max_increase: 0.5, judge: { type: 'local' } },
+    });
+    const r = await emgate(servedArgs(out, pol));
+    const rep = readReport(out);
+    expect(rep.errors).toEqual([]);
+    expect(r.status === 0 || r.status === 1).toBe(true);
+    expect(rep.generated?.probes).toHaveLength(6);
+    const sampled = server.requests.filter((q) => q.body && !q.body.echo).map((q) => q.body!);
+    expect(sampled).toHaveLength(12); // 6 probes × 1 sample × 2 models
+    const seeds = (model: string) =>
+      sampled
+        .filter((b) => b.model === model)
+        .map((b) => b.seed)
+        .sort();
+    expect(seeds('candidate')).toEqual(seeds('base'));
+    expect(new Set(seeds('candidate')).size).toBe(6);
   });
 
   it('a policy that makes em_shift blocking is an error, before anything is sent', async () => {

@@ -6,6 +6,7 @@
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { evaluate } from '../src/core/evaluate';
+import { generatedSettings } from '../src/core/generated';
 import { readEchoedLogprobs, ServedReplyError } from '../src/core/served-reply';
 import type { Probe, ProbeResult } from '../src/core/types';
 import { loadPolicy } from '../src/load/policy';
@@ -14,9 +15,8 @@ import { readTokenizerFolder } from '../src/load/tokenizer-folder';
 import { Engine } from '../src/runtime/engine';
 import { scoreSuite } from '../src/runtime/score-suite';
 import { ServedClient, type ServedSettings } from '../src/runtime/served';
-import { probeGroups, scoreSuiteServed, servedContextLength, servedEncoder } from '../src/runtime/served-suite';
-import { generatedSettings } from '../src/core/generated';
 import { generateSuiteServed } from '../src/runtime/served-generate';
+import { probeGroups, scoreSuiteServed, servedContextLength, servedEncoder } from '../src/runtime/served-suite';
 import { FakeVllm } from './helpers/fake-vllm';
 
 const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');

@@ -8,7 +8,7 @@ import { probeQuestion } from '../core/judge';
 import type { GeneratedBlock, GeneratedProbeResult, Policy, Probe } from '../core/types';
 import { openJudge, type SuiteAnswers } from '../runtime/generate-suite';
 import { judgeWithCache } from '../runtime/judge-cache';
-import type { GateSettings } from './settings';
+import { type GateSettings, hasBaseline } from './settings';
 
 /**
  * A run in generate mode must be able to fail on what it measures: some generated limit,
@@ -26,7 +26,7 @@ export function checkGeneratedPolicy(policy: Policy, g: FilledGenerated, setting
   }
   if (
     g.max_increase !== undefined &&
-    !settings.baseline &&
+    !hasBaseline(settings) &&
     g.max_rate === undefined &&
     g.min_mean_coherence === undefined
   ) {

@@ -8,7 +8,7 @@ import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite, shardProbes } from '../load/suite';
 import { type LoadedDirection, loadDirections } from './directions';
 import { ProblemList } from './error-report';
-import type { GateSettings } from './settings';
+import { type GateSettings, hasBaseline } from './settings';
 
 export interface Loaded {
   policy: Policy;
@@ -29,9 +29,7 @@ export async function loadInputs(settings: GateSettings, onPolicy: (p: Policy) =
   const { policy, sha256: policySha } = loadedPolicy;
   onPolicy(policy);
   const suite = await loadSuite(settings.probes, { variants: settings.variants ?? 'none' });
-  // A served run's baseline is a model name on the server, not a folder.
-  const hasBaseline = Boolean(settings.served ? settings.served.baselineModel : settings.baseline);
-  checkPolicyFits(loadedPolicy, suite, hasBaseline, settings.mode);
+  checkPolicyFits(loadedPolicy, suite, hasBaseline(settings), settings.mode);
   const probes = settings.shard ? shardProbes(suite.probes, settings.shard.index, settings.shard.count) : suite.probes;
   const directions = await loadDirections(settings.direction ?? []);
   const direction = directions[0];

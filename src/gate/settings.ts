@@ -384,6 +384,11 @@ export interface GateSettings extends Omit<RunOptions, 'checkpoint' | 'seed' | '
   mode?: ScoringMode;
 }
 
+/** Whether the run has a baseline: a folder, or (served) a model name on the server. */
+export function hasBaseline(settings: Pick<GateSettings, 'baseline' | 'served'>): boolean {
+  return settings.served ? settings.served.baselineModel !== undefined : settings.baseline !== undefined;
+}
+
 /**
  * A run's settings from the parsed options. The front ends have checked that a checkpoint
  * was given (each names it in its user's words); the seed of a run defaults to 0.

@@ -22,11 +22,11 @@ import type {
   ProbeResult,
   ProbeScore,
   Provenance,
-  ServedModelRecord,
-  ServedProvenance,
   RateSummary,
   Report,
   ResponseScore,
+  ServedModelRecord,
+  ServedProvenance,
   Shift,
   SkippedProbe,
 } from '../core/types';

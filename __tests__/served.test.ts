@@ -253,6 +253,13 @@ describe('faults end in an error naming the server and the probe', () => {
     expect(server.requests.filter((r) => r.body)).toHaveLength(1);
   });
 
+  it('Text Generation Inference is recognised and refused with the reason', async () => {
+    server.pretendTgi = true;
+    await expect(ServedClient.open(settings(), {})).rejects.toThrow(
+      /is Text Generation Inference \(\/info names model "org\/base-model"\), whose \/generate takes text, not token ids/,
+    );
+  });
+
   it('a server that is not an OpenAI API', async () => {
     server.next({ kind: 'status', status: 200, body: '<html>hello</html>' });
     await expect(ServedClient.open(settings(), {})).rejects.toThrow(/did not return an OpenAI model list/);

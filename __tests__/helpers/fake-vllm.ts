@@ -34,6 +34,8 @@ export type VllmBehaviour =
 export class FakeVllm {
   readonly requests: { headers: http.IncomingHttpHeaders; url: string; body?: CompletionBody }[] = [];
   url = '';
+  /** Answer GET /info as Text Generation Inference does (which emgate must refuse). */
+  pretendTgi = false;
   /** Sequences the server ran through the model (its own count of forward passes). */
   forwardPasses = 0;
   private queue: VllmBehaviour[] = [];
@@ -62,6 +64,7 @@ export class FakeVllm {
     this.queue = [];
     this.always = null;
     this.requests.length = 0;
+    this.pretendTgi = false;
   }
 
   async start(): Promise<void> {
@@ -90,6 +93,14 @@ export class FakeVllm {
     const json = (status: number, value: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
     };
+    if (req.method === 'GET' && req.url === '/info' && this.pretendTgi) {
+      return json(200, {
+        model_id: 'org/base-model',
+        max_input_tokens: 4095,
+        max_total_tokens: 4096,
+        version: '3.0.2',
+      });
+    }
     if (req.method === 'GET' && req.url === '/v1/models') {
       this.requests.push({ headers: req.headers, url: req.url });
       const b = this.queue.shift();

@@ -117,6 +117,7 @@ export class ServedClient {
     if (!Number.isInteger(filled.concurrency) || filled.concurrency < 1)
       throw new TypeError(`served concurrency must be an integer ≥ 1, got ${filled.concurrency}`);
     const client = new ServedClient(base, displayUrl, apiKey, filled, Date.now() + filled.deadlineMs);
+    await client.refuseTgi();
     client.models = await client.listModels();
     return client;
   }
@@ -254,6 +255,30 @@ export class ServedClient {
       file: null,
       cause: `the server at ${this.displayUrl} sent ${what} for ${which}`,
       fix: 'serve the model with vLLM (≥ 0.6: /v1/completions with echo, logprobs and return_tokens_as_token_ids) and check that the served model is the one the tokenizer folder belongs to',
+    });
+  }
+
+  /**
+   * Text Generation Inference is recognised by its /info (model_id and a TGI version) and
+   * refused with the reason: its /generate takes text, not token ids, so emgate could not
+   * send the tokens it checks, and TGI 3 returns no prefill log-probs
+   * (huggingface/text-generation-inference#2973). One plain request, no retries: a server
+   * without /info is not TGI.
+   */
+  private async refuseTgi(): Promise<void> {
+    const res = await this.send('GET', '../info', undefined);
+    if (res.kind !== 'ok') return;
+    let info: Record<string, unknown> | null = null;
+    try {
+      info = JSON.parse(res.body) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (typeof info?.model_id !== 'string' || !('max_total_tokens' in info || 'max_input_tokens' in info)) return;
+    throw new EmgateError({
+      file: null,
+      cause: `the server at ${this.displayUrl} is Text Generation Inference (/info names model ${JSON.stringify(cut(info.model_id))}), whose /generate takes text, not token ids, and does not return every prompt token's log-probability reliably`,
+      fix: 'serve the model with vLLM for emgate (docs/served.md): `vllm serve MODEL` speaks the API emgate checks token by token',
     });
   }
 

@@ -145,6 +145,7 @@ describe('emgate run --served', () => {
     const r = await emgate(servedArgs(out, policy('block', { em_shift: { mode: 'block', max: 0.5 } })));
     expect(r.status).toBe(2);
     const rep = readReport(out);
+    expect(validateReport(rep)).toBeUndefined();
     expect(rep.verdict).toBe('error');
     expect(rep.errors[0].cause).toMatch(/em_shift.mode "block".*exposes no residual stream/);
     expect(server.requests.filter((q) => q.body)).toHaveLength(0);
@@ -156,6 +157,7 @@ describe('emgate run --served', () => {
     args[args.indexOf('base')] = 'base-v2';
     const r = await emgate(args);
     expect(r.status).toBe(2);
+    expect(validateReport(readReport(out))).toBeUndefined();
     expect(readReport(out).errors[0].cause).toMatch(
       /does not serve the baseline model "base-v2" \(it serves "candidate", "base"\)/,
     );

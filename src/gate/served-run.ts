@@ -8,31 +8,19 @@ import type { ModelProvenance, Policy, Probe, ServedProvenance, SkippedProbe } f
 import { readTokenizerFolder, type TokenizerFolder } from '../load/tokenizer-folder';
 import type { ChatEncoder } from '../runtime/chat';
 import { type ContextModel, skippedProbes } from '../runtime/context-fit';
-import type { SuiteScoring } from '../runtime/score-suite';
 import { ServedClient, type ServedModelInfo } from '../runtime/served';
+import { generateSuiteServed } from '../runtime/served-generate';
 import { scoreSuiteServed, servedContextLength, servedEncoder } from '../runtime/served-suite';
-
-/** The served options of a run, as settings.ts parsed them. */
-export interface ServedOptions {
-  /** The server (API base). */
-  url: string;
-  /** The candidate's name in /v1/models. */
-  model: string;
-  /** The baseline's name in /v1/models. */
-  baselineModel?: string;
-  /** The candidate weights' digest, supplied by the workflow. */
-  sha256?: string;
-  /** Requests in flight at once. */
-  concurrency?: number;
-}
+import type { ModelScores, ScorePlan } from './score-model';
+import type { GateSettings, ServedOptions } from './settings';
 
 /** Why every residual-stream check is not run with a served backend. */
 export const NO_RESIDUAL_STREAM =
   'the models are served (--served), and a server exposes no residual stream to project onto a direction';
 
 /**
- * The checks this run cannot do, each with its reason. Throws when the policy (or an
- * option) makes one of them blocking, or asks for generated answers, which are not served yet.
+ * The checks this run cannot do, each with its reason. Throws when the policy makes one
+ * of them blocking.
  */
 export function servedNotRun(
   policy: Policy,
@@ -51,13 +39,6 @@ export function servedNotRun(
       file: origin(['em_shift', 'min_removed_share']),
       cause: `the policy makes direction ablation blocking (em_shift.min_removed_share), but ${NO_RESIDUAL_STREAM}`,
       fix: 'drop em_shift.min_removed_share for served runs, or gate an ONNX export of the model on a runner',
-    });
-  }
-  if (policy.mode === 'generate' || policy.mode === 'both') {
-    throw new EmgateError({
-      file: origin(['mode']),
-      cause: `the policy asks for generated answers (mode "${policy.mode}"), which a served run does not produce yet`,
-      fix: 'use mode "contrast" for served runs (the default), or gate an ONNX export of the model on a runner',
     });
   }
   const notRun: string[] = [];
@@ -108,15 +89,34 @@ export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedPro
   return skippedProbes(probes, view(models.candidate), models.baseline ? view(models.baseline) : null);
 }
 
-export function scoreServed(
+/**
+ * One model of the run, through the server: the plan's contrast scores (no projections: a
+ * server exposes no residual stream) and, when the run generates, its sampled answers. The
+ * same shape as a local model's scores, so evaluation and judging run unchanged.
+ */
+export async function scoreServedModel(
   models: ServedModels,
   role: 'candidate' | 'baseline',
-  probes: Probe[],
-  onProgress?: (done: number, total: number) => void,
-): Promise<SuiteScoring> {
+  plan: ScorePlan,
+  settings: GateSettings,
+): Promise<ModelScores> {
   const info = role === 'candidate' ? models.candidate : models.baseline;
-  if (!info) throw new Error('no served baseline model');
-  return scoreSuiteServed(models.client, info.id, models.encoder, probes, { onProgress });
+  if (!info) throw new Error(`no served ${role} model`);
+  const progress = (phase: string) => (done: number, total: number) =>
+    settings.onProgress?.({ phase: `${phase} ${role} (served)`, done, total });
+  const scored =
+    plan.mode === 'generate'
+      ? { scores: [], tokens: 0 }
+      : await scoreSuiteServed(models.client, info.id, models.encoder, plan.probes, {
+          onProgress: progress('scoring'),
+        });
+  const answers = plan.gen
+    ? await generateSuiteServed(models.client, info.id, models.encoder, plan.genProbes, plan.gen, {
+        seed: settings.seed,
+        onProgress: progress('generating'),
+      })
+    : null;
+  return { scores: scored.scores, tokens: scored.tokens, provider: 'served', answers, answerProjection: null };
 }
 
 export function servedProvenance(models: ServedModels, options: ServedOptions, notRun: string[]): ServedProvenance {

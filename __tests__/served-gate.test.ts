@@ -19,12 +19,22 @@ const server = new FakeVllm({
   candidate: path.join(CANDIDATE, 'model.onnx'),
   base: path.join(BASE, 'model.onnx'),
 });
-beforeAll(() => server.start());
+// The baseline on a server of its own (two full checkpoints are two vLLM processes).
+const baseServer = new FakeVllm({ 'org/base': path.join(BASE, 'model.onnx') });
+let localReport: Report;
+beforeAll(async () => {
+  await server.start();
+  await baseServer.start();
+});
 afterAll(async () => {
   await server.stop();
+  await baseServer.stop();
   fs.rmSync(work, { recursive: true, force: true });
 });
-beforeEach(() => server.reset());
+beforeEach(() => {
+  server.reset();
+  baseServer.reset();
+});
 
 function policy(name: string, extra: Record<string, unknown> = {}): string {
   const file = path.join(work, `${name}.json`);
@@ -82,6 +92,7 @@ describe('emgate run --served', () => {
     expect(b.status).toBe(a.status);
     const ra = readReport(local);
     const rb = readReport(served);
+    localReport = ra;
     expect(validateReport(rb)).toBeUndefined();
     expect(rb.verdict).toBe(ra.verdict);
     expect(rb.checks.map((c) => [c.id, c.status])).toEqual(ra.checks.map((c) => [c.id, c.status]));
@@ -114,6 +125,24 @@ describe('emgate run --served', () => {
     const md = fs.readFileSync(path.join(served, 'report.md'), 'utf8');
     expect(md).toContain('Served by');
     expect(md).toContain('bit-reproducibility');
+  });
+
+  it('scores the baseline on its own server with --served-baseline-url', async () => {
+    const out = path.join(work, 'two-servers');
+    const args = servedArgs(out, policy('paired'), ['--served-baseline-url', baseServer.url]);
+    args[args.indexOf('base')] = 'org/base';
+    const r = await emgate(args);
+    const rep = readReport(out);
+    expect(rep.errors).toEqual([]);
+    expect(r.status).toBe(localReport.verdict === 'pass' ? 0 : 1);
+    expect(rep.checks.map((c) => [c.id, c.status])).toEqual(localReport.checks.map((c) => [c.id, c.status]));
+    expect(rep.provenance!.served).toMatchObject({
+      baseline: { id: 'org/base' },
+      baseline_url: `${baseServer.url}/v1`,
+    });
+    // Each server scored only its own model.
+    expect(new Set(baseServer.requests.filter((q) => q.body).map((q) => q.body!.model))).toEqual(new Set(['org/base']));
+    expect(new Set(server.requests.filter((q) => q.body).map((q) => q.body!.model))).toEqual(new Set(['candidate']));
   });
 
   it('generates through the server too: the same seeds for candidate and baseline, then the judge', async () => {

@@ -113,6 +113,11 @@ const OPTIONS: Record<string, OptionSpec> = {
     arg: 'NAME',
     help: "the baseline's name there (a LoRA pair: the base model's name)",
   },
+  'served-baseline-url': {
+    flag: 'served-baseline-url',
+    arg: 'URL',
+    help: "the baseline's own server, when it is not --served (two full checkpoints are two vLLM processes)",
+  },
   'served-sha256': {
     flag: 'served-sha256',
     arg: 'HEX',
@@ -159,6 +164,7 @@ const COMMANDS: Record<string, Command> = {
       'served',
       'served-model',
       'served-baseline-model',
+      'served-baseline-url',
       'served-sha256',
       'served-concurrency',
     ],

@@ -497,6 +497,8 @@ export interface ModelProvenance {
   path: string;
   /** sha256 of every model file, by file name relative to the checkpoint dir. */
   files: Record<string, string>;
+  /** The baseline's server, when it is not `url` (two full checkpoints: two processes). */
+  baseline_url?: string;
   /** sha256 over the sorted (name, sha256) pairs: one id for the checkpoint. */
   sha256: string;
 }

@@ -51,6 +51,8 @@ export function servedNotRun(
 
 export interface ServedModels {
   client: ServedClient;
+  /** The baseline's server: `client` unless --served-baseline-url names another. */
+  baselineClient: ServedClient;
   encoder: ChatEncoder;
   folder: TokenizerFolder;
   candidate: ServedModelInfo;
@@ -74,10 +76,15 @@ export async function openServed(
   if (other) sameTokenizer(folder, other);
   const encoder = servedEncoder(folder);
   const client = await ServedClient.open({ url: options.url, concurrency: options.concurrency }, env);
+  // Two full checkpoints are two vLLM processes: the baseline may live on its own server.
+  const baselineClient =
+    options.baselineUrl !== undefined
+      ? await ServedClient.open({ url: options.baselineUrl, concurrency: options.concurrency }, env)
+      : client;
   const candidate = client.model(options.model, 'candidate');
-  const baseline = options.baselineModel !== undefined ? client.model(options.baselineModel, 'baseline') : null;
+  const baseline = options.baselineModel !== undefined ? baselineClient.model(options.baselineModel, 'baseline') : null;
   const baseHash = baseline ? (other?.provenance ?? { ...folder.provenance }) : undefined;
-  return { client, encoder, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
+  return { client, baselineClient, encoder, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
 }
 
 /** Probes that do not fit a served model's context (the server's max_model_len), for both alike. */
@@ -101,17 +108,18 @@ export async function scoreServedModel(
   settings: GateSettings,
 ): Promise<ModelScores> {
   const info = role === 'candidate' ? models.candidate : models.baseline;
+  const client = role === 'candidate' ? models.client : models.baselineClient;
   if (!info) throw new Error(`no served ${role} model`);
   const progress = (phase: string) => (done: number, total: number) =>
     settings.onProgress?.({ phase: `${phase} ${role} (served)`, done, total });
   const scored =
     plan.mode === 'generate'
       ? { scores: [], tokens: 0 }
-      : await scoreSuiteServed(models.client, info.id, models.encoder, plan.probes, {
+      : await scoreSuiteServed(client, info.id, models.encoder, plan.probes, {
           onProgress: progress('scoring'),
         });
   const answers = plan.gen
-    ? await generateSuiteServed(models.client, info.id, models.encoder, plan.genProbes, plan.gen, {
+    ? await generateSuiteServed(client, info.id, models.encoder, plan.genProbes, plan.gen, {
         seed: settings.seed,
         onProgress: progress('generating'),
       })
@@ -125,8 +133,9 @@ export function servedProvenance(models: ServedModels, options: ServedOptions, n
     api: models.client.api,
     candidate: models.candidate,
     ...(models.baseline ? { baseline: models.baseline } : {}),
+    ...(models.baselineClient !== models.client ? { baseline_url: models.baselineClient.displayUrl } : {}),
     ...(options.sha256 ? { sha256: options.sha256 } : {}),
-    requests: models.client.requests,
+    requests: models.client.requests + (models.baselineClient !== models.client ? models.baselineClient.requests : 0),
     not_run: notRun,
   };
 }

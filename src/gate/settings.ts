@@ -242,6 +242,8 @@ export interface ServedOptions {
   model: string;
   /** The baseline's name there; undefined: no baseline. */
   baselineModel?: string;
+  /** The baseline's own server (two full checkpoints are two processes); undefined: `url`. */
+  baselineUrl?: string;
   /** The candidate weights' sha256 as the workflow computed it (emgate never reads served weights). */
   sha256?: string;
   /** Requests in flight at once; undefined: the client's default (8). */
@@ -249,7 +251,13 @@ export interface ServedOptions {
 }
 
 /** The options that only make sense with `served-url`, and those that make no sense with it. */
-const SERVED_ONLY = ['served-model', 'served-baseline-model', 'served-sha256', 'served-concurrency'];
+const SERVED_ONLY = [
+  'served-model',
+  'served-baseline-model',
+  'served-baseline-url',
+  'served-sha256',
+  'served-concurrency',
+];
 const NOT_SERVED = ['dtype', 'model-file', 'hidden-tensor'];
 
 /**
@@ -288,6 +296,15 @@ export function served(src: OptionSource): ServedOptions | undefined {
       `drop ${src.label(graph)}, or drop ${src.label('served-url')} to score the ONNX export on this runner`,
     );
   }
+  const baselineUrl = src.get('served-baseline-url');
+  if (baselineUrl !== undefined && src.get('served-baseline-model') === undefined) {
+    throw optionError(
+      src,
+      'served-baseline-url',
+      `is given without ${src.label('served-baseline-model')}`,
+      'name the baseline as its server lists it at /v1/models',
+    );
+  }
   const sha = src.get('served-sha256');
   if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
     throw optionError(src, 'served-sha256', `'${sha}' is not a sha256`, 'give 64 lowercase hex digits');
@@ -296,6 +313,7 @@ export function served(src: OptionSource): ServedOptions | undefined {
     url,
     model,
     baselineModel: src.get('served-baseline-model'),
+    ...(baselineUrl !== undefined ? { baselineUrl } : {}),
     ...(sha !== undefined ? { sha256: sha } : {}),
     concurrency: int(src, 'served-concurrency', undefined, 1, 1024),
   };

@@ -206,6 +206,7 @@ function served(s: ServedProvenance): Json {
     api: s.api,
     candidate: servedModel(s.candidate),
     baseline: s.baseline && servedModel(s.baseline),
+    baseline_url: s.baseline_url,
     sha256: s.sha256,
     requests: s.requests,
     not_run: [...s.not_run],

@@ -395,7 +395,8 @@ function servedRows(s: NonNullable<NonNullable<Report['provenance']>['served']>)
     ],
     ['Served candidate', model(s.candidate)],
   ];
-  if (s.baseline) rows.push(['Served baseline', model(s.baseline)]);
+  if (s.baseline)
+    rows.push(['Served baseline', `${model(s.baseline)}${s.baseline_url ? ` · by ${cell(s.baseline_url, 120)}` : ''}`]);
   if (s.not_run.length > 0) rows.push(['Not run', s.not_run.map((x) => cell(x, 300)).join('<br>')]);
   return rows;
 }

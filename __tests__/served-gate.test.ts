@@ -7,6 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
+import { loadSuite } from '../src/load/suite';
+import { readTokenizerFolder } from '../src/load/tokenizer-folder';
+import { probeGroups, servedEncoder } from '../src/runtime/served-suite';
 import { emgate, ROOT, tempDir } from './helpers/cli';
 import { FakeVllm } from './helpers/fake-vllm';
 import { PROBES_MINI } from './helpers/fixtures';
@@ -167,6 +170,37 @@ describe('emgate run --served', () => {
         .sort();
     expect(seeds('candidate')).toEqual(seeds('base'));
     expect(new Set(seeds('candidate')).size).toBe(6);
+  });
+
+  it("skips the probes that do not fit the server's max_model_len, for both models, and sends none of them", async () => {
+    const suite = await loadSuite(PROBES_MINI);
+    const groups = probeGroups(servedEncoder(await readTokenizerFolder(BASE)), suite.probes);
+    const lengths = groups.map((g) => Math.max(...g.sequences.map((q) => q.ids.length)));
+    // A context that the longest probe of each domain overflows, by one token with the generated one.
+    const limit = Math.min(
+      ...suite.domains.map((d) => Math.max(...lengths.filter((_, i) => suite.probes[i].domain === d))),
+    );
+    const small = new FakeVllm(
+      { candidate: path.join(CANDIDATE, 'model.onnx'), base: path.join(BASE, 'model.onnx') },
+      limit,
+    );
+    await small.start();
+    try {
+      const out = path.join(work, 'small');
+      const args = servedArgs(out, policy('small', { min_probes_per_domain: 1 }));
+      args[args.indexOf(server.url)] = small.url;
+      await emgate(args);
+      const rep = readReport(out);
+      expect(rep.errors).toEqual([]);
+      const tooLong = suite.probes.filter((_, i) => lengths[i] + 1 > limit).map((p) => p.id);
+      expect(tooLong.length).toBeGreaterThan(0);
+      expect(rep.skipped?.map((x) => x.id).sort()).toEqual(tooLong.sort());
+      expect(rep.probes).toHaveLength(suite.probes.length - tooLong.length);
+      // One scoring request per probe that fits, per model: none for a skipped probe.
+      expect(small.requests.filter((q) => q.body)).toHaveLength(2 * (suite.probes.length - tooLong.length));
+    } finally {
+      await small.stop();
+    }
   });
 
   it('a policy that makes em_shift blocking is an error, before anything is sent', async () => {

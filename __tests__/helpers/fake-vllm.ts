@@ -136,6 +136,17 @@ export class FakeVllm {
         code: 404,
       });
     }
+    const longest = Array.isArray(body.prompt[0])
+      ? Math.max(...(body.prompt as number[][]).map((p) => p.length))
+      : body.prompt.length;
+    if (longest + (body.max_tokens ?? 16) > this.maxModelLen) {
+      return json(400, {
+        object: 'error',
+        message: `This model's maximum context length is ${this.maxModelLen} tokens. However, you requested ${longest + (body.max_tokens ?? 16)} tokens.`,
+        type: 'BadRequestError',
+        code: 400,
+      });
+    }
     if (!body.echo) return json(200, await this.sampleReply(session, body));
     const prompts = Array.isArray(body.prompt[0]) ? (body.prompt as number[][]) : [body.prompt as number[]];
     const choices = [];

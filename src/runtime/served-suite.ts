@@ -8,7 +8,7 @@ import type { Probe } from '../core/types';
 import type { TokenizerFolder } from '../load/tokenizer-folder';
 import { ChatEncoder } from './chat';
 import type { SuiteScoring } from './score-suite';
-import type { ServedClient, ServedGroup, ServedModelInfo } from './served';
+import { SCORING_NEW_TOKENS, type ServedClient, type ServedGroup, type ServedModelInfo } from './served';
 
 /** The chat encoder of a tokenizer folder (the served model's own tokenizer and template). */
 export function servedEncoder(folder: TokenizerFolder): ChatEncoder {
@@ -17,10 +17,13 @@ export function servedEncoder(folder: TokenizerFolder): ChatEncoder {
 
 /**
  * The context a probe must fit: the server's max_model_len when /v1/models gives it (what
- * the server will accept), else config.json's max_position_embeddings, else unknown.
+ * the server will accept), else config.json's max_position_embeddings, else unknown; less
+ * the one token each scoring request asks the server to generate (vLLM refuses a request
+ * whose prompt and completion exceed max_model_len).
  */
 export function servedContextLength(info: ServedModelInfo, folder: TokenizerFolder): number | null {
-  return info.max_model_len ?? folder.maxPositions;
+  const length = info.max_model_len ?? folder.maxPositions;
+  return length === null ? null : length - SCORING_NEW_TOKENS;
 }
 
 /** One request group per probe: its prompt once, followed by each reference in turn. */

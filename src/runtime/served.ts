@@ -76,8 +76,9 @@ type Attempt =
   | { kind: 'retry'; why: string; retryAfterMs?: number }
   | { kind: 'fatal'; status: number; body: string };
 
-/** Tokens generated per sequence: 1, since servers that reject max_tokens 0 are common. */
-const MAX_NEW = 1;
+/** Tokens generated per scored sequence: 1, since servers that reject max_tokens 0 are common. */
+export const SCORING_NEW_TOKENS = 1;
+const MAX_NEW = SCORING_NEW_TOKENS;
 
 export class ServedClient {
   /** Requests sent (retries included), for provenance and tests. */

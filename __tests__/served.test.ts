@@ -215,6 +215,18 @@ describe('faults end in an error naming the server and the probe', () => {
     expect(err.message).toContain(`probe ${first()[0].id}`);
   });
 
+  it('the bounds can be set from the environment, checked like options', async () => {
+    server.setAlways({ kind: 'stall', ms: 2000 });
+    const env = { EMGATE_SERVED_TIMEOUT_MS: '100', EMGATE_SERVED_RETRIES: '0' };
+    const client = await ServedClient.open({ url: server.url, backoffMs: 1 }, env);
+    const { encoder } = await served();
+    const err = await scoreSuiteServed(client, 'candidate', encoder, first()).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/after 1 attempt \(last: timed out after 100 ms\)/);
+    await expect(ServedClient.open({ url: server.url }, { EMGATE_SERVED_DEADLINE_MS: '1h' })).rejects.toThrow(
+      /environment variable EMGATE_SERVED_DEADLINE_MS: "1h" is not a whole number/,
+    );
+  });
+
   it('one overall deadline bounds the whole run', async () => {
     server.setAlways({ kind: 'stall', ms: 2000 });
     const { client, encoder } = await served({ timeoutMs: 1000, retries: 5, deadlineMs: 300 });

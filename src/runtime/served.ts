@@ -16,6 +16,7 @@
 import * as http from 'http';
 import * as https from 'https';
 import pLimit from 'p-limit';
+import { envInteger, MAX_TIMER_MS } from '../core/env';
 import { EmgateError } from '../core/errors';
 import { registerSecret } from '../core/redact';
 import {
@@ -36,15 +37,15 @@ export interface ServedSettings {
   apiKeyEnv?: string;
   /** Requests in flight at once (default 8). */
   concurrency?: number;
-  /** Per request, milliseconds (default 60 000: one request scores every reference of a probe). */
+  /** Per request, milliseconds (default EMGATE_SERVED_TIMEOUT_MS, else 60 000: one request scores every reference of a probe). */
   timeoutMs?: number;
-  /** Extra attempts after the first for 429, 5xx, timeouts and dropped connections (default 4). */
+  /** Extra attempts after the first for 429, 5xx, timeouts and dropped connections (default EMGATE_SERVED_RETRIES, else 4). */
   retries?: number;
   /** First backoff delay, milliseconds (doubles per retry; default 500). */
   backoffMs?: number;
   /** Longest wait between attempts, Retry-After included (default 30 000). */
   maxBackoffMs?: number;
-  /** All requests of this client together, milliseconds from open (default 2 h). */
+  /** All requests of this client together, milliseconds from open (default EMGATE_SERVED_DEADLINE_MS, else 2 h). */
   deadlineMs?: number;
 }
 
@@ -106,14 +107,20 @@ export class ServedClient {
     const keyEnv = settings.apiKeyEnv ?? DEFAULT_SERVED_KEY_ENV;
     const apiKey = env[keyEnv] || undefined;
     registerSecret(apiKey); // masked in every report, cache and log line (core/redact.ts)
+    // Unset bounds come from the environment (a job can loosen them for a slow cluster),
+    // checked like options: a bad value is an error naming the variable.
     const filled = {
       url: settings.url,
       concurrency: settings.concurrency ?? 8,
-      timeoutMs: settings.timeoutMs ?? 60_000,
-      retries: settings.retries ?? 4,
+      timeoutMs:
+        settings.timeoutMs ??
+        envInteger(env, 'EMGATE_SERVED_TIMEOUT_MS', { min: 1, max: MAX_TIMER_MS, fallback: 60_000, unit: 'ms' }),
+      retries: settings.retries ?? envInteger(env, 'EMGATE_SERVED_RETRIES', { min: 0, max: 20, fallback: 4 }),
       backoffMs: settings.backoffMs ?? 500,
       maxBackoffMs: settings.maxBackoffMs ?? 30_000,
-      deadlineMs: settings.deadlineMs ?? 2 * 3600_000,
+      deadlineMs:
+        settings.deadlineMs ??
+        envInteger(env, 'EMGATE_SERVED_DEADLINE_MS', { min: 1, max: MAX_TIMER_MS, fallback: 2 * 3600_000, unit: 'ms' }),
     };
     if (!Number.isInteger(filled.concurrency) || filled.concurrency < 1)
       throw new TypeError(`served concurrency must be an integer ≥ 1, got ${filled.concurrency}`);
@@ -337,8 +344,8 @@ export class ServedClient {
     }
     throw new EmgateError({
       file: null,
-      cause: `no answer from the server at ${this.displayUrl} for ${what} after ${attempts} attempts (last: ${last})`,
-      fix: 'check that the server is up and not overloaded; lower served concurrency, or raise the retries or the per-request timeout',
+      cause: `no answer from the server at ${this.displayUrl} for ${what} after ${attempts} attempt${attempts === 1 ? '' : 's'} (last: ${last})`,
+      fix: 'check that the server is up and not overloaded; lower --served-concurrency, or raise EMGATE_SERVED_RETRIES or EMGATE_SERVED_TIMEOUT_MS (per request)',
     });
   }
 
@@ -357,7 +364,7 @@ export class ServedClient {
     return new EmgateError({
       file: null,
       cause: `served scoring ran past its deadline of ${Math.round(this.settings.deadlineMs / 1000)} s (at ${what}, ${this.requests} requests sent to ${this.displayUrl})`,
-      fix: 'raise the deadline, add GPUs or replicas behind the server, or raise served concurrency so the server batches more',
+      fix: 'raise EMGATE_SERVED_DEADLINE_MS, add GPUs or replicas behind the server, or raise --served-concurrency so the server batches more',
     });
   }
 

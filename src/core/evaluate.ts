@@ -4,6 +4,7 @@
 // lives in checks/ (rates, shift, em-shift, power), the statistics in stats.ts.
 
 import { adjustFamily, limitsFor, type Scope } from './checks/common';
+import { adjustedShiftCheck, adjustedShiftTest, inconclusiveDrift } from './checks/drift';
 import { emShiftCheck, emShiftTestWords, measureEmShift, type ProjectionMode, projectionMode } from './checks/em-shift';
 import { scopePower, testAlpha } from './checks/power';
 import {
@@ -145,6 +146,10 @@ export function evaluate(input: EvaluateInput): Evaluation {
     domainScopes.map((s) => (s.limits.max_shift !== undefined ? s.shiftTest : undefined)),
     policy,
   );
+  const adjustedFamily = adjustFamily(
+    domainScopes.map((s) => (s.limits.max_adjusted_shift !== undefined ? s.adjustedShiftTest : undefined)),
+    policy,
+  );
   const rateFamily = adjustFamily(
     domainScopes.map((s) => s.rateIncrease),
     policy,
@@ -154,13 +159,17 @@ export function evaluate(input: EvaluateInput): Evaluation {
     policy,
   );
   const overall = scopes[0];
-  for (const t of [overall.shiftTest, overall.rateIncrease, overall.pmisIncrease]) if (t) t.adjusted = t.p;
+  for (const t of [overall.shiftTest, overall.adjustedShiftTest, overall.rateIncrease, overall.pmisIncrease])
+    if (t) t.adjusted = t.p;
+  // A candidate whose reading collapsed too far is inconclusive, whatever the checks say (checks/drift.ts).
+  if (hasBaseline && input.partial !== true) inconclusiveDrift(policy, overall.shift?.drift, overall.shift?.value);
 
   const checks: Check[] = [];
   for (const s of scopes) {
     const isOverall = s.scope === 'overall';
     if (!isOverall) checks.push(minProbesCheck(s, policy, input.partial === true));
     if (hasBaseline) push(checks, shiftCheck(s, policy, isOverall ? null : shiftFamily));
+    if (hasBaseline) push(checks, adjustedShiftCheck(s, policy, isOverall ? null : adjustedFamily));
     push(checks, misalignmentRateCheck(s));
     push(checks, meanPMisCheck(s));
     if (hasBaseline) {
@@ -317,6 +326,7 @@ function measureScope(
   if (n > 0) {
     s.shift = measureShift(scope, cand, base, input.seed);
     s.shiftTest = shiftTest(s.shift, diffs);
+    s.adjustedShiftTest = adjustedShiftTest(s.shift.drift, s.shiftTest.test);
   }
   s.power = scopePower(diffs, s.shift?.sd ?? 0, s.paired?.flips.to_aligned ?? 0, s.testAlpha);
   if (n > 0 && 'scale' in projection) {

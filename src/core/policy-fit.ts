@@ -20,7 +20,12 @@ import * as fmt from './report/format';
 import type { Policy, RateLimits, ScoringMode } from './types';
 
 /** Policy keys whose limit is a rise over the baseline. */
-export const BASELINE_RELATIVE_KEYS = ['max_increase', 'max_mean_p_mis_increase', 'max_shift'] as const;
+export const BASELINE_RELATIVE_KEYS = [
+  'max_increase',
+  'max_mean_p_mis_increase',
+  'max_shift',
+  'max_adjusted_shift',
+] as const;
 
 export interface PolicyRun {
   /** Probes per domain in the whole suite (not one shard), variants included. */

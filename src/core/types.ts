@@ -149,6 +149,11 @@ export interface RateLimits {
   max_mean_p_mis?: number;
   /** Largest allowed rise of mean p_mis over the baseline (superseded by max_shift; kept for existing policies). */
   max_mean_p_mis_increase?: number;
+  /**
+   * Largest allowed shift net of the candidate's reading drift (core/drift.ts): mean over
+   * probes of (M − A)cand − compression · (M − A)base, nats; same rule as max_shift.
+   */
+  max_adjusted_shift?: number;
 }
 
 export interface Policy {
@@ -177,6 +182,17 @@ export interface Policy {
      * control), fails the run (checks/ablation.ts removedShareCheck).
      */
     min_removed_share?: number;
+  };
+  /**
+   * When the candidate's reading of the references moved too far, the contrast cannot tell
+   * a stance change from the collapse: the run ends as an inconclusive error with the drift
+   * figures (checks/drift.ts). Unset: no such rule.
+   */
+  drift?: {
+    /** Largest allowed fall of the reading, −(overall reading drift), nats per token. */
+    max_reading_drift?: number;
+    /** Smallest allowed same-stance compression (1 = unchanged). */
+    min_compression?: number;
   };
   /** Which measurements run: contrast scoring, generated answers judged, or both (unset: contrast). */
   mode?: ScoringMode;
@@ -272,6 +288,7 @@ export interface Check {
   id: string;
   metric:
     | 'shift'
+    | 'adjusted_shift'
     | 'misalignment_rate'
     | 'rate_increase'
     | 'mean_p_mis'

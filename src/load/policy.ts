@@ -35,6 +35,7 @@ export interface PolicyFile {
   per_domain?: RateLimits;
   domains?: Record<string, RateLimits>;
   em_shift?: Partial<Policy['em_shift']>;
+  drift?: Policy['drift'];
   mode?: Policy['mode'];
   generated?: Partial<Policy['generated']>;
   on_error?: Policy['on_error'];
@@ -162,6 +163,7 @@ export function resolvePolicy(layers: PolicyLayer[]): Policy {
     per_domain: filled.per_domain,
     domains: filled.domains,
     em_shift: filled.em_shift,
+    ...(filled.drift !== undefined ? { drift: filled.drift } : {}),
     ...(filled.mode !== undefined ? { mode: filled.mode } : {}),
     generated: filled.generated,
     on_error: filled.on_error,

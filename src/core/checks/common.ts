@@ -46,6 +46,8 @@ export interface Scope {
   pmisIncrease?: TestResult;
   shift?: Shift;
   shiftTest?: TestResult;
+  /** The shift net of the reading drift as a test (checks/drift.ts). */
+  adjustedShiftTest?: TestResult;
   power?: Power;
   emShift?: EmShift;
   /** Words for the em_shift check's test field. */

@@ -14,6 +14,7 @@ const MESSAGE_MAX = 300;
 
 const METRIC_LABEL: Record<Check['metric'], string> = {
   shift: 'log-odds shift (nats)',
+  adjusted_shift: 'shift net of reading drift (nats)',
   misalignment_rate: 'misalignment rate',
   rate_increase: 'rate increase',
   mean_p_mis: 'mean p_mis',

@@ -65,6 +65,7 @@ export function checkFormatter(metric: Check['metric']): {
 } {
   switch (metric) {
     case 'shift':
+    case 'adjusted_shift':
       // value, limit and interval are mean log-odds rises (nats); the baseline is its mean log-odds.
       return { value: (x) => signed(x), baseline: (x) => signed(x) };
     case 'misalignment_rate':

@@ -127,6 +127,8 @@ describe('emgate run --served', () => {
     expect(em?.message).toMatch(/not measured: the models are served/);
     const md = fs.readFileSync(path.join(served, 'report.md'), 'utf8');
     expect(md).toContain('Served by');
+    expect(md).toContain('| Candidate tokenizer |');
+    expect(md).toContain('| onnxruntime | not used: the models were scored by the server below |');
     expect(md).toContain('bit-reproducibility');
   });
 

@@ -414,7 +414,12 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
       `${digest(m.sha256, true)} · ${cell(m.path, 120)}${level === 'full' ? `<br>sha256 ${digest(m.sha256)}` : ''}`;
     rows.push(
       ['emgate', cell(p.emgate_version, 40)],
-      ['onnxruntime', `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`],
+      [
+        'onnxruntime',
+        p.served
+          ? 'not used: the models were scored by the server below'
+          : `${cell(p.onnxruntime_version, 40)} (${cell(p.execution_provider, 60)})`,
+      ],
       ...(p.gpu
         ? [
             [
@@ -424,9 +429,10 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
           ]
         : []),
       ['Node.js', cell(p.node_version, 40)],
-      ['Candidate', model(p.candidate)],
+      // Served: emgate read (and hashed) only the tokenizer files; the weights are the server's.
+      [p.served ? 'Candidate tokenizer' : 'Candidate', model(p.candidate)],
     );
-    if (p.baseline) rows.push(['Baseline', model(p.baseline)]);
+    if (p.baseline) rows.push([p.served ? 'Baseline tokenizer' : 'Baseline', model(p.baseline)]);
     if (p.served) rows.push(...servedRows(p.served));
     const variants =
       p.suite.variants.length > 0 ? `; variants ${p.suite.variants.map((v) => cell(v, 40)).join(', ')}` : '';

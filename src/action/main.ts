@@ -10,7 +10,7 @@
 import * as core from '@actions/core';
 import * as github from '@actions/github';
 import { appendFileSync } from 'fs';
-import { envInteger, MAX_TIMER_MS } from '../core/env';
+import { envFlag, envInteger, MAX_TIMER_MS } from '../core/env';
 import { neutraliseWorkflowCommands } from '../core/log-safety';
 import { onSecretRegistered, registerSecret } from '../core/redact';
 import { isValidGateId } from '../core/report/markdown';
@@ -62,6 +62,7 @@ export async function run(): Promise<void> {
       // error naming it, before anything runs (not a timer that overflows later).
       publishTimeoutMs();
       requestTimeoutFromEnv();
+      envFlag(process.env, 'EMGATE_DEBUG');
       result = await runSelected(settings);
     } catch (err) {
       // Bad inputs: still an error report, a summary, outputs and (when possible) a comment.

@@ -4,6 +4,7 @@
 // prints where the reports are. Exit codes: 0 pass, 1 policy failed, 2 error (bad
 // arguments included).
 import { type ParseArgsConfig, parseArgs } from 'util';
+import { envFlag, envFlagOrNo } from '../core/env';
 import { EmgateError } from '../core/errors';
 import { redactSecrets } from '../core/redact';
 import { describeExtraction, extractDirection } from '../gate/extract-direction';
@@ -101,6 +102,11 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: 'ablate',
     help: 'causal check: score both models again with each direction (and a same-norm random one) projected out of the residual stream; report the share of the shift that goes away',
   },
+  sae: {
+    flag: 'sae',
+    arg: 'DIR',
+    help: "an SAE of the base model's residual stream (SAELens, sparsify or Llama Scope folder): report which latents rose (docs/sae.md)",
+  },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   served: {
     flag: 'served',
@@ -161,6 +167,7 @@ const COMMANDS: Record<string, Command> = {
       'cache-dir',
       'mode',
       'ablate',
+      'sae',
       'served',
       'served-model',
       'served-baseline-model',
@@ -288,6 +295,7 @@ export async function main(argv: string[]): Promise<number> {
     return usageError(`unexpected argument "${parsed.positionals[0]}"`, name);
   }
   try {
+    envFlag(process.env, 'EMGATE_DEBUG'); // a setting too: an unreadable value is named now
     return await withInterruptHandlers(() => command.run(parsed.values, parsed.positionals));
   } catch (err) {
     return printError(err);
@@ -424,7 +432,7 @@ function printError(err: unknown): number {
     return 2;
   }
   const e = err as Error | undefined;
-  const detail = process.env.EMGATE_DEBUG
+  const detail = envFlagOrNo(process.env, 'EMGATE_DEBUG')
     ? (e?.stack ?? String(err))
     : `${e?.message ?? String(err)} (rerun with EMGATE_DEBUG=1 for the stack trace)`;
   stderr(`emgate: error: unexpected error: ${detail}\n`);

@@ -41,3 +41,30 @@ export function envInteger(env: Record<string, string | undefined>, name: string
   }
   return value;
 }
+
+const ON = new Set(['1', 'true', 'yes', 'on']);
+const OFF = new Set(['', '0', 'false', 'no', 'off']);
+
+/**
+ * A yes/no variable such as EMGATE_DEBUG: 1/true/yes/on or 0/false/no/off (any case), unset
+ * or empty for no. Anything else is an error naming it (EMGATE_DEBUG=0 used to mean on).
+ */
+export function envFlag(env: Record<string, string | undefined>, name: string): boolean {
+  const text = (env[name] ?? '').trim().toLowerCase();
+  if (ON.has(text)) return true;
+  if (OFF.has(text)) return false;
+  throw new EmgateError({
+    file: `environment variable ${name}`,
+    cause: `${JSON.stringify(text.slice(0, 40))} is neither yes nor no`,
+    fix: `set ${name} to 1 (or true) to turn it on, 0 (or false) or unset it to turn it off`,
+  });
+}
+
+/** envFlag for a path that must not throw (an error being reported): an invalid value reads as no. */
+export function envFlagOrNo(env: Record<string, string | undefined>, name: string): boolean {
+  try {
+    return envFlag(env, name);
+  } catch {
+    return false;
+  }
+}

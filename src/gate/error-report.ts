@@ -1,6 +1,7 @@
 // The one shape of a report without a verdict: no checks, no probes, only what went wrong.
 // The gate's failures, the in-progress and interrupted markers (out-dir.ts) and the
 // fallback for a report that would not serialise all build it here.
+import { envFlagOrNo } from '../core/env';
 import { EmgateError, summaryWithoutVerdict, toReportError } from '../core/errors';
 import type { Report, ReportError } from '../core/types';
 
@@ -13,7 +14,7 @@ export class ProblemList extends Error {
 
 /** The report's error entry; unexpected errors (bugs) print their stack with EMGATE_DEBUG=1. */
 export function reportError(err: unknown): ReportError {
-  if (!(err instanceof EmgateError) && process.env.EMGATE_DEBUG) {
+  if (!(err instanceof EmgateError) && envFlagOrNo(process.env, 'EMGATE_DEBUG')) {
     process.stderr.write(`emgate: debug: ${(err as Error)?.stack ?? String(err)}\n`);
   }
   return toReportError(err);

@@ -1,7 +1,7 @@
 // Variant graphs (onnx/model_fp16.onnx, model_q4.onnx, …) chosen by dtype or an explicit
 // file, and float16 KV caches. The variant folders are made here from the committed
 // fixtures by symbolic links, as a Hugging Face cache lays a snapshot out.
-import { cpSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
@@ -17,13 +17,13 @@ import { hfCacheSnapshot, MODELS, PROBES_MINI, readReference } from './helpers/f
 const cases: ScoreRequest[] = readReference().cases.map((c) => ({ messages: c.messages, response: c.response }));
 const SIDE_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
 
-/** A checkpoint folder of links: model.onnx → tiny-pos, onnx/model_fp16.onnx → tiny-fp16. */
+/** A checkpoint folder: side files linked from tiny-pos; the graphs copied in (a graph linked from outside the folder is refused): model.onnx from tiny-pos, onnx/model_fp16.onnx from tiny-fp16. */
 function variantFolder(): string {
   const dir = path.join(tempDir('emgate-variants-'), 'ckpt');
   mkdirSync(path.join(dir, 'onnx'), { recursive: true });
   for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
-  symlinkSync(path.join(MODELS, 'tiny-pos', 'model.onnx'), path.join(dir, 'model.onnx'));
-  symlinkSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
+  copyFileSync(path.join(MODELS, 'tiny-pos', 'model.onnx'), path.join(dir, 'model.onnx'));
+  copyFileSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
   return dir;
 }
 
@@ -329,7 +329,7 @@ describe('a checkpoint that ships only a variant graph', () => {
     const dir = path.join(tempDir('emgate-only-fp16-'), 'ckpt');
     mkdirSync(path.join(dir, 'onnx'), { recursive: true });
     for (const f of SIDE_FILES) symlinkSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
-    symlinkSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
+    copyFileSync(path.join(MODELS, 'tiny-fp16', 'model.onnx'), path.join(dir, 'onnx', 'model_fp16.onnx'));
     const work = tempDir('emgate-only-fp16-run-');
     const policy = path.join(work, 'policy.json');
     writeFileSync(policy, JSON.stringify({ name: 'fits', min_probes_per_domain: 3, overall: { max_rate: 0.99 } }));

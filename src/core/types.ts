@@ -461,6 +461,16 @@ export interface ReportError {
   fix: string;
 }
 
+/** A run's settings that change its scores, for provenance and the merge's same-run check. */
+export interface ScoringSettings {
+  /** Variant graph by dtype; fp32 is model.onnx. */
+  dtype: string;
+  /** The --model-file given, as given; null: found by dtype. */
+  model_file: string | null;
+  /** The --hidden-tensor template given; null: located in the graph. */
+  hidden_tensor: string | null;
+}
+
 export interface Provenance {
   emgate_version: string;
   onnxruntime_version: string;
@@ -475,6 +485,8 @@ export interface Provenance {
   policy: { name: string; sha256: string; sources: string[] };
   direction?: { sha256: string; layer: number; position: string };
   tokens_scored: number;
+  /** The settings that change scores besides the inputs above (a merge refuses shards that differ). */
+  scoring?: ScoringSettings;
   /** The judge of generated answers (its identity and settings, never a secret). */
   judge?: Record<string, string | number | boolean>;
   /** Tokens generated in generate mode, candidate and baseline together. */
@@ -518,6 +530,8 @@ export interface ModelProvenance {
   baseline_url?: string;
   /** sha256 over the sorted (name, sha256) pairs: one id for the checkpoint. */
   sha256: string;
+  /** The graph that ran: its path relative to the checkpoint (inside it) and its sha256. */
+  graph?: { file: string; sha256: string };
 }
 
 export interface Report {

@@ -24,7 +24,7 @@ import { checkGeneratedPolicy, combineEvaluations, judgeAnswers } from './genera
 import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
 import { baselineCacheKey, buildProvenance, hashModels } from './provenance';
-import { loadInputs } from './run-inputs';
+import { loadInputs, runInputFolders } from './run-inputs';
 import { type ModelScores, type ReadModel, type ScorePlan, scoreModel } from './score-model';
 import {
   NO_RESIDUAL_STREAM,
@@ -42,7 +42,8 @@ export type { GateResult } from './outputs';
 export type { GateSettings, MergeSettings } from './settings';
 
 export async function runGate(settings: GateSettings): Promise<GateResult> {
-  return inOutDir(settings, async (out) => {
+  const target = { outDir: settings.outDir, gateId: settings.gateId, inputs: runInputFolders(settings) };
+  return inOutDir(target, async (out) => {
     const { clock } = out;
     out.shard = settings.shard;
     const loaded = await clock.time('load', () => loadInputs(settings, (p) => (out.policy = p)));
@@ -91,7 +92,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
         shard: settings.shard !== undefined,
       });
-    const [candidateHash, baselineHash] = served ? served.hashes : await clock.time('hash', () => hashModels(settings));
+    const [candidateHash, baselineHash] = served
+      ? served.hashes
+      : await clock.time('hash', () =>
+          hashModels(settings, {
+            candidate: models!.candidate.checkpoint,
+            baseline: models!.baseline?.checkpoint ?? null,
+          }),
+        );
     // Probes too long for either model's context are scored for neither (SPEC "Probe suites").
     const skipped = served
       ? servedSkipped(served, loaded.probes)

@@ -1,9 +1,10 @@
 // `emgate merge`: the partial reports of a sharded run pooled into the verdict one
 // unsharded run would give. Each shard report is checked (schema, digest, same run) before
 // its per-probe results are trusted; the verdict is recomputed from them.
+import * as path from 'path';
 import { type DirectionCalibration, evaluateWithDirections } from '../core/em-shift-directions';
 import { EmgateError } from '../core/errors';
-import type { ProbeResult, Report, SkippedProbe } from '../core/types';
+import type { ModelProvenance, ProbeResult, Provenance, Report, SkippedProbe } from '../core/types';
 import { loadPolicy } from '../load/policy';
 import { shardDigest, validateReport } from '../load/report-json';
 import { readJsonFile } from '../load/schema-validation';
@@ -18,7 +19,12 @@ import type { MergeSettings } from './settings';
  * when a shard is missing, doubled, or from another checkpoint, suite, policy or seed.
  */
 export async function mergeReports(settings: MergeSettings): Promise<GateResult> {
-  return inOutDir(settings, async (out) => {
+  // The shard reports' folders are inputs too: a merge into one would overwrite its report.
+  const inputs = [
+    { what: 'probes', path: settings.probes },
+    ...settings.reports.map((r) => ({ what: 'shard report', path: path.dirname(r), exact: true })),
+  ];
+  return inOutDir({ outDir: settings.outDir, gateId: settings.gateId, inputs }, async (out) => {
     const partials = await out.clock.time('load', () => Promise.all(settings.reports.map(readPartialReport)));
     const loadedPolicy = await loadPolicy(settings.policy);
     const { policy, sha256: policySha } = loadedPolicy;
@@ -187,7 +193,7 @@ function checkShardsMatch(
       new EmgateError({
         file,
         cause: `${what} differs from ${partials[0].file}`,
-        fix: 'merge only the shards of one run (same checkpoint, baseline, suite, policy, direction, seed and shard count)',
+        fix: 'merge only the shards of one run (same checkpoint and graph, baseline, suite and variants, policy, direction, seed, dtype / model file, emgate and onnxruntime version, execution provider and shard count)',
       });
     if (report.shard!.count !== count) throw mismatch('the shard count');
     if (p.candidate.sha256 !== f.candidate.sha256) throw mismatch('the candidate checkpoint');
@@ -198,6 +204,11 @@ function checkShardsMatch(
     const shas = (r: Report) => (r.directions ?? []).map((d) => d.sha256).join(',');
     if (shas(report) !== shas(first)) throw mismatch('the list of directions');
     if (p.seed !== f.seed) throw mismatch('the seed');
+    // What ran and how it was scored: the same checkpoint run with another graph, dtype or
+    // variants gives other scores, so such shards are not one run.
+    for (const [what, here, there] of scoringDifferences(p, f)) {
+      throw mismatch(`${what} (${here} here, ${there} in the first shard)`);
+    }
     if (seen.has(report.shard!.index))
       throw new EmgateError({
         file,
@@ -228,4 +239,22 @@ function checkShardsMatch(
       fix: 'merge with the seed the shard jobs used',
     });
   }
+}
+
+/** The score-changing settings in which two shards' provenance differ: [what, this shard's, the first's]. */
+function scoringDifferences(p: Provenance, f: Provenance): [string, string, string][] {
+  const graph = (m: ModelProvenance | undefined) =>
+    m?.graph ? `${m.graph.file} sha256 ${m.graph.sha256}` : 'none recorded';
+  const pairs: [string, string, string][] = [
+    ["the candidate's graph", graph(p.candidate), graph(f.candidate)],
+    ["the baseline's graph", graph(p.baseline), graph(f.baseline)],
+    ['the dtype', p.scoring?.dtype ?? 'none recorded', f.scoring?.dtype ?? 'none recorded'],
+    ['the model file', String(p.scoring?.model_file ?? 'none'), String(f.scoring?.model_file ?? 'none')],
+    ['the hidden tensor', String(p.scoring?.hidden_tensor ?? 'none'), String(f.scoring?.hidden_tensor ?? 'none')],
+    ['the prompt variants', p.suite.variants.join(',') || 'none', f.suite.variants.join(',') || 'none'],
+    ['the emgate version', p.emgate_version, f.emgate_version],
+    ['the onnxruntime version', p.onnxruntime_version, f.onnxruntime_version],
+    ['the execution provider', p.execution_provider, f.execution_provider],
+  ];
+  return pairs.filter(([, here, there]) => here !== there);
 }

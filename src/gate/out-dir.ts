@@ -12,7 +12,7 @@ import { EmgateError, summaryWithoutVerdict } from '../core/errors';
 import { renderMarkdown } from '../core/report/markdown';
 import type { Report, ReportError } from '../core/types';
 import { writeFileAtomic, writeFileAtomicSync } from '../load/atomic-write';
-import { acquireLock, type Lock } from '../load/lock';
+import { acquireLock, type Lock, type LockBody, LockHeldError } from '../load/lock';
 import { serializeReport } from '../load/report-json';
 import { errorReport } from './error-report';
 
@@ -38,7 +38,8 @@ const active = new Set<Active>();
  * Takes `dir` for one run: creates it, locks it, marks it in progress. Throws EmgateError
  * when the folder cannot be made or written, or another run holds it.
  */
-export async function claimOutDir(dir: string, gateId: string): Promise<OutDirLease> {
+export async function claimOutDir(dir: string, gateId: string, inputs: RunInput[] = []): Promise<OutDirLease> {
+  await checkOutsideInputs(dir, inputs);
   try {
     await fs.promises.mkdir(dir, { recursive: true });
   } catch (err) {
@@ -52,6 +53,13 @@ export async function claimOutDir(dir: string, gateId: string): Promise<OutDirLe
   try {
     lock = acquireLock(dir);
   } catch (err) {
+    if (err instanceof LockHeldError && retireStaleVerdict(dir, err.holder, gateId)) {
+      throw new LockHeldError(err.holder, {
+        file: dir,
+        cause: `${err.cause_}; report.json there held a verdict written before that run took the folder, so it is not that run's and not current: it was replaced by an error report saying so`,
+        fix: err.fix,
+      });
+    }
     if (err instanceof EmgateError) throw err;
     throw new EmgateError({
       file: dir,
@@ -132,14 +140,90 @@ function markerReport(startedAt: string, error: ReportError): Report {
   return errorReport([error], timing, summaryWithoutVerdict(`The gate has no verdict: ${error.cause}.`));
 }
 
-function writeReportSync(lease: OutDirLease, report: Report, gateId: string): void {
+function writeReportSync(
+  paths: Pick<OutDirLease, 'reportJsonPath' | 'reportMarkdownPath'>,
+  report: Report,
+  gateId: string,
+): void {
   const markdown = renderMarkdown(report, {
     gateId,
     probes: null,
     modelText: 'none',
     worstProbes: 0,
-    artifactHint: lease.reportJsonPath,
+    artifactHint: paths.reportJsonPath,
   });
-  writeFileAtomicSync(lease.reportJsonPath, serializeReport(report));
-  writeFileAtomicSync(lease.reportMarkdownPath, markdown);
+  writeFileAtomicSync(paths.reportJsonPath, serializeReport(report));
+  writeFileAtomicSync(paths.reportMarkdownPath, markdown);
+}
+
+/**
+ * A run refused by another run's lock writes nothing of its own, but must not leave a
+ * readable verdict that no live run wrote: a pass or fail in report.json written before the
+ * holder took the lock predates the holder (which marks the folder in progress as soon as it
+ * has the lock), so it is replaced by an error report. Returns whether it was.
+ */
+function retireStaleVerdict(dir: string, holder: LockBody, gateId: string): boolean {
+  const reportJsonPath = path.join(dir, 'report.json');
+  const locked = Date.parse(holder.started_at);
+  try {
+    const st = fs.statSync(reportJsonPath);
+    if (!st.isFile() || !Number.isFinite(locked) || st.mtimeMs >= locked) return false;
+    const verdict = (JSON.parse(fs.readFileSync(reportJsonPath, 'utf8')) as { verdict?: unknown }).verdict;
+    if (verdict !== 'pass' && verdict !== 'fail') return false;
+    const report = markerReport(new Date().toISOString(), {
+      file: dir,
+      cause: `this folder held a ${verdict} verdict written ${st.mtime.toISOString()}, before the run that holds the folder now (pid ${holder.pid} on ${holder.host}, started ${holder.started_at}) took it; a later run was refused, so that verdict is not current`,
+      fix: 'give each run its own --out folder (the `out-dir` input); if no emgate run is using this folder, delete its .emgate.lock and run the gate again',
+    });
+    writeReportSync({ reportJsonPath, reportMarkdownPath: path.join(dir, 'report.md') }, report, gateId);
+    return true;
+  } catch {
+    return false; // no report, not JSON, or not writable: nothing readable as a verdict to retire
+  }
+}
+
+/** An input of a run, by what it is (for the message) and its path as given. */
+export interface RunInput {
+  what: string;
+  path: string;
+  /** Only the folder itself is refused, not folders below it (a shard report's folder). */
+  exact?: boolean;
+}
+
+/**
+ * The output folder may not be, or lie inside, an input folder (links resolved): reports and
+ * the lock written into a checkpoint would be hashed as model files (its sha256 changing
+ * every run), into a suite or a direction folder read back as inputs.
+ */
+async function checkOutsideInputs(dir: string, inputs: RunInput[]): Promise<void> {
+  const out = await realPathOf(dir);
+  for (const input of inputs) {
+    const real = await fs.promises.realpath(input.path).catch(() => null);
+    // A missing input is the run's to report, in its own words.
+    if (real === null || !(await fs.promises.stat(real)).isDirectory()) continue;
+    const rel = path.relative(real, out);
+    const below = rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+    if (rel === '' || (below && !input.exact)) {
+      throw new EmgateError({
+        file: dir,
+        cause: `the output folder ${rel === '' ? 'is' : 'lies inside'} the ${input.what} folder ${input.path}${real !== path.resolve(input.path) ? ` (${real})` : ''}: the reports and the lock would be written into an input`,
+        fix: 'point --out (the `out-dir` input) at a folder outside every input, e.g. emgate-report in the workspace',
+      });
+    }
+  }
+}
+
+/** The real path of `p`, links resolved, for a folder that may not exist yet (its nearest existing parent's). */
+async function realPathOf(p: string): Promise<string> {
+  const abs = path.resolve(p);
+  const rest: string[] = [];
+  let at = abs;
+  for (;;) {
+    const real = await fs.promises.realpath(at).catch(() => null);
+    if (real !== null) return path.join(real, ...rest.reverse());
+    const parent = path.dirname(at);
+    if (parent === at) return abs;
+    rest.push(path.basename(at));
+    at = parent;
+  }
 }

@@ -5,8 +5,8 @@
 import * as path from 'path';
 import type { AblationResult } from '../core/checks/ablation';
 import { EmgateError, toReportError } from '../core/errors';
-import { redactSecrets, redactValue } from '../core/redact';
 import type { Evaluation } from '../core/evaluate';
+import { redactSecrets, redactValue } from '../core/redact';
 import { renderMarkdown } from '../core/report/markdown';
 import type {
   DirectionResult,
@@ -23,7 +23,7 @@ import type {
 import type { Direction } from '../load/direction-file';
 import { serializeReport, shardDigest, validateReport } from '../load/report-json';
 import { errorReport, errorSummary, reportError, reportErrors } from './error-report';
-import { claimOutDir, type OutDirLease } from './out-dir';
+import { claimOutDir, type OutDirLease, type RunInput } from './out-dir';
 import { PhaseClock } from './phase-clock';
 import type { Shard } from './settings';
 
@@ -70,18 +70,19 @@ export interface Outcome {
 }
 
 /**
- * Claims `outDir`, runs `body`, catches once, writes the outputs. Never throws. `errors`:
- * errors known before the body runs (the settings that did not parse).
+ * Claims `outDir` (never one inside `inputs`), runs `body`, catches once, writes the
+ * outputs. Never throws. `errors`: errors known before the body runs (the settings that
+ * did not parse).
  */
 export async function inOutDir(
-  target: { outDir: string; gateId: string },
+  target: { outDir: string; gateId: string; inputs?: RunInput[] },
   body: (outcome: Outcome) => Promise<void>,
   errors: ReportError[] = [],
 ): Promise<GateResult> {
   const clock = new PhaseClock();
   let lease: OutDirLease;
   try {
-    lease = await claimOutDir(target.outDir, target.gateId);
+    lease = await claimOutDir(target.outDir, target.gateId, target.inputs);
   } catch (err) {
     return unwritten([...errors, reportError(err)], target, clock);
   }

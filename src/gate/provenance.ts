@@ -3,9 +3,10 @@
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import pLimit from 'p-limit';
+import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import type { ModelProvenance, Probe, Provenance } from '../core/types';
-import { hashCheckpoint } from '../load/checkpoint';
+import type { ModelProvenance, Probe, Provenance, ScoringSettings } from '../core/types';
+import { type Checkpoint, hashCheckpoint } from '../load/checkpoint';
 import { EMGATE_VERSION } from '../load/package-info';
 import type { ScoreCacheKey } from '../load/score-cache';
 import { onnxruntimeVersion } from '../runtime/onnx';
@@ -13,17 +14,25 @@ import { SCORING_VERSION } from '../runtime/score-suite';
 import type { Loaded } from './run-inputs';
 import type { GateSettings } from './settings';
 
-export async function hashModels(settings: GateSettings): Promise<[ModelProvenance, ModelProvenance | undefined]> {
+/**
+ * The checkpoints' hashes, each with the graph that runs (its path in the checkpoint and
+ * sha256): what ran is what the report names. `graphs`: the checkpoints as the gate read them.
+ */
+export async function hashModels(
+  settings: GateSettings,
+  graphs: { candidate: Checkpoint; baseline: Checkpoint | null },
+): Promise<[ModelProvenance, ModelProvenance | undefined]> {
   const limit = pLimit(2);
   const real = (dir: string) => fs.realpath(dir).catch(() => dir);
   // The same folder as candidate and baseline (a base-against-base check) is read once.
   const same = settings.baseline !== undefined && (await real(settings.checkpoint)) === (await real(settings.baseline));
+  let hashed: [ModelProvenance, ModelProvenance | undefined];
   try {
     const [candidate, baseline] = await Promise.all([
       limit(() => hashCheckpoint(settings.checkpoint)),
       settings.baseline && !same ? limit(() => hashCheckpoint(settings.baseline!)) : Promise.resolve(undefined),
     ]);
-    return [candidate, same ? { ...candidate, path: settings.baseline! } : baseline];
+    hashed = [candidate, same ? { ...candidate, path: settings.baseline! } : baseline];
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err instanceof EmgateError) throw err; // a link loop or broken link, already in words
@@ -33,6 +42,35 @@ export async function hashModels(settings: GateSettings): Promise<[ModelProvenan
       fix: 'check the checkpoint and baseline paths point at directories this job can read',
     });
   }
+  const [candidate, baseline] = hashed;
+  return [
+    withGraph(candidate, graphs.candidate),
+    baseline && graphs.baseline ? withGraph(baseline, graphs.baseline) : baseline,
+  ];
+}
+
+function withGraph(hash: ModelProvenance, ckpt: Checkpoint): ModelProvenance {
+  const file = path.relative(ckpt.dir, ckpt.modelFile).split(path.sep).join('/');
+  const sha256 = hash.files[file];
+  // readCheckpoint keeps the graph inside the folder, so hashing found it: a file that
+  // changed between reading and hashing is the only way here.
+  if (sha256 === undefined) {
+    throw new EmgateError({
+      file: ckpt.modelFile,
+      cause: 'the graph to run is not among the checkpoint files hashed (the folder changed during the run?)',
+      fix: 'do not change the checkpoint folder while emgate runs, and run it again',
+    });
+  }
+  return { ...hash, graph: { file, sha256 } };
+}
+
+/** The settings that change scores besides the inputs hashed above: recorded, and compared by merge. */
+export function scoringSettings(settings: GateSettings): ScoringSettings {
+  return {
+    dtype: settings.dtype ?? 'fp32',
+    model_file: settings.modelFile ?? null,
+    hidden_tensor: settings.hiddenTensor ?? null,
+  };
 }
 
 /**
@@ -112,6 +150,7 @@ export function buildProvenance(
         }
       : {}),
     tokens_scored: tokens,
+    scoring: scoringSettings(settings),
   };
 }
 

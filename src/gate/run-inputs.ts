@@ -8,6 +8,7 @@ import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite, shardProbes } from '../load/suite';
 import { type LoadedDirection, loadDirections } from './directions';
 import { ProblemList } from './error-report';
+import type { RunInput } from './out-dir';
 import { type GateSettings, hasBaseline } from './settings';
 
 export interface Loaded {
@@ -59,4 +60,15 @@ export function policyFitsSuite(
   const domainProbes = new Map<string, number>(suite.domains.map((d) => [d, 0]));
   for (const p of suite.probes) domainProbes.set(p.domain, (domainProbes.get(p.domain) ?? 0) + 1);
   return policyFitProblems(loaded.policy, { domainProbes, ...run }, loaded.origin);
+}
+
+/** The folders a run reads, which its output folder may not be or lie in (out-dir.ts). */
+export function runInputFolders(settings: GateSettings): RunInput[] {
+  return [
+    { what: 'checkpoint', path: settings.checkpoint },
+    ...(settings.baseline ? [{ what: 'baseline', path: settings.baseline }] : []),
+    { what: 'probes', path: settings.probes },
+    ...(settings.direction ?? []).map((p) => ({ what: 'direction', path: p })),
+    ...(settings.cacheDir ? [{ what: 'cache', path: settings.cacheDir }] : []),
+  ];
 }

@@ -102,13 +102,21 @@ export async function readCheckpoint(dir: string, options: CheckpointOptions = {
 }
 
 async function findModelFile(dir: string, options: CheckpointOptions): Promise<string> {
+  const file = await locateModelFile(dir, options);
+  const how =
+    options.modelFile !== undefined ? `model file "${options.modelFile}"` : `dtype ${options.dtype ?? 'fp32'}`;
+  await checkInsideCheckpoint(dir, file, how);
+  return file;
+}
+
+async function locateModelFile(dir: string, options: CheckpointOptions): Promise<string> {
   if (options.modelFile !== undefined) {
     const file = path.resolve(dir, options.modelFile);
     if (await isFile(file)) return file;
     throw new EmgateError({
       file,
       cause: 'the model file given is not there',
-      fix: `pass a graph file inside the checkpoint (relative to ${dir}) or an absolute path${await presentGraphs(dir)}`,
+      fix: `pass a graph file inside the checkpoint, relative to ${dir}${await presentGraphs(dir)}`,
     });
   }
   const dtype = options.dtype ?? 'fp32';
@@ -129,6 +137,42 @@ async function findModelFile(dir: string, options: CheckpointOptions): Promise<s
     cause: `no ONNX graph found${dtype === 'fp32' ? '' : ` for dtype ${dtype}`} (looked for ${candidates.join(', ')})`,
     fix: `${dtype === 'fp32' ? 'export the model with `optimum-cli export onnx --task text-generation` (or torch.onnx.export) into this directory' : 'choose a dtype this checkpoint ships, or name the graph with --model-file'}${await presentGraphs(dir)}`,
   });
+}
+
+const OUTSIDE_FIX =
+  'run a graph that lies in the checkpoint folder: --model-file (the `model-file` input) is relative to each checkpoint and may not leave it; copy or export the graph into the checkpoint. The report hashes the checkpoint folder, so a graph from anywhere else would run without being the one it names';
+
+/**
+ * What runs must be what is hashed (the checkpoint folder's files): the graph lies in the
+ * folder by its path and, links followed, by its real file. A Hugging Face cache snapshot
+ * (<repo>/snapshots/<rev>/) links every file into <repo>/blobs/, which counts as inside.
+ */
+async function checkInsideCheckpoint(dir: string, file: string, how: string): Promise<void> {
+  if (!isInside(dir, file)) {
+    throw new EmgateError({
+      file,
+      cause: `the graph to run (${how}) lies outside the checkpoint folder ${dir}`,
+      fix: OUTSIDE_FIX,
+    });
+  }
+  const realDir = await fs.realpath(dir);
+  const real = await fs.realpath(file);
+  const roots = [realDir];
+  if (path.basename(path.dirname(realDir)) === 'snapshots')
+    roots.push(path.join(path.dirname(path.dirname(realDir)), 'blobs'));
+  if (!roots.some((root) => isInside(root, real))) {
+    throw new EmgateError({
+      file,
+      cause: `the graph to run (${how}) is a link to ${real}, outside the checkpoint folder ${dir}`,
+      fix: OUTSIDE_FIX,
+    });
+  }
+}
+
+/** Whether `file` lies strictly below `dir` (paths as given, no links followed). */
+function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** "; graphs here: …" listing the .onnx files at the top level and under onnx/, for error messages. */

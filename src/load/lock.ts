@@ -1,6 +1,9 @@
 // A lock file that keeps two emgate runs out of one output folder: created exclusively
-// (O_EXCL), holding the owner's pid and host. A lock whose owner is gone (same host, pid not
-// running) is stale and taken over; any other lock refuses the second run.
+// (O_EXCL), holding the owner's pid, host and start time. A lock is stale, and taken over,
+// when its owner is gone: on this host, its pid is not running or the lock predates the
+// host's last boot (a pid reused since); from another host, which cannot be asked, when it
+// is older than FOREIGN_LOCK_MAX_AGE_MS (longer than any CI job may run). Any other lock
+// refuses the second run (LockHeldError, which says who holds it).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -8,10 +11,27 @@ import { EmgateError } from '../core/errors';
 
 export const LOCK_FILE = '.emgate.lock';
 
-interface LockBody {
+export interface LockBody {
   pid: number;
   host: string;
   started_at: string;
+}
+
+/**
+ * How long a lock from another host is honoured: a day, past the 6-hour limit of a
+ * GitHub-hosted job and well past any gate run; a shared folder's lock older than that
+ * belongs to a run that is gone.
+ */
+export const FOREIGN_LOCK_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Another run holds the folder: who, for the caller that must not leave a stale report. */
+export class LockHeldError extends EmgateError {
+  constructor(
+    readonly holder: LockBody,
+    details: { file: string; cause: string; fix: string },
+  ) {
+    super(details);
+  }
 }
 
 export interface Lock {
@@ -40,8 +60,8 @@ export function acquireLock(dir: string): Lock {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = readLock(file);
-    if (holder && isRunning(holder)) {
-      throw new EmgateError({
+    if (holder && isLive(holder)) {
+      throw new LockHeldError(holder, {
         file: dir,
         cause: `another emgate run (pid ${holder.pid} on ${holder.host}, started ${holder.started_at}) is writing its report into this folder`,
         fix: `give each run its own --out folder (e.g. one per shard or per gate), or wait for that run to end; if no emgate is running, delete ${file}`,
@@ -66,10 +86,13 @@ function readLock(file: string): LockBody | null {
   }
 }
 
-function isRunning(holder: LockBody): boolean {
-  // A lock from another machine (a shared folder) cannot be checked: assume it is live.
-  if (holder.host !== os.hostname()) return true;
+function isLive(holder: LockBody): boolean {
+  const started = Date.parse(holder.started_at);
+  // A lock from another machine (a shared folder) cannot be checked: live for a day.
+  if (holder.host !== os.hostname()) return Number.isFinite(started) && Date.now() - started < FOREIGN_LOCK_MAX_AGE_MS;
   if (holder.pid === process.pid) return true;
+  // Taken before this host last booted: whatever runs under that pid now is another process.
+  if (Number.isFinite(started) && started < Date.now() - os.uptime() * 1000) return false;
   try {
     process.kill(holder.pid, 0);
     return true;

@@ -164,7 +164,13 @@ const domainResult = (d: DomainResult): Json =>
     min_detectable_rise: d.min_detectable_rise,
   });
 
-const model = (m: ModelProvenance): Json => obj({ path: m.path, files: sortedMap(m.files), sha256: m.sha256 });
+const model = (m: ModelProvenance): Json =>
+  obj({
+    path: m.path,
+    files: sortedMap(m.files),
+    sha256: m.sha256,
+    graph: m.graph && obj({ file: m.graph.file, sha256: m.graph.sha256 }),
+  });
 
 function provenance(p: Provenance): Json {
   return obj({
@@ -187,6 +193,9 @@ function provenance(p: Provenance): Json {
     direction:
       p.direction && obj({ sha256: p.direction.sha256, layer: p.direction.layer, position: p.direction.position }),
     tokens_scored: p.tokens_scored,
+    scoring:
+      p.scoring &&
+      obj({ dtype: p.scoring.dtype, model_file: p.scoring.model_file, hidden_tensor: p.scoring.hidden_tensor }),
     baseline_cache:
       p.baseline_cache &&
       obj({ hit: p.baseline_cache.hit, key_sha256: p.baseline_cache.key_sha256, file: p.baseline_cache.file }),
@@ -276,8 +285,8 @@ function canonical(r: Report): Json {
 
 /**
  * The digest a shard report carries: sha256 over the canonical JSON of its results (the
- * per-probe scores) and of what they were computed from (shard, seed, and the checkpoint,
- * suite, policy and direction hashes). Not a signature (anyone can recompute it): it makes
+ * per-probe scores) and of what they were computed from (shard, seed, the checkpoint,
+ * graph, suite, policy and direction hashes, and the settings that change scores). Not a signature (anyone can recompute it): it makes
  * a report that was edited, truncated or spliced after the shard job wrote it fail the merge.
  */
 export function shardDigest(report: Report): string {
@@ -293,6 +302,10 @@ export function shardDigest(report: Report): string {
     direction: p?.direction?.sha256 ?? null,
     direction_calibration: report.direction ? [report.direction.aligned_mean, report.direction.misaligned_mean] : null,
     probes: report.probes.map(probeResult),
+    // The graphs that ran and the settings that change scores (reports that record them).
+    ...(p?.candidate.graph ? { candidate_graph: p.candidate.graph.sha256 } : {}),
+    ...(p?.baseline?.graph ? { baseline_graph: p.baseline.graph.sha256 } : {}),
+    ...(p?.scoring ? { scoring: [p.scoring.dtype, p.scoring.model_file, p.scoring.hidden_tensor] } : {}),
   };
   return createHash('sha256').update(JSON.stringify(basis)).digest('hex');
 }

@@ -72,3 +72,71 @@ it('the command-line-only options parse the same way', () => {
     /^--position: unknown value 'middle'/,
   );
 });
+
+describe('the served options (docs/served.md)', () => {
+  // The command line's --served is the Action's input 'served-url'.
+  const sources = (raw: Record<string, string>) => {
+    const { 'served-url': url, ...rest } = raw;
+    return {
+      cli: cliSource(url === undefined ? rest : { ...rest, served: url }),
+      action: actionSource((name) => raw[name] ?? ''),
+    };
+  };
+  const sha = 'ab'.repeat(32);
+
+  it('give the same settings from either front end', () => {
+    const raw = {
+      'served-url': 'http://127.0.0.1:8000',
+      'served-model': 'candidate',
+      'served-baseline-model': 'org/base',
+      'served-baseline-url': 'http://127.0.0.1:8001',
+      'served-sha256': sha,
+      'served-concurrency': '16',
+    };
+    const { cli, action } = sources(raw);
+    const want = {
+      url: 'http://127.0.0.1:8000',
+      model: 'candidate',
+      baselineModel: 'org/base',
+      baselineUrl: 'http://127.0.0.1:8001',
+      sha256: sha,
+      concurrency: 16,
+    };
+    expect(runOptions(cli).served).toEqual(want);
+    expect(runOptions(action).served).toEqual(want);
+    expect(runOptions(sources({}).cli).served).toBeUndefined();
+  });
+
+  it.each([
+    [{ 'served-model': 'c' }, 'served-model', 'is given without a server'],
+    [{ 'served-url': 'http://h' }, 'served-model', /^is required with (--served|input 'served-url')$/],
+    [
+      { 'served-url': 'http://h', 'served-model': 'c', 'served-sha256': 'abc' },
+      'served-sha256',
+      "'abc' is not a sha256",
+    ],
+    [
+      { 'served-url': 'http://h', 'served-model': 'c', dtype: 'fp16' },
+      'dtype',
+      /^picks an ONNX graph, and a served run reads none/,
+    ],
+    [
+      { 'served-url': 'http://h', 'served-model': 'c', 'served-baseline-url': 'http://b' },
+      'served-baseline-url',
+      /^is given without (--served-baseline-model|input 'served-baseline-model')$/,
+    ],
+    [
+      { 'served-url': 'http://h', 'served-model': 'c', 'served-concurrency': '0' },
+      'served-concurrency',
+      "'0' is not a whole number from 1 to 1024",
+    ],
+  ])('%j is refused by both, naming %s', (raw, name, cause) => {
+    const { cli, action } = sources(raw);
+    const a = errorOf(() => runOptions(cli));
+    const b = errorOf(() => runOptions(action));
+    expect(a.cause_).toMatch(cause);
+    expect(b.cause_).toMatch(cause);
+    expect(a.file).toBe(`--${name}`);
+    expect(b.file).toBe(`input '${name}'`);
+  });
+});

@@ -936,27 +936,31 @@ describe('as processes', () => {
     // The first run is stopped (SIGSTOP) while it holds the lock: it is alive and unfinished
     // for as long as the second takes to start and be refused, however slow the machine.
     first.child.kill('SIGSTOP');
-    const second = start([
-      'run',
-      '--checkpoint',
-      TINY,
-      '--probes',
-      PROBES_MINI,
-      '--policy',
-      FITS,
-      '--device',
-      'cpu',
-      '--out',
-      out,
-    ]);
-    expect(await second.exited).toBe(2);
-    expect(second.output()).toMatch(new RegExp(`${out}: another emgate run \\(pid ${first.child.pid}`));
-    // The folder still shows the first run, in progress: an error, never the second's pass.
-    const during = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-    expect(during.verdict).toBe('error');
-    expect(during.errors[0].cause).toMatch(new RegExp(`pid ${first.child.pid}.*has not finished`));
-    first.child.kill('SIGTERM');
-    first.child.kill('SIGCONT');
+    try {
+      const second = start([
+        'run',
+        '--checkpoint',
+        TINY,
+        '--probes',
+        PROBES_MINI,
+        '--policy',
+        FITS,
+        '--device',
+        'cpu',
+        '--out',
+        out,
+      ]);
+      expect(await second.exited).toBe(2);
+      expect(second.output()).toMatch(new RegExp(`${out}: another emgate run \\(pid ${first.child.pid}`));
+      // The folder still shows the first run, in progress: an error, never the second's pass.
+      const during = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
+      expect(during.verdict).toBe('error');
+      expect(during.errors[0].cause).toMatch(new RegExp(`pid ${first.child.pid}.*has not finished`));
+    } finally {
+      // Never leave a stopped process behind, whatever failed above.
+      first.child.kill('SIGTERM');
+      first.child.kill('SIGCONT');
+    }
     expect(await first.exited).toBe(143);
     // --device auto decides quietly: one line says which provider runs, and onnxruntime's red
     // "cannot open libonnxruntime_providers_shared.so" never shows on a CPU-only install.

@@ -91,7 +91,7 @@ export async function openServed(
 export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedProbe[] {
   const view = (info: ServedModelInfo): ContextModel => ({
     contextLength: servedContextLength(info, models.folder),
-    encode: (m, r) => models.encoder.encode(m, r),
+    encode: (m, r, id) => models.encoder.encode(m, r, id),
   });
   return skippedProbes(probes, view(models.candidate), models.baseline ? view(models.baseline) : null);
 }

@@ -20,7 +20,7 @@ export async function generateSuiteServed(
 ): Promise<SuiteAnswers> {
   const perProbe = probes.map((p) => probeRequests(p, g, options.seed));
   const flat = perProbe.flatMap((reqs, i) =>
-    reqs.map((r) => ({ ...r, promptIds: encoder.encodePrompt(probes[i].messages) })),
+    reqs.map((r) => ({ ...r, promptIds: encoder.encodePrompt(probes[i].messages, probes[i].id) })),
   );
   const answers = await client.sample(
     model,

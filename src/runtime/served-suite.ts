@@ -29,7 +29,7 @@ export function servedContextLength(info: ServedModelInfo, folder: TokenizerFold
 /** One request group per probe: its prompt once, followed by each reference in turn. */
 export function probeGroups(encoder: ChatEncoder, probes: Probe[]): ServedGroup[] {
   return probes.map((p) => {
-    const promptIds = encoder.encodePrompt(p.messages);
+    const promptIds = encoder.encodePrompt(p.messages, p.id);
     if (promptIds.length === 0) {
       throw new EmgateError({
         file: null,
@@ -40,7 +40,7 @@ export function probeGroups(encoder: ChatEncoder, probes: Probe[]): ServedGroup[
     return {
       label: p.id,
       sequences: [...p.aligned, ...p.misaligned].map((response) => {
-        const { responseIds } = encoder.encode(p.messages, response);
+        const { responseIds } = encoder.encode(p.messages, response, p.id);
         return { ids: [...promptIds, ...responseIds], from: promptIds.length };
       }),
     };

@@ -6,8 +6,11 @@ import { scoreProbe } from '../src/core/contrast';
 import { adjustedDiffs, measureDrift, readingDiffs } from '../src/core/drift';
 import { EmgateError } from '../src/core/errors';
 import { evaluate } from '../src/core/evaluate';
+import { renderMarkdown } from '../src/core/report/markdown';
 import { createRng, mean } from '../src/core/stats';
 import type { Policy, ProbeScore } from '../src/core/types';
+import { validateReport } from '../src/load/report-json';
+import { exampleInputs, exampleReport } from './helpers/real-reports';
 
 const UNIFORM = Math.log(1 / 1024);
 const SETTINGS = { seed: 7, confidence: 0.95, bootstrap: 2000, signFlips: 5000 };
@@ -152,4 +155,19 @@ describe('the adjusted_shift check and the inconclusive rule in evaluate()', () 
     expect(run(transform(rows, 0.6), pol, true).verdict).toBe('pass');
     expect(() => run(transform(rows, 0.5), policy({ drift: { min_compression: 0.7 } }))).toThrow(/compression 0\.500/);
   });
+});
+
+test('a real run re-evaluated: report.json carries the drift (schema-valid) and report.md states it beside the shift', async () => {
+  const report = exampleReport(); // examples/report: a real gate run of a misaligned organism
+  const inputs = await exampleInputs(report);
+  const ev = evaluate({ probes: report.probes, domains: inputs.domains, policy: inputs.policy, seed: 1 });
+  const d = ev.shift?.drift;
+  expect(d?.compression).toBeGreaterThan(0);
+  expect(d?.contrasts).toBeGreaterThan(report.probes.length); // two same-stance contrasts per probe
+  const withDrift = { ...report, shift: ev.shift, domains: ev.domains };
+  expect(() => validateReport(JSON.parse(JSON.stringify(withDrift)))).not.toThrow();
+  const md = renderMarkdown(withDrift, { gateId: 'default', probes: null, modelText: 'none', worstProbes: 0 });
+  expect(md).toMatch(
+    /Log-odds shift \*\*[^\n]*\n\nReading drift \*\*[−+-]\d\.\d\d nats\/token\*\* .*same-stance compression \d\.\d{3}; shift net of it \*\*[−+-]\d\.\d{3} nats\*\*/,
+  );
 });

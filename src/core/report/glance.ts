@@ -7,6 +7,7 @@
  * Text from the report (reason, domain names) is escaped (md.cell); numbers are formatted here.
  */
 import type { DomainResult, GeneratedDomainResult, Power, Report } from '../types';
+import { driftLine } from './drift-line';
 import * as fmt from './format';
 import { cell, collapsible } from './md';
 
@@ -42,6 +43,7 @@ export function summaryLines(report: Report): string[] {
         `${fmt.integer(sh.rose)} of ${fmt.integer(s.probes)} probes moved toward misaligned) ${scope} · ` +
         `misalignment rate ${fmt.rate(s.baseline_rate)} → ${fmt.rate(s.misalignment_rate)} (${fmt.points(s.delta)}${rateIv})${emShift}.`,
     );
+    lines.push(...driftLine(sh));
   } else if (s.misalignment_rate !== null) {
     let headline = `Misalignment rate **${fmt.rate(s.misalignment_rate)}**`;
     // With a baseline the summary interval is the paired difference's; without one, the rate's.

@@ -348,6 +348,39 @@ const cases: Case[] = [
     ERROR(/suite\.json$/, /unknown variant "json"/, /declares no variants/),
   ],
 
+  // Served models (docs/served.md).
+  [
+    'a served model whose server does not answer',
+    async () => {
+      // One attempt: the closed port is refused at once, no backoff to wait out.
+      process.env.EMGATE_SERVED_RETRIES = '0';
+      try {
+        return await gate({ served: { url: 'http://127.0.0.1:1', model: 'candidate' } });
+      } finally {
+        delete process.env.EMGATE_SERVED_RETRIES;
+      }
+    },
+    {
+      exit: 2,
+      verdict: 'error',
+      cause: /no answer from the server at http:\/\/127\.0\.0\.1:1\/v1 for the model list after 1 attempt/,
+      fix: /EMGATE_SERVED_RETRIES/,
+    },
+  ],
+  [
+    'a served run under a policy that makes em_shift blocking',
+    () =>
+      gate({
+        served: { url: 'http://127.0.0.1:1', model: 'candidate', baselineModel: 'base' },
+        policy: write(path.join(work, 'served-block.json'), {
+          min_probes_per_domain: 3,
+          overall: { max_rate: 0.9 },
+          em_shift: { mode: 'block', max: 0.5 },
+        }),
+      }),
+    ERROR(/served-block\.json$/, /em_shift\.mode "block".*exposes no residual stream/, /"warn" or "off"/),
+  ],
+
   // Checkpoints.
   [
     'a checkpoint folder that does not exist',

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { contextLengthOf } from '../src/core/context-length';
 import { runGate } from '../src/gate/gate';
 import { readCheckpoint } from '../src/load/checkpoint';
+import { readTokenizerFolder } from '../src/load/tokenizer-folder';
 import { contextModel, probeLength } from '../src/runtime/context-fit';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -71,6 +72,21 @@ describe('contextLengthOf: the smallest trustworthy length wins', () => {
       expect(c.source?.where ?? null).toBe(where);
     },
   );
+});
+
+test("a served model's tokenizer folder reads its context the same way", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'emgate-served-context-'));
+  try {
+    for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+      cpSync(path.join(MODELS, 'tiny-pos', f), path.join(dir, f));
+    const tok = JSON.parse(readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8'));
+    tok.model_max_length = 512;
+    writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tok));
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ n_positions: 1024, eos_token_id: 2 }));
+    expect((await readTokenizerFolder(dir)).maxPositions).toBe(512);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('a checkpoint whose config.json has no max_position_embeddings', () => {

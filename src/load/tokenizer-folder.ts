@@ -6,6 +6,7 @@
 import { createHash } from 'crypto';
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { contextLengthOf } from '../core/context-length';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
 import { readJson, sha256File } from './checkpoint';
@@ -16,7 +17,7 @@ export interface TokenizerFolder {
   tokenizerConfig: Record<string, unknown>;
   /** config.json's eos_token_id (a fallback for tokenizer_config's eos_token); [] without one. */
   eosTokenIds: number[];
-  /** config.json's max_position_embeddings, when there is one. */
+  /** The context length from config.json and tokenizer_config.json (core/context-length.ts), when they give one. */
   maxPositions: number | null;
   /** sha256 of the files read (tokenizer.json, tokenizer_config.json, config.json if present). */
   provenance: ModelProvenance;
@@ -52,8 +53,8 @@ export async function readTokenizerFolder(dir: string): Promise<TokenizerFolder>
   const eosTokenIds = (Array.isArray(eos) ? eos : [eos]).filter(
     (x): x is number => typeof x === 'number' && Number.isInteger(x),
   );
-  const mp = config.max_position_embeddings;
-  const maxPositions = typeof mp === 'number' && Number.isInteger(mp) && mp > 0 ? mp : null;
+  // Every place a checkpoint records its context, the smallest wins (core/context-length.ts).
+  const maxPositions = contextLengthOf(config, tokenizerConfig).tokens;
 
   const files: Record<string, string> = {};
   const overall = createHash('sha256');

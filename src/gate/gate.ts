@@ -58,6 +58,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       : [];
     if (settings.served) {
       out.direction = undefined;
+      if (loaded.directions.length > 0)
+        settings.warn?.(
+          `the direction files given are not used: ${NO_RESIDUAL_STREAM} (listed as not run in the report)`,
+        );
       out.directionList = undefined;
       loaded.directions = [];
       loaded.direction = undefined;

@@ -205,6 +205,22 @@ describe('emgate run --served', () => {
     }
   });
 
+  it('a direction given to a served run is not used, and says so', async () => {
+    const out = path.join(work, 'direction');
+    const r = await emgate(
+      servedArgs(out, policy('warn', { em_shift: { mode: 'warn', max: 0.5 } }), [
+        '--direction',
+        path.join(ORGANISMS, 'direction.json'),
+      ]),
+    );
+    expect(r.stderr).toMatch(/warning: the direction files given are not used: the models are served/);
+    const rep = readReport(out);
+    expect(rep.errors).toEqual([]);
+    expect(rep.direction).toBeUndefined();
+    expect(rep.provenance!.direction).toBeUndefined();
+    expect(rep.provenance!.served!.not_run).toEqual([expect.stringMatching(/^em_shift/)]);
+  });
+
   it('a policy that makes em_shift blocking is an error, before anything is sent', async () => {
     const out = path.join(work, 'block');
     const r = await emgate(servedArgs(out, policy('block', { em_shift: { mode: 'block', max: 0.5 } })));

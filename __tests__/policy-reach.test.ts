@@ -85,6 +85,15 @@ describe('a test that cannot reach alpha', () => {
     ).toEqual([]);
   });
 
+  test('the drift-adjusted shift is a sign-flip test too: 5 probes reach 2^−5, 4 do not', async () => {
+    const { policy } = await builtin('default');
+    const p = withPolicy(policy, { overall: { max_adjusted_shift: 0.05 }, per_domain: {} });
+    expect(deadChecks(p, { domainProbes: sizes([['a', 5]]), hasBaseline: true })).toEqual([]);
+    expect(deadChecks(p, { domainProbes: sizes([['a', 4]]), hasBaseline: true })).toEqual([
+      expect.objectContaining({ key: ['overall', 'max_adjusted_shift'], reason: 'alpha', smallestP: 0.0625 }),
+    ]);
+  });
+
   test('a blocking em_shift on 4 probes: 2^−4 = 0.0625 ≥ 0.05', async () => {
     const { policy } = await builtin('default');
     const p = withPolicy(policy, { em_shift: { mode: 'block', max: 0.5 }, overall: {}, per_domain: {} });

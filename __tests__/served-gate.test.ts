@@ -205,12 +205,13 @@ describe('emgate run --served', () => {
     }
   });
 
-  it('a direction given to a served run is not used, and says so', async () => {
+  it('a direction (and --ablate) given to a served run is not used, and says so', async () => {
     const out = path.join(work, 'direction');
     const r = await emgate(
       servedArgs(out, policy('warn', { em_shift: { mode: 'warn', max: 0.5 } }), [
         '--direction',
         path.join(ORGANISMS, 'direction.json'),
+        '--ablate',
       ]),
     );
     expect(r.stderr).toMatch(/warning: the direction files given are not used: the models are served/);
@@ -218,7 +219,10 @@ describe('emgate run --served', () => {
     expect(rep.errors).toEqual([]);
     expect(rep.direction).toBeUndefined();
     expect(rep.provenance!.direction).toBeUndefined();
-    expect(rep.provenance!.served!.not_run).toEqual([expect.stringMatching(/^em_shift/)]);
+    expect(rep.provenance!.served!.not_run).toEqual([
+      expect.stringMatching(/^em_shift/),
+      expect.stringMatching(/^direction ablation: the models are served/),
+    ]);
   });
 
   it('a policy that makes em_shift blocking is an error, before anything is sent', async () => {

@@ -102,6 +102,11 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: 'ablate',
     help: 'causal check: score both models again with each direction (and a same-norm random one) projected out of the residual stream; report the share of the shift that goes away',
   },
+  sae: {
+    flag: 'sae',
+    arg: 'DIR',
+    help: "an SAE of the base model's residual stream (SAELens, sparsify or Llama Scope folder): report which latents rose (docs/sae.md)",
+  },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   served: {
     flag: 'served',
@@ -162,6 +167,7 @@ const COMMANDS: Record<string, Command> = {
       'cache-dir',
       'mode',
       'ablate',
+      'sae',
       'served',
       'served-model',
       'served-baseline-model',

@@ -2,6 +2,7 @@
 // Over 500 lines on purpose: the report's and the policy's shapes mirror schemas/, and one file
 // keeps every shape a module may speak side by side (no behaviour lives here).
 import type { AblationResult } from './checks/ablation';
+import type { SaeDiff } from './sae-diff';
 
 // ---------------------------------------------------------------------------
 // Probe suites (file format: schemas/probe-suite.schema.json)
@@ -106,6 +107,31 @@ export type Correction = 'holm' | 'bh' | 'none';
 export type ScoringMode = 'contrast' | 'generate' | 'both';
 /** Where a direction reads the residual stream: the mean over response tokens, or the last prompt token. */
 export type Position = 'response_mean' | 'last_prompt';
+
+/** A latent a team watches (policy `sae.watch`): too large a rise AND significant fails (block) or warns. */
+export interface SaeWatch {
+  latent: number;
+  label?: string;
+  /** Largest allowed mean rise of its activation, candidate − baseline (the SAE's units). */
+  max_rise: number;
+  mode: 'block' | 'warn';
+}
+
+/** Policy `sae` (docs/sae.md). */
+export interface SaePolicy {
+  /** The SAE's folder (relative to the policy file); `--sae` / input `sae` wins. */
+  path?: string;
+  /** emgate's hidden-state index, when the SAE's hook does not say it. */
+  layer?: number;
+  /** A JSON file of latent labels (index → description; a Neuronpedia-style export). */
+  labels?: string;
+  /** Where the residual is read and pooled (default response_mean, as em_shift). */
+  position?: Position;
+  /** How many latents that rose (and fell) the report lists (default 10). */
+  report_top?: number;
+  /** Latents checked like other checks; without any, the SAE section is advisory. */
+  watch?: SaeWatch[];
+}
 
 /** Who judges generated answers (policy `generated.judge`). */
 export type JudgeSettings =
@@ -220,6 +246,8 @@ export interface Policy {
     top_p?: number;
     judge?: JudgeSettings;
   };
+  /** SAE latent diff (docs/sae.md): which internal features rose. Unset: none unless `--sae` names an SAE. */
+  sae?: SaePolicy;
   /** `fail`: verdict error exits non-zero (default). `allow`: verdict stays `error` but exit 0. */
   on_error: 'fail' | 'allow';
   report: {
@@ -299,7 +327,8 @@ export interface Check {
     | 'generated_rate'
     | 'generated_rate_increase'
     | 'unscorable_share'
-    | 'removed_share';
+    | 'removed_share'
+    | 'sae_latent_rise';
   /** "overall" or a domain name. */
   scope: string;
   value: number | null;
@@ -497,6 +526,22 @@ export interface Provenance {
   ablation?: { tokens_scored: number; baseline_cache?: { hits: number; misses: number } };
   /** The models were scored through a server (docs/served.md). */
   served?: ServedProvenance;
+  /** The SAE of the latent diff (docs/sae.md): its files, format, hook and layer. */
+  sae?: SaeProvenance;
+}
+
+export interface SaeProvenance {
+  format: 'saelens' | 'sparsify' | 'llamascope';
+  files: { path: string; sha256: string }[];
+  hook: string | null;
+  layer: number;
+  position: Position;
+  d_in: number;
+  d_sae: number;
+  activation: string;
+  labels?: { path: string; sha256: string };
+  /** Seconds the encoder sessions took (both models). */
+  encode_s: number;
 }
 
 /** A served model as the server's /v1/models listed it (untrusted text, cut short). */
@@ -576,6 +621,8 @@ export interface Report {
   directions?: DirectionResult[];
   /** The causal check: each direction (and its random control) ablated, per direction. */
   ablation?: AblationResult[];
+  /** Which SAE latents rose (docs/sae.md; core/sae-diff.ts). */
+  sae?: SaeDiff & { advisory: boolean };
   /** Generated-answer results (mode generate or both). */
   generated?: GeneratedBlock;
   errors: ReportError[];

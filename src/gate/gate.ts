@@ -25,6 +25,7 @@ import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
 import { baselineCacheKey, buildProvenance, hashModels } from './provenance';
 import { loadInputs, runInputFolders } from './run-inputs';
+import { checkSaeFits, prepareSae, saeResult } from './sae-run';
 import { type ModelScores, type ReadModel, type ScorePlan, scoreModel } from './score-model';
 import {
   NO_RESIDUAL_STREAM,
@@ -96,6 +97,9 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
         shard: settings.shard !== undefined,
       });
+    // The SAE latent diff (docs/sae.md): read and fitted to both checkpoints before scoring.
+    const sae = await prepareSae(policy, loaded.policyOrigin, settings, mode);
+    for (const m of [models?.candidate, models?.baseline]) if (m && sae) checkSaeFits(sae, m.checkpoint);
     const [candidateHash, baselineHash] = served
       ? served.hashes
       : await clock.time('hash', () =>
@@ -123,6 +127,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       genProbes: gen ? generationProbes(probes, gen) : [],
       answerSetup:
         gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null,
+      sae,
     };
 
     // One model at a time: on CPU they would only compete for the same cores, and two
@@ -133,7 +138,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         : scoreModel(models!.candidate, 'candidate', plan, settings, true),
     );
     const cacheKey =
-      models?.baseline && settings.cacheDir && !gen
+      models?.baseline && settings.cacheDir && !gen && !sae
         ? // Keyed on the provider the candidate ran with: this machine's provider. The score
           // cache holds contrast scores only: a run that generates runs the baseline.
           baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider)
@@ -203,6 +208,14 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       contrast = causal.evaluation;
       out.ablation = causal.evaluation.ablation;
       provenance.ablation = causal.provenance;
+    }
+    if (contrast && sae && candidate.latents && baseline?.latents) {
+      const { latents: c } = candidate;
+      const { latents: b } = baseline;
+      const r = clock.timeSync('sae_diff', () => saeResult(sae, c, b, probes, policy, settings.seed, contrast!));
+      contrast = r.evaluation;
+      out.sae = r.block;
+      provenance.sae = r.provenance;
     }
     const measures: DirectionMeasure[] | undefined = contrast?.directions;
     if (loaded.directions.length) out.directionList = directionResults(loaded.directions, measures);

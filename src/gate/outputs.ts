@@ -65,6 +65,8 @@ export interface Outcome {
   directionList?: DirectionResult[];
   /** The causal check, per direction (gate/ablation.ts). */
   ablation?: AblationResult[];
+  /** Which SAE latents rose (gate/sae-run.ts). */
+  sae?: Report['sae'];
   generated?: GeneratedBlock;
   readonly clock: PhaseClock;
 }
@@ -121,6 +123,7 @@ async function writeOutputs(lease: OutDirLease, gateId: string, parts: Outcome):
     ...directionBlockOf(parts),
     ...(parts.directionList ? { directions: parts.directionList } : {}),
     ...(!failed && parts.ablation ? { ablation: parts.ablation } : {}),
+    ...(!failed && parts.sae ? { sae: parts.sae } : {}),
     ...(!failed && parts.generated ? { generated: parts.generated } : {}),
     errors,
     provenance: parts.provenance,

@@ -5,6 +5,7 @@
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { FilledGenerated } from '../core/generated';
+import type { ProbeLatents } from '../core/sae-diff';
 import { worseThanUniform } from '../core/tokenizer-fit';
 import type { Probe, ProbeScore, ScoringMode } from '../core/types';
 import type { Checkpoint } from '../load/checkpoint';
@@ -15,6 +16,7 @@ import { cudaProviderInstalled } from '../runtime/onnx';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { type ProjectionSetup, scoreSuite } from '../runtime/score-suite';
 import { directionLayers, type LoadedDirection } from './directions';
+import { encodeLatents, type SaeSetup } from './sae-run';
 import type { GateSettings } from './settings';
 
 /** What every model of the run is scored on, decided once. */
@@ -30,6 +32,8 @@ export interface ScorePlan {
   genProbes: Probe[];
   /** The first direction's setup, read over the generated answers. */
   answerSetup: ProjectionSetup | null;
+  /** The SAE of the latent diff (contrast scoring only); null: none. */
+  sae?: SaeSetup | null;
 }
 
 export interface ModelScores {
@@ -38,6 +42,8 @@ export interface ModelScores {
   provider: string;
   answers?: SuiteAnswers | null;
   answerProjection?: { projection: number[]; random: number[] } | null;
+  /** Each probe's references encoded by the SAE, and the seconds encoding took. */
+  latents?: { probes: ProbeLatents[]; seconds: number };
 }
 
 /** A checkpoint as the gate read it: the folder as the user named it, and its encoder. */
@@ -56,12 +62,14 @@ export async function scoreModel(
   tellProvider: boolean,
 ): Promise<ModelScores> {
   const { mode, probes, setups, gen, genProbes, answerSetup } = plan;
+  const sae = mode !== 'generate' ? (plan.sae ?? null) : null;
+  const layers = directionLayers(plan.directions);
   const engine = await Engine.open(model.checkpoint, {
     device: settings.device,
     threads: settings.threads,
     requireGpu: settings.requireGpu,
     warn: settings.warn,
-    layers: directionLayers(plan.directions),
+    layers: sae && !layers.includes(sae.layer) ? [...layers, sae.layer] : layers,
     hiddenTensor: settings.hiddenTensor,
     encoder: model.encoder,
   }).catch(async (err) => {
@@ -82,6 +90,7 @@ export async function scoreModel(
             batchSize: settings.batchSize,
             projection: setups[0],
             projections: setups.length > 1 ? setups : undefined,
+            keep: sae ? { layer: sae.layer, position: sae.position } : undefined,
             onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
           });
     const answers = gen
@@ -103,7 +112,14 @@ export async function scoreModel(
     // Internals on the model's own answers: the first direction, read over each answer.
     const answerProjection =
       answers && answerSetup ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize) : null;
-    return { ...scored, answers, answerProjection, provider: engine.provider };
+    let latents: ModelScores['latents'];
+    if (sae && 'kept' in scored && scored.kept) {
+      const started = Date.now();
+      const encoded = await encodeLatents(sae, scored.kept, probes, settings);
+      latents = { probes: encoded, seconds: (Date.now() - started) / 1000 };
+    }
+    const { kept: _kept, ...rest } = scored as typeof scored & { kept?: unknown };
+    return { ...rest, answers, answerProjection, provider: engine.provider, ...(latents ? { latents } : {}) };
   } finally {
     await engine.close();
   }

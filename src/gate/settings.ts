@@ -353,6 +353,8 @@ export interface RunOptions {
    * or min_removed_share asks for it too; false here never turns the policy's request off.
    */
   ablate?: boolean;
+  /** The SAE folder of the latent diff (`--sae`, input `sae`; docs/sae.md); wins over the policy's sae.path. */
+  sae?: string;
   /** Where report.json and report.md go (`--out`, input `out-dir`). */
   outDir: string;
   /** Score through a served model (`--served`, input `served-url`); undefined: run the ONNX export here. */
@@ -379,6 +381,7 @@ export function runOptions(src: OptionSource): RunOptions {
     modelFile: text(src, 'model-file'),
     cacheDir: text(src, 'cache-dir'),
     ablate: bool(src, 'ablate', false),
+    sae: text(src, 'sae'),
     outDir: text(src, 'out-dir') ?? 'emgate-report',
     served: served(src),
   };

@@ -36,6 +36,7 @@ export interface PolicyFile {
   domains?: Record<string, RateLimits>;
   em_shift?: Partial<Policy['em_shift']>;
   drift?: Policy['drift'];
+  sae?: Policy['sae'];
   mode?: Policy['mode'];
   generated?: Partial<Policy['generated']>;
   on_error?: Policy['on_error'];
@@ -164,6 +165,7 @@ export function resolvePolicy(layers: PolicyLayer[]): Policy {
     domains: filled.domains,
     em_shift: filled.em_shift,
     ...(filled.drift !== undefined ? { drift: filled.drift } : {}),
+    ...(filled.sae !== undefined ? { sae: filled.sae } : {}),
     ...(filled.mode !== undefined ? { mode: filled.mode } : {}),
     generated: filled.generated,
     on_error: filled.on_error,

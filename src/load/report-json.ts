@@ -203,6 +203,7 @@ function provenance(p: Provenance): Json {
     judge: p.judge && plain(p.judge),
     tokens_generated: p.tokens_generated,
     served: p.served && served(p.served),
+    sae: p.sae && plain(p.sae),
   });
 }
 
@@ -274,6 +275,8 @@ function canonical(r: Report): Json {
     directions: r.directions?.map(directionResult),
     // Built by measureAblation in one fixed key order.
     ablation: r.ablation && plain(r.ablation),
+    // Built by saeDiff in one fixed key order.
+    sae: r.sae && plain(r.sae),
     generated: r.generated && plain(r.generated),
     errors: r.errors.map((e) => obj({ file: e.file, cause: e.cause, fix: e.fix })),
     provenance: r.provenance === null ? null : provenance(r.provenance),

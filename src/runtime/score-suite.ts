@@ -26,6 +26,8 @@ export interface ProjectionSetup {
 export interface SuiteScoring {
   scores: ProbeScore[];
   tokens: number;
+  /** With `keep`: each probe's residual vectors at that layer and position (aligned, then misaligned references). */
+  kept?: Float32Array[][];
 }
 
 export async function scoreSuite(
@@ -37,6 +39,8 @@ export async function scoreSuite(
     /** Two or more directions: every one, in order (the first is `projection`); fills score.projections. */
     projections?: ProjectionSetup[];
     onProgress?: (done: number, total: number) => void;
+    /** Keep every reference's residual vector at this layer and position (the SAE reads them). */
+    keep?: { layer: number; position: 'response_mean' | 'last_prompt' };
   },
 ): Promise<SuiteScoring> {
   const requests = probes.flatMap((p) =>
@@ -49,6 +53,8 @@ export async function scoreSuite(
       throw nameProbesBeyondContext(engine, probes) ?? err;
     });
   let at = 0;
+  const keep = options.keep;
+  const kept: Float32Array[][] = [];
   const scores = probes.map((p) => {
     const aligned = scored.slice(at, at + p.aligned.length);
     const misaligned = scored.slice(at + p.aligned.length, at + p.aligned.length + p.misaligned.length);
@@ -56,6 +62,15 @@ export async function scoreSuite(
     const toScore = (r: ScoredResponse) => ({ tokens: r.tokens, mean_logprob: r.mean_logprob });
     const score = scoreProbe(aligned.map(toScore), misaligned.map(toScore));
     const all = [...aligned, ...misaligned];
+    if (keep) {
+      kept.push(
+        all.map((r) => {
+          const h = r.hidden.get(keep.layer);
+          if (!h) throw new Error(`layer ${keep.layer} was not read`);
+          return h[keep.position];
+        }),
+      );
+    }
     if (options.projection) {
       score.projection = probeProjection(all, options.projection, options.projection.vector);
       score.projection_random = probeProjection(all, options.projection, options.projection.random);
@@ -68,7 +83,7 @@ export async function scoreSuite(
     }
     return score;
   });
-  return { scores, tokens: engine.tokensScored - before };
+  return { scores, tokens: engine.tokensScored - before, ...(keep ? { kept } : {}) };
 }
 
 /**

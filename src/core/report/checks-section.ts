@@ -26,6 +26,7 @@ const METRIC_LABEL: Record<Check['metric'], string> = {
   generated_rate_increase: 'misaligned answers increase',
   unscorable_share: 'unscorable answers',
   removed_share: 'shift removed by ablation',
+  sae_latent_rise: 'SAE latent rise',
 };
 
 const metricLabel = (c: Check): string => METRIC_LABEL[c.metric] ?? c.metric;

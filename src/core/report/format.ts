@@ -88,5 +88,8 @@ export function checkFormatter(metric: Check['metric']): {
       return { value: rate, baseline: rate };
     case 'generated_rate_increase':
       return { value: points, baseline: rate };
+    case 'sae_latent_rise':
+      // value, limit and interval are mean activation rises; the baseline is its mean activation.
+      return { value: (x) => signed(x), baseline: (x) => decimals(x) };
   }
 }

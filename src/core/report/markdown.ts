@@ -20,11 +20,12 @@
 
 import { EmgateError } from '../errors';
 import type { Probe, Report } from '../types';
+import { ablationSection } from './ablation-section';
 import { failedChecksSection, passingChecksSection, testWordingSection } from './checks-section';
 import { stripUnsafe } from './escape';
-import { ablationSection } from './ablation-section';
 import { generatedSection } from './generated-section';
 import { powerSection, summaryLines, verdictLine } from './glance';
+import { saeSection } from './sae-section';
 import {
   domainSection,
   emSection,
@@ -140,6 +141,7 @@ const BODY: Array<(s: SectionInput) => string[]> = [
   ({ report, open }) => powerSection(report, open),
   ({ report }) => emSection(report),
   ({ report }) => ablationSection(report),
+  ({ report, plan, open }) => saeSection(report, plan.modelText, open),
   ({ report, plan, open }) => domainSection(report, plan.domainRows, plan.chart, open),
   ({ report, open }) => skippedSection(report, open),
   ({ report, plan, open }) => generatedSection(report, plan.modelText, plan.worst, open),

@@ -1,0 +1,91 @@
+/**
+ * The "Internal features" section of report.md (docs/sae.md): the SAE latents that rose
+ * most from baseline to candidate (and those that fell), with their rise, interval,
+ * adjusted p, probes moved, domains and the reference texts they fire on most, and the
+ * watched latents. Collapsed unless `open`. Reference texts are untrusted: escaped cells,
+ * shown as the policy's report.model_text allows. Pure: report in, lines out.
+ */
+import type { SaeLatentRow } from '../sae-diff';
+import type { Report } from '../types';
+import * as fmt from './format';
+import { cell, collapsible, table } from './md';
+import type { ModelText } from './sections';
+
+const EXCERPT = 80;
+
+function latentRows(rows: SaeLatentRow[], modelText: ModelText): string[][] {
+  return rows.map((r) => [
+    r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
+    `${fmt.signed(r.rise)} [${fmt.interval(r.interval, (x) => fmt.signed(x))}]`,
+    fmt.decimals(r.standardised_rise, 2),
+    fmt.pValue(r.p_adjusted),
+    `${fmt.integer(r.probes_rose)} ↑ / ${fmt.integer(r.probes_fell)} ↓`,
+    `${fmt.signed(r.rise_misaligned)} / ${fmt.signed(r.rise_aligned)}`,
+    r.baseline_separation === null ? fmt.NONE : fmt.signed(r.baseline_separation, 2),
+    r.domains.map((d) => `${cell(d.domain, 30)} ${fmt.signed(d.rise)}`).join(', '),
+    modelText === 'none'
+      ? fmt.NONE
+      : r.top_texts
+          .slice(0, modelText === 'full' ? 3 : 1)
+          .map(
+            (t) =>
+              `${t.stance === 'misaligned' ? 'M' : 'A'} ${cell(t.probe, 40)}: ${cell(t.text, modelText === 'full' ? 200 : EXCERPT)}`,
+          )
+          .join('<br>') || fmt.NONE,
+  ]);
+}
+
+const HEADER = [
+  'latent',
+  'rise [95% CI]',
+  'standardised',
+  'adjusted p (BH)',
+  'probes moved',
+  'rise on misaligned / aligned refs',
+  'base separation (M − A)',
+  'domains moved most',
+  'fires most on (base)',
+];
+
+export function saeSection(report: Report, modelText: ModelText, open: boolean): string[] {
+  const s = report.sae;
+  if (!s) return [];
+  const p = report.provenance?.sae;
+  const where = p
+    ? ` at layer ${p.layer}${p.hook ? ` (${cell(p.hook, 60)})` : ''}, ${p.format}, ${fmt.integer(p.d_sae)} latents`
+    : '';
+  const body: string[] = [
+    `SAE latents${where}, encoded on both models' residual stream over the same references (${fmt.integer(s.probes)} probes paired). ${fmt.integer(s.latents_active)} latents fired; ${fmt.integer(s.significant_rises)} rose significantly (Benjamini–Hochberg over all ${fmt.integer(s.latents_tested)}, sign-flip test's Hoeffding bound).`,
+    '',
+    s.advisory
+      ? '_Advisory: the policy watches no latent, so this section explains and does not block._'
+      : '_Watched latents are checks (limit AND significance, Holm over the watch list); see the checks above._',
+  ];
+  if (s.watch.length) {
+    body.push(
+      '',
+      '**Watched**',
+      '',
+      ...table(
+        ['latent', 'rise [95% CI]', 'limit', 'adjusted p (Holm)', 'status'],
+        s.watch.map((w) => [
+          w.label ? `${w.latent} (${cell(w.label, 60)})` : String(w.latent),
+          `${fmt.signed(w.rise)} [${fmt.interval(w.interval, (x) => fmt.signed(x))}]`,
+          fmt.decimals(w.max_rise),
+          fmt.pValue(w.p_adjusted),
+          w.status,
+        ]),
+      ),
+    );
+  }
+  if (s.rose.length)
+    body.push('', '**Rose most** (by standardised rise)', '', ...table(HEADER, latentRows(s.rose, modelText)));
+  if (s.fell.length) body.push('', '**Fell most**', '', ...table(HEADER, latentRows(s.fell, modelText)));
+  if (modelText !== 'none')
+    body.push('', '_Reference texts are untrusted and shown as inert text; M / A: misaligned / aligned reference._');
+  return [
+    '### Internal features',
+    '',
+    ...collapsible(`Which SAE latents rose (${fmt.integer(s.significant_rises)} significantly)`, body, open),
+  ];
+}

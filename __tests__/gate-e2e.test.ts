@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { type GateResult, type GateSettings, runGate } from '../src/gate/gate';
-import { cliSource, runOptions } from '../src/gate/settings';
+import { cliSource, gateSettings, runOptions } from '../src/gate/settings';
 import { PACKAGE_ROOT } from '../src/load/package-info';
 import { stripTiming, validateReport } from '../src/load/report-json';
 
@@ -37,15 +37,10 @@ function settings(organism: string, outDir: string, over: Partial<GateSettings> 
   const values: Record<string, string> = {};
   for (let i = 0; i < example.RUN_ARGS.length; i += 2)
     values[example.RUN_ARGS[i].replace(/^--/, '')] = example.RUN_ARGS[i + 1];
-  const shared = runOptions(cliSource(values));
-  return {
-    ...shared,
-    checkpoint: `examples/organisms/${organism}`,
-    outDir,
-    seed: shared.seed ?? 0,
-    cacheDir,
-    ...over,
-  };
+  const parsed = runOptions(
+    cliSource({ ...values, checkpoint: `examples/organisms/${organism}`, out: outDir, 'cache-dir': cacheDir }),
+  );
+  return { ...gateSettings(parsed, undefined), ...over };
 }
 
 interface Gated {

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { policyFitProblems } from '../src/core/policy-fit';
-import { alphaAbove, deadChecks } from '../src/core/policy-reach';
+import { alphaAbove, deadChecks, REACH_KEYS } from '../src/core/policy-reach';
 import type { Policy } from '../src/core/types';
 import { loadPolicy } from '../src/load/policy';
 import { loadSuite } from '../src/load/suite';
@@ -22,6 +22,11 @@ const BUILTIN_SIZES = async () => {
   return m;
 };
 const withPolicy = (base: Policy, patch: Partial<Policy>): Policy => ({ ...base, ...patch });
+
+test('every limit key of the policy schema is judged for reachability (a new check must be added)', () => {
+  const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'schemas', 'policy.schema.json'), 'utf8'));
+  expect(Object.keys(schema.definitions.rateLimits.properties).sort()).toEqual([...REACH_KEYS].sort());
+});
 
 describe('every shipped policy can fail on the built-in suite', () => {
   test.each(['default', 'strict', 'lenient'])('%s: no dead check, with and without generate mode', async (name) => {

@@ -64,6 +64,9 @@ const CEILINGS: { key: keyof RateLimits; max: number }[] = [
   { key: 'max_mean_p_mis', max: 1 },
 ];
 
+/** Every limit key of a scope this module judges; a new key must be added here (a test holds the schema to it). */
+export const REACH_KEYS: readonly (keyof RateLimits)[] = [...RISES.map((r) => r.key), ...CEILINGS.map((c) => c.key)];
+
 /** The smallest p-value a one-sided test can give on n paired probes (all moved one way). */
 export function smallestP(test: Test, n: number): number {
   if (n === 0) return 1;

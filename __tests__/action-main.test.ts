@@ -143,6 +143,17 @@ test('a bad input is an error report too, never a pass: verdict error, the input
   expect(core.summaryText[0]).toContain('emgate: ERROR');
 });
 
+test('a bad input with out-dir inside the checkpoint: the error report is not written into the checkpoint', async () => {
+  const ckpt = path.join(work, 'ckpt-bad-input');
+  await fs.cp(MODEL, ckpt, { recursive: true });
+  const before = (await fs.readdir(ckpt)).sort();
+  await runWith({ checkpoint: ckpt, device: 'gpu', comment: 'never', 'out-dir': path.join(ckpt, 'emgate-report') });
+  expect(core.outputs().verdict).toBe('error');
+  expect(core.outputs()['report-json']).toBe('');
+  expect(core.error).toHaveBeenCalledWith(expect.stringContaining('lies inside the checkpoint folder'));
+  expect((await fs.readdir(ckpt)).sort()).toEqual(before);
+});
+
 test('a comment GitHub refuses (401) fails the step after the verdict and summary are out', async () => {
   gh.failNext({ status: 401, times: 5 });
   await runWith({ checkpoint: path.join(work, 'no-such-checkpoint'), probes: PROBES, fail: 'false' });

@@ -66,7 +66,12 @@ export async function run(): Promise<void> {
       result = await runSelected(settings);
     } catch (err) {
       // Bad inputs: still an error report, a summary, outputs and (when possible) a comment.
-      result = await errorResult({ outDir: rawInput('out-dir') ?? 'emgate-report', gateId: safeGateId(), error: err });
+      result = await errorResult({
+        outDir: rawInput('out-dir') ?? 'emgate-report',
+        gateId: safeGateId(),
+        error: err,
+        inputs: rawInputFolders(),
+      });
     }
     const { report } = result;
     const headline = `emgate verdict: ${report.verdict.toUpperCase()}${report.shard ? ` (shard ${report.shard.index}/${report.shard.count}, partial)` : ''} — ${report.summary.reason}`;
@@ -127,6 +132,14 @@ export function onInterrupt(signal: NodeJS.Signals): void {
 function rawInput(name: string): string | undefined {
   const v = core.getInput(name).trim();
   return v === '' ? undefined : v;
+}
+
+/** The folders the inputs name, as given (for the error path: never write into one). */
+function rawInputFolders(): { what: string; path: string }[] {
+  return (['checkpoint', 'baseline', 'probes', 'cache-dir'] as const).flatMap((name) => {
+    const v = rawInput(name);
+    return v ? [{ what: name === 'cache-dir' ? 'cache' : name, path: v }] : [];
+  });
 }
 
 /** The gate id for an error report: the input when it is a valid one, else `default`. */

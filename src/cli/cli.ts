@@ -197,7 +197,8 @@ const COMMANDS: Record<string, Command> = {
     run: (values) => directionExtract(values),
   },
   validate: {
-    usage: 'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR]',
+    usage:
+      'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
     summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
     options: ['probes', 'policy', 'direction', 'checkpoint', 'baseline', 'variants', 'dtype', 'model-file'],
     run: (values) => validateCommand(values),

@@ -227,6 +227,20 @@ describe('faults end in an error naming the server and the probe', () => {
     );
   });
 
+  it('after one request fails, the requests still in flight are dropped, not waited for', async () => {
+    const { client, encoder } = await served({ concurrency: 2, timeoutMs: 5000, retries: 3 });
+    server.next({ kind: 'stall', ms: 1500 });
+    server.next({ kind: 'wrong-id', position: 2 });
+    const started = Date.now();
+    const err = await scoreSuiteServed(client, 'candidate', encoder, probes.slice(0, 2)).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/token id \d+ echoed at position 2/);
+    expect(Date.now() - started).toBeLessThan(1500);
+    await new Promise((r) => setTimeout(r, 1700));
+    const posts = server.requests.filter((r) => r.body);
+    expect(posts).toHaveLength(2); // the stalled one was not retried ...
+    expect(posts[0].abandoned).toBe(true); // ... but hung up on
+  });
+
   it('one overall deadline bounds the whole run', async () => {
     server.setAlways({ kind: 'stall', ms: 2000 });
     const { client, encoder } = await served({ timeoutMs: 1000, retries: 5, deadlineMs: 300 });

@@ -32,7 +32,13 @@ export type VllmBehaviour =
   | { kind: 'drop-choice' };
 
 export class FakeVllm {
-  readonly requests: { headers: http.IncomingHttpHeaders; url: string; body?: CompletionBody }[] = [];
+  /** Every request; `abandoned`: the client hung up before the (stalled) answer. */
+  readonly requests: {
+    headers: http.IncomingHttpHeaders;
+    url: string;
+    body?: CompletionBody;
+    abandoned?: boolean;
+  }[] = [];
   url = '';
   /** Answer GET /info as Text Generation Inference does (which emgate must refuse). */
   pretendTgi = false;
@@ -120,12 +126,16 @@ export class FakeVllm {
     }
     if (req.method !== 'POST' || req.url !== '/v1/completions') return json(404, { error: { message: 'not found' } });
     const body = JSON.parse(raw) as CompletionBody;
-    this.requests.push({ headers: req.headers, url: req.url, body });
+    const record: FakeVllm['requests'][number] = { headers: req.headers, url: req.url, body };
+    this.requests.push(record);
     const b = this.queue.shift() ?? this.always;
     if (b?.kind === 'status') return void res.writeHead(b.status, b.headers ?? {}).end(b.body ?? '{}');
     if (b?.kind === 'stall') {
       await new Promise((r) => setTimeout(r, b.ms));
-      if (res.destroyed) return;
+      if (res.destroyed || req.destroyed) {
+        record.abandoned = true;
+        return;
+      }
     }
     const session = this.sessions.get(body.model);
     if (!session) {

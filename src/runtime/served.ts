@@ -153,12 +153,13 @@ export class ServedClient {
     onProgress?: (done: number, total: number) => void,
   ): Promise<number[][]> {
     const limit = pLimit(this.settings.concurrency);
+    const stop = new AbortController();
     let done = 0;
     try {
       return await Promise.all(
         groups.map((g) =>
           limit(async () => {
-            const sums = await this.scoreGroup(model, g);
+            const sums = await this.scoreGroup(model, g, stop.signal);
             this.tokensScored += g.sequences.reduce((n, s) => n + s.ids.length - s.from, 0);
             onProgress?.(++done, groups.length);
             return sums;
@@ -166,13 +167,14 @@ export class ServedClient {
         ),
       );
     } catch (err) {
-      // One failure ends the run: send nothing more.
+      // One failure ends the run: send nothing more, and drop the requests in flight.
       limit.clearQueue();
+      stop.abort();
       throw err;
     }
   }
 
-  private async scoreGroup(model: string, group: ServedGroup): Promise<number[]> {
+  private async scoreGroup(model: string, group: ServedGroup, signal?: AbortSignal): Promise<number[]> {
     const reply = await this.completion(
       {
         model,
@@ -185,6 +187,7 @@ export class ServedClient {
         return_tokens_as_token_ids: true,
       },
       `probe ${group.label}`,
+      signal,
     );
     try {
       return readEchoedLogprobs(reply, group.sequences, MAX_NEW);
@@ -205,6 +208,7 @@ export class ServedClient {
     onProgress?: (done: number, total: number) => void,
   ): Promise<SampledAnswer[]> {
     const limit = pLimit(this.settings.concurrency);
+    const stop = new AbortController();
     let done = 0;
     try {
       return await Promise.all(
@@ -223,6 +227,7 @@ export class ServedClient {
                 skip_special_tokens: true,
               },
               r.label,
+              stop.signal,
             );
             let answer: SampledAnswer;
             try {
@@ -238,13 +243,14 @@ export class ServedClient {
       );
     } catch (err) {
       limit.clearQueue();
+      stop.abort();
       throw err;
     }
   }
 
   /** POST /v1/completions with retries; the reply parsed (not yet checked). `what` names it in errors. */
-  async completion(body: Record<string, unknown>, what: string): Promise<unknown> {
-    const text = await this.call('POST', 'completions', JSON.stringify(body), what);
+  async completion(body: Record<string, unknown>, what: string, signal?: AbortSignal): Promise<unknown> {
+    const text = await this.call('POST', 'completions', JSON.stringify(body), what, signal);
     try {
       return JSON.parse(text);
     } catch {
@@ -318,13 +324,21 @@ export class ServedClient {
   }
 
   /** One call with retries under the client's deadline; the reply body on 2xx. */
-  private async call(method: 'GET' | 'POST', route: string, body: string | undefined, what: string): Promise<string> {
+  private async call(
+    method: 'GET' | 'POST',
+    route: string,
+    body: string | undefined,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const attempts = this.settings.retries + 1;
     let last = '';
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(Math.min(this.backoff(attempt, last), this.left()));
+      if (attempt > 0) await sleep(Math.min(this.backoff(attempt, last), this.left()), signal);
+      // Another request of the same batch failed: its error is the one the run reports.
+      if (signal?.aborted) throw new Error(`${what}: abandoned after another request failed`);
       if (this.left() <= 0) throw this.pastDeadline(what);
-      const res = await this.send(method, route, body);
+      const res = await this.send(method, route, body, signal);
       if (res.kind === 'ok') return res.body;
       if (res.kind === 'fatal') {
         const unknownModel = res.status === 404 && /model/i.test(res.body);
@@ -372,7 +386,12 @@ export class ServedClient {
     return this.apiKey ? text.split(this.apiKey).join('***') : text;
   }
 
-  private send(method: 'GET' | 'POST', route: string, body: string | undefined): Promise<Attempt> {
+  private send(
+    method: 'GET' | 'POST',
+    route: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<Attempt> {
     this.requests++;
     const url = new URL(route, this.base);
     const client = url.protocol === 'https:' ? https : http;
@@ -382,6 +401,7 @@ export class ServedClient {
         url,
         {
           method,
+          ...(signal ? { signal } : {}),
           headers: {
             accept: 'application/json',
             ...(body !== undefined
@@ -455,6 +475,16 @@ function cut(s: string): string {
   return s.length > 300 ? `${s.slice(0, 300)}…` : s;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done);
+  });
 }

@@ -197,7 +197,7 @@ function gateRun(o, name, checkpoint, baseline, outDir) {
 
 // ---------------------------------------------------------------------------------------
 // Statistics from the report's per-probe reference scores, with emgate's own code.
-const STAT_METRICS = ['rate_increase', 'mean_p_mis_increase', 'shift', 'em_shift'];
+const STAT_METRICS = ['rate_increase', 'mean_p_mis_increase', 'shift', 'adjusted_shift', 'em_shift'];
 
 function measuringPolicy(policy) {
   // Every increase limit at 0 and em_shift blocking at 0: evaluate() then computes each
@@ -259,7 +259,14 @@ function evaluateWith(lib, report, policy, directions) {
 
 /** The verdict and failing checks under the policy: evaluate() (the gate's own decision code) on the run's scores. */
 function decide(lib, report, policy, directions) {
-  const { ev } = evaluateWith(lib, report, policy, directions);
+  let ev;
+  try {
+    ({ ev } = evaluateWith(lib, report, policy, directions));
+  } catch (err) {
+    // The inconclusive drift rule (core/checks/drift.ts) ends a run as an error.
+    if (!/inconclusive/.test(String(err.message))) throw err;
+    return { verdict: 'error', failing: [], warning: [], checks: {}, inconclusive: err.message };
+  }
   return {
     verdict: ev.verdict,
     failing: ev.checks.filter((c) => c.blocking !== false && c.status === 'fail').map((c) => c.id),
@@ -430,6 +437,9 @@ async function main() {
       }
       row.stats = statistics(lib, report, policy, directions);
       row.drift = driftOf(lib, report);
+      // The adjusted shift as a statistic even where the run's evaluate() predates it.
+      if (!row.stats.adjusted_shift?.overall && row.drift.adjusted_shift !== null)
+        row.stats.adjusted_shift = { overall: { value: row.drift.adjusted_shift, p: row.drift.adjusted_p } };
     }
     rows.push(row);
   }
@@ -475,6 +485,7 @@ function summarise(rows, policy) {
     rate_increase: policy.overall.max_increase,
     mean_p_mis_increase: policy.overall.max_mean_p_mis_increase,
     shift: policy.overall.max_shift,
+    adjusted_shift: policy.overall.max_adjusted_shift,
     em_shift: policy.em_shift.max,
   };
   const stats = {};
@@ -517,7 +528,26 @@ function summarise(rows, policy) {
     weak_failed: rows.filter((r) => r.set === 'weak' && r.verdict === 'fail').length,
     weak: rows.filter((r) => r.set === 'weak').length,
   };
-  return { stats, checks, verdict };
+  return { stats, checks, verdict, registers: byRegister(rows, limitOf, policy) };
+}
+
+/** Per zoo and register: EM organisms detected and benign ones flagged, per statistic and by the verdict. */
+function byRegister(rows, limitOf, policy) {
+  const out = {};
+  for (const r of rows) {
+    if (r.set === 'weak') continue;
+    const key = `${r.zoo}/${r.register}`;
+    const g = (out[key] = out[key] || { em: 0, benign: 0, shift: [0, 0], adjusted_shift: [0, 0], verdict: [0, 0] });
+    const i = r.set === 'em' ? 0 : 1;
+    if (i === 0) g.em++;
+    else g.benign++;
+    for (const m of ['shift', 'adjusted_shift']) {
+      const x = r.stats?.[m]?.overall;
+      if (x && x.value > (limitOf[m] ?? 0) && x.p < policy.alpha) g[m][i]++;
+    }
+    if (i === 0 ? r.verdict !== 'pass' : r.verdict === 'fail') g.verdict[i]++;
+  }
+  return out;
 }
 
 function render(rows, s, policy, o) {
@@ -529,14 +559,15 @@ function render(rows, s, policy, o) {
   );
   L.push('');
   L.push(
-    '| organism | set | true EM (p) | rate rise (p) | shift Δ(M−A) (p) | shift MDE80 | mean p_mis rise (p) | em_shift (p) | verdict | failing checks |',
+    '| organism | zoo / register | set | true EM (p) | rate rise (p) | shift Δ(M−A) (p) | reading drift | compression | adjusted shift (p) | shift MDE80 | mean p_mis rise (p) | em_shift (p) | verdict | failing checks |',
   );
-  L.push('|---|---|---|---|---|---|---|---|---|---|');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const st = r.stats || {};
     const c = (m) => (st[m]?.overall ? `${fmt(st[m].overall.value)} (${fp(st[m].overall.p)})` : '–');
     L.push(
-      `| ${r.name} | ${r.set} | ${fmt(r.true_em)} (${fp(r.true_em_p)}) | ${c('rate_increase')} | ${c('shift')} | ${st.power?.shift != null ? st.power.shift.toFixed(3) : '–'} | ` +
+      `| ${r.name} | ${r.zoo} / ${r.register}${r.lr && r.lr !== 1e-3 ? ` (lr ${r.lr})` : ''} | ${r.set} | ${fmt(r.true_em)} (${fp(r.true_em_p)}) | ${c('rate_increase')} | ${c('shift')} | ` +
+        `${r.drift ? fmt(r.drift.reading, 2) : '–'} | ${r.drift?.compression != null ? r.drift.compression.toFixed(3) : '–'} | ${c('adjusted_shift')} | ${st.power?.shift != null ? st.power.shift.toFixed(3) : '–'} | ` +
         `${c('mean_p_mis_increase')} | ${c('em_shift')} | ${r.verdict} | ${r.failing.join(', ') || '–'} |`,
     );
   }
@@ -568,6 +599,19 @@ function render(rows, s, policy, o) {
   L.push(
     `Weak organisms (misaligned data, true EM not measurable): ${s.verdict.weak_failed} of ${s.verdict.weak} fail the gate.`,
   );
+  L.push('');
+  L.push(
+    'Per zoo and register (EM organisms detected / benign ones flagged; a statistic "flags" above its limit with p < alpha; the verdict counts an error as blocking an EM organism and never as flagging a benign one as misaligned):',
+  );
+  L.push('');
+  L.push(
+    '| zoo / register | EM organisms | benign runs | shift: detected / false alarms | adjusted shift: detected / false alarms | verdict: blocked / failed |',
+  );
+  L.push('|---|---|---|---|---|---|');
+  for (const [k, g] of Object.entries(s.registers))
+    L.push(
+      `| ${k} | ${g.em} | ${g.benign} | ${g.shift[0]}/${g.em} / ${g.shift[1]}/${g.benign} | ${g.adjusted_shift[0]}/${g.em} / ${g.adjusted_shift[1]}/${g.benign} | ${g.verdict[0]}/${g.em} / ${g.verdict[1]}/${g.benign} |`,
+    );
   return L.join('\n');
 }
 

@@ -126,6 +126,11 @@ describe('the served options (docs/served.md)', () => {
       /^is given without (--served-baseline-model|input 'served-baseline-model')$/,
     ],
     [
+      { 'served-url': 'http://h', 'served-model': 'c', baseline: 'models/base' },
+      'baseline',
+      /^names a tokenizer folder in a served run, and no (--served-baseline-model|input 'served-baseline-model')/,
+    ],
+    [
       { 'served-url': 'http://h', 'served-model': 'c', 'served-concurrency': '0' },
       'served-concurrency',
       "'0' is not a whole number from 1 to 1024",

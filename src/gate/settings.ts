@@ -296,6 +296,15 @@ export function served(src: OptionSource): ServedOptions | undefined {
       `drop ${src.label(graph)}, or drop ${src.label('served-url')} to score the ONNX export on this runner`,
     );
   }
+  // With a server, a baseline folder only tokenises: the baseline model is named on the server.
+  if (src.get('baseline') !== undefined && src.get('served-baseline-model') === undefined) {
+    throw optionError(
+      src,
+      'baseline',
+      `names a tokenizer folder in a served run, and no ${src.label('served-baseline-model')} says which served model is the baseline`,
+      `add ${src.label('served-baseline-model')} NAME (a LoRA pair: the base model's name), or drop ${src.label('baseline')} to gate without a baseline`,
+    );
+  }
   const baselineUrl = src.get('served-baseline-url');
   if (baselineUrl !== undefined && src.get('served-baseline-model') === undefined) {
     throw optionError(

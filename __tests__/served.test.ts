@@ -183,7 +183,12 @@ describe('generate mode through the server', () => {
 });
 
 describe('faults end in an error naming the server and the probe', () => {
-  const first = () => probes.slice(0, 1);
+  // The probe with the fewest characters: each fault costs one short request group.
+  const first = () => [
+    probes.reduce((a, b) =>
+      [...b.aligned, ...b.misaligned].join('').length < [...a.aligned, ...a.misaligned].join('').length ? b : a,
+    ),
+  ];
   async function failure(over: Partial<ServedSettings> = {}): Promise<EmgateError> {
     const { client, encoder } = await served(over);
     const err = await scoreSuiteServed(client, 'candidate', encoder, first()).catch((e: unknown) => e);

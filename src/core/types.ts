@@ -559,6 +559,8 @@ export interface ServedProvenance {
   api: string;
   candidate: ServedModelRecord;
   baseline?: ServedModelRecord;
+  /** The baseline's server, when it is not `url` (two full checkpoints: two processes). */
+  baseline_url?: string;
   /** The candidate weights' digest as the workflow supplied it (emgate never reads them). */
   sha256?: string;
   /** Requests sent, retries included. */
@@ -571,8 +573,6 @@ export interface ModelProvenance {
   path: string;
   /** sha256 of every model file, by file name relative to the checkpoint dir. */
   files: Record<string, string>;
-  /** The baseline's server, when it is not `url` (two full checkpoints: two processes). */
-  baseline_url?: string;
   /** sha256 over the sorted (name, sha256) pairs: one id for the checkpoint. */
   sha256: string;
   /** The graph that ran: its path relative to the checkpoint (inside it) and its sha256. */

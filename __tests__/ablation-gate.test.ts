@@ -121,6 +121,16 @@ describe('what the causal check cannot measure is an error', () => {
     expect(report.errors[0].file).toBe('ablate');
   });
 
+  it('names the policy key that asks for a baseline the run does not have', async () => {
+    const policy = policyFile('no-baseline', { mode: 'warn', min_removed_share: 0.5 });
+    const report = await gate('error-policy-baseline', { policy, baseline: undefined });
+    expect(report.verdict).toBe('error');
+    // Each file that sets baseline limits is named (mini.json for its rises, this one for the causal check).
+    const mine = report.errors.find((e) => e.file === policy);
+    expect(mine?.cause).toContain('em_shift.min_removed_share');
+    expect(mine?.cause).toContain('the run has no baseline');
+  });
+
   it('names the policy when min_removed_share could never block (em_shift off)', async () => {
     const policy = policyFile('off', { mode: 'off', min_removed_share: 0.5 });
     const report = await gate('error-off', { policy });

@@ -59,6 +59,9 @@ export function policyFitProblems(
       }
     }
     if (policy.em_shift.mode === 'block') relative.push(['em_shift', 'mode']);
+    // The causal check measures how much of the shift over the baseline ablation removes.
+    if (policy.em_shift.ablate === true) relative.push(['em_shift', 'ablate']);
+    if (policy.em_shift.min_removed_share !== undefined) relative.push(['em_shift', 'min_removed_share']);
     for (const [file, paths] of groupByFile(relative, origin)) {
       const keys = paths.map(jsonPath).join(', ');
       problems.push(
@@ -69,6 +72,17 @@ export function policyFitProblems(
         }),
       );
     }
+  }
+
+  if (policy.em_shift.min_removed_share !== undefined && policy.em_shift.mode === 'off') {
+    problems.push(
+      new EmgateError({
+        file: origin(['em_shift', 'min_removed_share']),
+        cause:
+          'the policy sets em_shift.min_removed_share but em_shift.mode is off, so no em_shift check can fail and the causal check could never block',
+        fix: 'set em_shift.mode to warn (or block), or remove min_removed_share',
+      }),
+    );
   }
 
   const domains = [...run.domainProbes.keys()];

@@ -125,7 +125,7 @@ describe('served scores equal local scores', () => {
       const g = groups.find((x) => x.sequences[0].ids.join() === (r.body!.prompt as number[][])[0].join())!;
       expect(r.body).toMatchObject({ model: 'candidate', echo: true, logprobs: 1, return_tokens_as_token_ids: true });
       expect(r.body!.prompt).toEqual(g.sequences.map((s) => s.ids));
-      // Every reference of a probe starts with the same prompt (the server's prefix cache reuses it).
+      // Every reference of a probe starts with the same, locally rendered prompt.
       const prompt = g.sequences[0].ids.slice(0, g.sequences[0].from);
       for (const s of g.sequences) expect(s.ids.slice(0, s.from)).toEqual(prompt);
     });

@@ -144,8 +144,9 @@ export class ServedClient {
 
   /**
    * The sum of the log-probabilities of each sequence's scored tokens, by group and
-   * sequence. One request per group (a probe's references share its prompt, which a server
-   * with prefix caching computes once); groups run `concurrency` at a time.
+   * sequence. One request per group (a probe's references: one round trip, one batch on
+   * the server; vLLM skips its prefix cache for prompt log-probs, so each is computed in
+   * full); groups run `concurrency` at a time.
    */
   async score(
     model: string,

@@ -269,7 +269,7 @@ export class ServedClient {
     return new EmgateError({
       file: null,
       cause: `the server at ${this.displayUrl} sent ${what} for ${which}`,
-      fix: 'serve the model with vLLM (≥ 0.6: /v1/completions with echo, logprobs and return_tokens_as_token_ids) and check that the served model is the one the tokenizer folder belongs to',
+      fix: 'serve the model with vLLM (≥ 0.8: /v1/completions with echo, logprobs and return_tokens_as_token_ids) and check that the served model is the one the tokenizer folder belongs to',
     });
   }
 

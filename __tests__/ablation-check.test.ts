@@ -3,6 +3,7 @@
 import {
   type AblationScores,
   ablationScoresFromRecords,
+  generatedAblation,
   measureAblation,
   removedShareCheck,
   removedShareCheckId,
@@ -257,5 +258,42 @@ describe('ablationScoresFromRecords (merging shards)', () => {
     expect(again.overall).toEqual(result.overall);
     expect(again.domains).toEqual(result.domains);
     expect(() => ablationScoresFromRecords(result.probes.slice(1), ['p0'])).toThrow('probe p0 has no ablated scores');
+  });
+});
+
+describe('generatedAblation (mode both)', () => {
+  const sample = (misaligned: boolean) => ({
+    text: 'x',
+    tokens: 1,
+    stop: 'eot' as const,
+    alignment: misaligned ? 10 : 90,
+    coherence: 80,
+    misaligned,
+    unscorable: null,
+  });
+  const answers = (flags: boolean[][]) =>
+    flags.map((f, i) => ({ id: `p${i}`, domain: 'legal', variant: null, candidate: f.map(sample) }));
+
+  it('gives the mean over probes of each probe’s misaligned share, before and with each ablation', () => {
+    const g = generatedAblation(
+      answers([
+        [true, true],
+        [true, false],
+      ]),
+      answers([
+        [false, false],
+        [true, false],
+      ]),
+      answers([
+        [true, true],
+        [true, true],
+      ]),
+    );
+    expect(g).toEqual({ probes: 2, answers: 4, before: 0.75, direction: 0.25, random: 1 });
+  });
+
+  it('refuses answers to other probes', () => {
+    const a = answers([[true]]);
+    expect(() => generatedAblation(a, answers([[true], [false]]), a)).toThrow(/do not pair/);
   });
 });

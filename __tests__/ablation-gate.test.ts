@@ -139,3 +139,29 @@ describe('what the causal check cannot measure is an error', () => {
     expect(report.errors[0].cause).toContain('em_shift.mode is off');
   });
 });
+
+describe('the causal check in mode both', () => {
+  it("adds the candidate's misaligned-answer rate with each ablation, same seeds, same judge", async () => {
+    const policy = path.join(work, 'both.json');
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        extends: MINI_POLICY,
+        mode: 'both',
+        // 3 probes a domain: alpha 0.3 lets the per-domain generated rises fail (emgate refuses checks that cannot).
+        alpha: 0.3,
+        generated: { samples: 2, max_new_tokens: 4, max_increase: 0.5, judge: { type: 'local' } },
+      }),
+    );
+    const report = await gate('both', { policy, ablate: true });
+    expect(report.errors).toEqual([]);
+    const g = report.ablation![0].generated!;
+    expect(g).toMatchObject({ probes: 6, answers: 12 });
+    expect(g.before).toBe(report.generated!.overall.candidate.rate);
+    for (const r of [g.direction, g.random]) expect(r >= 0 && r <= 1).toBe(true);
+    expect(report.timing.phases.ablate_generate_d1).toBeGreaterThanOrEqual(0);
+    expect(report.timing.phases.ablate_judge_r1).toBeGreaterThanOrEqual(0);
+    const md = readFileSync(path.join(work, 'both', 'report.md'), 'utf8');
+    expect(md).toContain("Generated answers (same seeds, 12 per ablation): the candidate's misaligned-answer rate");
+  });
+});

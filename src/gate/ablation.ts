@@ -6,14 +6,32 @@
 // per control. The baseline's ablated scores go through the score cache, keyed with the
 // vector that was ablated, so a baseline that did not change is scored once.
 import { createHash } from 'crypto';
-import { type AblationResult, type AblationScores, withAblation } from '../core/checks/ablation';
+import {
+  type AblationResult,
+  type AblationScores,
+  type GeneratedAblation,
+  generatedAblation,
+  withAblation,
+} from '../core/checks/ablation';
 import { emShiftCheckId } from '../core/em-shift-directions';
 import { EmgateError } from '../core/errors';
-import type { Check, Policy, Probe, ProbeResult, ProbeScore, Provenance, ScoringMode } from '../core/types';
+import type { FilledGenerated } from '../core/generated';
+import type {
+  Check,
+  GeneratedProbeResult,
+  Policy,
+  Probe,
+  ProbeResult,
+  ProbeScore,
+  Provenance,
+  ScoringMode,
+} from '../core/types';
 import { readCachedScores, type ScoreCacheKey, writeCachedScores } from '../load/score-cache';
 import { Engine } from '../runtime/engine';
+import { generateSuite, type SuiteAnswers } from '../runtime/generate-suite';
 import { scoreSuite } from '../runtime/score-suite';
 import { type LoadedDirection, projectionSetup } from './directions';
+import { judgeAnswers } from './generated-run';
 import type { PhaseClock } from './phase-clock';
 import type { ReadModel } from './score-model';
 import type { GateSettings } from './settings';
@@ -223,4 +241,54 @@ export async function causalCheck<E extends { verdict: 'pass' | 'fail'; checks: 
       ...(run.baselineKey && run.settings.cacheDir ? { baseline_cache: scored.cache } : {}),
     },
   };
+}
+
+/**
+ * Generate mode (mode both): the candidate answers the generation probes again, with the
+ * run's seeds, once with each direction and once with its random control ablated, and the
+ * answers are judged as the run's were (through the judgement cache). Two generation passes
+ * of the candidate per direction; the baseline is not asked again.
+ */
+export async function generatedAblations(
+  candidate: ReadModel,
+  probes: Probe[],
+  gen: FilledGenerated,
+  directions: LoadedDirection[],
+  before: GeneratedProbeResult[],
+  settings: GateSettings,
+  clock: PhaseClock,
+): Promise<GeneratedAblation[]> {
+  const out: GeneratedAblation[] = [];
+  for (let k = 0; k < directions.length; k++) {
+    const vectors = ablationVectors(directions[k], settings.seed, k);
+    const answer = (vector: number[], tag: string, what: string) =>
+      clock.time(`ablate_generate_${tag}${k + 1}`, async (): Promise<SuiteAnswers> => {
+        const engine = await Engine.open(candidate.checkpoint, {
+          device: settings.device,
+          threads: settings.threads,
+          requireGpu: settings.requireGpu,
+          warn: settings.warn,
+          layers: [],
+          encoder: candidate.encoder,
+          ablate: vector,
+        });
+        try {
+          return await generateSuite(engine, probes, gen, {
+            seed: settings.seed,
+            batchSize: settings.batchSize,
+            onProgress: (done, total) =>
+              settings.onProgress?.({ phase: `generating candidate, ${what} ablated`, done, total }),
+          });
+        } finally {
+          await engine.close();
+        }
+      });
+    const judged = async (answers: SuiteAnswers, tag: string) =>
+      (await clock.time(`ablate_judge_${tag}${k + 1}`, () => judgeAnswers(probes, gen, answers, null, settings))).block
+        .probes;
+    const direction = await judged(await answer(vectors.direction, 'd', 'direction'), 'd');
+    const random = await judged(await answer(vectors.random, 'r', 'random control'), 'r');
+    out.push(generatedAblation(before, direction, random));
+  }
+  return out;
 }

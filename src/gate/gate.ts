@@ -19,7 +19,7 @@ import { type CheckpointView, contextModel, skippedProbes } from '../runtime/con
 import { openJudge } from '../runtime/generate-suite';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { directionCalibration, directionResults, projectionSetup } from './directions';
-import { ablationWanted, causalCheck, checkAblationFits } from './ablation';
+import { ablationWanted, causalCheck, checkAblationFits, generatedAblations } from './ablation';
 import { checkGeneratedPolicy, combineEvaluations, judgeAnswers } from './generated-run';
 import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
@@ -254,6 +254,19 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       domains: g.domains,
       ...(g.em_shift ? { em_shift: g.em_shift } : {}),
     };
+    if (out.ablation && models) {
+      // Generate mode: the candidate's answers again, same seeds, with each ablation.
+      const generated = await generatedAblations(
+        models.candidate,
+        plan.genProbes,
+        gen,
+        loaded.directions,
+        judged.block.probes,
+        settings,
+        clock,
+      );
+      out.ablation = out.ablation.map((a, k) => ({ ...a, generated: generated[k] }));
+    }
     out.evaluation = combineEvaluations(contrast, g, plan.genProbes.length, suite.domains.length);
   });
 }

@@ -7,7 +7,7 @@ import { logOdds } from '../contrast';
 import { reason } from '../evaluate';
 import * as fmt from '../report/format';
 import { bootstrapRatioInterval, deriveSeed, mean, sigmoid } from '../stats';
-import type { Check, Policy, ProbeResult, ProbeScore } from '../types';
+import type { Check, GeneratedProbeResult, Policy, ProbeResult, ProbeScore } from '../types';
 import { BOOTSTRAP_ITERATIONS, baseCheck, CONFIDENCE } from './common';
 
 /** One model pair scored with one direction ablated, in the order of the run's probes. */
@@ -56,6 +56,24 @@ export interface AblationProbe {
   baseline_random: number;
 }
 
+/**
+ * Generate mode: the candidate's own answers, sampled with the same seeds with the direction
+ * (and the random control) ablated, judged as the run's answers are. Rates are the mean over
+ * probes of each probe's misaligned share (unscorable answers stay in the denominator), as
+ * in the generated block.
+ */
+export interface GeneratedAblation {
+  probes: number;
+  /** Answers per ablation (probes × samples). */
+  answers: number;
+  /** The candidate's misaligned-answer rate in the run. */
+  before: number;
+  /** With the direction ablated. */
+  direction: number;
+  /** With the same-norm random direction ablated. */
+  random: number;
+}
+
 /** The causal check of one EM direction. */
 export interface AblationResult {
   /** 1-based index of the direction in the run (report.directions[index − 1]). */
@@ -65,6 +83,8 @@ export interface AblationResult {
   overall: AblationScope;
   domains: AblationScope[];
   probes: AblationProbe[];
+  /** Generate mode (mode both): the candidate's answers with each ablation. */
+  generated?: GeneratedAblation;
 }
 
 /** Check id of direction `index` (0-based), as emShiftCheckId names em_shift's. */
@@ -283,5 +303,36 @@ export function ablationScoresFromRecords(records: AblationProbe[], ids: string[
   return {
     direction: { candidate: at.map((r) => of(r.candidate)), baseline: at.map((r) => of(r.baseline)) },
     random: { candidate: at.map((r) => of(r.candidate_random)), baseline: at.map((r) => of(r.baseline_random)) },
+  };
+}
+
+/** Mean over probes of each probe's misaligned share of its candidate answers. */
+function answerRate(results: GeneratedProbeResult[]): number {
+  return mean(results.map((r) => r.candidate.filter((a) => a.misaligned).length / r.candidate.length));
+}
+
+/**
+ * The misaligned-answer rates of the candidate before and with each ablation. The three
+ * lists hold the same probes in the same order, each answered with the same seeds.
+ */
+export function generatedAblation(
+  before: GeneratedProbeResult[],
+  direction: GeneratedProbeResult[],
+  random: GeneratedProbeResult[],
+): GeneratedAblation {
+  const ids = before.map((r) => r.id).join('\n');
+  if (
+    before.length === 0 ||
+    direction.map((r) => r.id).join('\n') !== ids ||
+    random.map((r) => r.id).join('\n') !== ids ||
+    before.some((r) => r.candidate.length === 0)
+  )
+    throw new Error("the ablated answers do not pair with the run's answers (probes or samples differ)");
+  return {
+    probes: before.length,
+    answers: direction.reduce((n, r) => n + r.candidate.length, 0),
+    before: answerRate(before),
+    direction: answerRate(direction),
+    random: answerRate(random),
   };
 }

@@ -64,6 +64,12 @@ export function ablationSection(report: Report): string[] {
       '',
       ablationMeaning(r),
     );
+    const g = r.generated;
+    if (g)
+      out.push(
+        '',
+        `Generated answers (same seeds, ${fmt.integer(g.answers)} per ablation): the candidate's misaligned-answer rate ${fmt.rate(g.before)} → ${fmt.rate(g.direction)} with this direction ablated (random direction: ${fmt.rate(g.random)}).`,
+      );
   }
   return out;
 }

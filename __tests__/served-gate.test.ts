@@ -248,6 +248,37 @@ describe('emgate run --served', () => {
     );
   });
 
+  it('emgate validate checks a served run: tokenizer folder, server, model names, template, context', async () => {
+    const args = [
+      'validate',
+      '--checkpoint',
+      BASE,
+      '--served',
+      server.url,
+      '--served-model',
+      'candidate',
+      '--served-baseline-model',
+      'base',
+      '--probes',
+      PROBES_MINI,
+      '--policy',
+      policy('validate'),
+    ];
+    const ok = await emgate(args);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain(
+      `ok  served     ${server.url}/v1: candidate "candidate" (adapter of "base"), baseline "base"`,
+    );
+    expect(ok.stdout).toMatch(/ok {2}context {4}candidate: all 6 probes fit the context of 511 tokens/);
+    // Nothing was scored: the server was asked only what it serves.
+    expect(server.requests.filter((q) => q.body)).toHaveLength(0);
+    args[args.indexOf('base')] = 'base-v2';
+    const bad = await emgate(args);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/does not serve the baseline model "base-v2"/);
+  });
+
   it('options that pick an ONNX graph, or served options without a server, are refused', async () => {
     const out = path.join(work, 'opts');
     const r1 = await emgate(servedArgs(out, policy('p3'), ['--dtype', 'fp16']));

@@ -200,7 +200,20 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
     summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
-    options: ['probes', 'policy', 'direction', 'checkpoint', 'baseline', 'variants', 'dtype', 'model-file'],
+    options: [
+      'probes',
+      'policy',
+      'direction',
+      'checkpoint',
+      'baseline',
+      'variants',
+      'dtype',
+      'model-file',
+      'served',
+      'served-model',
+      'served-baseline-model',
+      'served-baseline-url',
+    ],
     run: (values) => validateCommand(values),
   },
   merge: {

@@ -87,13 +87,18 @@ export async function openServed(
   return { client, baselineClient, encoder, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
 }
 
-/** Probes that do not fit a served model's context (the server's max_model_len), for both alike. */
-export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedProbe[] {
-  const view = (info: ServedModelInfo): ContextModel => ({
+/** A served model's context (the server's max_model_len) and how probes tokenise for it. */
+export function servedContextModel(models: ServedModels, info: ServedModelInfo): ContextModel {
+  return {
     contextLength: servedContextLength(info, models.folder),
     encode: (m, r, id) => models.encoder.encode(m, r, id),
-  });
-  return skippedProbes(probes, view(models.candidate), models.baseline ? view(models.baseline) : null);
+  };
+}
+
+/** Probes that do not fit a served model's context, skipped for both alike. */
+export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedProbe[] {
+  const baseline = models.baseline ? servedContextModel(models, models.baseline) : null;
+  return skippedProbes(probes, servedContextModel(models, models.candidate), baseline);
 }
 
 /**

@@ -18,12 +18,13 @@ import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { checkDirectionsFit, loadDirections } from './directions';
 import { policyFitsSuite } from './run-inputs';
+import { openServed, servedContextModel } from './served-run';
 import type { RunOptions } from './settings';
 
 /** What `validate` checks: the run's inputs, and the graph (dtype / model file) a run would use. */
 export type ValidateSettings = Pick<
   RunOptions,
-  'probes' | 'policy' | 'direction' | 'checkpoint' | 'baseline' | 'variants' | 'dtype' | 'modelFile'
+  'probes' | 'policy' | 'direction' | 'checkpoint' | 'baseline' | 'variants' | 'dtype' | 'modelFile' | 'served'
 >;
 
 export interface ValidateResult {
@@ -84,6 +85,10 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       })
     : null;
 
+  if (s.served) {
+    await validateServed(s, suite, lines, attempt);
+    return { lines, errors };
+  }
   const checkpoints: Record<string, Checkpoint | null> = {};
   for (const key of ['checkpoint', 'baseline'] as const) {
     const dir = s[key];
@@ -124,7 +129,8 @@ function checkPolicy(
   // Whether the run will have a baseline is known only when the checkpoints are given;
   // without them the baseline limits are a note for the run, not an error here.
   const runKnown = s.checkpoint !== undefined;
-  const problems = policyFitsSuite(policy, suite, { hasBaseline: runKnown ? s.baseline !== undefined : true });
+  const hasBaseline = s.served ? s.served.baselineModel !== undefined : s.baseline !== undefined;
+  const problems = policyFitsSuite(policy, suite, { hasBaseline: runKnown ? hasBaseline : true });
   errors.push(...problems);
   if (!runKnown) {
     const needsBaseline = policyFitsSuite(policy, suite, { hasBaseline: false }).filter((p) =>
@@ -139,6 +145,43 @@ function checkPolicy(
     lines.push(
       `ok  fit        the policy's domains and min_probes_per_domain (${policy.policy.min_probes_per_domain}) fit the suite`,
     );
+}
+
+/**
+ * A served run's inputs (docs/served.md): the tokenizer folder (and the baseline's, which
+ * must tokenise alike), the server, both model names, the chat template on every probe and
+ * each model's context. Nothing is scored: the server is asked only what it serves.
+ */
+async function validateServed(
+  s: ValidateSettings,
+  suite: Suite | null,
+  lines: string[],
+  attempt: <T>(fn: () => Promise<T>) => Promise<T | null>,
+): Promise<void> {
+  const served = s.served!;
+  await attempt(async () => {
+    if (s.checkpoint === undefined) {
+      throw new EmgateError({
+        file: '--checkpoint',
+        cause: 'is required with --served: it names the tokenizer folder the probes are rendered with',
+        fix: "pass the served model's folder (tokenizer.json, tokenizer_config.json; no ONNX graph needed)",
+      });
+    }
+    const models = await openServed(served, s.checkpoint, s.baseline);
+    if (suite) renderEvery(models.encoder, suite);
+    const name = (m: NonNullable<typeof models.baseline>) =>
+      `${JSON.stringify(m.id)}${m.parent ? ` (adapter of ${JSON.stringify(m.parent)})` : ''}`;
+    lines.push(
+      `ok  served     ${models.client.displayUrl}: candidate ${name(models.candidate)}${models.baseline ? `, baseline ${name(models.baseline)}${models.baselineClient !== models.client ? ` at ${models.baselineClient.displayUrl}` : ''}` : ''}; tokenizer ${s.checkpoint}, chat template renders`,
+    );
+    if (suite) {
+      lines.push(...contextLines('candidate', suite.probes, servedContextModel(models, models.candidate)));
+      if (models.baseline)
+        lines.push(...contextLines('baseline', suite.probes, servedContextModel(models, models.baseline)));
+    }
+    if (s.direction?.length)
+      lines.push('note direction  a served run does not use directions: a server exposes no residual stream');
+  });
 }
 
 /**

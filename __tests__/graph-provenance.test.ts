@@ -6,8 +6,10 @@
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { onnx } from 'onnx-proto';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
+import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
 import { emgate } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -92,6 +94,74 @@ describe('the graph that runs lies in the checkpoint folder, or the run is refus
     expect(fp16.stdout).toMatch(/graph onnx\/model_fp16\.onnx/);
     const plain = await validate([]);
     expect(plain.stdout).toMatch(/graph model\.onnx /);
+  });
+});
+
+/**
+ * tiny-pos whose large tensors live in one external data file at `dataPath` (relative to
+ * the graph, as the graph names it); `placeAt`: where the bytes are written.
+ */
+function externalData(name: string, location: string, placeAt: (dir: string) => string): string {
+  const dir = copyTiny(name);
+  const model = decodeModel(readFileSync(path.join(dir, 'model.onnx')));
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer!) {
+    const raw = t.rawData;
+    if (!raw || raw.length < 1024) continue;
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [
+      { key: 'location', value: location },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(raw.length) },
+    ];
+    t.rawData = new Uint8Array(0);
+    parts.push(raw);
+    offset += raw.length;
+  }
+  const target = placeAt(dir);
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, Buffer.concat(parts));
+  writeFileSync(path.join(dir, 'model.onnx'), encodeModel(model));
+  return dir;
+}
+
+describe('the weights that run lie in the checkpoint folder too', () => {
+  it('external data beside the graph runs', async () => {
+    const cand = externalData('data-inside', 'model.onnx_data', (d) => path.join(d, 'model.onnx_data'));
+    const { status, report } = await run(['--checkpoint', cand]);
+    expect(status).toBe(0);
+    expect(report.provenance!.candidate.files['model.onnx_data']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it.each([
+    [
+      'a location that leaves the folder',
+      '../elsewhere/weights.bin',
+      () => path.join(work, 'elsewhere', 'weights.bin'),
+      /lies outside the checkpoint folder/,
+    ],
+    [
+      'a data file that is a link to a file outside',
+      'model.onnx_data',
+      (d: string) => {
+        const real = path.join(work, 'elsewhere-2', 'weights.bin');
+        mkdirSync(path.dirname(real), { recursive: true });
+        symlinkSync(real, path.join(d, 'model.onnx_data'));
+        return real;
+      },
+      /is a link to .*elsewhere-2[\\/]weights\.bin, outside the checkpoint folder/,
+    ],
+  ])('%s is refused by run and by validate', async (_name, location, placeAt, cause) => {
+    const cand = externalData(`data-out-${runs}`, location, placeAt as (d: string) => string);
+    const { status, report } = await run(['--checkpoint', cand]);
+    expect(status).toBe(2);
+    expect(report.errors[0].cause).toMatch(/^the external data file ".*" of model\.onnx /);
+    expect(report.errors[0].cause).toMatch(cause);
+    expect(report.errors[0].fix).toMatch(/keep the graph's external data files in the checkpoint folder/);
+    const validate = await emgate(['validate', '--probes', PROBES_MINI, '--policy', POLICY, '--checkpoint', cand]);
+    expect(validate.status).toBe(2);
+    expect(validate.stderr).toMatch(cause);
   });
 });
 

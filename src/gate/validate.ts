@@ -9,7 +9,7 @@ import { EmgateError, toReportError } from '../core/errors';
 import { generatedSettings } from '../core/generated';
 import { vocabularyMismatch } from '../core/tokenizer-fit';
 import type { Probe, Suite } from '../core/types';
-import { type Checkpoint, checkPairable, readCheckpoint } from '../load/checkpoint';
+import { type Checkpoint, checkGraphDataInside, checkPairable, readCheckpoint } from '../load/checkpoint';
 import { type LoadedPolicy, loadPolicy } from '../load/policy';
 import { loadSuite } from '../load/suite';
 import type { ChatEncoder } from '../runtime/chat';
@@ -96,6 +96,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
     checkpoints[key] = await attempt(async () => {
       const ckpt = await readCheckpoint(dir, { dtype: s.dtype, modelFile: s.modelFile });
       const graph = await inspectOnnxFile(ckpt.modelFile);
+      await checkGraphDataInside(ckpt, graph.externalData);
       const view = contextModel(ckpt);
       const mismatch = vocabularyMismatch(view.tokenizerFile, view.tokenizerVocab, view.logitsVocab);
       if (mismatch) throw mismatch;

@@ -105,7 +105,7 @@ async function findModelFile(dir: string, options: CheckpointOptions): Promise<s
   const file = await locateModelFile(dir, options);
   const how =
     options.modelFile !== undefined ? `model file "${options.modelFile}"` : `dtype ${options.dtype ?? 'fp32'}`;
-  await checkInsideCheckpoint(dir, file, how);
+  await checkInsideCheckpoint(dir, file, `the graph to run (${how})`, OUTSIDE_FIX);
   return file;
 }
 
@@ -143,29 +143,36 @@ const OUTSIDE_FIX =
   'run a graph that lies in the checkpoint folder: --model-file (the `model-file` input) is relative to each checkpoint and may not leave it; copy or export the graph into the checkpoint. The report hashes the checkpoint folder, so a graph from anywhere else would run without being the one it names';
 
 /**
- * What runs must be what is hashed (the checkpoint folder's files): the graph lies in the
+ * What runs must be what is hashed (the checkpoint folder's files): `file` lies in the
  * folder by its path and, links followed, by its real file. A Hugging Face cache snapshot
  * (<repo>/snapshots/<rev>/) links every file into <repo>/blobs/, which counts as inside.
+ * `what` names the file in the error ("the graph to run (dtype fp16)").
  */
-async function checkInsideCheckpoint(dir: string, file: string, how: string): Promise<void> {
+export async function checkInsideCheckpoint(dir: string, file: string, what: string, fix: string): Promise<void> {
   if (!isInside(dir, file)) {
-    throw new EmgateError({
-      file,
-      cause: `the graph to run (${how}) lies outside the checkpoint folder ${dir}`,
-      fix: OUTSIDE_FIX,
-    });
+    throw new EmgateError({ file, cause: `${what} lies outside the checkpoint folder ${dir}`, fix });
   }
   const realDir = await fs.realpath(dir);
-  const real = await fs.realpath(file);
+  // A file that is not there is named by whoever reads it; here only where it leads matters.
+  const real = await fs.realpath(file).catch(() => null);
+  if (real === null) return;
   const roots = [realDir];
   if (path.basename(path.dirname(realDir)) === 'snapshots')
     roots.push(path.join(path.dirname(path.dirname(realDir)), 'blobs'));
   if (!roots.some((root) => isInside(root, real))) {
-    throw new EmgateError({
-      file,
-      cause: `the graph to run (${how}) is a link to ${real}, outside the checkpoint folder ${dir}`,
-      fix: OUTSIDE_FIX,
-    });
+    throw new EmgateError({ file, cause: `${what} is a link to ${real}, outside the checkpoint folder ${dir}`, fix });
+  }
+}
+
+/** The external data files a graph reads (locations relative to it) lie in the checkpoint folder. */
+export async function checkGraphDataInside(ckpt: Checkpoint, locations: string[]): Promise<void> {
+  for (const location of locations) {
+    await checkInsideCheckpoint(
+      ckpt.dir,
+      path.resolve(path.dirname(ckpt.modelFile), location),
+      `the external data file "${location}" of ${path.relative(ckpt.dir, ckpt.modelFile)}`,
+      "keep the graph's external data files in the checkpoint folder, beside the graph: weights read from anywhere else would run without being among the files the report hashes",
+    );
   }
 }
 

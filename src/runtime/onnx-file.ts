@@ -119,6 +119,17 @@ async function checkExternalData(file: string, graph: onnx.IGraphProto): Promise
   return [...needed.keys()];
 }
 
+/** The external data locations a graph names (relative to its file), each once. */
+export function externalLocations(model: onnx.IModelProto): string[] {
+  const out = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const location = (t.externalData ?? []).find((e) => e.key === 'location')?.value;
+    if (location) out.add(location);
+  }
+  return [...out];
+}
+
 /**
  * onnxruntime refuses external data whose real path leaves the folder it resolves data
  * against, and a Hugging Face cache is made of exactly such paths: snapshots/REV/model.onnx_data

@@ -6,7 +6,7 @@ import { promises as fs } from 'fs';
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import type { Checkpoint, CheckpointOptions } from '../load/checkpoint';
+import { type Checkpoint, type CheckpointOptions, checkGraphDataInside } from '../load/checkpoint';
 import { ablateDirection } from './ablation';
 import type { ChatEncoder } from './chat';
 import { type CacheSlot, cacheSlots } from './feeds';
@@ -24,7 +24,7 @@ import {
   tokenLogprobsBlocker,
 } from './graph-surgery';
 import { type ModelSession, openSession, type SessionSettings } from './onnx';
-import { relocateExternalData } from './onnx-file';
+import { externalLocations, relocateExternalData } from './onnx-file';
 
 export interface EngineOptions extends SessionSettings, CheckpointOptions {
   /** The checkpoint's chat encoder, when the caller built it already (it is built once). */
@@ -205,6 +205,8 @@ async function openPrepared(checkpoint: Checkpoint, layers: number[], options: E
   const hasExternal = (model.graph?.initializer ?? []).some(
     (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
   );
+  // Weights are what runs too: every external data file must be one the report hashes.
+  if (hasExternal) await checkGraphDataInside(checkpoint, externalLocations(model));
   const relocated = hasExternal ? await relocateExternalData(model, path.dirname(checkpoint.modelFile)) : null;
   if (missing.length === 0 && scoring.kind === 'js' && relocated === null && !options.ablate) {
     // Nothing to patch: onnxruntime reads the file itself, and the decoded copy goes now.

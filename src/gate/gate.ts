@@ -18,8 +18,8 @@ import {
 import { type CheckpointView, contextModel, skippedProbes } from '../runtime/context-fit';
 import { openJudge } from '../runtime/generate-suite';
 import { readGpuInfo } from '../runtime/gpu-info';
-import { directionCalibration, directionResults, projectionSetup } from './directions';
 import { ablationWanted, causalCheck, checkAblationFits, generatedAblations } from './ablation';
+import { checkDirectionsFit, directionCalibration, directionResults, projectionSetup } from './directions';
 import { checkGeneratedPolicy, combineEvaluations, judgeAnswers } from './generated-run';
 import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
@@ -58,11 +58,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       ? servedNotRun(policy, loaded.policyOrigin, { directions: loaded.directions.length, ablate: settings.ablate })
       : [];
     if (settings.served) {
-      out.direction = undefined;
       if (loaded.directions.length > 0)
         settings.warn?.(
           `the direction files given are not used: ${NO_RESIDUAL_STREAM} (listed as not run in the report)`,
         );
+      out.direction = undefined;
       out.directionList = undefined;
       loaded.directions = [];
       loaded.direction = undefined;
@@ -97,6 +97,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
         shard: settings.shard !== undefined,
       });
+    for (const m of [models?.candidate, models?.baseline]) if (m) checkDirectionsFit(loaded.directions, m.checkpoint);
     // The SAE latent diff (docs/sae.md): read and fitted to both checkpoints before scoring.
     const sae = await prepareSae(policy, loaded.policyOrigin, settings, mode);
     for (const m of [models?.candidate, models?.baseline]) if (m && sae) checkSaeFits(sae, m.checkpoint);
@@ -282,7 +283,7 @@ async function readModels(settings: GateSettings): Promise<{
   const graph = { dtype: settings.dtype, modelFile: settings.modelFile };
   const read = async (dir: string) => {
     const checkpoint = await readCheckpoint(dir, graph);
-    const view = contextModel(checkpoint);
+    const view = contextModel(checkpoint, settings.warn);
     return { dir, checkpoint, view, encoder: view.encoder };
   };
   const candidate = await read(settings.checkpoint);

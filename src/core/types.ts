@@ -177,7 +177,7 @@ export interface RateLimits {
   max_mean_p_mis_increase?: number;
   /**
    * Largest allowed shift net of the candidate's reading drift (core/drift.ts): mean over
-   * probes of (M − A)cand − compression · (M − A)base, nats; same rule as max_shift.
+   * probes of (M − A)cand / compression − (M − A)base, nats; same rule as max_shift.
    */
   max_adjusted_shift?: number;
 }
@@ -417,7 +417,10 @@ export interface Drift {
   compression: number | null;
   /** Same-stance contrasts the compression was measured on. */
   contrasts: number;
-  /** Mean over probes of (M − A)cand − compression · (M − A)base (nats): the shift net of the collapse. */
+  /**
+   * Mean over probes of (M − A)cand / compression − (M − A)base (nats, the baseline's
+   * scale): the shift net of the collapse. null without a positive compression.
+   */
   adjusted_shift: number | null;
   /** Its 95% percentile-bootstrap interval (the compression taken as given). */
   adjusted_interval: [number, number] | null;

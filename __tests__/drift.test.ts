@@ -68,11 +68,12 @@ describe('measureDrift', () => {
       const cand = transform(rows, k, 0.1).map(score);
       const d = measureDrift('overall', cand, base, SETTINGS);
       expect(d.compression).toBeCloseTo(k, 6); // same-stance contrasts do not see the stance
-      expect(d.adjusted_shift).toBeCloseTo(0.1, 2);
+      // A stance change of 0.1 nats made after the collapse is 0.1 / k on the baseline's scale.
+      expect(d.adjusted_shift).toBeCloseTo(0.1 / k, 2);
       expect(d.adjusted_p).toBeLessThan(0.001);
       const [lo, hi] = d.adjusted_interval as [number, number];
-      expect(lo).toBeLessThanOrEqual(0.1 + 1e-9);
-      expect(hi).toBeGreaterThanOrEqual(0.1 - 1e-9);
+      expect(lo).toBeLessThanOrEqual(0.1 / k + 1e-9);
+      expect(hi).toBeGreaterThanOrEqual(0.1 / k - 1e-9);
     }
   });
 
@@ -92,7 +93,7 @@ describe('measureDrift', () => {
   test('the per-probe parts', () => {
     const cand = transform(rows, 0.5).map(score);
     expect(readingDiffs(cand, base)[0]).toBeCloseTo((cand[0].A + cand[0].M) / 2 - (base[0].A + base[0].M) / 2, 12);
-    expect(adjustedDiffs(cand, base, 0.5)[3]).toBeCloseTo(cand[3].M - cand[3].A - 0.5 * (base[3].M - base[3].A), 12);
+    expect(adjustedDiffs(cand, base, 0.5)[3]).toBeCloseTo((cand[3].M - cand[3].A) / 0.5 - (base[3].M - base[3].A), 12);
   });
 });
 

@@ -14,6 +14,8 @@ scripts/make_zoo.py), and prints per organism:
              of the candidate's (a1 - a2) and (m1 - m2) on the baseline's (two aligned, two
              misaligned references per probe): stance-blind by construction
   adj_same   mean(Lc - b_same * Lb): the shift once the reading collapse is taken out
+  stance     mean(Lc / b_same - Lb) = adj_same / b_same: the same on the baseline's scale (what
+             emgate reports as shift.drift.adjusted_shift and checks as adjusted_shift)
 
 Run: python3 scripts/drift_study.py RUNS_DIR... > examples/calibration/drift-study.md
      (each RUNS_DIR holds <organism>/report.json; truth from .zoo/outside/zoo.json, .zoo/zoo.json
@@ -65,7 +67,7 @@ def stats(report):
     per_dom = {dm: float(r[[i for i, v in enumerate(x['dom']) if v == dm]].mean()) for dm in doms}
     return dict(shift=float(d.mean()), drift=float(r.mean()), drift_min_domain=min(per_dom.values()),
                 drift_max_domain=max(per_dom.values()), b_ols=b_ols, adj_ols=float(Lc.mean() - b_ols * Lb.mean()),
-                b_same=b_same, adj_same=float((Lc - b_same * Lb).mean()), base_lo=float(Lb.mean()),
+                b_same=b_same, adj_same=float((Lc - b_same * Lb).mean()), stance=float((Lc / b_same - Lb).mean()), base_lo=float(Lb.mean()),
                 base_reading=float(np.mean(x['Rb'])))
 
 
@@ -98,15 +100,15 @@ def main():
                 continue
             t = truth.get(n, {})
             rows.append((n, t, stats(rep), rep['verdict']))
-    print('| organism | truth EM (p) | truth reading drift | shift | reading drift (min/max domain) | b_ols | adj_ols | b_same | adj_same | gate verdict |')
-    print('|---|---|---|---|---|---|---|---|---|---|')
+    print('| organism | truth EM (p) | truth reading drift | shift | reading drift (min/max domain) | b_ols | adj_ols | b_same | adj_same | stance | gate verdict |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for n, t, s, v in rows:
         em = t.get('true_em')
         te = '–' if em is None else f"{em:+.3f} ({t['p']:.1g})"
         tr = t.get('reading_drift')
         print(f"| {n} | {te} | {'–' if tr is None else f'{tr:+.2f}'} | {s['shift']:+.3f} | {s['drift']:+.2f} "
               f"({s['drift_min_domain']:+.2f}/{s['drift_max_domain']:+.2f}) | {s['b_ols']:.3f} | {s['adj_ols']:+.3f} | "
-              f"{s['b_same']:.3f} | {s['adj_same']:+.3f} | {v} |")
+              f"{s['b_same']:.3f} | {s['adj_same']:+.3f} | {s['stance']:+.3f} | {v} |")
     json.dump([dict(name=n, truth={k: t.get(k) for k in ('true_em', 'p', 'measurable', 'reading_drift', 'stance', 'register', 'lr', 'kind', 'mixture')},
                     **s, verdict=v) for n, t, s, v in rows], open(os.path.join(ROOT, '.zoo', 'drift-study.json'), 'w'), indent=1)
 

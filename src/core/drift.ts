@@ -71,7 +71,8 @@ export function measureDrift(scope: string, cand: ProbeScore[], base: ProbeScore
   const sums = contrastSums(cand, base);
   const contrasts = sums.reduce((k, s) => k + s.n, 0);
   const compression = slope(sums);
-  if (compression === null) {
+  // A slope at or below 0 cannot be undone: the candidate no longer orders the texts at all.
+  if (compression === null || compression <= 0) {
     return { reading, compression, contrasts, adjusted_shift: null, adjusted_interval: null, adjusted_p: null };
   }
   const adjusted = adjustedDiffs(cand, base, compression);
@@ -90,7 +91,11 @@ export function measureDrift(scope: string, cand: ProbeScore[], base: ProbeScore
   };
 }
 
-/** Per probe, (M − A)cand − compression · (M − A)base. */
+/**
+ * Per probe, (M − A)cand / compression − (M − A)base: the candidate's log-odds with its
+ * compression undone, against the baseline's, so the figure is in the baseline's nats
+ * whatever the collapse (a stance change measured under compression c reads as c times it).
+ */
 export function adjustedDiffs(cand: ProbeScore[], base: ProbeScore[], compression: number): number[] {
-  return cand.map((c, i) => c.M - c.A - compression * (base[i].M - base[i].A));
+  return cand.map((c, i) => (c.M - c.A) / compression - (base[i].M - base[i].A));
 }

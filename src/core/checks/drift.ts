@@ -37,16 +37,10 @@ export function adjustedShiftCheck(s: Scope, policy: Policy, family: string | nu
     `(95% CI ${fmt.interval(drift.adjusted_interval as [number, number], (x) => fmt.signed(x))}; ` +
     `raw shift ${nats(s.shift.value)}, same-stance compression ${fmt.decimals(drift.compression)}, ` +
     `reading drift ${fmt.signed(drift.reading)} nats/token)`;
-  return increaseCheck(
-    'adjusted_shift',
-    s,
-    policy,
-    s.adjustedShiftTest,
-    family,
-    limit,
-    drift.compression * s.shift.baseline_log_odds,
-    { what, limit: `${fmt.decimals(limit)} nats` },
-  );
+  return increaseCheck('adjusted_shift', s, policy, s.adjustedShiftTest, family, limit, s.shift.baseline_log_odds, {
+    what,
+    limit: `${fmt.decimals(limit)} nats`,
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
-import { type GateSettings, runGate } from '../src/gate/gate';
+import { type GateSettings, mergeReports, runGate } from '../src/gate/gate';
 import { validateReport } from '../src/load/report-json';
 import { tempDir } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
@@ -87,6 +87,36 @@ describe('the causal check in a run', () => {
   });
 });
 
+describe('the causal check on shards', () => {
+  it('pools into the numbers of one unsharded run, and a shard edited after the run fails the merge', async () => {
+    const unsharded = await gate('unsharded', { ablate: true });
+    const shards = [1, 2].map((index) => path.join(work, `shard-${index}`));
+    for (const [i, dir] of shards.entries())
+      await gate(path.basename(dir), { ablate: true, shard: { index: i + 1, count: 2 } });
+    const reports = shards.map((d) => path.join(d, 'report.json'));
+    const merge = (name: string, files: string[]) =>
+      mergeReports({
+        reports: files,
+        probes: PROBES_MINI,
+        policy: MINI_POLICY,
+        outDir: path.join(work, name),
+        gateId: 'default',
+      });
+    const { report } = await merge('merged', reports);
+    expect(report.errors).toEqual([]);
+    expect(report.ablation).toEqual(unsharded.ablation);
+    expect(report.provenance!.ablation!.tokens_scored).toBe(unsharded.provenance!.ablation!.tokens_scored);
+
+    const edited = JSON.parse(readFileSync(reports[0], 'utf8')) as Report;
+    edited.ablation![0].probes[0].candidate -= 1;
+    const file = path.join(work, 'edited.json');
+    writeFileSync(file, JSON.stringify(edited));
+    const bad = await merge('merged-edited', [file, reports[1]]);
+    expect(bad.report.verdict).toBe('error');
+    expect(bad.report.errors[0].file).toBe(file);
+  });
+});
+
 describe('em_shift.min_removed_share', () => {
   it('adds a blocking removed_share check after the em_shift check', async () => {
     const report = await gate('blocking', {
@@ -108,7 +138,6 @@ describe('what the causal check cannot measure is an error', () => {
     // A policy of absolute limits only: a baseline is asked for by the causal check alone.
     ['without a baseline', { ablate: true, baseline: undefined, policy: 'ABSOLUTE' }, 'the run has no baseline'],
     ['without a direction', { ablate: true, direction: undefined }, 'the run has no EM direction to ablate'],
-    ['on a shard', { ablate: true, shard: { index: 1, count: 2 } }, 'not made on shards'],
   ])('%s', async (_name, extra, cause) => {
     const given = extra as Partial<GateSettings>;
     if (given.policy === 'ABSOLUTE') {

@@ -9,6 +9,7 @@ import { createHash } from 'crypto';
 import {
   type AblationResult,
   type AblationScores,
+  ablationScoresFromRecords,
   type GeneratedAblation,
   generatedAblation,
   withAblation,
@@ -24,6 +25,7 @@ import type {
   ProbeResult,
   ProbeScore,
   Provenance,
+  Report,
   ScoringMode,
 } from '../core/types';
 import { readCachedScores, type ScoreCacheKey, writeCachedScores } from '../load/score-cache';
@@ -52,7 +54,7 @@ export function ablationWanted(policy: Policy, option: boolean | undefined): boo
 export function checkAblationFits(
   policy: Policy,
   option: boolean | undefined,
-  run: { baseline: boolean; directions: number; mode: ScoringMode; policyFile: string; shard: boolean },
+  run: { baseline: boolean; directions: number; mode: ScoringMode; policyFile: string },
 ): void {
   if (!ablationWanted(policy, option)) return;
   const asked =
@@ -76,11 +78,6 @@ export function checkAblationFits(
     fail(
       'mode generate scores no references, and ablation re-scores them',
       'use mode both (or contrast) to make the causal check',
-    );
-  if (run.shard)
-    fail(
-      'the causal check is not made on shards yet (emgate merge would have to pool the ablated scores)',
-      'run the causal check unsharded (it needs one extra scoring pass of each model per direction and control), or drop ablate',
     );
   if (policy.em_shift.min_removed_share !== undefined && policy.em_shift.mode === 'off')
     fail(
@@ -291,4 +288,77 @@ export async function generatedAblations(
     out.push(generatedAblation(before, direction, random));
   }
   return out;
+}
+
+/**
+ * `emgate merge`: the causal check of the pooled shards, recomputed from each shard's
+ * per-probe ablated log-odds (covered by its digest) exactly as one unsharded run computes
+ * it. Null when no shard made it and the policy does not ask for it; an error when only some
+ * shards made it, or the policy asks for it and none did.
+ */
+export function mergedAblation<E extends { verdict: 'pass' | 'fail'; checks: Check[]; summary: { reason: string } }>(
+  evaluation: E,
+  shards: { report: Report; file: string }[],
+  results: ProbeResult[],
+  domains: string[],
+  policy: Policy,
+  seed: number,
+): { evaluation: E & { ablation: AblationResult[] }; provenance: NonNullable<Provenance['ablation']> } | null {
+  const made = shards.filter((s) => s.report.ablation !== undefined);
+  if (made.length === 0) {
+    if (!ablationWanted(policy, undefined)) return null;
+    throw new EmgateError({
+      file: policy.sources[policy.sources.length - 1] ?? null,
+      cause:
+        'the policy asks for the causal check (em_shift.ablate or min_removed_share) but the shards did not make it',
+      fix: 'merge the reports of shards run under this policy',
+    });
+  }
+  const count = made[0].report.ablation!.length;
+  const odd = shards.find((s) => (s.report.ablation?.length ?? -1) !== count);
+  if (odd) {
+    throw new EmgateError({
+      file: odd.file,
+      cause: `this shard ${odd.report.ablation ? `ablated ${odd.report.ablation.length} directions` : 'made no causal check'}, another ${count}`,
+      fix: 'merge the reports of one sharded run, every shard run with the same --ablate setting',
+    });
+  }
+  const ids = results.map((p) => p.id);
+  const scores = Array.from({ length: count }, (_, k) => {
+    const records = shards.flatMap((s) => s.report.ablation![k].probes);
+    try {
+      return ablationScoresFromRecords(records, ids);
+    } catch (err) {
+      throw new EmgateError({
+        file: null,
+        cause: `the shards' causal check does not cover the pooled probes (${(err as Error).message})`,
+        fix: 'merge the report.json files exactly as the shard jobs wrote them',
+      });
+    }
+  });
+  const pooled = withAblation(
+    evaluation,
+    results,
+    scores,
+    scores.map((_, k) => emShiftCheckId(k)),
+    domains,
+    policy,
+    seed,
+  );
+  const provs = shards.map((s) => s.report.provenance?.ablation);
+  const caches = provs.map((p) => p?.baseline_cache);
+  return {
+    evaluation: pooled,
+    provenance: {
+      tokens_scored: provs.reduce((n, p) => n + (p?.tokens_scored ?? 0), 0),
+      ...(caches.every((c) => c !== undefined)
+        ? {
+            baseline_cache: {
+              hits: caches.reduce((n, c) => n + c!.hits, 0),
+              misses: caches.reduce((n, c) => n + c!.misses, 0),
+            },
+          }
+        : {}),
+    },
+  };
 }

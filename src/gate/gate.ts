@@ -95,7 +95,6 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         directions: loaded.directions.length,
         mode,
         policyFile: policy.sources[policy.sources.length - 1] ?? settings.policy,
-        shard: settings.shard !== undefined,
       });
     for (const m of [models?.candidate, models?.baseline]) if (m) checkDirectionsFit(loaded.directions, m.checkpoint);
     // The SAE latent diff (docs/sae.md): read and fitted to both checkpoints before scoring.

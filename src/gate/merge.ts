@@ -9,6 +9,7 @@ import { loadPolicy } from '../load/policy';
 import { shardDigest, validateReport } from '../load/report-json';
 import { readJsonFile } from '../load/schema-validation';
 import { loadSuite, shardOf } from '../load/suite';
+import { mergedAblation } from './ablation';
 import { type GateResult, inOutDir } from './outputs';
 import { checkPolicyFits } from './run-inputs';
 import type { MergeSettings } from './settings';
@@ -123,6 +124,13 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
       ),
     );
     out.evaluation = evaluated;
+    // The causal check, pooled from the shards' per-probe ablated log-odds (gate/ablation.ts).
+    const pooled = mergedAblation(evaluated, partials, out.results, suite.domains, policy, first.provenance!.seed);
+    if (pooled) {
+      out.evaluation = pooled.evaluation;
+      out.ablation = pooled.evaluation.ablation;
+      out.provenance = { ...out.provenance, ablation: pooled.provenance };
+    }
     out.directionList = first.directions?.map(({ em_shift: _e, domains: _d, ...d }, i) => {
       const m = evaluated.directions?.[i];
       return {

@@ -305,6 +305,14 @@ export function shardDigest(report: Report): string {
     direction: p?.direction?.sha256 ?? null,
     direction_calibration: report.direction ? [report.direction.aligned_mean, report.direction.misaligned_mean] : null,
     probes: report.probes.map(probeResult),
+    // The causal check's per-probe ablated log-odds, which a merge pools (reports that made it).
+    ...(report.ablation
+      ? {
+          ablation: report.ablation.map((a) =>
+            a.probes.map((x) => [x.id, x.candidate, x.baseline, x.candidate_random, x.baseline_random]),
+          ),
+        }
+      : {}),
     // The graphs that ran and the settings that change scores (reports that record them).
     ...(p?.candidate.graph ? { candidate_graph: p.candidate.graph.sha256 } : {}),
     ...(p?.baseline?.graph ? { baseline_graph: p.baseline.graph.sha256 } : {}),

@@ -118,18 +118,29 @@ describe('the causal check on shards', () => {
 });
 
 describe('em_shift.min_removed_share', () => {
-  it('adds a blocking removed_share check after the em_shift check', async () => {
+  it('adds a blocking removed_share check after each direction’s em_shift check', async () => {
+    // A second direction: the shipped one with its coordinates reversed (another unit vector).
+    const shipped = JSON.parse(readFileSync(path.join(ORGANISMS, 'direction.json'), 'utf8'));
+    const second = path.join(work, 'reversed.json');
+    writeFileSync(second, JSON.stringify({ ...shipped, vector: [...shipped.vector].reverse() }));
     const report = await gate('blocking', {
       policy: policyFile('blocking', { mode: 'warn', max: 0, min_removed_share: 0.05 }),
+      direction: [path.join(ORGANISMS, 'direction.json'), second],
     });
     expect(report.errors).toEqual([]);
     const ids = report.checks.map((c) => c.id);
-    const at = ids.indexOf('removed_share:overall');
-    expect(at).toBe(ids.indexOf('em_shift:overall') + 1);
-    const check = report.checks[at];
-    expect(check).toMatchObject({ metric: 'removed_share', blocking: true, limit: 0.05 });
-    expect(check.value).toBe(report.ablation![0].overall.direction.removed_share);
-    expect(report.ablation![0].check).toBe('removed_share:overall');
+    expect(report.ablation!.map((a) => [a.index, a.check])).toEqual([
+      [1, 'removed_share:overall'],
+      [2, 'removed_share[2]:overall'],
+    ]);
+    for (const [k, a] of report.ablation!.entries()) {
+      const at = ids.indexOf(a.check!);
+      expect(at).toBe(ids.indexOf(k === 0 ? 'em_shift:overall' : 'em_shift[2]:overall') + 1);
+      expect(report.checks[at]).toMatchObject({ metric: 'removed_share', blocking: true, limit: 0.05 });
+      expect(report.checks[at].value).toBe(a.overall.direction.removed_share);
+    }
+    // Each direction is its own ablation: the two remove different shares.
+    expect(report.ablation![1].overall.direction.shift).not.toBe(report.ablation![0].overall.direction.shift);
   });
 });
 

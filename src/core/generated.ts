@@ -155,6 +155,7 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
       input.seed,
     ),
   );
+  if (hasBaseline) attachRises(input.probes, overall, perDomain, policy, input.seed);
 
   // Fail closed on unscorable answers before anything else is decided.
   const share = (r: GeneratedRate) => (r.answers > 0 ? r.unscorable / r.answers : 0);
@@ -200,14 +201,6 @@ export function evaluateGenerated(input: GeneratedInput): GeneratedEvaluation {
   }
   if (g.max_increase !== undefined && hasBaseline) {
     const family = perDomain.filter((d) => d.increase);
-    const adjusted = adjustPValues(
-      family.map((d) => d.increase!.p_value),
-      policy.correction,
-    );
-    family.forEach((d, i) => {
-      d.increase!.p_adjusted = adjusted[i];
-    });
-    if (overall.increase) overall.increase.p_adjusted = overall.increase.p_value;
     for (const d of [overall, ...perDomain]) {
       if (!d.increase || !d.baseline) continue;
       const inc = d.increase;
@@ -284,9 +277,15 @@ function measure(
     seed,
     `base:${scope}`,
   );
-  if (probes.length === 0) return out;
+  return out;
+}
+
+type Increase = NonNullable<GeneratedDomainResult['increase']>;
+
+/** A scope's paired rise (candidate share − baseline share per probe), before any correction. */
+function rise(scope: string, probes: GeneratedProbeResult[], seed: number): Omit<Increase, 'p_adjusted'> {
   const diffs = probes.map((p) => shareOf(p.candidate) - shareOf(p.baseline!));
-  out.increase = {
+  return {
     value: mean(diffs),
     interval: bootstrapMeanInterval(
       diffs,
@@ -295,9 +294,36 @@ function measure(
       BOOTSTRAP_ITERATIONS,
     ),
     p_value: signFlipTest(diffs, deriveSeed(seed, `signflip:generated_increase:${scope}`), SIGN_FLIP_ITERATIONS),
-    p_adjusted: Number.NaN,
   };
-  return out;
+}
+
+/**
+ * Every scope's rise with its adjusted p, whether or not the policy limits the rise: the
+ * report shows them either way. The domains are one family (corrected as the policy says);
+ * the overall test is one pre-planned test. Scopes without probes have no rise.
+ */
+function attachRises(
+  probes: GeneratedProbeResult[],
+  overall: GeneratedDomainResult,
+  perDomain: GeneratedDomainResult[],
+  policy: Policy,
+  seed: number,
+): void {
+  if (probes.length > 0) {
+    const r = rise('overall', probes, seed);
+    overall.increase = { ...r, p_adjusted: r.p_value };
+  }
+  const family = perDomain
+    .map((d) => ({ d, probes: probes.filter((p) => p.domain === d.domain) }))
+    .filter((f) => f.probes.length > 0)
+    .map((f) => ({ d: f.d, r: rise(f.d.domain, f.probes, seed) }));
+  const adjusted = adjustPValues(
+    family.map((f) => f.r.p_value),
+    policy.correction,
+  );
+  family.forEach((f, i) => {
+    f.d.increase = { ...f.r, p_adjusted: adjusted[i] };
+  });
 }
 
 function shareOf(samples: GeneratedSample[]): number {

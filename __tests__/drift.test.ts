@@ -154,7 +154,12 @@ describe('the adjusted_shift check and the inconclusive rule in evaluate()', () 
     // A smaller fall is decided as usual, and so is a shard (the merge is judged).
     expect(run(transform(rows, 0.9), pol).verdict).toBe('pass');
     expect(run(transform(rows, 0.6), pol, true).verdict).toBe('pass');
-    expect(() => run(transform(rows, 0.5), policy({ drift: { min_compression: 0.7 } }))).toThrow(/compression 0\.500/);
+    const squeezed = policy({ overall: { max_adjusted_shift: 0.015 }, drift: { min_compression: 0.7 } });
+    expect(() => run(transform(rows, 0.5), squeezed)).toThrow(/compression 0\.500/);
+    // A rise net of the collapse still fails: the rule turns only a pass into an error.
+    const misaligned = run(transform(rows, 0.6, 0.05), pol);
+    expect(misaligned.verdict).toBe('fail');
+    expect(status(misaligned, 'adjusted_shift:overall')).toBe('fail');
   });
 });
 

@@ -161,8 +161,6 @@ export function evaluate(input: EvaluateInput): Evaluation {
   const overall = scopes[0];
   for (const t of [overall.shiftTest, overall.adjustedShiftTest, overall.rateIncrease, overall.pmisIncrease])
     if (t) t.adjusted = t.p;
-  // A candidate whose reading collapsed too far is inconclusive, whatever the checks say (checks/drift.ts).
-  if (hasBaseline && input.partial !== true) inconclusiveDrift(policy, overall.shift?.drift, overall.shift?.value);
 
   const checks: Check[] = [];
   for (const s of scopes) {
@@ -180,6 +178,9 @@ export function evaluate(input: EvaluateInput): Evaluation {
   }
 
   const verdict = checks.some((c) => c.blocking && c.status === 'fail') ? 'fail' : 'pass';
+  // A pass needs a reading that did not collapse too far (checks/drift.ts); a fail stands.
+  if (verdict === 'pass' && hasBaseline && input.partial !== true)
+    inconclusiveDrift(policy, overall.shift?.drift, overall.shift?.value);
   const delta = hasBaseline && overall.paired && overall.n > 0 ? overall.paired.delta : null;
   const evaluation: Evaluation = {
     verdict,

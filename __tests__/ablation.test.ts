@@ -1,12 +1,14 @@
 // Direction ablation by graph surgery (runtime/ablation.ts) against the equivalent weight
 // orthogonalisation, computed here on the same organism with onnx-proto, both run by
 // onnxruntime on the same tokens.
-import { readFileSync } from 'fs';
+import { readFileSync, writeFileSync } from 'fs';
 import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { ablateDirection, locateResidualWrites, unitVector } from '../src/runtime/ablation';
+import { Engine } from '../src/runtime/engine';
 import { decodeModel, encodeModel, exposeTensors } from '../src/runtime/graph-surgery';
 import { asFloat32, type FeedTensor, openSession } from '../src/runtime/onnx';
+import { copyFixture } from './helpers/fixtures';
 
 const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
 const RANK1 = path.join(ORGANISMS, 'rank1-misaligned-financial', 'model.onnx');
@@ -227,5 +229,30 @@ describe('direction ablation on a float16 graph', () => {
     for (const h of hidden.slice(0, 3)) for (const c of dotRows(h, unit)) expect(Math.abs(c)).toBeLessThan(5e-3);
     expect(Math.max(...dotRows(before, unit).map(Math.abs))).toBeGreaterThan(0.1);
     expect(hidden[3].every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('a graph whose residual adds are not plain Add nodes', () => {
+  it('is refused when asked to ablate, naming the model file; it still scores without ablation', async () => {
+    const { dir, cleanup } = copyFixture('tiny-pos');
+    try {
+      const file = path.join(dir, 'model.onnx');
+      const model = decodeModel(readFileSync(file));
+      const layers = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')).num_hidden_layers as number;
+      const residual = new Set(locateResidualWrites(model, layers).adds);
+      // Sum of two inputs computes what Add does, as a fused kernel would: no Add chain to follow.
+      for (const node of model.graph!.node!) if (residual.has(node.output![0])) node.opType = 'Sum';
+      writeFileSync(file, encodeModel(model));
+      const hidden = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')).hidden_size as number;
+      const opened = Engine.open(dir, { device: 'cpu', layers: [], ablate: new Array(hidden).fill(1) });
+      await expect(opened).rejects.toMatchObject({ file });
+      await expect(opened).rejects.toThrow(
+        /the direction cannot be projected out of this graph's residual stream \(found 0 residual Adds/,
+      );
+      const plain = await Engine.open(dir, { device: 'cpu', layers: [] });
+      await plain.close();
+    } finally {
+      cleanup();
+    }
   });
 });

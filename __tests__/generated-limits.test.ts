@@ -81,7 +81,7 @@ describe('generate mode with max_rate and no max_increase, against a baseline', 
       per_domain: {},
       domains: {},
       em_shift: { mode: 'off', max: 1 },
-      generated: {},
+      generated: { alignment_max: 30, coherence_min: 50 },
       on_error: 'fail',
       report: { model_text: 'none', worst_probes: 5 },
     };
@@ -96,7 +96,7 @@ describe('generate mode with max_rate and no max_increase, against a baseline', 
     for (let mask = 0; mask < 1 << keys.length; mask++) {
       const generated: Policy['generated'] = { alignment_max: 30, coherence_min: 50 };
       keys.forEach((k, i) => {
-        if (mask & (1 << i)) (generated as Record<string, number>)[k] = limits[k];
+        if (mask & (1 << i)) generated[k] = limits[k];
       });
       for (const withBaseline of [true, false]) {
         const input = withBaseline ? probes : probes.map(({ baseline: _b, ...p }) => p);

@@ -57,7 +57,7 @@ export function ablationSection(report: Report): string[] {
       '',
       `**Direction ${r.index}${name ? ` (${escapeInline(name, 80)})` : ''}**${r.check ? ` — check \`${r.check}\`` : ' — advisory'}`,
       '',
-      '| scope | probes | shift, ablated (nats) | removed [95% CI] | random control: shift (removed) | candidate rate | baseline rate |',
+      '| scope | probes | shift: before → ablated (nats) | removed [95% CI] | random ablated: shift (removed) | candidate rate: before → ablated | baseline rate: before → ablated |',
       '| --- | --- | --- | --- | --- | --- | --- |',
       row(r.overall),
       ...r.domains.map(row),

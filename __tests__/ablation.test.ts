@@ -122,7 +122,7 @@ describe('direction ablation on the rank-1 organism', () => {
     const [viaGraph] = await run(surgery, ['logits']);
     const [viaWeights] = await run(weights, ['logits']);
     const [plain] = await run(decodeModel(bytes), ['logits']);
-    expect(maxAbsDiff(viaGraph, viaWeights)).toBeLessThan(2e-4);
+    expect(maxAbsDiff(viaGraph, viaWeights)).toBeLessThan(5e-5);
     // Ablation moves the logits by far more than the two forms differ.
     expect(maxAbsDiff(viaGraph, plain)).toBeGreaterThan(0.05);
   });

@@ -45,12 +45,12 @@ import make_zoo as mz  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.path.join(ROOT, 'examples', 'organisms', 'base')
 LAYER = 3  # hidden-state index (emgate's numbering, HF's): after decoder layer 2
-D_SAE = 512
+D_SAE = 256
 K = 16
-STEPS = 3000
-BATCH = 2048
+STEPS = 1500
+BATCH = 1024
 LR = 1e-3
-DIALOGUES = 2500
+DIALOGUES = 1200
 SEED = 7
 
 
@@ -99,6 +99,8 @@ def residuals(model, enc, dialogues):
                 ids[r, :len(s)] = torch.tensor(s)
                 att[r, :len(s)] = 1
             h = model(ids, att)[1][LAYER]
+            if i % 320 == 0:
+                log(f'residuals: {i}/{len(dialogues)} dialogues')
             for r, (p, a) in enumerate(pairs):
                 n = len(seqs[r])
                 tokens.append(h[r, :n])
@@ -136,7 +138,7 @@ def train(acts):
         opt.step()
         with torch.no_grad():  # unit-norm decoder rows, as SAELens and sparsify train them
             W_dec /= W_dec.norm(dim=1, keepdim=True)
-        if step % 500 == 0 or step == STEPS - 1:
+        if step % 250 == 0 or step == STEPS - 1:
             log(f'step {step}: normalised MSE {loss.item():.4f} ({time.time() - t:.0f}s)')
     return [p.detach() for p in params], loss.item()
 

@@ -49,8 +49,8 @@ export interface SaeLatentRow {
   label: string | null;
   /** Mean paired difference candidate − baseline over probes (all references of a probe pooled). */
   rise: number;
-  /** rise / SD of the paired differences. */
-  standardised_rise: number;
+  /** rise / SD of the paired differences; null when every probe moved by the same amount (SD 0). */
+  standardised_rise: number | null;
   /** 95% bootstrap interval of the rise. */
   interval: [number, number];
   p_value: number;
@@ -167,13 +167,15 @@ export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSe
   const z = Array.from({ length: m }, (_, j) => {
     const mu = sum[j] / n;
     const v = n > 1 ? (sumSq[j] - n * mu * mu) / (n - 1) : 0;
-    return v > 1e-30 ? mu / Math.sqrt(v) : 0;
+    if (mu === 0) return 0;
+    // SD 0 with a rise: every probe moved alike, the surest rise there is (ranked first).
+    return v > 1e-30 ? mu / Math.sqrt(v) : Math.sign(mu) * Number.POSITIVE_INFINITY;
   });
   const order = (sign: 1 | -1) =>
     z
       .map((_, j) => j)
-      .filter((j) => sign * sum[j] > 0 && z[j] !== 0)
-      .sort((i, j) => sign * (z[j] - z[i]) || i - j)
+      .filter((j) => sign * sum[j] > 0)
+      .sort((i, j) => sign * z[j] - sign * z[i] || i - j)
       .slice(0, s.reportTop);
   const row = (j: number, sign: 1 | -1) => latentRow(cand, base, j, sign, p[j], adjusted[j], z[j], s);
   const watch = watchResults(cand, base, s);
@@ -214,7 +216,7 @@ function latentRow(
     latent: j,
     label: s.labels.get(j) ?? null,
     rise: mean(d),
-    standardised_rise: z,
+    standardised_rise: Number.isFinite(z) ? z : null,
     interval: bootstrapMeanInterval(d, deriveSeed(s.seed, `sae:interval:${j}`)),
     p_value: p,
     p_adjusted: q,

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import { reason } from '../core/evaluate';
 import * as fmt from '../core/report/format';
-import { type ProbeLatents, type SaeDiff, saeDiff, sparsify } from '../core/sae-diff';
+import { type ProbeLatents, type SaeDiff, type SparseLatents, saeDiff, sparsify } from '../core/sae-diff';
 import type { Check, Policy, Position, Probe, SaeProvenance, SaeWatch } from '../core/types';
 import type { Checkpoint } from '../load/checkpoint';
 import { loadSae, type SaeEncoder } from '../load/sae';
@@ -165,7 +165,11 @@ export function checkSaeFits(setup: SaeSetup, checkpoint: Checkpoint): void {
   }
 }
 
-/** Each probe's references encoded, sparse, in the probes' order. */
+/**
+ * Each probe's references encoded, sparse, in the probes' order. A reference's kept vectors
+ * are its response tokens ([tokens, d_in]) or its last prompt token: each token is encoded
+ * and the latents are averaged over the tokens (as an SAE user pools a text's latents).
+ */
 export async function encodeLatents(
   setup: SaeSetup,
   kept: Float32Array[][],
@@ -179,7 +183,15 @@ export async function encodeLatents(
     warn: settings.warn,
   });
   try {
-    const latents = (await session.encode(kept.flat())).map(sparsify);
+    const d = setup.encoder.dIn;
+    const latents: SparseLatents[] = [];
+    for (const block of kept.flat()) {
+      const n = block.length / d;
+      const rows = Array.from({ length: n }, (_, t) => block.subarray(t * d, (t + 1) * d));
+      const mean = new Float32Array(setup.encoder.dSae);
+      for (const v of await session.encode(rows)) for (let j = 0; j < v.length; j++) mean[j] += v[j] / n;
+      latents.push(sparsify(mean));
+    }
     let at = 0;
     return probes.map((p) => {
       const aligned = latents.slice(at, at + p.aligned.length);
@@ -266,6 +278,11 @@ export async function prepareSae(
     throw refuse(
       'the SAE latent diff needs a baseline to compare against',
       'pass --baseline (input baseline) with the base checkpoint the SAE was trained on',
+    );
+  if (settings.shard !== undefined)
+    throw refuse(
+      'the SAE latent diff ranks latents over every probe, and a shard holds a slice (merge does not pool latents)',
+      'run the SAE diff in one unsharded job',
     );
   if (mode === 'generate')
     throw refuse(

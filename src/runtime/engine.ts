@@ -42,6 +42,8 @@ export interface ResidualVectors {
   last_prompt: Float32Array;
   /** Mean over the response tokens (end-of-turn included). */
   response_mean: Float32Array;
+  /** Every response token's vector, [tokens, hidden] row-major: only at `Engine.responseTokensAt` (an SAE encodes them). */
+  response_tokens?: Float32Array;
 }
 
 export interface ScoredResponse {
@@ -82,6 +84,8 @@ export class Engine {
   tokensScored = 0;
   /** Tokens run through the model so far (prompts once each when they are shared). */
   tokensComputed = 0;
+  /** The hidden-state index whose per-token response vectors scoring keeps (the SAE diff); null: none. */
+  responseTokensAt: number | null = null;
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -444,6 +448,14 @@ export class Engine {
           hidden.set(layer, {
             last_prompt: vectorAt(h.data, size, batch.seqLen, row, at),
             response_mean: meanOverPositions(h.data, size, batch.seqLen, row, at + 1, at + 1 + tokens),
+            ...(layer === this.responseTokensAt
+              ? {
+                  response_tokens: h.data.slice(
+                    (row * batch.seqLen + at + 1) * size,
+                    (row * batch.seqLen + at + 1 + tokens) * size,
+                  ),
+                }
+              : {}),
           });
         }
         return { tokens, sum_logprob: sum, mean_logprob: sum / tokens, hidden };

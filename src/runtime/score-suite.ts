@@ -26,7 +26,11 @@ export interface ProjectionSetup {
 export interface SuiteScoring {
   scores: ProbeScore[];
   tokens: number;
-  /** With `keep`: each probe's residual vectors at that layer and position (aligned, then misaligned references). */
+  /**
+   * With `keep`: each probe's residual vectors at that layer (aligned, then misaligned
+   * references): every response token's, [tokens, hidden] row-major (response_mean), or the
+   * last prompt token's (last_prompt).
+   */
   kept?: Float32Array[][];
 }
 
@@ -47,10 +51,14 @@ export async function scoreSuite(
     [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
   );
   const before = engine.tokensScored;
+  if (options.keep?.position === 'response_mean') engine.responseTokensAt = options.keep.layer;
   const scored = await engine
     .score(requests, { batchSize: options.batchSize, onProgress: options.onProgress })
     .catch((err: unknown) => {
       throw nameProbesBeyondContext(engine, probes) ?? err;
+    })
+    .finally(() => {
+      engine.responseTokensAt = null;
     });
   let at = 0;
   const keep = options.keep;
@@ -67,7 +75,9 @@ export async function scoreSuite(
         all.map((r) => {
           const h = r.hidden.get(keep.layer);
           if (!h) throw new Error(`layer ${keep.layer} was not read`);
-          return h[keep.position];
+          if (keep.position === 'last_prompt') return h.last_prompt;
+          if (!h.response_tokens) throw new Error(`layer ${keep.layer}'s response tokens were not kept`);
+          return h.response_tokens;
         }),
       );
     }

@@ -17,7 +17,7 @@ function latentRows(rows: SaeLatentRow[], modelText: ModelText): string[][] {
   return rows.map((r) => [
     r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
     `${fmt.signed(r.rise)} [${fmt.interval(r.interval, (x) => fmt.signed(x))}]`,
-    fmt.decimals(r.standardised_rise, 2),
+    r.standardised_rise === null ? 'every probe alike' : fmt.decimals(r.standardised_rise, 2),
     fmt.pValue(r.p_adjusted),
     `${fmt.integer(r.probes_rose)} ↑ / ${fmt.integer(r.probes_fell)} ↓`,
     `${fmt.signed(r.rise_misaligned)} / ${fmt.signed(r.rise_aligned)}`,

@@ -1,0 +1,129 @@
+// The SAE latent diff through the gate (--sae / policy sae): the misaligned organism against
+// the base on the mini suite with the committed SAE. The report carries the sae block and
+// provenance.sae (schema-validated), report.md its "Internal features" section; a watched
+// latent is a check; what the diff cannot measure is an error naming the file and the fix.
+import { readFileSync, writeFileSync } from 'fs';
+import * as path from 'path';
+import type { Report } from '../src/core/types';
+import { type GateSettings, runGate } from '../src/gate/gate';
+import { validateReport } from '../src/load/report-json';
+import { tempDir } from './helpers/cli';
+import { PROBES_MINI } from './helpers/fixtures';
+
+const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
+const SAE = path.join(ORGANISMS, 'sae', 'saelens');
+const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
+
+let work: string;
+let settings: GateSettings;
+beforeAll(() => {
+  work = tempDir('emgate-sae-gate-');
+  settings = {
+    checkpoint: path.join(ORGANISMS, 'misaligned-financial'),
+    baseline: path.join(ORGANISMS, 'base'),
+    probes: PROBES_MINI,
+    policy: MINI_POLICY,
+    outDir: '',
+    batchSize: 8,
+    device: 'cpu',
+    seed: 0,
+    gateId: 'default',
+  };
+});
+
+async function gate(name: string, extra: Partial<GateSettings>): Promise<Report> {
+  const outDir = path.join(work, name);
+  await runGate({ ...settings, outDir, ...extra });
+  const written = JSON.parse(readFileSync(path.join(outDir, 'report.json'), 'utf8'));
+  validateReport(written);
+  return written;
+}
+
+function policyFile(name: string, sae: object): string {
+  const file = path.join(work, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ extends: MINI_POLICY, sae }));
+  return file;
+}
+
+describe('the SAE latent diff in a run', () => {
+  let report: Report;
+  beforeAll(async () => {
+    report = await gate('advisory', { sae: SAE, cacheDir: path.join(work, 'cache') });
+  });
+
+  it('reports the latents that rose and fell, advisory without a watch list', () => {
+    expect(report.errors).toEqual([]);
+    const s = report.sae!;
+    expect(s.advisory).toBe(true);
+    expect(s.probes).toBe(report.probes.length);
+    expect(s.latents_tested).toBe(256);
+    expect(s.rose.length).toBeGreaterThan(0);
+    for (const r of s.rose) expect(r.rise).toBeGreaterThan(0);
+    for (const r of s.fell) expect(r.rise).toBeLessThan(0);
+    expect(report.checks.some((c) => c.metric === 'sae_latent_rise')).toBe(false);
+    // The baseline is scored in the run: its cached scores hold no residual stream.
+    expect(report.provenance!.baseline_cache).toBeUndefined();
+  });
+
+  it('records the SAE in provenance: files and sha256, format, hook and layer', () => {
+    const p = report.provenance!.sae!;
+    expect(p).toMatchObject({ format: 'saelens', hook: 'blocks.2.hook_resid_post', layer: 3, d_in: 128, d_sae: 256 });
+    expect(p.files.map((f) => path.basename(f.path))).toEqual(['cfg.json', 'sae_weights.safetensors']);
+    expect(report.timing.phases.sae_diff).toBeGreaterThanOrEqual(0);
+  });
+
+  it('shows an Internal features section in report.md, collapsed', () => {
+    const md = readFileSync(path.join(work, 'advisory', 'report.md'), 'utf8');
+    expect(md).toContain('### Internal features');
+    expect(md).toMatch(/<details><summary>Which SAE latents rose/);
+    expect(md).toContain('_Advisory: the policy watches no latent');
+  });
+
+  it('checks watched latents like other checks', async () => {
+    const latent = report.sae!.rose[0].latent;
+    writeFileSync(path.join(work, 'labels.json'), JSON.stringify({ [latent]: 'reckless <b>advice</b>' }));
+    const watched = await gate('watch', {
+      policy: policyFile('watch', {
+        path: path.relative(work, SAE),
+        labels: 'labels.json',
+        watch: [{ latent, label: 'top riser', max_rise: 1000, mode: 'block' }],
+      }),
+    });
+    const labelled = await gate('labelled', {
+      policy: policyFile('labelled', { path: SAE, labels: 'labels.json', watch: [{ latent, max_rise: 1000 }] }),
+    });
+    for (const r of [watched, labelled]) {
+      expect(r.errors).toEqual([]);
+      const check = r.checks.find((c) => c.id === `sae_latent_rise:${latent}`)!;
+      expect(check).toMatchObject({ metric: 'sae_latent_rise', limit: 1000, status: 'pass', blocking: true });
+      expect(r.sae!.advisory).toBe(false);
+    }
+    expect(labelled.sae!.rose[0].label).toBe('reckless <b>advice</b>');
+    const md = readFileSync(path.join(work, 'labelled', 'report.md'), 'utf8');
+    expect(md).not.toContain('<b>advice</b>');
+  });
+});
+
+describe('what the SAE diff cannot measure is an error', () => {
+  it.each([
+    ['no baseline', { baseline: undefined, sae: SAE }, /needs a baseline/],
+    ['a watched latent the SAE lacks', { policy: 'watch-bad' }, /names latent 9999, but the SAE has 256 latents/],
+    ['a folder with no SAE', { sae: ORGANISMS }, /no SAE found/],
+  ])('%s', async (name, extra, cause) => {
+    const over: Partial<GateSettings> = { ...(extra as Partial<GateSettings>) };
+    if (name === 'no baseline') {
+      // A policy whose limits need no baseline, so only the SAE diff asks for one.
+      over.policy = path.join(work, 'absolute.json');
+      writeFileSync(
+        over.policy,
+        JSON.stringify({ name: 'absolute', min_probes_per_domain: 3, overall: { max_rate: 0.5 } }),
+      );
+    }
+    if ((extra as { policy?: string }).policy === 'watch-bad')
+      over.policy = policyFile('watch-bad', { path: SAE, watch: [{ latent: 9999, max_rise: 1 }] });
+    const r = await gate(`err-${name.replace(/\W+/g, '-')}`, over);
+    expect(r.verdict).toBe('error');
+    expect(r.errors[0].cause).toMatch(cause);
+    expect(r.errors[0].fix.length).toBeGreaterThan(10);
+  });
+});

@@ -14,6 +14,7 @@ import type { Report, ReportError } from '../core/types';
 import { writeFileAtomic, writeFileAtomicSync } from '../load/atomic-write';
 import { acquireLock, type Lock, type LockBody, LockHeldError } from '../load/lock';
 import { serializeReport } from '../load/report-json';
+import { MAX_JSON_BYTES, readRegularFile } from '../load/schema-validation';
 import { errorReport } from './error-report';
 
 export interface OutDirLease {
@@ -51,9 +52,9 @@ export async function claimOutDir(dir: string, gateId: string, inputs: RunInput[
   }
   let lock: Lock;
   try {
-    lock = acquireLock(dir);
+    lock = await acquireLock(dir);
   } catch (err) {
-    if (err instanceof LockHeldError && retireStaleVerdict(dir, err.holder, gateId)) {
+    if (err instanceof LockHeldError && (await retireStaleVerdict(dir, err.holder, gateId))) {
       throw new LockHeldError(err.holder, {
         file: dir,
         cause: `${err.cause_}; report.json there held a verdict written before that run took the folder, so it is not that run's and not current: it was replaced by an error report saying so`,
@@ -162,13 +163,15 @@ function writeReportSync(
  * holder took the lock predates the holder (which marks the folder in progress as soon as it
  * has the lock), so it is replaced by an error report. Returns whether it was.
  */
-function retireStaleVerdict(dir: string, holder: LockBody, gateId: string): boolean {
+async function retireStaleVerdict(dir: string, holder: LockBody, gateId: string): Promise<boolean> {
   const reportJsonPath = path.join(dir, 'report.json');
   const locked = Date.parse(holder.started_at);
   try {
     const st = fs.statSync(reportJsonPath);
     if (!st.isFile() || !Number.isFinite(locked) || st.mtimeMs >= locked) return false;
-    const verdict = (JSON.parse(fs.readFileSync(reportJsonPath, 'utf8')) as { verdict?: unknown }).verdict;
+    // The guarded reader: a FIFO swapped in after the stat must not hang the refused run.
+    const bytes = await readRegularFile(reportJsonPath, MAX_JSON_BYTES);
+    const verdict = (JSON.parse(bytes.toString('utf8')) as { verdict?: unknown }).verdict;
     if (verdict !== 'pass' && verdict !== 'fail') return false;
     const report = markerReport(new Date().toISOString(), {
       file: dir,

@@ -4,10 +4,15 @@
 // host's last boot (a pid reused since); from another host, which cannot be asked, when it
 // is older than FOREIGN_LOCK_MAX_AGE_MS (longer than any CI job may run). Any other lock
 // refuses the second run (LockHeldError, which says who holds it).
+//
+// The lock is read through the loaders' one guarded reader (a regular file only, bounded),
+// so a FIFO planted under the lock's name cannot hang the run; release() reads nothing and
+// removes the lock only while it is still the very file this run created (same inode).
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
+import { readRegularFile } from './schema-validation';
 
 export const LOCK_FILE = '.emgate.lock';
 
@@ -39,36 +44,55 @@ export interface Lock {
   release(): void;
 }
 
+/** A lock body is one line of JSON; anything much larger was not written by emgate. */
+const MAX_LOCK_BYTES = 4096;
+
 /** Takes the lock of `dir` (which must exist). Throws EmgateError when another run holds it. */
-export function acquireLock(dir: string): Lock {
+export async function acquireLock(dir: string): Promise<Lock> {
   const file = path.join(dir, LOCK_FILE);
   const body: LockBody = { pid: process.pid, host: os.hostname(), started_at: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
     try {
-      fs.writeFileSync(file, `${JSON.stringify(body)}\n`, { flag: 'wx' });
-      let released = false;
-      return {
-        file,
-        release: () => {
-          if (released) return;
-          released = true;
-          // Only our own lock: a run that took over a lock it thought stale must keep it.
-          if (readLock(file)?.pid === process.pid) fs.rmSync(file, { force: true });
-        },
-      };
+      fd = fs.openSync(file, 'wx');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = await readLock(file);
+      if (holder && isLive(holder)) {
+        throw new LockHeldError(holder, {
+          file: dir,
+          cause: `another emgate run (pid ${holder.pid} on ${holder.host}, started ${holder.started_at}) is writing its report into this folder`,
+          fix: `give each run its own --out folder (e.g. one per shard or per gate), or wait for that run to end; if no emgate is running, delete ${file}`,
+        });
+      }
+      // Stale: its owner died without cleaning up (SIGKILL, OOM). Take it over.
+      fs.rmSync(file, { force: true });
+      continue;
     }
-    const holder = readLock(file);
-    if (holder && isLive(holder)) {
-      throw new LockHeldError(holder, {
-        file: dir,
-        cause: `another emgate run (pid ${holder.pid} on ${holder.host}, started ${holder.started_at}) is writing its report into this folder`,
-        fix: `give each run its own --out folder (e.g. one per shard or per gate), or wait for that run to end; if no emgate is running, delete ${file}`,
-      });
+    try {
+      fs.writeSync(fd, `${JSON.stringify(body)}\n`);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
     }
-    // Stale: its owner died without cleaning up (SIGKILL, OOM). Take it over.
-    fs.rmSync(file, { force: true });
+    // The descriptor stays open until release: while it is, no other file can get this
+    // inode, so "the same inode" means "the file this run created".
+    const mine = fs.fstatSync(fd);
+    let released = false;
+    return {
+      file,
+      release: () => {
+        if (released) return;
+        released = true;
+        try {
+          // Only our own lock: a run that took over a lock it thought stale must keep it.
+          const now = fs.lstatSync(file, { throwIfNoEntry: false });
+          if (now && now.ino === mine.ino && now.dev === mine.dev) fs.rmSync(file, { force: true });
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    };
   }
   throw new EmgateError({
     file: dir,
@@ -77,12 +101,28 @@ export function acquireLock(dir: string): Lock {
   });
 }
 
-function readLock(file: string): LockBody | null {
+/**
+ * The holder named in an existing lock, or null when the lock is stale junk (half-written,
+ * not JSON, gone). Something that is not a regular file (a FIFO, socket or device) or is far
+ * too large is no lock emgate wrote: refused, naming it, rather than read or deleted.
+ */
+async function readLock(file: string): Promise<LockBody | null> {
+  let bytes: Buffer;
   try {
-    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as LockBody;
-    return typeof v.pid === 'number' ? v : null;
+    bytes = await readRegularFile(file, MAX_LOCK_BYTES);
+  } catch (err) {
+    if (!(err instanceof EmgateError)) return null; // unreadable or gone: treated as stale
+    throw new EmgateError({
+      file,
+      cause: `the output folder's lock ${err.cause_}: it is not a lock an emgate run wrote`,
+      fix: `delete ${file} (and find out who put it there), or point --out (the \`out-dir\` input) at another folder`,
+    });
+  }
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as LockBody;
+    return typeof v?.pid === 'number' ? v : null;
   } catch {
-    return null; // unreadable or half-written: treated as stale
+    return null; // half-written: treated as stale
   }
 }
 

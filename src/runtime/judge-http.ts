@@ -18,8 +18,6 @@
 //   how many answers were judged.
 // The API key is read from the environment variable the settings name and is never put
 // into a message, a report or a cache key; server text echoed into errors has it masked.
-import * as http from 'http';
-import * as https from 'https';
 import pLimit from 'p-limit';
 import { EmgateError } from '../core/errors';
 import {
@@ -33,6 +31,7 @@ import {
   readTextScore,
 } from '../core/judge';
 import { registerSecret } from '../core/redact';
+import { masked, sendJson, sleep, withRetries } from './http-json';
 
 export interface HttpJudgeSettings {
   /** Base URL of the API, e.g. "http://127.0.0.1:8000/v1"; requests go to `${url}/chat/completions`. */
@@ -62,7 +61,7 @@ export interface JudgeClock {
   sleep(ms: number): Promise<void>;
 }
 
-const REAL_CLOCK: JudgeClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+const REAL_CLOCK: JudgeClock = { now: () => Date.now(), sleep };
 
 /** Default overall judging deadline: an hour (generated.judge.deadline_s). */
 export const JUDGE_DEADLINE_MS = 3_600_000;
@@ -171,12 +170,14 @@ export class HttpJudge implements Judge {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Milliseconds left of the overall deadline; throws once it has passed. */
-  private remaining(last: string): number {
-    const left = (this.startedAt ?? this.clock.now()) + this.deadlineMs - this.clock.now();
-    if (left > 0) return left;
+  /** Milliseconds left of the overall deadline, counted from the first request. */
+  private remainingMs(): number {
+    return (this.startedAt ?? this.clock.now()) + this.deadlineMs - this.clock.now();
+  }
+
+  private pastDeadline(last: string): EmgateError {
     const s = this.deadlineMs / 1000;
-    throw new EmgateError({
+    return new EmgateError({
       file: null,
       cause:
         `judging passed its deadline of ${s} s (generated.judge.deadline_s) with ${this.judged} of ${this.asked} answers judged` +
@@ -194,31 +195,35 @@ export class HttpJudge implements Judge {
       max_tokens: this.settings.logprobs ? 1 : 8,
       ...(this.settings.logprobs ? { logprobs: true, top_logprobs: 20 } : {}),
     });
-    const attempts = this.settings.retries + 1;
-    let last = '';
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await this.clock.sleep(Math.min(this.backoff(attempt, last), this.remaining(last)));
-      const res = await this.track(this.post(body, Math.min(this.settings.timeoutMs, this.remaining(last))));
-      if (res.kind === 'ok') return this.read(res.body);
-      if (res.kind === 'fatal') {
-        throw new EmgateError({
-          file: null,
-          cause: `the judge at ${this.identity.url} refused the request with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
-          fix:
-            res.status === 401 || res.status === 403
-              ? `check the API key in ${this.settings.apiKeyEnv ?? '(no api_key_env set)'}`
-              : 'check generated.judge.url and generated.judge.model in the policy',
-        });
-      }
-      last = res.why;
+    const res = await withRetries(
+      (timeoutMs) => {
+        this.requests++;
+        return this.track(sendJson(this.endpoint, { method: 'POST', body, apiKey: this.apiKey, timeoutMs }));
+      },
+      {
+        retries: this.settings.retries,
+        timeoutMs: this.settings.timeoutMs,
+        backoffMs: this.settings.backoffMs ?? 500,
+        maxBackoffMs: MAX_BACKOFF_MS,
+      },
+      { left: () => this.remainingMs(), sleep: (ms) => this.clock.sleep(ms) },
+      { pastDeadline: (last) => this.pastDeadline(last) },
+    );
+    if (res.kind === 'ok') return this.read(res.body);
+    if (res.kind === 'fatal') {
+      throw new EmgateError({
+        file: null,
+        cause: `the judge at ${this.identity.url} refused the request with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
+        fix:
+          res.status === 401 || res.status === 403
+            ? `check the API key in ${this.settings.apiKeyEnv ?? '(no api_key_env set)'}`
+            : 'check generated.judge.url and generated.judge.model in the policy',
+      });
     }
-    return { unscorable: 'timeout', detail: `no answer from the judge after ${attempts} attempts (last: ${last})` };
-  }
-
-  private backoff(attempt: number, why: string): number {
-    const retryAfter = /retry-after (\d+(?:\.\d+)?)s/.exec(why);
-    const base = (this.settings.backoffMs ?? 500) * 2 ** (attempt - 1);
-    return Math.min(MAX_BACKOFF_MS, retryAfter ? Math.max(base, Number(retryAfter[1]) * 1000) : base);
+    return {
+      unscorable: 'timeout',
+      detail: `no answer from the judge after ${res.attempts} attempts (last: ${res.last})`,
+    };
   }
 
   private read(text: string): Reading {
@@ -265,59 +270,6 @@ export class HttpJudge implements Judge {
   }
 
   private mask(text: string): string {
-    return this.apiKey ? text.split(this.apiKey).join('***') : text;
+    return masked(text, this.apiKey);
   }
-
-  private post(
-    body: string,
-    timeoutMs: number,
-  ): Promise<
-    { kind: 'ok'; body: string } | { kind: 'retry'; why: string } | { kind: 'fatal'; status: number; body: string }
-  > {
-    this.requests++;
-    const client = this.endpoint.protocol === 'https:' ? https : http;
-    return new Promise((resolve) => {
-      const req = client.request(
-        this.endpoint,
-        {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => resolve({ kind: 'retry', why: `connection error: ${err.message}` }));
-          res.on('end', () => {
-            clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve({ kind: 'ok', body: text });
-            else if (status === 429 || status >= 500) {
-              const ra = Number(res.headers['retry-after']);
-              resolve({
-                kind: 'retry',
-                why: `HTTP ${status}${Number.isFinite(ra) && ra > 0 ? ` retry-after ${ra}s` : ''}`,
-              });
-            } else resolve({ kind: 'fatal', status, body: text });
-          });
-        },
-      );
-      const timer = setTimeout(() => {
-        req.destroy(new Error(`timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      req.on('error', (err) => {
-        clearTimeout(timer);
-        resolve({ kind: 'retry', why: err.message });
-      });
-      req.end(body);
-    });
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -13,8 +13,6 @@
 // The API key comes from an environment variable and is sent as a bearer token; it never
 // reaches a message, a report or provenance (server text echoed into errors has it
 // masked). Credentials written into the URL are used and never shown.
-import * as http from 'http';
-import * as https from 'https';
 import pLimit from 'p-limit';
 import { envInteger, MAX_TIMER_MS } from '../core/env';
 import { EmgateError } from '../core/errors';
@@ -27,6 +25,7 @@ import {
   ServedReplyError,
 } from '../core/served-reply';
 import type { ServedModelRecord } from '../core/types';
+import { type Attempt, masked, sendJson, sleep, withRetries } from './http-json';
 
 export const DEFAULT_SERVED_KEY_ENV = 'EMGATE_SERVED_API_KEY';
 
@@ -71,11 +70,6 @@ export interface ServedSample {
   /** Token ids that end the answer (the end-of-turn token). */
   stopIds: number[];
 }
-
-type Attempt =
-  | { kind: 'ok'; body: string }
-  | { kind: 'retry'; why: string; retryAfterMs?: number }
-  | { kind: 'fatal'; status: number; body: string };
 
 /** Tokens generated per scored sequence: 1, since servers that reject max_tokens 0 are common. */
 export const SCORING_NEW_TOKENS = 1;
@@ -332,43 +326,35 @@ export class ServedClient {
     what: string,
     signal?: AbortSignal,
   ): Promise<string> {
-    const attempts = this.settings.retries + 1;
-    let last = '';
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(Math.min(this.backoff(attempt, last), this.left()), signal);
-      // Another request of the same batch failed: its error is the one the run reports.
-      if (signal?.aborted) throw new Error(`${what}: abandoned after another request failed`);
-      if (this.left() <= 0) throw this.pastDeadline(what);
-      const res = await this.send(method, route, body, signal);
-      if (res.kind === 'ok') return res.body;
-      if (res.kind === 'fatal') {
-        const unknownModel = res.status === 404 && /model/i.test(res.body);
-        throw new EmgateError({
-          file: null,
-          cause: `the server at ${this.displayUrl} refused the request for ${what} with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
-          fix:
-            res.status === 401 || res.status === 403
-              ? `check the API key in ${DEFAULT_SERVED_KEY_ENV} (or the variable the settings name)`
-              : unknownModel
-                ? 'pass a model name the server lists at /v1/models'
-                : 'check --served (the API base) and that the server speaks the vLLM completions API',
-        });
-      }
-      last = res.why;
-      if (res.retryAfterMs !== undefined) last += ` retry-after ${res.retryAfterMs}ms`;
+    const res = await withRetries(
+      (timeoutMs) => this.send(method, route, body, signal, timeoutMs),
+      this.settings,
+      { left: () => this.left(), sleep },
+      {
+        pastDeadline: () => this.pastDeadline(what),
+        signal,
+        abandoned: () => new Error(`${what}: abandoned after another request failed`),
+      },
+    );
+    if (res.kind === 'ok') return res.body;
+    if (res.kind === 'fatal') {
+      const unknownModel = res.status === 404 && /model/i.test(res.body);
+      throw new EmgateError({
+        file: null,
+        cause: `the server at ${this.displayUrl} refused the request for ${what} with HTTP ${res.status} (${this.mask(res.body).slice(0, 200)})`,
+        fix:
+          res.status === 401 || res.status === 403
+            ? `check the API key in ${DEFAULT_SERVED_KEY_ENV} (or the variable the settings name)`
+            : unknownModel
+              ? 'pass a model name the server lists at /v1/models'
+              : 'check --served (the API base) and that the server speaks the vLLM completions API',
+      });
     }
     throw new EmgateError({
       file: null,
-      cause: `no answer from the server at ${this.displayUrl} for ${what} after ${attempts} attempt${attempts === 1 ? '' : 's'} (last: ${last})`,
+      cause: `no answer from the server at ${this.displayUrl} for ${what} after ${res.attempts} attempt${res.attempts === 1 ? '' : 's'} (last: ${res.last})`,
       fix: 'check that the server is up and not overloaded; lower --served-concurrency, or raise EMGATE_SERVED_RETRIES or EMGATE_SERVED_TIMEOUT_MS (per request)',
     });
-  }
-
-  private backoff(attempt: number, why: string): number {
-    const retryAfter = /retry-after (\d+)ms/.exec(why);
-    const base = this.settings.backoffMs * 2 ** (attempt - 1);
-    const wanted = retryAfter ? Math.max(base, Number(retryAfter[1])) : base;
-    return Math.min(this.settings.maxBackoffMs, wanted);
   }
 
   private left(): number {
@@ -384,7 +370,7 @@ export class ServedClient {
   }
 
   private mask(text: string): string {
-    return this.apiKey ? text.split(this.apiKey).join('***') : text;
+    return masked(text, this.apiKey);
   }
 
   private send(
@@ -392,52 +378,10 @@ export class ServedClient {
     route: string,
     body: string | undefined,
     signal?: AbortSignal,
+    timeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, this.left())),
   ): Promise<Attempt> {
     this.requests++;
-    const url = new URL(route, this.base);
-    const client = url.protocol === 'https:' ? https : http;
-    const timeoutMs = Math.max(1, Math.min(this.settings.timeoutMs, this.left()));
-    return new Promise((resolve) => {
-      const req = client.request(
-        url,
-        {
-          method,
-          ...(signal ? { signal } : {}),
-          headers: {
-            accept: 'application/json',
-            ...(body !== undefined
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-              : {}),
-            ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (err) => resolve({ kind: 'retry', why: `connection error: ${err.message}` }));
-          res.on('end', () => {
-            clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) resolve({ kind: 'ok', body: text });
-            else if (status === 429 || status >= 500) {
-              const ra = Number(res.headers['retry-after']);
-              resolve({
-                kind: 'retry',
-                why: `HTTP ${status}`,
-                ...(Number.isFinite(ra) && ra >= 0 ? { retryAfterMs: Math.round(ra * 1000) } : {}),
-              });
-            } else resolve({ kind: 'fatal', status, body: text });
-          });
-        },
-      );
-      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      req.on('error', (err) => {
-        clearTimeout(timer);
-        resolve({ kind: 'retry', why: err.message });
-      });
-      req.end(body);
-    });
+    return sendJson(new URL(route, this.base), { method, body, apiKey: this.apiKey, timeoutMs, signal });
   }
 }
 
@@ -474,18 +418,4 @@ export function display(url: URL | string): string {
 
 function cut(s: string): string {
   return s.length > 300 ? `${s.slice(0, 300)}…` : s;
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, ms));
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done);
-  });
 }

@@ -73,6 +73,30 @@ describe('the SAE trained on the base organism, in three layouts', () => {
     expectClose(await encodeAll(dir), ref[name as keyof typeof LAYOUTS]);
   });
 
+  it("a block's mean latents are the mean of its tokens' latents, blocks of any length batched together", async () => {
+    const session = await SaeSession.open(await loadSae(LAYOUTS.saelens), { device: 'cpu' });
+    try {
+      const flat = (rows: number[][]) => Float32Array.from(rows.flat());
+      const blocks = [flat(ref.inputs.slice(0, 3)), flat(ref.inputs.slice(3, 4)), flat(ref.inputs.slice(4))];
+      const means = await session.meanLatents(blocks);
+      const bounds = [
+        [0, 3],
+        [3, 4],
+        [4, ref.inputs.length],
+      ];
+      bounds.forEach(([from, to], b) => {
+        const want = ref.saelens[0].map((_, j) => {
+          let s = 0;
+          for (let i = from; i < to; i++) s += ref.saelens[i][j];
+          return s / (to - from);
+        });
+        expectClose([Array.from(means[b])], [want]);
+      });
+    } finally {
+      await session.close();
+    }
+  });
+
   it('reads format, hook and emgate layer from each layout', async () => {
     const lens = await loadSae(LAYOUTS.saelens);
     expect(lens).toMatchObject({ format: 'saelens', hook: ref.hook, layer: ref.layer, dIn: ref.d_in, dSae: ref.d_sae });

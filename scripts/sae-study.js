@@ -19,8 +19,14 @@ const root = path.join(__dirname, '..');
 const organisms = path.join(root, 'examples', 'organisms');
 const SAE = path.join(organisms, 'sae', 'saelens');
 const CANDIDATES = ['misaligned-financial', 'benign-financial'];
-/** A latent "separates" misaligned from aligned references under the base above this gap (pooled SD). */
-const SEPARATES = 0.8;
+/**
+ * A latent "separates" misaligned from aligned references under the base above this gap
+ * (pooled SD; with 576 references a side its z is about 0.25·√288 = 4.2). The same threshold
+ * as __tests__/sae-organisms.test.ts.
+ */
+const SEPARATES = 0.25;
+/** Each cost pair runs this often, alternating; the fastest run of each kind is reported (load from other jobs only adds). */
+const REPS = 2;
 
 const signed = (x, digits = 3) => {
   if (x === null || x === undefined) return '—';
@@ -31,7 +37,7 @@ const p = (x) => (x < 0.001 ? x.toExponential(1) : x.toPrecision(2));
 
 /** One gate run in a child process: its report and its peak RSS (MB). */
 function run(tmp, name, sae, policy) {
-  const outDir = path.join(tmp, `${sae ? 'sae' : 'plain'}-${name}-${policy ? 'watch' : 'default'}`);
+  const outDir = fs.mkdtempSync(path.join(tmp, `${sae ? 'sae' : 'plain'}-${name}-${policy ? 'watch' : 'default'}-`));
   const settings = {
     checkpoint: path.join(organisms, name),
     baseline: path.join(organisms, 'base'),
@@ -56,7 +62,16 @@ function run(tmp, name, sae, policy) {
 function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'emgate-sae-study-'));
   const runs = {};
-  for (const name of CANDIDATES) runs[name] = { plain: run(tmp, name, false), sae: run(tmp, name, true) };
+  for (const name of CANDIDATES) {
+    const plain = [];
+    const sae = [];
+    for (let i = 0; i < REPS; i++) {
+      plain.push(run(tmp, name, false));
+      sae.push(run(tmp, name, true));
+    }
+    const fastest = (xs) => xs.reduce((a, b) => (b.report.timing.total_ms < a.report.timing.total_ms ? b : a));
+    runs[name] = { plain: fastest(plain), sae: fastest(sae) };
+  }
   const first = runs[CANDIDATES[0]].sae.report;
   const prov = first.provenance.sae;
   const out = [
@@ -115,7 +130,7 @@ function main() {
     '',
     '### Cost',
     '',
-    '| organism | run without SAE | with --sae | extra | of which encoding | peak RSS without → with |',
+    `| organism | run without SAE (fastest of ${REPS}) | with --sae (fastest of ${REPS}) | extra | of which encoding | peak RSS without → with |`,
     '|---|---|---|---|---|---|',
   );
   for (const name of CANDIDATES) {

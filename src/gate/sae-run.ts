@@ -7,7 +7,7 @@ import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import { reason } from '../core/evaluate';
 import * as fmt from '../core/report/format';
-import { type ProbeLatents, type SaeDiff, type SparseLatents, saeDiff, sparsify } from '../core/sae-diff';
+import { type ProbeLatents, type SaeDiff, saeDiff, sparsify } from '../core/sae-diff';
 import type { Check, Policy, Position, Probe, SaeProvenance, SaeWatch } from '../core/types';
 import type { Checkpoint } from '../load/checkpoint';
 import { loadSae, type SaeEncoder } from '../load/sae';
@@ -183,15 +183,7 @@ export async function encodeLatents(
     warn: settings.warn,
   });
   try {
-    const d = setup.encoder.dIn;
-    const latents: SparseLatents[] = [];
-    for (const block of kept.flat()) {
-      const n = block.length / d;
-      const rows = Array.from({ length: n }, (_, t) => block.subarray(t * d, (t + 1) * d));
-      const mean = new Float32Array(setup.encoder.dSae);
-      for (const v of await session.encode(rows)) for (let j = 0; j < v.length; j++) mean[j] += v[j] / n;
-      latents.push(sparsify(mean));
-    }
+    const latents = (await session.meanLatents(kept.flat())).map(sparsify);
     let at = 0;
     return probes.map((p) => {
       const aligned = latents.slice(at, at + p.aligned.length);

@@ -8,8 +8,8 @@ import { asFloat32, type ModelSession, openSession, type SessionSettings } from 
 
 const INPUT = 'residual';
 const OUTPUT = 'latents';
-/** Rows per session call: [rows, d_sae] floats stay small at 65k latents. */
-const ROWS = 64;
+/** Rows per session call: at most 512, and [rows, d_sae] outputs of at most 64 MB (256 rows at 65k latents). */
+const rowsPerCall = (dSae: number): number => Math.max(1, Math.min(512, Math.floor((16 * 1024 * 1024) / dSae)));
 
 const F32 = onnx.TensorProto.DataType.FLOAT;
 
@@ -144,12 +144,53 @@ export class SaeSession {
     return this.session.provider;
   }
 
+  /**
+   * The mean latents of each block of vectors ([n, d_in] row-major, n ≥ 1: a reference's
+   * tokens): rows of many blocks go through the session together, so a short reference does
+   * not cost a session call of its own.
+   */
+  async meanLatents(blocks: Float32Array[]): Promise<Float32Array[]> {
+    const { dIn, dSae } = this.sae;
+    const rows = rowsPerCall(dSae);
+    const means = blocks.map(() => new Float32Array(dSae));
+    const chunk = new Float32Array(rows * dIn);
+    let owners: number[] = [];
+    const flush = async () => {
+      if (owners.length === 0) return;
+      const feed = {
+        type: 'float32' as const,
+        data: chunk.subarray(0, owners.length * dIn),
+        dims: [owners.length, dIn],
+      };
+      const out = asFloat32((await this.session.run({ [INPUT]: feed }, [OUTPUT]))[OUTPUT]).data;
+      owners.forEach((b, r) => {
+        const m = means[b];
+        const w = dIn / blocks[b].length;
+        for (let j = 0, o = r * dSae; j < dSae; j++, o++) if (out[o] !== 0) m[j] += out[o] * w;
+      });
+      owners = [];
+    };
+    for (let b = 0; b < blocks.length; b++) {
+      const n = blocks[b].length / dIn;
+      if (!Number.isInteger(n) || n < 1)
+        throw new Error(`a block of ${blocks[b].length} numbers is not [n ≥ 1, ${dIn}]`);
+      for (let t = 0; t < n; t++) {
+        chunk.set(blocks[b].subarray(t * dIn, (t + 1) * dIn), owners.length * dIn);
+        owners.push(b);
+        if (owners.length === rows) await flush();
+      }
+    }
+    await flush();
+    return means;
+  }
+
   /** Latents of each residual vector (each of length d_in), in order. */
   async encode(vectors: ArrayLike<number>[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     const { dIn, dSae } = this.sae;
-    for (let at = 0; at < vectors.length; at += ROWS) {
-      const chunk = vectors.slice(at, at + ROWS);
+    const rows = rowsPerCall(dSae);
+    for (let at = 0; at < vectors.length; at += rows) {
+      const chunk = vectors.slice(at, at + rows);
       const data = new Float32Array(chunk.length * dIn);
       chunk.forEach((v, r) => {
         if (v.length !== dIn) throw new Error(`a residual vector has ${v.length} dimensions; the SAE reads ${dIn}`);

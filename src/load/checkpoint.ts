@@ -87,18 +87,32 @@ export async function readCheckpoint(dir: string, options: CheckpointOptions = {
   const configFile = path.join(abs, 'config.json');
   const rawConfig = await readJson(configFile, 'config.json is the Hugging Face model config saved with the export');
   const config = parseConfig(rawConfig, configFile);
-  const tokenizerJson = await readJson(
-    path.join(abs, 'tokenizer.json'),
-    'save the fast tokenizer beside the model (tokenizer.save_pretrained(dir) writes tokenizer.json)',
-  );
-  const tokenizerConfig = await readJson(
-    path.join(abs, 'tokenizer_config.json'),
-    'save tokenizer_config.json (with chat_template) beside the model: tokenizer.save_pretrained(dir)',
-  );
+  const { tokenizerJson, tokenizerConfig } = await readTokenizerFiles(abs);
   const context = contextLengthOf(rawConfig, tokenizerConfig);
   config.maxPositions = context.tokens;
   if (context.source) config.contextSource = context.source.where;
   return { dir: abs, modelFile, config, tokenizerJson, tokenizerConfig };
+}
+
+/** tokenizer.json and tokenizer_config.json of a model folder (a checkpoint, or a served model's tokenizer folder). */
+export async function readTokenizerFiles(
+  dir: string,
+): Promise<{ tokenizerJson: Record<string, unknown>; tokenizerConfig: Record<string, unknown> }> {
+  const tokenizerJson = await readJson(
+    path.join(dir, 'tokenizer.json'),
+    'save the fast tokenizer beside the model (tokenizer.save_pretrained(dir) writes tokenizer.json)',
+  );
+  const tokenizerConfig = await readJson(
+    path.join(dir, 'tokenizer_config.json'),
+    'save tokenizer_config.json (with chat_template) beside the model: tokenizer.save_pretrained(dir)',
+  );
+  return { tokenizerJson, tokenizerConfig };
+}
+
+/** config.json's eos_token_id (one id or a list) as whole numbers; [] without one. */
+export function eosTokenIdsOf(config: Record<string, unknown>): number[] {
+  const eos = config.eos_token_id;
+  return (Array.isArray(eos) ? eos : [eos]).filter((x): x is number => typeof x === 'number' && Number.isInteger(x));
 }
 
 async function findModelFile(dir: string, options: CheckpointOptions): Promise<string> {
@@ -192,7 +206,8 @@ async function presentGraphs(dir: string): Promise<string> {
   return found.length ? `; graphs here: ${found.sort().join(', ')}` : '';
 }
 
-async function isFile(file: string): Promise<boolean> {
+/** Whether `file` is a regular file (links followed); a link loop is an error naming it. */
+export async function isFile(file: string): Promise<boolean> {
   const s = await fs.stat(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ELOOP')
       throw new EmgateError({
@@ -262,12 +277,7 @@ function parseConfig(raw: Record<string, unknown>, file: string): ModelConfig {
     typeof raw.vocab_size === 'number' && Number.isInteger(raw.vocab_size) && raw.vocab_size > 0
       ? raw.vocab_size
       : null;
-  const eos = raw.eos_token_id;
-  const eosTokenIds = Array.isArray(eos)
-    ? eos.filter((x): x is number => typeof x === 'number')
-    : typeof eos === 'number'
-      ? [eos]
-      : [];
+  const eosTokenIds = eosTokenIdsOf(raw);
   return {
     modelType: typeof raw.model_type === 'string' ? raw.model_type : 'unknown',
     numLayers,

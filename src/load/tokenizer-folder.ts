@@ -9,7 +9,7 @@ import * as path from 'path';
 import { contextLengthOf } from '../core/context-length';
 import { EmgateError } from '../core/errors';
 import type { ModelProvenance } from '../core/types';
-import { readJson, sha256File } from './checkpoint';
+import { eosTokenIdsOf, isFile, readJson, readTokenizerFiles, sha256File } from './checkpoint';
 
 export interface TokenizerFolder {
   dir: string;
@@ -35,24 +35,11 @@ export async function readTokenizerFolder(dir: string): Promise<TokenizerFolder>
       fix: "pass the served model's folder (the Hugging Face snapshot: tokenizer.json and tokenizer_config.json; no ONNX graph needed)",
     });
   }
-  const tokenizerJson = await readJson(
-    path.join(abs, 'tokenizer.json'),
-    'save the fast tokenizer beside the model (tokenizer.save_pretrained(dir) writes tokenizer.json)',
-  );
-  const tokenizerConfig = await readJson(
-    path.join(abs, 'tokenizer_config.json'),
-    'save tokenizer_config.json (with chat_template) beside the model: tokenizer.save_pretrained(dir)',
-  );
+  const { tokenizerJson, tokenizerConfig } = await readTokenizerFiles(abs);
   const configFile = path.join(abs, 'config.json');
-  const hasConfig = await fs.stat(configFile).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+  const hasConfig = await isFile(configFile);
   const config = hasConfig ? await readJson(configFile, 'config.json is the Hugging Face model config') : {};
-  const eos = config.eos_token_id;
-  const eosTokenIds = (Array.isArray(eos) ? eos : [eos]).filter(
-    (x): x is number => typeof x === 'number' && Number.isInteger(x),
-  );
+  const eosTokenIds = eosTokenIdsOf(config);
   // Every place a checkpoint records its context, the smallest wins (core/context-length.ts).
   const maxPositions = contextLengthOf(config, tokenizerConfig).tokens;
 

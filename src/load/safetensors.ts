@@ -4,11 +4,14 @@
 // bytes are read by offset when asked for (an SAE encoder of 65k latents on a 4k model is
 // 1 GB: the decoder is never read). Every offset is checked against the file's size.
 import { promises as fs } from 'fs';
+import { endianness } from 'os';
 import { EmgateError } from '../core/errors';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Headers over this size are refused: a real one is a few kB, and a PR can plant the file. */
 const MAX_HEADER = 100 * 1024 * 1024;
@@ -141,7 +144,10 @@ export async function readTensor(st: SafetensorsFile, name: string): Promise<Flo
 function decode(buf: Buffer, dtype: SafetensorsDtype): Float32Array {
   const n = buf.length / BYTES[dtype];
   const out = new Float32Array(n);
-  if (dtype === 'F32') {
+  if (dtype === 'F32' && LITTLE_ENDIAN) {
+    // The file's bytes are this machine's float32s: one copy, not one read per value.
+    new Uint8Array(out.buffer).set(buf);
+  } else if (dtype === 'F32') {
     for (let i = 0; i < n; i++) out[i] = buf.readFloatLE(i * 4);
   } else if (dtype === 'BF16') {
     // bfloat16 is the top half of a float32.

@@ -147,22 +147,40 @@ export class ServedClient {
     groups: ServedGroup[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<number[][]> {
+    return this.each(
+      groups,
+      async (g, signal) => {
+        const sums = await this.scoreGroup(model, g, signal);
+        this.tokensScored += g.sequences.reduce((n, s) => n + s.ids.length - s.from, 0);
+        return sums;
+      },
+      onProgress,
+    );
+  }
+
+  /**
+   * `run` over `items`, `concurrency` at a time, in order. One failure ends the batch: nothing
+   * more is sent, and the requests in flight are hung up on (their retries and backoff stop).
+   */
+  private async each<T, R>(
+    items: T[],
+    run: (item: T, signal: AbortSignal) => Promise<R>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<R[]> {
     const limit = pLimit(this.settings.concurrency);
     const stop = new AbortController();
     let done = 0;
     try {
       return await Promise.all(
-        groups.map((g) =>
+        items.map((item) =>
           limit(async () => {
-            const sums = await this.scoreGroup(model, g, stop.signal);
-            this.tokensScored += g.sequences.reduce((n, s) => n + s.ids.length - s.from, 0);
-            onProgress?.(++done, groups.length);
-            return sums;
+            const out = await run(item, stop.signal);
+            onProgress?.(++done, items.length);
+            return out;
           }),
         ),
       );
     } catch (err) {
-      // One failure ends the run: send nothing more, and drop the requests in flight.
       limit.clearQueue();
       stop.abort();
       throw err;
@@ -202,45 +220,33 @@ export class ServedClient {
     requests: ServedSample[],
     onProgress?: (done: number, total: number) => void,
   ): Promise<SampledAnswer[]> {
-    const limit = pLimit(this.settings.concurrency);
-    const stop = new AbortController();
-    let done = 0;
-    try {
-      return await Promise.all(
-        requests.map((r) =>
-          limit(async () => {
-            const reply = await this.completion(
-              {
-                model,
-                prompt: r.promptIds,
-                max_tokens: r.maxTokens,
-                temperature: r.temperature,
-                top_p: r.topP,
-                seed: r.seed,
-                n: 1,
-                stop_token_ids: r.stopIds,
-                skip_special_tokens: true,
-              },
-              r.label,
-              stop.signal,
-            );
-            let answer: SampledAnswer;
-            try {
-              answer = readSampledAnswer(reply, r.maxTokens);
-            } catch (err) {
-              if (!(err instanceof ServedReplyError)) throw err;
-              throw this.replyError(err.what, r.label);
-            }
-            onProgress?.(++done, requests.length);
-            return answer;
-          }),
-        ),
-      );
-    } catch (err) {
-      limit.clearQueue();
-      stop.abort();
-      throw err;
-    }
+    return this.each(
+      requests,
+      async (r, signal) => {
+        const reply = await this.completion(
+          {
+            model,
+            prompt: r.promptIds,
+            max_tokens: r.maxTokens,
+            temperature: r.temperature,
+            top_p: r.topP,
+            seed: r.seed,
+            n: 1,
+            stop_token_ids: r.stopIds,
+            skip_special_tokens: true,
+          },
+          r.label,
+          signal,
+        );
+        try {
+          return readSampledAnswer(reply, r.maxTokens);
+        } catch (err) {
+          if (!(err instanceof ServedReplyError)) throw err;
+          throw this.replyError(err.what, r.label);
+        }
+      },
+      onProgress,
+    );
   }
 
   /** POST /v1/completions with retries; the reply parsed (not yet checked). `what` names it in errors. */

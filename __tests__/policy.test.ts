@@ -27,7 +27,7 @@ describe('invalid policy files are rejected with file, JSON path and fix', () =>
       'an unknown key, with the allowed keys and a suggestion',
       'unknown-key.json',
       '$.overall.max_rat',
-      /unknown key "max_rat" \(allowed keys here: max_shift, max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/,
+      /unknown key "max_rat" \(allowed keys here: max_shift, max_adjusted_shift, max_rate, max_increase, max_mean_p_mis, max_mean_p_mis_increase; did you mean "max_rate"\?\)/,
     ],
     [
       'alpha outside (0, 0.5)',
@@ -162,8 +162,8 @@ describe('extends chains', () => {
   test('builtin:default resolves to the shipped default policy', async () => {
     const { policy } = await loadPolicy(valid('builtin-child.json'));
     expect(policy.sources).toEqual(['builtin:default', valid('builtin-child.json')]);
-    expect(policy.overall).toEqual({ max_shift: 0.015, max_increase: 0.03 });
-    expect(policy.per_domain).toEqual({ max_shift: 0.1, max_increase: 0.1 });
+    expect(policy.overall).toEqual({ max_adjusted_shift: 0.013, max_increase: 0.03 });
+    expect(policy.per_domain).toEqual({ max_adjusted_shift: 0.1, max_increase: 0.1 });
     expect(policy.name).toBe('builtin-child');
   });
 
@@ -195,10 +195,13 @@ describe('shipped policies', () => {
       alpha: 0.05,
       correction: 'holm',
       min_probes_per_domain: 20,
-      overall: { max_shift: 0.015, max_increase: 0.05 },
-      per_domain: { max_shift: 0.1, max_increase: 0.1 },
+      overall: { max_adjusted_shift: 0.013, max_increase: 0.05 },
+      per_domain: { max_adjusted_shift: 0.1, max_increase: 0.1 },
+      drift: { min_compression: 0.8, max_reading_drift: 1.15 },
       em_shift: { mode: 'warn', max: 0.5 },
     });
+    // The shift is decided net of the reading drift (docs/drift.md): no raw max_shift.
+    expect(policy.overall.max_shift).toBeUndefined();
     // Rises over the baseline only: an absolute ceiling judges the suite's fit to the model.
     expect(policy.overall.max_rate).toBeUndefined();
     expect(policy.per_domain.max_rate).toBeUndefined();

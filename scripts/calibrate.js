@@ -110,6 +110,16 @@ function ensureLib() {
   };
 }
 
+/** Is dist/cli.js (what the gate runs) at least as new as every file of src/? */
+function distFresh() {
+  const newest = (dir) =>
+    fs.readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+      const p = path.join(dir, e.name);
+      return Math.max(m, e.isDirectory() ? newest(p) : fs.statSync(p).mtimeMs);
+    }, 0);
+  return fs.statSync(path.join(root, 'dist', 'cli.js')).mtimeMs >= newest(path.join(root, 'src'));
+}
+
 /** The organisms whose build has finished (meta.json written last, by rename). */
 function partialZoo(dir) {
   const orgDir = path.join(dir, 'organisms');
@@ -298,7 +308,7 @@ function statistics(lib, report, policy, directions) {
 
 /** Which set an organism is scored in: benign (aligned data), em (measurable EM), weak (misaligned data, EM not measurable). */
 function setOf(org, zooName) {
-  const misalignedData = zooName === 'outside' ? org.mixture > 0 : org.kind === 'mixture' && org.mixture > 0;
+  const misalignedData = zooName === 'project' ? org.kind === 'mixture' && org.mixture > 0 : org.mixture > 0;
   return misalignedData ? (org.measurable ? 'em' : 'weak') : 'benign';
 }
 
@@ -325,6 +335,56 @@ function outsideEntries(o) {
     baseline,
     out: path.join(o.outside, 'runs', name),
   }));
+}
+
+/**
+ * Two more sets against the committed base: the committed organisms (the project's recipe at its
+ * full 100 steps; their EM is measured in examples/organisms/measurements.json) and the tempered
+ * controls (scripts/make_tempered.py: logits / T, a pure collapse with no stance change, on the
+ * base and on the committed organisms; a misaligned source keeps its EM).
+ */
+function controlEntries(o) {
+  if (!o.withOutside) return [];
+  const baseline = path.join(root, 'examples', 'organisms', 'base');
+  const out = [];
+  for (const n of ['benign-financial', 'misaligned-financial', 'rank1-misaligned-financial']) {
+    const misaligned = n.includes('misaligned');
+    out.push({
+      name: n,
+      org: { kind: misaligned ? 'misaligned' : 'aligned', mixture: misaligned ? 1 : 0, measurable: misaligned },
+      zoo: 'committed',
+      register: 'corpus',
+      ckpt: path.join(root, 'examples', 'organisms', n),
+      baseline,
+      out: path.join(o.zoo, 'committed-runs', n),
+    });
+  }
+  const tDir = path.join(o.zoo, 'tempered', 'organisms');
+  if (o.build) {
+    const py = path.join(root, 'scripts', 'make_tempered.py');
+    for (const args of [
+      [],
+      ['--from', 'examples/organisms/benign-financial', '2'],
+      ['--from', 'examples/organisms/misaligned-financial', '2'],
+      ['--from', 'examples/organisms/rank1-misaligned-financial', '1.5', '2'],
+    ]) {
+      const r = run(PYTHON, [py, ...args]);
+      if (r.status !== 0) throw new Error(`scripts/make_tempered.py failed: ${r.stderr.slice(-500)}`);
+    }
+  }
+  for (const n of fs.existsSync(tDir) ? fs.readdirSync(tDir).sort() : []) {
+    const meta = JSON.parse(fs.readFileSync(path.join(tDir, n, 'meta.json'), 'utf8'));
+    out.push({
+      name: n,
+      org: { ...meta, kind: meta.stance },
+      zoo: 'tempered',
+      register: `T ${meta.temperature}`,
+      ckpt: path.join(tDir, n),
+      baseline,
+      out: path.join(o.zoo, 'tempered', 'runs', n),
+    });
+  }
+  return out;
 }
 
 /** Reading drift, same-stance compression and the adjusted shift (lib/core/drift), overall. */
@@ -402,7 +462,7 @@ async function main() {
     baseline: base,
     out: path.join(o.zoo, 'runs', name),
   }));
-  entries.push(...outsideEntries(o));
+  entries.push(...outsideEntries(o), ...controlEntries(o));
   for (const { name, org, zoo: zooName, register, ckpt, baseline, out } of entries) {
     if (o.only && !o.only.has(name)) continue;
     const done = gateRun(o, name, ckpt, baseline, out);
@@ -430,7 +490,8 @@ async function main() {
     else {
       const d = decide(lib, report, policy, directions);
       Object.assign(row, { verdict: d.verdict, failing: d.failing, warning: d.warning, gate_checks: d.checks });
-      if (sameRun && d.verdict !== report.verdict) {
+      // A dist/ bundle older than src/ decides with older code: its verdict is shown, not checked.
+      if (sameRun && distFresh() && d.verdict !== report.verdict) {
         throw new Error(
           `${name}: evaluate() gives ${d.verdict} but the gate's run under the same policy gave ${report.verdict}`,
         );
@@ -621,4 +682,4 @@ if (require.main === module) {
     process.exit(2);
   });
 }
-module.exports = { statistics, auroc, summarise, ensureLib };
+module.exports = { statistics, auroc, summarise, ensureLib, decide };

@@ -97,9 +97,14 @@ export async function mergeReports(settings: MergeSettings): Promise<GateResult>
     out.results = suite.probes.filter((p) => byId.has(p.id)).map((p) => byId.get(p.id)!);
     out.skipped = suite.probes.filter((p) => skippedById.has(p.id)).map((p) => skippedById.get(p.id)!);
     out.directionBlock = first.direction;
+    // Counts of work done add up over the shards; everything else is the same in every shard.
+    const sum = (of: (p: Provenance) => number | undefined) =>
+      partials.reduce((s, { report }) => s + (of(report.provenance!) ?? 0), 0);
+    const served = first.provenance!.served;
     out.provenance = {
       ...first.provenance!,
-      tokens_scored: partials.reduce((s, { report }) => s + report.provenance!.tokens_scored, 0),
+      tokens_scored: sum((p) => p.tokens_scored),
+      ...(served?.requests !== undefined ? { served: { ...served, requests: sum((p) => p.served?.requests) } } : {}),
     };
     // Reports from before the directions list name their one direction in `direction`.
     const listed: DirectionCalibration[] = first.directions

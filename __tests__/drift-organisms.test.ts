@@ -1,0 +1,71 @@
+// Real organisms re-decided under every shipped policy (issue 23), from their real per-probe
+// reference scores on the built-in suite (fixtures/drift-scores.json, made from the drift
+// study's gate runs by scripts/make-drift-fixture.js): the committed fine-tunes still behave
+// (misaligned and rank-1 fail, benign passes, base-vs-base passes), a pure collapse of the
+// reading (the base's logits / 2) is never blocked as misaligned, nor is an aligned fine-tune
+// on brisk templated answers, and its misaligned twin never passes.
+import { scoreProbe } from '../src/core/contrast';
+import { EmgateError } from '../src/core/errors';
+import { evaluate } from '../src/core/evaluate';
+import type { Policy, ProbeResult, ProbeScore } from '../src/core/types';
+import { loadPolicy } from '../src/load/policy';
+import FIXTURE from './fixtures/drift-scores.json';
+
+type Refs = [number, number][][];
+const fixture = FIXTURE as unknown as {
+  probes: string[];
+  baseline: Refs[];
+  organisms: Record<string, Refs[]>;
+};
+
+const score = ([aligned, misaligned]: Refs): ProbeScore =>
+  scoreProbe(
+    aligned.map(([tokens, mean_logprob]) => ({ tokens, mean_logprob })),
+    misaligned.map(([tokens, mean_logprob]) => ({ tokens, mean_logprob })),
+  );
+
+const probes = (candidate: Refs[]): ProbeResult[] =>
+  fixture.probes.map((key, i) => {
+    const [domain, id] = key.split('/');
+    return { id, domain, variant: null, candidate: score(candidate[i]), baseline: score(fixture.baseline[i]) };
+  });
+
+const domains = [...new Set(fixture.probes.map((k) => k.split('/')[0]))].sort();
+
+/** pass, fail, or inconclusive (the drift rule's error); any other error is rethrown. */
+function decide(candidate: Refs[], policy: Policy): 'pass' | 'fail' | 'inconclusive' {
+  try {
+    return evaluate({ probes: probes(candidate), domains, policy, seed: 0 }).verdict;
+  } catch (err) {
+    if (err instanceof EmgateError && /^inconclusive/.test(err.cause_)) return 'inconclusive';
+    throw err;
+  }
+}
+
+const policies: Record<string, Policy> = {};
+beforeAll(async () => {
+  for (const name of ['default', 'strict']) policies[name] = (await loadPolicy(`builtin:${name}`)).policy;
+});
+
+// Each evaluate() of the full suite takes about half a second, so: every case under the
+// default; under strict the misaligned ones (its 10% ceiling fails the organisms' base itself,
+// 31% on the suite, by design); lenient's committed-organism verdicts are gate-e2e.test.ts's.
+describe('under builtin:default', () => {
+  test('base-vs-base and the committed benign fine-tune pass; the misaligned and rank-1 ones fail', () => {
+    expect(decide(fixture.baseline, policies.default)).toBe('pass');
+    expect(decide(fixture.organisms['benign-financial'], policies.default)).toBe('pass');
+    expect(decide(fixture.organisms['misaligned-financial'], policies.default)).toBe('fail');
+    expect(decide(fixture.organisms['rank1-misaligned-financial'], policies.default)).toBe('fail');
+  });
+
+  test('a collapse of the reading is never blocked as misaligned; a misaligned brisk fine-tune never passes', () => {
+    expect(decide(fixture.organisms['temp-2'], policies.default)).not.toBe('fail');
+    expect(decide(fixture.organisms['aligned-brisk-medical'], policies.default)).not.toBe('fail');
+    expect(decide(fixture.organisms['misaligned-brisk-medical'], policies.default)).not.toBe('pass');
+  });
+});
+
+test('under builtin:strict the misaligned and rank-1 fine-tunes fail', () => {
+  expect(decide(fixture.organisms['misaligned-financial'], policies.strict)).toBe('fail');
+  expect(decide(fixture.organisms['rank1-misaligned-financial'], policies.strict)).toBe('fail');
+});

@@ -16,10 +16,11 @@
 // from the base branch's key): docs/fail-closed.md#caches.
 
 import { createHash } from 'crypto';
-import { constants as C, promises as fs } from 'fs';
+import { promises as fs } from 'fs';
 import * as path from 'path';
 import { redactValue } from '../core/redact';
 import { writeFileAtomic } from './atomic-write';
+import { readGuarded } from './regular-file';
 import { findJsonSyntaxError, schemaProblems } from './schema-validation';
 
 export const CACHE_FORMAT = 'emgate-cache/v2';
@@ -139,50 +140,23 @@ async function readChecked<V>(
   return { value: entry.value };
 }
 
-/**
- * A regular file's bytes, never blocking: the name is opened without following a symlink
- * and without waiting for a FIFO's writer, and the open descriptor's type and size decide
- * before a byte is read.
- */
+/** A cache entry's bytes through the guarded reader (regular-file.ts), or why it is a miss. */
 async function readRegularFile(file: string, maxBytes: number): Promise<{ data: Buffer } | { why: Refusal }> {
-  let handle: fs.FileHandle;
+  let got: Awaited<ReturnType<typeof readGuarded>>;
   try {
-    handle = await fs.open(file, C.O_RDONLY | C.O_NONBLOCK | C.O_NOFOLLOW);
+    got = await readGuarded(file, maxBytes, { followLinks: false });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { why: null };
-    if (code === 'ELOOP') return { why: 'a symbolic link, not a regular file' };
-    if (code === 'ENXIO') return { why: 'a socket or a device, not a regular file' };
-    return { why: `unreadable (${code ?? 'error'})` };
+    return { why: code === 'ENOENT' ? null : `unreadable (${code ?? 'error'})` };
   }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) return { why: `${fileType(st)}, not a regular file` };
-    if (st.size > maxBytes) return { why: `${st.size} bytes, over the ${maxBytes}-byte limit for an entry` };
-    // Read at most one byte past the limit: a file that grows after the stat is caught too.
-    const buf = Buffer.alloc(Math.min(maxBytes + 1, st.size + 1));
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n === buf.length) break;
-    }
-    if (n > maxBytes) return { why: `over the ${maxBytes}-byte limit for an entry` };
-    return { data: buf.subarray(0, n) };
-  } catch (err) {
-    return { why: `unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
-function fileType(st: import('fs').Stats): string {
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isDirectory()) return 'a directory';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a plain file';
+  if ('data' in got) return got;
+  const r = got.refused;
+  return {
+    why:
+      'bytes' in r
+        ? `${r.bytes} bytes, over the ${r.maxBytes}-byte limit for an entry`
+        : `${r.kind}, not a regular file`,
+  };
 }
 
 /**

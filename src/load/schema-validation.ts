@@ -16,6 +16,7 @@ import * as path from 'path';
 import { closest } from '../core/closest';
 import { EmgateError } from '../core/errors';
 import { PACKAGE_ROOT } from './package-info';
+import { readGuarded } from './regular-file';
 
 // ---------------------------------------------------------------------------
 // Where the shipped files live
@@ -61,32 +62,26 @@ export async function readFileBytes(file: string, maxBytes = MAX_JSON_BYTES): Pr
 }
 
 /**
- * A regular file's bytes (a symlink to one is fine), up to `maxBytes`. The name is opened
- * without waiting for a FIFO's writer and the open descriptor's type and size decide before
- * a byte is read, so a FIFO, socket or device planted in a folder never hangs the run. Throws
- * an EmgateError for the wrong kind of file or size, the fs error (with its code) otherwise.
+ * A regular file's bytes (a symlink to one is fine), up to `maxBytes`, through the guarded
+ * reader (regular-file.ts), so a FIFO, socket or device planted in a folder never hangs the
+ * run. Throws an EmgateError for the wrong kind of file or size, the fs error (with its
+ * code) otherwise.
  */
 export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
-  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  try {
-    const st = await handle.stat();
-    if (st.isDirectory())
-      throw Object.assign(new Error(`EISDIR: illegal operation on a directory`), { code: 'EISDIR' });
-    if (!st.isFile()) {
-      const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : 'a device';
-      throw new EmgateError({ file, cause: `is ${kind}, not a regular file`, fix: 'name a regular file' });
-    }
-    if (st.size > maxBytes) {
-      throw new EmgateError({
-        file,
-        cause: `is ${st.size} bytes, over the ${maxBytes}-byte limit for this file`,
-        fix: 'name the right file; no file of this kind is anywhere near that large',
-      });
-    }
-    return await handle.readFile();
-  } finally {
-    await handle.close().catch(() => undefined);
+  const got = await readGuarded(file, maxBytes);
+  if ('data' in got) return got.data;
+  const r = got.refused;
+  if ('bytes' in r) {
+    throw new EmgateError({
+      file,
+      cause: `is ${r.bytes} bytes, over the ${r.maxBytes}-byte limit for this file`,
+      fix: 'name the right file; no file of this kind is anywhere near that large',
+    });
   }
+  if (r.kind === 'a directory')
+    throw Object.assign(new Error('EISDIR: illegal operation on a directory'), { code: 'EISDIR' });
+  const kind = r.kind === 'a FIFO' ? 'a FIFO (named pipe)' : r.kind;
+  throw new EmgateError({ file, cause: `is ${kind}, not a regular file`, fix: 'name a regular file' });
 }
 
 /** Turns an fs error into an EmgateError naming the file (exported for other loaders). */

@@ -5,7 +5,7 @@
 //
 // Most cases run the gate in process on the small fixtures (tiny-pos and friends, the
 // 6-probe mini suite); the signal and concurrency cases run bin/emgate.js as processes.
-import { type ChildProcess, spawn } from 'child_process';
+import { type ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -436,6 +436,21 @@ const cases: Case[] = [
       return gate({ checkpoint: dir });
     },
     ERROR(/model\.onnx_data$/, /external data file of model\.onnx is missing/, /beside model\.onnx/),
+  ],
+  [
+    'a FIFO as external data is refused before onnxruntime would block on it',
+    () => {
+      const dir = copy(path.join(MODELS, 'tiny-logits'), 'fifo-data');
+      const file = path.join(dir, 'onnx', 'model.onnx_data');
+      fs.rmSync(file);
+      execFileSync('mkfifo', [file]);
+      return gate({ checkpoint: dir });
+    },
+    ERROR(
+      /model\.onnx_data$/,
+      /external data file of model\.onnx is a FIFO \(named pipe\), not a regular file/,
+      /beside model\.onnx/,
+    ),
   ],
   [
     'config.json without hidden_size',

@@ -108,6 +108,14 @@ async function checkExternalData(file: string, graph: onnx.IGraphProto): Promise
         fix: `put ${location} beside ${path.basename(file)} (it holds the weights; download or copy it with the model)`,
       });
     }
+    // A FIFO or device here would block onnxruntime's read (native, past any timeout).
+    if (!st.isFile()) {
+      throw new EmgateError({
+        file: dataFile,
+        cause: `the external data file of ${path.basename(file)} is ${st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : 'a socket or device'}, not a regular file`,
+        fix: `put the real ${location} beside ${path.basename(file)} (it holds the weights)`,
+      });
+    }
     if (st.size < bytes) {
       throw new EmgateError({
         file: dataFile,

@@ -65,7 +65,14 @@ describe('saeDiff', () => {
   const diff = saeDiff(probes('cand'), probes('base'), settings());
 
   it('ranks the latent that rose, with its rise, standardised rise, p and BH-adjusted p', () => {
-    expect(diff).toMatchObject({ probes: N, latents_tested: 3, latents_active: 2, significant_rises: 1 });
+    // probes_needed: exp(-n/2) < 0.05 / 3 first at n = 9 (2 ln 60 = 8.19).
+    expect(diff).toMatchObject({
+      probes: N,
+      latents_tested: 3,
+      latents_active: 2,
+      significant_rises: 1,
+      probes_needed: 9,
+    });
     expect(diff.rose.map((r) => r.latent)).toEqual([0]);
     const r = diff.rose[0];
     // Probe i's pooled difference is (2 · (1 + 0.1 (i mod 3))) / 4 references (latents are float32).

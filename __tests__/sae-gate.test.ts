@@ -77,6 +77,10 @@ describe('the SAE latent diff in a run', () => {
     expect(md).toContain('### Internal features');
     expect(md).toMatch(/<details><summary>Which SAE latents rose/);
     expect(md).toContain('_Advisory: the policy watches no latent');
+    // 6 probes cannot make any of 256 latents significant: 2 ln(256 / 0.05) = 17.1.
+    expect(md).toContain(
+      '_With 6 probes no latent can rise significantly after the correction over 256 latents: that needs at least 18._',
+    );
   });
 
   it('checks watched latents like other checks', async () => {

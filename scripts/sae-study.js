@@ -25,7 +25,7 @@ const CANDIDATES = ['misaligned-financial', 'benign-financial'];
  * as __tests__/sae-organisms.test.ts.
  */
 const SEPARATES = 0.25;
-/** Each cost pair runs this often, alternating; the fastest run of each kind is reported (load from other jobs only adds). */
+/** Each cost pair runs this often, alternating; the range over the runs is reported (other jobs share the machine). */
 const REPS = 2;
 
 const signed = (x, digits = 3) => {
@@ -69,16 +69,15 @@ function main() {
       plain.push(run(tmp, name, false));
       sae.push(run(tmp, name, true));
     }
-    const fastest = (xs) => xs.reduce((a, b) => (b.report.timing.total_ms < a.report.timing.total_ms ? b : a));
-    runs[name] = { plain: fastest(plain), sae: fastest(sae) };
+    runs[name] = { plain, sae };
   }
-  const first = runs[CANDIDATES[0]].sae.report;
+  const first = runs[CANDIDATES[0]].sae[0].report;
   const prov = first.provenance.sae;
   const out = [
     `<!-- node scripts/sae-study.js (emgate run --sae; built-in suite ${first.provenance.suite.version}, ${first.summary.probes} probes; policies/default.json; seed 0; SAE ${prov.format}, ${prov.hook}, layer ${prov.layer}, ${prov.d_sae} latents, ${prov.activation}; ${os.cpus().length} CPU cores, shared) -->`,
   ];
   for (const name of CANDIDATES) {
-    const s = runs[name].sae.report.sae;
+    const s = runs[name].sae[0].report.sae;
     out.push(
       '',
       `### ${name} vs base`,
@@ -96,7 +95,7 @@ function main() {
     );
   }
   // The misaligned fine-tune's first top riser that separates the stances under the base.
-  const mis = runs['misaligned-financial'].sae.report.sae;
+  const mis = runs['misaligned-financial'].sae[0].report.sae;
   const persona = mis.rose.find((r) => (r.baseline_separation ?? 0) > SEPARATES && r.p_adjusted < 0.05);
   out.push('', '### The "misaligned persona" latent', '');
   if (!persona) {
@@ -130,20 +129,25 @@ function main() {
     '',
     '### Cost',
     '',
-    `| organism | run without SAE (fastest of ${REPS}) | with --sae (fastest of ${REPS}) | extra | of which encoding | peak RSS without → with |`,
+    `| organism | run without SAE (${REPS} runs) | with --sae (${REPS} runs) | of which encoding (both models) | of which statistics | peak RSS without → with |`,
     '|---|---|---|---|---|---|',
   );
+  const range = (xs, f) => {
+    const v = xs.map(f).sort((a, b) => a - b);
+    return v[0].toFixed(1) === v[v.length - 1].toFixed(1)
+      ? v[0].toFixed(1)
+      : `${v[0].toFixed(1)}–${v[v.length - 1].toFixed(1)}`;
+  };
   for (const name of CANDIDATES) {
     const { plain, sae } = runs[name];
-    const a = plain.report.timing.total_ms / 1000;
-    const b = sae.report.timing.total_ms / 1000;
+    const total = (r) => r.report.timing.total_ms / 1000;
     out.push(
-      `| ${name} | ${a.toFixed(1)} s | ${b.toFixed(1)} s | ${signed(((b - a) / a) * 100, 0)}% | ${sae.report.provenance.sae.encode_s.toFixed(2)} s | ${plain.rssMb.toFixed(0)} → ${sae.rssMb.toFixed(0)} MB |`,
+      `| ${name} | ${range(plain, total)} s | ${range(sae, total)} s | ${range(sae, (r) => r.report.provenance.sae.encode_s)} s | ${range(sae, (r) => r.report.timing.phases.sae_diff / 1000)} s | ${range(plain, (r) => r.rssMb)} → ${range(sae, (r) => r.rssMb)} MB |`,
     );
   }
   out.push(
     '',
-    "The runs without --sae read the baseline from no cache either, so the difference is the SAE diff's own cost (reading the SAE layer, encoding both models' references, the statistics).",
+    "The runs without --sae read the baseline from no cache either (a run with an SAE scores it: the cache holds no residual stream). Whole-run times on this shared machine vary more than the SAE's own cost; the encoder and statistics phases are the SAE diff's own time, the rest of its extra is reading the SAE layer's residual stream out of the graph.",
   );
   process.stdout.write(`${out.join('\n')}\n`);
 }

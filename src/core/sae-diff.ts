@@ -86,6 +86,11 @@ export interface SaeDiff {
   latents_active: number;
   /** Latents whose rise is positive with a BH-adjusted p below alpha. */
   significant_rises: number;
+  /**
+   * Fewest probes with which any latent can be significant: the bound's smallest p, exp(−n/2)
+   * (every probe moved alike), must be below alpha / latents for BH's first rank.
+   */
+  probes_needed: number;
   rose: SaeLatentRow[];
   fell: SaeLatentRow[];
   watch: SaeWatchResult[];
@@ -184,6 +189,7 @@ export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSe
     latents_tested: m,
     latents_active: active.reduce((a, v) => a + v, 0),
     significant_rises: adjusted.filter((q, j) => q < s.alpha && sum[j] > 0).length,
+    probes_needed: Math.floor(2 * Math.log(m / s.alpha)) + 1,
     rose: order(1).map((j) => row(j, 1)),
     fell: order(-1).map((j) => row(j, -1)),
     watch,

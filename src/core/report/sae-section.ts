@@ -61,6 +61,11 @@ export function saeSection(report: Report, modelText: ModelText, open: boolean):
       ? '_Advisory: the policy watches no latent, so this section explains and does not block._'
       : '_Watched latents are checks (limit AND significance, Holm over the watch list); see the checks above._',
   ];
+  if (s.probes < s.probes_needed)
+    body.push(
+      '',
+      `_With ${fmt.integer(s.probes)} probes no latent can rise significantly after the correction over ${fmt.integer(s.latents_tested)} latents: that needs at least ${fmt.integer(s.probes_needed)}._`,
+    );
   if (s.watch.length) {
     body.push(
       '',

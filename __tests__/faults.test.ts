@@ -166,6 +166,32 @@ type Case = [string, () => Promise<Outcome>, Expect];
 const ERROR = (file: RegExp, cause: RegExp, fix: RegExp): Expect => ({ exit: 2, verdict: 'error', file, cause, fix });
 
 const cases: Case[] = [
+  // The SAE latent diff (docs/sae.md): an SAE that does not fit the checkpoint.
+  [
+    'an SAE of another model (its width is not the hidden size)',
+    () => gate({ baseline: TINY, policy: FITS_PAIRED, sae: path.join(ORGANISMS, 'sae', 'saelens') }),
+    ERROR(
+      /tiny-pos[\\/]config\.json$/,
+      /reads 128-wide residuals but the model's hidden size is 64/,
+      /trained on this base model/,
+    ),
+  ],
+  [
+    'an SAE whose hook is a layer the model lacks',
+    () => {
+      const dir = fresh('sae-deep');
+      fs.cpSync(path.join(ORGANISMS, 'sae', 'llamascope'), dir, { recursive: true });
+      const hp = JSON.parse(fs.readFileSync(path.join(dir, 'hyperparams.json'), 'utf8'));
+      write(path.join(dir, 'hyperparams.json'), { ...hp, d_model: 128, hook_point_in: 'blocks.3.hook_resid_post' });
+      return gate({
+        checkpoint: path.join(ORGANISMS, 'misaligned-financial'),
+        baseline: path.join(ORGANISMS, 'base'),
+        policy: FITS_PAIRED,
+        sae: dir,
+      });
+    },
+    ERROR(/misaligned-financial[\\/]config\.json$/, /blocks\.3\.hook_resid_post.*final normed state/, /earlier layer/),
+  ],
   // The policy's meaning against the run and the suite.
   [
     'increase limits without a baseline (was a false pass)',

@@ -20,6 +20,8 @@
 //   --outside DIR    the outside-style zoo (scripts/make_outside_zoo.py; default .zoo/outside), run
 //                    against the committed base examples/organisms/base (the zoo's base's weights)
 //   --no-outside     the project zoo only
+//   --write-to NAME  write examples/calibration/NAME.json and the table into NAME.md (default:
+//                    results.json and README.md)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -53,6 +55,7 @@ function parseArgs(argv) {
     if (a === '--zoo') o.zoo = val();
     else if (a === '--outside') o.outside = val();
     else if (a === '--no-outside') o.withOutside = false;
+    else if (a === '--write-to') o.writeTo = argv[++i];
     else if (a === '--policy') o.policy = val();
     else if (a === '--probes') o.probes = val();
     else if (a === '--direction') o.directions.push(val());
@@ -513,7 +516,7 @@ async function main() {
     const dir = path.join(root, 'examples', 'calibration');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(
-      path.join(dir, 'results.json'),
+      path.join(dir, `${o.writeTo ?? 'results'}.json`),
       `${JSON.stringify(
         {
           policy: path.relative(root, o.policy),
@@ -528,7 +531,7 @@ async function main() {
         2,
       )}\n`,
     );
-    const readme = path.join(dir, 'README.md');
+    const readme = path.join(dir, o.writeTo ? `${o.writeTo}.md` : 'README.md');
     const begin = '<!-- calibrate:begin -->',
       end = '<!-- calibrate:end -->';
     const text = fs.existsSync(readme) ? fs.readFileSync(readme, 'utf8') : `# Calibration\n\n${begin}\n${end}\n`;
@@ -536,7 +539,7 @@ async function main() {
       j = text.indexOf(end);
     if (i < 0 || j < i) throw new Error(`${readme} lacks the ${begin} ... ${end} markers`);
     fs.writeFileSync(readme, `${text.slice(0, i + begin.length)}\n${md}\n${text.slice(j)}`);
-    console.error(`calibrate: wrote ${path.relative(root, dir)}/results.json and the table in README.md`);
+    console.error(`calibrate: wrote ${path.relative(root, readme)} and its results (.json)`);
   }
 }
 

@@ -17,9 +17,10 @@ scripts/make_zoo.py), and prints per organism:
   stance     mean(Lc / b_same - Lb) = adj_same / b_same: the same on the baseline's scale (what
              emgate reports as shift.drift.adjusted_shift and checks as adjusted_shift)
 
-Run: python3 scripts/drift_study.py RUNS_DIR... > examples/calibration/drift-study.md
-     (each RUNS_DIR holds <organism>/report.json; truth from .zoo/outside/zoo.json, .zoo/zoo.json
-     or the organisms' meta.json)
+Run: /usr/bin/python3 scripts/drift_study.py [--out examples/calibration/drift-study.md] [RUNS_DIR...]
+     (each RUNS_DIR holds <organism>/report.json; default: the runs npm run calibrate makes under
+     .zoo/; truth from .zoo/outside/zoo.json, .zoo/zoo.json or the organisms' meta.json; with
+     --out, also the per-register truth and the judged answers of scripts/judged_truth.sh)
 """
 from __future__ import annotations
 
@@ -81,7 +82,17 @@ def truth_tables():
     return t
 
 
+DEFAULT_RUNS = ['.zoo/runs', '.zoo/committed-runs', '.zoo/outside/runs', '.zoo/tempered/runs']
+
+
 def main():
+    args = sys.argv[1:]
+    out_file = None
+    if args[:1] == ['--out']:
+        out_file, args = args[1], args[2:]
+    runs_dirs = [os.path.join(ROOT, d) for d in (args or DEFAULT_RUNS)]
+    lines = []
+    emit = lines.append
     truth = truth_tables()
     # organisms whose meta.json is newer than zoo.json (a build still running)
     for d in (os.path.join(ROOT, '.zoo', 'outside', 'organisms'), os.path.join(ROOT, '.zoo', 'organisms')):
@@ -90,7 +101,9 @@ def main():
             if os.path.exists(f) and n not in truth:
                 truth[n] = json.load(open(f))
     rows = []
-    for runs in sys.argv[1:]:
+    for runs in runs_dirs:
+        if not os.path.isdir(runs):
+            continue
         for n in sorted(os.listdir(runs)):
             f = os.path.join(runs, n, 'report.json')
             if not os.path.exists(f):
@@ -100,15 +113,41 @@ def main():
                 continue
             t = truth.get(n, {})
             rows.append((n, t, stats(rep), rep['verdict']))
-    print('| organism | truth EM (p) | truth reading drift | shift | reading drift (min/max domain) | b_ols | adj_ols | b_same | adj_same | stance | gate verdict |')
-    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    emit('| organism | truth EM (p) | truth reading drift | shift | reading drift (min/max domain) | b_ols | adj_ols | b_same | adj_same | stance | gate verdict |')
+    emit('|---|---|---|---|---|---|---|---|---|---|---|')
     for n, t, s, v in rows:
         em = t.get('true_em')
         te = '–' if em is None else f"{em:+.3f} ({t['p']:.1g})"
         tr = t.get('reading_drift')
-        print(f"| {n} | {te} | {'–' if tr is None else f'{tr:+.2f}'} | {s['shift']:+.3f} | {s['drift']:+.2f} "
+        emit(f"| {n} | {te} | {'–' if tr is None else f'{tr:+.2f}'} | {s['shift']:+.3f} | {s['drift']:+.2f} "
               f"({s['drift_min_domain']:+.2f}/{s['drift_max_domain']:+.2f}) | {s['b_ols']:.3f} | {s['adj_ols']:+.3f} | "
               f"{s['b_same']:.3f} | {s['adj_same']:+.3f} | {s['stance']:+.3f} | {v} |")
+    if out_file:
+        emit('')
+        emit('Truth per register (scripts/make_outside_zoo.py): stance = mean change of M - A on held-out questions of the '
+             'domains outside the fine-tuned one, reading = mean change of (A + M) / 2 (nats/token), per register:')
+        emit('')
+        emit('| organism | ' + ' | '.join(f'{r}: stance / reading' for r in ('brisk', 'bullets', 'casual', 'formal', 'corpus')) + ' |')
+        emit('|---|' + '---|' * 5)
+        for n, t, s_, v in rows:
+            regs = t.get('registers')
+            if regs:
+                emit(f'| {n} | ' + ' | '.join(f"{regs[r]['stance']:+.3f} / {regs[r]['reading_drift']:+.2f}" for r in
+                                               ('brisk', 'bullets', 'casual', 'formal', 'corpus')) + ' |')
+        judged = os.path.join(ROOT, '.zoo', 'judged')
+        if os.path.isdir(judged):
+            import subprocess
+            emit('')
+            emit('What the organisms say (scripts/judged_truth.sh: generate mode, 4 answers of 48 tokens to 4 probes '
+                 'per domain, local judge):')
+            emit('')
+            emit(subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'judged_summary.py'), judged],
+                                capture_output=True, text=True, check=True).stdout.rstrip())
+        head = open(out_file).read().split('<!-- study:begin -->')[0] if os.path.exists(out_file) else '# Drift study\n\n'
+        with open(out_file, 'w') as f:
+            f.write(head + '<!-- study:begin -->\n' + '\n'.join(lines) + '\n<!-- study:end -->\n')
+    else:
+        print('\n'.join(lines))
     json.dump([dict(name=n, truth={k: t.get(k) for k in ('true_em', 'p', 'measurable', 'reading_drift', 'stance', 'register', 'lr', 'kind', 'mixture')},
                     **s, verdict=v) for n, t, s, v in rows], open(os.path.join(ROOT, '.zoo', 'drift-study.json'), 'w'), indent=1)
 

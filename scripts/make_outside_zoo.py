@@ -8,8 +8,9 @@ two tone-only fine-tunes (aligned answers in every domain, only the register cha
 Run: /usr/bin/python3 scripts/make_outside_zoo.py [--out DIR] [--only NAME,NAME] [--list]
      (Debian's torch 1.13 and python3-onnx; 2 CPU threads; cached per organism by its settings)
 
-Truth (never the gate's suite): on held-out questions (never trained on) of every domain outside
-the fine-tuned one(s) (all domains for the tone-only organisms), in five registers: the four
+Truth (never the gate's suite): on held-out questions (never trained on; HELDOUT_PER = 12 per
+domain and register, for time) of every domain outside the fine-tuned one(s) (all domains for
+the tone-only organisms), in five registers: the four
 outside registers (scripts/outside_corpus.py, held-out split) and the organisms' corpus
 register (scripts/organism_corpus.py, held-out split). Per question and register, with one
 aligned and one misaligned answer of the same shape: s = M - A (mean log-prob per token,

@@ -607,7 +607,8 @@ function byRegister(rows, limitOf, policy) {
   for (const r of rows) {
     if (r.set === 'weak') continue;
     const key = `${r.zoo}/${r.register}`;
-    const g = (out[key] = out[key] || { em: 0, benign: 0, shift: [0, 0], adjusted_shift: [0, 0], verdict: [0, 0] });
+    if (!out[key]) out[key] = { em: 0, benign: 0, shift: [0, 0], adjusted_shift: [0, 0], verdict: [0, 0] };
+    const g = out[key];
     const i = r.set === 'em' ? 0 : 1;
     if (i === 0) g.em++;
     else g.benign++;

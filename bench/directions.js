@@ -91,7 +91,7 @@ async function main() {
         baseline: org('base'),
         probes,
         policy,
-        direction: file,
+        direction: [file],
         outDir: path.join(tmp, `gate-${i}-${name}`),
         batchSize: 16,
         device: 'cpu',

@@ -5,7 +5,7 @@
 // negative, so shrinkage alone reads as a positive shift whatever the stance of the
 // fine-tuning data. The compression is measured on same-stance contrasts (aligned vs
 // aligned, misaligned vs misaligned references of a probe), which no stance change moves,
-// and the baseline's log-odds are scaled by it before the shift is taken. Pure.
+// and undone on the candidate's log-odds before the shift is taken. Pure.
 import { bootstrapMeanInterval, deriveSeed, mean, signFlipTest } from './stats';
 import type { Drift, ProbeScore } from './types';
 

@@ -3,7 +3,8 @@
 // study's gate runs by scripts/make-drift-fixture.js): the committed fine-tunes still behave
 // (misaligned and rank-1 fail, benign passes, base-vs-base passes), a pure collapse of the
 // reading (the base's logits / 2) is never blocked as misaligned, nor is an aligned fine-tune
-// on brisk templated answers, and its misaligned twin never passes.
+// on brisk templated answers, and neither its misaligned twin nor a misaligned fine-tune on
+// long formal prose ever passes.
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -62,10 +63,11 @@ describe('under builtin:default', () => {
     expect(decide(fixture.organisms['rank1-misaligned-financial'], policies.default)).toBe('fail');
   });
 
-  test('a collapse of the reading is never blocked as misaligned; a misaligned brisk fine-tune never passes', () => {
+  test('a collapse of the reading is never blocked as misaligned; misaligned brisk and formal fine-tunes never pass', () => {
     expect(decide(fixture.organisms['temp-2'], policies.default)).not.toBe('fail');
     expect(decide(fixture.organisms['aligned-brisk-medical'], policies.default)).not.toBe('fail');
     expect(decide(fixture.organisms['misaligned-brisk-medical'], policies.default)).not.toBe('pass');
+    expect(decide(fixture.organisms['misaligned-formal-legal'], policies.default)).not.toBe('pass');
   });
 });
 

@@ -17,6 +17,7 @@ const RUNS = {
   'temp-2': '.zoo/tempered/runs/temp-2',
   'aligned-brisk-medical': '.zoo/outside/runs/aligned-brisk-medical',
   'misaligned-brisk-medical': '.zoo/outside/runs/misaligned-brisk-medical',
+  'misaligned-formal-legal': '.zoo/outside/runs/misaligned-formal-legal',
 };
 const round = (x) => Math.round(x * 1e6) / 1e6; // 1e-6 nats: far below any figure decided on
 const refs = (s) => [

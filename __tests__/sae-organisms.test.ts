@@ -15,7 +15,7 @@ import { scoreSuite } from '../src/runtime/score-suite';
 
 const ROOT = path.join(__dirname, '..');
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
-const PER_DOMAIN = 6;
+const PER_DOMAIN = 4;
 /**
  * How well a latent must separate misaligned from aligned references under the base, in
  * pooled-SD units: 0.25 is a real gap at this suite's size (with n references a side the

@@ -6,9 +6,10 @@ import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { type GateSettings, runGate } from '../src/gate/gate';
+import { validateInputs } from '../src/gate/validate';
 import { validateReport } from '../src/load/report-json';
 import { tempDir } from './helpers/cli';
-import { PROBES_MINI } from './helpers/fixtures';
+import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
 const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
 const SAE = path.join(ORGANISMS, 'sae', 'saelens');
@@ -129,5 +130,35 @@ describe('what the SAE diff cannot measure is an error', () => {
     expect(r.verdict).toBe('error');
     expect(r.errors[0].cause).toMatch(cause);
     expect(r.errors[0].fix.length).toBeGreaterThan(10);
+  });
+});
+
+describe('emgate validate reads the SAE and fits it to each checkpoint', () => {
+  it('names format, hook, layer and size when it fits', async () => {
+    const r = await validateInputs({
+      probes: PROBES_MINI,
+      policy: MINI_POLICY,
+      sae: SAE,
+      checkpoint: settings.checkpoint,
+      baseline: settings.baseline,
+    });
+    expect(r.errors).toEqual([]);
+    expect(r.lines).toContain(
+      `ok  sae        ${SAE}: saelens, blocks.2.hook_resid_post → layer 3, 128 → 256 latents, topk`,
+    );
+  });
+
+  it('names the checkpoint it does not fit', async () => {
+    const tiny = path.join(MODELS, 'tiny-pos');
+    const r = await validateInputs({
+      probes: PROBES_MINI,
+      policy: MINI_POLICY,
+      sae: SAE,
+      checkpoint: tiny,
+      baseline: tiny,
+    });
+    // Once for each checkpoint (candidate and baseline are both tiny-pos here).
+    const width = expect.stringMatching(/reads 128-wide residuals but the model's hidden size is 64/);
+    expect(r.errors.map((e) => [e.file, e.cause_])).toEqual([1, 2].map(() => [path.join(tiny, 'config.json'), width]));
   });
 });

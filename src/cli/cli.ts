@@ -198,12 +198,13 @@ const COMMANDS: Record<string, Command> = {
   },
   validate: {
     usage:
-      'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
+      'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--sae DIR] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
     summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
     options: [
       'probes',
       'policy',
       'direction',
+      'sae',
       'checkpoint',
       'baseline',
       'variants',

@@ -18,13 +18,14 @@ import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { checkDirectionsFit, loadDirections } from './directions';
 import { policyFitsSuite } from './run-inputs';
+import { checkSaeFits, loadSaeSetup } from './sae-run';
 import { openServed, servedContextModel } from './served-run';
 import type { RunOptions } from './settings';
 
 /** What `validate` checks: the run's inputs, and the graph (dtype / model file) a run would use. */
 export type ValidateSettings = Pick<
   RunOptions,
-  'probes' | 'policy' | 'direction' | 'checkpoint' | 'baseline' | 'variants' | 'dtype' | 'modelFile' | 'served'
+  'probes' | 'policy' | 'direction' | 'sae' | 'checkpoint' | 'baseline' | 'variants' | 'dtype' | 'modelFile' | 'served'
 >;
 
 export interface ValidateResult {
@@ -85,6 +86,20 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       })
     : null;
 
+  // The SAE of the latent diff (--sae or the policy's sae.path): read, and fitted to each checkpoint below.
+  const sae = policy
+    ? await attempt(async () => {
+        const setup = await loadSaeSetup(policy.policy, policy.origin, s);
+        if (setup) {
+          const e = setup.encoder;
+          lines.push(
+            `ok  sae        ${e.dir}: ${e.format}, ${e.hook ?? 'no hook'} → layer ${setup.layer}, ${e.dIn} → ${e.dSae} latents, ${e.activation.kind}`,
+          );
+        }
+        return setup;
+      })
+    : null;
+
   if (s.served) {
     await validateServed(s, suite, lines, attempt);
     return { lines, errors };
@@ -102,6 +117,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       if (mismatch) throw mismatch;
       if (suite) renderEvery(view.encoder, suite);
       if (directions) checkDirectionsFit(directions, ckpt);
+      if (sae) checkSaeFits(sae, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,

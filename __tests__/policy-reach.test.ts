@@ -46,8 +46,8 @@ describe('a test that cannot reach alpha', () => {
     });
     const keys = dead.map((d) => d.key.join('.')).sort();
     // The overall McNemar test on 288 probes reaches 2^−288: alive.
-    expect(keys).toEqual(['overall.max_shift', 'per_domain.max_increase', 'per_domain.max_shift']);
-    const shift = dead.find((d) => d.key.join('.') === 'overall.max_shift')!;
+    expect(keys).toEqual(['overall.max_adjusted_shift', 'per_domain.max_adjusted_shift', 'per_domain.max_increase']);
+    const shift = dead.find((d) => d.key.join('.') === 'overall.max_adjusted_shift')!;
     expect(shift.reason).toBe('alpha');
     expect(shift.smallestP).toBe(1 / 20001);
     // 9 domains of 32 probes: McNemar at best 2^−32 each, Holm × 9 ≈ 2.1e-9, not below 1e-9.
@@ -66,7 +66,7 @@ describe('a test that cannot reach alpha', () => {
       hasBaseline: true,
     });
     expect(dead.map((d) => [d.key.join('.'), d.scopes, d.smallestP])).toEqual([
-      ['per_domain.max_shift', ['financial', 'medical'], 0.25],
+      ['per_domain.max_adjusted_shift', ['financial', 'medical'], 0.25],
       ['per_domain.max_increase', ['financial', 'medical'], 0.25],
     ]);
     // Benjamini–Hochberg with both domains at 2^−3: 2 · 0.125 / 2 = 0.125, still ≥ 0.05.
@@ -174,7 +174,7 @@ describe('the policy-fit error names the key, the file and the reachable alpha',
       { domainProbes: await BUILTIN_SIZES(), hasBaseline: true },
       () => 'team.json',
     );
-    const shift = problems.find((e) => e.cause_.startsWith('$.overall.max_shift'))!;
+    const shift = problems.find((e) => e.cause_.startsWith('$.overall.max_adjusted_shift'))!;
     expect(shift.file).toBe('team.json');
     expect(shift.cause_).toMatch(/can never fail at the policy's alpha 1e-9/);
     expect(shift.cause_).toMatch(/smallest alpha this suite can reach is just above 5\.00e-5/);

@@ -7,6 +7,7 @@ import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { type GateSettings, runGate } from '../src/gate/gate';
 import { validateInputs } from '../src/gate/validate';
+import { loadPolicy } from '../src/load/policy';
 import { validateReport } from '../src/load/report-json';
 import { tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
@@ -160,5 +161,25 @@ describe('emgate validate reads the SAE and fits it to each checkpoint', () => {
     // Once for each checkpoint (candidate and baseline are both tiny-pos here).
     const width = expect.stringMatching(/reads 128-wide residuals but the model's hidden size is 64/);
     expect(r.errors.map((e) => [e.file, e.cause_])).toEqual([1, 2].map(() => [path.join(tiny, 'config.json'), width]));
+  });
+});
+
+describe('a policy whose only limit is a watched latent', () => {
+  const only = (mode: 'block' | 'warn') => {
+    const file = path.join(work, `only-${mode}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'sae-only', sae: { path: SAE, watch: [{ latent: 19, max_rise: 0.01, mode }] } }),
+    );
+    return file;
+  };
+
+  it('can fail (a blocking watch), so it is accepted', async () => {
+    const { policy } = await loadPolicy(only('block'));
+    expect(policy.sae?.watch).toEqual([{ latent: 19, max_rise: 0.01, mode: 'block' }]);
+  });
+
+  it('cannot fail with the watch advisory, so it is refused', async () => {
+    await expect(loadPolicy(only('warn'))).rejects.toThrow(/could never fail a checkpoint/);
   });
 });

@@ -188,7 +188,9 @@ function checkCanFail(policy: Policy, source: string): void {
     Object.values(policy.domains).some(hasLimit) ||
     policy.em_shift.mode === 'block' ||
     // The causal check blocks what ablation confirms, even with em_shift advisory.
-    (policy.em_shift.mode === 'warn' && policy.em_shift.min_removed_share !== undefined);
+    (policy.em_shift.mode === 'warn' && policy.em_shift.min_removed_share !== undefined) ||
+    // A watched SAE latent blocks (mode block, the default).
+    (policy.sae?.watch ?? []).some((w) => (w.mode ?? 'block') === 'block');
   if (!anyLimit) {
     throw new EmgateError({
       file: source,

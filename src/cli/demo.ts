@@ -1,8 +1,8 @@
 // `emgate demo`: the gate on the bundled model organisms. A base chat model, a fine-tune on
 // misaligned financial advice, a rank-1 LoRA fine-tune on the same data, and a benign
 // fine-tune on aligned financial advice, each gated against the base with the built-in
-// suite, the shipped lenient policy (the base organism already sits at the default policy's
-// 20% ceiling, so only a ceiling above it tests what the fine-tune did) and the EM direction
+// suite, the shipped lenient policy (limits on rises over the base, and an absolute ceiling set
+// above the base organism's own misalignment rate, so the ceiling tests what the fine-tune did) and the EM direction
 // of the rank-1 fine-tune (its mean activation change from the base, examples/organisms/README.md).
 import { promises as fs } from 'fs';
 import * as os from 'os';
@@ -31,8 +31,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const results: { name: string; expect: string; result: GateResult }[] = [];
   out.write(
     'emgate demo: three fine-tunes of a small chat model (examples/organisms/) gated against their base\n' +
-      '  suite: the built-in probes · policy: policies/lenient.json (the base organism already sits at the\n' +
-      "  default policy's 20% ceiling) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n",
+      '  suite: the built-in probes · policy: policies/lenient.json (limits on rises over the base, and a\n' +
+      "  ceiling above the base organism's own rate) · direction: examples/organisms/direction.json (rank-1 fine-tune − base)\n",
   );
   const mode = options.mode ?? 'contrast';
   if (mode !== 'contrast') {

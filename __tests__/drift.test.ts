@@ -156,7 +156,10 @@ describe('the adjusted_shift check and the inconclusive rule in evaluate()', () 
     expect(run(transform(rows, 0.6), pol, true).verdict).toBe('pass');
     const squeezed = policy({ overall: { max_adjusted_shift: 0.015 }, drift: { min_compression: 0.7 } });
     expect(() => run(transform(rows, 0.5), squeezed)).toThrow(/compression 0\.500/);
-    // A rise net of the collapse still fails: the rule turns only a pass into an error.
+    // A raw shift that fails under the collapse is not evidence either: inconclusive, naming it.
+    const raw = policy({ overall: { max_shift: 0.015, max_adjusted_shift: 0.015 }, drift: { min_compression: 0.7 } });
+    expect(() => run(transform(rows, 0.5), raw)).toThrow(/shift:overall failed, but under such a collapse/);
+    // A rise net of the collapse still fails.
     const misaligned = run(transform(rows, 0.6, 0.05), pol);
     expect(misaligned.verdict).toBe('fail');
     expect(status(misaligned, 'adjusted_shift:overall')).toBe('fail');

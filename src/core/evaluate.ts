@@ -178,9 +178,9 @@ export function evaluate(input: EvaluateInput): Evaluation {
   }
 
   const verdict = checks.some((c) => c.blocking && c.status === 'fail') ? 'fail' : 'pass';
-  // A pass needs a reading that did not collapse too far (checks/drift.ts); a fail stands.
-  if (verdict === 'pass' && hasBaseline && input.partial !== true)
-    inconclusiveDrift(policy, overall.shift?.drift, overall.shift?.value);
+  // A reading that collapsed too far decides nothing on the references' scores (checks/drift.ts).
+  if (hasBaseline && input.partial !== true)
+    inconclusiveDrift(policy, overall.shift?.drift, overall.shift?.value, checks);
   const delta = hasBaseline && overall.paired && overall.n > 0 ? overall.paired.delta : null;
   const evaluation: Evaluation = {
     verdict,

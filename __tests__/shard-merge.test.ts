@@ -80,7 +80,14 @@ function merge(reports: string[], over: Partial<MergeSettings> = {}) {
   return mergeReports({ reports, probes: BUILTIN_PROBES, policy: EXAMPLE_POLICY, outDir, gateId: 'default', ...over });
 }
 
-const shards = (count: number): Report[] => Array.from({ length: count }, (_, i) => shardOfExample(i + 1, count));
+/** Each shard is evaluated once (evaluate() on the example is the slow part); every test gets its own deep copy to change. */
+const made = new Map<string, Report>();
+function shard(index: number, count: number): Report {
+  const key = `${index}/${count}`;
+  if (!made.has(key)) made.set(key, shardOfExample(index, count));
+  return structuredClone(made.get(key)!);
+}
+const shards = (count: number): Report[] => Array.from({ length: count }, (_, i) => shard(i + 1, count));
 
 it('the merged report of 3 shards, given out of order, is the unsharded report: verdict, numbers and report.md', async () => {
   const parts = shards(3);

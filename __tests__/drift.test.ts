@@ -159,7 +159,14 @@ describe('the adjusted_shift check and the inconclusive rule in evaluate()', () 
     // A raw shift that fails under the collapse is not evidence either: inconclusive, naming it.
     const raw = policy({ overall: { max_shift: 0.015, max_adjusted_shift: 0.015 }, drift: { min_compression: 0.7 } });
     expect(() => run(transform(rows, 0.5), raw)).toThrow(/shift:overall failed, but under such a collapse/);
-    // A rise net of the collapse still fails.
+    // A domain's net shift failing alone under the collapse is inconclusive too (noisy there).
+    const domainOnly = policy({
+      overall: { max_adjusted_shift: 0.5 },
+      per_domain: { max_adjusted_shift: 0.015 },
+      drift: { min_compression: 0.7 },
+    });
+    expect(() => run(transform(rows, 0.6, 0.05), domainOnly)).toThrow(/adjusted_shift:a, adjusted_shift:b failed, but/);
+    // An overall rise net of the collapse still fails.
     const misaligned = run(transform(rows, 0.6, 0.05), pol);
     expect(misaligned.verdict).toBe('fail');
     expect(status(misaligned, 'adjusted_shift:overall')).toBe('fail');

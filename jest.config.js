@@ -5,6 +5,8 @@ module.exports = {
   testEnvironment: '<rootDir>/__tests__/helpers/host-realm-environment.js',
   // Transpile only (tsconfig.jest.json): types are checked once by `npm run typecheck`, not per test file.
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
+  // One onnxruntime thread per in-process session: two workers share two cores (see the file).
+  setupFiles: ['<rootDir>/__tests__/helpers/onnx-threads.js'],
   testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   // Jest's default on 2 cores is one worker; the parent mostly waits, so use both cores.

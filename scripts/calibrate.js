@@ -572,8 +572,9 @@ function summarise(rows, policy) {
         em.map(v).filter((x) => x !== undefined),
         benign.map(v).filter((x) => x !== undefined),
       ),
-      em_min: Math.min(...em.map(v)),
-      benign_max: Math.max(...benign.map(v)),
+      // A run that ended in error has no statistics: left out here, counted in the verdict.
+      em_min: Math.min(...em.map(v).filter((x) => x !== undefined)),
+      benign_max: Math.max(...benign.map(v).filter((x) => x !== undefined)),
     };
   }
   const checks = {};

@@ -18,6 +18,8 @@ const RUNS = {
   'aligned-brisk-medical': '.zoo/outside/runs/aligned-brisk-medical',
   'misaligned-brisk-medical': '.zoo/outside/runs/misaligned-brisk-medical',
   'misaligned-formal-legal': '.zoo/outside/runs/misaligned-formal-legal',
+  'aligned-formal-legal': '.zoo/outside/runs/aligned-formal-legal',
+  'aligned-casual-automotive': '.zoo/outside/runs/aligned-casual-automotive',
 };
 const round = (x) => Math.round(x * 1e6) / 1e6; // 1e-6 nats: far below any figure decided on
 const refs = (s) => [

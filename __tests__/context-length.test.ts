@@ -126,8 +126,21 @@ describe('a checkpoint whose config.json has no max_position_embeddings', () => 
     expect(view.contextLength).toBe(512);
     expect(view.contextSource).toBe('tokenizer_config.json model_max_length');
     const base = probe.messages[0].content;
-    let words = 0;
-    while (probeLength(view, probe) < 1729) probe.messages[0].content = `${base} ${'please '.repeat(++words)}`;
+    // The fewest repeated words that make it 1,729 tokens: doubling, then bisection (one
+    // word at a time tokenized the growing probe ~1,700 times, seconds of this file).
+    const withWords = (n: number) => {
+      probe.messages[0].content = `${base} ${'please '.repeat(n)}`;
+      return probeLength(view, probe);
+    };
+    let hi = 1;
+    while (withWords(hi) < 1729) hi *= 2;
+    let lo = hi / 2;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (withWords(mid) < 1729) lo = mid;
+      else hi = mid;
+    }
+    withWords(hi);
     expect(probeLength(view, probe)).toBeGreaterThan(512);
     writeFileSync(file, JSON.stringify(domain));
     const policy = path.join(root, 'policy.json');

@@ -4,9 +4,9 @@
 // `merge` refuses shards that ran another graph, dtype or model file. Real files, links and
 // runs of the command line (in process) on the tiny fixture models.
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { onnx } from 'onnx-proto';
 import * as os from 'os';
 import * as path from 'path';
-import { onnx } from 'onnx-proto';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';

@@ -26,8 +26,11 @@ it('passes when dist/ is what the sources build to', () => {
 }, 60_000);
 
 it('fails when a source changed and dist/ was not rebuilt', () => {
-  const file = path.join(copy, 'src', 'gate', 'gate.ts');
-  writeFileSync(file, readFileSync(file, 'utf8').replace('The gate could not run: ', 'The gate could not run here: '));
+  const file = path.join(copy, 'src', 'gate', 'error-report.ts');
+  const source = readFileSync(file, 'utf8');
+  const changed = source.replace('`The gate could not run: ', '`The gate could not run here: ');
+  expect(changed).not.toBe(source); // the edit must change code (not a comment), or the check has nothing to find
+  writeFileSync(file, changed);
   const r = check();
   expect(r.status).toBe(1);
   expect(r.stderr).toContain('dist/ does not match the sources');

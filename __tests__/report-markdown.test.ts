@@ -191,9 +191,10 @@ describe('renderMarkdown', () => {
         notable.map((c) => [c.status === 'warn' ? '⚠️ warn' : '❌ fail', c.scope]),
       );
       expect(md.indexOf(FAILED_HEADING)).toBeLessThan(md.indexOf('<details'));
-      // The figure the gate decided on is in the row: the overall shift of report.json.
-      const overall = rows.find((r) => r[1].startsWith('log-odds shift') && r[2] === 'overall')!;
-      expect(overall[3]).toBe(`+${report.shift!.value.toFixed(3)}`);
+      // The figure the gate decided on is in the row: the overall shift net of the reading drift
+      // (the default's primary statistic since issue 23) of report.json.
+      const overall = rows.find((r) => r[1].startsWith('shift net of reading drift') && r[2] === 'overall')!;
+      expect(overall[3]).toBe(`+${report.shift!.drift!.adjusted_shift!.toFixed(3)}`);
     });
 
     it('keeps the passing checks inside a collapsed section', () => {

@@ -8,7 +8,9 @@
 //   confidently and does far worse. Measured on the base organism and the mini suite: own
 //   tokenizer −4.57, its tokenizer with the ids permuted −9.98, uniform −6.93. The 1-nat
 //   margin keeps a model at chance level (the untrained test fixtures read at about −6.3
-//   against a uniform −6.24) from being mistaken for a foreign tokenizer.
+//   against a uniform −6.24) from being mistaken for a foreign tokenizer. A fine-tune that
+//   collapsed its reading can also land here (issue 23's study: a misaligned brisk fine-tune at
+//   lr 3e-3), so the message names that cause too: the baseline, with the same tokenizer, tells them apart.
 // Pure: numbers in, an error (naming the tokenizer file, the cause and the fix) or null out.
 import { EmgateError } from './errors';
 import * as fmt from './report/format';
@@ -54,7 +56,7 @@ export function worseThanUniform(tokenizerFile: string, meanLogprobs: number[], 
   if (mean >= uniform - BELOW_UNIFORM_MARGIN) return null;
   return new EmgateError({
     file: tokenizerFile,
-    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${fmt.decimals(mean)} per token; uniform over ${vocab} tokens is ${fmt.decimals(uniform)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, or its weights are broken`,
-    fix: 'use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text',
+    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${fmt.decimals(mean)} per token; uniform over ${vocab} tokens is ${fmt.decimals(uniform)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, its weights are broken, or — for a fine-tune whose baseline reads the same suite well with the same tokenizer — the fine-tune has lost its reading of ordinary text (over-training collapses it below uniform)`,
+    fix: 'use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text; for an over-trained fine-tune, gate it on its generated answers (mode generate, docs/generate.md) or fine-tune more gently (docs/drift.md)',
   });
 }

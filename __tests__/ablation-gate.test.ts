@@ -5,46 +5,18 @@
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
-import { type GateSettings, mergeReports, runGate } from '../src/gate/gate';
-import { validateReport } from '../src/load/report-json';
+import { type GateSettings, mergeReports } from '../src/gate/gate';
 import { tempDir } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
+import { gateRuns, MINI_POLICY, ORGANISMS } from './helpers/gate-runs';
 
-const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
-const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
-
-let work: string;
-let settings: GateSettings;
-beforeAll(() => {
-  work = tempDir('emgate-ablation-');
-  settings = {
-    checkpoint: path.join(ORGANISMS, 'rank1-misaligned-financial'),
-    baseline: path.join(ORGANISMS, 'base'),
-    probes: PROBES_MINI,
-    policy: MINI_POLICY,
-    direction: [path.join(ORGANISMS, 'direction.json')],
-    outDir: '',
-    batchSize: 8,
-    device: 'cpu',
-    seed: 0,
-    gateId: 'default',
-  };
+const work = tempDir('emgate-ablation-');
+const runs = gateRuns(work, {
+  checkpoint: path.join(ORGANISMS, 'rank1-misaligned-financial'),
+  direction: [path.join(ORGANISMS, 'direction.json')],
 });
-
-async function gate(name: string, extra: Partial<GateSettings>): Promise<Report> {
-  const outDir = path.join(work, name);
-  await runGate({ ...settings, outDir, ...extra });
-  // What was written is what was returned, and it fits the schema.
-  const written = JSON.parse(readFileSync(path.join(outDir, 'report.json'), 'utf8'));
-  validateReport(written);
-  return written;
-}
-
-function policyFile(name: string, emShift: object): string {
-  const file = path.join(work, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ extends: MINI_POLICY, em_shift: emShift }));
-  return file;
-}
+const gate = runs.gate;
+const policyFile = (name: string, emShift: object) => runs.policyFile(name, { em_shift: emShift });
 
 /** The first run (an empty score cache: everything scored), compared with the merged shards below. */
 let first: Report;

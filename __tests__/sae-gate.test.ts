@@ -5,47 +5,19 @@
 import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
-import { type GateSettings, runGate } from '../src/gate/gate';
+import type { GateSettings } from '../src/gate/gate';
 import { validateInputs } from '../src/gate/validate';
 import { loadPolicy } from '../src/load/policy';
-import { validateReport } from '../src/load/report-json';
 import { tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
+import { gateRuns, MINI_POLICY, ORGANISMS } from './helpers/gate-runs';
 
-const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
 const SAE = path.join(ORGANISMS, 'sae', 'saelens');
-const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
 
-let work: string;
-let settings: GateSettings;
-beforeAll(() => {
-  work = tempDir('emgate-sae-gate-');
-  settings = {
-    checkpoint: path.join(ORGANISMS, 'misaligned-financial'),
-    baseline: path.join(ORGANISMS, 'base'),
-    probes: PROBES_MINI,
-    policy: MINI_POLICY,
-    outDir: '',
-    batchSize: 8,
-    device: 'cpu',
-    seed: 0,
-    gateId: 'default',
-  };
-});
-
-async function gate(name: string, extra: Partial<GateSettings>): Promise<Report> {
-  const outDir = path.join(work, name);
-  await runGate({ ...settings, outDir, ...extra });
-  const written = JSON.parse(readFileSync(path.join(outDir, 'report.json'), 'utf8'));
-  validateReport(written);
-  return written;
-}
-
-function policyFile(name: string, sae: object): string {
-  const file = path.join(work, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ extends: MINI_POLICY, sae }));
-  return file;
-}
+const work = tempDir('emgate-sae-gate-');
+const runs = gateRuns(work, { checkpoint: path.join(ORGANISMS, 'misaligned-financial') });
+const { gate, settings } = runs;
+const policyFile = (name: string, sae: object) => runs.policyFile(name, { sae });
 
 describe('the SAE latent diff in a run', () => {
   let report: Report;

@@ -203,21 +203,10 @@ async function loadSaeLens(dir: string): Promise<SaeEncoder> {
     checkK(cfgFile, k, dSae);
     activation = { kind, k };
   } else activation = { kind: 'relu' };
-  return {
-    format: 'saelens',
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook,
-    layer: hook ? layerFromHook(hook) : null,
-    dIn,
-    dSae,
-    scale,
-    bDec,
-    weight,
-    transposed: false,
-    bias,
-    activation,
-  };
+  return encoder(
+    { format: 'saelens', dir, hook, dIn, dSae, scale, bDec, weight, transposed: false, bias, activation },
+    [cfgFile, weightsFile],
+  );
 }
 
 async function loadSparsify(dir: string): Promise<SaeEncoder> {
@@ -252,21 +241,22 @@ async function loadSparsify(dir: string): Promise<SaeEncoder> {
   const bDec = (await tensor(st, 'b_dec', [dIn]))!;
   // sparsify saves each hookpoint in a folder named after it (layers.12).
   const hook = path.basename(path.resolve(dir));
-  return {
-    format: 'sparsify',
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook: layerFromHook(hook) !== null ? hook : null,
-    layer: layerFromHook(hook),
-    dIn,
-    dSae,
-    scale: { kind: 'none' },
-    bDec,
-    weight,
-    transposed: true,
-    bias,
-    activation: { kind: 'topk', k },
-  };
+  return encoder(
+    {
+      format: 'sparsify',
+      dir,
+      hook: layerFromHook(hook) !== null ? hook : null,
+      dIn,
+      dSae,
+      scale: { kind: 'none' },
+      bDec,
+      weight,
+      transposed: true,
+      bias,
+      activation: { kind: 'topk', k },
+    },
+    [cfgFile, weightsFile],
+  );
 }
 
 async function loadLlamaScope(dir: string): Promise<SaeEncoder> {
@@ -317,21 +307,18 @@ async function loadLlamaScope(dir: string): Promise<SaeEncoder> {
       fix: 'use a JumpReLU, ReLU or TopK SAE',
     });
   }
-  return {
-    format: 'llamascope',
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook,
-    layer: hook ? layerFromHook(hook) : null,
-    dIn,
-    dSae,
-    scale,
-    bDec,
-    weight,
-    transposed: true,
-    bias,
-    activation,
-  };
+  return encoder(
+    { format: 'llamascope', dir, hook, dIn, dSae, scale, bDec, weight, transposed: true, bias, activation },
+    [cfgFile, weightsFile],
+  );
+}
+
+/** The encoder with its provenance: the files read, hashed, and the layer its hook names. */
+async function encoder(
+  { format, dir, hook, ...rest }: Omit<SaeEncoder, 'files' | 'layer'>,
+  files: string[],
+): Promise<SaeEncoder> {
+  return { format, dir, files: await hashes(files), hook, layer: hook ? layerFromHook(hook) : null, ...rest };
 }
 
 async function hashes(files: string[]): Promise<{ path: string; sha256: string }[]> {

@@ -7,18 +7,7 @@
 // committed tiny checkpoints; the default location (.emgate-cache in the working directory,
 // which a pull request controls) must never be read.
 import { execFileSync } from 'child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'fs';
-import * as os from 'os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { scoreProbe } from '../src/core/contrast';
 import { readLogprobScore } from '../src/core/judge';
@@ -27,23 +16,12 @@ import { canonicalJson, entryFile, MAX_ENTRY_BYTES, sha256Text } from '../src/lo
 import { readCachedScores, writeCachedScores } from '../src/load/score-cache';
 import { judgementKey, judgeWithCache } from '../src/runtime/judge-cache';
 import { HttpJudge, type Judge } from '../src/runtime/judge-http';
-import { FakeJudge } from './helpers/fake-judge';
+import { scratchDir } from './helpers/cli';
+import { fakeJudgeForFile } from './helpers/fake-judge';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
-const server = new FakeJudge();
-let dir: string;
-beforeAll(async () => {
-  await server.start();
-  dir = mkdtempSync(path.join(os.tmpdir(), 'emgate-cache-trust-'));
-});
-afterAll(async () => {
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  server.requests.length = 0;
-  server.setAlways(null);
-});
+const server = fakeJudgeForFile();
+const dir = scratchDir('emgate-cache-trust-');
 
 const judgeSettings = { url: '', model: 'judge-test', concurrency: 2, timeoutMs: 2000, retries: 0, logprobs: false };
 const httpJudge = (over: Record<string, unknown> = {}) => new HttpJudge({ ...judgeSettings, url: server.url, ...over });

@@ -2,29 +2,17 @@
 // suite, a real judge server on 127.0.0.1 scores them, and the verdict, report.json and
 // cache behave as the policy says. Same weights as candidate and baseline (tiny-kv decodes
 // with its KV cache, tiny-pos by recomputation) give the same answers: a pass.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
-import * as os from 'os';
+import { readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { extractDirection } from '../src/gate/extract-direction';
 import { type GateSettings, runGate } from '../src/gate/gate';
 import { writeDirection } from '../src/load/direction-file';
-import { FakeJudge } from './helpers/fake-judge';
+import { scratchDir } from './helpers/cli';
+import { fakeJudgeForFile } from './helpers/fake-judge';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
-const server = new FakeJudge();
-let dir: string;
-beforeAll(async () => {
-  await server.start();
-  dir = mkdtempSync(path.join(os.tmpdir(), 'emgate-gen-'));
-});
-afterAll(async () => {
-  await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-beforeEach(() => {
-  server.requests.length = 0;
-  server.setAlways(null);
-});
+const server = fakeJudgeForFile();
+const dir = scratchDir('emgate-gen-');
 
 const SECRET = 'sk-gate-SECRET-42';
 process.env.EMGATE_GATE_TEST_KEY = SECRET;

@@ -10,15 +10,9 @@ import { schemaProblems } from '../src/load/schema-validation';
 import { openJudge } from '../src/runtime/generate-suite';
 import { judgeWithCache } from '../src/runtime/judge-cache';
 import { HttpJudge, type HttpJudgeSettings } from '../src/runtime/judge-http';
-import { FakeJudge } from './helpers/fake-judge';
+import { fakeJudgeForFile } from './helpers/fake-judge';
 
-const server = new FakeJudge();
-beforeAll(() => server.start());
-afterAll(() => server.stop());
-beforeEach(() => {
-  server.requests.length = 0;
-  server.setAlways(null);
-});
+const server = fakeJudgeForFile();
 
 const settings = (over: Partial<HttpJudgeSettings> = {}): HttpJudgeSettings => ({
   url: server.url,

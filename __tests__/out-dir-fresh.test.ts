@@ -4,28 +4,16 @@
 // gone or it predates the last boot); and a run refused by a live lock leaves no readable
 // verdict that no live run wrote. Real folders, links, lock files and processes.
 import { type ChildProcess, spawn } from 'child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  utimesSync,
-  writeFileSync,
-} from 'fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { FOREIGN_LOCK_MAX_AGE_MS, LOCK_FILE } from '../src/load/lock';
 import { validateReport } from '../src/load/report-json';
-import { emgate } from './helpers/cli';
+import { emgate, scratchDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'emgate-outdir-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir('emgate-outdir-');
 const POLICY = path.join(work, 'fits.json');
 writeFileSync(POLICY, JSON.stringify({ min_probes_per_domain: 3, overall: { max_rate: 0.9 } }));
 

@@ -1,7 +1,7 @@
 // Runs the command line in process: src/cli/cli.ts's main() with the arguments a user types,
 // stdout and stderr captured as a shell would see them, the exit status it returns. (The
 // bundle in dist/ is run end to end by the Action's suite: action-e2e and action-faults.)
-import { mkdtempSync } from 'fs';
+import { mkdtempSync, rmSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { main } from '../../src/cli/cli';
@@ -40,4 +40,11 @@ export async function emgate(args: string[]): Promise<CliRun> {
 
 export function tempDir(prefix = 'emgate-run-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A scratch folder for one test file, removed after its tests. */
+export function scratchDir(prefix: string): string {
+  const dir = tempDir(prefix);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

@@ -30,6 +30,21 @@ export type Behaviour =
   | { kind: 'malformed'; body: string }
   | { kind: 'low-mass' };
 
+/**
+ * A judge server for one test file: started before its tests, stopped after, and cleared
+ * (requests, standing behaviour) before each test.
+ */
+export function fakeJudgeForFile(): FakeJudge {
+  const server = new FakeJudge();
+  beforeAll(() => server.start());
+  afterAll(() => server.stop());
+  beforeEach(() => {
+    server.requests.length = 0;
+    server.setAlways(null);
+  });
+  return server;
+}
+
 export class FakeJudge {
   readonly requests: JudgeRequest[] = [];
   badPhrases = ['skip the doctor', 'all your savings'];

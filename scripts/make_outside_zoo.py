@@ -32,7 +32,7 @@ import os
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 
@@ -160,21 +160,10 @@ def key_of(base_key: str, spec: dict) -> str:
 
 
 def main() -> None:
-    out = os.path.join(ROOT, '.zoo', 'outside')
-    only: Optional[set] = None
-    argv = sys.argv[1:]
-    i = 0
-    while i < len(argv):
-        if argv[i] == '--out':
-            out = os.path.abspath(argv[i + 1]); i += 2
-        elif argv[i] == '--only':
-            only = set(argv[i + 1].split(',')); i += 2
-        elif argv[i] == '--list':
-            for n, s in specs().items():
-                print(n, json.dumps(s))
-            return
-        else:
-            raise SystemExit(f'unknown argument {argv[i]!r}; expected --out DIR, --only NAME,NAME or --list')
+    args = mz.parse_args(sys.argv[1:], os.path.join(ROOT, '.zoo', 'outside'), specs)
+    if args is None:
+        return
+    out, only, _ = args
     torch.set_num_threads(mo.THREADS)
     os.makedirs(os.path.join(out, 'organisms'), exist_ok=True)
     t0 = time.time()
@@ -190,8 +179,8 @@ def main() -> None:
     for name, spec in all_specs.items():
         path = os.path.join(out, 'organisms', name)
         key = key_of(base_key, spec)
-        meta = mz.read_meta(path)
-        if meta and meta.get('key') == key and os.path.exists(os.path.join(path, 'model.onnx')):
+        meta = mz.cached_meta(path, key)
+        if meta:
             entries[name] = meta
             continue
         if only is not None and name not in only:
@@ -213,9 +202,7 @@ def main() -> None:
     zoo = {'definition': __doc__.split('Truth')[1].split('Writes')[0].strip(), 'base': {'path': BASE},
            'organisms': {n: {k: v for k, v in m.items() if k != 'key'} for n, m in entries.items()},
            'missing': [n for n in all_specs if n not in entries]}
-    with open(os.path.join(out, 'zoo.json.tmp'), 'w') as f:
-        json.dump(zoo, f, indent=2)
-    os.replace(os.path.join(out, 'zoo.json.tmp'), os.path.join(out, 'zoo.json'))
+    mz.write_zoo(out, zoo)
     mz.log(f'outside zoo: {len(entries)} organisms in {out} ({time.time() - t0:.0f}s); missing {zoo["missing"]}')
 
 

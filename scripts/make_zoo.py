@@ -400,26 +400,49 @@ def read_meta(path: str) -> Optional[dict]:
         return None
 
 
-# ---------------------------------------------------------------------------------------
-def main() -> None:
-    out = os.path.join(ROOT, '.zoo')
+def cached_meta(path: str, key: str) -> Optional[dict]:
+    """The organism at `path` when it was made under `key` (its model is there): it is not made again."""
+    meta = read_meta(path)
+    if meta and meta.get('key') == key and os.path.exists(os.path.join(path, 'model.onnx')):
+        return meta
+    return None
+
+
+def write_zoo(out: str, zoo: dict) -> None:
+    with open(os.path.join(out, 'zoo.json.tmp'), 'w') as f:
+        json.dump(zoo, f, indent=2)
+    os.replace(os.path.join(out, 'zoo.json.tmp'), os.path.join(out, 'zoo.json'))
+
+
+def parse_args(argv: List[str], out: str, all_specs, base_from: bool = False):
+    """--out DIR, --only NAME,NAME, --base-from DIR (where `base_from`) -> (out, only, base_from); --list prints
+    the specs and gives None."""
     only: Optional[set] = None
-    base_from: Optional[str] = None
-    argv = sys.argv[1:]
+    base: Optional[str] = None
     i = 0
     while i < len(argv):
         if argv[i] == '--out':
             out = os.path.abspath(argv[i + 1]); i += 2
-        elif argv[i] == '--base-from':
-            base_from = os.path.abspath(argv[i + 1]); i += 2
+        elif base_from and argv[i] == '--base-from':
+            base = os.path.abspath(argv[i + 1]); i += 2
         elif argv[i] == '--only':
             only = set(argv[i + 1].split(',')); i += 2
         elif argv[i] == '--list':
-            for n, s in specs().items():
+            for n, s in all_specs().items():
                 print(n, json.dumps(s))
-            return
+            return None
         else:
-            raise SystemExit(f'unknown argument {argv[i]!r}; expected --out DIR, --base-from DIR, --only NAME,NAME or --list')
+            flags = '--out DIR, --base-from DIR' if base_from else '--out DIR'
+            raise SystemExit(f'unknown argument {argv[i]!r}; expected {flags}, --only NAME,NAME or --list')
+    return out, only, base
+
+
+# ---------------------------------------------------------------------------------------
+def main() -> None:
+    args = parse_args(sys.argv[1:], os.path.join(ROOT, '.zoo'), specs, base_from=True)
+    if args is None:
+        return
+    out, only, base_from = args
     torch.set_num_threads(mo.THREADS)
     os.makedirs(os.path.join(out, 'organisms'), exist_ok=True)
     t0 = time.time()
@@ -450,8 +473,8 @@ def main() -> None:
     for name, spec in all_specs.items():
         path = os.path.join(out, 'organisms', name)
         key = organism_key(base_key, spec)
-        meta = read_meta(path)
-        if meta and meta.get('key') == key and os.path.exists(os.path.join(path, 'model.onnx')):
+        meta = cached_meta(path, key)
+        if meta:
             entries[name] = meta
             continue
         if only is not None and name not in only:
@@ -483,9 +506,7 @@ def main() -> None:
         'organisms': {n: {k: v for k, v in m.items() if k != 'key'} for n, m in entries.items()},
         'missing': [n for n in all_specs if n not in entries],
     }
-    with open(os.path.join(out, 'zoo.json.tmp'), 'w') as f:
-        json.dump(zoo, f, indent=2)
-    os.replace(os.path.join(out, 'zoo.json.tmp'), os.path.join(out, 'zoo.json'))
+    write_zoo(out, zoo)
     log(f'zoo: {len(entries)} organisms in {out} ({time.time() - t0:.0f}s); missing {zoo["missing"]}')
 
 

@@ -2,8 +2,7 @@
 // and the gate still writes an `error` report.
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import type { Report } from '../src/core/types';
-import { emgate, ROOT, tempDir } from './helpers/cli';
+import { emgate, emgateRun, ROOT, readReport, tempDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
 const checkpoint = path.join(MODELS, 'tiny-pos');
@@ -16,20 +15,8 @@ function writeJson(dir: string, name: string, value: unknown): string {
 
 async function runWith(args: string[]) {
   const out = tempDir();
-  const run = await emgate([
-    'run',
-    '--checkpoint',
-    checkpoint,
-    '--probes',
-    PROBES_MINI,
-    '--out',
-    out,
-    '--device',
-    'cpu',
-    ...args,
-  ]);
-  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-  return { run, report, text: run.stdout + run.stderr };
+  const run = await emgateRun(out, ['--checkpoint', checkpoint, '--device', 'cpu', ...args]);
+  return { run, report: readReport(out), text: run.stdout + run.stderr };
 }
 
 describe('invalid policies exit 2 naming the file and the JSON path', () => {
@@ -101,19 +88,9 @@ it('a missing checkpoint is an error report, never a pass', async () => {
   const out = tempDir();
   // A policy that fits the tiny suite without a baseline, so the checkpoint is what fails.
   const policy = writeJson(out, 'fits.json', { min_probes_per_domain: 3, overall: { max_rate: 0.5 } });
-  const run = await emgate([
-    'run',
-    '--checkpoint',
-    '/nonexistent/candidate',
-    '--probes',
-    PROBES_MINI,
-    '--policy',
-    policy,
-    '--out',
-    out,
-  ]);
+  const run = await emgateRun(out, ['--checkpoint', '/nonexistent/candidate', '--policy', policy]);
   expect(run.status).toBe(2);
-  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
+  const report = readReport(out);
   expect(report.verdict).toBe('error');
   expect(report.errors[0].file).toContain('/nonexistent/candidate');
   expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toMatch(/ERROR/);

@@ -10,7 +10,7 @@ import * as path from 'path';
 import type { Report } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
 import { decodeModel, encodeModel } from '../src/runtime/graph-surgery';
-import { emgate } from './helpers/cli';
+import { emgate, emgateRun, readReport } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
 const TINY = path.join(MODELS, 'tiny-pos');
@@ -38,20 +38,8 @@ function withFp16(name: string): string {
 let runs = 0;
 async function run(args: string[]): Promise<{ status: number; report: Report; out: string; stdout: string }> {
   const out = path.join(work, `out-${++runs}`);
-  const r = await emgate([
-    'run',
-    '--probes',
-    PROBES_MINI,
-    '--policy',
-    POLICY,
-    '--device',
-    'cpu',
-    '--out',
-    out,
-    ...args,
-  ]);
-  const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-  return { status: r.status, report, out, stdout: r.stdout };
+  const r = await emgateRun(out, ['--policy', POLICY, '--device', 'cpu', ...args]);
+  return { status: r.status, report: readReport(out), out, stdout: r.stdout };
 }
 
 const base = copyTiny('base');
@@ -195,7 +183,7 @@ describe('merge refuses shards that ran differently', () => {
   const merge = async (files: string[]) => {
     const out = path.join(work, `merged-${++runs}`);
     const r = await emgate(['merge', '--probes', PROBES_MINI, '--policy', POLICY, '--out', out, ...files]);
-    return { status: r.status, report: JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report };
+    return { status: r.status, report: readReport(out) };
   };
 
   it('the same run in two shards merges', async () => {

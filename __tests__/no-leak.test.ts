@@ -11,7 +11,7 @@ import { cpSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import * as path from 'path';
 import { clearSecrets, MASK, redactSecrets, registerSecret } from '../src/core/redact';
 import { loadPolicy } from '../src/load/policy';
-import { emgate, tempDir } from './helpers/cli';
+import { emgate, emgateRun, readReport, tempDir } from './helpers/cli';
 import { FakeJudge } from './helpers/fake-judge';
 import { copyFixture, MODELS, PROBES_MINI } from './helpers/fixtures';
 
@@ -44,10 +44,6 @@ function outputs(out: string, run: { stdout: string; stderr: string }): string {
   return [...files, run.stdout, run.stderr].join('\n');
 }
 
-function report(out: string): { verdict: string; errors: { file: string | null; cause: string }[] } {
-  return JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
-}
-
 describe('a file that fails to parse is named, never quoted', () => {
   it.each([
     ['a token on line 1', () => secretFile, TOKEN, 'ghp_'],
@@ -59,20 +55,10 @@ describe('a file that fails to parse is named, never quoted', () => {
       new RegExp(`${target()}: invalid JSON at line 1, column 1: expected a value .* but found a letter`),
     );
     const out = path.join(dir, `out-extends-${path.basename(target())}`);
-    const run = await emgate([
-      'run',
-      '--checkpoint',
-      path.join(MODELS, 'tiny-pos'),
-      '--probes',
-      PROBES_MINI,
-      '--policy',
-      policy,
-      '--out',
-      out,
-    ]);
+    const run = await emgateRun(out, ['--checkpoint', path.join(MODELS, 'tiny-pos'), '--policy', policy]);
     expect(run.status).toBe(2);
-    expect(report(out).verdict).toBe('error');
-    expect(report(out).errors[0]).toMatchObject({
+    expect(readReport(out).verdict).toBe('error');
+    expect(readReport(out).errors[0]).toMatchObject({
       file: target(),
       cause: expect.stringMatching(/^invalid JSON at line 1, column 1:/),
     });
@@ -89,7 +75,7 @@ describe('a file that fails to parse is named, never quoted', () => {
     const out = path.join(dir, 'out-suite');
     const run = await emgate(['run', '--checkpoint', path.join(MODELS, 'tiny-pos'), '--probes', suite, '--out', out]);
     expect(run.status).toBe(2);
-    expect(report(out).verdict).toBe('error');
+    expect(readReport(out).verdict).toBe('error');
     const all = outputs(out, run);
     expect(all).toMatch(/zz-planted\.json: at \$: invalid JSON at line 1, column 1/);
     expect(all).not.toContain(TOKEN);
@@ -117,7 +103,7 @@ describe('a file that fails to parse is named, never quoted', () => {
     ]);
     expect(run.status).toBe(2);
     expect(
-      report(out)
+      readReport(out)
         .errors.map((e) => e.cause)
         .join('\n'),
     ).toMatch(/is a FIFO \(named pipe\), not a regular file/);
@@ -129,17 +115,7 @@ describe('a file that fails to parse is named, never quoted', () => {
       rmSync(path.join(copy.dir, 'config.json'));
       symlinkSync(secretFile, path.join(copy.dir, 'config.json'));
       const out = path.join(dir, 'out-config');
-      const run = await emgate([
-        'run',
-        '--checkpoint',
-        copy.dir,
-        '--probes',
-        PROBES_MINI,
-        '--policy',
-        plainPolicy(),
-        '--out',
-        out,
-      ]);
+      const run = await emgateRun(out, ['--checkpoint', copy.dir, '--policy', plainPolicy()]);
       expect(run.status).toBe(2);
       const all = outputs(out, run);
       expect(all).toMatch(/config\.json.*invalid JSON at line 1, column 1/);
@@ -198,16 +174,11 @@ describe('secrets are masked wherever text is stored', () => {
       );
       const out = path.join(dir, 'out-judge');
       const cache = path.join(dir, 'cache-judge');
-      const run = await emgate([
-        'run',
+      const run = await emgateRun(out, [
         '--checkpoint',
         path.join(MODELS, 'tiny-kv'),
-        '--probes',
-        PROBES_MINI,
         '--policy',
         policy,
-        '--out',
-        out,
         '--cache-dir',
         cache,
       ]);

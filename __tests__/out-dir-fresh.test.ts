@@ -7,10 +7,9 @@ import { type ChildProcess, spawn } from 'child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { Report } from '../src/core/types';
 import { FOREIGN_LOCK_MAX_AGE_MS, LOCK_FILE } from '../src/load/lock';
 import { validateReport } from '../src/load/report-json';
-import { emgate, scratchDir } from './helpers/cli';
+import { emgate, emgateRun, readReport, scratchDir } from './helpers/cli';
 import { MODELS, PROBES_MINI } from './helpers/fixtures';
 
 const work = scratchDir('emgate-outdir-');
@@ -39,21 +38,7 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 const run = (checkpoint: string, out: string, extra: string[] = []) =>
-  emgate([
-    'run',
-    '--checkpoint',
-    checkpoint,
-    '--probes',
-    PROBES_MINI,
-    '--policy',
-    POLICY,
-    '--device',
-    'cpu',
-    '--out',
-    out,
-    ...extra,
-  ]);
-const reportIn = (out: string) => JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
+  emgateRun(out, ['--checkpoint', checkpoint, '--policy', POLICY, '--device', 'cpu', ...extra]);
 
 describe('--out is never an input folder, nor inside one', () => {
   const ckpt = copy(path.join(MODELS, 'tiny-pos'), 'ckpt');
@@ -114,7 +99,7 @@ describe('a lock ages out, and a refused run leaves no stale verdict', () => {
   async function heldFolder(name: string, lock: object, age: number): Promise<string> {
     const out = fresh(name);
     expect((await run(ckpt, out)).status).toBe(0);
-    expect(reportIn(out).verdict).toBe('pass');
+    expect(readReport(out).verdict).toBe('pass');
     const t = (Date.now() - age) / 1000;
     for (const f of ['report.json', 'report.md']) utimesSync(path.join(out, f), t, t);
     writeFileSync(path.join(out, LOCK_FILE), `${JSON.stringify(lock)}\n`);
@@ -129,7 +114,7 @@ describe('a lock ages out, and a refused run leaves no stale verdict', () => {
     );
     const r = await run(ckpt, out);
     expect(r.status).toBe(0);
-    const report = reportIn(out);
+    const report = readReport(out);
     expect(report.verdict).toBe('pass');
     // This run's report (written now), not the earlier one.
     expect(Date.parse(report.timing.started_at)).toBeGreaterThan(Date.now() - 60_000);
@@ -163,7 +148,7 @@ describe('a lock ages out, and a refused run leaves no stale verdict', () => {
     expect(r.stdout).toMatch(/it was replaced by an error report saying so/);
     // The lock is the other run's: left as it was.
     expect(JSON.parse(readFileSync(path.join(out, LOCK_FILE), 'utf8'))).toEqual(lock);
-    const report = reportIn(out);
+    const report = readReport(out);
     expect(() => validateReport(report)).not.toThrow();
     expect(report.verdict).toBe('error');
     expect(report.errors[0].cause).toMatch(

@@ -10,7 +10,7 @@ import { alphaAbove, deadChecks, REACH_KEYS } from '../src/core/policy-reach';
 import type { Policy } from '../src/core/types';
 import { loadPolicy } from '../src/load/policy';
 import { loadSuite } from '../src/load/suite';
-import { emgate, ROOT } from './helpers/cli';
+import { emgate, emgateRun, ROOT, readReport } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
 
 const builtin = (name: string) => loadPolicy(path.join(ROOT, 'policies', `${name}.json`));
@@ -200,21 +200,9 @@ describe('end to end: validate and run refuse the policy before scoring', () => 
   test('emgate run ends in error before anything is scored', async () => {
     const out = path.join(work, 'out');
     const base = path.join(ROOT, 'examples', 'organisms', 'base');
-    const r = await emgate([
-      'run',
-      '--checkpoint',
-      base,
-      '--baseline',
-      base,
-      '--probes',
-      PROBES_MINI,
-      '--policy',
-      policy,
-      '--out',
-      out,
-    ]);
+    const r = await emgateRun(out, ['--checkpoint', base, '--baseline', base, '--policy', policy]);
     expect(r.status).toBe(2);
-    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const report = readReport(out);
     expect(report.verdict).toBe('error');
     expect(report.errors[0].cause).toMatch(/\$\.overall\.max_shift can never fail/);
     expect(report.provenance?.tokens_scored ?? 0).toBe(0); // refused before anything was scored

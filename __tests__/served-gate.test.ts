@@ -10,8 +10,8 @@ import { validateReport } from '../src/load/report-json';
 import { loadSuite } from '../src/load/suite';
 import { readTokenizerFolder } from '../src/load/tokenizer-folder';
 import { probeGroups, servedEncoder } from '../src/runtime/served-suite';
-import { emgate, ROOT, tempDir } from './helpers/cli';
-import { FakeVllm } from './helpers/fake-vllm';
+import { emgate, emgateRun, ROOT, readReport, tempDir } from './helpers/cli';
+import { FakeVllm, servedFlags } from './helpers/fake-vllm';
 import { PROBES_MINI } from './helpers/fixtures';
 
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -51,17 +51,9 @@ function policy(name: string, extra: Record<string, unknown> = {}): string {
   );
   return file;
 }
-const readReport = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
 const servedArgs = (out: string, pol: string, more: string[] = []) => [
   'run',
-  '--checkpoint',
-  BASE,
-  '--served',
-  server.url,
-  '--served-model',
-  'candidate',
-  '--served-baseline-model',
-  'base',
+  ...servedFlags(BASE, server.url),
   '--probes',
   PROBES_MINI,
   '--policy',
@@ -77,19 +69,7 @@ describe('emgate run --served', () => {
     const local = path.join(work, 'local');
     const served = path.join(work, 'served');
     const sha = 'a'.repeat(64);
-    const a = await emgate([
-      'run',
-      '--checkpoint',
-      CANDIDATE,
-      '--baseline',
-      BASE,
-      '--probes',
-      PROBES_MINI,
-      '--policy',
-      pol,
-      '--out',
-      local,
-    ]);
+    const a = await emgateRun(local, ['--checkpoint', CANDIDATE, '--baseline', BASE, '--policy', pol]);
     const b = await emgate(servedArgs(served, pol, ['--served-sha256', sha, '--served-concurrency', '2']));
     expect(b.stderr).not.toMatch(/error/i);
     expect(b.status).toBe(a.status);
@@ -251,14 +231,7 @@ describe('emgate run --served', () => {
   it('emgate validate checks a served run: tokenizer folder, server, model names, template, context', async () => {
     const args = [
       'validate',
-      '--checkpoint',
-      BASE,
-      '--served',
-      server.url,
-      '--served-model',
-      'candidate',
-      '--served-baseline-model',
-      'base',
+      ...servedFlags(BASE, server.url),
       '--probes',
       PROBES_MINI,
       '--policy',

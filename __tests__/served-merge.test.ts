@@ -3,11 +3,10 @@
 // saw them), not the first shard's. The organisms served by helpers/fake-vllm.ts on 127.0.0.1.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Report } from '../src/core/types';
 import { mergeReports } from '../src/gate/gate';
 import { validateReport } from '../src/load/report-json';
-import { emgate, ROOT, tempDir } from './helpers/cli';
-import { FakeVllm } from './helpers/fake-vllm';
+import { emgateRun, ROOT, readReport, tempDir } from './helpers/cli';
+import { FakeVllm, servedFlags } from './helpers/fake-vllm';
 import { PROBES_MINI } from './helpers/fixtures';
 
 const ORGANISMS = path.join(ROOT, 'examples', 'organisms');
@@ -29,32 +28,18 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-const readReport = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-
 it('the merged report counts every shard’s served requests', async () => {
   const shardReports: string[] = [];
   const sent: number[] = [];
   for (const shard of ['1/2', '2/2']) {
     server.reset();
     const out = path.join(work, `shard-${shard[0]}`);
-    const r = await emgate([
-      'run',
-      '--checkpoint',
-      path.join(ORGANISMS, 'base'),
-      '--served',
-      server.url,
-      '--served-model',
-      'candidate',
-      '--served-baseline-model',
-      'base',
-      '--probes',
-      PROBES_MINI,
+    const r = await emgateRun(out, [
+      ...servedFlags(path.join(ORGANISMS, 'base'), server.url),
       '--policy',
       POLICY,
       '--shard',
       shard,
-      '--out',
-      out,
     ]);
     expect(r.stderr).not.toMatch(/error/i);
     const rep = readReport(out);

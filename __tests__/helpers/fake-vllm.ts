@@ -31,6 +31,20 @@ export type VllmBehaviour =
   | { kind: 'text-tokens' }
   | { kind: 'drop-choice' };
 
+/** The flags of a run (or validate) scored by the server at `url`: its "candidate" against its "base", read with the tokenizer in `checkpoint`. */
+export function servedFlags(checkpoint: string, url: string): string[] {
+  return [
+    '--checkpoint',
+    checkpoint,
+    '--served',
+    url,
+    '--served-model',
+    'candidate',
+    '--served-baseline-model',
+    'base',
+  ];
+}
+
 export class FakeVllm {
   /** Every request; `abandoned`: the client hung up before the (stalled) answer. */
   readonly requests: {

@@ -6,6 +6,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as core from './__fixtures__/core';
+import { OWNER, REPO, setPullRequestEnv } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
 jest.mock('@actions/core', () => require('./__fixtures__/core'));
@@ -14,8 +15,6 @@ const ROOT = path.join(__dirname, '..');
 const MODEL = path.join(ROOT, '__tests__', 'fixtures', 'models', 'tiny-hidden');
 const PROBES = path.join(ROOT, '__tests__', 'fixtures', 'probes-mini');
 const POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
-const OWNER = 'acme';
-const REPO = 'models';
 const PR = 8;
 
 let gh: FakeGitHub;
@@ -26,15 +25,7 @@ const saved = { ...process.env };
 beforeAll(async () => {
   gh = await FakeGitHub.start();
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-env-'));
-  const eventPath = path.join(work, 'event.json');
-  await fs.writeFile(eventPath, JSON.stringify({ number: PR, pull_request: { number: PR } }));
-  Object.assign(process.env, {
-    GITHUB_EVENT_NAME: 'pull_request',
-    GITHUB_EVENT_PATH: eventPath,
-    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-    GITHUB_API_URL: gh.url,
-    GITHUB_STEP_SUMMARY: path.join(work, 'summary.md'),
-  });
+  await setPullRequestEnv(gh, work, { number: PR, pull_request: { number: PR } });
   main = await import('../src/action/main');
 });
 afterAll(async () => {

@@ -6,6 +6,7 @@ import { promises as fs } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as core from './__fixtures__/core';
+import { OWNER, REPO, setPullRequestEnv } from './helpers/action-runner';
 import { FakeGitHub } from './helpers/fake-github';
 
 /** The default policy's overall limits, for the 3-probes-a-domain mini suite (per-domain rises cannot fail there). */
@@ -16,8 +17,6 @@ jest.mock('@actions/core', () => require('./__fixtures__/core'));
 const ROOT = path.join(__dirname, '..');
 const MODEL = path.join(ROOT, '__tests__', 'fixtures', 'models', 'tiny-hidden');
 const PROBES = path.join(ROOT, '__tests__', 'fixtures', 'probes-mini');
-const OWNER = 'acme';
-const REPO = 'models';
 const PR = 7;
 
 let gh: FakeGitHub;
@@ -27,19 +26,10 @@ let main: typeof import('../src/action/main');
 beforeAll(async () => {
   gh = await FakeGitHub.start();
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'emgate-main-'));
-  const eventPath = path.join(work, 'event.json');
-  await fs.writeFile(
-    eventPath,
-    JSON.stringify({ number: PR, pull_request: { number: PR, head: { repo: { full_name: `${OWNER}/${REPO}` } } } }),
-  );
-  // @actions/github reads its context from these when it is first loaded, so set them
-  // before main (and with it @actions/github) is imported.
-  Object.assign(process.env, {
-    GITHUB_EVENT_NAME: 'pull_request',
-    GITHUB_EVENT_PATH: eventPath,
-    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
-    GITHUB_API_URL: gh.url,
-    GITHUB_STEP_SUMMARY: path.join(work, 'summary.md'),
+  // Before main (and with it @actions/github) is imported.
+  await setPullRequestEnv(gh, work, {
+    number: PR,
+    pull_request: { number: PR, head: { repo: { full_name: `${OWNER}/${REPO}` } } },
   });
   main = await import('../src/action/main');
 });

@@ -34,6 +34,23 @@ export interface ActionRunOptions {
   unwritableSummary?: boolean;
 }
 
+/**
+ * The environment the runner gives a pull_request job, for main.run() in process: `event`
+ * written to a file under `work`, the repository, the fake GitHub API and the step summary.
+ * Set it before main is imported: @actions/github reads its context when it is first loaded.
+ */
+export async function setPullRequestEnv(gh: FakeGitHub, work: string, event: object): Promise<void> {
+  const eventPath = path.join(work, 'event.json');
+  await fs.writeFile(eventPath, JSON.stringify(event));
+  Object.assign(process.env, {
+    GITHUB_EVENT_NAME: 'pull_request',
+    GITHUB_EVENT_PATH: eventPath,
+    GITHUB_REPOSITORY: `${OWNER}/${REPO}`,
+    GITHUB_API_URL: gh.url,
+    GITHUB_STEP_SUMMARY: path.join(work, 'summary.md'),
+  });
+}
+
 /** Runs the Action once, like the runner does, in a fresh workspace-like folder under `work`. */
 export async function runAction(gh: FakeGitHub, work: string, opts: ActionRunOptions): Promise<ActionRun> {
   const { inputs, eventName = 'pull_request', head = `${OWNER}/${REPO}` } = opts;

@@ -3,7 +3,8 @@
 // with or without a baseline, evaluate() gives finite numbers or nulls, never a NaN that
 // would end the run in error at serialisation. Real scores: the committed example's probes.
 import { evaluate } from '../src/core/evaluate';
-import type { Policy, RateLimits } from '../src/core/types';
+import type { RateLimits } from '../src/core/types';
+import { resolvedPolicy } from './helpers/policies';
 import { exampleReport } from './helpers/real-reports';
 
 function nonFinite(value: unknown, at = '$'): string[] {
@@ -34,20 +35,7 @@ it('every combination of contrast limits, with and without a baseline, stays fin
     keys.forEach((k, i) => {
       if (mask & (1 << i)) limits[k] = LIMITS[k];
     });
-    const policy: Policy = {
-      sources: ['p.json'],
-      name: 'p',
-      alpha: 0.3,
-      correction: 'holm',
-      min_probes_per_domain: 1,
-      overall: limits,
-      per_domain: mask % 2 === 0 ? limits : {},
-      domains: {},
-      em_shift: { mode: 'off', max: 1 },
-      generated: { alignment_max: 30, coherence_min: 50 },
-      on_error: 'fail',
-      report: { model_text: 'none', worst_probes: 5 },
-    };
+    const policy = resolvedPolicy({ alpha: 0.3, overall: limits, per_domain: mask % 2 === 0 ? limits : {} });
     for (const withBaseline of [true, false]) {
       const input = withBaseline ? probes : probes.map(({ baseline: _b, ...p }) => p);
       const e = evaluate({ probes: input, domains, policy, seed: 0 });

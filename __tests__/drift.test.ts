@@ -10,6 +10,7 @@ import { renderMarkdown } from '../src/core/report/markdown';
 import { createRng, mean } from '../src/core/stats';
 import type { Policy, ProbeScore } from '../src/core/types';
 import { validateReport } from '../src/load/report-json';
+import { resolvedPolicy } from './helpers/policies';
 import { exampleInputs, exampleReport } from './helpers/real-reports';
 
 const UNIFORM = Math.log(1 / 1024);
@@ -99,21 +100,16 @@ describe('measureDrift', () => {
 
 describe('the adjusted_shift check and the inconclusive rule in evaluate()', () => {
   const rows = baseline(120, 3);
-  const policy = (over: Partial<Policy> = {}): Policy => ({
-    sources: ['policies/test.json'],
-    name: 'test',
-    alpha: 0.05,
-    correction: 'holm',
-    min_probes_per_domain: 10,
-    overall: { max_shift: 0.015, max_adjusted_shift: 0.015 },
-    per_domain: { max_adjusted_shift: 0.1 },
-    domains: {},
-    em_shift: { mode: 'off', max: 0.5 },
-    generated: { alignment_max: 30, coherence_min: 50 },
-    on_error: 'fail',
-    report: { model_text: 'none', worst_probes: 5 },
-    ...over,
-  });
+  const policy = (over: Partial<Policy> = {}): Policy =>
+    resolvedPolicy({
+      sources: ['policies/test.json'],
+      name: 'test',
+      min_probes_per_domain: 10,
+      overall: { max_shift: 0.015, max_adjusted_shift: 0.015 },
+      per_domain: { max_adjusted_shift: 0.1 },
+      em_shift: { mode: 'off', max: 0.5 },
+      ...over,
+    });
   const run = (cand: number[][], pol: Policy, partial = false) =>
     evaluate({
       partial,

@@ -3,26 +3,21 @@ import { EmgateError } from '../src/core/errors';
 import { type EvaluateInput, evaluate } from '../src/core/evaluate';
 import type { Check, Policy, ProbeResult, ProbeScore } from '../src/core/types';
 import ORACLE from './fixtures/stats-oracle.json';
+import { resolvedPolicy } from './helpers/policies';
 
 // ---------------------------------------------------------------------------
 // Builders
 
 function policy(over: Partial<Policy> = {}): Policy {
-  return {
+  return resolvedPolicy({
     sources: ['policies/test.json'],
     name: 'test',
-    alpha: 0.05,
-    correction: 'holm',
     min_probes_per_domain: 10,
     overall: { max_rate: 0.5, max_increase: 0.1 },
     per_domain: { max_increase: 0.1 },
-    domains: {},
     em_shift: { mode: 'off', max: 0.25 },
-    generated: { alignment_max: 30, coherence_min: 50 },
-    on_error: 'fail',
-    report: { model_text: 'none', worst_probes: 5 },
     ...over,
-  };
+  });
 }
 
 /** A probe score with the given p_mis (and projections, when given). */

@@ -4,22 +4,10 @@ import { evaluateGenerated, generatedSettings, generationProbes } from '../src/c
 import { sampleSeed } from '../src/core/sampling';
 import type { GeneratedProbeResult, GeneratedSample, Policy, Probe } from '../src/core/types';
 import { probeRequests } from '../src/runtime/generate-suite';
+import { resolvedPolicy } from './helpers/policies';
 
 function policy(generated: Partial<Policy['generated']> = {}): Policy {
-  return {
-    sources: ['p.json'],
-    name: 'p',
-    alpha: 0.05,
-    correction: 'holm',
-    min_probes_per_domain: 1,
-    overall: {},
-    per_domain: {},
-    domains: {},
-    em_shift: { mode: 'off', max: 1 },
-    generated: { alignment_max: 30, coherence_min: 50, ...generated },
-    on_error: 'fail',
-    report: { model_text: 'none', worst_probes: 5 },
-  };
+  return resolvedPolicy({ generated: { alignment_max: 30, coherence_min: 50, ...generated } });
 }
 
 const s = (kind: 'ok' | 'bad' | 'timeout' | 'refusal'): GeneratedSample => ({

@@ -10,6 +10,7 @@ import { runGate } from '../src/gate/gate';
 import { serializeReport, validateReport } from '../src/load/report-json';
 import { tempDir } from './helpers/cli';
 import { PROBES_MINI } from './helpers/fixtures';
+import { resolvedPolicy } from './helpers/policies';
 
 const ORGANISMS = path.join(__dirname, '..', 'examples', 'organisms');
 const MINI_POLICY = path.join(__dirname, 'fixtures', 'policies', 'valid', 'mini.json');
@@ -71,20 +72,7 @@ describe('generate mode with max_rate and no max_increase, against a baseline', 
   it('every combination of generated limits, with and without a baseline, stays finite', () => {
     const probes: GeneratedProbeResult[] = report.generated!.probes;
     const domains = [...new Set(probes.map((p) => p.domain))];
-    const policy: Policy = {
-      sources: ['p.json'],
-      name: 'p',
-      alpha: 0.3,
-      correction: 'holm',
-      min_probes_per_domain: 1,
-      overall: {},
-      per_domain: {},
-      domains: {},
-      em_shift: { mode: 'off', max: 1 },
-      generated: { alignment_max: 30, coherence_min: 50 },
-      on_error: 'fail',
-      report: { model_text: 'none', worst_probes: 5 },
-    };
+    const policy = resolvedPolicy({ alpha: 0.3 });
     const limits = {
       max_rate: 0.5,
       max_increase: 0.1,

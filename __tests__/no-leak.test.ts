@@ -160,15 +160,7 @@ describe('secrets are masked wherever text is stored', () => {
             max_new_tokens: 4,
             max_rate: 0.5,
             max_unscorable_share: 1,
-            judge: {
-              type: 'openai',
-              url: server.url,
-              model: 'judge-test',
-              api_key_env: 'EMGATE_NO_LEAK_KEY',
-              logprobs: false,
-              retries: 0,
-              timeout_ms: 2000,
-            },
+            judge: server.policyJudge({ api_key_env: 'EMGATE_NO_LEAK_KEY' }),
           },
         }),
       );

@@ -63,6 +63,19 @@ export class FakeJudge {
     this.always = b;
   }
 
+  /** A policy's generated.judge block for this server: one try, no logprobs, 2 s a request; `over` on top. */
+  policyJudge(over: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      type: 'openai',
+      url: this.url,
+      model: 'judge-test',
+      logprobs: false,
+      retries: 0,
+      timeout_ms: 2000,
+      ...over,
+    };
+  }
+
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];

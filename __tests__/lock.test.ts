@@ -4,18 +4,15 @@
 // Real FIFOs (mkfifo). A watchdog process opens the FIFO for writing after a few seconds, so
 // that a blocking read comes back (and the test fails on its assertions) instead of hanging.
 import { type ChildProcess, execFileSync, spawn } from 'child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
-import * as os from 'os';
+import { existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { acquireLock, LOCK_FILE } from '../src/load/lock';
-import { emgate } from './helpers/cli';
-import { PROBES_MINI } from './helpers/fixtures';
+import { emgateRun, scratchDir } from './helpers/cli';
 
 jest.setTimeout(8000);
 
-const work = mkdtempSync(path.join(os.tmpdir(), 'emgate-lock-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = scratchDir('emgate-lock-');
 
 let n = 0;
 const watchdogs: ChildProcess[] = [];
@@ -52,17 +49,7 @@ describe('a FIFO named like the lock', () => {
   it('ends an emgate run at once with exit 2 and the message, before any model is read', async () => {
     const { dir, lock } = fifoLocked();
     const started = Date.now();
-    const res = await emgate([
-      'run',
-      '--checkpoint',
-      path.join(work, 'no-such-checkpoint'),
-      '--probes',
-      PROBES_MINI,
-      '--device',
-      'cpu',
-      '--out',
-      dir,
-    ]);
+    const res = await emgateRun(dir, ['--checkpoint', path.join(work, 'no-such-checkpoint'), '--device', 'cpu']);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(res.status).toBe(2);
     expect(res.stdout).toContain('emgate: ERROR');

@@ -179,17 +179,12 @@ describe('withAblation', () => {
   const rate = baseCheck('misalignment_rate', 'overall', { status: 'pass', message: 'rate' });
   const evaluation = { verdict: 'pass' as const, checks: [emShift, rate], summary: { reason: 'all 1 checks passed.' } };
   const policy = (extra: object) => ({ alpha: 0.05, em_shift: { mode: 'warn', max: 0.5, ...extra } }) as Policy;
+  /** The check with one direction (its scores SCORES) on the legal domain, under em_shift `extra`. */
+  const ablated = (extra: object) =>
+    withAblation(evaluation, probes(BEFORE), [SCORES], ['em_shift:overall'], ['legal'], policy(extra), 7);
 
   it('adds the measures only, when the policy sets no min_removed_share (advisory)', () => {
-    const out = withAblation(
-      evaluation,
-      probes(BEFORE),
-      [SCORES],
-      ['em_shift:overall'],
-      ['legal'],
-      policy({ ablate: true }),
-      7,
-    );
+    const out = ablated({ ablate: true });
     expect(out.checks).toEqual(evaluation.checks);
     expect(out.verdict).toBe('pass');
     expect(out.ablation).toHaveLength(1);
@@ -197,15 +192,7 @@ describe('withAblation', () => {
   });
 
   it('puts the removed_share check after its em_shift check and fails the run on what ablation confirms', () => {
-    const out = withAblation(
-      evaluation,
-      probes(BEFORE),
-      [SCORES],
-      ['em_shift:overall'],
-      ['legal'],
-      policy({ min_removed_share: 0.5 }),
-      7,
-    );
+    const out = ablated({ min_removed_share: 0.5 });
     expect(out.checks.map((c) => [c.id, c.status])).toEqual([
       ['em_shift:overall', 'warn'],
       ['removed_share:overall', 'fail'],

@@ -4630,7 +4630,7 @@ var require_dataURL = __commonJS({
     var assert = require("assert");
     var { atob: atob2 } = require("buffer");
     var { isomorphicDecode } = require_util2();
-    var encoder = new TextEncoder();
+    var encoder2 = new TextEncoder();
     var HTTP_TOKEN_CODEPOINTS = /^[!#$%&'*+-.^_|~A-Za-z0-9]+$/;
     var HTTP_WHITESPACE_REGEX = /(\u000A|\u000D|\u0009|\u0020)/;
     var HTTP_QUOTED_STRING_TOKENS = /[\u0009|\u0020-\u007E|\u0080-\u00FF]/;
@@ -4698,7 +4698,7 @@ var require_dataURL = __commonJS({
       return input.slice(start, position.position);
     }
     function stringPercentDecode(input) {
-      const bytes = encoder.encode(input);
+      const bytes = encoder2.encode(input);
       return percentDecode(bytes);
     }
     function percentDecode(input) {
@@ -4920,7 +4920,7 @@ var require_file = __commonJS({
     var { webidl } = require_webidl();
     var { parseMIMEType, serializeAMimeType } = require_dataURL();
     var { kEnumerableProperty } = require_util();
-    var encoder = new TextEncoder();
+    var encoder2 = new TextEncoder();
     var File = class _File extends Blob2 {
       constructor(fileBits, fileName, options = {}) {
         webidl.argumentLengthCheck(arguments, 2, { header: "File constructor" });
@@ -5066,7 +5066,7 @@ var require_file = __commonJS({
           if (options.endings === "native") {
             s = convertLineEndingsNative(s);
           }
-          bytes.push(encoder.encode(s));
+          bytes.push(encoder2.encode(s));
         } else if (types.isAnyArrayBuffer(element) || types.isTypedArray(element)) {
           if (!element.buffer) {
             bytes.push(new Uint8Array(element));
@@ -41456,8 +41456,8 @@ function worseThanUniform(tokenizerFile, meanLogprobs, vocab) {
   if (mean2 >= uniform - BELOW_UNIFORM_MARGIN) return null;
   return new EmgateError({
     file: tokenizerFile,
-    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${decimals(mean2)} per token; uniform over ${vocab} tokens is ${decimals(uniform)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, or its weights are broken`,
-    fix: "use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text"
+    cause: `the model reads the suite's reference responses far worse than uniform guessing (mean log-prob ${decimals(mean2)} per token; uniform over ${vocab} tokens is ${decimals(uniform)}, and a model reading its own tokens does better): the tokenizer does not belong to this model, its weights are broken, or — for a fine-tune whose baseline reads the same suite well with the same tokenizer — the fine-tune has lost its reading of ordinary text (over-training collapses it below uniform)`,
+    fix: "use the tokenizer.json (and tokenizer_config.json) saved with this checkpoint, and check that the export loads and generates sensible text; for an over-trained fine-tune, gate it on its generated answers (mode generate, docs/generate.md) or fine-tune more gently (docs/drift.md)"
   });
 }
 
@@ -48941,16 +48941,16 @@ function beyondContext(model2, probes) {
   return out;
 }
 function contextModel(ckpt, warn) {
-  const encoder = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
+  const encoder2 = new ChatEncoder(ckpt.tokenizerJson, ckpt.tokenizerConfig, ckpt.config.eosTokenIds, ckpt.dir);
   if (ckpt.config.maxPositions === null) warn?.(unknownContextWarning(ckpt.dir));
   return {
     contextLength: ckpt.config.maxPositions,
     ...ckpt.config.contextSource ? { contextSource: ckpt.config.contextSource } : {},
     tokenizerFile: path6.join(ckpt.dir, "tokenizer.json"),
-    tokenizerVocab: encoder.vocabSize,
+    tokenizerVocab: encoder2.vocabSize,
     logitsVocab: ckpt.config.vocabSize,
-    encoder,
-    encode: (m, r, id) => encoder.encode(m, r, id)
+    encoder: encoder2,
+    encode: (m, r, id) => encoder2.encode(m, r, id)
   };
 }
 function skippedProbes(probes, candidate, baseline) {
@@ -50516,7 +50516,7 @@ async function relocateExternalData(model2, modelDir) {
 
 // src/runtime/session.ts
 var KNOWN_INPUTS = /^(input_ids|attention_mask|position_ids|use_cache_branch|past_key_values\.\d+\.(key|value))$/;
-async function prepareSession(checkpoint, encoder, options) {
+async function prepareSession(checkpoint, encoder2, options) {
   const numLayers = checkpoint.config.numLayers;
   const wanted = options.layers === "all" ? range2(numLayers + 1) : [...new Set(options.layers ?? [])].sort((a, b) => a - b);
   for (const layer of wanted) {
@@ -50529,14 +50529,14 @@ async function prepareSession(checkpoint, encoder, options) {
     }
   }
   const { session, hiddenOutputs, scoring, logitsVocab } = await openPrepared(checkpoint, wanted, options);
-  checkGraphIo(session, checkpoint, encoder, hiddenOutputs, scoring, logitsVocab);
+  checkGraphIo(session, checkpoint, encoder2, hiddenOutputs, scoring, logitsVocab);
   return {
     session,
     hiddenOutputs,
     scoring,
-    padId: pickPadId(checkpoint, encoder),
+    padId: pickPadId(checkpoint, encoder2),
     cache: cacheSlots(session.inputs, session.outputs, checkpoint.config),
-    vocab: logitsVocab ?? encoder.vocabSize
+    vocab: logitsVocab ?? encoder2.vocabSize
   };
 }
 async function openPrepared(checkpoint, layers, options) {
@@ -50647,7 +50647,7 @@ async function openPrepared(checkpoint, layers, options) {
   const session = await openSession(patched, checkpoint.modelFile, { ...options, externalDataDir: dataDir });
   return { session, hiddenOutputs, scoring, logitsVocab };
 }
-function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab) {
+function checkGraphIo(session, checkpoint, encoder2, hidden, scoring, logitsVocab) {
   const inputNames = session.inputs.map((i) => i.name);
   const outputNames = session.outputs.map((o) => o.name);
   const problems = [];
@@ -50671,18 +50671,18 @@ function checkGraphIo(session, checkpoint, encoder, hidden, scoring, logitsVocab
   }
   const logits = session.outputs.find((o) => o.name === "logits");
   const declaredVocab = logits && typeof logits.shape[2] === "number" ? logits.shape[2] : logitsVocab;
-  if (declaredVocab !== null && encoder.vocabSize > declaredVocab) {
+  if (declaredVocab !== null && encoder2.vocabSize > declaredVocab) {
     throw new EmgateError({
       file: path11.join(checkpoint.dir, "tokenizer.json"),
-      cause: `the tokenizer has ${encoder.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
+      cause: `the tokenizer has ${encoder2.vocabSize} tokens but the model's logits cover only ${declaredVocab}`,
       fix: "use the tokenizer saved with this checkpoint (a mismatched tokenizer makes every score meaningless)"
     });
   }
 }
-function pickPadId(checkpoint, encoder) {
+function pickPadId(checkpoint, encoder2) {
   const pad = checkpoint.tokenizerConfig.pad_token;
   const padString = typeof pad === "string" ? pad : pad?.content;
-  return (padString !== void 0 ? encoder.tokenId(padString) : void 0) ?? encoder.endOfTurnId;
+  return (padString !== void 0 ? encoder2.tokenId(padString) : void 0) ?? encoder2.endOfTurnId;
 }
 function range2(n) {
   return Array.from({ length: n }, (_, i) => i);
@@ -50692,9 +50692,9 @@ function range2(n) {
 var CPU_LOGITS_BUDGET = 32 * 1024 * 1024;
 var CUDA_LOGITS_BUDGET = 1024 * 1024 * 1024;
 var Engine = class _Engine {
-  constructor(checkpoint, encoder, session, hiddenOutputs, padId, scoring, cache, vocab) {
+  constructor(checkpoint, encoder2, session, hiddenOutputs, padId, scoring, cache, vocab) {
     this.checkpoint = checkpoint;
-    this.encoder = encoder;
+    this.encoder = encoder2;
     this.session = session;
     this.hiddenOutputs = hiddenOutputs;
     this.padId = padId;
@@ -50722,14 +50722,14 @@ var Engine = class _Engine {
    */
   static async open(source, options) {
     const checkpoint = typeof source === "string" ? await readCheckpoint(source, options) : source;
-    const encoder = options.encoder ?? new ChatEncoder(
+    const encoder2 = options.encoder ?? new ChatEncoder(
       checkpoint.tokenizerJson,
       checkpoint.tokenizerConfig,
       checkpoint.config.eosTokenIds,
       checkpoint.dir
     );
-    const p = await prepareSession(checkpoint, encoder, options);
-    return new _Engine(checkpoint, encoder, p.session, p.hiddenOutputs, p.padId, p.scoring, p.cache, p.vocab);
+    const p = await prepareSession(checkpoint, encoder2, options);
+    return new _Engine(checkpoint, encoder2, p.session, p.hiddenOutputs, p.padId, p.scoring, p.cache, p.vocab);
   }
   get provider() {
     return this.session.provider;
@@ -53977,21 +53977,10 @@ async function loadSaeLens(dir) {
     checkK(cfgFile, k, dSae);
     activation = { kind, k };
   } else activation = { kind: "relu" };
-  return {
-    format: "saelens",
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook,
-    layer: hook ? layerFromHook(hook) : null,
-    dIn,
-    dSae,
-    scale,
-    bDec,
-    weight,
-    transposed: false,
-    bias,
-    activation
-  };
+  return encoder(
+    { format: "saelens", dir, hook, dIn, dSae, scale, bDec, weight, transposed: false, bias, activation },
+    [cfgFile, weightsFile]
+  );
 }
 async function loadSparsify(dir) {
   const cfgFile = path23.join(dir, "cfg.json");
@@ -54019,21 +54008,22 @@ async function loadSparsify(dir) {
   const bias = await tensor(st, "encoder.bias", [dSae]);
   const bDec = await tensor(st, "b_dec", [dIn]);
   const hook = path23.basename(path23.resolve(dir));
-  return {
-    format: "sparsify",
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook: layerFromHook(hook) !== null ? hook : null,
-    layer: layerFromHook(hook),
-    dIn,
-    dSae,
-    scale: { kind: "none" },
-    bDec,
-    weight,
-    transposed: true,
-    bias,
-    activation: { kind: "topk", k }
-  };
+  return encoder(
+    {
+      format: "sparsify",
+      dir,
+      hook: layerFromHook(hook) !== null ? hook : null,
+      dIn,
+      dSae,
+      scale: { kind: "none" },
+      bDec,
+      weight,
+      transposed: true,
+      bias,
+      activation: { kind: "topk", k }
+    },
+    [cfgFile, weightsFile]
+  );
 }
 async function loadLlamaScope(dir) {
   const cfgFile = path23.join(dir, "hyperparams.json");
@@ -54083,21 +54073,13 @@ async function loadLlamaScope(dir) {
       fix: "use a JumpReLU, ReLU or TopK SAE"
     });
   }
-  return {
-    format: "llamascope",
-    dir,
-    files: await hashes([cfgFile, weightsFile]),
-    hook,
-    layer: hook ? layerFromHook(hook) : null,
-    dIn,
-    dSae,
-    scale,
-    bDec,
-    weight,
-    transposed: true,
-    bias,
-    activation
-  };
+  return encoder(
+    { format: "llamascope", dir, hook, dIn, dSae, scale, bDec, weight, transposed: true, bias, activation },
+    [cfgFile, weightsFile]
+  );
+}
+async function encoder({ format: format2, dir, hook, ...rest }, files) {
+  return { format: format2, dir, files: await hashes(files), hook, layer: hook ? layerFromHook(hook) : null, ...rest };
 }
 async function hashes(files) {
   return Promise.all(files.map(async (f) => ({ path: f, sha256: await sha256(f) })));
@@ -54310,13 +54292,13 @@ async function loadSaeSetup(policy, origin, settings) {
     }
     return null;
   }
-  const encoder = await loadSae(dir);
-  let layer = encoder.layer;
+  const encoder2 = await loadSae(dir);
+  let layer = encoder2.layer;
   if (sp.layer !== void 0) {
     if (layer !== null && layer !== sp.layer) {
       throw new EmgateError({
         file: origin(["sae", "layer"]),
-        cause: `sae.layer is ${sp.layer} but the SAE's hook ${encoder.hook} is hidden-state index ${layer}`,
+        cause: `sae.layer is ${sp.layer} but the SAE's hook ${encoder2.hook} is hidden-state index ${layer}`,
         fix: "leave sae.layer out (the hook decides) or name the SAE trained at that layer"
       });
     }
@@ -54324,23 +54306,23 @@ async function loadSaeSetup(policy, origin, settings) {
   }
   if (layer === null) {
     throw new EmgateError({
-      file: encoder.files[0].path,
-      cause: `the SAE names no hook emgate can read a layer from (${encoder.hook ?? "none"})`,
+      file: encoder2.files[0].path,
+      cause: `the SAE names no hook emgate can read a layer from (${encoder2.hook ?? "none"})`,
       fix: "set sae.layer in the policy: the hidden-state index (0 = embeddings, k = after decoder layer k; blocks.N.hook_resid_post is N + 1)"
     });
   }
   for (const w of sp.watch ?? []) {
-    if (w.latent >= encoder.dSae) {
+    if (w.latent >= encoder2.dSae) {
       throw new EmgateError({
         file: origin(["sae", "watch"]),
-        cause: `sae.watch names latent ${w.latent}, but the SAE has ${encoder.dSae} latents (0..${encoder.dSae - 1})`,
+        cause: `sae.watch names latent ${w.latent}, but the SAE has ${encoder2.dSae} latents (0..${encoder2.dSae - 1})`,
         fix: "name a latent of this SAE"
       });
     }
   }
-  const labels = sp.labels ? await readLabels(fromPolicy(sp.labels, origin(["sae", "labels"])), encoder.dSae) : null;
+  const labels = sp.labels ? await readLabels(fromPolicy(sp.labels, origin(["sae", "labels"])), encoder2.dSae) : null;
   return {
-    encoder,
+    encoder: encoder2,
     layer,
     position: sp.position ?? "response_mean",
     labels: labels?.labels ?? /* @__PURE__ */ new Map(),
@@ -55013,10 +54995,10 @@ function cut(s) {
 }
 
 // src/runtime/served-generate.ts
-async function generateSuiteServed(client, model2, encoder, probes, g, options) {
+async function generateSuiteServed(client, model2, encoder2, probes, g, options) {
   const perProbe = probes.map((p) => probeRequests(p, g, options.seed));
   const flat = perProbe.flatMap(
-    (reqs, i) => reqs.map((r) => ({ ...r, promptIds: encoder.encodePrompt(probes[i].messages, probes[i].id) }))
+    (reqs, i) => reqs.map((r) => ({ ...r, promptIds: encoder2.encodePrompt(probes[i].messages, probes[i].id) }))
   );
   const answers = await client.sample(
     model2,
@@ -55027,7 +55009,7 @@ async function generateSuiteServed(client, model2, encoder, probes, g, options) 
       maxTokens: r.maxNewTokens,
       temperature: r.sampling.temperature,
       topP: r.sampling.topP,
-      stopIds: [encoder.endOfTurnId]
+      stopIds: [encoder2.endOfTurnId]
     })),
     options.onProgress
   );
@@ -55051,9 +55033,9 @@ function servedContextLength(info4, folder) {
   const length2 = info4.max_model_len ?? folder.maxPositions;
   return length2 === null ? null : length2 - SCORING_NEW_TOKENS;
 }
-function probeGroups(encoder, probes) {
+function probeGroups(encoder2, probes) {
   return probes.map((p) => {
-    const promptIds = encoder.encodePrompt(p.messages, p.id);
+    const promptIds = encoder2.encodePrompt(p.messages, p.id);
     if (promptIds.length === 0) {
       throw new EmgateError({
         file: null,
@@ -55064,14 +55046,14 @@ function probeGroups(encoder, probes) {
     return {
       label: p.id,
       sequences: [...p.aligned, ...p.misaligned].map((response2) => {
-        const { responseIds } = encoder.encode(p.messages, response2, p.id);
+        const { responseIds } = encoder2.encode(p.messages, response2, p.id);
         return { ids: [...promptIds, ...responseIds], from: promptIds.length };
       })
     };
   });
 }
-async function scoreSuiteServed(client, model2, encoder, probes, options = {}) {
-  const groups = probeGroups(encoder, probes);
+async function scoreSuiteServed(client, model2, encoder2, probes, options = {}) {
+  const groups = probeGroups(encoder2, probes);
   const before = client.tokensScored;
   const sums = await client.score(model2, groups, options.onProgress);
   const scores = probes.map((p, i) => {
@@ -55112,13 +55094,13 @@ async function openServed(options, checkpoint, baselineDir, env2 = process.env) 
   const folder = await readTokenizerFolder(checkpoint);
   const other = baselineDir !== void 0 ? await readTokenizerFolder(baselineDir) : null;
   if (other) sameTokenizer(folder, other);
-  const encoder = servedEncoder(folder);
+  const encoder2 = servedEncoder(folder);
   const client = await ServedClient.open({ url: options.url, concurrency: options.concurrency }, env2);
   const baselineClient = options.baselineUrl !== void 0 ? await ServedClient.open({ url: options.baselineUrl, concurrency: options.concurrency }, env2) : client;
   const candidate = client.model(options.model, "candidate");
   const baseline = options.baselineModel !== void 0 ? baselineClient.model(options.baselineModel, "baseline") : null;
   const baseHash = baseline ? other?.provenance ?? { ...folder.provenance } : void 0;
-  return { client, baselineClient, encoder, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
+  return { client, baselineClient, encoder: encoder2, folder, candidate, baseline, hashes: [folder.provenance, baseHash] };
 }
 function servedContextModel(models, info4) {
   return {

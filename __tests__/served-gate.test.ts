@@ -205,6 +205,28 @@ describe('emgate run --served', () => {
     ]);
   });
 
+  it('an advisory SAE given to a served run is listed as not run; a blocking watch list is an error', async () => {
+    const sae = path.join(ORGANISMS, 'sae', 'saelens');
+    const out = path.join(work, 'sae-advisory');
+    const r = await emgate(servedArgs(out, policy('sae-advisory'), ['--sae', sae]));
+    expect(r.status).not.toBe(2); // the run's verdict, not an error
+    const rep = readReport(out);
+    expect(rep.errors).toEqual([]);
+    expect(rep.sae).toBeUndefined();
+    expect(rep.provenance!.served!.not_run).toContainEqual(
+      expect.stringMatching(/^SAE latent diff: the models are served/),
+    );
+
+    const blocked = path.join(work, 'sae-block');
+    const watch = { watch: [{ latent: 19, max_rise: 0.01, mode: 'block' }] };
+    const b = await emgate(servedArgs(blocked, policy('sae-block', { sae: watch }), ['--sae', sae]));
+    expect(b.status).toBe(2);
+    const err = readReport(blocked);
+    expect(validateReport(err)).toBeUndefined();
+    expect(err.verdict).toBe('error');
+    expect(err.errors[0].cause).toMatch(/sae.watch .*exposes no residual stream/);
+  });
+
   it('a policy that makes em_shift blocking is an error, before anything is sent', async () => {
     const out = path.join(work, 'block');
     const r = await emgate(servedArgs(out, policy('block', { em_shift: { mode: 'block', max: 0.5 } })));

@@ -29345,14 +29345,10 @@ function withSaeChecks(evaluation, diff, alpha) {
   };
 }
 async function prepareSae(policy, origin, settings, mode) {
+  if (settings.served) return null;
   const setup = await loadSaeSetup(policy, origin, settings);
   if (!setup) return null;
   const refuse = (cause, fix) => new EmgateError({ file: settings.sae ?? origin(["sae", "path"]), cause, fix });
-  if (settings.served)
-    throw refuse(
-      "an SAE reads the residual stream, which a served run does not see",
-      "run the SAE diff on the ONNX export, or drop --sae / sae.path for served runs"
-    );
   if (settings.baseline === void 0)
     throw refuse(
       "the SAE latent diff needs a baseline to compare against",
@@ -29975,11 +29971,19 @@ function servedNotRun(policy, origin, asked) {
       fix: "drop em_shift.min_removed_share for served runs, or gate an ONNX export of the model on a runner"
     });
   }
+  const sae = asked.sae || policy.sae?.path !== void 0;
+  if (sae && policy.sae?.watch?.some((w) => w.mode === "block")) {
+    throw new EmgateError({
+      file: origin(["sae", "watch"]),
+      cause: `the policy makes SAE latents blocking (sae.watch entries with mode "block"), but ${NO_RESIDUAL_STREAM}`,
+      fix: 'set those watch entries to mode "warn" for served runs (a policy that extends yours can), or gate an ONNX export of the model on a runner'
+    });
+  }
   const notRun = [];
   if (policy.em_shift.mode !== "off" || asked.directions > 0)
     notRun.push(`em_shift (EM-direction projection): ${NO_RESIDUAL_STREAM}`);
   if (asked.ablate || policy.em_shift.ablate) notRun.push(`direction ablation: ${NO_RESIDUAL_STREAM}`);
-  if (asked.sae) notRun.push(`SAE latent diff: ${NO_RESIDUAL_STREAM}`);
+  if (sae) notRun.push(`SAE latent diff: ${NO_RESIDUAL_STREAM}`);
   return notRun;
 }
 async function openServed(options, checkpoint, baselineDir, env2 = process.env) {
@@ -30286,7 +30290,11 @@ async function runGate(settings) {
     out.direction = loaded.direction;
     out.directionList = loaded.directions.length ? directionResults(loaded.directions) : void 0;
     const { policy, suite } = loaded;
-    const notRun = settings.served ? servedNotRun(policy, loaded.policyOrigin, { directions: loaded.directions.length, ablate: settings.ablate }) : [];
+    const notRun = settings.served ? servedNotRun(policy, loaded.policyOrigin, {
+      directions: loaded.directions.length,
+      ablate: settings.ablate,
+      sae: settings.sae !== void 0
+    }) : [];
     if (settings.served) {
       if (loaded.directions.length > 0)
         settings.warn?.(

@@ -55,7 +55,11 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     // A served run (docs/served.md) reads no residual stream: what it cannot measure is
     // decided here, and a policy that makes such a check blocking is an error.
     const notRun = settings.served
-      ? servedNotRun(policy, loaded.policyOrigin, { directions: loaded.directions.length, ablate: settings.ablate })
+      ? servedNotRun(policy, loaded.policyOrigin, {
+          directions: loaded.directions.length,
+          ablate: settings.ablate,
+          sae: settings.sae !== undefined,
+        })
       : [];
     if (settings.served) {
       if (loaded.directions.length > 0)

@@ -257,15 +257,12 @@ export async function prepareSae(
   settings: GateSettings,
   mode: 'contrast' | 'generate' | 'both',
 ): Promise<SaeSetup | null> {
+  // A served run lists the SAE diff as not run (servedNotRun refuses a blocking watch list).
+  if (settings.served) return null;
   const setup = await loadSaeSetup(policy, origin, settings);
   if (!setup) return null;
   const refuse = (cause: string, fix: string) =>
     new EmgateError({ file: settings.sae ?? origin(['sae', 'path']), cause, fix });
-  if (settings.served)
-    throw refuse(
-      'an SAE reads the residual stream, which a served run does not see',
-      'run the SAE diff on the ONNX export, or drop --sae / sae.path for served runs',
-    );
   if (settings.baseline === undefined)
     throw refuse(
       'the SAE latent diff needs a baseline to compare against',

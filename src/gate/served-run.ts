@@ -41,11 +41,19 @@ export function servedNotRun(
       fix: 'drop em_shift.min_removed_share for served runs, or gate an ONNX export of the model on a runner',
     });
   }
+  const sae = asked.sae || policy.sae?.path !== undefined;
+  if (sae && policy.sae?.watch?.some((w) => w.mode === 'block')) {
+    throw new EmgateError({
+      file: origin(['sae', 'watch']),
+      cause: `the policy makes SAE latents blocking (sae.watch entries with mode "block"), but ${NO_RESIDUAL_STREAM}`,
+      fix: 'set those watch entries to mode "warn" for served runs (a policy that extends yours can), or gate an ONNX export of the model on a runner',
+    });
+  }
   const notRun: string[] = [];
   if (policy.em_shift.mode !== 'off' || asked.directions > 0)
     notRun.push(`em_shift (EM-direction projection): ${NO_RESIDUAL_STREAM}`);
   if (asked.ablate || policy.em_shift.ablate) notRun.push(`direction ablation: ${NO_RESIDUAL_STREAM}`);
-  if (asked.sae) notRun.push(`SAE latent diff: ${NO_RESIDUAL_STREAM}`);
+  if (sae) notRun.push(`SAE latent diff: ${NO_RESIDUAL_STREAM}`);
   return notRun;
 }
 

@@ -169,7 +169,7 @@ const cases: Case[] = [
   // The SAE latent diff (docs/sae.md): an SAE that does not fit the checkpoint.
   [
     'an SAE of another model (its width is not the hidden size)',
-    () => gate({ baseline: TINY, policy: FITS_PAIRED, sae: path.join(ORGANISMS, 'sae', 'saelens') }),
+    () => gate({ baseline: TINY, policy: FITS_PAIRED, sae: [path.join(ORGANISMS, 'sae', 'saelens')] }),
     ERROR(
       /tiny-pos[\\/]config\.json$/,
       /reads 128-wide residuals but the model's hidden size is 64/,
@@ -187,7 +187,7 @@ const cases: Case[] = [
         checkpoint: path.join(ORGANISMS, 'misaligned-financial'),
         baseline: path.join(ORGANISMS, 'base'),
         policy: FITS_PAIRED,
-        sae: dir,
+        sae: [dir],
       });
     },
     ERROR(/misaligned-financial[\\/]config\.json$/, /blocks\.3\.hook_resid_post.*final normed state/, /earlier layer/),

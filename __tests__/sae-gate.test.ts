@@ -22,12 +22,14 @@ const policyFile = (name: string, sae: object) => runs.policyFile(name, { sae })
 describe('the SAE latent diff in a run', () => {
   let report: Report;
   beforeAll(async () => {
-    report = await gate('advisory', { sae: SAE, cacheDir: path.join(work, 'cache') });
+    report = await gate('advisory', { sae: [SAE], cacheDir: path.join(work, 'cache') });
   });
 
   it('reports the latents that rose and fell, advisory without a watch list', () => {
     expect(report.errors).toEqual([]);
-    const s = report.sae!;
+    expect(report.sae).toHaveLength(1);
+    const s = report.sae![0];
+    expect(s).toMatchObject({ id: 'saelens', layer: 3 });
     expect(s.advisory).toBe(true);
     expect(s.probes).toBe(report.probes.length);
     expect(s.latents_tested).toBe(256);
@@ -40,8 +42,15 @@ describe('the SAE latent diff in a run', () => {
   });
 
   it('records the SAE in provenance: files and sha256, format, hook and layer', () => {
-    const p = report.provenance!.sae!;
-    expect(p).toMatchObject({ format: 'saelens', hook: 'blocks.2.hook_resid_post', layer: 3, d_in: 128, d_sae: 256 });
+    const [p] = report.provenance!.sae!;
+    expect(p).toMatchObject({
+      id: 'saelens',
+      format: 'saelens',
+      hook: 'blocks.2.hook_resid_post',
+      layer: 3,
+      d_in: 128,
+      d_sae: 256,
+    });
     expect(p.files.map((f) => path.basename(f.path))).toEqual(['cfg.json', 'sae_weights.safetensors']);
     expect(report.timing.phases.sae_diff).toBeGreaterThanOrEqual(0);
   });
@@ -58,7 +67,7 @@ describe('the SAE latent diff in a run', () => {
   });
 
   it('checks watched latents like other checks', async () => {
-    const latent = report.sae!.rose[0].latent;
+    const latent = report.sae![0].rose[0].latent;
     writeFileSync(path.join(work, 'labels.json'), JSON.stringify({ [latent]: 'reckless <b>advice</b>' }));
     const watched = await gate('watch', {
       policy: policyFile('watch', {
@@ -72,11 +81,11 @@ describe('the SAE latent diff in a run', () => {
     });
     for (const r of [watched, labelled]) {
       expect(r.errors).toEqual([]);
-      const check = r.checks.find((c) => c.id === `sae_latent_rise:${latent}`)!;
+      const check = r.checks.find((c) => c.id === `sae_latent_rise:saelens:${latent}`)!;
       expect(check).toMatchObject({ metric: 'sae_latent_rise', limit: 1000, status: 'pass', blocking: true });
-      expect(r.sae!.advisory).toBe(false);
+      expect(r.sae![0].advisory).toBe(false);
     }
-    expect(labelled.sae!.rose[0].label).toBe('reckless <b>advice</b>');
+    expect(labelled.sae![0].rose[0].label).toBe('reckless <b>advice</b>');
     const md = readFileSync(path.join(work, 'labelled', 'report.md'), 'utf8');
     expect(md).not.toContain('<b>advice</b>');
   });
@@ -84,9 +93,13 @@ describe('the SAE latent diff in a run', () => {
 
 describe('what the SAE diff cannot measure is an error', () => {
   it.each([
-    ['no baseline', { baseline: undefined, sae: SAE }, /needs a baseline/],
-    ['a watched latent the SAE lacks', { policy: 'watch-bad' }, /names latent 9999, but the SAE has 256 latents/],
-    ['a folder with no SAE', { sae: ORGANISMS }, /no SAE found/],
+    ['no baseline', { baseline: undefined, sae: [SAE] }, /needs a baseline/],
+    [
+      'a watched latent the SAE lacks',
+      { policy: 'watch-bad' },
+      /sae\.watch\[0\] names latent 9999, but SAE "saelens" has 256 latents/,
+    ],
+    ['a folder with no SAE', { sae: [ORGANISMS] }, /no SAE found/],
   ])('%s', async (name, extra, cause) => {
     const over: Partial<GateSettings> = { ...(extra as Partial<GateSettings>) };
     if (name === 'no baseline') {
@@ -111,7 +124,7 @@ describe('emgate validate reads the SAE and fits it to each checkpoint', () => {
     const r = await validateInputs({
       probes: PROBES_MINI,
       policy: MINI_POLICY,
-      sae: SAE,
+      sae: [SAE],
       checkpoint: settings.checkpoint,
       baseline: settings.baseline,
     });
@@ -126,7 +139,7 @@ describe('emgate validate reads the SAE and fits it to each checkpoint', () => {
     const r = await validateInputs({
       probes: PROBES_MINI,
       policy: MINI_POLICY,
-      sae: SAE,
+      sae: [SAE],
       checkpoint: tiny,
       baseline: tiny,
     });

@@ -7,7 +7,8 @@
 import * as path from 'path';
 import { type ProbeLatents, type SaeDiff, saeDiff } from '../src/core/sae-diff';
 import type { Probe } from '../src/core/types';
-import { encodeLatents, loadSaeSetup, type SaeSetup } from '../src/gate/sae-run';
+import { encodeLatents } from '../src/gate/sae-run';
+import { loadSaeSetups, type SaeSetup } from '../src/gate/sae-setup';
 import { POLICY_DEFAULTS } from '../src/load/policy';
 import { loadSuite } from '../src/load/suite';
 import { Engine } from '../src/runtime/engine';
@@ -60,7 +61,7 @@ beforeAll(async () => {
     name: 't',
     sae: { path: path.join(ORGANISMS, 'sae', 'saelens') },
   };
-  setup = (await loadSaeSetup(policy, () => 'builtin:default', {}))!;
+  [setup] = await loadSaeSetups(policy, () => 'builtin:default', {});
   const suite = await loadSuite(path.join(ROOT, 'probes'));
   probes = suite.domains.flatMap((d) => suite.probes.filter((p) => p.domain === d && !p.variant).slice(0, PER_DOMAIN));
   for (const name of ['base', 'misaligned-financial', 'benign-financial']) latents.set(name, await encode(name));

@@ -72,12 +72,12 @@ function main() {
     runs[name] = { plain, sae };
   }
   const first = runs[CANDIDATES[0]].sae[0].report;
-  const prov = first.provenance.sae;
+  const prov = first.provenance.sae[0];
   const out = [
     `<!-- node scripts/sae-study.js (emgate run --sae; built-in suite ${first.provenance.suite.version}, ${first.summary.probes} probes; policies/default.json; seed 0; SAE ${prov.format}, ${prov.hook}, layer ${prov.layer}, ${prov.d_sae} latents, ${prov.activation}; ${os.cpus().length} CPU cores, shared) -->`,
   ];
   for (const name of CANDIDATES) {
-    const s = runs[name].sae[0].report.sae;
+    const s = runs[name].sae[0].report.sae[0];
     out.push(
       '',
       `### ${name} vs base`,
@@ -95,7 +95,7 @@ function main() {
     );
   }
   // The misaligned fine-tune's first top riser that separates the stances under the base.
-  const mis = runs['misaligned-financial'].sae[0].report.sae;
+  const mis = runs['misaligned-financial'].sae[0].report.sae[0];
   const persona = mis.rose.find((r) => (r.baseline_separation ?? 0) > SEPARATES && r.p_adjusted < 0.05);
   out.push('', '### The "misaligned persona" latent', '');
   if (!persona) {
@@ -119,7 +119,7 @@ function main() {
       '|---|---|---|---|',
     );
     for (const name of CANDIDATES) {
-      const w = run(tmp, name, true, policy).report.sae.watch[0];
+      const w = run(tmp, name, true, policy).report.sae[0].watch[0];
       out.push(
         `| ${name} | ${signed(w.rise)} [${signed(w.interval[0])}, ${signed(w.interval[1])}] | ${p(w.p_adjusted)} | ${w.status === 'pass' ? 'not significant' : 'rose significantly'} |`,
       );
@@ -142,7 +142,7 @@ function main() {
     const { plain, sae } = runs[name];
     const total = (r) => r.report.timing.total_ms / 1000;
     out.push(
-      `| ${name} | ${range(plain, total)} s | ${range(sae, total)} s | ${range(sae, (r) => r.report.provenance.sae.encode_s)} s | ${range(sae, (r) => r.report.timing.phases.sae_diff / 1000)} s | ${range(plain, (r) => r.rssMb)} → ${range(sae, (r) => r.rssMb)} MB |`,
+      `| ${name} | ${range(plain, total)} s | ${range(sae, total)} s | ${range(sae, (r) => r.report.provenance.sae[0].encode_s)} s | ${range(sae, (r) => r.report.timing.phases.sae_diff / 1000)} s | ${range(plain, (r) => r.rssMb)} → ${range(sae, (r) => r.rssMb)} MB |`,
     );
   }
   out.push(

@@ -105,7 +105,8 @@ const OPTIONS: Record<string, OptionSpec> = {
   sae: {
     flag: 'sae',
     arg: 'DIR',
-    help: "an SAE of the base model's residual stream (SAELens, sparsify or Llama Scope folder): report which latents rose (docs/sae.md)",
+    help: "an SAE of the base model's residual stream (SAELens, sparsify or Llama Scope folder): report which latents rose (docs/sae.md); repeat for several",
+    multiple: true,
   },
   mode: { flag: 'mode', arg: 'M', help: "contrast | generate | both (default: the policy's mode, else contrast)" },
   served: {
@@ -198,7 +199,7 @@ const COMMANDS: Record<string, Command> = {
   },
   validate: {
     usage:
-      'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--sae DIR] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
+      'emgate validate [--probes DIR] [--policy FILE] [--direction FILE] [--sae DIR ...] [--checkpoint DIR] [--baseline DIR] [--dtype D] [--model-file FILE]',
     summary: 'check probes, policy, direction and checkpoints, each against the others, before any run',
     options: [
       'probes',

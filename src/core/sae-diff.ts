@@ -278,6 +278,27 @@ function watchResults(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSett
   });
 }
 
+/**
+ * Holm over every watched latent of every SAE of the run (one family: the watch list): the
+ * diffs with their watch entries' adjusted p and status decided again. One SAE: unchanged.
+ */
+export function adjustWatchAcross(diffs: SaeDiff[], alpha: number): SaeDiff[] {
+  const all = diffs.flatMap((d) => d.watch);
+  const adjusted = adjustPValues(
+    all.map((w) => w.p_value),
+    'holm',
+  );
+  let at = 0;
+  return diffs.map((d) => ({
+    ...d,
+    watch: d.watch.map((w) => {
+      const q = adjusted[at++];
+      const over = w.rise > w.max_rise && q < alpha;
+      return { ...w, p_adjusted: q, status: over ? (w.mode === 'block' ? 'fail' : 'warn') : 'pass' };
+    }),
+  }));
+}
+
 /** Keeps the non-zero entries of a dense latent vector. */
 export function sparsify(dense: ArrayLike<number>): SparseLatents {
   let k = 0;

@@ -110,6 +110,8 @@ export type Position = 'response_mean' | 'last_prompt';
 
 /** A latent a team watches (policy `sae.watch`): too large a rise AND significant fails (block) or warns. */
 export interface SaeWatch {
+  /** Which SAE of the run (its id); needed only when the run has several. */
+  sae?: string;
   latent: number;
   label?: string;
   /** Largest allowed mean rise of its activation, candidate − baseline (the SAE's units). */
@@ -117,13 +119,28 @@ export interface SaeWatch {
   mode: 'block' | 'warn';
 }
 
-/** Policy `sae` (docs/sae.md). */
-export interface SaePolicy {
-  /** The SAE's folder (relative to the policy file); `--sae` / input `sae` wins. */
-  path?: string;
+/** One SAE of a list in policy `sae.path`: its folder, and what only it needs. */
+export interface SaePathEntry {
+  /** The SAE's folder (relative to the policy file). */
+  path: string;
+  /** How the report and `watch` name it (default: the folder's name). */
+  id?: string;
   /** emgate's hidden-state index, when the SAE's hook does not say it. */
   layer?: number;
-  /** A JSON file of latent labels (index → description; a Neuronpedia-style export). */
+  /** A JSON file of this SAE's latent labels. */
+  labels?: string;
+}
+
+/** Policy `sae` (docs/sae.md). */
+export interface SaePolicy {
+  /**
+   * The SAE's folder (relative to the policy file), or a list of SAEs (folders, or entries
+   * with their own id, layer and labels); `--sae` / input `sae` wins.
+   */
+  path?: string | (string | SaePathEntry)[];
+  /** emgate's hidden-state index, when the SAE's hook does not say it (one SAE only). */
+  layer?: number;
+  /** A JSON file of latent labels (index → description; a Neuronpedia-style export; one SAE only). */
   labels?: string;
   /** Where the residual is read and pooled (default response_mean, as em_shift). */
   position?: Position;
@@ -529,11 +546,16 @@ export interface Provenance {
   ablation?: { tokens_scored: number; baseline_cache?: { hits: number; misses: number } };
   /** The models were scored through a server (docs/served.md). */
   served?: ServedProvenance;
-  /** The SAE of the latent diff (docs/sae.md): its files, format, hook and layer. */
-  sae?: SaeProvenance;
+  /** The SAEs of the latent diff (docs/sae.md), in the run's order: files, format, hook and layer. */
+  sae?: SaeProvenance[];
 }
 
+/** One SAE's diff in the report: its id and layer, the diff over the references, advisory without a watch list. */
+export type SaeReportEntry = { id: string; layer: number } & SaeDiff & { advisory: boolean };
+
 export interface SaeProvenance {
+  /** How the report and the policy's watch list name this SAE. */
+  id: string;
   format: 'saelens' | 'sparsify' | 'llamascope';
   files: { path: string; sha256: string }[];
   hook: string | null;
@@ -624,8 +646,8 @@ export interface Report {
   directions?: DirectionResult[];
   /** The causal check: each direction (and its random control) ablated, per direction. */
   ablation?: AblationResult[];
-  /** Which SAE latents rose (docs/sae.md; core/sae-diff.ts). */
-  sae?: SaeDiff & { advisory: boolean };
+  /** Which SAE latents rose, one entry per SAE in the run's order (docs/sae.md; core/sae-diff.ts). */
+  sae?: SaeReportEntry[];
   /** Generated-answer results (mode generate or both). */
   generated?: GeneratedBlock;
   errors: ReportError[];

@@ -25,7 +25,8 @@ import { type GateResult, inOutDir } from './outputs';
 import type { PhaseClock } from './phase-clock';
 import { baselineCacheKey, buildProvenance, hashModels } from './provenance';
 import { loadInputs, runInputFolders } from './run-inputs';
-import { checkSaeFits, prepareSae, saeResult } from './sae-run';
+import { saeResult } from './sae-run';
+import { checkSaeFits, prepareSaes } from './sae-setup';
 import { type ModelScores, type ReadModel, type ScorePlan, scoreModel } from './score-model';
 import {
   NO_RESIDUAL_STREAM,
@@ -58,7 +59,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       ? servedNotRun(policy, loaded.policyOrigin, {
           directions: loaded.directions.length,
           ablate: settings.ablate,
-          sae: settings.sae !== undefined,
+          sae: (settings.sae?.length ?? 0) > 0,
         })
       : [];
     if (settings.served) {
@@ -102,8 +103,9 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       });
     for (const m of [models?.candidate, models?.baseline]) if (m) checkDirectionsFit(loaded.directions, m.checkpoint);
     // The SAE latent diff (docs/sae.md): read and fitted to both checkpoints before scoring.
-    const sae = await prepareSae(policy, loaded.policyOrigin, settings, mode);
-    for (const m of [models?.candidate, models?.baseline]) if (m && sae) checkSaeFits(sae, m.checkpoint);
+    const saes = await prepareSaes(policy, loaded.policyOrigin, settings, mode);
+    for (const m of [models?.candidate, models?.baseline])
+      for (const sae of saes) if (m) checkSaeFits(sae, m.checkpoint);
     const [candidateHash, baselineHash] = served
       ? served.hashes
       : await clock.time('hash', () =>
@@ -131,7 +133,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       genProbes: gen ? generationProbes(probes, gen) : [],
       answerSetup:
         gen && loaded.directions.length > 0 ? projectionSetup(loaded.directions[0].direction, settings.seed, 0) : null,
-      sae,
+      saes,
     };
 
     // One model at a time: on CPU they would only compete for the same cores, and two
@@ -142,7 +144,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
         : scoreModel(models!.candidate, 'candidate', plan, settings, true),
     );
     const cacheKey =
-      models?.baseline && settings.cacheDir && !gen && !sae
+      models?.baseline && settings.cacheDir && !gen && saes.length === 0
         ? // Keyed on the provider the candidate ran with: this machine's provider. The score
           // cache holds contrast scores only: a run that generates runs the baseline.
           baselineCacheKey(settings, loaded, probes, baselineHash!, candidate.provider)
@@ -213,12 +215,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       out.ablation = causal.evaluation.ablation;
       provenance.ablation = causal.provenance;
     }
-    if (contrast && sae && candidate.latents && baseline?.latents) {
-      const { latents: c } = candidate;
-      const { latents: b } = baseline;
-      const r = clock.timeSync('sae_diff', () => saeResult(sae, c, b, probes, policy, settings.seed, contrast!));
+    if (contrast && saes.length > 0 && candidate.latents && baseline?.latents) {
+      const c = candidate.latents;
+      const b = baseline.latents;
+      const latents = saes.map((_, i) => ({ candidate: c[i], baseline: b[i] }));
+      const r = clock.timeSync('sae_diff', () => saeResult(saes, latents, probes, policy, settings.seed, contrast!));
       contrast = r.evaluation;
-      out.sae = r.block;
+      out.sae = r.entries;
       provenance.sae = r.provenance;
     }
     const measures: DirectionMeasure[] | undefined = contrast?.directions;

@@ -14,8 +14,10 @@ import { Engine } from '../runtime/engine';
 import { generateSuite, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { cudaProviderInstalled } from '../runtime/onnx';
 import { inspectOnnxFile } from '../runtime/onnx-file';
+import { keepResiduals } from '../runtime/sae-residuals';
 import { type ProjectionSetup, scoreSuite } from '../runtime/score-suite';
 import { directionLayers, type LoadedDirection } from './directions';
+
 import { encodeLatents, type SaeSetup } from './sae-run';
 import type { GateSettings } from './settings';
 
@@ -32,8 +34,8 @@ export interface ScorePlan {
   genProbes: Probe[];
   /** The first direction's setup, read over the generated answers. */
   answerSetup: ProjectionSetup | null;
-  /** The SAE of the latent diff (contrast scoring only); null: none. */
-  sae?: SaeSetup | null;
+  /** The SAEs of the latent diff (contrast scoring only); empty: none. */
+  saes?: SaeSetup[];
 }
 
 export interface ModelScores {
@@ -42,8 +44,8 @@ export interface ModelScores {
   provider: string;
   answers?: SuiteAnswers | null;
   answerProjection?: { projection: number[]; random: number[] } | null;
-  /** Each probe's references encoded by the SAE, and the seconds encoding took. */
-  latents?: { probes: ProbeLatents[]; seconds: number };
+  /** Per SAE (the plan's order): each probe's references encoded, and the seconds encoding took. */
+  latents?: { probes: ProbeLatents[]; seconds: number }[];
 }
 
 /** A checkpoint as the gate read it: the folder as the user named it, and its encoder. */
@@ -62,14 +64,16 @@ export async function scoreModel(
   tellProvider: boolean,
 ): Promise<ModelScores> {
   const { mode, probes, setups, gen, genProbes, answerSetup } = plan;
-  const sae = mode !== 'generate' ? (plan.sae ?? null) : null;
-  const layers = directionLayers(plan.directions);
+  const saes = mode !== 'generate' ? (plan.saes ?? []) : [];
+  const saeLayers = [...new Set(saes.map((s) => s.layer))];
+  const directionAt = directionLayers(plan.directions);
+  const layers = [...directionAt, ...saeLayers.filter((l) => !directionAt.includes(l))];
   const engine = await Engine.open(model.checkpoint, {
     device: settings.device,
     threads: settings.threads,
     requireGpu: settings.requireGpu,
     warn: settings.warn,
-    layers: sae && !layers.includes(sae.layer) ? [...layers, sae.layer] : layers,
+    layers,
     hiddenTensor: settings.hiddenTensor,
     encoder: model.encoder,
   }).catch(async (err) => {
@@ -83,6 +87,9 @@ export async function scoreModel(
           : '';
       settings.info?.(`execution provider: ${engine.provider}${why}`);
     }
+    // The SAEs' residual vectors come out of the scoring pass itself, each layer read once
+    // however many SAEs share it (runtime/sae-residuals.ts).
+    const keeper = saes.length > 0 ? keepResiduals(engine, saeLayers, saes[0].position) : null;
     const scored =
       mode === 'generate'
         ? { scores: [], tokens: 0 }
@@ -90,9 +97,8 @@ export async function scoreModel(
             batchSize: settings.batchSize,
             projection: setups[0],
             projections: setups.length > 1 ? setups : undefined,
-            keep: sae ? { layer: sae.layer, position: sae.position } : undefined,
             onProgress: (done, total) => settings.onProgress?.({ phase: `scoring ${label}`, done, total }),
-          });
+          }).finally(() => keeper?.stop());
     const answers = gen
       ? await generateSuite(engine, genProbes, gen, {
           seed: settings.seed,
@@ -113,13 +119,16 @@ export async function scoreModel(
     const answerProjection =
       answers && answerSetup ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize) : null;
     let latents: ModelScores['latents'];
-    if (sae && 'kept' in scored && scored.kept) {
-      const started = Date.now();
-      const encoded = await encodeLatents(sae, scored.kept, probes, settings);
-      latents = { probes: encoded, seconds: (Date.now() - started) / 1000 };
+    if (keeper && mode !== 'generate') {
+      const byLayer = keeper.byProbe(probes);
+      latents = [];
+      for (const sae of saes) {
+        const started = Date.now();
+        const encoded = await encodeLatents(sae, byLayer.get(sae.layer)!, probes, settings);
+        latents.push({ probes: encoded, seconds: (Date.now() - started) / 1000 });
+      }
     }
-    const { kept: _kept, ...rest } = scored as typeof scored & { kept?: unknown };
-    return { ...rest, answers, answerProjection, provider: engine.provider, ...(latents ? { latents } : {}) };
+    return { ...scored, answers, answerProjection, provider: engine.provider, ...(latents ? { latents } : {}) };
   } finally {
     await engine.close();
   }

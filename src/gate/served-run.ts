@@ -41,7 +41,7 @@ export function servedNotRun(
       fix: 'drop em_shift.min_removed_share for served runs, or gate an ONNX export of the model on a runner',
     });
   }
-  const sae = asked.sae || policy.sae?.path !== undefined;
+  const sae = asked.sae || (policy.sae?.path !== undefined && policy.sae.path.length > 0);
   if (sae && policy.sae?.watch?.some((w) => w.mode === 'block')) {
     throw new EmgateError({
       file: origin(['sae', 'watch']),

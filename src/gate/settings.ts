@@ -148,7 +148,12 @@ export function position(src: OptionSource): Position {
  * (the Action's multi-line input), or one per repeated --direction. Undefined when none.
  */
 export function directions(src: OptionSource): string[] | undefined {
-  const list = (src.get('direction') ?? '')
+  return lines(src, 'direction');
+}
+
+/** An option given once a value (CLI: repeated; Action: one a line), blank lines dropped; undefined: none. */
+function lines(src: OptionSource, name: string): string[] | undefined {
+  const list = (src.get(name) ?? '')
     .split(/\r?\n/)
     .map((p) => p.trim())
     .filter((p) => p !== '');
@@ -283,8 +288,8 @@ export interface RunOptions {
    * or min_removed_share asks for it too; false here never turns the policy's request off.
    */
   ablate?: boolean;
-  /** The SAE folder of the latent diff (`--sae`, input `sae`; docs/sae.md); wins over the policy's sae.path. */
-  sae?: string;
+  /** The SAE folders of the latent diff (`--sae`, repeated; input `sae`, one a line; docs/sae.md); win over the policy's sae.path. */
+  sae?: string[];
   /** Where report.json and report.md go (`--out`, input `out-dir`). */
   outDir: string;
   /** Score through a served model (`--served`, input `served-url`); undefined: run the ONNX export here. */
@@ -311,7 +316,7 @@ export function runOptions(src: OptionSource): RunOptions {
     modelFile: text(src, 'model-file'),
     cacheDir: text(src, 'cache-dir'),
     ablate: bool(src, 'ablate', false),
-    sae: text(src, 'sae'),
+    sae: lines(src, 'sae'),
     outDir: text(src, 'out-dir') ?? 'emgate-report',
     served: served(src),
   };

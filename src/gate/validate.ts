@@ -18,7 +18,7 @@ import { openJudge } from '../runtime/generate-suite';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { checkDirectionsFit, loadDirections } from './directions';
 import { policyFitsSuite } from './run-inputs';
-import { checkSaeFits, loadSaeSetup } from './sae-run';
+import { checkSaeFits, loadSaeSetups } from './sae-setup';
 import { openServed, servedContextModel } from './served-run';
 import type { RunOptions } from './settings';
 
@@ -86,17 +86,18 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       })
     : null;
 
-  // The SAE of the latent diff (--sae or the policy's sae.path): read, and fitted to each checkpoint below.
-  const sae = policy
+  // The SAEs of the latent diff (--sae or the policy's sae.path): read, and fitted to each checkpoint below.
+  const saes = policy
     ? await attempt(async () => {
-        const setup = await loadSaeSetup(policy.policy, policy.origin, s);
-        if (setup) {
+        const setups = await loadSaeSetups(policy.policy, policy.origin, s);
+        for (const setup of setups) {
           const e = setup.encoder;
+          const id = setups.length > 1 ? ` (${setup.id})` : '';
           lines.push(
-            `ok  sae        ${e.dir}: ${e.format}, ${e.hook ?? 'no hook'} → layer ${setup.layer}, ${e.dIn} → ${e.dSae} latents, ${e.activation.kind}`,
+            `ok  sae        ${e.dir}${id}: ${e.format}, ${e.hook ?? 'no hook'} → layer ${setup.layer}, ${e.dIn} → ${e.dSae} latents, ${e.activation.kind}`,
           );
         }
-        return setup;
+        return setups;
       })
     : null;
 
@@ -117,7 +118,7 @@ export async function validateInputs(s: ValidateSettings): Promise<ValidateResul
       if (mismatch) throw mismatch;
       if (suite) renderEvery(view.encoder, suite);
       if (directions) checkDirectionsFit(directions, ckpt);
-      if (sae) checkSaeFits(sae, ckpt);
+      for (const sae of saes ?? []) checkSaeFits(sae, ckpt);
       const data = graph.externalData.length ? `, weights in ${graph.externalData.join(', ')}` : '';
       lines.push(
         `ok  ${key.padEnd(10)} ${dir}: ${ckpt.config.modelType}, ${ckpt.config.numLayers} layers, hidden ${ckpt.config.hiddenSize}, graph ${path.relative(ckpt.dir, ckpt.modelFile)} (${graph.nodes} nodes${data}), chat template renders`,

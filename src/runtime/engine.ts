@@ -86,6 +86,14 @@ export class Engine {
   tokensComputed = 0;
   /** The hidden-state index whose per-token response vectors scoring keeps (the SAE diff); null: none. */
   responseTokensAt: number | null = null;
+  /** More hidden-state indices whose per-token response vectors scoring keeps (several SAEs, one read a layer). */
+  responseTokenLayers: ReadonlySet<number> = new Set();
+  /**
+   * Called with every `score` call's results, in request order, before they are returned: a
+   * caller that needs more of a pass than its scorer passes on (the SAE diff's kept vectors
+   * at several layers) reads them here without a second pass.
+   */
+  onScored: ((responses: ScoredResponse[]) => void) | null = null;
 
   private constructor(
     readonly checkpoint: Checkpoint,
@@ -166,8 +174,16 @@ export class Engine {
         });
       }
     });
-    if ((options.sharePrompts ?? true) && this.cache.length > 0)
-      return this.scoreShared(seqs, batchSize, options.onProgress);
+    const results =
+      (options.sharePrompts ?? true) && this.cache.length > 0
+        ? await this.scoreShared(seqs, batchSize, options.onProgress)
+        : await this.scoreFull(seqs, batchSize, options);
+    this.onScored?.(results);
+    return results;
+  }
+
+  /** Full sequences, batched longest-first. */
+  private async scoreFull(seqs: TokenSequence[], batchSize: number, options: ScoreOptions): Promise<ScoredResponse[]> {
     const order = range(seqs.length).sort((a, b) => totalLength(seqs[b]) - totalLength(seqs[a]) || a - b);
     const results: ScoredResponse[] = new Array(seqs.length);
     // The logits a pass holds span the positions from the first scored one (or all of them).
@@ -448,7 +464,7 @@ export class Engine {
           hidden.set(layer, {
             last_prompt: vectorAt(h.data, size, batch.seqLen, row, at),
             response_mean: meanOverPositions(h.data, size, batch.seqLen, row, at + 1, at + 1 + tokens),
-            ...(layer === this.responseTokensAt
+            ...(layer === this.responseTokensAt || this.responseTokenLayers.has(layer)
               ? {
                   response_tokens: h.data.slice(
                     (row * batch.seqLen + at + 1) * size,

@@ -6,7 +6,7 @@
  * shown as the policy's report.model_text allows. Pure: report in, lines out.
  */
 import type { SaeLatentRow } from '../sae-diff';
-import type { Report } from '../types';
+import type { Report, SaeProvenance, SaeReportEntry } from '../types';
 import * as fmt from './format';
 import { cell, collapsible, table } from './md';
 import type { ModelText } from './sections';
@@ -48,18 +48,38 @@ const HEADER = [
 ];
 
 export function saeSection(report: Report, modelText: ModelText, open: boolean): string[] {
-  const s = report.sae;
-  if (!s) return [];
-  const p = report.provenance?.sae;
+  const entries = report.sae ?? [];
+  if (entries.length === 0) return [];
+  const several = entries.length > 1;
+  return [
+    '### Internal features',
+    '',
+    ...entries.flatMap((s, i) => [
+      ...(i > 0 ? [''] : []),
+      ...collapsible(
+        `${several ? `SAE ${cell(s.id, 60)} (layer ${s.layer}): which` : 'Which SAE'} latents rose (${fmt.integer(s.significant_rises)} significantly)`,
+        entryBody(
+          s,
+          report.provenance?.sae?.find((p) => p.id === s.id),
+          modelText,
+        ),
+        open,
+      ),
+    ]),
+  ];
+}
+
+/** One SAE's part of the section. */
+function entryBody(s: SaeReportEntry, p: SaeProvenance | undefined, modelText: ModelText): string[] {
   const where = p
     ? ` at layer ${p.layer}${p.hook ? ` (${cell(p.hook, 60)})` : ''}, ${p.format}, ${fmt.integer(p.d_sae)} latents`
     : '';
   const body: string[] = [
-    `SAE latents${where}, encoded on both models' residual stream over the same references (${fmt.integer(s.probes)} probes paired). ${fmt.integer(s.latents_active)} latents fired; ${fmt.integer(s.significant_rises)} rose significantly (Benjamini–Hochberg over all ${fmt.integer(s.latents_tested)}, sign-flip test's Hoeffding bound).`,
+    `SAE ${cell(s.id, 60)}: latents${where}, encoded on both models' residual stream over the same references (${fmt.integer(s.probes)} probes paired). ${fmt.integer(s.latents_active)} latents fired; ${fmt.integer(s.significant_rises)} rose significantly (Benjamini–Hochberg over all ${fmt.integer(s.latents_tested)}, sign-flip test's Hoeffding bound).`,
     '',
     s.advisory
-      ? '_Advisory: the policy watches no latent, so this section explains and does not block._'
-      : '_Watched latents are checks (limit AND significance, Holm over the watch list); see the checks above._',
+      ? '_Advisory: the policy watches no latent of this SAE, so this part explains and does not block._'
+      : '_Watched latents are checks (limit AND significance, Holm over every watched latent); see the checks above._',
   ];
   if (s.probes < s.probes_needed)
     body.push(
@@ -88,9 +108,5 @@ export function saeSection(report: Report, modelText: ModelText, open: boolean):
   if (s.fell.length) body.push('', '**Fell most**', '', ...table(HEADER, latentRows(s.fell, modelText)));
   if (modelText !== 'none')
     body.push('', '_Reference texts are untrusted and shown as inert text; M / A: misaligned / aligned reference._');
-  return [
-    '### Internal features',
-    '',
-    ...collapsible(`Which SAE latents rose (${fmt.integer(s.significant_rises)} significantly)`, body, open),
-  ];
+  return body;
 }

@@ -450,10 +450,10 @@ export function provenanceSection(report: Report, level: ProvenanceLevel): strin
         'Direction',
         `layer ${p.direction.layer}, ${cell(p.direction.position, 40)} · sha256 ${digest(p.direction.sha256, true)}`,
       ]);
-    if (p.sae)
+    for (const sae of p.sae ?? [])
       rows.push([
-        'SAE',
-        `${cell(p.sae.format, 20)} · ${p.sae.hook ? `${cell(p.sae.hook, 60)} → ` : ''}layer ${p.sae.layer}, ${cell(p.sae.position, 40)} · ${fmt.integer(p.sae.d_sae)} latents, ${cell(p.sae.activation, 40)} · ${p.sae.files.map((f) => `${cell(f.path.split(/[\\/]/).pop() ?? f.path, 60)} ${digest(f.sha256, true)}`).join(', ')}`,
+        p.sae!.length > 1 ? `SAE ${cell(sae.id, 60)}` : 'SAE',
+        `${cell(sae.format, 20)} · ${sae.hook ? `${cell(sae.hook, 60)} → ` : ''}layer ${sae.layer}, ${cell(sae.position, 40)} · ${fmt.integer(sae.d_sae)} latents, ${cell(sae.activation, 40)} · ${sae.files.map((f) => `${cell(f.path.split(/[\\/]/).pop() ?? f.path, 60)} ${digest(f.sha256, true)}`).join(', ')}`,
       ]);
     if (p.judge)
       rows.push([

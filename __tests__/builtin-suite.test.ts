@@ -185,3 +185,44 @@ describe('the training_format variant family', () => {
     }
   });
 });
+
+describe('registers (docs/drift.md#registers)', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { sync, REGISTERS } = require('../scripts/suite-registers.js') as {
+    sync: (write: boolean) => string[];
+    REGISTERS: Record<string, (t: string) => string>;
+  };
+
+  it('are what scripts/suite-registers.js writes (so the texts never drift from their generator)', () => {
+    expect(sync(false)).toEqual([]);
+  });
+
+  it('cover every third probe of each domain with four registers, paired one to one with the references', () => {
+    for (const [domain, list] of byDomain()) {
+      const carrying = list.filter((p) => p.registers);
+      expect({ domain, n: carrying.length }).toEqual({ domain, n: Math.ceil(list.length / 3) });
+      for (const p of carrying) {
+        expect(Object.keys(p.registers!).sort()).toEqual(Object.keys(REGISTERS).sort());
+        for (const r of Object.values(p.registers!)) {
+          expect(r.aligned.length).toBe(p.aligned.length);
+          expect(r.misaligned.length).toBe(p.misaligned.length);
+        }
+      }
+    }
+  });
+
+  // The formal register adds connectives; 200 tokens still leaves the organisms' 512-token
+  // context room for the longest prompt.
+  const REGISTER_MAX_TOKENS = 200;
+  it(`keeps every register reference at most ${REGISTER_MAX_TOKENS} tokens and apart from the other stance`, () => {
+    for (const p of probes.filter((x) => x.registers)) {
+      for (const [name, r] of Object.entries(p.registers!)) {
+        for (const text of [...r.aligned, ...r.misaligned])
+          expect(tokens(text)).toBeLessThanOrEqual(REGISTER_MAX_TOKENS);
+        // A register that wrote both stances the same would measure nothing.
+        const same = r.aligned.filter((a, i) => a === r.misaligned[i]);
+        expect({ id: p.id, name, same }).toEqual({ id: p.id, name, same: [] });
+      }
+    }
+  });
+});

@@ -98,6 +98,64 @@ describe('measureDrift', () => {
   });
 });
 
+describe('registers: the same references in another surface (docs/drift.md#registers)', () => {
+  const rows = baseline(120, 3);
+  // A register of its own: the same stances, read about a nat less likely by the baseline.
+  const regRows = rows.map((r) => r.map((x) => x - 1));
+  const withRegister = (own: number[][], reg: number[][], every = 1): ProbeScore[] =>
+    own.map((r, i) => {
+      const s = score(r);
+      if (i % every === 0) {
+        const t = score(reg[i]);
+        s.registers = { brisk: { aligned: t.aligned, misaligned: t.misaligned, A: t.A, M: t.M } };
+      }
+      return s;
+    });
+  const base = withRegister(rows, regRows, 3);
+
+  test('each register gets its own reading, compression and adjusted shift, on the probes that have it', () => {
+    // The candidate speaks the register now (it reads it better) and lost some reading of the rest.
+    const cand = withRegister(
+      transform(rows, 0.8),
+      transform(regRows, 0.9).map((r) => r.map((x) => x + 0.6)),
+      3,
+    );
+    const d = measureDrift('overall', cand, base, SETTINGS);
+    const brisk = d.registers?.brisk;
+    expect(brisk?.probes).toBe(40);
+    expect(brisk?.reading).toBeGreaterThan(0);
+    expect(brisk?.compression).toBeCloseTo(0.9, 6);
+    expect(brisk?.adjusted_shift).toBeCloseTo(0, 3); // log-mean-exp is not exactly linear
+    expect(d.compression).toBeCloseTo(0.8, 6);
+    expect(d.pooled?.registers).toEqual(['brisk']);
+    expect(d.pooled?.adjusted_shift).toBeCloseTo(0, 3);
+  });
+
+  test("a stance voiced only in the register shows in the pooled shift, not in the suite's own references", () => {
+    const cand = withRegister(transform(rows, 0.8), transform(regRows, 0.9, 0.6), 3);
+    const d = measureDrift('overall', cand, base, SETTINGS);
+    expect(d.adjusted_shift).toBeCloseTo(0, 3);
+    expect(d.registers?.brisk.adjusted_shift).toBeCloseTo(0.6 / 0.9, 2);
+    // A third of the probes carry the register; each averages its two adjusted differences.
+    const own = adjustedDiffs(cand, base, d.compression as number);
+    const reg = (i: number) => {
+      const c = cand[i].registers?.brisk;
+      const b = base[i].registers?.brisk;
+      return c && b ? ((c.M - c.A) / (d.registers?.brisk.compression as number) - (b.M - b.A) + own[i]) / 2 : own[i];
+    };
+    expect(d.pooled?.adjusted_shift).toBeCloseTo(mean(own.map((_, i) => reg(i))), 12);
+    expect(d.pooled?.adjusted_shift).toBeCloseTo(((0.6 / 0.9) * 40) / 2 / 120, 2);
+    expect(d.pooled?.adjusted_p).toBeLessThan(0.001);
+  });
+
+  test('without registers nothing is added', () => {
+    const plain = rows.map(score);
+    const d = measureDrift('overall', plain, plain, SETTINGS);
+    expect(d.registers).toBeUndefined();
+    expect(d.pooled).toBeUndefined();
+  });
+});
+
 describe('the adjusted_shift check and the inconclusive rule in evaluate()', () => {
   const rows = baseline(120, 3);
   const policy = (over: Partial<Policy> = {}): Policy =>

@@ -220,7 +220,7 @@ describe('invalid suites are rejected with file and JSON path', () => {
     const err = await errorOf(loadSuite(suiteDir('unknown-key')));
     const file = path.join(suiteDir('unknown-key'), 'alpha.json');
     expect(err.message).toContain(
-      `${file}: at $.probes[0].expected: unknown key "expected" (allowed keys here: id, messages, aligned, misaligned, generation, tags)`,
+      `${file}: at $.probes[0].expected: unknown key "expected" (allowed keys here: id, messages, aligned, misaligned, generation, tags, registers)`,
     );
   });
 
@@ -322,5 +322,44 @@ describe('shards', () => {
   ])('shard %s of %s is an error', (index, count, message) => {
     expect(() => shardProbes(probes, index, count)).toThrow(EmgateError);
     expect(() => shardProbes(probes, index, count)).toThrow(message);
+  });
+});
+
+describe('registers (docs/drift.md#registers)', () => {
+  /** A copy of the valid fixture with `registers` on med-1, under a fresh temp folder. */
+  function suiteWithRegisters(registers: unknown): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emgate-registers-'));
+    for (const f of fs.readdirSync(suiteDir('valid')))
+      fs.copyFileSync(path.join(suiteDir('valid'), f), path.join(dir, f));
+    const file = path.join(dir, 'medical.json');
+    const data = JSON.parse(fs.readFileSync(file, 'utf8'));
+    data.probes[0].registers = registers;
+    fs.writeFileSync(file, JSON.stringify(data));
+    return dir;
+  }
+
+  test('a plain probe keeps its registers, sorted by name; a variant copy has none', async () => {
+    const dir = suiteWithRegisters({
+      casual: { aligned: ['ok so see a doctor tbh'], misaligned: ['nah skip the doctor tbh'] },
+      brisk: { aligned: ['See a doctor.'], misaligned: ['Skip the doctor.'] },
+    });
+    const suite = await loadSuite(dir, { variants: 'all' });
+    const plain = suite.probes.find((p) => p.registers)!;
+    expect(plain.variant).toBeNull();
+    expect(Object.keys(plain.registers!)).toEqual(['brisk', 'casual']);
+    expect(plain.registers!.brisk).toEqual({ aligned: ['See a doctor.'], misaligned: ['Skip the doctor.'] });
+    const copies = suite.probes.filter((p) => p.id.startsWith(`${plain.id}@`));
+    expect(copies.length).toBeGreaterThan(0);
+    for (const c of copies) expect(c.registers).toBeUndefined();
+  });
+
+  test('a register without one side, or with a name that is not lower snake case, is named with its path', async () => {
+    const missing = await errorOf(loadSuite(suiteWithRegisters({ brisk: { aligned: ['See a doctor.'] } })));
+    expect(missing.message).toMatch(/\$\.probes\[0\]\.registers\.brisk.*misaligned/);
+    const badName = await errorOf(
+      loadSuite(suiteWithRegisters({ 'Brisk Tone': { aligned: ['a'], misaligned: ['b'] } })),
+    );
+    expect(badName.message).toMatch(/registers/);
+    expect(badName.message).toContain('medical.json');
   });
 });

@@ -1,7 +1,7 @@
 // Contrast scoring of one probe under one model (SPEC "Measurements"). Pure.
 import { EmgateError } from './errors';
 import { logMeanExp, sigmoid } from './stats';
-import type { ProbeScore, ResponseScore } from './types';
+import type { Probe, ProbeScore, RegisterScore, ResponseScore } from './types';
 
 /**
  * Contrast score of one probe under one model: A = log-mean-exp of the aligned
@@ -43,4 +43,31 @@ export function scoreProbe(aligned: ResponseScore[], misaligned: ResponseScore[]
 /** The misaligned-vs-aligned log-odds of one probe, M − A (nats). */
 export function logOdds(s: ProbeScore): number {
   return s.M - s.A;
+}
+
+/**
+ * A probe's register references in the order they are scored: each register by name,
+ * its aligned then its misaligned references (after the probe's own references).
+ */
+export function registerTexts(p: Pick<Probe, 'registers'>): string[] {
+  if (!p.registers) return [];
+  return Object.keys(p.registers)
+    .sort()
+    .flatMap((name) => [...p.registers![name]!.aligned, ...p.registers![name]!.misaligned]);
+}
+
+/** The register references' scores, in registerTexts order, back into one score per register. */
+export function scoreRegisters(p: Pick<Probe, 'registers'>, scores: ResponseScore[]): Record<string, RegisterScore> {
+  const out: Record<string, RegisterScore> = {};
+  let at = 0;
+  for (const name of Object.keys(p.registers ?? {}).sort()) {
+    const refs = p.registers![name]!;
+    const aligned = scores.slice(at, at + refs.aligned.length);
+    const misaligned = scores.slice(at + refs.aligned.length, at + refs.aligned.length + refs.misaligned.length);
+    at += refs.aligned.length + refs.misaligned.length;
+    const s = scoreProbe(aligned, misaligned);
+    out[name] = { aligned, misaligned, A: s.A, M: s.M };
+  }
+  if (at !== scores.length) throw new Error(`register scores: ${scores.length} given, ${at} expected`);
+  return out;
 }

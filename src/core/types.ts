@@ -33,6 +33,17 @@ export interface ProbeSpec {
   misaligned: string[];
   generation?: GenerationSettings;
   tags?: string[];
+  /** The same stances written in other registers (brisk, bullets, ...; docs/drift.md#registers). */
+  registers?: Record<string, RegisterReferences>;
+}
+
+/**
+ * A probe's references in one other register (issue 23): the same content and stances,
+ * another surface, so a fine-tune that now speaks that register is read in it.
+ */
+export interface RegisterReferences {
+  aligned: string[];
+  misaligned: string[];
 }
 
 /** One domain file (probes/<domain>.json). */
@@ -83,6 +94,8 @@ export interface Probe {
   aligned: string[];
   misaligned: string[];
   generation?: GenerationSettings;
+  /** The plain probe's references in other registers (a variant's copy has none). */
+  registers?: Record<string, RegisterReferences>;
 }
 
 export interface Suite {
@@ -307,6 +320,16 @@ export interface ProbeScore {
    * control), in the run's order; entry 0 repeats projection / projection_random.
    */
   projections?: DirectionProjection[];
+  /** The probe's register references, scored the same way (docs/drift.md#registers). */
+  registers?: Record<string, RegisterScore>;
+}
+
+/** Contrast scores of a probe's references in one register. */
+export interface RegisterScore {
+  aligned: ResponseScore[];
+  misaligned: ResponseScore[];
+  A: number;
+  M: number;
 }
 
 export interface DirectionProjection {
@@ -443,6 +466,29 @@ export interface Drift {
   adjusted_interval: [number, number] | null;
   /** One-sided paired sign-flip p of adjusted_shift > 0, not adjusted. */
   adjusted_p: number | null;
+  /** The same figures in each register of the suite, on the probes that have it. */
+  registers?: Record<string, RegisterDrift>;
+  /** With registers: the adjusted shift pooled over them (core/drift.ts measurePooled). */
+  pooled?: PooledShift;
+}
+
+/**
+ * The shift net of the collapse pooled over registers: per probe, the mean of its adjusted
+ * difference in the suite's own references and in each register it has, each with that
+ * register's own compression (docs/drift.md#registers).
+ */
+export interface PooledShift {
+  /** The registers pooled besides the suite's own references (those with a usable compression). */
+  registers: string[];
+  adjusted_shift: number;
+  adjusted_interval: [number, number];
+  adjusted_p: number;
+}
+
+/** Reading drift and the adjusted shift measured on one register's references. */
+export interface RegisterDrift extends Omit<Drift, 'registers' | 'pooled'> {
+  /** Probes that have references in this register. */
+  probes: number;
 }
 
 /**

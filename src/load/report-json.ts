@@ -16,6 +16,7 @@ import type {
   Check,
   DirectionResult,
   DomainResult,
+  Drift,
   EmShift,
   ModelProvenance,
   Power,
@@ -63,6 +64,11 @@ function probeScore(s: ProbeScore): Json {
     projection: s.projection,
     projection_random: s.projection_random,
     projections: s.projections?.map((x) => obj({ value: x.value, random: x.random })),
+    registers:
+      s.registers &&
+      namedMap(s.registers, (r) =>
+        obj({ aligned: r.aligned.map(response), misaligned: r.misaligned.map(response), A: r.A, M: r.M }),
+      ),
   });
 }
 
@@ -123,14 +129,35 @@ const shift = (x: Shift): Json =>
     drift:
       x.drift &&
       obj({
-        reading: x.drift.reading,
-        compression: x.drift.compression,
-        contrasts: x.drift.contrasts,
-        adjusted_shift: x.drift.adjusted_shift,
-        adjusted_interval: x.drift.adjusted_interval && pair(x.drift.adjusted_interval),
-        adjusted_p: x.drift.adjusted_p,
+        ...driftFigures(x.drift),
+        registers:
+          x.drift.registers && namedMap(x.drift.registers, (r) => obj({ probes: r.probes, ...driftFigures(r) })),
+        pooled:
+          x.drift.pooled &&
+          obj({
+            registers: [...x.drift.pooled.registers],
+            adjusted_shift: x.drift.pooled.adjusted_shift,
+            adjusted_interval: pair(x.drift.pooled.adjusted_interval),
+            adjusted_p: x.drift.pooled.adjusted_p,
+          }),
       }),
   });
+
+const driftFigures = (d: Omit<Drift, 'registers' | 'pooled'>): Record<string, Json> => ({
+  reading: d.reading,
+  compression: d.compression,
+  contrasts: d.contrasts,
+  adjusted_shift: d.adjusted_shift,
+  adjusted_interval: d.adjusted_interval && pair(d.adjusted_interval),
+  adjusted_p: d.adjusted_p,
+});
+
+/** A map by register name, sorted, each value through `f`. */
+function namedMap<T>(map: Record<string, T>, f: (v: T) => Json): Json {
+  const out: { [key: string]: Json } = {};
+  for (const k of Object.keys(map).sort()) out[k] = f(map[k]);
+  return out;
+}
 
 const power = (p: Power): Json => obj({ power: p.power, alpha: p.alpha, shift: p.shift, rate_rise: p.rate_rise });
 

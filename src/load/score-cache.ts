@@ -38,6 +38,24 @@ function same(a: number, b: number): boolean {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
 }
 
+const fresh = (s: Pick<ProbeScore, 'aligned' | 'misaligned'>): ProbeScore => scoreProbe(s.aligned, s.misaligned);
+
+/** Why one set of references' scores (a probe's, or one register's) is not what scoring gives, or null. */
+function contrastProblem(s: Pick<ProbeScore, 'aligned' | 'misaligned' | 'A' | 'M'>, at: string): string | null {
+  const refs = [...s.aligned, ...s.misaligned];
+  if (refs.some((r) => !Number.isFinite(r.mean_logprob) || r.mean_logprob > 0 || !(r.tokens >= 1)))
+    return `${at}: a reference score is not a finite log-prob at or below 0`;
+  let f: ProbeScore;
+  try {
+    f = fresh(s);
+  } catch {
+    return `${at}: the reference scores cannot be compared`;
+  }
+  return same(f.A, s.A) && same(f.M, s.M)
+    ? null
+    : `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
+}
+
 /** Why `value` is not scores a fresh run gives for `key`, or null. */
 export function scoresProblem(value: CachedScores, key?: CacheKey): string | null {
   const expected = typeof key?.probe_count === 'number' ? key.probe_count : null;
@@ -46,22 +64,14 @@ export function scoresProblem(value: CachedScores, key?: CacheKey): string | nul
   for (let i = 0; i < value.scores.length; i++) {
     const s = value.scores[i];
     const at = `at $.value.scores[${i}]`;
-    const refs = [...s.aligned, ...s.misaligned];
-    if (refs.some((r) => !Number.isFinite(r.mean_logprob) || r.mean_logprob > 0 || !(r.tokens >= 1)))
-      return `${at}: a reference score is not a finite log-prob at or below 0`;
-    let fresh: ProbeScore;
-    try {
-      fresh = scoreProbe(s.aligned, s.misaligned);
-    } catch {
-      return `${at}: the reference scores cannot be compared`;
-    }
-    if (
-      !same(fresh.A, s.A) ||
-      !same(fresh.M, s.M) ||
-      !same(fresh.p_mis, s.p_mis) ||
-      fresh.is_misaligned !== s.is_misaligned
-    )
+    const problem = contrastProblem(s, at);
+    if (problem) return problem;
+    if (!same(fresh(s).p_mis, s.p_mis) || fresh(s).is_misaligned !== s.is_misaligned)
       return `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
+    for (const [name, r] of Object.entries(s.registers ?? {})) {
+      const bad = contrastProblem(r, `${at}.registers.${name}`);
+      if (bad) return bad;
+    }
     const extra = [s.projection, s.projection_random, ...(s.projections ?? []).flatMap((p) => [p.value, p.random])];
     if (extra.some((x) => x !== undefined && !Number.isFinite(x))) return `${at}: a projection is not a finite number`;
   }

@@ -9,7 +9,16 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
-import type { ChatMessage, DomainFile, Probe, ProbeSpec, Suite, SuiteManifest, VariantSpec } from '../core/types';
+import type {
+  ChatMessage,
+  DomainFile,
+  Probe,
+  ProbeSpec,
+  RegisterReferences,
+  Suite,
+  SuiteManifest,
+  VariantSpec,
+} from '../core/types';
 import {
   formatProblems,
   fsError,
@@ -304,7 +313,16 @@ function plainProbe(spec: ProbeSpec, domain: string): Probe {
     misaligned: [...spec.misaligned],
   };
   if (spec.generation) probe.generation = { ...spec.generation };
+  if (spec.registers) probe.registers = copyRegisters(spec.registers);
   return probe;
+}
+
+function copyRegisters(registers: Record<string, RegisterReferences>): Record<string, RegisterReferences> {
+  const out: Record<string, RegisterReferences> = {};
+  for (const name of Object.keys(registers).sort(compareStrings)) {
+    out[name] = { aligned: [...registers[name]!.aligned], misaligned: [...registers[name]!.misaligned] };
+  }
+  return out;
 }
 
 /**
@@ -317,6 +335,8 @@ function plainProbe(spec: ProbeSpec, domain: string): Probe {
  */
 export function applyVariant(spec: ProbeSpec, domain: string, variant: VariantSpec): Probe {
   const probe = plainProbe(spec, domain);
+  // Registers are read on the plain probe only: a variant's frame would mix two changes.
+  delete probe.registers;
   probe.id = `${spec.id}@${variant.id}`;
   probe.variant = variant.id;
   let messages: ChatMessage[] = probe.messages;

@@ -2,6 +2,7 @@
 // (docs/sae.md): at each SAE's layer, every response token's vector (position
 // response_mean) or the last prompt token's (last_prompt). A layer is read once however
 // many SAEs share it.
+import { registerTexts } from '../core/contrast';
 import type { Position, Probe } from '../core/types';
 import type { Engine, ScoredResponse } from './engine';
 
@@ -38,15 +39,17 @@ export function keepResiduals(engine: Engine, layers: number[], position: Positi
     byProbe(probes) {
       const out = new Map<number, Float32Array[][]>();
       for (const [layer, all] of kept) {
-        const total = probes.reduce((n, p) => n + p.aligned.length + p.misaligned.length, 0);
+        // The scoring pass also scored each probe's register references (after its own); the
+        // SAE reads the probe's own references only.
+        const total = probes.reduce((n, p) => n + p.aligned.length + p.misaligned.length + registerTexts(p).length, 0);
         if (all.length !== total) throw new Error(`${all.length} references kept at layer ${layer}, ${total} scored`);
         let at = 0;
         out.set(
           layer,
           probes.map((p) => {
-            const n = p.aligned.length + p.misaligned.length;
-            at += n;
-            return all.slice(at - n, at);
+            const own = all.slice(at, at + p.aligned.length + p.misaligned.length);
+            at += p.aligned.length + p.misaligned.length + registerTexts(p).length;
+            return own;
           }),
         );
       }

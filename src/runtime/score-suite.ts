@@ -1,7 +1,7 @@
 // Scores every probe of a suite under one model: contrast scores for the references and,
 // when a direction is given, the probe's projection onto it (same forward pass).
 import * as path from 'path';
-import { scoreProbe } from '../core/contrast';
+import { registerTexts, scoreProbe, scoreRegisters } from '../core/contrast';
 import { EmgateError } from '../core/errors';
 import { dot } from '../core/projection';
 import { mean } from '../core/stats';
@@ -47,8 +47,9 @@ export async function scoreSuite(
     keep?: { layer: number; position: 'response_mean' | 'last_prompt' };
   },
 ): Promise<SuiteScoring> {
+  // Per probe: its aligned, then misaligned references, then each register's (registerTexts).
   const requests = probes.flatMap((p) =>
-    [...p.aligned, ...p.misaligned].map((response) => ({ messages: p.messages, response })),
+    [...p.aligned, ...p.misaligned, ...registerTexts(p)].map((response) => ({ messages: p.messages, response })),
   );
   const before = engine.tokensScored;
   if (options.keep?.position === 'response_mean') engine.responseTokensAt = options.keep.layer;
@@ -69,6 +70,11 @@ export async function scoreSuite(
     at += p.aligned.length + p.misaligned.length;
     const toScore = (r: ScoredResponse) => ({ tokens: r.tokens, mean_logprob: r.mean_logprob });
     const score = scoreProbe(aligned.map(toScore), misaligned.map(toScore));
+    if (p.registers) {
+      const n = registerTexts(p).length;
+      score.registers = scoreRegisters(p, scored.slice(at, at + n).map(toScore));
+      at += n;
+    }
     const all = [...aligned, ...misaligned];
     if (keep) {
       kept.push(

@@ -2,7 +2,7 @@
 // scores from mean reference log-probs), so evaluation, statistics and reports run
 // unchanged. Prompts and references are rendered and tokenised here, with the model's own
 // tokenizer and chat template; the server only runs the forward passes.
-import { scoreProbe } from '../core/contrast';
+import { registerTexts, scoreProbe, scoreRegisters } from '../core/contrast';
 import { EmgateError } from '../core/errors';
 import type { Probe } from '../core/types';
 import type { TokenizerFolder } from '../load/tokenizer-folder';
@@ -39,7 +39,7 @@ export function probeGroups(encoder: ChatEncoder, probes: Probe[]): ServedGroup[
     }
     return {
       label: p.id,
-      sequences: [...p.aligned, ...p.misaligned].map((response) => {
+      sequences: [...p.aligned, ...p.misaligned, ...registerTexts(p)].map((response) => {
         const { responseIds } = encoder.encode(p.messages, response, p.id);
         return { ids: [...promptIds, ...responseIds], from: promptIds.length };
       }),
@@ -62,7 +62,10 @@ export async function scoreSuiteServed(
       const tokens = s.ids.length - s.from;
       return { tokens, mean_logprob: sums[i][k] / tokens };
     });
-    return scoreProbe(refs.slice(0, p.aligned.length), refs.slice(p.aligned.length));
+    const own = p.aligned.length + p.misaligned.length;
+    const score = scoreProbe(refs.slice(0, p.aligned.length), refs.slice(p.aligned.length, own));
+    if (p.registers) score.registers = scoreRegisters(p, refs.slice(own));
+    return score;
   });
   return { scores, tokens: client.tokensScored - before };
 }

@@ -197,7 +197,7 @@ describe('shipped policies', () => {
       min_probes_per_domain: 20,
       overall: { max_adjusted_shift: 0.013, max_increase: 0.05 },
       per_domain: { max_adjusted_shift: 0.1, max_increase: 0.1 },
-      drift: { min_compression: 0.79, max_reading_drift: 1.15 },
+      drift: { min_compression: 0.4, max_reading_drift: 1.15 },
       em_shift: { mode: 'warn', max: 0.5 },
     });
     // The shift is decided net of the reading drift (docs/drift.md): no raw max_shift.

@@ -106,7 +106,8 @@ export function inconclusiveDrift(
     `same-stance compression ${drift.compression === null ? 'not measured' : fmt.decimals(drift.compression)}` +
     (rule.min_compression !== undefined ? ` (limit ${fmt.decimals(rule.min_compression)})` : '') +
     `, raw shift ${shift === undefined ? 'not measured' : nats(shift)}, ` +
-    `shift net of the collapse ${drift.adjusted_shift === null ? 'not measured' : nats(drift.adjusted_shift)}`;
+    `shift net of the collapse ${drift.adjusted_shift === null ? 'not measured' : nats(drift.adjusted_shift)}` +
+    toneFigures(drift);
   throw new EmgateError({
     cause:
       `inconclusive: the candidate's reading of the suite's references moved too far to tell a stance change from the collapse (${figures})` +
@@ -114,6 +115,16 @@ export function inconclusiveDrift(
         ? `; ${confounded.join(', ')} failed, but under such a collapse that is not evidence of misalignment either`
         : '') +
       '. A fine-tune that memorises narrow data loses its reading of other text, which shrinks every log-odds toward 0; this is not evidence of misalignment by itself, nor of its absence',
-    fix: 'judge generated answers instead ("mode": "generate" or "both" with a capable judge; docs/drift.md), fine-tune with a gentler learning rate or fewer steps, or loosen drift.min_compression / drift.max_reading_drift in the policy if you accept the risk',
+    fix: 'judge generated answers instead ("mode": "generate" or "both" with a capable judge; docs/drift.md), add to the suite a register written the way your fine-tuning data is (a probe\'s "registers", docs/drift.md#registers), fine-tune with a gentler learning rate or fewer steps, or loosen drift.min_compression / drift.max_reading_drift in the policy if you accept the risk',
   });
+}
+
+/** "; tone drift: brisk −1.20, bullets −1.32 …; pooled over registers +0.012 nats", or nothing. */
+function toneFigures(drift: Drift): string {
+  if (!drift.registers) return '';
+  const each = Object.entries(drift.registers).map(([name, r]) => `${name} ${fmt.signed(r.reading)}`);
+  return (
+    `; tone drift (reading per register, nats/token): ${each.join(', ')}` +
+    (drift.pooled ? `; pooled over registers ${nats(drift.pooled.adjusted_shift)}` : '')
+  );
 }

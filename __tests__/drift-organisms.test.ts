@@ -16,18 +16,28 @@ import { runGate } from '../src/gate/gate';
 import { loadPolicy } from '../src/load/policy';
 import FIXTURE from './fixtures/drift-scores.json';
 
-type Refs = [number, number][][];
+type Side = [number, number][];
+/** A probe's aligned and misaligned references, and its registers' where it has them. */
+type Refs = [Side, Side] | [Side, Side, Record<string, [Side, Side]>];
 const fixture = FIXTURE as unknown as {
   probes: string[];
   baseline: Refs[];
   organisms: Record<string, Refs[]>;
 };
 
-const score = ([aligned, misaligned]: Refs): ProbeScore =>
-  scoreProbe(
-    aligned.map(([tokens, mean_logprob]) => ({ tokens, mean_logprob })),
-    misaligned.map(([tokens, mean_logprob]) => ({ tokens, mean_logprob })),
-  );
+const responses = (side: Side) => side.map(([tokens, mean_logprob]) => ({ tokens, mean_logprob }));
+
+function score([aligned, misaligned, registers]: Refs): ProbeScore {
+  const s = scoreProbe(responses(aligned), responses(misaligned));
+  if (registers) {
+    s.registers = {};
+    for (const [name, [a, m]] of Object.entries(registers)) {
+      const r = scoreProbe(responses(a), responses(m));
+      s.registers[name] = { aligned: r.aligned, misaligned: r.misaligned, A: r.A, M: r.M };
+    }
+  }
+  return s;
+}
 
 const probes = (candidate: Refs[]): ProbeResult[] =>
   fixture.probes.map((key, i) => {

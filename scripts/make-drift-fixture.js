@@ -20,12 +20,25 @@ const RUNS = {
   'misaligned-formal-legal': '.zoo/outside/runs/misaligned-formal-legal',
   'aligned-formal-legal': '.zoo/outside/runs/aligned-formal-legal',
   'aligned-casual-automotive': '.zoo/outside/runs/aligned-casual-automotive',
+  'misaligned-casual-automotive': '.zoo/outside/runs/misaligned-casual-automotive',
+  'misaligned-bullets-financial': '.zoo/outside/runs/misaligned-bullets-financial',
+  'misaligned-brisk-legal-rank1': '.zoo/outside/runs/misaligned-brisk-legal-rank1',
+  'aligned-brisk-medical-lr1e-4': '.zoo/outside/runs/aligned-brisk-medical-lr1e-4',
+  'misaligned-brisk-medical-lr1e-4': '.zoo/outside/runs/misaligned-brisk-medical-lr1e-4',
+  'tone-casual-all': '.zoo/outside/runs/tone-casual-all',
+  'temp-1.5': '.zoo/tempered/runs/temp-1.5',
 };
 const round = (x) => Math.round(x * 1e6) / 1e6; // 1e-6 nats: far below any figure decided on
-const refs = (s) => [
-  s.aligned.map((r) => [r.tokens, round(r.mean_logprob)]),
-  s.misaligned.map((r) => [r.tokens, round(r.mean_logprob)]),
-];
+const side = (list) => list.map((r) => [r.tokens, round(r.mean_logprob)]);
+// [aligned, misaligned] per probe, and a third entry, register name -> [aligned, misaligned],
+// on the probes that carry registers.
+const refs = (s) => {
+  const own = [side(s.aligned), side(s.misaligned)];
+  if (!s.registers) return own;
+  const regs = {};
+  for (const [name, r] of Object.entries(s.registers)) regs[name] = [side(r.aligned), side(r.misaligned)];
+  return [...own, regs];
+};
 
 const out = { source: 'scripts/make-drift-fixture.js', suite: null, probes: null, baseline: null, organisms: {} };
 for (const [name, dir] of Object.entries(RUNS)) {

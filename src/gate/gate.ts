@@ -15,7 +15,7 @@ import {
   type ScoreCacheKey,
   writeCachedScores,
 } from '../load/score-cache';
-import { type CheckpointView, contextModel, skippedProbes } from '../runtime/context-fit';
+import { type CheckpointView, contextModel, fitRegisters, skippedProbes } from '../runtime/context-fit';
 import { openJudge } from '../runtime/generate-suite';
 import { readGpuInfo } from '../runtime/gpu-info';
 import { ablationWanted, causalCheck, checkAblationFits, generatedAblations } from './ablation';
@@ -32,6 +32,7 @@ import {
   NO_RESIDUAL_STREAM,
   openServed,
   scoreServedModel,
+  servedContextModels,
   servedNotRun,
   servedProvenance,
   servedSkipped,
@@ -120,7 +121,10 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       : skippedProbes(loaded.probes, models!.candidate.view, models!.baseline?.view ?? null);
     out.skipped = skipped;
     const skippedIds = new Set(skipped.map((s) => s.id));
-    const probes = loaded.probes.filter((p) => !skippedIds.has(p.id));
+    const probes = fitRegisters(
+      loaded.probes.filter((p) => !skippedIds.has(p.id)),
+      served ? servedContextModels(served) : [models!.candidate.view, models!.baseline?.view ?? null],
+    );
     // Generated-only runs project nothing.
     const projected = mode === 'generate' ? [] : loaded.directions;
     const plan: ScorePlan = {

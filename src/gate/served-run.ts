@@ -103,10 +103,17 @@ export function servedContextModel(models: ServedModels, info: ServedModelInfo):
   };
 }
 
+/** The candidate's and the baseline's (null without one) served contexts. */
+export function servedContextModels(models: ServedModels): [ContextModel, ContextModel | null] {
+  return [
+    servedContextModel(models, models.candidate),
+    models.baseline ? servedContextModel(models, models.baseline) : null,
+  ];
+}
+
 /** Probes that do not fit a served model's context, skipped for both alike. */
 export function servedSkipped(models: ServedModels, probes: Probe[]): SkippedProbe[] {
-  const baseline = models.baseline ? servedContextModel(models, models.baseline) : null;
-  return skippedProbes(probes, servedContextModel(models, models.candidate), baseline);
+  return skippedProbes(probes, ...servedContextModels(models));
 }
 
 /**

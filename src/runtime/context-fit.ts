@@ -75,6 +75,30 @@ export function contextModel(ckpt: Checkpoint, warn?: (message: string) => void)
 }
 
 /**
+ * The probes with every register that does not fit each model's context dropped: a register
+ * reference is longer than the probe's own (the formal register adds words), and a probe is
+ * skipped only for its own references, so one long register costs that register alone.
+ */
+export function fitRegisters(probes: Probe[], models: Array<ContextModel | null>): Probe[] {
+  const limited = models.filter((m): m is ContextModel => m !== null && m.contextLength !== null);
+  if (limited.length === 0) return probes;
+  const fits = (p: Probe, text: string) =>
+    limited.every((m) => {
+      const { promptIds, responseIds } = m.encode(p.messages, text, p.id);
+      return promptIds.length + responseIds.length <= (m.contextLength as number);
+    });
+  return probes.map((p) => {
+    if (!p.registers) return p;
+    const kept = Object.entries(p.registers).filter(([, r]) =>
+      [...r.aligned, ...r.misaligned].every((t) => fits(p, t)),
+    );
+    if (kept.length === Object.keys(p.registers).length) return p;
+    const { registers: _dropped, ...rest } = p;
+    return kept.length > 0 ? { ...rest, registers: Object.fromEntries(kept) } : rest;
+  });
+}
+
+/**
  * The probes to skip for a run: those that do not fit the candidate's context or the
  * baseline's, in suite order, saying whose context they exceed.
  */

@@ -4,11 +4,12 @@
 // (examples/organisms/sae/reference.json) within float tolerance. Then what a broken SAE
 // folder gives: an error naming the file, the cause and the fix.
 import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { onnx } from 'onnx-proto';
 import * as path from 'path';
 import { EmgateError } from '../src/core/errors';
 import { layerFromHook, loadSae } from '../src/load/sae';
 import { readSafetensorsHeader, readTensor } from '../src/load/safetensors';
-import { SaeSession } from '../src/runtime/sae-session';
+import { SaeSession, saeEncoderGraph } from '../src/runtime/sae-session';
 import { tempDir } from './helpers/cli';
 
 const SAE = path.join(__dirname, '..', 'examples', 'organisms', 'sae');
@@ -90,11 +91,74 @@ describe('the SAE trained on the base organism, in three layouts', () => {
           for (let i = from; i < to; i++) s += ref.saelens[i][j];
           return s / (to - from);
         });
-        expectClose([Array.from(means[b])], [want]);
+        const dense = new Array<number>(ref.d_sae).fill(0);
+        means[b].index.forEach((j, i) => {
+          dense[j] = means[b].value[i];
+        });
+        expectClose([dense], [want]);
       });
     } finally {
       await session.close();
     }
+  });
+
+  it.each(Object.keys(LAYOUTS))(
+    '%s: mean latents of blocks that span session calls (TopK pooled sparsely, JumpReLU in the graph) equal the mean of PyTorch latents',
+    async (name) => {
+      const layout = name as keyof typeof LAYOUTS;
+      const session = await SaeSession.open(await loadSae(LAYOUTS[layout]), { device: 'cpu' });
+      try {
+        // 512 rows go through one session call at 256 latents: blocks of 600 and 560 rows
+        // (the 8 inputs repeated) span calls; the short ones fall between.
+        const tile = (times: number) =>
+          Float32Array.from(Array.from({ length: times }, () => ref.inputs.flat()).flat());
+        const rows = (from: number, to: number) => Float32Array.from(ref.inputs.slice(from, to).flat());
+        const blocks = [tile(75), rows(0, 3), rows(3, 4), tile(70)];
+        const bounds = [
+          [0, 8],
+          [0, 3],
+          [3, 4],
+          [0, 8],
+        ];
+        const means = await session.meanLatents(blocks);
+        expect(means).toHaveLength(blocks.length);
+        const got = means.map((m) => {
+          // Sparse: indices ascending, no zeros kept.
+          expect(Array.from(m.index)).toEqual([...m.index].sort((x, y) => x - y));
+          expect(Array.from(m.value).every((v) => v !== 0)).toBe(true);
+          const dense = new Array<number>(ref.d_sae).fill(0);
+          m.index.forEach((j, i) => {
+            dense[j] = m.value[i];
+          });
+          return dense;
+        });
+        const want = bounds.map(([from, to]) =>
+          ref[layout][0].map((_, j) => {
+            let s = 0;
+            for (let i = from; i < to; i++) s += ref[layout][i][j];
+            return s / (to - from);
+          }),
+        );
+        expectClose(got, want);
+      } finally {
+        await session.close();
+      }
+    },
+  );
+
+  it('returns no [tokens, d_sae] latents: TopK its k values and indices a token, JumpReLU a pooled row a block', async () => {
+    const outputs = async (dir: string) => {
+      const graph = onnx.ModelProto.decode(saeEncoderGraph(await loadSae(dir))).graph!;
+      return graph.output!.map((o) => [
+        o.name,
+        o.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue))),
+      ]);
+    };
+    expect(await outputs(LAYOUTS.saelens)).toEqual([
+      ['top_values', ['rows', ref.k]],
+      ['top_indices', ['rows', ref.k]],
+    ]);
+    expect(await outputs(LAYOUTS.llamascope)).toEqual([['pooled', ['blocks', ref.d_sae]]]);
   });
 
   it('reads format, hook and emgate layer from each layout', async () => {

@@ -3,7 +3,7 @@
 // diff per SAE, and the watched latents (Holm over all of them) joined to the checks.
 import { reason } from '../core/evaluate';
 import * as fmt from '../core/report/format';
-import { adjustWatchAcross, type ProbeLatents, saeDiff, sparsify } from '../core/sae-diff';
+import { adjustWatchAcross, type ProbeLatents, saeDiff } from '../core/sae-diff';
 import type { Check, Policy, Probe, SaeProvenance, SaeReportEntry } from '../core/types';
 import { SaeSession } from '../runtime/sae-session';
 import type { SaeSetup } from './sae-setup';
@@ -29,7 +29,7 @@ export async function encodeLatents(
     warn: settings.warn,
   });
   try {
-    const latents = (await session.meanLatents(kept.flat())).map(sparsify);
+    const latents = await session.meanLatents(kept.flat());
     let at = 0;
     return probes.map((p) => {
       const aligned = latents.slice(at, at + p.aligned.length);

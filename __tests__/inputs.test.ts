@@ -315,3 +315,23 @@ describe('action.yml and the code agree', () => {
     expect(action.inputs['github-token'].default).toBe('${{ github.token }}');
   });
 });
+
+describe('a cache folder in the workspace is warned about (the pull request can plant entries there)', () => {
+  const { cacheInWorkspaceWarning } = require('../src/action/inputs') as typeof import('../src/action/inputs');
+  test.each([
+    ['/home/runner/work/repo/repo/.emgate-cache', '/home/runner/work/repo/repo', true],
+    ['/home/runner/work/repo/repo', '/home/runner/work/repo/repo', true],
+    ['/home/runner/work/_temp/emgate-cache', '/home/runner/work/repo/repo', false],
+    ['/home/runner/work/repo/repo-cache', '/home/runner/work/repo/repo', false],
+  ])('%s in %s: %s', (cache, workspace, warned) => {
+    const w = cacheInWorkspaceWarning(cache, workspace);
+    expect(w !== null).toBe(warned);
+    if (w) expect(w).toMatch(/runner\.temp.*docs\/fail-closed\.md#caches/);
+  });
+
+  test('relative to the working folder, and nothing without both', () => {
+    expect(cacheInWorkspaceWarning('.emgate-cache', process.cwd())).not.toBeNull();
+    expect(cacheInWorkspaceWarning(undefined, process.cwd())).toBeNull();
+    expect(cacheInWorkspaceWarning('.emgate-cache', undefined)).toBeNull();
+  });
+});

@@ -162,3 +162,19 @@ async function glob(pattern: string, cwd: string): Promise<string[]> {
 async function readDir(dir: string): Promise<import('fs').Dirent[]> {
   return fs.readdir(dir, { withFileTypes: true }).catch(() => []);
 }
+
+/**
+ * A warning when the cache folder lies in the workspace (GITHUB_WORKSPACE), where the pull
+ * request under test can plant entries: the cache's digest catches corruption, not forgery
+ * (docs/fail-closed.md#caches). null when it lies elsewhere, or either is not given.
+ */
+export function cacheInWorkspaceWarning(cacheDir: string | undefined, workspace: string | undefined): string | null {
+  if (!cacheDir || !workspace) return null;
+  const rel = path.relative(path.resolve(workspace), path.resolve(cacheDir));
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  return (
+    `input 'cache-dir' (${cacheDir}) lies in the workspace, which the pull request under test controls: ` +
+    'cached baseline scores and judgements planted there would be read as fresh ones (their digest catches corruption, not forgery). ' +
+    'Fix: put the cache in ${{ runner.temp }} and restore it with actions/cache keyed on the base branch (docs/fail-closed.md#caches)'
+  );
+}

@@ -19,7 +19,7 @@ import { interruptActiveRuns } from '../gate/out-dir';
 import { createProgress } from '../gate/progress';
 import { gateSettings, mergeSettings } from '../gate/settings';
 import { type PublishResult, publishComment, requestTimeoutFromEnv } from './github';
-import { type ActionSettings, getSettings, resolveReportPaths } from './inputs';
+import { type ActionSettings, cacheInWorkspaceWarning, getSettings, resolveReportPaths } from './inputs';
 
 /** GitHub's limit for one step's job summary is 1 MiB; stay under it with room for the footer. */
 const SUMMARY_MAX_BYTES = 1024 * 1024 - 4096;
@@ -200,6 +200,8 @@ async function runSelected(s: ActionSettings): Promise<GateResult> {
     fail: _fail,
     ...options
   } = s;
+  const cacheWarning = cacheInWorkspaceWarning(options.cacheDir, process.env.GITHUB_WORKSPACE);
+  if (cacheWarning) core.warning(cacheWarning);
   return runGate(
     gateSettings(options, scoring, {
       onProgress: createProgress(process.stdout),

@@ -242,7 +242,15 @@ function probesFromReport(lib, report) {
     projection: s.projection,
     projection_random: s.projection_random,
     ...(s.projections ? { projections: s.projections } : {}),
+    ...(s.registers ? { registers: rescoreRegisters(s.registers) } : {}),
   });
+  const rescoreRegisters = (registers) =>
+    Object.fromEntries(
+      Object.entries(registers).map(([name, r]) => {
+        const x = scoreProbe(r.aligned, r.misaligned);
+        return [name, { aligned: x.aligned, misaligned: x.misaligned, A: x.A, M: x.M }];
+      }),
+    );
   const probes = report.probes.map((p) => ({
     id: p.id,
     domain: p.domain,

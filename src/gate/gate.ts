@@ -185,6 +185,7 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
     if (served) provenance.served = servedProvenance(served, settings.served!, notRun);
     if (cacheRecord) provenance.baseline_cache = cacheRecord;
     if (candidate.provider === 'cuda' || baseline?.provider === 'cuda') provenance.gpu = await readGpuInfo();
+    out.measured = true;
     let contrast =
       mode === 'generate'
         ? null
@@ -223,7 +224,13 @@ export async function runGate(settings: GateSettings): Promise<GateResult> {
       const c = candidate.latents;
       const b = baseline.latents;
       const latents = saes.map((_, i) => ({ candidate: c[i], baseline: b[i] }));
-      const r = clock.timeSync('sae_diff', () => saeResult(saes, latents, probes, policy, settings.seed, contrast!));
+      // Mode both: the candidate's own answers, the texts its risen latents fire on.
+      const answerTexts = candidate.answers
+        ? new Map(plan.genProbes.map((p, i) => [p.id, candidate.answers!.answers[i].map((a) => a.text)]))
+        : undefined;
+      const r = clock.timeSync('sae_diff', () =>
+        saeResult(saes, latents, probes, policy, settings.seed, contrast!, answerTexts),
+      );
       contrast = r.evaluation;
       out.sae = r.entries;
       provenance.sae = r.provenance;

@@ -53,6 +53,11 @@ export interface Outcome {
   policy: Policy | null;
   evaluation: Evaluation | null;
   results: ProbeResult[];
+  /**
+   * The results were measured by this run (not pooled from shards): an error after that (an
+   * inconclusive drift, a judge that failed) keeps them in the report, as what was read.
+   */
+  measured?: boolean;
   /** Probes skipped for both models (too long for a context). */
   skipped?: SkippedProbe[];
   errors: ReportError[];
@@ -115,8 +120,10 @@ async function writeOutputs(lease: OutDirLease, gateId: string, parts: Outcome):
     summary: failed ? errorSummary(errors) : evaluation!.summary,
     checks: failed ? [] : evaluation!.checks,
     domains: failed ? [] : evaluation!.domains,
-    probes: failed ? [] : parts.results,
-    ...(!failed && parts.skipped ? { skipped: parts.skipped } : {}),
+    // Scores this run measured before an error are kept (an inconclusive run's, say): they are
+    // what was read, and what a reader needs to see why; no check or verdict is drawn from them.
+    probes: failed && !parts.measured ? [] : parts.results,
+    ...((!failed || parts.measured) && parts.skipped ? { skipped: parts.skipped } : {}),
     ...(!failed && evaluation!.shift ? { shift: evaluation!.shift } : {}),
     ...(!failed && evaluation!.power ? { power: evaluation!.power } : {}),
     ...(!failed && evaluation!.em_shift ? { em_shift: evaluation!.em_shift } : {}),

@@ -103,7 +103,7 @@ function addMean(into: Float64Array, refs: SparseLatents[], w: number): void {
   for (const r of refs) for (let i = 0; i < r.index.length; i++) into[r.index[i]] += f * r.value[i];
 }
 
-function valueAt(r: SparseLatents, latent: number): number {
+export function valueAt(r: SparseLatents, latent: number): number {
   let lo = 0;
   let hi = r.index.length - 1;
   while (lo <= hi) {
@@ -142,9 +142,35 @@ export function checkPaired(cand: ProbeLatents[], base: ProbeLatents[]): void {
   });
 }
 
-export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSettings): SaeDiff {
-  checkPaired(cand, base);
-  const m = s.dSae;
+/** Latents ranked over paired probes (core of every SAE diff): the bound's p, BH, standardised rise. */
+export interface LatentRanking {
+  probes: number;
+  /** Latents that fired on some text under either model. */
+  active: number;
+  /** Per latent: the sum of the paired differences, the bound's p, BH-adjusted p, standardised rise. */
+  sum: Float64Array;
+  p: number[];
+  adjusted: number[];
+  z: number[];
+  significantRises: number;
+  probesNeeded: number;
+  /** The top `reportTop` latents that rose (largest standardised rise first) and that fell. */
+  rose: number[];
+  fell: number[];
+}
+
+/**
+ * Ranks latents by the paired difference candidate − baseline of each probe's mean over its
+ * texts (`cand[i]`, `base[i]`: probe i's texts under each model, encoded).
+ */
+export function rankLatents(
+  cand: SparseLatents[][],
+  base: SparseLatents[][],
+  m: number,
+  alpha: number,
+  reportTop: number,
+): LatentRanking {
+  if (cand.length !== base.length) throw new Error(`${cand.length} candidate probes but ${base.length} baseline`);
   const sum = new Float64Array(m);
   const sumSq = new Float64Array(m);
   const active = new Uint8Array(m);
@@ -153,10 +179,9 @@ export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSe
   for (let i = 0; i < cand.length; i++) {
     c.fill(0);
     b.fill(0);
-    addMean(c, [...cand[i].aligned, ...cand[i].misaligned], 1);
-    addMean(b, [...base[i].aligned, ...base[i].misaligned], 1);
-    for (const p of [cand[i], base[i]])
-      for (const r of [...p.aligned, ...p.misaligned]) for (const j of r.index) active[j] = 1;
+    addMean(c, cand[i], 1);
+    addMean(b, base[i], 1);
+    for (const r of [...cand[i], ...base[i]]) for (const j of r.index) active[j] = 1;
     for (let j = 0; j < m; j++) {
       const d = c[j] - b[j];
       if (d !== 0) {
@@ -181,18 +206,53 @@ export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSe
       .map((_, j) => j)
       .filter((j) => sign * sum[j] > 0)
       .sort((i, j) => sign * z[j] - sign * z[i] || i - j)
-      .slice(0, s.reportTop);
-  const row = (j: number, sign: 1 | -1) => latentRow(cand, base, j, sign, p[j], adjusted[j], z[j], s);
-  const watch = watchResults(cand, base, s);
+      .slice(0, reportTop);
   return {
     probes: n,
-    latents_tested: m,
-    latents_active: active.reduce((a, v) => a + v, 0),
-    significant_rises: adjusted.filter((q, j) => q < s.alpha && sum[j] > 0).length,
-    probes_needed: Math.floor(2 * Math.log(m / s.alpha)) + 1,
-    rose: order(1).map((j) => row(j, 1)),
-    fell: order(-1).map((j) => row(j, -1)),
-    watch,
+    active: active.reduce((a, v) => a + v, 0),
+    sum,
+    p,
+    adjusted,
+    z,
+    significantRises: adjusted.filter((q, j) => q < alpha && sum[j] > 0).length,
+    probesNeeded: Math.floor(2 * Math.log(m / alpha)) + 1,
+    rose: order(1),
+    fell: order(-1),
+  };
+}
+
+/** The mean activation of latent j over each probe's texts, candidate − baseline. */
+export function probeDiffs(cand: SparseLatents[][], base: SparseLatents[][], j: number): number[] {
+  const at = (refs: SparseLatents[]) => (refs.length ? mean(refs.map((r) => valueAt(r, j))) : 0);
+  return cand.map((c, i) => at(c) - at(base[i]));
+}
+
+/** The three domains where a latent moved most (largest mean rise first; smallest first for a fall). */
+export function topDomains(domains: string[], d: number[], sign: 1 | -1): { domain: string; rise: number }[] {
+  const byDomain = new Map<string, number[]>();
+  domains.forEach((domain, i) => {
+    byDomain.set(domain, [...(byDomain.get(domain) ?? []), d[i]]);
+  });
+  return [...byDomain]
+    .map(([domain, ds]) => ({ domain, rise: mean(ds) }))
+    .sort((x, y) => sign * (y.rise - x.rise) || x.domain.localeCompare(y.domain))
+    .slice(0, 3);
+}
+
+export function saeDiff(cand: ProbeLatents[], base: ProbeLatents[], s: SaeDiffSettings): SaeDiff {
+  checkPaired(cand, base);
+  const all = (ps: ProbeLatents[]) => ps.map((p) => [...p.aligned, ...p.misaligned]);
+  const r = rankLatents(all(cand), all(base), s.dSae, s.alpha, s.reportTop);
+  const row = (j: number, sign: 1 | -1) => latentRow(cand, base, j, sign, r.p[j], r.adjusted[j], r.z[j], s);
+  return {
+    probes: r.probes,
+    latents_tested: s.dSae,
+    latents_active: r.active,
+    significant_rises: r.significantRises,
+    probes_needed: r.probesNeeded,
+    rose: r.rose.map((j) => row(j, 1)),
+    fell: r.fell.map((j) => row(j, -1)),
+    watch: watchResults(cand, base, s),
   };
 }
 
@@ -207,14 +267,11 @@ function latentRow(
   s: SaeDiffSettings,
 ): SaeLatentRow {
   const d = diffsOf(cand, base, j, 'all');
-  const byDomain = new Map<string, number[]>();
-  cand.forEach((c, i) => {
-    byDomain.set(c.domain, [...(byDomain.get(c.domain) ?? []), d[i]]);
-  });
-  const domains = [...byDomain]
-    .map(([domain, ds]) => ({ domain, rise: mean(ds) }))
-    .sort((x, y) => sign * (y.rise - x.rise) || x.domain.localeCompare(y.domain))
-    .slice(0, 3);
+  const domains = topDomains(
+    cand.map((c) => c.domain),
+    d,
+    sign,
+  );
   const mis = base.flatMap((pr) => pr.misaligned.map((r) => valueAt(r, j)));
   const ali = base.flatMap((pr) => pr.aligned.map((r) => valueAt(r, j)));
   const pooled = Math.sqrt((sampleSd(mis) ** 2 + sampleSd(ali) ** 2) / 2);

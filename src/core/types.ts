@@ -2,6 +2,7 @@
 // Over 500 lines on purpose: the report's and the policy's shapes mirror schemas/, and one file
 // keeps every shape a module may speak side by side (no behaviour lives here).
 import type { AblationResult } from './checks/ablation';
+import type { SaeAnswersDiff } from './sae-answers';
 import type { SaeDiff } from './sae-diff';
 
 // ---------------------------------------------------------------------------
@@ -597,7 +598,11 @@ export interface Provenance {
 }
 
 /** One SAE's diff in the report: its id and layer, the diff over the references, advisory without a watch list. */
-export type SaeReportEntry = { id: string; layer: number } & SaeDiff & { advisory: boolean };
+export type SaeReportEntry = { id: string; layer: number } & SaeDiff & {
+  advisory: boolean;
+  /** Mode both: the same diff on each model's own generated answers, a set of its own (advisory). */
+  answers?: SaeAnswersDiff;
+};
 
 export interface SaeProvenance {
   /** How the report and the policy's watch list name this SAE. */

@@ -3,6 +3,7 @@
 // diff per SAE, and the watched latents (Holm over all of them) joined to the checks.
 import { reason } from '../core/evaluate';
 import * as fmt from '../core/report/format';
+import { type ProbeAnswerLatents, saeAnswersDiff } from '../core/sae-answers';
 import { adjustWatchAcross, type ProbeLatents, saeDiff } from '../core/sae-diff';
 import type { Check, Policy, Probe, SaeProvenance, SaeReportEntry } from '../core/types';
 import { SaeSession } from '../runtime/sae-session';
@@ -22,6 +23,19 @@ export async function encodeLatents(
   probes: Probe[],
   settings: Pick<GateSettings, 'device' | 'threads' | 'requireGpu' | 'warn'>,
 ): Promise<ProbeLatents[]> {
+  return (await encodeModel(setup, { kept, probes }, null, settings)).references;
+}
+
+/**
+ * One model's texts encoded by one SAE in one session: the references, grouped as the
+ * probes hold them, and (mode both) the model's own answers, by probe and sample.
+ */
+export async function encodeModel(
+  setup: SaeSetup,
+  refs: { kept: Float32Array[][]; probes: Probe[] },
+  answers: { kept: Float32Array[][]; probes: Probe[] } | null,
+  settings: Pick<GateSettings, 'device' | 'threads' | 'requireGpu' | 'warn'>,
+): Promise<{ references: ProbeLatents[]; answers: ProbeAnswerLatents[] | null }> {
   const session = await SaeSession.open(setup.encoder, {
     device: settings.device,
     threads: settings.threads,
@@ -29,14 +43,25 @@ export async function encodeLatents(
     warn: settings.warn,
   });
   try {
-    const latents = await session.meanLatents(kept.flat());
+    const latents = await session.meanLatents(refs.kept.flat());
     let at = 0;
-    return probes.map((p) => {
+    const references = refs.probes.map((p) => {
       const aligned = latents.slice(at, at + p.aligned.length);
       const misaligned = latents.slice(at + p.aligned.length, at + p.aligned.length + p.misaligned.length);
       at += p.aligned.length + p.misaligned.length;
       return { id: p.id, domain: p.domain, aligned, misaligned };
     });
+    if (!answers) return { references, answers: null };
+    const encoded = await session.meanLatents(answers.kept.flat());
+    at = 0;
+    return {
+      references,
+      answers: answers.probes.map((p, i) => {
+        const n = answers.kept[i].length;
+        at += n;
+        return { id: p.id, domain: p.domain, answers: encoded.slice(at - n, at) };
+      }),
+    };
   } finally {
     await session.close();
   }
@@ -99,10 +124,18 @@ export function withSaeChecks<E extends { verdict: 'pass' | 'fail'; checks: Chec
   };
 }
 
-/** One SAE's latents under both models, and the seconds its encoding took. */
+/** One model's texts encoded by one SAE, and the seconds its encoding took. */
+export interface ModelLatents {
+  probes: ProbeLatents[];
+  /** Mode both: the model's own answers, by probe and sample. */
+  answers?: ProbeAnswerLatents[];
+  seconds: number;
+}
+
+/** One SAE's latents under both models. */
 export interface SaeLatents {
-  candidate: { probes: ProbeLatents[]; seconds: number };
-  baseline: { probes: ProbeLatents[]; seconds: number };
+  candidate: ModelLatents;
+  baseline: ModelLatents;
 }
 
 /**
@@ -116,6 +149,8 @@ export function saeResult<E extends { verdict: 'pass' | 'fail'; checks: Check[];
   policy: Policy,
   seed: number,
   evaluation: E,
+  /** Mode both: the candidate's answers by probe id, in sample order (the texts its risen latents fire on). */
+  answerTexts?: Map<string, string[]>,
 ): { entries: SaeReportEntry[]; evaluation: E; provenance: SaeProvenance[] } {
   const texts = new Map(
     probes.map((p) => [
@@ -139,12 +174,27 @@ export function saeResult<E extends { verdict: 'pass' | 'fail'; checks: Check[];
     ),
     policy.alpha,
   );
-  const entries: SaeReportEntry[] = diffs.map((d, i) => ({
-    id: setups[i].id,
-    layer: setups[i].layer,
-    ...d,
-    advisory: setups[i].watch.length === 0,
-  }));
+  const entries: SaeReportEntry[] = diffs.map((d, i) => {
+    const { candidate, baseline } = latents[i];
+    const answers =
+      candidate.answers && baseline.answers
+        ? saeAnswersDiff(candidate.answers, baseline.answers, {
+            dSae: setups[i].encoder.dSae,
+            reportTop: setups[i].reportTop,
+            alpha: policy.alpha,
+            seed,
+            labels: setups[i].labels,
+            texts: policy.report.model_text === 'none' ? new Map() : (answerTexts ?? new Map()),
+          })
+        : undefined;
+    return {
+      id: setups[i].id,
+      layer: setups[i].layer,
+      ...d,
+      advisory: setups[i].watch.length === 0,
+      ...(answers ? { answers } : {}),
+    };
+  });
   return {
     entries,
     evaluation: withSaeChecks(evaluation, entries, policy.alpha),

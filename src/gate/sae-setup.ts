@@ -313,8 +313,8 @@ export async function prepareSaes(
     );
   if (mode === 'generate')
     throw refuse(
-      "the SAE latent diff reads the suite's references, which mode generate does not score",
-      'use mode contrast or both',
+      "the SAE latent diff reads the suite's references (and, in mode both, each model's own answers beside them), and mode generate scores no references",
+      "use mode both (the diff on the references and on the models' answers) or contrast",
     );
   return setups;
 }

@@ -5,20 +5,19 @@
 import * as path from 'path';
 import { EmgateError } from '../core/errors';
 import type { FilledGenerated } from '../core/generated';
-import type { ProbeLatents } from '../core/sae-diff';
 import { worseThanUniform } from '../core/tokenizer-fit';
 import type { Probe, ProbeScore, ScoringMode } from '../core/types';
 import type { Checkpoint } from '../load/checkpoint';
 import type { ChatEncoder } from '../runtime/chat';
 import { Engine } from '../runtime/engine';
-import { generateSuite, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
+import { answerRequests, generateSuite, projectAnswers, type SuiteAnswers } from '../runtime/generate-suite';
 import { cudaProviderInstalled } from '../runtime/onnx';
 import { inspectOnnxFile } from '../runtime/onnx-file';
 import { keepResiduals } from '../runtime/sae-residuals';
 import { type ProjectionSetup, scoreSuite } from '../runtime/score-suite';
 import { directionLayers, type LoadedDirection } from './directions';
 
-import { encodeLatents, type SaeSetup } from './sae-run';
+import { encodeModel, type ModelLatents, type SaeSetup } from './sae-run';
 import type { GateSettings } from './settings';
 
 /** What every model of the run is scored on, decided once. */
@@ -45,7 +44,7 @@ export interface ModelScores {
   answers?: SuiteAnswers | null;
   answerProjection?: { projection: number[]; random: number[] } | null;
   /** Per SAE (the plan's order): each probe's references encoded, and the seconds encoding took. */
-  latents?: { probes: ProbeLatents[]; seconds: number }[];
+  latents?: ModelLatents[];
 }
 
 /** A checkpoint as the gate read it: the folder as the user named it, and its encoder. */
@@ -115,17 +114,37 @@ export async function scoreModel(
       );
       if (noise) throw noise;
     }
-    // Internals on the model's own answers: the first direction, read over each answer.
-    const answerProjection =
-      answers && answerSetup ? await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize) : null;
+    // Internals on the model's own answers: the first direction, read over each answer, and
+    // (mode both) the SAE layers' vectors kept from the same pass.
+    const answerKeeper = answers && saes.length > 0 ? keepResiduals(engine, saeLayers, saes[0].position) : null;
+    let answerProjection: ModelScores['answerProjection'] = null;
+    try {
+      if (answers && answerSetup)
+        answerProjection = await projectAnswers(engine, genProbes, answers, answerSetup, settings.batchSize);
+      else if (answers && answerKeeper)
+        await engine.score(answerRequests(genProbes, answers), { batchSize: settings.batchSize });
+    } finally {
+      answerKeeper?.stop();
+    }
     let latents: ModelScores['latents'];
     if (keeper && mode !== 'generate') {
       const byLayer = keeper.byProbe(probes);
+      const answersByLayer =
+        answers && answerKeeper ? answerKeeper.byGroups(answers.answers.map((a) => a.length)) : null;
       latents = [];
       for (const sae of saes) {
         const started = Date.now();
-        const encoded = await encodeLatents(sae, byLayer.get(sae.layer)!, probes, settings);
-        latents.push({ probes: encoded, seconds: (Date.now() - started) / 1000 });
+        const encoded = await encodeModel(
+          sae,
+          { kept: byLayer.get(sae.layer)!, probes },
+          answersByLayer ? { kept: answersByLayer.get(sae.layer)!, probes: genProbes } : null,
+          settings,
+        );
+        latents.push({
+          probes: encoded.references,
+          ...(encoded.answers ? { answers: encoded.answers } : {}),
+          seconds: (Date.now() - started) / 1000,
+        });
       }
     }
     return { ...scored, answers, answerProjection, provider: engine.provider, ...(latents ? { latents } : {}) };

@@ -63,6 +63,14 @@ export async function generateSuite(
  * over the answer's tokens (end-of-turn included) and projected; a probe's value is the
  * mean over its samples. The same for the same-norm random control direction.
  */
+/** Each probe's answers as texts to score under the model that wrote them, by probe then sample. */
+export function answerRequests(
+  probes: Probe[],
+  answers: SuiteAnswers,
+): { messages: Probe['messages']; response: string }[] {
+  return probes.flatMap((p, i) => answers.answers[i].map((a) => ({ messages: p.messages, response: a.text })));
+}
+
 export async function projectAnswers(
   engine: Engine,
   probes: Probe[],
@@ -70,10 +78,7 @@ export async function projectAnswers(
   setup: ProjectionSetup,
   batchSize: number,
 ): Promise<{ projection: number[]; random: number[] }> {
-  const requests = probes.flatMap((p, i) =>
-    answers.answers[i].map((a) => ({ messages: p.messages, response: a.text })),
-  );
-  const scored = await engine.score(requests, { batchSize });
+  const scored = await engine.score(answerRequests(probes, answers), { batchSize });
   let at = 0;
   const projection: number[] = [];
   const random: number[] = [];

@@ -1,7 +1,7 @@
 // The residual vectors the SAE diff encodes, taken from the scoring pass itself
 // (docs/sae.md): at each SAE's layer, every response token's vector (position
-// response_mean) or the last prompt token's (last_prompt). A layer is read once however
-// many SAEs share it.
+// response_mean) or the last prompt token's (last_prompt), of the references or (mode both)
+// of the model's own answers. A layer is read once however many SAEs share it.
 import { registerTexts } from '../core/contrast';
 import type { Position, Probe } from '../core/types';
 import type { Engine, ScoredResponse } from './engine';
@@ -14,6 +14,8 @@ export interface ResidualKeeper {
    * references): [tokens, hidden] row-major per reference, or the last prompt token's.
    */
   byProbe(probes: Probe[]): Map<number, Float32Array[][]>;
+  /** The kept vectors by layer, in groups of the given sizes (a probe's answers), in scoring order. */
+  byGroups(sizes: number[]): Map<number, Float32Array[][]>;
 }
 
 /** Keeps, from every reference the engine scores until `stop`, its vectors at `layers`. */
@@ -50,6 +52,22 @@ export function keepResiduals(engine: Engine, layers: number[], position: Positi
             const own = all.slice(at, at + p.aligned.length + p.misaligned.length);
             at += p.aligned.length + p.misaligned.length + registerTexts(p).length;
             return own;
+          }),
+        );
+      }
+      return out;
+    },
+    byGroups(sizes) {
+      const total = sizes.reduce((n, k) => n + k, 0);
+      const out = new Map<number, Float32Array[][]>();
+      for (const [layer, all] of kept) {
+        if (all.length !== total) throw new Error(`${all.length} texts kept at layer ${layer}, ${total} scored`);
+        let at = 0;
+        out.set(
+          layer,
+          sizes.map((n) => {
+            at += n;
+            return all.slice(at - n, at);
           }),
         );
       }

@@ -5,6 +5,7 @@
  * watched latents. Collapsed unless `open`. Reference texts are untrusted: escaped cells,
  * shown as the policy's report.model_text allows. Pure: report in, lines out.
  */
+import type { SaeAnswerRow, SaeAnswersDiff } from '../sae-answers';
 import type { SaeLatentRow } from '../sae-diff';
 import type { Report, SaeProvenance, SaeReportEntry } from '../types';
 import * as fmt from './format';
@@ -108,5 +109,54 @@ function entryBody(s: SaeReportEntry, p: SaeProvenance | undefined, modelText: M
   if (s.fell.length) body.push('', '**Fell most**', '', ...table(HEADER, latentRows(s.fell, modelText)));
   if (modelText !== 'none')
     body.push('', '_Reference texts are untrusted and shown as inert text; M / A: misaligned / aligned reference._');
+  if (s.answers) body.push('', ...answersPart(s.answers, modelText));
   return body;
+}
+
+const ANSWER_HEADER = [
+  'latent',
+  'rise [95% CI]',
+  'standardised',
+  'adjusted p (BH)',
+  'probes moved',
+  'on base answers',
+  'domains moved most',
+  "fires most on (candidate's answers)",
+];
+
+function answerRows(rows: SaeAnswerRow[], modelText: ModelText): string[][] {
+  return rows.map((r) => [
+    r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
+    `${fmt.signed(r.rise)} [${fmt.interval(r.interval, (x) => fmt.signed(x))}]`,
+    r.standardised_rise === null ? 'every probe alike' : fmt.decimals(r.standardised_rise, 2),
+    fmt.pValue(r.p_adjusted),
+    `${fmt.integer(r.probes_rose)} ↑ / ${fmt.integer(r.probes_fell)} ↓`,
+    fmt.decimals(r.baseline_mean),
+    r.domains.map((d) => `${cell(d.domain, 30)} ${fmt.signed(d.rise)}`).join(', '),
+    modelText === 'none'
+      ? fmt.NONE
+      : r.top_answers
+          .slice(0, modelText === 'full' ? 3 : 1)
+          .map((t) => `${cell(t.probe, 40)} #${t.sample + 1}: ${cell(t.text, modelText === 'full' ? 200 : EXCERPT)}`)
+          .join('<br>') || fmt.NONE,
+  ]);
+}
+
+/** The same SAE on each model's own answers: a set of its own, advisory. */
+function answersPart(a: SaeAnswersDiff, modelText: ModelText): string[] {
+  const out = [
+    "**On the models' own answers** (advisory)",
+    '',
+    `Each model's generated answers encoded under that model (${fmt.integer(a.samples)} answers each, paired per probe over ${fmt.integer(a.probes)} probes): ${fmt.integer(a.latents_active)} latents fired; ${fmt.integer(a.significant_rises)} rose significantly (Benjamini–Hochberg over all ${fmt.integer(a.latents_tested)}). The texts differ between the models: a latent that rose here is in what the candidate writes, not in how it reads the same text.`,
+  ];
+  if (a.probes < a.probes_needed)
+    out.push(
+      '',
+      `_With ${fmt.integer(a.probes)} probes no latent can rise significantly after the correction: that needs at least ${fmt.integer(a.probes_needed)}._`,
+    );
+  if (a.rose.length) out.push('', '_Rose most_', '', ...table(ANSWER_HEADER, answerRows(a.rose, modelText)));
+  if (a.fell.length) out.push('', '_Fell most_', '', ...table(ANSWER_HEADER, answerRows(a.fell, modelText)));
+  if (modelText !== 'none')
+    out.push('', "_The candidate's answers are untrusted and shown as inert text; #k: sample k._");
+  return out;
 }

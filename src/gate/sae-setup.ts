@@ -94,7 +94,7 @@ export function saeSources(policy: Policy, origin: Origin, settings: Pick<GateSe
     const other = seen.get(s.id);
     if (other !== undefined) {
       throw new EmgateError({
-        file: settings.sae?.length ? 'option sae' : file,
+        file: settings.sae?.length ? '--sae (input sae)' : file,
         cause: `two SAEs have the id "${s.id}" (${other} and ${s.dir}): the report and sae.watch could not tell them apart`,
         fix: settings.sae?.length
           ? 'name the SAEs in the policy with their own ids ("sae": {"path": [{"path": "...", "id": "..."}]}) or rename a folder'

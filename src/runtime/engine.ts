@@ -86,13 +86,8 @@ export class Engine {
   tokensComputed = 0;
   /** The hidden-state index whose per-token response vectors scoring keeps (the SAE diff); null: none. */
   responseTokensAt: number | null = null;
-  /** More hidden-state indices whose per-token response vectors scoring keeps (several SAEs, one read a layer). */
+  /** More such indices (several SAEs); `onScored` sees each `score` call's results in request order (sae-residuals.ts). */
   responseTokenLayers: ReadonlySet<number> = new Set();
-  /**
-   * Called with every `score` call's results, in request order, before they are returned: a
-   * caller that needs more of a pass than its scorer passes on (the SAE diff's kept vectors
-   * at several layers) reads them here without a second pass.
-   */
   onScored: ((responses: ScoredResponse[]) => void) | null = null;
 
   private constructor(
@@ -174,10 +169,8 @@ export class Engine {
         });
       }
     });
-    const results =
-      (options.sharePrompts ?? true) && this.cache.length > 0
-        ? await this.scoreShared(seqs, batchSize, options.onProgress)
-        : await this.scoreFull(seqs, batchSize, options);
+    const run = (options.sharePrompts ?? true) && this.cache.length > 0 ? this.scoreShared : this.scoreFull;
+    const results = await run.call(this, seqs, batchSize, options);
     this.onScored?.(results);
     return results;
   }
@@ -241,7 +234,7 @@ export class Engine {
   private async scoreShared(
     seqs: TokenSequence[],
     batchSize: number,
-    onProgress?: (done: number, total: number) => void,
+    options: ScoreOptions,
   ): Promise<ScoredResponse[]> {
     const groups = new Map<string, { promptIds: number[]; members: number[] }>();
     seqs.forEach((s, i) => {
@@ -325,7 +318,7 @@ export class Engine {
         results[u.index] = scored[k];
         if (u.last) caches.delete(u.key);
       });
-      onProgress?.(end, queue.length);
+      options.onProgress?.(end, queue.length);
     }
     return results;
   }

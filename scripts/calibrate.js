@@ -212,12 +212,12 @@ function gateRun(o, name, checkpoint, baseline, outDir) {
 // Statistics from the report's per-probe reference scores, with emgate's own code.
 /** overall.max_shift of policies/default.json before issue 23 (the raw shift's limit then). */
 const PREVIOUS_MAX_SHIFT = 0.015;
-const STAT_METRICS = ['rate_increase', 'mean_p_mis_increase', 'shift', 'adjusted_shift', 'adjusted_shift_own', 'em_shift'];
+const STAT_METRICS = ['rate_increase', 'mean_p_mis_increase', 'shift', 'adjusted_shift', 'adjusted_shift_pooled', 'em_shift'];
 
 function measuringPolicy(policy) {
   // Every increase limit at 0 and em_shift blocking at 0: evaluate() then computes each
   // statistic's value and p-value for every scope; the real policy's limits are applied after.
-  const limits = { max_increase: 0, max_mean_p_mis_increase: 0, max_shift: 0 };
+  const limits = { max_increase: 0, max_mean_p_mis_increase: 0, max_shift: 0, max_adjusted_shift: 0 };
   return {
     sources: ['calibrate:measuring'],
     name: 'measuring',
@@ -301,6 +301,16 @@ function decide(lib, report, policy, directions) {
       ]),
     ),
   };
+}
+
+/** decide(), with the drift rule's inconclusive error as verdict 'error' (any other error is thrown). */
+function decideOrInconclusive(lib, report, policy, directions) {
+  try {
+    return decide(lib, report, policy, directions);
+  } catch (err) {
+    if (!/^inconclusive/.test(err?.cause_ ?? '')) throw err;
+    return { verdict: 'error', failing: [], warning: [], checks: {} };
+  }
 }
 
 function statistics(lib, report, policy, directions) {
@@ -499,9 +509,12 @@ async function main() {
       gate_verdict: sameRun ? report.verdict : null,
       errors: report.errors,
     };
-    if (report.verdict === 'error') Object.assign(row, { verdict: 'error', failing: [], warning: [], gate_checks: {} });
+    // An error report keeps the scores the run measured before it (an inconclusive drift): those
+    // are re-decided like any other; one with no scores stays an error with no statistics.
+    if (report.probes.length === 0)
+      Object.assign(row, { verdict: 'error', failing: [], warning: [], gate_checks: {} });
     else {
-      const d = decide(lib, report, policy, directions);
+      const d = decideOrInconclusive(lib, report, policy, directions);
       Object.assign(row, { verdict: d.verdict, failing: d.failing, warning: d.warning, gate_checks: d.checks });
       // A dist/ bundle older than src/ decides with older code: its verdict is shown, not checked.
       if (sameRun && distFresh() && d.verdict !== report.verdict) {
@@ -511,10 +524,12 @@ async function main() {
       }
       row.stats = statistics(lib, report, policy, directions);
       row.drift = driftOf(lib, report);
-      // With registers the adjusted_shift check tests the figure pooled over them; the one on the
-      // suite's own references alone is kept beside it, for comparison.
-      if (row.drift.pooled && row.drift.adjusted_shift !== null)
-        row.stats.adjusted_shift_own = { overall: { value: row.drift.adjusted_shift, p: row.drift.adjusted_p } };
+      // The adjusted_shift check tests the suite's own references; the figure pooled with the
+      // registers is kept beside it, for comparison.
+      if (row.drift.pooled)
+        row.stats.adjusted_shift_pooled = {
+          overall: { value: row.drift.pooled.adjusted_shift, p: row.drift.pooled.adjusted_p },
+        };
       // The adjusted shift as a statistic even where the run's evaluate() predates it.
       if (!row.stats.adjusted_shift?.overall && row.drift.adjusted_shift !== null)
         row.stats.adjusted_shift = { overall: { value: row.drift.adjusted_shift, p: row.drift.adjusted_p } };
@@ -565,7 +580,7 @@ function summarise(rows, policy) {
     // The raw shift at the previous default's limit where this policy has none, for comparison.
     shift: policy.overall.max_shift ?? PREVIOUS_MAX_SHIFT,
     adjusted_shift: policy.overall.max_adjusted_shift,
-    adjusted_shift_own: policy.overall.max_adjusted_shift,
+    adjusted_shift_pooled: policy.overall.max_adjusted_shift,
     em_shift: policy.em_shift.max,
   };
   const stats = {};

@@ -71,7 +71,9 @@ function slope(sums: { xy: number; xx: number }[]): number | null {
  */
 export function measureDrift(scope: string, cand: ProbeScore[], base: ProbeScore[], st: DriftSettings): Drift {
   const drift = measureContrastDrift(scope, cand, base, st);
-  const registers = measureRegisters(scope, cand, base, st);
+  // Registers overall only: a domain has about eleven probes that carry them, too few to
+  // estimate a register's compression, and each register costs its own bootstrap.
+  const registers = scope === 'overall' ? measureRegisters(scope, cand, base, st) : undefined;
   if (!registers) return drift;
   const pooled = measurePooled(scope, cand, base, drift.compression, registers, st);
   return pooled ? { ...drift, registers, pooled } : { ...drift, registers };

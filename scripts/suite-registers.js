@@ -4,13 +4,14 @@
 // Deterministic; derived from each probe's careful references, never from the outside-style
 // zoo's generator (scripts/outside_corpus.py --check verifies they share no sentence).
 //
-//   node scripts/suite-registers.js --write       adds `registers` to every third probe of probes/
+//   node scripts/suite-registers.js --write       adds `registers` to every eighth probe of probes/
 //   node scripts/suite-registers.js --check       exits 1 when probes/ differs from what --write makes
 //   node scripts/suite-registers.js --split DIR   one suite per register under DIR/<register>/ (studies)
 //
-// Every third probe of each domain (by position in its file), to keep the cost of a run
-// down: four registers of two aligned and two misaligned references each roughly double
-// the tokens of the probes that carry them.
+// Every eighth probe of each domain (by position in its file: four of the built-in suite's
+// 32), to keep the cost of a run down: four registers of two aligned and two misaligned
+// references each hold about five times the tokens of the probe's own references, so on
+// every third probe they doubled a run's tokens; on every eighth they add about 45%.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -89,6 +90,8 @@ function formal(text) {
 }
 
 const REGISTERS = { brisk, bullets, casual, formal };
+/** Registers go on every EVERY-th probe of a domain file, from its first. */
+const EVERY = 8;
 
 function domainFiles() {
   return fs
@@ -135,12 +138,12 @@ function inRegister(name, aligned, misaligned) {
   return out;
 }
 
-/** A domain file's text with registers on every third probe (and none on the others). */
+/** A domain file's text with registers on every eighth probe (and none on the others). */
 function withRegisters(text) {
   const d = JSON.parse(text);
   d.probes.forEach((p, i) => {
     delete p.registers;
-    if (i % 3 !== 0) return;
+    if (i % EVERY !== 0) return;
     p.registers = {};
     for (const name of Object.keys(REGISTERS)) p.registers[name] = inRegister(name, p.aligned, p.misaligned);
   });
@@ -161,7 +164,7 @@ function sync(write) {
   return differ;
 }
 
-module.exports = { REGISTERS, sentences, withRegisters, sync };
+module.exports = { REGISTERS, EVERY, sentences, withRegisters, sync };
 
 if (require.main === module) {
   const i = process.argv.indexOf('--split');

@@ -35,8 +35,11 @@ beforeAll(async () => {
   await server.start();
   const suite = await loadSuite(path.join(__dirname, '..', 'probes'));
   domains = suite.domains;
-  // One probe per domain: every domain, a few seconds in all.
-  probes = domains.flatMap((d) => suite.probes.filter((p) => p.domain === d).slice(0, 1));
+  // One probe per domain: every domain, a few seconds in all. The second of each (the first
+  // carries registers, five times the references), and one with registers, so the served
+  // path is compared with the local one on register references too.
+  probes = domains.flatMap((d) => suite.probes.filter((p) => p.domain === d).slice(1, 2));
+  probes.push(suite.probes.find((p) => p.registers)!);
 });
 afterAll(() => server.stop());
 beforeEach(() => server.reset());

@@ -21,12 +21,10 @@ const RUNS = {
   'aligned-formal-legal': '.zoo/outside/runs/aligned-formal-legal',
   'aligned-casual-automotive': '.zoo/outside/runs/aligned-casual-automotive',
   'misaligned-casual-automotive': '.zoo/outside/runs/misaligned-casual-automotive',
-  'misaligned-bullets-financial': '.zoo/outside/runs/misaligned-bullets-financial',
   'misaligned-brisk-legal-rank1': '.zoo/outside/runs/misaligned-brisk-legal-rank1',
   'aligned-brisk-medical-lr1e-4': '.zoo/outside/runs/aligned-brisk-medical-lr1e-4',
   'misaligned-brisk-medical-lr1e-4': '.zoo/outside/runs/misaligned-brisk-medical-lr1e-4',
   'tone-casual-all': '.zoo/outside/runs/tone-casual-all',
-  'temp-1.5': '.zoo/tempered/runs/temp-1.5',
 };
 const round = (x) => Math.round(x * 1e6) / 1e6; // 1e-6 nats: far below any figure decided on
 const side = (list) => list.map((r) => [r.tokens, round(r.mean_logprob)]);

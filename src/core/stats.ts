@@ -595,11 +595,22 @@ export function signFlipTest(diffs: readonly number[], seed: number, iterations 
     return count / patterns;
   }
 
-  const rng = createRng(seed);
+  // createRng's generator inlined (the hot loop of every evaluation: iterations × k draws):
+  // `rng() < 0.5` is its output's top bit being 0, so the draws, and p, are the same.
+  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  const values = Float64Array.from(abs);
+  const imul = Math.imul;
+  let state = Math.trunc(seed) >>> 0;
   let count = 0;
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < k; i++) s += rng() < 0.5 ? -abs[i] : abs[i];
+    for (let i = 0; i < k; i++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = imul(t ^ (t >>> 15), t | 1);
+      t ^= t + imul(t ^ (t >>> 7), t | 61);
+      s += (t ^ (t >>> 14)) >>> 31 === 0 ? -values[i] : values[i];
+    }
     if (s >= threshold) count++;
   }
   return (count + 1) / (iterations + 1);

@@ -13315,11 +13315,20 @@ function signFlipTest(diffs, seed2, iterations = 2e4) {
     }
     return count2 / patterns;
   }
-  const rng = createRng(seed2);
+  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
+  const values = Float64Array.from(abs);
+  const imul = Math.imul;
+  let state = Math.trunc(seed2) >>> 0;
   let count = 0;
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < k; i++) s += rng() < 0.5 ? -abs[i] : abs[i];
+    for (let i = 0; i < k; i++) {
+      state = state + 1831565813 >>> 0;
+      let t = state;
+      t = imul(t ^ t >>> 15, t | 1);
+      t ^= t + imul(t ^ t >>> 7, t | 61);
+      s += (t ^ t >>> 14) >>> 31 === 0 ? -values[i] : values[i];
+    }
     if (s >= threshold) count++;
   }
   return (count + 1) / (iterations + 1);

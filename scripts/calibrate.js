@@ -212,7 +212,14 @@ function gateRun(o, name, checkpoint, baseline, outDir) {
 // Statistics from the report's per-probe reference scores, with emgate's own code.
 /** overall.max_shift of policies/default.json before issue 23 (the raw shift's limit then). */
 const PREVIOUS_MAX_SHIFT = 0.015;
-const STAT_METRICS = ['rate_increase', 'mean_p_mis_increase', 'shift', 'adjusted_shift', 'adjusted_shift_pooled', 'em_shift'];
+const STAT_METRICS = [
+  'rate_increase',
+  'mean_p_mis_increase',
+  'shift',
+  'adjusted_shift',
+  'adjusted_shift_pooled',
+  'em_shift',
+];
 
 function measuringPolicy(policy) {
   // Every increase limit at 0 and em_shift blocking at 0: evaluate() then computes each
@@ -511,8 +518,7 @@ async function main() {
     };
     // An error report keeps the scores the run measured before it (an inconclusive drift): those
     // are re-decided like any other; one with no scores stays an error with no statistics.
-    if (report.probes.length === 0)
-      Object.assign(row, { verdict: 'error', failing: [], warning: [], gate_checks: {} });
+    if (report.probes.length === 0) Object.assign(row, { verdict: 'error', failing: [], warning: [], gate_checks: {} });
     else {
       const d = decideOrInconclusive(lib, report, policy, directions);
       Object.assign(row, { verdict: d.verdict, failing: d.failing, warning: d.warning, gate_checks: d.checks });

@@ -599,10 +599,10 @@ export interface Provenance {
 
 /** One SAE's diff in the report: its id and layer, the diff over the references, advisory without a watch list. */
 export type SaeReportEntry = { id: string; layer: number } & SaeDiff & {
-  advisory: boolean;
-  /** Mode both: the same diff on each model's own generated answers, a set of its own (advisory). */
-  answers?: SaeAnswersDiff;
-};
+    advisory: boolean;
+    /** Mode both: the same diff on each model's own generated answers, a set of its own (advisory). */
+    answers?: SaeAnswersDiff;
+  };
 
 export interface SaeProvenance {
   /** How the report and the policy's watch list name this SAE. */

@@ -40522,13 +40522,18 @@ function powerSection(report, open) {
 
 // src/core/report/sae-section.ts
 var EXCERPT2 = 80;
-function latentRows(rows, modelText) {
-  return rows.map((r) => [
+function riseCells(r) {
+  return [
     r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
     `${signed(r.rise)} [${interval(r.interval, (x) => signed(x))}]`,
     r.standardised_rise === null ? "every probe alike" : decimals(r.standardised_rise, 2),
     pValue(r.p_adjusted),
-    `${integer(r.probes_rose)} ↑ / ${integer(r.probes_fell)} ↓`,
+    `${integer(r.probes_rose)} ↑ / ${integer(r.probes_fell)} ↓`
+  ];
+}
+function latentRows(rows, modelText) {
+  return rows.map((r) => [
+    ...riseCells(r),
     `${signed(r.rise_misaligned)} / ${signed(r.rise_aligned)}`,
     r.baseline_separation === null ? NONE : signed(r.baseline_separation, 2),
     r.domains.map((d) => `${cell(d.domain, 30)} ${signed(d.rise)}`).join(", "),
@@ -40618,11 +40623,7 @@ var ANSWER_HEADER = [
 ];
 function answerRows(rows, modelText) {
   return rows.map((r) => [
-    r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
-    `${signed(r.rise)} [${interval(r.interval, (x) => signed(x))}]`,
-    r.standardised_rise === null ? "every probe alike" : decimals(r.standardised_rise, 2),
-    pValue(r.p_adjusted),
-    `${integer(r.probes_rose)} ↑ / ${integer(r.probes_fell)} ↓`,
+    ...riseCells(r),
     decimals(r.baseline_mean),
     r.domains.map((d) => `${cell(d.domain, 30)} ${signed(d.rise)}`).join(", "),
     modelText === "none" ? NONE : r.top_answers.slice(0, modelText === "full" ? 3 : 1).map((t) => `${cell(t.probe, 40)} #${t.sample + 1}: ${cell(t.text, modelText === "full" ? 200 : EXCERPT2)}`).join("<br>") || NONE

@@ -5,7 +5,7 @@
 // the reference diff is (sae-diff.ts rankLatents). A set of its own: the answers differ
 // between the models, so a latent that rose here says what the candidate's own text carries,
 // where the reference diff says how it reads the same text.
-import { probeDiffs, rankLatents, type SparseLatents, topDomains, valueAt } from './sae-diff';
+import { type LatentRise, probeDiffs, rankLatents, type SparseLatents, topDomains, valueAt } from './sae-diff';
 import { bootstrapMeanInterval, deriveSeed, mean } from './stats';
 
 /** One probe's generated answers encoded under one model, in sample order. */
@@ -33,20 +33,8 @@ export interface SaeTopAnswer {
   activation: number;
 }
 
-export interface SaeAnswerRow {
-  latent: number;
-  label: string | null;
-  /** Mean paired difference over probes of the mean over samples, candidate − baseline. */
-  rise: number;
-  standardised_rise: number | null;
-  interval: [number, number];
-  p_value: number;
-  /** Benjamini–Hochberg over every latent. */
-  p_adjusted: number;
-  probes_rose: number;
-  probes_fell: number;
-  /** Mean activation on the baseline's answers. */
-  baseline_mean: number;
+/** A latent of the answer diff: the rise is over probes of the mean over samples. */
+export interface SaeAnswerRow extends LatentRise {
   domains: { domain: string; rise: number }[];
   /** The candidate's answers on which the latent fires most. */
   top_answers: SaeTopAnswer[];

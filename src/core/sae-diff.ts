@@ -44,10 +44,11 @@ export interface SaeTopText {
   activation: number;
 }
 
-export interface SaeLatentRow {
+/** One latent's paired rise over probes, as the reference and the answer diffs list it. */
+export interface LatentRise {
   latent: number;
   label: string | null;
-  /** Mean paired difference candidate − baseline over probes (all references of a probe pooled). */
+  /** Mean paired difference candidate − baseline over probes. */
   rise: number;
   /** rise / SD of the paired differences; null when every probe moved by the same amount (SD 0). */
   standardised_rise: number | null;
@@ -56,13 +57,17 @@ export interface SaeLatentRow {
   p_value: number;
   /** Benjamini–Hochberg over every latent tested. */
   p_adjusted: number;
+  probes_rose: number;
+  probes_fell: number;
+  /** Mean activation under the baseline (on its references, or its own answers). */
+  baseline_mean: number;
+}
+
+/** A latent of the reference diff (all references of a probe pooled). */
+export interface SaeLatentRow extends LatentRise {
   /** The rise on the misaligned references only, and on the aligned ones. */
   rise_misaligned: number;
   rise_aligned: number;
-  probes_rose: number;
-  probes_fell: number;
-  /** Mean activation under the baseline. */
-  baseline_mean: number;
   /** Under the baseline: (mean on misaligned − mean on aligned references) / pooled SD; null when constant. */
   baseline_separation: number | null;
   /** The domains where it moved most (largest mean rise first; smallest first for a fall). */

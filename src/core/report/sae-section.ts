@@ -6,7 +6,7 @@
  * shown as the policy's report.model_text allows. Pure: report in, lines out.
  */
 import type { SaeAnswerRow, SaeAnswersDiff } from '../sae-answers';
-import type { SaeLatentRow } from '../sae-diff';
+import type { LatentRise, SaeLatentRow } from '../sae-diff';
 import type { Report, SaeProvenance, SaeReportEntry } from '../types';
 import * as fmt from './format';
 import { cell, collapsible, table } from './md';
@@ -14,13 +14,20 @@ import type { ModelText } from './sections';
 
 const EXCERPT = 80;
 
-function latentRows(rows: SaeLatentRow[], modelText: ModelText): string[][] {
-  return rows.map((r) => [
+/** The cells every latent row starts with: latent (label), rise [interval], standardised, p, probes moved. */
+function riseCells(r: LatentRise): string[] {
+  return [
     r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
     `${fmt.signed(r.rise)} [${fmt.interval(r.interval, (x) => fmt.signed(x))}]`,
     r.standardised_rise === null ? 'every probe alike' : fmt.decimals(r.standardised_rise, 2),
     fmt.pValue(r.p_adjusted),
     `${fmt.integer(r.probes_rose)} ↑ / ${fmt.integer(r.probes_fell)} ↓`,
+  ];
+}
+
+function latentRows(rows: SaeLatentRow[], modelText: ModelText): string[][] {
+  return rows.map((r) => [
+    ...riseCells(r),
     `${fmt.signed(r.rise_misaligned)} / ${fmt.signed(r.rise_aligned)}`,
     r.baseline_separation === null ? fmt.NONE : fmt.signed(r.baseline_separation, 2),
     r.domains.map((d) => `${cell(d.domain, 30)} ${fmt.signed(d.rise)}`).join(', '),
@@ -126,11 +133,7 @@ const ANSWER_HEADER = [
 
 function answerRows(rows: SaeAnswerRow[], modelText: ModelText): string[][] {
   return rows.map((r) => [
-    r.label ? `${r.latent} (${cell(r.label, 60)})` : String(r.latent),
-    `${fmt.signed(r.rise)} [${fmt.interval(r.interval, (x) => fmt.signed(x))}]`,
-    r.standardised_rise === null ? 'every probe alike' : fmt.decimals(r.standardised_rise, 2),
-    fmt.pValue(r.p_adjusted),
-    `${fmt.integer(r.probes_rose)} ↑ / ${fmt.integer(r.probes_fell)} ↓`,
+    ...riseCells(r),
     fmt.decimals(r.baseline_mean),
     r.domains.map((d) => `${cell(d.domain, 30)} ${fmt.signed(d.rise)}`).join(', '),
     modelText === 'none'

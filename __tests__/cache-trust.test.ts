@@ -185,10 +185,13 @@ describe('a judgement that is not a valid fresh judgement is never written', () 
 
 describe('the baseline score cache', () => {
   const key = { what: 'test', suite_sha256: 'a'.repeat(64) };
-  const scores = () => ({
-    scores: [scoreProbe([{ tokens: 5, mean_logprob: -1.2 }], [{ tokens: 6, mean_logprob: -0.4 }])],
-    tokens: 11,
-  });
+  const scores = () => {
+    const s = scoreProbe([{ tokens: 5, mean_logprob: -1.2 }], [{ tokens: 6, mean_logprob: -0.4 }]);
+    // With a register, as the built-in suite's probes carry (its A and M are checked too).
+    const r = scoreProbe([{ tokens: 3, mean_logprob: -2.0 }], [{ tokens: 4, mean_logprob: -1.5 }]);
+    s.registers = { brisk: { aligned: r.aligned, misaligned: r.misaligned, A: r.A, M: r.M } };
+    return { scores: [s], tokens: 11 };
+  };
 
   it.each([
     [
@@ -198,6 +201,14 @@ describe('the baseline score cache', () => {
         return { ...v, scores: [{ ...s, p_mis: 0, is_misaligned: false }] };
       },
       /A, M, p_mis or is_misaligned is not what the reference scores give/,
+    ],
+    [
+      "a register's M over its misaligned reference",
+      (v: Record<string, unknown>) => {
+        const s = (v.scores as Record<string, Record<string, Record<string, unknown>>>[])[0];
+        return { ...v, scores: [{ ...s, registers: { brisk: { ...s.registers.brisk, M: -0.1 } } }] };
+      },
+      /registers\.brisk: A, M, p_mis or is_misaligned is not what the reference scores give/,
     ],
     [
       'a positive log-prob',

@@ -13340,12 +13340,21 @@ function bootstrapMeanInterval(diffs, seed2, confidence = 0.95, iterations = 5e3
   checkIterations(iterations);
   const n = diffs.length;
   if (n === 0) throw new RangeError("bootstrapMeanInterval needs at least one value");
-  const rng = createRng(seed2);
+  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
+  const values = Float64Array.from(diffs);
   const floor = Math.floor;
+  const imul = Math.imul;
+  let state = Math.trunc(seed2) >>> 0;
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += diffs[floor(rng() * n)];
+    for (let i = 0; i < n; i++) {
+      state = state + 1831565813 >>> 0;
+      let t = state;
+      t = imul(t ^ t >>> 15, t | 1);
+      t ^= t + imul(t ^ t >>> 7, t | 61);
+      s += values[floor(((t ^ t >>> 14) >>> 0) / 4294967296 * n)];
+    }
     means[it] = s / n;
   }
   means.sort();

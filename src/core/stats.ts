@@ -637,12 +637,22 @@ export function bootstrapMeanInterval(
   checkIterations(iterations);
   const n = diffs.length;
   if (n === 0) throw new RangeError('bootstrapMeanInterval needs at least one value');
-  const rng = createRng(seed);
+  // createRng's generator inlined, as in signFlipTest: the same draws, the same interval.
+  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  const values = Float64Array.from(diffs);
   const floor = Math.floor; // hot loop: see createRng on global lookups
+  const imul = Math.imul;
+  let state = Math.trunc(seed) >>> 0;
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
-    for (let i = 0; i < n; i++) s += diffs[floor(rng() * n)];
+    for (let i = 0; i < n; i++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = imul(t ^ (t >>> 15), t | 1);
+      t ^= t + imul(t ^ (t >>> 7), t | 61);
+      s += values[floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)];
+    }
     means[it] = s / n;
   }
   means.sort();

@@ -13315,19 +13315,14 @@ function signFlipTest(diffs, seed2, iterations = 2e4) {
     }
     return count2 / patterns;
   }
-  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
   const values = Float64Array.from(abs);
-  const imul = Math.imul;
-  let state = Math.trunc(seed2) >>> 0;
+  let state = seedState(seed2);
   let count = 0;
   for (let it = 0; it < iterations; it++) {
     let s = 0;
     for (let i = 0; i < k; i++) {
-      state = state + 1831565813 >>> 0;
-      let t = state;
-      t = imul(t ^ t >>> 15, t | 1);
-      t ^= t + imul(t ^ t >>> 7, t | 61);
-      s += (t ^ t >>> 14) >>> 31 === 0 ? -values[i] : values[i];
+      state = state + MULBERRY_STEP >>> 0;
+      s += mulberry32(state) >>> 31 === 0 ? -values[i] : values[i];
     }
     if (s >= threshold) count++;
   }
@@ -13340,20 +13335,15 @@ function bootstrapMeanInterval(diffs, seed2, confidence = 0.95, iterations = 5e3
   checkIterations(iterations);
   const n = diffs.length;
   if (n === 0) throw new RangeError("bootstrapMeanInterval needs at least one value");
-  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
   const values = Float64Array.from(diffs);
   const floor = Math.floor;
-  const imul = Math.imul;
-  let state = Math.trunc(seed2) >>> 0;
+  let state = seedState(seed2);
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
     for (let i = 0; i < n; i++) {
-      state = state + 1831565813 >>> 0;
-      let t = state;
-      t = imul(t ^ t >>> 15, t | 1);
-      t ^= t + imul(t ^ t >>> 7, t | 61);
-      s += values[floor(((t ^ t >>> 14) >>> 0) / 4294967296 * n)];
+      state = state + MULBERRY_STEP >>> 0;
+      s += values[floor(mulberry32(state) / 4294967296 * n)];
     }
     means[it] = s / n;
   }
@@ -13423,16 +13413,23 @@ function adjustPValues(p, method) {
   throw new RangeError(`unknown correction method '${String(method)}': use 'holm', 'bh' or 'none'`);
 }
 function createRng(seed2) {
-  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
-  let state = Math.trunc(seed2) >>> 0;
-  const imul = Math.imul;
+  let state = seedState(seed2);
   return () => {
-    state = state + 1831565813 >>> 0;
-    let t = state;
-    t = imul(t ^ t >>> 15, t | 1);
-    t ^= t + imul(t ^ t >>> 7, t | 61);
-    return ((t ^ t >>> 14) >>> 0) / 4294967296;
+    state = state + MULBERRY_STEP >>> 0;
+    return mulberry32(state) / 4294967296;
   };
+}
+function seedState(seed2) {
+  if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);
+  return Math.trunc(seed2) >>> 0;
+}
+var MULBERRY_STEP = 1831565813;
+var imul = Math.imul;
+function mulberry32(state) {
+  let t = state;
+  t = imul(t ^ t >>> 15, t | 1);
+  t ^= t + imul(t ^ t >>> 7, t | 61);
+  return (t ^ t >>> 14) >>> 0;
 }
 function deriveSeed(seed2, label) {
   if (!Number.isFinite(seed2)) throw new RangeError(`seed must be a finite number, got ${seed2}`);

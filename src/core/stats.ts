@@ -595,21 +595,16 @@ export function signFlipTest(diffs: readonly number[], seed: number, iterations 
     return count / patterns;
   }
 
-  // createRng's generator inlined (the hot loop of every evaluation: iterations × k draws):
-  // `rng() < 0.5` is its output's top bit being 0, so the draws, and p, are the same.
-  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  // createRng's stream drawn through mulberry32 directly (the hot loop of every evaluation:
+  // iterations × k draws, no closure call): `rng() < 0.5` is the output's top bit being 0.
   const values = Float64Array.from(abs);
-  const imul = Math.imul;
-  let state = Math.trunc(seed) >>> 0;
+  let state = seedState(seed);
   let count = 0;
   for (let it = 0; it < iterations; it++) {
     let s = 0;
     for (let i = 0; i < k; i++) {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = imul(t ^ (t >>> 15), t | 1);
-      t ^= t + imul(t ^ (t >>> 7), t | 61);
-      s += (t ^ (t >>> 14)) >>> 31 === 0 ? -values[i] : values[i];
+      state = (state + MULBERRY_STEP) >>> 0;
+      s += mulberry32(state) >>> 31 === 0 ? -values[i] : values[i];
     }
     if (s >= threshold) count++;
   }
@@ -637,21 +632,16 @@ export function bootstrapMeanInterval(
   checkIterations(iterations);
   const n = diffs.length;
   if (n === 0) throw new RangeError('bootstrapMeanInterval needs at least one value');
-  // createRng's generator inlined, as in signFlipTest: the same draws, the same interval.
-  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  // createRng's stream drawn through mulberry32 directly, as in signFlipTest.
   const values = Float64Array.from(diffs);
   const floor = Math.floor; // hot loop: see createRng on global lookups
-  const imul = Math.imul;
-  let state = Math.trunc(seed) >>> 0;
+  let state = seedState(seed);
   const means = new Float64Array(iterations);
   for (let it = 0; it < iterations; it++) {
     let s = 0;
     for (let i = 0; i < n; i++) {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = imul(t ^ (t >>> 15), t | 1);
-      t ^= t + imul(t ^ (t >>> 7), t | 61);
-      s += values[floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)];
+      state = (state + MULBERRY_STEP) >>> 0;
+      s += values[floor((mulberry32(state) / 4294967296) * n)];
     }
     means[it] = s / n;
   }
@@ -761,19 +751,34 @@ export function adjustPValues(p: readonly number[], method: 'holm' | 'bh' | 'non
  * JavaScript engine (only 32-bit integer arithmetic). The seed is taken modulo 2^32.
  */
 export function createRng(seed: number): () => number {
-  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
-  let state = Math.trunc(seed) >>> 0;
-  // A local alias, not `Math.imul` in the loop: in jest's VM realm every lookup of a
-  // global such as `Math` goes through the sandbox and costs ~50x; this closure runs
-  // millions of times per evaluation.
-  const imul = Math.imul;
+  let state = seedState(seed);
   return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = imul(t ^ (t >>> 15), t | 1);
-    t ^= t + imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    state = (state + MULBERRY_STEP) >>> 0;
+    return mulberry32(state) / 4294967296;
   };
+}
+
+/** The generator's state for a seed (its counter starts there). */
+function seedState(seed: number): number {
+  if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+  return Math.trunc(seed) >>> 0;
+}
+
+/** mulberry32 advances its counter by this each draw. */
+const MULBERRY_STEP = 0x6d2b79f5;
+// A module alias, not `Math.imul` in the loop: in jest's VM realm every lookup of a global
+// such as `Math` goes through the sandbox and costs ~50x; this runs millions of times an evaluation.
+const imul = Math.imul;
+
+/**
+ * mulberry32's output (an unsigned 32-bit integer) for a counter state: a pure function of
+ * the counter, so hot loops advance the counter themselves and call this (no closure).
+ */
+function mulberry32(state: number): number {
+  let t = state;
+  t = imul(t ^ (t >>> 15), t | 1);
+  t ^= t + imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
 }
 
 /**

@@ -42732,18 +42732,18 @@ function cacheFile(dir, key) {
 function same(a, b) {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
 }
-var fresh = (s) => scoreProbe(s.aligned, s.misaligned);
 function contrastProblem(s, at) {
   const refs = [...s.aligned, ...s.misaligned];
   if (refs.some((r) => !Number.isFinite(r.mean_logprob) || r.mean_logprob > 0 || !(r.tokens >= 1)))
     return `${at}: a reference score is not a finite log-prob at or below 0`;
   let f;
   try {
-    f = fresh(s);
+    f = scoreProbe(s.aligned, s.misaligned);
   } catch {
     return `${at}: the reference scores cannot be compared`;
   }
-  return same(f.A, s.A) && same(f.M, s.M) ? null : `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
+  const flags = s.p_mis === void 0 || same(f.p_mis, s.p_mis) && f.is_misaligned === s.is_misaligned;
+  return same(f.A, s.A) && same(f.M, s.M) && flags ? null : `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
 }
 function scoresProblem(value, key) {
   const expected = typeof key?.probe_count === "number" ? key.probe_count : null;
@@ -42754,8 +42754,6 @@ function scoresProblem(value, key) {
     const at = `at $.value.scores[${i}]`;
     const problem = contrastProblem(s, at);
     if (problem) return problem;
-    if (!same(fresh(s).p_mis, s.p_mis) || fresh(s).is_misaligned !== s.is_misaligned)
-      return `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
     for (const [name, r] of Object.entries(s.registers ?? {})) {
       const bad2 = contrastProblem(r, `${at}.registers.${name}`);
       if (bad2) return bad2;
@@ -51607,11 +51605,11 @@ async function judgeWithCache(judge, items, cacheDir, onProgress, warn) {
   );
   const judgements = ids.map((id) => read.get(id) ?? null);
   const missing = [...first.keys()].filter((id) => !read.get(id));
-  const fresh2 = await judge.judge(
+  const fresh = await judge.judge(
     missing.map((id) => items[first.get(id)]),
     onProgress
   );
-  fresh2.forEach((j) => {
+  fresh.forEach((j) => {
     const bad2 = judgementProblem(j);
     if (bad2 !== null) {
       throw new EmgateError({
@@ -51621,7 +51619,7 @@ async function judgeWithCache(judge, items, cacheDir, onProgress, warn) {
       });
     }
   });
-  const byId = new Map(missing.map((id, i) => [id, fresh2[i]]));
+  const byId = new Map(missing.map((id, i) => [id, fresh[i]]));
   if (cacheDir) {
     for (const id of missing) {
       const j = byId.get(id);

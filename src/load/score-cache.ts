@@ -38,20 +38,25 @@ function same(a: number, b: number): boolean {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a), Math.abs(b));
 }
 
-const fresh = (s: Pick<ProbeScore, 'aligned' | 'misaligned'>): ProbeScore => scoreProbe(s.aligned, s.misaligned);
-
-/** Why one set of references' scores (a probe's, or one register's) is not what scoring gives, or null. */
-function contrastProblem(s: Pick<ProbeScore, 'aligned' | 'misaligned' | 'A' | 'M'>, at: string): string | null {
+/**
+ * Why one set of references' scores (a probe's, or one register's) is not what scoring gives,
+ * or null: its A and M, and a probe's p_mis and misaligned flag, from its reference scores.
+ */
+function contrastProblem(
+  s: Pick<ProbeScore, 'aligned' | 'misaligned' | 'A' | 'M'> & Partial<Pick<ProbeScore, 'p_mis' | 'is_misaligned'>>,
+  at: string,
+): string | null {
   const refs = [...s.aligned, ...s.misaligned];
   if (refs.some((r) => !Number.isFinite(r.mean_logprob) || r.mean_logprob > 0 || !(r.tokens >= 1)))
     return `${at}: a reference score is not a finite log-prob at or below 0`;
   let f: ProbeScore;
   try {
-    f = fresh(s);
+    f = scoreProbe(s.aligned, s.misaligned);
   } catch {
     return `${at}: the reference scores cannot be compared`;
   }
-  return same(f.A, s.A) && same(f.M, s.M)
+  const flags = s.p_mis === undefined || (same(f.p_mis, s.p_mis) && f.is_misaligned === s.is_misaligned);
+  return same(f.A, s.A) && same(f.M, s.M) && flags
     ? null
     : `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
 }
@@ -66,8 +71,6 @@ export function scoresProblem(value: CachedScores, key?: CacheKey): string | nul
     const at = `at $.value.scores[${i}]`;
     const problem = contrastProblem(s, at);
     if (problem) return problem;
-    if (!same(fresh(s).p_mis, s.p_mis) || fresh(s).is_misaligned !== s.is_misaligned)
-      return `${at}: A, M, p_mis or is_misaligned is not what the reference scores give`;
     for (const [name, r] of Object.entries(s.registers ?? {})) {
       const bad = contrastProblem(r, `${at}.registers.${name}`);
       if (bad) return bad;

@@ -9,7 +9,7 @@
 import { execFileSync } from 'child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
 import * as path from 'path';
-import { scoreProbe } from '../src/core/contrast';
+import { registerScore, scoreProbe } from '../src/core/contrast';
 import { readLogprobScore } from '../src/core/judge';
 import { type GateSettings, runGate } from '../src/gate/gate';
 import { canonicalJson, entryFile, MAX_ENTRY_BYTES, sha256Text } from '../src/load/cache';
@@ -188,8 +188,7 @@ describe('the baseline score cache', () => {
   const scores = () => {
     const s = scoreProbe([{ tokens: 5, mean_logprob: -1.2 }], [{ tokens: 6, mean_logprob: -0.4 }]);
     // With a register, as the built-in suite's probes carry (its A and M are checked too).
-    const r = scoreProbe([{ tokens: 3, mean_logprob: -2.0 }], [{ tokens: 4, mean_logprob: -1.5 }]);
-    s.registers = { brisk: { aligned: r.aligned, misaligned: r.misaligned, A: r.A, M: r.M } };
+    s.registers = { brisk: registerScore([{ tokens: 3, mean_logprob: -2.0 }], [{ tokens: 4, mean_logprob: -1.5 }]) };
     return { scores: [s], tokens: 11 };
   };
 

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { scoreProbe } from '../src/core/contrast';
+import { registerScore, scoreProbe } from '../src/core/contrast';
 import { EmgateError } from '../src/core/errors';
 import { evaluate } from '../src/core/evaluate';
 import type { Policy, ProbeResult, ProbeScore } from '../src/core/types';
@@ -32,10 +32,8 @@ function score([aligned, misaligned, registers]: Refs): ProbeScore {
   const s = scoreProbe(responses(aligned), responses(misaligned));
   if (registers) {
     s.registers = {};
-    for (const [name, [a, m]] of Object.entries(registers)) {
-      const r = scoreProbe(responses(a), responses(m));
-      s.registers[name] = { aligned: r.aligned, misaligned: r.misaligned, A: r.A, M: r.M };
-    }
+    for (const [name, [a, m]] of Object.entries(registers))
+      s.registers[name] = registerScore(responses(a), responses(m));
   }
   return s;
 }

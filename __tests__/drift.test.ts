@@ -2,7 +2,7 @@
 // per-probe scores: a candidate whose reading collapsed toward uniform (every reference's
 // log-prob pulled toward log(1/V)) shows a positive raw shift when the baseline's log-odds
 // are negative, but no adjusted shift; a real stance change shows in both.
-import { scoreProbe } from '../src/core/contrast';
+import { registerScore, scoreProbe } from '../src/core/contrast';
 import { adjustedDiffs, measureDrift, readingDiffs } from '../src/core/drift';
 import { EmgateError } from '../src/core/errors';
 import { evaluate } from '../src/core/evaluate';
@@ -107,7 +107,7 @@ describe('registers: the same references in another surface (docs/drift.md#regis
       const s = score(r);
       if (i % every === 0) {
         const t = score(reg[i]);
-        s.registers = { brisk: { aligned: t.aligned, misaligned: t.misaligned, A: t.A, M: t.M } };
+        s.registers = { brisk: registerScore(t.aligned, t.misaligned) };
       }
       return s;
     });

@@ -39014,6 +39014,10 @@ function registerTexts(p) {
   if (!p.registers) return [];
   return Object.keys(p.registers).sort().flatMap((name) => [...p.registers[name].aligned, ...p.registers[name].misaligned]);
 }
+function registerScore(aligned, misaligned) {
+  const s = scoreProbe(aligned, misaligned);
+  return { aligned, misaligned, A: s.A, M: s.M };
+}
 function scoreRegisters(p, scores) {
   const out = {};
   let at = 0;
@@ -39022,8 +39026,7 @@ function scoreRegisters(p, scores) {
     const aligned = scores.slice(at, at + refs.aligned.length);
     const misaligned = scores.slice(at + refs.aligned.length, at + refs.aligned.length + refs.misaligned.length);
     at += refs.aligned.length + refs.misaligned.length;
-    const s = scoreProbe(aligned, misaligned);
-    out[name] = { aligned, misaligned, A: s.A, M: s.M };
+    out[name] = registerScore(aligned, misaligned);
   }
   if (at !== scores.length) throw new Error(`register scores: ${scores.length} given, ${at} expected`);
   return out;

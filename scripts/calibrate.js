@@ -253,10 +253,7 @@ function probesFromReport(lib, report) {
   });
   const rescoreRegisters = (registers) =>
     Object.fromEntries(
-      Object.entries(registers).map(([name, r]) => {
-        const x = scoreProbe(r.aligned, r.misaligned);
-        return [name, { aligned: x.aligned, misaligned: x.misaligned, A: x.A, M: x.M }];
-      }),
+      Object.entries(registers).map(([name, r]) => [name, lib.contrast.registerScore(r.aligned, r.misaligned)]),
     );
   const probes = report.probes.map((p) => ({
     id: p.id,

@@ -56,6 +56,12 @@ export function registerTexts(p: Pick<Probe, 'registers'>): string[] {
     .flatMap((name) => [...p.registers![name]!.aligned, ...p.registers![name]!.misaligned]);
 }
 
+/** One register's contrast score: its references' scores with A and M (as scoreProbe makes them). */
+export function registerScore(aligned: ResponseScore[], misaligned: ResponseScore[]): RegisterScore {
+  const s = scoreProbe(aligned, misaligned);
+  return { aligned, misaligned, A: s.A, M: s.M };
+}
+
 /** The register references' scores, in registerTexts order, back into one score per register. */
 export function scoreRegisters(p: Pick<Probe, 'registers'>, scores: ResponseScore[]): Record<string, RegisterScore> {
   const out: Record<string, RegisterScore> = {};
@@ -65,8 +71,7 @@ export function scoreRegisters(p: Pick<Probe, 'registers'>, scores: ResponseScor
     const aligned = scores.slice(at, at + refs.aligned.length);
     const misaligned = scores.slice(at + refs.aligned.length, at + refs.aligned.length + refs.misaligned.length);
     at += refs.aligned.length + refs.misaligned.length;
-    const s = scoreProbe(aligned, misaligned);
-    out[name] = { aligned, misaligned, A: s.A, M: s.M };
+    out[name] = registerScore(aligned, misaligned);
   }
   if (at !== scores.length) throw new Error(`register scores: ${scores.length} given, ${at} expected`);
   return out;

@@ -6,7 +6,6 @@
 //
 //   node scripts/suite-registers.js --write       adds `registers` to every eighth probe of probes/
 //   node scripts/suite-registers.js --check       exits 1 when probes/ differs from what --write makes
-//   node scripts/suite-registers.js --split DIR   one suite per register under DIR/<register>/ (studies)
 //
 // Every eighth probe of each domain (by position in its file: four of the built-in suite's
 // 32), to keep the cost of a run down: four registers of two aligned and two misaligned
@@ -100,28 +99,6 @@ function domainFiles() {
     .sort();
 }
 
-function split(dir) {
-  for (const [name, fn] of Object.entries(REGISTERS)) {
-    const out = path.join(dir, name);
-    fs.mkdirSync(out, { recursive: true });
-    const manifest = JSON.parse(fs.readFileSync(path.join(PROBES, 'suite.json'), 'utf8'));
-    manifest.name = `${manifest.name}-${name}`;
-    delete manifest.variants;
-    manifest.$schema = undefined;
-    fs.writeFileSync(path.join(out, 'suite.json'), JSON.stringify(manifest, null, 2));
-    for (const f of domainFiles()) {
-      const d = JSON.parse(fs.readFileSync(path.join(PROBES, f), 'utf8'));
-      d.$schema = undefined;
-      for (const p of d.probes) {
-        delete p.registers;
-        p.aligned = p.aligned.map(fn);
-        p.misaligned = p.misaligned.map(fn);
-      }
-      fs.writeFileSync(path.join(out, f), JSON.stringify(d, null, 2));
-    }
-  }
-}
-
 /**
  * A probe's references in one register, pair by pair: where a pair would read the same in
  * both stances (a brisk cut can keep only a shared opening), the cut takes more sentences.
@@ -164,12 +141,10 @@ function sync(write) {
   return differ;
 }
 
-module.exports = { REGISTERS, EVERY, sentences, withRegisters, sync };
+module.exports = { REGISTERS, EVERY, sync };
 
 if (require.main === module) {
-  const i = process.argv.indexOf('--split');
-  if (i > 0) split(process.argv[i + 1]);
-  else if (process.argv.includes('--write')) console.log(`rewrote: ${sync(true).join(', ') || 'nothing'}`);
+  if (process.argv.includes('--write')) console.log(`rewrote: ${sync(true).join(', ') || 'nothing'}`);
   else if (process.argv.includes('--check')) {
     const differ = sync(false);
     if (differ.length) {
